@@ -1,0 +1,5 @@
+"""Allow ``python -m scanseal``."""
+
+from scanseal.cli import main
+
+main()
