@@ -182,6 +182,7 @@ def unlock(header: Header, identities: Iterable[TransportKey]) -> bytes:
     Raises NotARecipient when no stanza names any of the keys, IntegrityError when one does but
     the stanza or the header was changed.
     """
+    identities = list(identities)
     keys = {(k.kind, k.key_id): k for k in identities}
     for stanza in header.stanzas:
         key = keys.get((stanza.kind, stanza.key_id))
@@ -194,7 +195,25 @@ def unlock(header: Header, identities: Iterable[TransportKey]) -> bytes:
         if not hmac.compare_digest(expected, header.mac):
             raise IntegrityError("envelope header failed authentication (changed after sealing)")
         return file_key
+    _reject_altered_stanza(header.stanzas, identities)
     raise NotARecipient(_not_a_recipient_reason(header.stanzas))
+
+
+def _reject_altered_stanza(stanzas: Sequence[Stanza], identities: Sequence[TransportKey]) -> None:
+    """Tell an altered stanza from a foreign one before answering "not a recipient".
+
+    A stanza whose kind or key id was changed no longer names our key, yet its body still
+    decrypts under it (HPKE and OAEP authenticate the wrapped key). Only reached on the failure
+    path, so the trial decryptions cost nothing when the envelope is fine.
+    """
+    for index, stanza in enumerate(stanzas):
+        for key in identities:
+            probe = Stanza(key.kind, key.key_id, stanza.body)
+            try:
+                key.unwrap(probe)
+            except IntegrityError:
+                continue
+            raise IntegrityError(f"envelope header changed: stanza {index} was altered")
 
 
 def _not_a_recipient_reason(stanzas: Sequence[Stanza]) -> str:
