@@ -64,3 +64,29 @@ def proof(m: int, data: Sequence[bytes]) -> list[bytes]:
     if m in (0, len(data)):
         return []
     return subproof(m, data, True)
+
+
+def path_shape(m: int, n: int) -> tuple[str, ...]:
+    """Which side each PATH(m, D[n]) element sits on, bottom-up: all a verifier's hashing uses."""
+    if n == 1:
+        return ()
+    k = _split(n)
+    if m < k:
+        return (*path_shape(m, k), "right")
+    return (*path_shape(m - k, n - k), "left")
+
+
+def proof_shape(m: int, n: int) -> tuple[str, ...]:
+    """Like path_shape for PROOF(m, D[n]); "old" marks a proof that starts with an old subtree."""
+    if m in (0, n):
+        return ()
+    return _subproof_shape(m, n, True)
+
+
+def _subproof_shape(m: int, n: int, whole: bool) -> tuple[str, ...]:
+    if m == n:
+        return () if whole else ("old",)
+    k = _split(n)
+    if m <= k:
+        return (*_subproof_shape(m, k, whole), "right")
+    return (*_subproof_shape(m - k, n - k, False), "left")

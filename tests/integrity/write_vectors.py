@@ -24,7 +24,7 @@ CHAIN_INPUTS: tuple[tuple[bytes, bytes, int], ...] = (
         b'{"Modality":"CT","PatientID":"ANON0001","StudyInstanceUID":"1.2.3.4"}',
         1767225600,
     ),
-    (bytes(range(256)), "{\"Name\":\"Zoë\"}".encode(), (1 << 64) - 1),
+    (bytes(range(256)), '{"Name":"Zoë"}'.encode(), (1 << 64) - 1),
 )
 
 
