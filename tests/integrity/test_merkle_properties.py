@@ -8,13 +8,14 @@ each root together with its size.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scanseal.errors import IntegrityError, InvalidInput, ScanSealError
+from scanseal.errors import IntegrityError, InvalidInput
 from scanseal.integrity.merkle import (
     MerkleTree,
     leaf_hash,
@@ -209,16 +210,11 @@ def test_truncated_or_extended_consistency_fails(c: Consistency, data: st.DataOb
     hashes,
     hashes,
 )
-def test_arbitrary_input_only_raises_scanseal_errors(
+def test_arbitrary_input_raises_only_verification_errors(
     a: int, b: int, proof: list[bytes], h1: bytes, h2: bytes
 ) -> None:
-    for call in (
-        lambda: verify_inclusion(h1, a, b, proof, h2),
-        lambda: verify_consistency(a, b, h1, h2, proof),
-    ):
-        try:
-            call()
-        except (IntegrityError, InvalidInput):
-            pass
-        except ScanSealError as exc:  # pragma: no cover - would be a wrong error class
-            pytest.fail(f"unexpected error class {type(exc).__name__}")
+    """Garbage from an untrusted receipt must never escape as IndexError or the like."""
+    with contextlib.suppress(IntegrityError, InvalidInput):
+        verify_inclusion(h1, a, b, proof, h2)
+    with contextlib.suppress(IntegrityError, InvalidInput):
+        verify_consistency(a, b, h1, h2, proof)
