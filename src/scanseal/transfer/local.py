@@ -26,6 +26,7 @@ from scanseal.crypto.stanzas import DEFAULT_KIND
 from scanseal.errors import IntegrityError, InvalidInput
 from scanseal.ingest import ImageMetadata, read_metadata
 from scanseal.integrity import hash_chain, verify_chain
+from scanseal.integrity.chain import encode_timestamp
 from scanseal.integrity.pixels import pixel_digest
 from scanseal.transfer.manifest import (
     Manifest,
@@ -97,9 +98,14 @@ def seal_file(
 
     manifest_path = manifest_path_for(output)
     with _staged(output) as env_tmp, _staged(manifest_path) as man_tmp:
-        with source.open("rb") as src, env_tmp.open("wb") as dst:
+        with source.open("rb") as src, env_tmp.open("wb") as raw_dst:
+            dst = _HashingWriter(raw_dst)
             header, file_key = envelope.seal(
-                src, dst, keys, segment_size=segment_size, on_plaintext=observe
+                src,
+                dst,  # type: ignore[arg-type]  # duck-typed: only write() is used
+                keys,
+                segment_size=segment_size,
+                on_plaintext=observe,
             )
         chain = hash_chain(
             h1.digest(),
@@ -107,8 +113,8 @@ def seal_file(
             int(time.time()) if timestamp is None else timestamp,
         )
         manifest = Manifest(
-            envelope_sha256=envelope.envelope_digest(env_tmp),
-            envelope_size=env_tmp.stat().st_size,
+            envelope_sha256=dst.digest.digest(),
+            envelope_size=dst.size,
             image_format=metadata.format,
             image_size=source.stat().st_size,
             chain=chain,
@@ -122,6 +128,35 @@ def seal_file(
         ).signed_by(uploader.sign)
         man_tmp.write_text(manifest.to_json(), encoding="utf-8")
     return SealedFile(output, manifest_path, manifest)
+
+
+class _HashingWriter:
+    """Wraps the envelope stream so its SHA-256 is computed in the encryption pass."""
+
+    def __init__(self, dst: BinaryIO) -> None:
+        self._dst = dst
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        self.size += len(data)
+        return self._dst.write(data)
+
+
+class _HashingReader:
+    """Wraps the envelope stream so its SHA-256 is computed in the decryption pass."""
+
+    def __init__(self, src: BinaryIO) -> None:
+        self._src = src
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._src.read(n)
+        self.digest.update(data)
+        self.size += len(data)
+        return data
 
 
 @contextmanager
@@ -144,21 +179,6 @@ def _staged(final: Path) -> Iterator[Path]:
 
 
 # --- open and verify ---------------------------------------------------------------------------
-
-
-class _HashingReader:
-    """Wraps the envelope stream so its SHA-256 is computed in the decryption pass."""
-
-    def __init__(self, src: BinaryIO) -> None:
-        self._src = src
-        self.digest = hashlib.sha256()
-        self.size = 0
-
-    def read(self, n: int = -1) -> bytes:
-        data = self._src.read(n)
-        self.digest.update(data)
-        self.size += len(data)
-        return data
 
 
 def _load_manifest(envelope_path: Path, manifest_path: Path | None) -> Manifest:
@@ -275,6 +295,6 @@ def verify_sealed(
 
 def _check_h3(manifest: Manifest) -> None:
     chain = manifest.chain
-    expected = hashlib.sha256(chain.h2 + chain.timestamp.to_bytes(8, "big")).digest()
+    expected = hashlib.sha256(chain.h2 + encode_timestamp(chain.timestamp)).digest()
     if expected != chain.h3:
         raise IntegrityError("hash chain broken: H3 does not follow from H2 and the timestamp")
