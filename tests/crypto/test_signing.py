@@ -140,6 +140,7 @@ def test_zero_signature():
         "0x" + "AbCdEf" * 6 + "AbCd",
         42,
         "0x2c7536E3605D9C16a7a3D7b1898e529396a65c2",
+        "2c7536E3605D9C16a7a3D7b1898e529396a65c23",
     ],
 )
 def test_bad_expected_address(alice, address):
