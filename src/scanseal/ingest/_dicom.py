@@ -78,7 +78,8 @@ def read_header(path: Path) -> DicomHeader:
         tsyntax = _transfer_syntax(path, ds)
         if tsyntax == DeflatedExplicitVRLittleEndian:
             return _deflated_header(path, size, tsyntax)
-        offset, length = _pixel_element(path, f, size, tsyntax)
+        _check_elements_within(path, ds, size)
+        offset, length = _pixel_element(path, ds, f, size, tsyntax)
     return _finish_header(path, ds, tsyntax, offset, length, size)
 
 
@@ -99,13 +100,39 @@ def _transfer_syntax(path: Path, ds: Dataset) -> UID:
     return uid
 
 
-def _pixel_element(path: Path, f: BinaryIO, size: int, tsyntax: UID) -> tuple[int, int]:
+def _check_elements_within(path: Path, ds: Dataset, size: int) -> None:
+    """pydicom reads a value cut short by the end of the file without complaint: we do not."""
+    for element in ds.elements():
+        length = getattr(element, "length", _UNDEFINED)
+        start = getattr(element, "value_tell", None)
+        if start is not None and length != _UNDEFINED and start + length > size:
+            fail(
+                path,
+                f"truncated DICOM: element {element.tag} ends at byte {size} of {start + length}",
+            )
+
+
+def _last_element_end(ds: Dataset) -> int:
+    """Where the last top-level element ends, or -1 when unknown (undefined-length sequence)."""
+    last = None
+    for last in ds.elements():
+        pass
+    length = getattr(last, "length", _UNDEFINED)
+    start = getattr(last, "value_tell", None)
+    return -1 if start is None or length == _UNDEFINED else int(start + length)
+
+
+def _pixel_element(
+    path: Path, ds: Dataset, f: BinaryIO, size: int, tsyntax: UID
+) -> tuple[int, int]:
     """Read the Pixel Data element header where pydicom stopped; return value offset, length."""
     pos = f.tell()
     if pos > size:
         fail(path, f"truncated DICOM: an element ends at byte {pos} but the file has {size}")
     head = f.read(12 if not tsyntax.is_implicit_VR else 8)
     if len(head) < 8:
+        if 0 < len(head) or _last_element_end(ds) < size:
+            fail(path, f"truncated DICOM: the file ends inside an element at byte {size}")
         fail(path, "DICOM without Pixel Data (7FE0,0010): nothing to seal as an image")
     endian = "<" if tsyntax.is_little_endian else ">"
     group, element = struct.unpack(f"{endian}HH", head[:4])
