@@ -14,6 +14,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,12 +23,13 @@ from typing import BinaryIO
 from scanseal.crypto import envelope
 from scanseal.crypto.envelope import Header
 from scanseal.crypto.identity import Identity, IdentityCard
-from scanseal.crypto.stanzas import DEFAULT_KIND
+from scanseal.crypto.stanzas import DEFAULT_KIND, RecipientKey
 from scanseal.errors import IntegrityError, InvalidInput
 from scanseal.ingest import ImageMetadata, read_metadata
 from scanseal.integrity import hash_chain, verify_chain
 from scanseal.integrity.chain import encode_timestamp
 from scanseal.integrity.pixels import pixel_digest
+from scanseal.transfer._pipeline import HashingReader, HashingWriter
 from scanseal.transfer.manifest import (
     Manifest,
     Recipient,
@@ -87,8 +89,30 @@ def seal_file(
     if not recipients:
         raise InvalidInput("name at least one recipient (--to CARD)")
     metadata = read_metadata(source)
-    digest = pixel_digest(source)
     keys = [card.recipient(kind) for card in recipients]
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pixel-digest") as pool:
+        # Decoding and hashing the pixels overlaps the encryption pass (hashlib and file reads
+        # release the GIL), so on a second core it costs no wall time.
+        pixels = pool.submit(pixel_digest, source)
+        return _seal_validated(
+            source, metadata, pixels, recipients, keys, uploader, output,
+            segment_size=segment_size, timestamp=timestamp, progress=progress,
+        )  # fmt: skip
+
+
+def _seal_validated(
+    source: Path,
+    metadata: ImageMetadata,
+    pixels: Future[bytes],
+    recipients: Sequence[IdentityCard],
+    keys: Sequence[RecipientKey],
+    uploader: Identity,
+    output: Path,
+    *,
+    segment_size: int,
+    timestamp: int | None,
+    progress: Progress | None,
+) -> SealedFile:
     h1 = hashlib.sha256()
 
     def observe(chunk: bytes) -> None:
@@ -99,7 +123,7 @@ def seal_file(
     manifest_path = manifest_path_for(output)
     with _staged(output) as env_tmp, _staged(manifest_path) as man_tmp:
         with source.open("rb") as src, env_tmp.open("wb") as raw_dst:
-            dst = _HashingWriter(raw_dst)
+            dst = HashingWriter(raw_dst)
             header, file_key = envelope.seal(
                 src,
                 dst,  # type: ignore[arg-type]  # duck-typed: only write() is used
@@ -118,7 +142,7 @@ def seal_file(
             image_format=metadata.format,
             image_size=source.stat().st_size,
             chain=chain,
-            pixel_digest=digest,
+            pixel_digest=pixels.result(),
             metadata_ciphertext=encrypt_metadata(file_key, header.salt, metadata.canonical_bytes()),
             recipients=tuple(
                 Recipient(card.name, card.address, key.kind, key.key_id)
@@ -128,35 +152,6 @@ def seal_file(
         ).signed_by(uploader.sign)
         man_tmp.write_text(manifest.to_json(), encoding="utf-8")
     return SealedFile(output, manifest_path, manifest)
-
-
-class _HashingWriter:
-    """Wraps the envelope stream so its SHA-256 is computed in the encryption pass."""
-
-    def __init__(self, dst: BinaryIO) -> None:
-        self._dst = dst
-        self.digest = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes) -> int:
-        self.digest.update(data)
-        self.size += len(data)
-        return self._dst.write(data)
-
-
-class _HashingReader:
-    """Wraps the envelope stream so its SHA-256 is computed in the decryption pass."""
-
-    def __init__(self, src: BinaryIO) -> None:
-        self._src = src
-        self.digest = hashlib.sha256()
-        self.size = 0
-
-    def read(self, n: int = -1) -> bytes:
-        data = self._src.read(n)
-        self.digest.update(data)
-        self.size += len(data)
-        return data
 
 
 @contextmanager
@@ -179,6 +174,12 @@ def _staged(final: Path) -> Iterator[Path]:
 
 
 # --- open and verify ---------------------------------------------------------------------------
+
+
+def _progress_only(progress: Progress | None) -> Callable[[bytes], None] | None:
+    if progress is None:
+        return None
+    return lambda chunk: progress(len(chunk))
 
 
 def _load_manifest(envelope_path: Path, manifest_path: Path | None) -> Manifest:
@@ -208,21 +209,16 @@ def _decrypt_checked(
     progress: Progress | None,
 ) -> ImageMetadata:
     """Decrypt into ``dst`` and check every binding except the pixel digest."""
-    h1 = hashlib.sha256()
-
-    def observe(chunk: bytes) -> None:
-        h1.update(chunk)
-        if progress is not None:
-            progress(len(chunk))
-
+    plain = HashingWriter(dst)
     with envelope_path.open("rb") as raw:
-        src = _HashingReader(raw)
+        src = HashingReader(raw)
         header, file_key = envelope.open_envelope(
             src,  # type: ignore[arg-type]  # duck-typed: only read() is used
-            dst,
+            plain,  # type: ignore[arg-type]  # duck-typed: only write() is used
             identity.transport_keys.values(),
-            on_plaintext=observe,
+            on_plaintext=_progress_only(progress),
         )
+    h1 = plain.digest
     if src.digest.digest() != manifest.envelope_sha256 or src.size != manifest.envelope_size:
         raise IntegrityError("envelope bytes differ from the signed manifest's digest")
     _check_recipients(header, manifest)
