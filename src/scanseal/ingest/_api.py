@@ -63,14 +63,16 @@ class RawSpan(NamedTuple):
     dtype: np.dtype[Any]
     offset: int
     length: int
+    mask: int | None  # unsigned samples with BitsStored < BitsAllocated: AND with this first
 
 
 def raw_canonical_span(path: Path) -> RawSpan | None:
     """Return where the raw Pixel Data bytes are provably the decoded pixels, else None.
 
-    True for native little-endian data whose samples pydicom returns unchanged: whole-byte
-    samples, interleaved colour, no 4:2:2 subsampling, and no sign extension to apply. The
-    pixel digest then hashes file bytes directly instead of decoding (much faster).
+    True for native little-endian data whose samples decode unchanged: whole-byte samples,
+    interleaved colour, no 4:2:2 subsampling, no sign extension to apply (unsigned samples
+    only need the unused high bits cleared, see ``mask``). The pixel digest then hashes file
+    bytes directly instead of decoding (much faster).
     """
     path = Path(path)
     if detect_format(path) != "dicom":
@@ -88,4 +90,5 @@ def raw_canonical_span(path: Path) -> RawSpan | None:
     ):
         return None
     dtype = np.dtype(f"<{'i' if signed else 'u'}{meta.bits_allocated // 8}")
-    return RawSpan(meta, dtype, layout.value_offset, layout.expected_native_bytes)
+    mask = None if meta.bits_stored == meta.bits_allocated else (1 << meta.bits_stored) - 1
+    return RawSpan(meta, dtype, layout.value_offset, layout.expected_native_bytes, mask)

@@ -115,8 +115,8 @@ def _check_elements_within(path: Path, ds: Dataset, size: int) -> None:
 def _last_element_end(ds: Dataset) -> int:
     """Where the last top-level element ends, or -1 when unknown (undefined-length sequence)."""
     last = None
-    for last in ds.elements():
-        pass
+    for element in ds.elements():
+        last = element
     length = getattr(last, "length", _UNDEFINED)
     start = getattr(last, "value_tell", None)
     return -1 if start is None or length == _UNDEFINED else int(start + length)
@@ -131,7 +131,7 @@ def _pixel_element(
         fail(path, f"truncated DICOM: an element ends at byte {pos} but the file has {size}")
     head = f.read(12 if not tsyntax.is_implicit_VR else 8)
     if len(head) < 8:
-        if 0 < len(head) or _last_element_end(ds) < size:
+        if len(head) > 0 or _last_element_end(ds) < size:
             fail(path, f"truncated DICOM: the file ends inside an element at byte {size}")
         fail(path, "DICOM without Pixel Data (7FE0,0010): nothing to seal as an image")
     endian = "<" if tsyntax.is_little_endian else ">"
@@ -398,6 +398,23 @@ def iter_frames(
                 f"expected {shape}",
             )
         count += 1
-        yield frame
+        yield _stored_bits_only(frame, meta.bits_stored)
     if wanted is not None and count != wanted:
         fail(path, f"undecodable Pixel Data: {count} frames decoded, {wanted} declared")
+
+
+def _stored_bits_only(frame: np.ndarray[Any, Any], bits_stored: int) -> np.ndarray[Any, Any]:
+    """Clear (unsigned) or sign-extend (signed) the bits above BitsStored.
+
+    Those bits are not part of the pixel value (PS3.5 8.1.1); old files keep overlays or junk
+    there. Decoders differ on whether they clean them, so ScanSeal does it itself.
+    """
+    bits = frame.dtype.itemsize * 8
+    if frame.dtype.kind not in "ui" or bits_stored >= bits:
+        return frame
+    if frame.dtype.kind == "u":
+        masked: np.ndarray[Any, Any] = frame & frame.dtype.type((1 << bits_stored) - 1)
+        return masked
+    shift = frame.dtype.type(bits - bits_stored)
+    extended: np.ndarray[Any, Any] = (frame << shift) >> shift
+    return extended

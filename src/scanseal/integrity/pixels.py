@@ -27,13 +27,13 @@ PIXEL_DIGEST_DOMAIN: Final[bytes] = b"scanseal/pixels/v1"
 """Domain separation: a pixel digest can never collide with another ScanSeal hash input."""
 
 _DIMENSIONS = struct.Struct(">LLLL")
-_READ_CHUNK = 1 << 20
+_READ_CHUNK = 1 << 18
 
 
 def pixel_digest(path: Path) -> bytes:
     """Return the 32-byte SHA-256 of the canonical decoded pixels of a DICOM, PNG or JPEG file.
 
-    Memory stays bounded by one frame (or one 1 MiB read for native little-endian DICOM, whose
+    Memory stays bounded by one frame (or one 256 KiB read for native little-endian DICOM, whose
     Pixel Data bytes are hashed directly when they provably equal the canonical form).
     """
     path = Path(path)
@@ -43,7 +43,7 @@ def pixel_digest(path: Path) -> bytes:
         header = canonical_header(
             meta.rows, meta.columns, meta.frames, meta.samples_per_pixel, span.dtype
         )
-        return _hash_span(path, header, span.offset, span.length)
+        return _hash_span(path, header, span.offset, span.length, span.dtype, span.mask)
     return _hash_frames(path)
 
 
@@ -79,11 +79,20 @@ def _hash_frames(path: Path) -> bytes:
     return digest.digest()
 
 
-def _hash_span(path: Path, header: bytes, offset: int, length: int) -> bytes:
-    """Hash the header then exactly `length` file bytes from `offset`, in bounded chunks."""
+def _hash_span(
+    path: Path, header: bytes, offset: int, length: int, dtype: np.dtype[Any], mask: int | None
+) -> bytes:
+    """Hash the header then exactly `length` file bytes from `offset`, in bounded chunks.
+
+    With a mask, each chunk's samples have their unused high bits cleared first, exactly as
+    decoding does; chunks are whole samples because the chunk size is a multiple of 8.
+    """
     digest = hashlib.sha256(header)
     for chunk in _read_span(path, offset, length):
-        digest.update(chunk)
+        if mask is None:
+            digest.update(chunk)
+        else:
+            digest.update((np.frombuffer(chunk, dtype=dtype) & mask).astype(dtype).tobytes())
     return digest.digest()
 
 
