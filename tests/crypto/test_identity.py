@@ -526,3 +526,15 @@ def test_default_cost_is_not_weakened(tmp_path):
 
 def test_account_round_trip_via_eth_account(alice):
     assert Account.from_key(alice.account.key).address == alice.address
+
+
+def test_write_never_replaces_a_file(tmp_path):
+    from scanseal.crypto import _keyfile
+
+    target = tmp_path / "keys" / "alice.json"
+    _keyfile.write_new(target, "first")
+    with pytest.raises(InvalidInput, match="already exists"):
+        _keyfile.write_new(target, "second")
+    assert target.read_text() == "first"
+    assert os.listdir(target.parent) == ["alice.json"]
+    assert target.parent.stat().st_mode & 0o777 == 0o700

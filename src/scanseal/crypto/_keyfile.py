@@ -171,19 +171,24 @@ def write_new(path: Path, text: str) -> None:
     into place: a crash leaves either no file or the whole file, never half a keystore, and a
     concurrent ``create`` of the same name fails instead of silently overwriting a key.
     """
+    try:
+        _write_then_link(path, text.encode("utf-8"))
+    except OSError as error:
+        raise InvalidInput(f"cannot write {path}: {error.strerror or error}") from None
+
+
+def _write_then_link(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     temp = Path(temp_name)
     try:
         with os.fdopen(fd, "wb") as handle:
             os.fchmod(handle.fileno(), 0o600)
-            handle.write(text.encode("utf-8"))
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         _link_into_place(temp, path)
         _fsync_directory(path.parent)
-    except OSError as error:
-        raise InvalidInput(f"cannot write {path}: {error.strerror or error}") from None
     finally:
         temp.unlink(missing_ok=True)
 
