@@ -422,7 +422,9 @@ def test_forged_card_in_keystore(store, bob, tmp_path):
     ("edit", "message"),
     [
         (lambda d: d["kdf"].update(n=2**30), "kdf.n"),
-        (lambda d: d["kdf"].update(r=10**6), "kdf.n"),
+        (lambda d: d["kdf"].update(r=10**6), "kdf.r"),
+        (lambda d: d["kdf"].update(p=0), "kdf.p"),
+        (lambda d: d["kdf"].update(n=2**18, r=8, p=16), "kdf.p"),
         (lambda d: d["kdf"].update(n=2**20, r=8), "MiB"),
         (lambda d: d["kdf"].update(n=1000), "power of two"),
         (lambda d: d["kdf"].update(name="argon2id"), "kdf.name"),
