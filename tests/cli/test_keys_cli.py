@@ -155,7 +155,8 @@ def test_no_passphrase_and_no_terminal(alice, run, monkeypatch):
 def test_tampered_keystore(alice, home, run):
     path = home / "keys" / "alice.json"
     document = json.loads(path.read_text())
-    document["cipher"]["ciphertext"] = "A" + document["cipher"]["ciphertext"][1:]
+    ciphertext = document["cipher"]["ciphertext"]
+    document["cipher"]["ciphertext"] = ("B" if ciphertext[0] == "A" else "A") + ciphertext[1:]
     path.write_text(json.dumps(document))
     result = run("keys", "check", "alice")
     assert result.code == 3
