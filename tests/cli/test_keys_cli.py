@@ -9,64 +9,19 @@ import select
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from cli_support import FAST, PASSPHRASE, one_error_line
 from scanseal._cli.keys import unlock_identity
-from scanseal.cli import main
 from scanseal.crypto.identity import IdentityCard, Keystore
-
-FAST = 2**10
-PASSPHRASE = "cli passphrase"
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("SCANSEAL_HOME", str(tmp_path))
-    monkeypatch.setenv("SCANSEAL_PASSPHRASE", PASSPHRASE)
-    monkeypatch.setenv("COLUMNS", "200")  # keep Rich tables on one line per row
-    return tmp_path
 
 
 @pytest.fixture
 def alice(home):
     """An existing identity, made cheaply; the CLI reads it like any other."""
     return Keystore(home / "keys", scrypt_n=FAST).create("alice", PASSPHRASE)
-
-
-@pytest.fixture
-def run(monkeypatch, capsys):
-    """Run ``scanseal ARGS`` in-process through ``scanseal.cli.main``, as the entry point does."""
-
-    def invoke(*args: str) -> Result:
-        monkeypatch.setattr(sys, "argv", ["scanseal", *args])
-        capsys.readouterr()
-        try:
-            main()
-            code = 0
-        except SystemExit as done:
-            code = done.code if isinstance(done.code, int) else 1
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
-
-    return invoke
-
-
-def one_error_line(result: Result) -> str:
-    lines = result.err.splitlines()
-    assert len(lines) == 1, result.err
-    assert lines[0].startswith("error: ")
-    assert "Traceback" not in result.err + result.out
-    return lines[0]
 
 
 def test_new(home, run):

@@ -23,6 +23,7 @@ from scanseal._cli.keys import unlock_identity
 from scanseal.crypto.identity import Identity, IdentityCard, Keystore
 from scanseal.crypto.stanzas import DEFAULT_KIND, RECIPIENT_KINDS
 from scanseal.errors import InvalidInput
+from scanseal.ingest import read_metadata
 from scanseal.transfer.local import Progress as ProgressCallback
 from scanseal.transfer.local import open_sealed, seal_file, verify_sealed
 
@@ -85,10 +86,9 @@ def seal(
     as_name: AsName = None,
 ) -> None:
     """Seal an image for named recipients: envelope plus signed manifest beside it."""
+    read_metadata(file)  # refuse a bad image before asking for a passphrase
     cards = [IdentityCard.load(path) for path in to]
     uploader = _unlock(as_name)
-    if not file.is_file():
-        raise InvalidInput(f"{file}: no such file")
     with _bar(f"sealing {file.name}", file.stat().st_size) as progress:
         sealed = seal_file(file, cards, uploader, output, kind=kind, progress=progress)
     chain = sealed.manifest.chain
