@@ -22,7 +22,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from scanseal.crypto._strictjson import JsonObject, Reader, b64encode, canonical_json, parse_object
+from scanseal._json import JsonObject, Reader, b64encode, canonical_json, parse_object
 from scanseal.errors import IntegrityError, InvalidInput, NotFound, WrongPassphrase
 
 FORMAT_VERSION: Final = 1

@@ -26,9 +26,9 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import is_checksum_address
 
+from scanseal._json import JsonObject, Reader, b64encode, canonical_json, parse_object
 from scanseal.config import scanseal_home
 from scanseal.crypto import _keyfile
-from scanseal.crypto._strictjson import JsonObject, Reader, b64encode, canonical_json, parse_object
 from scanseal.crypto.signing import sign_message, verify_signature
 from scanseal.crypto.stanzas import RECIPIENT_KINDS, RecipientKey, TransportKey
 from scanseal.errors import IntegrityError, InvalidInput, NotFound, ScanSealError

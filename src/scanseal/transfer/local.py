@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from scanseal._json import parse_object
 from scanseal.crypto import envelope
 from scanseal.crypto.envelope import Header
 from scanseal.crypto.identity import Identity, IdentityCard
@@ -228,8 +229,6 @@ def _decrypt_checked(
 
 
 def _parse_metadata(canonical: bytes) -> dict[str, object]:
-    from scanseal.crypto._strictjson import parse_object
-
     return parse_object(canonical, "decrypted metadata")
 
 

@@ -9,6 +9,8 @@ normative layout.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
@@ -16,7 +18,7 @@ from typing import Any, Final
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from scanseal.crypto._strictjson import Reader, b64encode, canonical_json, parse_object
+from scanseal._json import Reader, b64encode, canonical_json, parse_object
 from scanseal.crypto.envelope import derive_key
 from scanseal.crypto.signing import verify_signature
 from scanseal.errors import IntegrityError, InvalidInput
@@ -98,7 +100,7 @@ class Manifest:
         """The exact bytes the uploader signs: canonical JSON of everything but the signature."""
         return canonical_json(self.to_dict(signed=False))
 
-    def signed_by(self, sign: Any) -> Manifest:
+    def signed_by(self, sign: Callable[[bytes], str]) -> Manifest:
         """A copy carrying ``sign(signed_bytes())``; ``sign`` is an unlocked identity's sign."""
         return replace(self, signature=sign(self.signed_bytes()))
 
@@ -109,8 +111,6 @@ class Manifest:
         verify_signature(self.signed_bytes(), self.signature, self.uploader.address)
 
     def to_json(self) -> str:
-        import json
-
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
 
     def save(self, path: Path) -> None:
@@ -180,7 +180,7 @@ def _optional_object(reader: Reader, key: str) -> dict[str, Any] | None:
 
 
 def _raw(reader: Reader, key: str) -> Any:
-    return reader._get(key)  # null is legal here; the typed getters refuse it
+    return reader.value(key)
 
 
 def _recipients(top: Reader) -> tuple[Recipient, ...]:
