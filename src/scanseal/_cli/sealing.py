@@ -109,7 +109,9 @@ def open_(
         opened = open_sealed(envelope_path, identity, output, progress=progress)
     uploader = opened.manifest.uploader
     _out.print(f"opened {envelope_path} -> {opened.path}")
-    _out.print(f"verified: signed by {uploader.name} ({uploader.address}); H1-H3 and pixels match")
+    _out.print(
+        f"verified: signed by {uploader.name} ({uploader.address}); envelope and H1-H3 match"
+    )
 
 
 def verify(

@@ -2,9 +2,9 @@
 
 ``seal_file`` reads the image once for validation and the pixel digest, then once more while
 encrypting (H1 is computed in that same pass). ``open_sealed`` decrypts into a private temporary
-file beside the output, checks the envelope digest, H1, H2, H3, the pixel digest and the
-recipient list against the signed manifest, and only then renames it into place: a failure at
-any point leaves no plaintext behind.
+file beside the output, checks the envelope digest, H1, H2, H3 and the recipient list against
+the signed manifest, and only then renames it into place: a failure at any point leaves no
+plaintext behind. ``verify_sealed`` with a key also re-derives the pixel digest.
 """
 
 from __future__ import annotations
@@ -239,14 +239,20 @@ def open_sealed(
     *,
     manifest_path: Path | None = None,
     progress: Progress | None = None,
+    check_pixels: bool = False,
 ) -> OpenedFile:
-    """Decrypt and fully verify; the plaintext appears at ``output`` only if every check holds."""
+    """Decrypt and verify; the plaintext appears at ``output`` only if every check holds.
+
+    H1 matching the signed manifest means the bytes are exactly those the uploader sealed, and
+    so are their pixels. Recomputing the pixel digest (``check_pixels``, what ``verify`` does)
+    additionally audits the uploader's own claim, at the price of decoding the image again.
+    """
     manifest = _load_manifest(envelope_path, manifest_path)
     with _staged(output) as tmp:
         os.chmod(tmp, 0o600)
         with tmp.open("wb") as dst:
             metadata = _decrypt_checked(envelope_path, manifest, identity, dst, progress)
-        if pixel_digest(tmp) != manifest.pixel_digest:
+        if check_pixels and pixel_digest(tmp) != manifest.pixel_digest:
             raise IntegrityError("decoded pixels differ from the signed pixel digest")
     return OpenedFile(output, manifest, metadata)
 
@@ -268,7 +274,11 @@ def verify_sealed(
     if identity is not None:
         with tempfile.TemporaryDirectory(prefix="scanseal-verify-") as scratch:
             open_sealed(
-                envelope_path, identity, Path(scratch) / "image", manifest_path=manifest_path
+                envelope_path,
+                identity,
+                Path(scratch) / "image",
+                manifest_path=manifest_path,
+                check_pixels=True,
             )
         report.decrypted = True
         report.checks += [
