@@ -37,6 +37,9 @@ def _root(
 
 def _register_groups() -> None:
     """Attach every command group; kept in one place so the command tree is easy to read."""
+    from scanseal._cli import storage as _storage
+
+    _storage.register(app)
 
 
 _register_groups()
