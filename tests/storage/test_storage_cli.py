@@ -51,19 +51,23 @@ def test_add_get_status_and_car(tmp_path):
 def test_user_mistakes_are_one_line_errors(tmp_path):
     bad_cid = _run(tmp_path, "storage", "get", "not-a-cid", "-o", str(tmp_path / "o"))
     assert bad_cid.returncode == 2
-    assert bad_cid.stderr.startswith("error: not a base32 CIDv1") and "Traceback" not in bad_cid.stderr
+    assert bad_cid.stderr.startswith("error: not a base32 CIDv1")
+    assert "Traceback" not in bad_cid.stderr
 
     absent = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
     missing = _run(tmp_path, "storage", "get", absent, "-o", str(tmp_path / "o"))
-    assert missing.returncode == 6 and "not in the local store" in missing.stderr
+    assert missing.returncode == 6
+    assert "not in the local store" in missing.stderr
     assert not (tmp_path / "o").exists()
 
     no_file = _run(tmp_path, "storage", "add", str(tmp_path / "nope"))
-    assert no_file.returncode == 2 and "Traceback" not in no_file.stderr
+    assert no_file.returncode == 2
+    assert "Traceback" not in no_file.stderr
 
     (tmp_path / "bad.toml").write_text("[storage]\nbackend = 'tape'\n")
     bad_config = _run(tmp_path, "storage", "status", "--config", str(tmp_path / "bad.toml"))
-    assert bad_config.returncode == 2 and "backend must be one of" in bad_config.stderr
+    assert bad_config.returncode == 2
+    assert "backend must be one of" in bad_config.stderr
 
 
 def test_a_rotten_block_fails_get_with_exit_3_and_no_output_file(tmp_path):

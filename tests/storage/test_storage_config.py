@@ -36,9 +36,9 @@ def test_toml_then_env_precedence(tmp_path):
 
 def test_home_file_and_env_path_are_found(tmp_path, monkeypatch):
     monkeypatch.setenv("SCANSEAL_HOME", str(tmp_path))
-    _write(tmp_path / "scanseal.toml", '[storage]\nmin_replicas = 3\n')
+    _write(tmp_path / "scanseal.toml", "[storage]\nmin_replicas = 3\n")
     assert load_config(env={}).min_replicas == 3
-    other = _write(tmp_path / "other.toml", '[storage]\nmin_replicas = 1\n')
+    other = _write(tmp_path / "other.toml", "[storage]\nmin_replicas = 1\n")
     assert load_config(env={"SCANSEAL_CONFIG": str(other)}).min_replicas == 1
 
 

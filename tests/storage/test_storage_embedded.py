@@ -150,9 +150,7 @@ def test_car_header_is_canonical_dag_cbor():
     cid = CID.parse("bafybeidrpuubzkdnzjzz6bz7imvbermny6xduifgiihg6j7wbjvkmcgkta")
     header = car_header(cid)
     assert header[0] == len(header) - 1
-    assert header[1:] == (
-        b"\xa2eroots\x81\xd8\x2a\x58\x25\x00" + cid.to_bytes() + b"gversion\x01"
-    )
+    assert header[1:] == (b"\xa2eroots\x81\xd8\x2a\x58\x25\x00" + cid.to_bytes() + b"gversion\x01")
 
 
 def test_car_with_a_tampered_block_is_refused(tmp_path, store):

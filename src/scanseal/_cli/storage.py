@@ -12,8 +12,8 @@ from rich.table import Table
 
 from scanseal.errors import InvalidInput
 from scanseal.storage import (
-    BlobStore,
     CID,
+    BlobStore,
     EmbeddedStore,
     ReplicatedStore,
     export_car,
@@ -29,6 +29,7 @@ _out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 _CONFIG = typer.Option(None, "--config", help="TOML file with a [storage] table.")
+_OUTPUT = typer.Option(..., "-o", "--output", help="File to write (replaced only on success).")
 
 
 def register(app: typer.Typer) -> None:
@@ -68,7 +69,7 @@ def add(file: Path, config: Path | None = _CONFIG) -> None:
 @storage_app.command("get")
 def get(
     cid: str,
-    output: Path = typer.Option(..., "-o", "--output", help="Where to write the content."),
+    output: Path = _OUTPUT,
     config: Path | None = _CONFIG,
 ) -> None:
     """Fetch CID, verify every block, and write the content to OUTPUT."""
@@ -117,7 +118,7 @@ def _node_table(store: ReplicatedStore) -> None:
 @car_app.command("export")
 def car_export(
     cid: str,
-    output: Path = typer.Option(..., "-o", "--output", help="CAR file to write."),
+    output: Path = _OUTPUT,
     config: Path | None = _CONFIG,
 ) -> None:
     """Write the object CID and all its blocks as a CAR v1 file."""

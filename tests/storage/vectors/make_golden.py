@@ -15,8 +15,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE.parents[2] / "src"))
 
-import storage_golden as golden  # noqa: E402
 import jsipfs  # noqa: E402
+import storage_golden as golden  # noqa: E402
 
 from scanseal.storage import KuboNode  # noqa: E402
 
