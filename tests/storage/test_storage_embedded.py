@@ -181,3 +181,52 @@ def test_car_missing_blocks_cannot_be_pinned(tmp_path, store):
     header = car_header(CID.parse(cid))
     with EmbeddedStore(tmp_path / "other") as other, pytest.raises(NotFound):
         import_car(other, io.BytesIO(header))
+
+
+def test_a_dag_whose_sizes_lie_is_refused(store):
+    """A root that hashes correctly but claims more bytes than its leaves hold."""
+    from scanseal.storage._builder import DagBuilder
+    from scanseal.storage._cid import DAG_PB
+    from scanseal.storage._dagpb import Link, encode_file_node
+
+    leaves = []
+    builder = DagBuilder(lambda cid, block: leaves.append((cid, block)))
+    builder.feed(b"a" * CHUNK + b"b" * 10)
+    builder.finish()
+    raw = [(cid, block) for cid, block in leaves if cid.codec != DAG_PB]
+    links = [Link(cid, len(block)) for cid, block in raw]
+    lying = encode_file_node(links, CHUNK + 11, [CHUNK, 11])
+    root = CID.of_block(DAG_PB, lying)
+    with store.batch() as pack:
+        for cid, block in [*raw, (root, lying)]:
+            pack.add(cid, block)
+    with pytest.raises(IntegrityError, match="parent says 11"), store.get(str(root)) as stream:
+        stream.read()
+
+
+def test_put_and_get_stream_in_bounded_memory(store):
+    """32 MiB through put and get while Python allocations stay near a few chunks."""
+    import tracemalloc
+
+    class Zeros(io.RawIOBase):
+        left = 32 << 20
+
+        def readable(self):
+            return True
+
+        def readinto(self, buffer):
+            count = min(len(buffer), self.left)
+            buffer[:count] = bytes(count)
+            self.left -= count
+            return count
+
+    tracemalloc.start()
+    try:
+        cid = store.put(io.BufferedReader(Zeros(), CHUNK))
+        with store.get(cid) as stream:
+            while stream.read(1 << 20):
+                pass
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * CHUNK, f"peak {peak} bytes"

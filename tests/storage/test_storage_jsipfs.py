@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -92,11 +93,14 @@ def test_round_trip_through_two_nodes(cluster, tmp_path):
         assert writer.last_report is not None
         assert set(writer.last_report.replicas) == {d.url for d in cluster}
         assert writer.stat(cid).replicas == tuple(d.url for d in cluster)
+    writer_nodes = tuple(d.url for d in cluster)
     with _store(tmp_path / "b", cluster) as reader:  # empty local store: reads from the nodes
         assert not reader.local.has(cid)
         with reader.get(cid) as stream:
             assert stream.read() == data
         assert reader.last_read_failures == []
+        stat = reader.stat(cid)
+        assert (stat.size, stat.pinned, stat.replicas) == (len(data), False, writer_nodes)
 
 
 def test_a_node_that_serves_a_corrupted_block_raises_integrity_error(cluster, tmp_path):
@@ -118,6 +122,27 @@ def test_a_node_that_serves_a_corrupted_block_raises_integrity_error(cluster, tm
             stream.read()
     assert str(bad) in raised.value.reason
     assert victim.url in raised.value.reason
+
+
+def test_a_slow_node_is_retried_and_reported_not_skipped(cluster, tmp_path):
+    """SIGSTOP one node: it accepts connections but never answers, like a hung server."""
+    slow = cluster[1]
+    data = os.urandom(CHUNK + 7)
+    os.kill(slow.pid, signal.SIGSTOP)
+    try:
+        nodes = [KuboNode(d.url, timeout=0.5, connect_timeout=0.5) for d in cluster]
+        store = ReplicatedStore(EmbeddedStore(tmp_path / "w"), nodes, min_replicas=1, retries=1)
+        with store:
+            cid = store.put(io.BytesIO(data))
+            report = store.last_report
+        assert report is not None
+        assert report.replicas == (cluster[0].url,)
+        (failure,) = report.failures
+        assert (failure.node, failure.attempts) == (slow.url, 2)
+        assert "timed out" in failure.error
+    finally:
+        os.kill(slow.pid, signal.SIGCONT)
+    assert KuboNode(cluster[0].url).is_pinned(cid)
 
 
 def test_car_exchange_with_a_real_node(cluster, tmp_path):

@@ -18,7 +18,7 @@ class ObjectStat:
     size: int
     """Content size in bytes (the UnixFS file size)."""
     blocks: int
-    """Number of distinct blocks in the DAG."""
+    """Number of distinct blocks in the local copy (0 when the object is only on nodes)."""
     pinned: bool
     """Pinned in the local store (kept by garbage collection; listed by ``pins()``)."""
     replicas: tuple[str, ...] = field(default=())

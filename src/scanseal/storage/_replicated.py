@@ -26,6 +26,7 @@ from scanseal.errors import IntegrityError, InvalidInput, StorageUnavailable
 from scanseal.storage._api import BlobStore, ObjectStat
 from scanseal.storage._builder import CHUNK_SIZE, DagBuilder, Readable
 from scanseal.storage._cid import CID, DAG_PB
+from scanseal.storage._dagpb import decode_file_node
 from scanseal.storage._embedded import EmbeddedStore
 from scanseal.storage._kubo import KuboNode, NodeStream
 from scanseal.storage._walk import iter_file, open_verified
@@ -180,10 +181,12 @@ class ReplicatedStore(BlobStore):
             local = self.local.stat(cid)
             return ObjectStat(local.cid, local.size, local.blocks, local.pinned, replicas)
         root = CID.parse(cid)
-        with self.get(cid) as stream:
-            size = sum(len(piece) for piece in iter(lambda: stream.read(CHUNK_SIZE), b""))
-        blocks = 1 if root.codec != DAG_PB else -1
-        return ObjectStat(str(root), size, blocks, False, replicas)
+        reader = _FailoverReader(self, root)
+        block = reader.fetch_verified(root)
+        size = len(block)
+        if root.codec == DAG_PB:
+            size = decode_file_node(block, root).filesize or 0
+        return ObjectStat(str(root), size, 0, False, replicas)
 
     def health(self) -> list[NodeHealth]:
         """Ask every node for its version; report latency or the error."""
@@ -297,6 +300,12 @@ class _FailoverReader:
 
     def _fetch(self, cid: CID) -> bytes:
         return self._each_node(lambda node: node.block_get(str(cid)))
+
+    def fetch_verified(self, cid: CID) -> bytes:
+        """One block from the first node that answers, checked against its CID."""
+        block = self._fetch(cid)
+        cid.check(block, self._node.url)
+        return block
 
     def _read_leaf(self, cid: CID, offset: int, size: int | None) -> bytes:
         if size is None:
