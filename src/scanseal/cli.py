@@ -37,9 +37,11 @@ def _root(
 
 def _register_groups() -> None:
     """Attach every command group; kept in one place so the command tree is easy to read."""
-    from scanseal._cli import storage as _storage
+    from scanseal._cli import keys, sealing, storage
 
-    _storage.register(app)
+    app.add_typer(keys.app, name="keys")
+    sealing.register(app)
+    storage.register(app)
 
 
 _register_groups()

@@ -1,0 +1,1 @@
+"""Sealed envelopes, recipient key wrapping, identities and signatures (docs/FORMAT.md)."""
