@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(ROOT / "tests" / "storage"))
+sys.path.insert(0, str(ROOT / "tests"))
 
 from scanseal.storage import EmbeddedStore, KuboNode, ReplicatedStore  # noqa: E402
 
@@ -81,7 +81,7 @@ def embedded(size: int, repeat: int, work: Path) -> dict[str, float]:
 
 
 def node(size: int, repeat: int, work: Path) -> dict[str, float]:
-    import jsipfs
+    from storage import jsipfs
 
     if (reason := jsipfs.missing_reason()) is not None:
         raise SystemExit(reason)

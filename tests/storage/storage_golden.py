@@ -8,7 +8,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-from jsipfs import IMPORTER_SCRIPT, TOOLS
+from storage.jsipfs import IMPORTER_SCRIPT, TOOLS
 
 CHUNK = 256 * 1024
 SIZES = {

@@ -7,11 +7,11 @@ import io
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from storage_golden import CHUNK, load, vector_stream
 
 from scanseal.errors import InvalidInput
 from scanseal.storage import CID, cid_of
 from scanseal.storage._builder import DagBuilder
+from storage.storage_golden import CHUNK, load, vector_stream
 
 
 class _Stream(io.RawIOBase):

@@ -8,9 +8,7 @@ import signal
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import jsipfs
 import pytest
-import storage_golden as golden
 
 from scanseal.errors import IntegrityError, StorageUnavailable
 from scanseal.storage import (
@@ -24,6 +22,8 @@ from scanseal.storage import (
 )
 from scanseal.storage._cid import block_key
 from scanseal.storage._dagpb import decode_file_node
+from storage import jsipfs
+from storage import storage_golden as golden
 
 pytestmark = pytest.mark.integration
 _REASON = jsipfs.missing_reason()

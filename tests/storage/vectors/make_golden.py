@@ -12,13 +12,12 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE.parents[1]))
 sys.path.insert(0, str(HERE.parents[2] / "src"))
 
-import jsipfs  # noqa: E402
-import storage_golden as golden  # noqa: E402
-
 from scanseal.storage import KuboNode  # noqa: E402
+from storage import jsipfs  # noqa: E402
+from storage import storage_golden as golden  # noqa: E402
 
 
 def main() -> None:
