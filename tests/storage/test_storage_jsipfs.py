@@ -218,3 +218,38 @@ def test_replication_when_a_node_is_killed_mid_way(trio, tmp_path):
     with _store(tmp_path / "empty", trio) as reader, pytest.raises(StorageUnavailable) as raised:
         reader.get(cid).read()
     assert "no node could serve" in raised.value.reason
+
+
+def test_cli_with_nodes_reports_a_down_node_and_shows_replicas(cluster, tmp_path):
+    import subprocess
+    import sys
+
+    down = f"http://127.0.0.1:{jsipfs.free_port()}"  # nothing listens there
+    urls = [d.url for d in cluster] + [down]
+    config = tmp_path / "scanseal.toml"
+    config.write_text(
+        '[storage]\nbackend = "kubo"\nmin_replicas = 2\nretries = 1\nbackoff = 0.05\n'
+        f"nodes = [{', '.join(repr(u).replace(chr(39), chr(34)) for u in urls)}]\n"
+    )
+    (tmp_path / "in.bin").write_bytes(os.urandom(300_000))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCANSEAL_")}
+    env.update(SCANSEAL_HOME=str(tmp_path / "home"), SCANSEAL_CONFIG=str(config))
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2] / "src")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "scanseal", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    added = run("storage", "add", str(tmp_path / "in.bin"))
+    assert added.returncode == 0, added.stderr
+    assert f"warning: replica not made: {down}" in added.stderr
+    status = run("storage", "status")
+    assert status.returncode == 0, status.stderr
+    assert "DOWN" in status.stdout
+    row = next(line for line in status.stdout.splitlines() if added.stdout.strip() in line)
+    assert " 2 " in row

@@ -62,7 +62,7 @@ def add(file: Path, config: Path | None = _CONFIG) -> None:
         cid = store.put(source)
         if isinstance(store, ReplicatedStore) and store.last_report is not None:
             for failure in store.last_report.failures:
-                _err.print(f"warning: {failure.node}: {failure.error}", markup=False)
+                _err.print(f"warning: replica not made: {failure.error}", markup=False)
     typer.echo(cid)
 
 

@@ -32,6 +32,7 @@ from scanseal.storage._kubo import KuboNode, NodeStream
 from scanseal.storage._walk import iter_file, open_verified
 
 log = logging.getLogger("scanseal.storage")
+log.addHandler(logging.NullHandler())  # a library reports; the application decides what shows
 _T = TypeVar("_T")
 _TRANSPORT = (OSError, http.client.HTTPException, StorageUnavailable)
 Progress = Callable[[str, int], None]
@@ -127,7 +128,7 @@ class ReplicatedStore(BlobStore):
         for failure in report.failures:
             log.warning("replica on %s failed: %s", failure.node, failure.error)
         if len(report.replicas) < self.min_replicas:
-            reasons = "; ".join(f"{f.node}: {f.error}" for f in report.failures)
+            reasons = "; ".join(f.error for f in report.failures)
             raise StorageUnavailable(
                 f"{cid} is stored locally but only {len(report.replicas)} of the "
                 f"{self.min_replicas} required replicas were made ({reasons})"
@@ -196,7 +197,8 @@ class ReplicatedStore(BlobStore):
             try:
                 version = node.version()
             except StorageUnavailable as error:
-                out.append(NodeHealth(node.url, False, error=error.reason))
+                reason = error.reason.removeprefix(f"{node.url}: ")
+                out.append(NodeHealth(node.url, False, error=reason))
                 continue
             out.append(NodeHealth(node.url, True, version, (time.perf_counter() - start) * 1e3))
         return out
@@ -251,10 +253,10 @@ class ReplicatedStore(BlobStore):
                 raise
             except _TRANSPORT as error:
                 reason = error.reason if isinstance(error, StorageUnavailable) else str(error)
+                if not reason.startswith(node.url):
+                    reason = f"{node.url}: {reason}"
                 if attempt == self.retries:
-                    raise StorageUnavailable(
-                        f"{node.url}: {reason} (after {attempt + 1} attempts)"
-                    ) from None
+                    raise StorageUnavailable(f"{reason} (after {attempt + 1} attempts)") from None
                 log.info("%s: %s; retrying in %.2fs", node.url, reason, delay)
                 time.sleep(delay)
                 delay *= 2
