@@ -14,7 +14,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +30,7 @@ from scanseal.ingest import ImageMetadata, read_metadata
 from scanseal.integrity import hash_chain, verify_chain
 from scanseal.integrity.chain import encode_timestamp
 from scanseal.integrity.pixels import pixel_digest
+from scanseal.storage import BlobStore, cid_of
 from scanseal.transfer._pipeline import HashingReader, HashingWriter
 from scanseal.transfer.manifest import (
     Manifest,
@@ -85,35 +86,75 @@ def seal_file(
     segment_size: int = envelope.DEFAULT_SEGMENT_SIZE,
     timestamp: int | None = None,
     progress: Progress | None = None,
+    store: BlobStore | None = None,
 ) -> SealedFile:
-    """Seal ``source`` for ``recipients``; write ``output`` and its manifest atomically."""
+    """Seal ``source`` for ``recipients``; write ``output`` and its manifest atomically.
+
+    With a ``store``, the envelope is stored before the manifest is signed, so the manifest
+    names its CID; if anything fails after that, the object is unpinned again.
+    """
     if not recipients:
         raise InvalidInput("name at least one recipient (--to CARD)")
     metadata = read_metadata(source)
     keys = [card.recipient(kind) for card in recipients]
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pixel-digest") as pool:
+    manifest_path = manifest_path_for(output)
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="pixel-digest") as pool,
+        _staged(output) as env_tmp,
+        _staged(manifest_path) as man_tmp,
+    ):
         # Decoding and hashing the pixels overlaps the encryption pass (hashlib and file reads
         # release the GIL), so on a second core it costs no wall time.
         pixels = pool.submit(pixel_digest, source)
-        return _seal_validated(
-            source, metadata, pixels, recipients, keys, uploader, output,
-            segment_size=segment_size, timestamp=timestamp, progress=progress,
-        )  # fmt: skip
+        sealed = _encrypt(source, env_tmp, keys, segment_size, progress)
+        cid = _store_envelope(store, env_tmp)
+        try:
+            manifest = Manifest(
+                envelope_sha256=sealed.envelope_sha256,
+                envelope_size=sealed.envelope_size,
+                image_format=metadata.format,
+                image_size=source.stat().st_size,
+                chain=hash_chain(
+                    sealed.h1,
+                    metadata.canonical_bytes(),
+                    int(time.time()) if timestamp is None else timestamp,
+                ),
+                pixel_digest=pixels.result(),
+                metadata_ciphertext=encrypt_metadata(
+                    sealed.file_key, sealed.header.salt, metadata.canonical_bytes()
+                ),
+                recipients=tuple(
+                    Recipient(card.name, card.address, key.kind, key.key_id)
+                    for card, key in zip(recipients, keys, strict=True)
+                ),
+                uploader=Uploader(uploader.name, uploader.card.address, uploader.card.card_hash),
+                cid=cid,
+            ).signed_by(uploader.sign)
+            man_tmp.write_text(manifest.to_json(), encoding="utf-8")
+        except BaseException:
+            if store is not None and cid is not None:
+                store.unpin(cid)
+            raise
+    return SealedFile(output, manifest_path, manifest)
 
 
-def _seal_validated(
+@dataclass(frozen=True)
+class _Encrypted:
+    header: Header
+    file_key: bytes
+    h1: bytes
+    envelope_sha256: bytes
+    envelope_size: int
+
+
+def _encrypt(
     source: Path,
-    metadata: ImageMetadata,
-    pixels: Future[bytes],
-    recipients: Sequence[IdentityCard],
+    target: Path,
     keys: Sequence[RecipientKey],
-    uploader: Identity,
-    output: Path,
-    *,
     segment_size: int,
-    timestamp: int | None,
     progress: Progress | None,
-) -> SealedFile:
+) -> _Encrypted:
+    """One pass over the source: encrypt, hashing the plaintext (H1) and the envelope."""
     h1 = hashlib.sha256()
 
     def observe(chunk: bytes) -> None:
@@ -121,38 +162,23 @@ def _seal_validated(
         if progress is not None:
             progress(len(chunk))
 
-    manifest_path = manifest_path_for(output)
-    with _staged(output) as env_tmp, _staged(manifest_path) as man_tmp:
-        with source.open("rb") as src, env_tmp.open("wb") as raw_dst:
-            dst = HashingWriter(raw_dst)
-            header, file_key = envelope.seal(
-                src,
-                dst,  # type: ignore[arg-type]  # duck-typed: only write() is used
-                keys,
-                segment_size=segment_size,
-                on_plaintext=observe,
-            )
-        chain = hash_chain(
-            h1.digest(),
-            metadata.canonical_bytes(),
-            int(time.time()) if timestamp is None else timestamp,
+    with source.open("rb") as src, target.open("wb") as raw_dst:
+        dst = HashingWriter(raw_dst)
+        header, file_key = envelope.seal(
+            src,
+            dst,  # type: ignore[arg-type]  # duck-typed: only write() is used
+            keys,
+            segment_size=segment_size,
+            on_plaintext=observe,
         )
-        manifest = Manifest(
-            envelope_sha256=dst.digest.digest(),
-            envelope_size=dst.size,
-            image_format=metadata.format,
-            image_size=source.stat().st_size,
-            chain=chain,
-            pixel_digest=pixels.result(),
-            metadata_ciphertext=encrypt_metadata(file_key, header.salt, metadata.canonical_bytes()),
-            recipients=tuple(
-                Recipient(card.name, card.address, key.kind, key.key_id)
-                for card, key in zip(recipients, keys, strict=True)
-            ),
-            uploader=Uploader(uploader.name, uploader.card.address, uploader.card.card_hash),
-        ).signed_by(uploader.sign)
-        man_tmp.write_text(manifest.to_json(), encoding="utf-8")
-    return SealedFile(output, manifest_path, manifest)
+    return _Encrypted(header, file_key, h1.digest(), dst.digest.digest(), dst.size)
+
+
+def _store_envelope(store: BlobStore | None, envelope_file: Path) -> str | None:
+    if store is None:
+        return None
+    with envelope_file.open("rb") as stream:
+        return store.put(stream)
 
 
 @contextmanager
@@ -290,6 +316,11 @@ def verify_sealed(
         return report
     if envelope.envelope_digest(envelope_path) != manifest.envelope_sha256:
         raise IntegrityError("envelope bytes differ from the signed manifest's digest")
+    if manifest.cid is not None:
+        with envelope_path.open("rb") as stream:
+            if cid_of(stream) != manifest.cid:
+                raise IntegrityError("envelope does not hash to the CID the manifest names")
+        report.checks.append(f"envelope matches its CID {manifest.cid}")
     with envelope_path.open("rb") as src:
         header = envelope.read_header(src)
     _check_recipients(header, manifest)
