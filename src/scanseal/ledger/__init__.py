@@ -1,0 +1,34 @@
+"""The ledger: ImageRegistry on an EVM, per-record or Merkle-batched (see docs/LEDGER.md)."""
+
+from __future__ import annotations
+
+from scanseal.ledger._batch import Entry
+from scanseal.ledger.config import LedgerConfig
+from scanseal.ledger.core import Ledger, RecordInput, check_proof, record_id
+from scanseal.ledger.models import (
+    AccessResult,
+    AccessType,
+    AnchorInfo,
+    AuditEntry,
+    BatchProof,
+    Reason,
+    Receipt,
+    Record,
+)
+
+__all__ = [
+    "AccessResult",
+    "AccessType",
+    "AnchorInfo",
+    "AuditEntry",
+    "BatchProof",
+    "Entry",
+    "Ledger",
+    "LedgerConfig",
+    "Reason",
+    "Receipt",
+    "Record",
+    "RecordInput",
+    "check_proof",
+    "record_id",
+]
