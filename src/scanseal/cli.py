@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from scanseal import __version__
+from scanseal._cli import ledger as ledger_cli
 from scanseal.errors import ScanSealError
 
 app = typer.Typer(
@@ -37,6 +38,7 @@ def _root(
 
 def _register_groups() -> None:
     """Attach every command group; kept in one place so the command tree is easy to read."""
+    app.command("audit")(ledger_cli.audit)
 
 
 _register_groups()

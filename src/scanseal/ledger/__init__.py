@@ -6,6 +6,7 @@ from scanseal.ledger._batch import Entry
 from scanseal.ledger.config import LedgerConfig
 from scanseal.ledger.core import Ledger, RecordInput, check_proof, record_id
 from scanseal.ledger.models import (
+    AccessLogEntry,
     AccessResult,
     AccessType,
     AnchorInfo,
@@ -17,6 +18,7 @@ from scanseal.ledger.models import (
 )
 
 __all__ = [
+    "AccessLogEntry",
     "AccessResult",
     "AccessType",
     "AnchorInfo",

@@ -30,8 +30,8 @@ _EMBEDDED_FUNDER_KEY = (1).to_bytes(32, "big")
 """eth-tester's first genesis account (private key 1): funds the embedded chain's actors."""
 
 _FUNDER_ADDRESS = Account.from_key(_EMBEDDED_FUNDER_KEY).address
-_FUNDING = 10**21  # 1000 ether: enough gas for any realistic run
-_LOW_BALANCE = 10**19
+_FUNDING = 10 * 10**18  # 10 ether: far more gas than any run here spends
+_LOW_BALANCE = 10**18
 _TIP = 1  # wei; local and permissioned chains need no real tip
 _FEE_REFRESH = 256  # sends between base-fee refreshes
 

@@ -35,6 +35,7 @@ class LedgerConfig:
     batch_seconds: float = 5.0
     state_dir: Path = field(default_factory=lambda: scanseal_home() / "chain")
     contract: str | None = None
+    operator: str | None = None
     timeout: float = 30.0
     funder_key: str | None = field(default=None, repr=False)
 
@@ -73,6 +74,7 @@ _FIELDS: dict[str, type] = {
     "batch_seconds": float,
     "state_dir": Path,
     "contract": str,
+    "operator": str,
     "timeout": float,
 }
 

@@ -31,6 +31,7 @@ from scanseal.ledger._chain import Chain, EmbeddedChain, JsonRpcChain, RevertErr
 from scanseal.ledger._revert import error_from_revert
 from scanseal.ledger.config import LedgerConfig
 from scanseal.ledger.models import (
+    AccessLogEntry,
     AccessResult,
     AccessType,
     AnchorInfo,
@@ -88,6 +89,11 @@ class Ledger:
         self.mode = config.mode
         self._config = config
         self._operator = operator
+        self._operator_address = (
+            operator.address
+            if operator is not None
+            else (to_checksum_address(config.operator) if config.operator else None)
+        )
         self._uploaders: dict[str, float] = {}
         self._log: BatchLog | None = None
         self._anchor_count = 0
@@ -134,6 +140,14 @@ class Ledger:
         self.close()
 
     # ------------------------------------------------------------ roles and identities
+
+    def transfer_ownership(self, owner: LocalAccount, new_owner: str) -> Receipt:
+        """Owner only: hand the contract to another account."""
+        return self._tx(owner, "transferOwnership", b"", [new_owner], "transfer ownership")
+
+    def owner(self) -> str:
+        """The contract owner's address."""
+        return str(self._view("owner")[0])
 
     def set_admin(self, owner: LocalAccount, account: str, enabled: bool = True) -> Receipt:
         """Owner only: make `account` a department admin (or stop it being one)."""
@@ -219,6 +233,10 @@ class Ledger:
                 raise IntegrityError(f"{name} does not match the ledger for this record")
         return record
 
+    def verify_image(self, cid: bytes, image_hash: bytes) -> bool:
+        """The paper's verifyImage: whether H1 matches the per-record entry on chain."""
+        return bool(self._view("verifyImage", record_id(cid), image_hash)[0])
+
     # ------------------------------------------------------------ access control
 
     def grant(self, controller: LocalAccount, cid: bytes, grantee: str) -> Receipt:
@@ -257,6 +275,16 @@ class Ledger:
             if name == "AccessAttempt":
                 return AccessResult(bool(fields["allowed"]), int(fields["reason"]), receipt)
         raise IntegrityError("logAccess emitted no AccessAttempt event")
+
+    def access_log(self, cid: bytes) -> list[AccessLogEntry]:
+        """The paper's AccessLog array for a record, as the contract stores it (per-record)."""
+        rid = record_id(cid)
+        count = int(self._view("accessLogCount", rid)[0])
+        entries = []
+        for index in range(count):
+            ((accessor, when, kind, authorized, reason),) = self._view("accessLogAt", rid, index)
+            entries.append(AccessLogEntry(accessor, int(when), int(kind), bool(authorized), reason))
+        return entries
 
     # ------------------------------------------------------------ audit
 
@@ -311,14 +339,14 @@ class Ledger:
 
     def prove(self, index: int) -> BatchProof:
         """The inclusion proof of log entry `index` against the latest anchored root."""
-        log, operator = self._batch_parts()
+        log, operator = self._read_parts()
         if not 0 <= index < log.size:
             raise NotFound(f"no batched entry #{index}")
         if index >= self._anchored_size:
             raise InvalidInput(f"batched entry #{index} is not anchored yet")
         path = log.tree.inclusion_proof(index, self._anchored_size)
         return BatchProof(
-            operator.address,
+            operator,
             self._anchor_count - 1,
             index,
             self._anchored_size,
@@ -345,7 +373,7 @@ class Ledger:
 
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
         """Proof that the operator's log at `old_size` is a prefix of the log at `new_size`."""
-        log, _ = self._batch_parts()
+        log, _ = self._read_parts()
         return log.tree.consistency_proof(old_size, new_size)
 
     # ------------------------------------------------------------ internals: transactions
@@ -391,18 +419,26 @@ class Ledger:
     # ------------------------------------------------------------ internals: batched log
 
     def _batch_parts(self) -> tuple[BatchLog, LocalAccount]:
+        """The log and the operator's signing account, for writing."""
         if self._log is None or self._operator is None:
-            raise InvalidInput("this ledger is not in batched mode")
+            raise InvalidInput("this ledger is not the operator of a batched log")
         return self._log, self._operator
 
+    def _read_parts(self) -> tuple[BatchLog, str]:
+        """The log and the operator's address, for reading and proving."""
+        if self._log is None or self._operator_address is None:
+            raise InvalidInput("this ledger is not in batched mode")
+        return self._log, self._operator_address
+
     def _open_batch_log(self) -> None:
-        if self._operator is None:
-            raise InvalidInput("batched mode needs an operator account (an admin) to anchor")
-        path = Path(self._config.state_dir) / f"batch-{self._operator.address}.jsonl"
+        operator = self._operator_address
+        if operator is None:
+            raise InvalidInput("batched mode needs the operator: its account, or its address")
+        path = Path(self._config.state_dir) / f"batch-{operator}.jsonl"
         self._log = BatchLog(path)
-        self._anchor_count = self.anchor_count(self._operator.address)
+        self._anchor_count = self.anchor_count(operator)
         if self._anchor_count:
-            latest = self.get_anchor(self._operator.address, self._anchor_count - 1)
+            latest = self.get_anchor(operator, self._anchor_count - 1)
             self._anchored_size, self._anchored_root = latest.size, latest.root
         if self._log.size < self._anchored_size:
             raise IntegrityError(
@@ -410,7 +446,7 @@ class Ledger:
             )
         if self._log.tree.root(self._anchored_size) != self._anchored_root:
             raise IntegrityError(f"{path} does not match the root anchored on chain")
-        if self.pending:
+        if self.pending and self._operator is not None:
             self.anchor()  # entries that were appended before a crash
 
     def _append_records(

@@ -78,6 +78,17 @@ class AccessResult:
 
 
 @dataclass(frozen=True)
+class AccessLogEntry:
+    """One element of the contract's AccessLog array (the paper's structure)."""
+
+    accessor: str
+    access_time: int
+    access_type: int
+    authorized: bool
+    reason: int
+
+
+@dataclass(frozen=True)
 class AnchorInfo:
     """One root published on chain by a log operator."""
 
