@@ -55,7 +55,7 @@ def _ready(url: str) -> bool:
     )
     try:
         with urllib.request.urlopen(request, timeout=0.5) as response:
-            return response.status == 200
+            return bool(response.status == 200)
     except OSError:
         return False
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from eth_account.signers.local import LocalAccount
 
 from scanseal.errors import AccessDenied, IntegrityError, InvalidInput, NotFound
 from scanseal.ledger import AccessType, Reason, record_id
@@ -18,8 +19,9 @@ from .conftest import World, card, new_cid
 ROLES = ["owner", "admin", "uploader", "grantee", "revoked", "stranger"]
 
 
-def _who(world: World, role: str):
-    return getattr(world.cast, role)
+def _who(world: World, role: str) -> LocalAccount:
+    account: LocalAccount = getattr(world.cast, role)
+    return account
 
 
 @pytest.mark.parametrize("role", ROLES)
