@@ -36,7 +36,7 @@ contract ImageRegistry {
         uint64 timestamp;
     }
 
-    uint8 private constant _GRANT_NONE = 0;
+    // grant states: 0 = never granted (the mapping default), then:
     uint8 private constant _GRANT_ACTIVE = 1;
     uint8 private constant _GRANT_REVOKED = 2;
 
@@ -254,6 +254,7 @@ contract ImageRegistry {
 
     function hasAccess(bytes32 recordId, address account) public view returns (bool) {
         if (account == address(0)) return false;
+        // slither-disable-next-line timestamp (compares the uploader address, not a time)
         if (_records[recordId].uploader == account) return true;
         return _grants[recordId][account] == _GRANT_ACTIVE;
     }
@@ -302,12 +303,13 @@ contract ImageRegistry {
         onlyAdmin
         returns (uint256 index)
     {
-        Anchor[] storage anchors = _anchors[msg.sender];
+        index = _anchors[msg.sender].length;
         uint64 latestSize = 0;
         bytes32 latestRoot = sha256("");
-        if (anchors.length > 0) {
-            latestSize = anchors[anchors.length - 1].size;
-            latestRoot = anchors[anchors.length - 1].root;
+        if (index > 0) {
+            Anchor storage latest = _anchors[msg.sender][index - 1];
+            latestSize = latest.size;
+            latestRoot = latest.root;
         }
         if (size <= latestSize) revert AnchorNotGrowing(latestSize, size);
         if (consistency.length > MAX_PROOF_LENGTH) revert InvalidArgument(5);
@@ -315,8 +317,7 @@ contract ImageRegistry {
             revert InconsistentAnchor(latestSize, size);
         }
         if (latestSize == 0 && consistency.length != 0) revert InvalidArgument(5);
-        index = anchors.length;
-        anchors.push(Anchor(root, size, uint64(block.timestamp)));
+        _anchors[msg.sender].push(Anchor(root, size, uint64(block.timestamp)));
         emit BatchAnchored(msg.sender, index, root, size, uint64(block.timestamp));
     }
 
@@ -335,6 +336,7 @@ contract ImageRegistry {
     /// that exists only in an anchored batch, since its uploader is not known on chain).
     function _requireController(bytes32 recordId) private view {
         address uploader = _records[recordId].uploader;
+        // slither-disable-next-line timestamp (compares addresses, not a time)
         if (msg.sender != uploader && !isAdmin(msg.sender)) {
             revert NotRecordController(recordId, msg.sender);
         }

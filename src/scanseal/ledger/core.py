@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,9 @@ from scanseal.ledger.models import (
 _GAS = {"storeImage": 300_000, "anchorBatch": 400_000, "logAccess": 150_000}
 _DEFAULT_GAS = 150_000
 _DEPLOY_GAS = 3_000_000
+_WINDOW = 32
+"""Transactions kept in flight by store_records: enough to hide the round trips, few enough
+that a node's pool never backs up (anvil slows sharply with hundreds of pending transactions)."""
 _UPLOADER_CACHE_SECONDS = 5.0
 _AUDITED_EVENTS = ("ImageStored", "AccessGranted", "AccessRevoked", "AccessAttempt")
 
@@ -189,20 +193,24 @@ class Ledger:
         return self.store_records(uploader, [RecordInput(cid, image_hash, h3, pixel_digest)])[0]
 
     def store_records(self, uploader: LocalAccount, items: Sequence[RecordInput]) -> list[Receipt]:
-        """Commit many images. Per-record mode still sends one transaction each, but sends them
-        all before waiting for the first receipt, as a busy gateway would."""
+        """Commit many images. Per-record mode still sends one transaction each, but keeps a
+        window of them in flight instead of waiting for each receipt, as a busy gateway would.
+        A refusal raises after the transactions already sent have settled or failed."""
         for item in items:
             _check_record_input(item)
         if self.mode == "batched":
             return self._append_records(uploader, items)
-        sent = [
-            self._send(uploader, "storeImage", [i.cid, i.image_hash, i.h3, i.pixel_digest])
-            for i in items
-        ]
-        return [
-            self._settle(uploader, tx, tx_hash, record_id(item.cid), "store record")
-            for (tx, tx_hash), item in zip(sent, items, strict=True)
-        ]
+        receipts: list[Receipt] = []
+        in_flight: deque[tuple[dict[str, Any], str, bytes]] = deque()
+        for item in items:
+            args = [item.cid, item.image_hash, item.h3, item.pixel_digest]
+            tx, tx_hash = self._send(uploader, "storeImage", args)
+            in_flight.append((tx, tx_hash, record_id(item.cid)))
+            if len(in_flight) >= _WINDOW:
+                receipts.append(self._settle(uploader, *in_flight.popleft(), "store record"))
+        while in_flight:
+            receipts.append(self._settle(uploader, *in_flight.popleft(), "store record"))
+        return receipts
 
     def get_record(self, cid: bytes) -> Record:
         """The record for a manifest CID: from the chain, or from an anchored batch entry."""
