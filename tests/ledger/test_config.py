@@ -28,7 +28,10 @@ def test_file_then_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         '[ledger]\nbackend = "jsonrpc"\nurl = "http://127.0.0.1:8545"\nmode = "batched"\n'
         'batch_size = 64\nbatch-seconds = 2\nstate_dir = "~/elsewhere"\n'
     )
-    config = LedgerConfig.load(env={"SCANSEAL_LEDGER_BATCH_SIZE": "128"})
+    config = LedgerConfig.load(
+        env={"SCANSEAL_LEDGER_BATCH_SIZE": "128", "SCANSEAL_LEDGER_DURABLE": "yes"}
+    )
+    assert config.durable
     assert (config.backend, config.url, config.mode) == (
         "jsonrpc",
         "http://127.0.0.1:8545",
@@ -58,6 +61,7 @@ def test_explicit_file_and_funder_only_from_env(tmp_path: Path) -> None:
         ("batch_size = 0", "must be positive"),
         ('batch_size = "many"', "batch_size"),
         ("colour = 1", "unknown ledger setting"),
+        ('durable = "maybe"', "not a boolean"),
     ],
 )
 def test_bad_settings_are_invalid_input(tmp_path: Path, toml: str, message: str) -> None:

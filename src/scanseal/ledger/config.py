@@ -36,6 +36,7 @@ class LedgerConfig:
     state_dir: Path = field(default_factory=lambda: scanseal_home() / "chain")
     contract: str | None = None
     operator: str | None = None
+    durable: bool = False
     timeout: float = 30.0
     funder_key: str | None = field(default=None, repr=False)
 
@@ -75,6 +76,7 @@ _FIELDS: dict[str, type] = {
     "state_dir": Path,
     "contract": str,
     "operator": str,
+    "durable": bool,
     "timeout": float,
 }
 
@@ -86,6 +88,8 @@ def _coerce(name: str, raw: object) -> object:
     try:
         if kind is Path:
             return Path(str(raw)).expanduser()
+        if kind is bool and isinstance(raw, str):
+            return _boolean(raw)
         if kind is int and isinstance(raw, str):
             return int(raw)
         if kind is float and isinstance(raw, str | int):
@@ -95,6 +99,15 @@ def _coerce(name: str, raw: object) -> object:
     if not isinstance(raw, kind):
         raise InvalidInput(f"ledger setting {name} must be {kind.__name__}")
     return raw
+
+
+def _boolean(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{raw!r} is not a boolean")
 
 
 def _table_from_file(file: Path) -> dict[str, object]:

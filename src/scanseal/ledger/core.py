@@ -443,7 +443,7 @@ class Ledger:
         if operator is None:
             raise InvalidInput("batched mode needs the operator: its account, or its address")
         path = Path(self._config.state_dir) / f"batch-{operator}.jsonl"
-        self._log = BatchLog(path)
+        self._log = BatchLog(path, durable=self._config.durable)
         self._anchor_count = self.anchor_count(operator)
         if self._anchor_count:
             latest = self.get_anchor(operator, self._anchor_count - 1)
