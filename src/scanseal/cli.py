@@ -13,7 +13,6 @@ import typer
 from rich.console import Console
 
 from scanseal import __version__
-from scanseal._cli import ledger as ledger_cli
 from scanseal.errors import ScanSealError
 
 app = typer.Typer(
@@ -38,7 +37,11 @@ def _root(
 
 def _register_groups() -> None:
     """Attach every command group; kept in one place so the command tree is easy to read."""
-    app.command("audit")(ledger_cli.audit)
+    from scanseal._cli import keys, ledger, sealing
+
+    app.add_typer(keys.app, name="keys")
+    sealing.register(app)
+    ledger.register(app)
 
 
 _register_groups()

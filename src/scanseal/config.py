@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 HOME_ENV = "SCANSEAL_HOME"
-PASSPHRASE_ENV = "SCANSEAL_PASSPHRASE"
+PASSPHRASE_ENV = "SCANSEAL_PASSPHRASE"  # noqa: S105 - the variable name, not a secret
 
 
 def scanseal_home() -> Path:

@@ -201,3 +201,10 @@ def test_from_dict_needs_every_key() -> None:
     del d["h2"]
     with pytest.raises(InvalidInput):
         HashChain.from_dict(d)
+
+
+def test_docs_carry_the_committed_vectors() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "INTEGRITY.md").read_text("utf-8")
+    for case in _cases():
+        for key in ("h1", "h2", "h3"):
+            assert case[key] in doc

@@ -261,3 +261,18 @@ def test_historic_state_survives_appends(ct_tree: MerkleTree) -> None:
         tree.append(data)
     assert (tree.root(3), tree.inclusion_proof(1, 3)) == before
     assert tree.root() == ct_tree.root()
+
+
+DOC_INCLUSION = [(2, 3), (1, 5), (6, 7), (0, 8), (5, 8)]
+DOC_CONSISTENCY = [(2, 5), (3, 7), (4, 8), (1, 8), (6, 8)]
+
+
+def test_docs_carry_the_committed_vectors(vectors: dict[str, Any]) -> None:
+    doc = (MERKLE_FILE.parents[2] / "docs" / "INTEGRITY.md").read_text("utf-8")
+    for value in [*vectors["leaf_hashes"], *(r["root"] for r in vectors["roots"])]:
+        assert value in doc
+    inclusion = {(e["index"], e["size"]): e["proof"] for e in vectors["inclusion"]}
+    consistency = {(e["old_size"], e["new_size"]): e["proof"] for e in vectors["consistency"]}
+    listed = [inclusion[k] for k in DOC_INCLUSION] + [consistency[k] for k in DOC_CONSISTENCY]
+    for proof_hex in listed:
+        assert ",\n  ".join(f"`{h}`" for h in proof_hex) in doc

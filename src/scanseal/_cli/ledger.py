@@ -30,6 +30,11 @@ _BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _COLUMNS = ("time", "action", "actor", "subject", "access", "allowed", "reason", "evidence")
 
 
+def register(app: typer.Typer) -> None:
+    """Attach `scanseal audit` as a top-level command."""
+    app.command("audit")(audit)
+
+
 def audit(
     record: Annotated[str, typer.Argument(help="Manifest CID of the record (b…, Qm…, f… or 0x…).")],
     json_out: Annotated[

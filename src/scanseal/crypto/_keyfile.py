@@ -22,7 +22,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from scanseal.crypto._strictjson import JsonObject, Reader, b64encode, canonical_json, parse_object
+from scanseal._json import JsonObject, Reader, b64encode, canonical_json, parse_object
 from scanseal.errors import IntegrityError, InvalidInput, NotFound, WrongPassphrase
 
 FORMAT_VERSION: Final = 1
@@ -66,9 +66,9 @@ class ScryptParams:
 
     def check_bounds(self) -> None:
         """Raise InvalidInput for parameters outside what ScanSeal will ever spend."""
-        problem = _scrypt_problem(self)
+        field, problem = _scrypt_problem(self)
         if problem:
-            raise InvalidInput(f"scrypt parameters refused: {problem}")
+            raise InvalidInput(f"scrypt parameter {field} refused: {problem}")
 
     def to_object(self) -> JsonObject:
         return {
@@ -171,19 +171,24 @@ def write_new(path: Path, text: str) -> None:
     into place: a crash leaves either no file or the whole file, never half a keystore, and a
     concurrent ``create`` of the same name fails instead of silently overwriting a key.
     """
+    try:
+        _write_then_link(path, text.encode("utf-8"))
+    except OSError as error:
+        raise InvalidInput(f"cannot write {path}: {error.strerror or error}") from None
+
+
+def _write_then_link(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     temp = Path(temp_name)
     try:
         with os.fdopen(fd, "wb") as handle:
             os.fchmod(handle.fileno(), 0o600)
-            handle.write(text.encode("utf-8"))
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         _link_into_place(temp, path)
         _fsync_directory(path.parent)
-    except OSError as error:
-        raise InvalidInput(f"cannot write {path}: {error.strerror or error}") from None
     finally:
         temp.unlink(missing_ok=True)
 
@@ -223,9 +228,9 @@ def _parse_kdf(reader: Reader) -> tuple[ScryptParams, bytes]:
     if len(salt) != SALT_SIZE:
         reader.fail("salt", f"must be {SALT_SIZE} bytes")
     params = ScryptParams(salt, reader.integer("n"), reader.integer("r"), reader.integer("p"))
-    problem = _scrypt_problem(params)
+    field, problem = _scrypt_problem(params)
     if problem:
-        reader.fail("n", f"(with r and p) is refused: {problem}")
+        reader.fail(field, f"is refused: {problem}")
     check = reader.b64("check")
     if len(check) != CHECK_SIZE:
         reader.fail("check", f"must be {CHECK_SIZE} bytes")
@@ -245,14 +250,17 @@ def _parse_cipher(reader: Reader) -> tuple[bytes, bytes]:
     return nonce, ciphertext
 
 
-def _scrypt_problem(params: ScryptParams) -> str:
+def _scrypt_problem(params: ScryptParams) -> tuple[str, str]:
+    """(field, reason) for parameters outside the bounds, or ("", "") when they are fine."""
     n, r, p = params.n, params.r, params.p
     if n < MIN_SCRYPT_N or n > MAX_SCRYPT_N or n & (n - 1):
-        return f"n={n} must be a power of two in [{MIN_SCRYPT_N}, {MAX_SCRYPT_N}]"
-    if not 1 <= r <= MAX_SCRYPT_R or not 1 <= p <= MAX_SCRYPT_P:
-        return f"r={r}, p={p} must be in [1, {MAX_SCRYPT_R}] and [1, {MAX_SCRYPT_P}]"
+        return "n", f"n={n} must be a power of two in [{MIN_SCRYPT_N}, {MAX_SCRYPT_N}]"
+    if not 1 <= r <= MAX_SCRYPT_R:
+        return "r", f"r={r} must be in [1, {MAX_SCRYPT_R}]"
+    if not 1 <= p <= MAX_SCRYPT_P:
+        return "p", f"p={p} must be in [1, {MAX_SCRYPT_P}]"
     if 128 * n * r > MAX_SCRYPT_MEMORY:
-        return f"n={n}, r={r} would need more than {MAX_SCRYPT_MEMORY >> 20} MiB"
+        return "r", f"n={n}, r={r} would need more than {MAX_SCRYPT_MEMORY >> 20} MiB"
     if n * r * p > MAX_SCRYPT_WORK:
-        return f"n·r·p={n * r * p} exceeds {MAX_SCRYPT_WORK}"
-    return ""
+        return "p", f"n·r·p={n * r * p} exceeds {MAX_SCRYPT_WORK}"
+    return "", ""

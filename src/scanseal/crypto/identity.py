@@ -26,12 +26,12 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import is_checksum_address
 
+from scanseal._json import JsonObject, Reader, b64encode, canonical_json, parse_object
 from scanseal.config import scanseal_home
 from scanseal.crypto import _keyfile
-from scanseal.crypto._strictjson import JsonObject, Reader, b64encode, canonical_json, parse_object
 from scanseal.crypto.signing import sign_message, verify_signature
 from scanseal.crypto.stanzas import RECIPIENT_KINDS, RecipientKey, TransportKey
-from scanseal.errors import IntegrityError, InvalidInput, ScanSealError
+from scanseal.errors import IntegrityError, InvalidInput, NotFound, ScanSealError
 
 CARD_FORMAT: Final = 1
 DEFAULT_SCRYPT_N: Final = _keyfile.DEFAULT_SCRYPT_N
@@ -251,10 +251,8 @@ class Keystore:
         where = f"keystore {path}"
         try:
             text = _keyfile.read_text(path, "keystore")
-        except ScanSealError as error:
-            if isinstance(error, InvalidInput):
-                raise
-            raise type(error)(f"no identity named {name!r} in {self._root}") from None
+        except NotFound:
+            raise NotFound(f"no identity named {name!r} in {self._root}") from None
         keyfile = _keyfile.parse(text, where)
         card = IdentityCard._from_object(keyfile.card, f"{where}: card")
         if card.name != name:

@@ -19,7 +19,7 @@ from typing import Final
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
-from eth_utils.address import is_address, to_checksum_address
+from eth_utils.address import is_checksum_address, to_checksum_address
 
 from scanseal.errors import IntegrityError, InvalidInput
 
@@ -27,6 +27,7 @@ SIGNATURE_SIZE: Final = 65
 
 _SECP256K1_N: Final = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _SIGNATURE_RE: Final = re.compile(r"0x[0-9a-fA-F]{130}")
+_ADDRESS_RE: Final = re.compile(r"0x[0-9a-fA-F]{40}")
 
 
 def sign_message(account: LocalAccount, message: bytes) -> str:
@@ -62,12 +63,19 @@ def verify_signature(message: bytes, signature: str, expected_address: str) -> N
     The address may be in any case (the ledger and user input differ), but a mixed-case address
     whose EIP-55 checksum is wrong is a typo and raises InvalidInput rather than a mismatch.
     """
-    if not isinstance(expected_address, str) or not is_address(expected_address):
-        raise InvalidInput(f"not an Ethereum address: {expected_address!r}")
-    expected = to_checksum_address(expected_address)
+    expected = _checksummed(expected_address)
     signer = recover_signer(message, signature)
     if signer != expected:
         raise IntegrityError(f"signature is by {signer}, expected {expected}")
+
+
+def _checksummed(address: str) -> str:
+    if not isinstance(address, str) or not _ADDRESS_RE.fullmatch(address):
+        raise InvalidInput(f"not an Ethereum address: {address!r}")
+    digits = address[2:]
+    if digits not in (digits.lower(), digits.upper()) and not is_checksum_address(address):
+        raise InvalidInput(f"Ethereum address {address} has a wrong EIP-55 checksum (a typo?)")
+    return str(to_checksum_address(address))
 
 
 def _decode_signature(signature: str) -> bytes:

@@ -1,4 +1,10 @@
-"""Hashes that prove an image is unchanged, and the Merkle tree that anchors many on the ledger."""
+"""Hashes that prove an image is unchanged, and the Merkle tree that anchors many on the ledger.
+
+`pixel_digest` is loaded on first use: it needs the image decoders (numpy, pydicom), which the
+ledger and other users of the hash chain and the tree should not pay for at import time.
+"""
+
+from typing import TYPE_CHECKING
 
 from scanseal.integrity.chain import HashChain, hash_chain, sha256_file, verify_chain
 from scanseal.integrity.merkle import (
@@ -10,6 +16,18 @@ from scanseal.integrity.merkle import (
     verify_inclusion,
 )
 
+if TYPE_CHECKING:
+    from scanseal.integrity.pixels import pixel_digest
+
+
+def __getattr__(name: str) -> object:
+    if name == "pixel_digest":
+        from scanseal.integrity.pixels import pixel_digest
+
+        return pixel_digest
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "HashChain",
     "MerkleTree",
@@ -17,6 +35,7 @@ __all__ = [
     "hash_chain",
     "leaf_hash",
     "node_hash",
+    "pixel_digest",
     "sha256_file",
     "verify_chain",
     "verify_consistency",

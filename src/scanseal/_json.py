@@ -84,6 +84,10 @@ class Reader:
             self.fail(key, "must be a JSON object")
         return value
 
+    def value(self, key: str) -> Any:
+        """The raw value of a field that must be present (for fields where null is legal)."""
+        return self._get(key)
+
     def child(self, key: str) -> Reader:
         """A reader for a nested object whose errors name ``parent.key.field``."""
         return Reader(self.mapping(key), self._where, f"{self._prefix}{key}.")

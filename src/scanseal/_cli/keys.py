@@ -1,0 +1,121 @@
+"""``scanseal keys``: create identities, hand out their cards, and unlock them for other commands.
+
+The passphrase comes from ``$SCANSEAL_PASSPHRASE`` when set (scripts, CI), otherwise from a
+hidden prompt on the terminal. Prompts go to stderr so a command's stdout stays clean for pipes.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from scanseal.config import PASSPHRASE_ENV, passphrase_from_env
+from scanseal.crypto.identity import Identity, IdentityCard, Keystore
+from scanseal.errors import InvalidInput
+
+app = typer.Typer(
+    help="Create identities (an Ethereum signing key plus transport keys) and share their cards.",
+    no_args_is_help=True,
+)
+
+_out = Console(highlight=False, soft_wrap=True)
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+NAME_ARGUMENT = typer.Argument(..., help="Identity name: 1-64 of a-z 0-9 . _ -")
+OUTPUT_OPTION = typer.Option(
+    None, "-o", "--output", help="Write the card to FILE instead of stdout."
+)
+CARD_ARGUMENT = typer.Argument(..., help="A card file someone sent you.")
+
+
+def read_passphrase(name: str, *, confirm: bool = False) -> str:
+    """The passphrase for ``name``: the environment first, else a hidden prompt on stderr."""
+    from_env = passphrase_from_env()
+    if from_env is not None:
+        return from_env
+    if not sys.stdin.isatty():  # getpass would fall back to echoing input and warn about it
+        raise InvalidInput(
+            f"a passphrase for {name} is needed: set {PASSPHRASE_ENV} or use a terminal"
+        )
+    prompt = f"Passphrase for {name}"
+    answer = typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm, err=True)
+    return str(answer)
+
+
+def unlock_identity(name: str, keystore: Keystore | None = None) -> Identity:
+    """Load and decrypt identity ``name``; the one way every command gets private keys."""
+    store = keystore if keystore is not None else Keystore()
+    store.card(name)  # fail on an unknown or corrupt name before asking for a passphrase
+    return store.load(name, read_passphrase(name))
+
+
+@app.command("new")
+def new(name: str = NAME_ARGUMENT) -> None:
+    """Create identity NAME and store it encrypted under a passphrase."""
+    store = Keystore()
+    if store.path(name).exists():  # refuse a bad or taken name before the prompt, not after it
+        raise InvalidInput(f"identity {name!r} already exists at {store.path(name)}")
+    identity = store.create(name, read_passphrase(name, confirm=True))
+    _out.print(_card_table(identity.card, title=f"new identity, stored in {store.path(name)}"))
+
+
+@app.command("card")
+def card(name: str = NAME_ARGUMENT, output: Path | None = OUTPUT_OPTION) -> None:
+    """Print (or write) the public card of NAME: what senders need to address you."""
+    text = Keystore().card(name).to_json()
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise InvalidInput(f"cannot write {output}: {error.strerror or error}") from None
+    _err.print(f"wrote the card of {name} to {output}", markup=False)
+
+
+@app.command("list")
+def list_identities() -> None:
+    """List the identities in the keystore."""
+    store = Keystore()
+    names = store.names()
+    if not names:
+        _err.print(f"no identities in {store.root}", markup=False)
+        return
+    table = Table("name", "address", "created")
+    for name in names:
+        entry = store.card(name)
+        table.add_row(entry.name, entry.address, entry.created)
+    _out.print(table)
+
+
+@app.command("check")
+def check(name: str = NAME_ARGUMENT) -> None:
+    """Unlock NAME to confirm the passphrase and that its keystore file is intact."""
+    identity = unlock_identity(name)
+    _out.print(f"{identity.name} unlocks: {identity.address}", markup=False)
+
+
+@app.command("inspect")
+def inspect(path: Path = CARD_ARGUMENT) -> None:
+    """Verify a card file and show who it is for (exit 3 if it was tampered with)."""
+    _out.print(_card_table(IdentityCard.load(path), title=f"verified card {path}"))
+
+
+def _card_table(card: IdentityCard, title: str) -> Table:
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    table.add_row("name", card.name)
+    table.add_row("address", card.address)
+    table.add_row("created", card.created)
+    for kind, key in card.keys.items():
+        table.add_row(f"key id {kind}", key.key_id.hex())
+    table.add_row("card hash", card.card_hash.hex())
+    return table
+
+
+__all__ = ["app", "read_passphrase", "unlock_identity"]

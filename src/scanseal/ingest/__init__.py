@@ -1,0 +1,24 @@
+"""Ingest: recognise, validate, describe and decode medical images (DICOM, PNG, JPEG).
+
+Everything a user can feed ScanSeal passes through here first. Formats are recognised by their
+bytes, never by their names; anything malformed, truncated, inconsistent or oversized is refused
+with :class:`scanseal.errors.InvalidInput` and a one-line reason naming the file. Limits are in
+:mod:`scanseal.ingest.limits`; the rules are written down in docs/INGEST.md.
+"""
+
+from __future__ import annotations
+
+from scanseal.ingest._api import iter_frames, read_metadata, validate
+from scanseal.ingest._detect import detect_format
+from scanseal.ingest._preprocess import preprocess
+from scanseal.ingest.metadata import ImageFormat, ImageMetadata
+
+__all__ = [
+    "ImageFormat",
+    "ImageMetadata",
+    "detect_format",
+    "iter_frames",
+    "preprocess",
+    "read_metadata",
+    "validate",
+]

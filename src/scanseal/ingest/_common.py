@@ -1,0 +1,51 @@
+"""Shared helpers: one-line errors naming the file, and mapping library exceptions to them."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import NoReturn
+
+from scanseal.errors import InvalidInput, ScanSealError
+
+_MAX_REASON = 300
+_SPACES = re.compile(r"\s+")
+
+
+def one_line(text: str) -> str:
+    """Collapse whitespace and cap the length: reasons end up in logs, CLIs and HTTP bodies."""
+    flat = _SPACES.sub(" ", text).strip()
+    return flat if len(flat) <= _MAX_REASON else flat[: _MAX_REASON - 3] + "..."
+
+
+def fail(path: Path, problem: str) -> NoReturn:
+    """Raise InvalidInput as "<file name>: <problem>"."""
+    raise InvalidInput(one_line(f"{path.name}: {problem}"))
+
+
+@contextmanager
+def mapped_errors(path: Path, what: str) -> Iterator[None]:
+    """Turn any exception raised by pydicom, Pillow or a codec into InvalidInput.
+
+    Those libraries raise a zoo of types (ValueError, OSError, struct.error, RuntimeError,
+    KeyError...) on malformed input; callers of ScanSeal must only ever see InvalidInput.
+    """
+    try:
+        yield
+    except ScanSealError:
+        raise
+    except Exception as exc:  # the mapping is the point
+        detail = str(exc) or type(exc).__name__
+        raise InvalidInput(one_line(f"{path.name}: {what}: {detail}")) from exc
+
+
+def file_size(path: Path) -> int:
+    """Return the size of a regular file, or fail with a clear reason."""
+    try:
+        if not path.is_file():
+            fail(path, "not a regular file")
+        return path.stat().st_size
+    except OSError as exc:
+        fail(path, f"cannot read: {exc.strerror or exc}")

@@ -1,0 +1,111 @@
+"""``scanseal seal|open|verify``: what a user sees, including for every malformed input."""
+
+from __future__ import annotations
+
+import pytest
+
+from cli_support import FAST, PASSPHRASE, one_error_line
+from corpus import make_png
+from ingest.test_malformed import CASES
+from scanseal.crypto.identity import Keystore
+
+
+@pytest.fixture
+def cards(home):
+    """Three cheap identities and the card files a sender would be handed."""
+    store = Keystore(home / "keys", scrypt_n=FAST)
+    paths = {}
+    for name in ("gateway", "lee", "okafor"):
+        card = store.create(name, PASSPHRASE).card
+        paths[name] = home / f"{name}.card.json"
+        paths[name].write_text(card.to_json())
+    return paths
+
+
+def _seal(run, cards, source, out):
+    return run("seal", str(source), "--to", str(cards["lee"]), "-o", str(out), "--as", "gateway")
+
+
+def test_seal_open_verify(tmp_path, cards, run):
+    source = make_png(tmp_path / "scan.png")
+    sealed = _seal(run, cards, source, tmp_path / "scan.sseal")
+    assert sealed.code == 0, sealed.err
+    assert "scan.sseal" in sealed.out
+    opened = run(
+        "open", str(tmp_path / "scan.sseal"), "-o", str(tmp_path / "out.png"), "--as", "lee"
+    )
+    assert opened.code == 0, opened.err
+    assert (tmp_path / "out.png").read_bytes() == source.read_bytes()
+    public = run("verify", str(tmp_path / "scan.sseal"))
+    assert public.code == 0
+    assert "public" in public.out
+    full = run("verify", str(tmp_path / "scan.sseal"), "--as", "lee")
+    assert full.code == 0
+    assert "full" in full.out
+
+
+def test_stranger_exits_4(tmp_path, cards, run):
+    _seal(run, cards, make_png(tmp_path / "a.png"), tmp_path / "a.sseal")
+    result = run("open", str(tmp_path / "a.sseal"), "-o", str(tmp_path / "o"), "--as", "okafor")
+    assert result.code == 4
+    assert "not a recipient" in one_error_line(result)
+    assert not (tmp_path / "o").exists()
+
+
+def test_tampered_envelope_exits_3(tmp_path, cards, run):
+    _seal(run, cards, make_png(tmp_path / "a.png"), tmp_path / "a.sseal")
+    data = bytearray((tmp_path / "a.sseal").read_bytes())
+    data[-1] ^= 1
+    (tmp_path / "a.sseal").write_bytes(bytes(data))
+    result = run("open", str(tmp_path / "a.sseal"), "-o", str(tmp_path / "o"), "--as", "lee")
+    assert result.code == 3
+    one_error_line(result)
+    assert not (tmp_path / "o").exists()
+    assert run("verify", str(tmp_path / "a.sseal")).code == 3
+
+
+def test_missing_manifest_and_envelope_exit_2(tmp_path, cards, run):
+    _seal(run, cards, make_png(tmp_path / "a.png"), tmp_path / "a.sseal")
+    (tmp_path / "a.sseal.manifest.json").unlink()
+    assert "manifest not found" in one_error_line(run("verify", str(tmp_path / "a.sseal")))
+    missing = run("verify", str(tmp_path / "nope.sseal"))
+    assert missing.code == 2
+    assert "no such envelope" in one_error_line(missing)
+
+
+def test_ambiguous_identity_is_explained(tmp_path, cards, run):
+    result = run("seal", str(make_png(tmp_path / "a.png")), "--to", str(cards["lee"]), "-o", "x")
+    assert result.code == 2
+    assert "--as" in one_error_line(result)
+
+
+def test_wrong_passphrase_exits_4(tmp_path, cards, run, monkeypatch):
+    monkeypatch.setenv("SCANSEAL_PASSPHRASE", "not it")
+    result = _seal(run, cards, make_png(tmp_path / "a.png"), tmp_path / "a.sseal")
+    assert result.code == 4
+    one_error_line(result)
+
+
+def test_forged_card_is_refused(tmp_path, cards, run):
+    text = cards["lee"].read_text().replace(cards["lee"].read_text()[200:204], "AAAA", 1)
+    forged = tmp_path / "forged.json"
+    forged.write_text(text)
+    result = _seal(run, {"lee": forged}, make_png(tmp_path / "a.png"), tmp_path / "a.sseal")
+    assert result.code in (2, 3)
+    one_error_line(result)
+
+
+def test_at_least_25_malformed_inputs():
+    assert len(CASES) >= 25
+
+
+@pytest.mark.parametrize(("build", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_malformed_input_exits_2_with_one_line(tmp_path, cards, run, build, expected):
+    bad = build(tmp_path)
+    result = _seal(run, cards, bad, tmp_path / "bad.sseal")
+    assert result.code == 2
+    line = one_error_line(result)
+    assert expected in line
+    assert not (tmp_path / "bad.sseal").exists()
+    assert not (tmp_path / "bad.sseal.manifest.json").exists()
+    assert [p for p in tmp_path.iterdir() if p.name.endswith(".part")] == []
