@@ -298,3 +298,17 @@ def test_chain_checks_consistency_for_many_sizes(make_config: ConfigFactory, cas
         registered = Account.create()
         ledger.register_identity(cast.owner, registered.address, card(registered))
         assert record_id(b"x") != record_id(b"y")
+
+
+def test_concurrent_appends_get_distinct_leaves(make_config: ConfigFactory, cast: Cast) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with _batched(make_config, cast, batch_size=16) as ledger:
+        batches = [_items(10) for _ in range(4)]
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            results = list(pool.map(lambda b: ledger.store_records(cast.uploader, b), batches))
+        ledger.anchor()
+        indexes = sorted(r.log_index for rs in results for r in rs if r.log_index is not None)
+        assert indexes == list(range(40))
+        proven = {ledger.verify_proof(ledger.prove(i)).cid for i in indexes}
+        assert proven == {item.cid for batch in batches for item in batch}

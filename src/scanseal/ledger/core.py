@@ -11,6 +11,7 @@ are the policy, and a policy must not wait for a batch.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -23,7 +24,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
-from scanseal.errors import AccessDenied, IntegrityError, InvalidInput, NotFound
+from scanseal.errors import AccessDenied, IntegrityError, InvalidInput, NotFound, ScanSealError
 from scanseal.integrity.merkle import empty_root, leaf_hash, verify_inclusion
 from scanseal.ledger import _abi
 from scanseal.ledger._artifact import load_artifact
@@ -104,6 +105,7 @@ class Ledger:
         self._anchored_size = 0
         self._anchored_root = empty_root()
         self._first_pending: float | None = None
+        self._batch_lock = threading.RLock()  # one writer at a time on the log and its anchors
         if self.mode == "batched":
             self._open_batch_log()
 
@@ -199,7 +201,8 @@ class Ledger:
         for item in items:
             _check_record_input(item)
         if self.mode == "batched":
-            return self._append_records(uploader, items)
+            with self._batch_lock:
+                return self._append_records(uploader, items)
         receipts: list[Receipt] = []
         in_flight: deque[tuple[dict[str, Any], str, bytes]] = deque()
         for item in items:
@@ -275,7 +278,8 @@ class Ledger:
         table on chain) decides `allowed`; a nonzero `reason` from the reporter forces a denial."""
         rid = record_id(cid)
         if self.mode == "batched":
-            return self._append_access(reporter, rid, accessor, access_type, reason)
+            with self._batch_lock:
+                return self._append_access(reporter, rid, accessor, access_type, reason)
         receipt = self._tx(
             reporter, "logAccess", rid, [accessor, int(access_type), int(reason)], "log access"
         )
@@ -313,13 +317,21 @@ class Ledger:
     def anchor(self) -> AnchorInfo | None:
         """Publish the log's current root (with a consistency proof from the last one)."""
         log, operator = self._batch_parts()
+        with self._batch_lock:
+            return self._anchor(log, operator)
+
+    def _anchor(self, log: BatchLog, operator: LocalAccount) -> AnchorInfo | None:
         if self.pending == 0:
             return None
         log.sync()
         size = log.size
         root = log.tree.root(size)
         proof = log.tree.consistency_proof(self._anchored_size, size)
-        receipt = self._tx(operator, "anchorBatch", b"", [root, size, proof], "anchor batch")
+        try:
+            receipt = self._tx(operator, "anchorBatch", b"", [root, size, proof], "anchor batch")
+        except ScanSealError:
+            self._sync_anchors()  # it may have been mined after all (a receipt timeout)
+            raise
         self._anchor_count += 1
         self._anchored_size = size
         self._anchored_root = root
@@ -444,10 +456,7 @@ class Ledger:
             raise InvalidInput("batched mode needs the operator: its account, or its address")
         path = Path(self._config.state_dir) / f"batch-{operator}.jsonl"
         self._log = BatchLog(path, durable=self._config.durable)
-        self._anchor_count = self.anchor_count(operator)
-        if self._anchor_count:
-            latest = self.get_anchor(operator, self._anchor_count - 1)
-            self._anchored_size, self._anchored_root = latest.size, latest.root
+        self._sync_anchors()
         if self._log.size < self._anchored_size:
             raise IntegrityError(
                 f"{path} holds {self._log.size} entries but {self._anchored_size} are anchored"
@@ -456,6 +465,14 @@ class Ledger:
             raise IntegrityError(f"{path} does not match the root anchored on chain")
         if self.pending and self._operator is not None:
             self.anchor()  # entries that were appended before a crash
+
+    def _sync_anchors(self) -> None:
+        """Take the operator's latest anchor from the chain, the only authority on it."""
+        assert self._operator_address is not None
+        self._anchor_count = self.anchor_count(self._operator_address)
+        if self._anchor_count:
+            latest = self.get_anchor(self._operator_address, self._anchor_count - 1)
+            self._anchored_size, self._anchored_root = latest.size, latest.root
 
     def _append_records(
         self, uploader: LocalAccount, items: Sequence[RecordInput]
