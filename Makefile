@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
 .PHONY: demo test lint typecheck unit bench clean install install-dev ipfs-tools bench-storage
+.PHONY: install-contracts contracts bench-ledger
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +56,25 @@ bench: install-dev
 
 bench-storage: install-dev ipfs-tools
 	$(BIN)/python bench/storage.py
+
+# The contracts npm project (pinned solc-js and anvil). The stamp re-runs `npm ci` only when the
+# lockfile changes, so a fresh clone installs it once and later runs skip it.
+CONTRACTS_STAMP := contracts/node_modules/.installed
+
+$(CONTRACTS_STAMP): contracts/package.json contracts/package-lock.json
+	cd contracts && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install-contracts: $(CONTRACTS_STAMP)
+
+# Recompile ImageRegistry.sol into the artifact committed inside the Python package.
+contracts: $(CONTRACTS_STAMP)
+	cd contracts && node compile.js
+
+unit: install-contracts
+
+bench-ledger: install-dev install-contracts
+	$(BIN)/python bench/ledger.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
