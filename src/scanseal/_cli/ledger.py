@@ -46,11 +46,22 @@ def audit(
     config: Annotated[
         Path | None, typer.Option("--config", help="TOML file with a [ledger] table.")
     ] = None,
+    gateway: Annotated[
+        str | None,
+        typer.Option("--gateway", help="Ask this gateway (signed request) instead of the ledger."),
+    ] = None,
+    as_name: Annotated[
+        str | None, typer.Option("--as", help="Your identity, to sign the gateway request.")
+    ] = None,
+    ca: Annotated[Path | None, typer.Option("--ca", help="CA certificate of the gateway.")] = None,
 ) -> None:
     """Print who stored, granted, revoked and accessed a record, with the evidence for each."""
     from scanseal.ledger import Ledger, LedgerConfig
 
     cid = parse_cid(record)
+    if gateway is not None or as_name is not None:
+        _remote_audit(record, gateway, as_name, ca, json_out)
+        return
     with Ledger.open(LedgerConfig.load(config)) as ledger:
         trail = ledger.audit_trail(cid)
     if not trail:
@@ -61,6 +72,40 @@ def audit(
         _write(csv_out, _as_csv(trail))
     if json_out is None and csv_out is None:
         _print_table(record, trail)
+
+
+def _remote_audit(
+    record: str, gateway: str | None, as_name: str | None, ca: Path | None, json_out: Path | None
+) -> None:
+    from scanseal._cli.gateway import connect
+
+    with connect(gateway, ca, as_name) as client:
+        trail = client.audit(record)
+    if json_out is not None:
+        _write(json_out, json.dumps(trail, indent=2) + "\n")
+        return
+    table = Table(title=f"audit trail of {record}", title_justify="left")
+    for column in _COLUMNS:
+        table.add_column(column, overflow="fold")
+    for entry in trail:
+        table.add_row(*remote_row(entry).values())
+    Console(highlight=False).print(table)
+
+
+def remote_row(entry: dict[str, Any]) -> dict[str, str]:
+    """A table row from a gateway's JSON audit entry (same columns as the ledger's)."""
+    when = datetime.fromtimestamp(int(entry["timestamp"]), UTC).strftime("%Y-%m-%d %H:%M:%S")
+    allowed = entry.get("allowed")
+    return {
+        "time": when,
+        "action": str(entry["action"]),
+        "actor": str(entry["actor"]),
+        "subject": str(entry.get("subject") or ""),
+        "access": str(entry.get("access_type") or ""),
+        "allowed": "" if allowed is None else ("allowed" if allowed else "DENIED"),
+        "reason": str(entry.get("reason") or ""),
+        "evidence": str(entry.get("evidence") or ""),
+    }
 
 
 def parse_cid(text: str) -> bytes:
