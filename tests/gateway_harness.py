@@ -126,3 +126,17 @@ class GatewayProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+RESULTS: dict[str, tuple[int, int, int, str]] = {}
+"""Attack name -> (attempts, blocked, logged on the ledger or 0 accepted, what counts)."""
+
+
+def denied_counts(trail: list[dict[str, object]]) -> dict[str, int]:
+    """How many denied access entries a gateway's audit trail holds, by reason."""
+    counts: dict[str, int] = {}
+    for entry in trail:
+        if entry["action"] == "access" and entry["allowed"] is False:
+            reason = str(entry["reason"])
+            counts[reason] = counts.get(reason, 0) + 1
+    return counts

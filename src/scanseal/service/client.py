@@ -108,15 +108,7 @@ class GatewayClient:
         progress: Progress | None = None,
     ) -> dict[str, Any]:
         """Seal ``source`` here (the gateway never sees plaintext) and upload it."""
-        me = self._me()
-        sealed = seal_file(
-            source,
-            with_self(recipients, me),
-            me,
-            workdir / (source.name + ".sseal"),
-            store=_CidOnly(),
-            progress=progress,
-        )
+        sealed = seal_for_upload(source, recipients, self._me(), workdir, progress=progress)
         return self.upload(sealed)
 
     def upload(self, sealed: SealedFile) -> dict[str, Any]:
@@ -159,6 +151,26 @@ class GatewayClient:
 
     def verify(self, record: str) -> dict[str, Any]:
         return dict(self._json("GET", f"/v1/records/{record}/verify"))
+
+
+def seal_for_upload(
+    source: Path,
+    recipients: Sequence[IdentityCard],
+    uploader: Identity,
+    workdir: Path,
+    *,
+    progress: Progress | None = None,
+) -> SealedFile:
+    """Seal for ``recipients`` and the uploader (who must be able to grant later); the
+    manifest names the envelope's CID, though nothing is stored locally."""
+    return seal_file(
+        source,
+        with_self(recipients, uploader),
+        uploader,
+        workdir / (source.name + ".sseal"),
+        store=_CidOnly(),
+        progress=progress,
+    )
 
 
 def open_bundle(
