@@ -32,7 +32,7 @@ from scanseal.errors import (
     ReplayDetected,
     ScanSealError,
 )
-from scanseal.ledger import AccessType, AuditEntry, Ledger, Reason, Receipt
+from scanseal.ledger import AccessResult, AccessType, AuditEntry, Ledger, Reason, Receipt
 from scanseal.service import wire
 from scanseal.service.config import GatewayConfig
 from scanseal.service.signed import Domain, Request, parse_request, recover_requester
@@ -188,18 +188,15 @@ class Gateway:
             self.on_denied("fetch", int(reason))
             raise
         result = self._log(binary, who.requester, AccessType.DOWNLOAD, Reason.NONE)
-        if not result:
-            self.on_denied("fetch", int(Reason.NO_GRANT))
-            raise AccessDenied(f"the ledger denies {who.requester} access to {record}")
+        if not result.allowed:
+            self.on_denied("fetch", result.reason)
+            raise AccessDenied(f"access denied by the ledger ({Reason.label(result.reason)})")
         return self._bundle(record, who.requester)
 
-    def _log(self, record: bytes, accessor: str, kind: AccessType, reason: Reason) -> bool:
-        def log() -> bool:
-            return self.ledger.log_access(
-                self.identity.account, record, accessor, kind, reason
-            ).allowed
-
-        return self.locked(log)
+    def _log(self, record: bytes, accessor: str, kind: AccessType, reason: Reason) -> AccessResult:
+        return self.locked(
+            lambda: self.ledger.log_access(self.identity.account, record, accessor, kind, reason)
+        )
 
     def _bundle(self, record: str, requester: str) -> bytes:
         stored = self.state.record(record)
