@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -103,7 +104,7 @@ class GatewayProcess:
                 stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + timeout
-        verify: str | bool = str(self.ca) if self.ca else True
+        verify = ssl.create_default_context(cafile=str(self.ca)) if self.ca else True
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gateway exited: {self.log.read_text()[-2000:]}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import ssl
 import tempfile
 import time
 from collections.abc import Sequence
@@ -45,7 +46,9 @@ class GatewayClient:
     ) -> None:
         self.url = url.rstrip("/")
         self.identity = identity
-        verify: Any = str(ca) if ca is not None else True
+        verify: ssl.SSLContext | bool = True
+        if ca is not None:
+            verify = ssl.create_default_context(cafile=str(ca))
         self._http = httpx.Client(base_url=self.url, timeout=timeout, verify=verify)
         self._domain: Domain | None = None
 
