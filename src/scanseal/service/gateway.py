@@ -32,7 +32,15 @@ from scanseal.errors import (
     ReplayDetected,
     ScanSealError,
 )
-from scanseal.ledger import AccessResult, AccessType, AuditEntry, Ledger, Reason, Receipt
+from scanseal.ledger import (
+    AccessResult,
+    AccessType,
+    AuditEntry,
+    Ledger,
+    Reason,
+    Receipt,
+    Record,
+)
 from scanseal.service import wire
 from scanseal.service.config import GatewayConfig
 from scanseal.service.signed import Domain, Request, parse_request, recover_requester
@@ -73,6 +81,7 @@ class Gateway:
         self.domain = Domain(ledger.chain.chain_id, ledger.address, identity.address)
         self._ledger_lock = threading.RLock()  # py-evm and the batched log: one caller at a time
         self.on_denied: Callable[[str, int], None] = lambda _action, _reason: None
+        self._records: dict[str, Record] = {}
 
     def close(self) -> None:
         with self._ledger_lock:
@@ -203,7 +212,7 @@ class Gateway:
         if stored is None:
             raise NotFound(f"record {record} is not held by this gateway")
         manifest_text = _read(self.store, record)
-        chain_record = self.locked(lambda: self.ledger.get_record(cid_bytes(record)))
+        chain_record = self._ledger_record(record)
         grant_cid = self.state.grant_cid(record, requester)
         meta = {
             "manifest": manifest_text.decode("utf-8"),
@@ -215,6 +224,16 @@ class Gateway:
             },
         }
         return wire.pack(meta, _read(self.store, stored.envelope_cid))
+
+    def _ledger_record(self, record: str) -> Record:
+        """The record's hashes on the ledger. A record can never be overwritten on chain (the
+        contract refuses a second storeImage, an anchored batch cannot change), so after the
+        first read they are served from memory."""
+        cached = self._records.get(record)
+        if cached is None:
+            cached = self.locked(lambda: self.ledger.get_record(cid_bytes(record)))
+            self._records[record] = cached
+        return cached
 
     # --- writing
 
