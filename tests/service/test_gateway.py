@@ -10,7 +10,7 @@ from pydicom.data import get_testdata_file
 
 from gateway_harness import GatewayProcess, World, make_world
 from scanseal.crypto.identity import IdentityCard
-from scanseal.errors import AccessDenied, NotFound, ReplayDetected
+from scanseal.errors import AccessDenied, InvalidInput, NotFound, ReplayDetected
 from scanseal.service import GatewayClient
 
 CT = Path(str(get_testdata_file("CT_small.dcm")))
@@ -97,6 +97,17 @@ def test_stranger_cannot_upload_and_verify_is_public(
         assert any("ledger" in check for check in checks)
         with pytest.raises(NotFound):
             anonymous.verify("bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy")
+
+
+def test_upload_for_an_unregistered_recipient_leaves_nothing(
+    gateway: GatewayProcess, tmp_path: Path
+) -> None:
+    people = gateway.world.people
+    with client(gateway, "ito") as ito:
+        with pytest.raises(InvalidInput, match="not registered"):
+            ito.send(CT, [people["mallory"].card], tmp_path)
+        answer = ito.send(CT, [people["lee"].card], tmp_path / "again")
+    assert answer["granted"] == [people["lee"].address, people["ito"].address]
 
 
 def test_metrics(gateway: GatewayProcess, record: str) -> None:

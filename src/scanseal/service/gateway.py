@@ -267,14 +267,17 @@ class Gateway:
         }
 
     def _register(self, manifest_cid: str, manifest: Manifest) -> Receipt:
+        """Every recipient is checked before anything is written, so a refusal leaves no
+        half-registered record behind."""
         binary = cid_bytes(manifest_cid)
+        for recipient in manifest.recipients:
+            if self.ledger.identity_of(recipient.address) is None:
+                raise InvalidInput(f"recipient {recipient.name} is not registered on the ledger")
         receipt = self.ledger.store_record(
             self.identity.account, binary, manifest.chain.h1, manifest.chain.h3,
             manifest.pixel_digest,
         )  # fmt: skip
         for recipient in manifest.recipients:
-            if self.ledger.identity_of(recipient.address) is None:
-                raise InvalidInput(f"recipient {recipient.name} is not registered on the ledger")
             if not self.ledger.has_access(binary, recipient.address):
                 self.ledger.grant(self.identity.account, binary, recipient.address)
         return receipt
