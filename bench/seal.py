@@ -137,7 +137,11 @@ def _machine() -> str:
     except OSError:
         pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{os.cpu_count()} cores, {model}, {mem:.0f} GiB RAM, Python {platform.python_version()}"
+    load = os.getloadavg()[0]
+    return (
+        f"{os.cpu_count()} cores, {model}, {mem:.0f} GiB RAM, Python {platform.python_version()}, "
+        f"load average {load:.1f} at start"
+    )
 
 
 def run(size_mib: int) -> dict[str, object]:
@@ -172,7 +176,7 @@ def run(size_mib: int) -> dict[str, object]:
     open_floor = 2 * sha + aes
     return {
         "machine": _machine(),
-        "date": time.strftime("%Y-%m-%d"),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "input_bytes": size,
         "frames": frames,
         "sha256_MBps": mb / sha,
