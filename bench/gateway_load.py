@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import json
 import os
@@ -38,6 +39,7 @@ from pydicom.data import get_testdata_file
 from pydicom.uid import ExplicitVRLittleEndian
 
 from scanseal.crypto.identity import Keystore
+from scanseal.ledger.devnode import ANVIL_FUNDER_KEY, running_anvil
 from scanseal.service import GatewayClient, wire
 from scanseal.service.signed import new_request, sign_request
 from scanseal.service.tls import make_certs
@@ -46,8 +48,6 @@ from scanseal.storage import cid_of
 ROOT = Path(__file__).resolve().parents[1]
 PASSPHRASE = "bench passphrase"
 READERS = 16
-# anvil's first default account: a well-known development key, funded on every anvil start.
-ANVIL_FUNDER_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 
 
 def ct_slice(path: Path) -> Path:
@@ -78,27 +78,6 @@ def wait_ready(url: str, ctx: ssl.SSLContext, process: subprocess.Popen[bytes]) 
         except httpx.HTTPError:
             time.sleep(0.1)
     raise SystemExit(f"server at {url} did not start")
-
-
-def start_anvil() -> tuple[subprocess.Popen[bytes], str]:
-    """A real anvil node from the contracts/ npm project (`make install-contracts`)."""
-    binaries = sorted((ROOT / "contracts" / "node_modules").glob("@foundry-rs/anvil-*/bin/anvil"))
-    if not binaries:
-        raise SystemExit("anvil is not installed: run `make install-contracts`")
-    port = free_port()
-    process = subprocess.Popen(
-        [str(binaries[0]), "--host", "127.0.0.1", "--port", str(port), "--silent"],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}, timeout=1)
-            return process, url
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    raise SystemExit("anvil did not start")
 
 
 def start_gateway(
@@ -237,8 +216,15 @@ def main() -> None:
 
 
 def bench(root: Path, levels: list[int], rounds: int, mode: str, ledger: str) -> dict[str, Any]:
+    with contextlib.ExitStack() as stack:
+        ledger_url = stack.enter_context(running_anvil()) if ledger == "anvil" else None
+        return _bench(root, levels, rounds, mode, ledger, ledger_url)
+
+
+def _bench(
+    root: Path, levels: list[int], rounds: int, mode: str, ledger: str, ledger_url: str | None
+) -> dict[str, Any]:
     source = ct_slice(root / "ct-slice.dcm")
-    anvil, ledger_url = start_anvil() if ledger == "anvil" else (None, None)
     gateway, url, (people, certs) = start_gateway(root, mode, ledger_url)
     baseline = None
     try:
@@ -295,7 +281,7 @@ def bench(root: Path, levels: list[int], rounds: int, mode: str, ledger: str) ->
                 flush=True,
             )
     finally:
-        for process in (gateway, baseline, anvil):
+        for process in (gateway, baseline):
             if process is not None:
                 process.terminate()
                 process.wait(30)
