@@ -14,6 +14,7 @@ from scanseal.errors import AccessDenied, InvalidInput, NotFound, ReplayDetected
 from scanseal.service import GatewayClient
 
 CT = Path(str(get_testdata_file("CT_small.dcm")))
+ABSENT = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +97,9 @@ def test_stranger_cannot_upload_and_verify_is_public(
         checks = anonymous.verify(record)["checks"]
         assert any("ledger" in check for check in checks)
         with pytest.raises(NotFound):
-            anonymous.verify("bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy")
+            anonymous.verify(ABSENT)
+    with client(gateway, "lee") as lee, pytest.raises(NotFound):
+        lee.fetch(ABSENT, tmp_path / "absent.dcm")
 
 
 def test_upload_for_an_unregistered_recipient_leaves_nothing(

@@ -196,6 +196,10 @@ class Gateway:
             self._log(binary, claimed, AccessType.DOWNLOAD, Reason(reason))
             self.on_denied("fetch", int(reason))
             raise
+        if self.state.record(record) is None:  # nothing to release: logged as a denial
+            self._log(binary, who.requester, AccessType.DOWNLOAD, Reason.OTHER)
+            self.on_denied("fetch", int(Reason.OTHER))
+            raise NotFound(f"record {record} is not held by this gateway")
         result = self._log(binary, who.requester, AccessType.DOWNLOAD, Reason.NONE)
         if not result.allowed:
             self.on_denied("fetch", result.reason)
