@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from eth_utils.address import to_checksum_address
+
 from scanseal.config import scanseal_home
 from scanseal.errors import InvalidInput
 
@@ -85,7 +87,7 @@ def _coerce(name: str, raw: Any) -> Any:
         if name in ("tls_cert", "tls_key", "members", "state_dir"):
             return Path(str(raw)).expanduser()
         if name == "auditors":
-            return tuple(str(a).strip() for a in raw if str(a).strip())
+            return tuple(to_checksum_address(str(a).strip()) for a in raw if str(a).strip())
         if name in ("identity", "host"):
             return str(raw)
     except (TypeError, ValueError) as error:

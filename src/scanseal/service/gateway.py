@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -47,8 +48,10 @@ from scanseal.service.signed import Domain, Request, parse_request, recover_requ
 from scanseal.service.state import GatewayState, StoredRecord
 from scanseal.storage import CID, BlobStore, cid_of
 from scanseal.transfer.grants import Grant, check_same_payload
+from scanseal.transfer.local import verify_sealed
 from scanseal.transfer.manifest import Manifest
-from scanseal.transfer.records import cid_bytes, verify_record
+from scanseal.transfer.records import LedgerHashes, cid_bytes
+from scanseal.transfer.stored import fetch_sealed
 
 _ZERO_ADDRESS = "0x" + "00" * 20
 T = TypeVar("T")
@@ -356,7 +359,10 @@ class Gateway:
     def verify(self, record: str) -> dict[str, Any]:
         """Public checks of a stored record against its manifest and the ledger (no key)."""
         _record_bytes(record)
-        report = self.locked(lambda: verify_record(record, store=self.store, ledger=self.ledger))
+        with tempfile.TemporaryDirectory(prefix="scanseal-verify-") as scratch:
+            report = verify_sealed(fetch_sealed(record, self.store, Path(scratch)))
+        LedgerHashes.of(self._ledger_record(record)).check(report.manifest)
+        report.checks.append("H1, H3 and pixel digest match the ledger record")
         return {"record": record, "checks": report.checks}
 
 
