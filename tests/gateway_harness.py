@@ -56,6 +56,7 @@ def make_world(
     *,
     mode: str = "per-record",
     extra: str = "",
+    ledger_extra: str = "",
 ) -> World:
     """Identities (gateway, members, strangers), members' cards enrolled, a config file."""
     home = root / "home"
@@ -72,7 +73,8 @@ def make_world(
     config = home / "scanseal.toml"
     config.write_text(
         f'[gateway]\nidentity = "gateway"\nmembers = "{cards_dir}"\ntick_seconds = 0.5\n'
-        f'{extra}\n[ledger]\nmode = "{mode}"\nbatch_size = 512\nbatch_seconds = 1\n',
+        f'{extra}\n[ledger]\nmode = "{mode}"\nbatch_size = 512\nbatch_seconds = 1\n'
+        f"{ledger_extra}\n",
         "utf-8",
     )
     return World(home, people, cards, config)
