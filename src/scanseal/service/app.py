@@ -26,7 +26,7 @@ from prometheus_client import (
 from starlette.concurrency import run_in_threadpool
 
 from scanseal import __version__
-from scanseal.errors import ScanSealError
+from scanseal.errors import InvalidInput, ScanSealError
 from scanseal.ledger import Reason
 from scanseal.service import wire
 from scanseal.service.gateway import Gateway
@@ -191,8 +191,6 @@ async def _body(request: Request) -> bytes:
 
 
 def _too_large() -> ScanSealError:
-    from scanseal.errors import InvalidInput
-
     return InvalidInput(f"request body exceeds {MAX_BODY} bytes")
 
 
