@@ -74,7 +74,7 @@ def serve(config: ConfigOption = None) -> None:
     from scanseal.service.server import serve as run
 
     name = GatewayConfig.load(config).identity
-    run(open_gateway(config, read_passphrase(name)))
+    run(open_gateway(config, read_passphrase(name)), config)
 
 
 def certs(

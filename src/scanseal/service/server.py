@@ -38,15 +38,26 @@ def open_gateway(config_path: Path | None, passphrase: str) -> Gateway:
     return gateway
 
 
-def serve(gateway: Gateway) -> None:
-    """Serve until interrupted (SIGINT or SIGTERM), then anchor what is pending and close."""
+def serve(gateway: Gateway, config_path: Path | None = None) -> None:
+    """Serve until interrupted (SIGINT or SIGTERM), then anchor what is pending and close.
+
+    With ``[dicom] enabled`` the Storage SCP runs beside the REST API on the same gateway.
+    """
     import uvicorn
 
+    from scanseal.dicom.config import DicomConfig
+    from scanseal.dicom.index import DicomIndex
+    from scanseal.dicom.scp import StorageSCP
     from scanseal.service.app import create_app
 
     config = gateway.config
     url = f"{config.scheme}://{config.host}:{config.port}"
     print(f"scanseal gateway {gateway.identity.address} listening on {url}", flush=True)
+    dicom = DicomConfig.load(config_path)
+    scp = None
+    if dicom.enabled:
+        scp = StorageSCP(gateway, dicom, DicomIndex.at(config.state_dir)).start()
+        print(f"DICOM Storage SCP {dicom.ae_title} on {dicom.host}:{scp.port}", flush=True)
     sys.stdout.flush()
     try:
         uvicorn.run(
@@ -59,4 +70,7 @@ def serve(gateway: Gateway) -> None:
             access_log=False,
         )
     finally:
+        if scp is not None:
+            scp.stop()
+            scp.index.close()
         gateway.close()

@@ -1,0 +1,156 @@
+"""The Storage SCP: what a modality or a PACS pushes is screened, sealed and registered.
+
+Each C-STORE goes through exactly the gateway's upload path: the instance (the bytes the sender
+encoded, unchanged) is sealed by the gateway's own identity for the recipients the calling AE is
+routed to, the upload is signed like any client's and handed to
+:meth:`Gateway.upload <scanseal.service.gateway.Gateway.upload>`, which checks the manifest,
+stores and registers. Only then is the instance indexed and Success (0000) answered; any failure
+answers a failure status with an ErrorComment, and since ``upload`` checks every recipient before
+it writes to the ledger, a refused instance leaves no record behind.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any, Final
+
+import pydicom
+from pydicom.dataset import Dataset
+from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
+from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+
+from scanseal.crypto.identity import IdentityCard
+from scanseal.dicom.config import DicomConfig
+from scanseal.dicom.index import DicomIndex, Instance
+from scanseal.errors import (
+    InvalidInput,
+    LedgerUnavailable,
+    ScanSealError,
+    StorageUnavailable,
+)
+from scanseal.service import wire
+from scanseal.service.client import seal_for_upload
+from scanseal.service.gateway import Gateway
+from scanseal.service.signed import REQUEST_HEADER, SIGNATURE_HEADER, signed_headers
+from scanseal.storage import cid_of
+
+SUCCESS: Final = 0x0000
+OUT_OF_RESOURCES: Final = 0xA700
+DATASET_MISMATCH: Final = 0xA900
+REFUSED_BY_SCREEN: Final = 0xC000
+FAILED: Final = 0xC001
+CANNOT_UNDERSTAND: Final = 0xC210
+
+_log = logging.getLogger(__name__)
+
+
+class StorageSCP:
+    """A pynetdicom server bound to one gateway; ``start`` returns at once, ``stop`` joins."""
+
+    def __init__(self, gateway: Gateway, config: DicomConfig, index: DicomIndex) -> None:
+        self.gateway = gateway
+        self.config = config
+        self.index = index
+        self._ae = AE(ae_title=config.ae_title)
+        for context in AllStoragePresentationContexts:
+            self._ae.add_supported_context(str(context.abstract_syntax), ALL_TRANSFER_SYNTAXES)
+        self._ae.add_supported_context(Verification)
+        self._ae.maximum_pdu_size = 0  # no limit: let the sender pick large PDUs
+        self._server: Any = None
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1]) if self._server else self.config.port
+
+    def start(self) -> StorageSCP:
+        handlers: list[Any] = [(evt.EVT_C_STORE, self._on_store)]
+        self._server = self._ae.start_server(
+            (self.config.host, self.config.port), block=False, evt_handlers=handlers
+        )
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server = None
+
+    def _on_store(self, event: Any) -> Dataset:
+        calling = str(event.assoc.requestor.ae_title).strip()
+        try:
+            raw = bytes(event.encoded_dataset())
+            header = _header(raw)
+            if header.get("SOPClassUID") != event.request.AffectedSOPClassUID:
+                return _status(DATASET_MISMATCH, "SOP Class UID differs from the request's")
+            cid = self.receive(raw, header, calling)
+        except ScanSealError as error:
+            _log.warning("C-STORE from %s refused: %s", calling, error)
+            return _status(_code_for(error), error.reason)
+        except Exception as error:  # a bug must still answer a failure, never Success
+            _log.exception("C-STORE from %s failed", calling)
+            return _status(FAILED, f"internal error: {type(error).__name__}")
+        _log.info("C-STORE from %s stored as record %s", calling, cid)
+        return _status(SUCCESS, None)
+
+    def receive(self, raw: bytes, header: Dataset, calling: str) -> str:
+        """Seal ``raw`` (a Part 10 file) for the route's recipients and upload it through the
+        gateway; returns the record's manifest CID once it is registered and indexed."""
+        cards = self.config.cards_for(calling)
+        with tempfile.TemporaryDirectory(prefix="scanseal-scp-") as scratch:
+            source = Path(scratch) / "instance.dcm"
+            source.write_bytes(raw)
+            answer = upload_as_gateway(self.gateway, source, cards, Path(scratch))
+        cid = str(answer["manifest_cid"])
+        self.index.add(
+            Instance(
+                str(header.SOPInstanceUID),
+                str(header.get("StudyInstanceUID", "")),
+                str(header.get("SeriesInstanceUID", "")),
+                cid,
+                calling,
+            )
+        )
+        return cid
+
+
+def upload_as_gateway(
+    gateway: Gateway, source: Path, cards: list[IdentityCard], workdir: Path
+) -> dict[str, Any]:
+    """Seal ``source`` with the gateway's identity and run the very upload a client's signed
+    request runs (the same checks, storage and ledger registration)."""
+    sealed = seal_for_upload(source, cards, gateway.identity, workdir)
+    manifest = sealed.manifest_path.read_bytes()
+    body = wire.pack({"manifest": manifest.decode("utf-8")}, sealed.envelope.read_bytes())
+    record = cid_of(io.BytesIO(manifest))
+    signed = signed_headers(gateway.identity.account, gateway.domain, "upload", record, body=body)
+    headers = {"request": signed[REQUEST_HEADER], "signature": signed[SIGNATURE_HEADER]}
+    return gateway.upload(headers, body)
+
+
+def _header(raw: bytes) -> Dataset:
+    try:
+        header = pydicom.dcmread(io.BytesIO(raw), stop_before_pixels=True)
+        uid = header.SOPInstanceUID
+    except Exception:  # pydicom raises many kinds on garbage: all mean "cannot understand"
+        raise InvalidInput("the data set cannot be parsed") from None
+    if not uid:
+        raise InvalidInput("the data set has no SOP Instance UID")
+    return header
+
+
+def _code_for(error: ScanSealError) -> int:
+    if isinstance(error, StorageUnavailable | LedgerUnavailable):
+        return OUT_OF_RESOURCES  # worth a retry later
+    if isinstance(error, InvalidInput):
+        return CANNOT_UNDERSTAND if "parsed" in error.reason else REFUSED_BY_SCREEN
+    return FAILED
+
+
+def _status(code: int, comment: str | None) -> Dataset:
+    status = Dataset()
+    status.Status = code
+    if comment:
+        status.ErrorComment = comment[:64]  # LO: 64 characters at most
+    return status

@@ -1,0 +1,40 @@
+"""A pynetdicom SCU for the tests: push files or data sets to an SCP, return the statuses."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+import pydicom
+from pydicom.dataset import Dataset
+from pynetdicom import AE
+
+from scanseal.integrity.pixels import pixel_digest
+
+
+def push(
+    port: int, items: Sequence[Path | Dataset], *, called: str = "SCANSEAL", calling: str = "CT1"
+) -> list[int]:
+    """C-STORE every item on one association; each item's own SOP class and transfer syntax."""
+    ae = AE(ae_title=calling)
+    for item in items:
+        ds = item if isinstance(item, Dataset) else pydicom.dcmread(item, stop_before_pixels=True)
+        ae.add_requested_context(ds.SOPClassUID, [ds.file_meta.TransferSyntaxUID])
+    assoc = ae.associate("127.0.0.1", port, ae_title=called)
+    assert assoc.is_established
+    try:
+        return [int(assoc.send_c_store(item).Status) for item in items]
+    finally:
+        assoc.release()
+
+
+def count(db: Path, table: str) -> int:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+
+def same_instance(received: Path, original: Path) -> None:
+    """Pixel digest and every data set element equal (the file meta may be rewritten)."""
+    assert pixel_digest(received) == pixel_digest(original)
+    assert pydicom.dcmread(received).to_json_dict() == pydicom.dcmread(original).to_json_dict()
