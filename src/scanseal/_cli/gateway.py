@@ -123,15 +123,34 @@ def fetch(
     as_name: AsName = None,
     gateway: GatewayOption = None,
     ca: CaOption = None,
+    to_pacs: Annotated[
+        str | None,
+        typer.Option("--to-pacs", help="Then C-STORE the opened instances to AET@HOST:PORT."),
+    ] = None,
+    calling_ae: Annotated[
+        str, typer.Option("--calling-ae", help="Our AE title towards the PACS.")
+    ] = "SCANSEAL",
 ) -> None:
     """Fetch records by signed request, check every hash, decrypt; nothing written on failure."""
+    destination = None
+    if to_pacs is not None:
+        from scanseal.dicom.forward import Destination
+
+        destination = Destination.parse(to_pacs)
+    opened_paths: list[Path] = []
     with connect(gateway, ca, as_name) as client, _bars() as p:
         task = p.add_task(f"fetching {len(records)} record(s)", total=len(records))
         for record in records:
             target = output / record if len(records) > 1 or output.is_dir() else output
             opened = client.fetch(record, target)
+            opened_paths.append(opened.path)
             p.advance(task, 1)
             _out.print(f"{record} -> {opened.path}  (verified against manifest and ledger)")
+    if destination is not None:
+        from scanseal.dicom.forward import forward
+
+        sent = forward(opened_paths, destination, calling_ae)
+        _out.print(f"forwarded {sent} instance(s) to {destination}")
 
 
 def grant(
