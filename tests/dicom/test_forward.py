@@ -51,7 +51,8 @@ def test_fetch_to_pacs_delivers_the_original(gateway: GatewayProcess, pacs, tmp_
     out = tmp_path / "opened"
     out.mkdir()
     command = [sys.executable, "-m", "scanseal", "fetch", *cids, "-o", str(out),
-               "--as", "lee", "--gateway", gateway.url, "--to-pacs", f"PACS@127.0.0.1:{port}"]  # fmt: skip
+               "--as", "lee", "--gateway", gateway.url,
+               "--to-pacs", f"PACS@127.0.0.1:{port}"]  # fmt: skip
     result = subprocess.run(command, env=world.env(), capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert "forwarded 2 instance(s)" in result.stdout
