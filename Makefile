@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
 .PHONY: demo test lint typecheck unit bench clean install install-dev ipfs-tools bench-storage
-.PHONY: install-contracts contracts bench-ledger bench-gateway security
+.PHONY: install-contracts contracts bench-ledger bench-gateway security dicom-tools bench-dicom
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -83,6 +83,26 @@ bench-gateway: install-dev
 # The attack suite alone (also part of `make unit`): prints the Table 3 counts at the end.
 security: install-dev
 	$(BIN)/python -m pytest tests/security -q
+
+# Orthanc (with DICOMweb) and dcmtk from Debian for the DICOM engine tests. Installs only as
+# root and only what is missing (apt-get update once per run of this target); without root the
+# engine tests skip. tests/dicom/test_engines.py runs them in a private network namespace.
+DICOM_PACKAGES := orthanc orthanc-dicomweb dcmtk
+dicom-tools:
+	@missing=""; for p in $(DICOM_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
+		echo "not root or no apt-get: DICOM engine tests will be skipped (missing:$$missing)"; exit 0; \
+	fi; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing
+
+unit: dicom-tools
+
+# C-STORE to sealed-and-registered throughput and a 200-instance CT series.
+bench-dicom: install-dev
+	$(BIN)/python bench/dicom.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

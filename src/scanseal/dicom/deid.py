@@ -170,6 +170,8 @@ class _Cleaner:
             return
         if element.tag.is_private or 0x5000 <= group <= 0x50FF or 0x6000 <= group <= 0x60FF:
             del dataset[element.tag]  # private attributes, curves and overlays
+        elif group == 0xFFFC:
+            del dataset[element.tag]  # trailing padding: free bytes that can hide anything
         elif element.VR in _DATE_VRS and Option.RETAIN_MODIFIED_DATES in self.options:
             self._date(element)
         elif keyword in _profile.REMOVE:
