@@ -17,7 +17,13 @@ from gateway_harness import free_port
 class Orthanc:
     """One Orthanc with its own storage, HTTP and DICOM ports; stopped by its PID."""
 
-    def __init__(self, root: Path, aet: str, modalities: dict[str, list[Any]]) -> None:
+    def __init__(
+        self,
+        root: Path,
+        aet: str,
+        modalities: dict[str, list[Any]],
+        dicomweb_servers: dict[str, list[str]] | None = None,
+    ) -> None:
         self.aet = aet
         self.http_port = free_port()
         self.dicom_port = free_port()
@@ -35,7 +41,7 @@ class Orthanc:
             "DicomCheckCalledAet": False,
             "DicomModalities": modalities,
             "Plugins": ["/usr/share/orthanc/plugins/libOrthancDicomWeb.so"],
-            "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
+            "DicomWeb": {"Enable": True, "Root": "/dicom-web/", "Servers": dicomweb_servers or {}},
             "StorageCompression": False,
         }
         self.config = root / "orthanc.json"

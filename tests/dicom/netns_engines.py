@@ -38,7 +38,8 @@ OTHER = [Path(str(get_testdata_file(n))) for n in ("JPEG2000.dcm", "SC_rgb_rle.d
 def orthancs(gateway: GatewayProcess, tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("orthanc")
     scp = ["SCANSEAL", "127.0.0.1", gateway.world.dicom_port]  # type: ignore[attr-defined]
-    source = Orthanc(root / "source", "SOURCE", {"scanseal": scp}).start()
+    web = {"scanseal": [f"{gateway.url}/dicom-web/"]}
+    source = Orthanc(root / "source", "SOURCE", {"scanseal": scp}, web).start()
     target = Orthanc(root / "target", "TARGET", {}).start()
     yield source, target
     source.stop()
@@ -142,3 +143,22 @@ def test_deidentification_is_at_least_as_strict_as_orthancs(orthancs, tmp_path: 
             if element.tag not in theirs or theirs[element.tag].value != element.value:
                 # Orthanc removed, emptied or replaced it: we did one of those too
                 assert element.tag not in ours or ours[element.tag].value != element.value, element
+
+
+def test_orthanc_stows_an_instance_through_dicomweb(gateway, orthancs, tmp_path: Path):
+    source, _target = orthancs
+    ds = pydicom.dcmread(STUDY[0])
+    ds.SOPInstanceUID = generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    path = tmp_path / "stow.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    instance = source.upload(path)
+    answer = source.post("/dicom-web/servers/scanseal/stow", {"Resources": [instance]})
+    assert answer.status_code == 200, answer.text
+    (cid,) = records_for(gateway.world, [path])
+    out = tmp_path / "opened"
+    forward_target = orthancs[1]
+    forward(gateway, [cid], forward_target, out)
+    arrived = tmp_path / "arrived.dcm"
+    arrived.write_bytes(forward_target.file(forward_target.find(ds.SOPInstanceUID)))
+    same_instance(arrived, path)

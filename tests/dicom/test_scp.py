@@ -27,7 +27,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     port = free_port()
     cards = root / "home" / "members"
     extra = (
-        f'\n[dicom]\nenabled = true\nae_title = "SCANSEAL"\nport = {port}\n'
+        f'\n[dicom]\nenabled = true\nstow = true\nae_title = "SCANSEAL"\nport = {port}\n'
         f'recipients = ["{cards / "lee.card.json"}"]\n'
         f'[dicom.routes]\nCARDIO = ["{cards / "novak.card.json"}"]\n'
     )

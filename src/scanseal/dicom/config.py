@@ -6,6 +6,7 @@ enabled = true
 ae_title = "SCANSEAL"
 host = "127.0.0.1"
 port = 11112
+stow = true                                           # POST /dicom-web/studies on the API
 recipients = ["cards/radiology.card.json"]           # every pushed study is sealed for these
 [dicom.routes]
 CT_ROOM_2 = ["cards/cardiology.card.json"]            # ...unless the calling AE has a route
@@ -30,6 +31,7 @@ class DicomConfig:
     ae_title: str = "SCANSEAL"
     host: str = "127.0.0.1"
     port: int = 11112
+    stow: bool = False
     recipients: tuple[Path, ...] = ()
     routes: dict[str, tuple[Path, ...]] = field(default_factory=dict)
 
@@ -66,15 +68,16 @@ def _coerce(table: dict[str, Any], base: Path) -> dict[str, Any]:
             raise InvalidInput("dicom: recipients must be a list of card files")
         return tuple(base / Path(str(p)).expanduser() for p in raw)
 
-    known = {"enabled", "ae_title", "host", "port", "recipients", "routes"}
+    known = {"enabled", "stow", "ae_title", "host", "port", "recipients", "routes"}
     unknown = set(table) - known
     if unknown:
         raise InvalidInput(f"unknown dicom setting(s): {', '.join(sorted(unknown))}")
     values: dict[str, Any] = {}
     try:
-        for name in ("enabled", "ae_title", "host", "port"):
+        for name in ("enabled", "stow", "ae_title", "host", "port"):
             if name in table:
-                values[name] = {"enabled": bool, "port": int}.get(name, str)(table[name])
+                kind = {"enabled": bool, "stow": bool, "port": int}.get(name, str)
+                values[name] = kind(table[name])
     except (TypeError, ValueError) as error:
         raise InvalidInput(f"dicom setting: {error}") from error
     if "recipients" in table:

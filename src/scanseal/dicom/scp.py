@@ -47,14 +47,43 @@ CANNOT_UNDERSTAND: Final = 0xC210
 _log = logging.getLogger(__name__)
 
 
-class StorageSCP:
-    """A pynetdicom server bound to one gateway; ``start`` returns at once, ``stop`` joins."""
+class Receiver:
+    """What both ways in (C-STORE and STOW-RS) do with one instance: seal, upload, index."""
 
     def __init__(self, gateway: Gateway, config: DicomConfig, index: DicomIndex) -> None:
         self.gateway = gateway
         self.config = config
         self.index = index
-        self._ae = AE(ae_title=config.ae_title)
+
+    def receive(self, raw: bytes, calling: str, header: Dataset | None = None) -> str:
+        """Seal ``raw`` (a Part 10 file) for the route's recipients and upload it through the
+        gateway; returns the record's manifest CID once it is registered and indexed."""
+        header = parse_header(raw) if header is None else header
+        cards = self.config.cards_for(calling)
+        with tempfile.TemporaryDirectory(prefix="scanseal-dicom-") as scratch:
+            source = Path(scratch) / "instance.dcm"
+            source.write_bytes(raw)
+            answer = upload_as_gateway(self.gateway, source, cards, Path(scratch))
+        cid = str(answer["manifest_cid"])
+        self.index.add(
+            Instance(
+                str(header.SOPInstanceUID),
+                str(header.get("StudyInstanceUID", "")),
+                str(header.get("SeriesInstanceUID", "")),
+                cid,
+                calling,
+            )
+        )
+        return cid
+
+
+class StorageSCP:
+    """A pynetdicom server bound to one gateway; ``start`` returns at once, ``stop`` joins."""
+
+    def __init__(self, receiver: Receiver) -> None:
+        self.receiver = receiver
+        self.config = receiver.config
+        self._ae = AE(ae_title=self.config.ae_title)
         for context in AllStoragePresentationContexts:
             self._ae.add_supported_context(str(context.abstract_syntax), ALL_TRANSFER_SYNTAXES)
         self._ae.add_supported_context(Verification)
@@ -81,38 +110,18 @@ class StorageSCP:
         calling = str(event.assoc.requestor.ae_title).strip()
         try:
             raw = bytes(event.encoded_dataset())
-            header = _header(raw)
+            header = parse_header(raw)
             if header.get("SOPClassUID") != event.request.AffectedSOPClassUID:
                 return _status(DATASET_MISMATCH, "SOP Class UID differs from the request's")
-            cid = self.receive(raw, header, calling)
+            cid = self.receiver.receive(raw, calling, header)
         except ScanSealError as error:
             _log.warning("C-STORE from %s refused: %s", calling, error)
-            return _status(_code_for(error), error.reason)
+            return _status(status_for(error), error.reason)
         except Exception as error:  # a bug must still answer a failure, never Success
             _log.exception("C-STORE from %s failed", calling)
             return _status(FAILED, f"internal error: {type(error).__name__}")
         _log.info("C-STORE from %s stored as record %s", calling, cid)
         return _status(SUCCESS, None)
-
-    def receive(self, raw: bytes, header: Dataset, calling: str) -> str:
-        """Seal ``raw`` (a Part 10 file) for the route's recipients and upload it through the
-        gateway; returns the record's manifest CID once it is registered and indexed."""
-        cards = self.config.cards_for(calling)
-        with tempfile.TemporaryDirectory(prefix="scanseal-scp-") as scratch:
-            source = Path(scratch) / "instance.dcm"
-            source.write_bytes(raw)
-            answer = upload_as_gateway(self.gateway, source, cards, Path(scratch))
-        cid = str(answer["manifest_cid"])
-        self.index.add(
-            Instance(
-                str(header.SOPInstanceUID),
-                str(header.get("StudyInstanceUID", "")),
-                str(header.get("SeriesInstanceUID", "")),
-                cid,
-                calling,
-            )
-        )
-        return cid
 
 
 def upload_as_gateway(
@@ -129,7 +138,8 @@ def upload_as_gateway(
     return gateway.upload(headers, body)
 
 
-def _header(raw: bytes) -> Dataset:
+def parse_header(raw: bytes) -> Dataset:
+    """The data set without pixels; InvalidInput when it is not DICOM."""
     try:
         header = pydicom.dcmread(io.BytesIO(raw), stop_before_pixels=True)
         uid = header.SOPInstanceUID
@@ -140,7 +150,8 @@ def _header(raw: bytes) -> Dataset:
     return header
 
 
-def _code_for(error: ScanSealError) -> int:
+def status_for(error: ScanSealError) -> int:
+    """The C-STORE failure status (also STOW's FailureReason) for a refusal."""
     if isinstance(error, StorageUnavailable | LedgerUnavailable):
         return OUT_OF_RESOURCES  # worth a retry later
     if isinstance(error, InvalidInput):

@@ -74,8 +74,11 @@ class _Metrics:
         self.denied.labels(Reason.label(reason)).inc()
 
 
-def create_app(gateway: Gateway) -> FastAPI:
-    """The ASGI application for one gateway; the lifespan anchors batched logs periodically."""
+def create_app(gateway: Gateway, dicom_receiver: Any = None) -> FastAPI:
+    """The ASGI application for one gateway; the lifespan anchors batched logs periodically.
+
+    With a ``dicom_receiver`` (:class:`scanseal.dicom.scp.Receiver`) STOW-RS is mounted too.
+    """
     metrics = _Metrics()
     gateway.on_denied = metrics.denial
 
@@ -170,6 +173,10 @@ def create_app(gateway: Gateway) -> FastAPI:
     async def verify(record: str) -> dict[str, Any]:
         return await run("verify", lambda: gateway.verify(record))
 
+    if dicom_receiver is not None:
+        from scanseal.service import stow
+
+        stow.add_routes(app, dicom_receiver, run, _body)
     return app
 
 

@@ -47,21 +47,22 @@ def serve(gateway: Gateway, config_path: Path | None = None) -> None:
 
     from scanseal.dicom.config import DicomConfig
     from scanseal.dicom.index import DicomIndex
-    from scanseal.dicom.scp import StorageSCP
+    from scanseal.dicom.scp import Receiver, StorageSCP
     from scanseal.service.app import create_app
 
     config = gateway.config
     url = f"{config.scheme}://{config.host}:{config.port}"
     print(f"scanseal gateway {gateway.identity.address} listening on {url}", flush=True)
     dicom = DicomConfig.load(config_path)
-    scp = None
+    scp = receiver = None
     if dicom.enabled:
-        scp = StorageSCP(gateway, dicom, DicomIndex.at(config.state_dir)).start()
+        receiver = Receiver(gateway, dicom, DicomIndex.at(config.state_dir))
+        scp = StorageSCP(receiver).start()
         print(f"DICOM Storage SCP {dicom.ae_title} on {dicom.host}:{scp.port}", flush=True)
     sys.stdout.flush()
     try:
         uvicorn.run(
-            create_app(gateway),
+            create_app(gateway, receiver if dicom.stow else None),
             host=config.host,
             port=config.port,
             ssl_certfile=str(config.tls_cert) if config.tls_cert else None,
@@ -72,5 +73,5 @@ def serve(gateway: Gateway, config_path: Path | None = None) -> None:
     finally:
         if scp is not None:
             scp.stop()
-            scp.index.close()
+            scp.receiver.index.close()
         gateway.close()

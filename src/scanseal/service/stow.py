@@ -1,0 +1,107 @@
+"""DICOMweb STOW-RS (PS3.18 10.5) as a second way in: ``POST /dicom-web/studies[/{study}]``.
+
+The body is ``multipart/related; type="application/dicom"``, one Part 10 instance per part. Each
+instance goes through the same :class:`~scanseal.dicom.scp.Receiver` as a C-STORE (seal for the
+configured recipients, Gateway.upload, index). The answer follows PS3.18: 200 when every
+instance was stored, 202 when some failed, 409 when none was, 415 for another media type; the
+body is a DICOM JSON data set with ReferencedSOPSequence and FailedSOPSequence. Like the SCP it
+is meant for the department network: it is mounted only with ``[dicom] stow = true``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any, Final, TypeVar
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from scanseal.errors import InvalidInput, ScanSealError
+
+T = TypeVar("T")
+Runner = Callable[[str, Callable[[], T]], Awaitable[T]]
+MEDIA_TYPE: Final = "application/dicom+json"
+_BOUNDARY: Final = re.compile(r'boundary="?([^";]+)"?', re.IGNORECASE)
+_PROCESSING_FAILURE: Final = 0x0110
+
+
+def split_multipart(content_type: str, body: bytes) -> list[bytes]:
+    """The application/dicom parts of a multipart/related body, byte for byte."""
+    kind = content_type.split(";")[0].strip().lower()
+    if kind != "multipart/related":
+        raise InvalidInput("STOW-RS wants multipart/related")
+    match = _BOUNDARY.search(content_type)
+    if match is None:
+        raise InvalidInput("multipart/related without a boundary")
+    delimiter = b"--" + match.group(1).encode("ascii")
+    chunks = body.split(delimiter)
+    if len(chunks) < 3 or not chunks[-1].startswith(b"--"):
+        raise InvalidInput("multipart body is not closed by its boundary")
+    parts = []
+    for chunk in chunks[1:-1]:
+        head, sep, content = chunk.partition(b"\r\n\r\n")
+        if not sep:
+            raise InvalidInput("multipart part without headers")
+        headers = head.decode("latin-1").lower()
+        if "content-type:" in headers and "application/dicom" not in headers:
+            raise InvalidInput("every STOW-RS part must be application/dicom")
+        parts.append(content.removesuffix(b"\r\n"))
+    return parts
+
+
+def add_routes(app: FastAPI, receiver: Any, run: Runner[Any], body: Callable[..., Any]) -> None:
+    """Mount STOW-RS on ``app`` over ``receiver`` (a :class:`scanseal.dicom.scp.Receiver`)."""
+
+    async def store(request: Request, study: str | None = None) -> JSONResponse:
+        content_type = request.headers.get("content-type", "")
+        if not content_type.lower().startswith("multipart/related"):
+            return JSONResponse({"error": "InvalidInput", "reason": "multipart/related only"},
+                                status_code=415)  # fmt: skip
+        raw = await body(request)
+        parts = split_multipart(content_type, raw)
+        answer = await run("stow", lambda: _store_all(receiver, parts, study))
+        return JSONResponse(answer[1], status_code=answer[0], media_type=MEDIA_TYPE)
+
+    app.add_api_route("/dicom-web/studies", store, methods=["POST"],
+                      summary="STOW-RS: store DICOM instances (multipart/related)")  # fmt: skip
+    app.add_api_route("/dicom-web/studies/{study}", store, methods=["POST"],
+                      summary="STOW-RS into one study")  # fmt: skip
+
+
+def _store_all(receiver: Any, parts: list[bytes], study: str | None) -> tuple[int, dict[str, Any]]:
+    from scanseal.dicom.scp import parse_header, status_for
+
+    stored: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
+    for raw in parts:
+        header = None
+        try:
+            header = parse_header(raw)
+            if study is not None and header.get("StudyInstanceUID") != study:
+                raise InvalidInput("instance belongs to another study than the URL names")
+            receiver.receive(raw, "STOW-RS", header)
+            stored.append(_reference(header))
+        except ScanSealError as error:
+            item = _reference(header) if header is not None else {}
+            reason = 0xA900 if "another study" in error.reason else status_for(error)
+            item["00081197"] = {"vr": "US", "Value": [reason]}
+            failed.append(item)
+        except Exception:  # never report a failure as stored
+            item = _reference(header) if header is not None else {}
+            item["00081197"] = {"vr": "US", "Value": [_PROCESSING_FAILURE]}
+            failed.append(item)
+    result: dict[str, Any] = {}
+    if stored:
+        result["00081199"] = {"vr": "SQ", "Value": stored}
+    if failed:
+        result["00081198"] = {"vr": "SQ", "Value": failed}
+    code = 200 if not failed else (202 if stored else 409)
+    return code, result
+
+
+def _reference(header: Any) -> dict[str, Any]:
+    return {
+        "00081150": {"vr": "UI", "Value": [str(header.SOPClassUID)]},
+        "00081155": {"vr": "UI", "Value": [str(header.SOPInstanceUID)]},
+    }
