@@ -1,0 +1,163 @@
+"""DICOM ingest speed: C-STORE to sealed-and-registered, for a 200-instance CT series.
+
+    python bench/dicom.py [--instances 200] [--associations 1,4] [--mode per-record|batched]
+
+A real `scanseal serve` with the Storage SCP (embedded chain and store) runs as a child process.
+The series is 512 × 512 16-bit CT slices (512 KiB of pixels each: CT_small's header with a
+synthetic body and a fresh SOP Instance UID per slice). A pynetdicom SCU pushes it over one or
+several concurrent associations; an instance counts only when its C-STORE answer is Success,
+which the SCP gives only after the instance is sealed, stored and registered on the ledger.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pydicom
+from pydicom.data import get_testdata_file
+from pydicom.uid import generate_uid
+from pynetdicom import AE
+
+from scanseal.crypto.identity import Keystore
+
+ROOT = Path(__file__).resolve().parents[1]
+PASSPHRASE = "bench passphrase"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def ct_series(folder: Path, count: int) -> list[Path]:
+    template = pydicom.dcmread(str(get_testdata_file("CT_small.dcm")))
+    series = generate_uid()
+    yy, xx = np.mgrid[-256:256, -256:256]
+    rng = np.random.default_rng(7)
+    paths = []
+    for i in range(count):
+        ds = template.copy()
+        body = ((xx**2 + (yy * 1.3) ** 2) < 200**2) * 1000 + ((xx - i) ** 2 + yy**2 < 40**2) * 400
+        ds.Rows, ds.Columns = 512, 512
+        ds.PixelData = (body + rng.integers(0, 40, size=(512, 512))).astype(np.uint16).tobytes()
+        ds.SeriesInstanceUID = series
+        ds.SOPInstanceUID = generate_uid()
+        ds.InstanceNumber = i + 1
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        path = folder / f"ct{i:04d}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths
+
+
+def start_gateway(home: Path, mode: str) -> tuple[subprocess.Popen[bytes], str, int]:
+    keystore = Keystore(home / "keys", scrypt_n=2**10)
+    keystore.create("gateway", PASSPHRASE)
+    reader = keystore.create("reader", PASSPHRASE)
+    members = home / "members"
+    members.mkdir()
+    (members / "reader.card.json").write_text(reader.card.to_json(), "utf-8")
+    http_port, dicom_port = free_port(), free_port()
+    config = home / "scanseal.toml"
+    config.write_text(
+        f'[gateway]\nidentity = "gateway"\nport = {http_port}\nmembers = "{members}"\n'
+        f'[ledger]\nmode = "{mode}"\nbatch_size = 512\nbatch_seconds = 1\n'
+        f"[dicom]\nenabled = true\nport = {dicom_port}\n"
+        f'recipients = ["{members / "reader.card.json"}"]\n',
+        "utf-8",
+    )
+    env = dict(os.environ, SCANSEAL_HOME=str(home), SCANSEAL_PASSPHRASE=PASSPHRASE)
+    env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
+    log = (home / "gateway.log").open("ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "scanseal", "serve", "--config", str(config)],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{http_port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError((home / "gateway.log").read_text()[-2000:])
+        try:
+            if httpx.get(url + "/v1/health", timeout=1).status_code == 200:
+                return process, url, dicom_port
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("gateway did not start")
+
+
+def push(port: int, paths: list[Path]) -> tuple[int, list[float]]:
+    ae = AE(ae_title="BENCH")
+    ae.add_requested_context("1.2.840.10008.5.1.4.1.1.2", ["1.2.840.10008.1.2.1"])
+    assoc = ae.associate("127.0.0.1", port, ae_title="SCANSEAL")
+    assert assoc.is_established
+    ok, latencies = 0, []
+    for path in paths:
+        started = time.perf_counter()
+        status = assoc.send_c_store(path)
+        latencies.append(time.perf_counter() - started)
+        ok += int(getattr(status, "Status", -1) == 0)
+    assoc.release()
+    return ok, latencies
+
+
+def run(port: int, paths: list[Path], associations: int) -> dict[str, Any]:
+    shares = [paths[i::associations] for i in range(associations)]
+    started = time.perf_counter()
+    with ThreadPoolExecutor(associations) as pool:
+        results = list(pool.map(lambda share: push(port, share), shares))
+    elapsed = time.perf_counter() - started
+    latencies = sorted(x for _ok, lat in results for x in lat)
+    stored = sum(ok for ok, _lat in results)
+    return {
+        "associations": associations,
+        "instances": len(paths),
+        "stored": stored,
+        "seconds": round(elapsed, 2),
+        "instances_per_second": round(stored / elapsed, 2),
+        "latency_p50_ms": round(1000 * latencies[len(latencies) // 2], 1),
+        "latency_p95_ms": round(1000 * latencies[int(len(latencies) * 0.95) - 1], 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--instances", type=int, default=200)
+    parser.add_argument("--associations", default="1,4")
+    parser.add_argument("--mode", default="per-record", choices=["per-record", "batched"])
+    args = parser.parse_args()
+    rows = []
+    for associations in (int(a) for a in args.associations.split(",")):
+        with tempfile.TemporaryDirectory(prefix="scanseal-bench-dicom-") as scratch:
+            root = Path(scratch)
+            (root / "home").mkdir()
+            (root / "series").mkdir()
+            paths = ct_series(root / "series", args.instances)
+            process, _url, port = start_gateway(root / "home", args.mode)
+            try:
+                rows.append(run(port, paths, associations))
+            finally:
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=60)
+        print(json.dumps(rows[-1]), flush=True)
+    print(json.dumps({"mode": args.mode, "python": platform.python_version(), "runs": rows}))
+
+
+if __name__ == "__main__":
+    main()
