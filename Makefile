@@ -4,7 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: demo test lint typecheck unit bench bench-detect clean install install-dev train
+.PHONY: demo test lint typecheck unit bench clean install install-dev ipfs-tools bench-storage
+.PHONY: install-contracts contracts bench-ledger bench-detect train
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +18,20 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(PIP) install -e ".[dev]"
 	touch $@
+
+# js-ipfs (a real node with the kubo RPC API) and ipfs-unixfs-importer for the storage tests.
+# Reinstalls only when the lockfile changed (stamp file); without npm the js-ipfs tests skip.
+# `npm install`, not `npm ci`: ci rejects this lockfile over an optional git-tarball dependency
+# (headless, via electron-webrtc) that is never installed.
+IPFS_TOOLS := tools/ipfs
+$(IPFS_TOOLS)/node_modules/.scanseal-stamp: $(IPFS_TOOLS)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		cd $(IPFS_TOOLS) && npm install --no-audit --no-fund --loglevel=error && touch node_modules/.scanseal-stamp; \
+	else \
+		echo "npm not found: js-ipfs integration tests will be skipped"; \
+	fi
+
+ipfs-tools: $(IPFS_TOOLS)/node_modules/.scanseal-stamp
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
@@ -31,13 +46,35 @@ lint: install-dev
 typecheck: install-dev
 	$(BIN)/mypy
 
-unit: install-dev
+unit: install-dev ipfs-tools
 	$(BIN)/python -m pytest
 
 test: lint typecheck unit
 
 bench: install-dev bench-detect
 	$(BIN)/python bench/seal.py
+
+bench-storage: install-dev ipfs-tools
+	$(BIN)/python bench/storage.py
+
+# The contracts npm project (pinned solc-js and anvil). The stamp re-runs `npm ci` only when the
+# lockfile changes, so a fresh clone installs it once and later runs skip it.
+CONTRACTS_STAMP := contracts/node_modules/.installed
+
+$(CONTRACTS_STAMP): contracts/package.json contracts/package-lock.json
+	cd contracts && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install-contracts: $(CONTRACTS_STAMP)
+
+# Recompile ImageRegistry.sol into the artifact committed inside the Python package.
+contracts: $(CONTRACTS_STAMP)
+	cd contracts && node compile.js
+
+unit: install-contracts
+
+bench-ledger: install-dev install-contracts
+	$(BIN)/python bench/ledger.py
 
 bench-detect: install-dev
 	$(BIN)/python bench/detect.py

@@ -5,9 +5,9 @@
 The input is a multi-frame, uncompressed 16-bit DICOM of the requested size with random pixels,
 written frame by frame (never held in memory). In the same run the script times:
 
-* the floor: the passes the format requires, each alone over the same bytes — SHA-256 of the
-  file (H1), of the pixels (pixel digest) and of the envelope (the manifest binds it), and
-  AES-256-GCM of the file;
+* the floor: the passes each step requires, each alone over the same bytes — for sealing,
+  SHA-256 of the file (H1), of the pixels (pixel digest) and of the envelope (the manifest binds
+  it) plus AES-256-GCM; for opening, SHA-256 of the envelope and of the file plus AES-256-GCM;
 * ``seal_file`` and ``open_sealed`` end to end, each in a fresh child process whose peak RSS is
   read from the kernel (``wait4``).
 
@@ -42,6 +42,7 @@ from scanseal.crypto.envelope import DEFAULT_SEGMENT_SIZE
 ROWS = COLS = 512
 FRAME_BYTES = ROWS * COLS * 2
 CHUNK = 1 << 20
+ROUNDS = 2
 
 
 def write_dicom(path: Path, size_mib: int) -> int:
@@ -151,18 +152,24 @@ def run(size_mib: int) -> dict[str, object]:
         size = source.stat().st_size
         Keystore(work / "keys").create("bench", "bench")
         _sha_pass(source)  # warm the page cache so every pass reads from memory
-        sha = min(_timed(lambda: _sha_pass(source)) for _ in range(2))
-        aes = min(_timed(lambda: _aes_pass(source)) for _ in range(2))
-        seal_s, seal_rss = _child("seal", work, source)
-        open_s, open_rss = _child("open", work, source)
+        sha = min(_timed(lambda: _sha_pass(source)) for _ in range(ROUNDS))
+        aes = min(_timed(lambda: _aes_pass(source)) for _ in range(ROUNDS))
+        # Best of two, like the floor: the first run on a fresh VM also pays for the host
+        # backing guest memory the first time it is touched, which is not ScanSeal's cost.
+        seals = [_child("seal", work, source) for _ in range(ROUNDS)]
+        opens = [_child("open", work, source) for _ in range(ROUNDS)]
+        seal_s, seal_rss = min(s for s, _ in seals), max(r for _, r in seals)
+        open_s, open_rss = min(s for s, _ in opens), max(r for _, r in opens)
         if (
             hashlib.sha256((work / "opened.dcm").read_bytes()[:CHUNK]).digest()
             != hashlib.sha256(source.read_bytes()[:CHUNK]).digest()
         ):
             raise SystemExit("opened file differs from the input")
     mb = size / 1e6
-    # The SHA-256 passes the format requires (H1, pixel digest, envelope digest) plus AES-GCM.
-    seal_floor = open_floor = 3 * sha + aes
+    # Each step's SHA-256 passes plus its AES-GCM pass: sealing hashes the file (H1), its
+    # pixels and the envelope; opening hashes the envelope and the file (H1).
+    seal_floor = 3 * sha + aes
+    open_floor = 2 * sha + aes
     return {
         "machine": _machine(),
         "date": time.strftime("%Y-%m-%d"),

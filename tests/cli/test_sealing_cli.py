@@ -109,3 +109,27 @@ def test_malformed_input_exits_2_with_one_line(tmp_path, cards, run, build, expe
     assert not (tmp_path / "bad.sseal").exists()
     assert not (tmp_path / "bad.sseal.manifest.json").exists()
     assert [p for p in tmp_path.iterdir() if p.name.endswith(".part")] == []
+
+
+def test_open_and_verify_by_manifest_cid(tmp_path, cards, run):
+    source = make_png(tmp_path / "scan.png")
+    sealed = _seal(run, cards, source, tmp_path / "scan.sseal")
+    receipt = next(line for line in sealed.out.splitlines() if line.startswith("manifest CID"))
+    manifest_cid = receipt.split()[2]
+    (tmp_path / "scan.sseal").unlink()  # only the store holds it now
+    opened = run("open", manifest_cid, "-o", str(tmp_path / "out.png"), "--as", "lee")
+    assert opened.code == 0, opened.err
+    assert (tmp_path / "out.png").read_bytes() == source.read_bytes()
+    verified = run("verify", manifest_cid)
+    assert verified.code == 0
+    assert "CID" in verified.out
+
+
+def test_no_store_leaves_the_cid_empty(tmp_path, cards, run):
+    result = run(
+        "seal", str(make_png(tmp_path / "a.png")), "--to", str(cards["lee"]),
+        "-o", str(tmp_path / "a.sseal"), "--as", "gateway", "--no-store",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    assert "CID" not in result.out
+    assert '"cid": null' in (tmp_path / "a.sseal.manifest.json").read_text()

@@ -224,3 +224,17 @@ def test_manifest_round_trips_through_json(tmp_path: Path, people: dict[str, Ide
     manifest = Manifest.load(manifest_path_for(env))
     assert Manifest.from_json(manifest.to_json()) == manifest
     assert replace(manifest, cid="x").signed_bytes() != manifest.signed_bytes()
+
+
+def test_a_false_pixel_digest_is_caught_by_verify(
+    tmp_path: Path, people: dict[str, Identity]
+) -> None:
+    """Even the uploader's own signed claim about the pixels is audited by a full verify."""
+    env = _seal(tmp_path, people, make_png(tmp_path / "a.png"))
+    manifest = Manifest.load(manifest_path_for(env))
+    lie = replace(manifest, pixel_digest=bytes(32)).signed_by(people["gateway"].sign)
+    lie.save(manifest_path_for(env))
+    verify_sealed(env)  # public checks cannot see pixels
+    with pytest.raises(IntegrityError, match="pixel digest"):
+        verify_sealed(env, people["lee"])
+    assert open_sealed(env, people["lee"], tmp_path / "o.png").path.exists()

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 from rich.console import Console
@@ -24,8 +25,12 @@ from scanseal.crypto.identity import Identity, IdentityCard, Keystore
 from scanseal.crypto.stanzas import DEFAULT_KIND, RECIPIENT_KINDS
 from scanseal.errors import InvalidInput
 from scanseal.ingest import read_metadata
+from scanseal.storage import BlobStore, load_config, open_store
 from scanseal.transfer.local import Progress as ProgressCallback
-from scanseal.transfer.local import open_sealed, seal_file, verify_sealed
+from scanseal.transfer.local import ScreenPolicy, open_sealed, seal_file, verify_sealed
+from scanseal.transfer.stored import fetch_sealed, publish_manifest
+
+SCREEN_POLICIES = ("flag", "block", "off")
 
 IDENTITY_ENV = "SCANSEAL_IDENTITY"
 _out = Console(highlight=False, soft_wrap=True)
@@ -37,7 +42,6 @@ AsName = Annotated[
         help="Your identity in the keystore (default: $SCANSEAL_IDENTITY, or the only one there).",
     ),
 ]
-EnvelopeArg = Annotated[Path, typer.Argument(metavar="ENVELOPE", help="The envelope file.")]
 
 
 def _identity_name(name: str | None) -> str:
@@ -76,6 +80,11 @@ def _bar(label: str, total: int) -> Iterator[ProgressCallback]:
         yield lambda n: bar.advance(task, n)
 
 
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="TOML file with a [storage] table.")
+]
+
+
 def seal(
     file: Annotated[Path, typer.Argument(help="DICOM, PNG or JPEG image to seal.")],
     to: Annotated[list[Path], typer.Option("--to", help="Recipient identity card (repeatable).")],
@@ -84,48 +93,113 @@ def seal(
         str, typer.Option("--kind", help=f"Key wrapping: one of {', '.join(RECIPIENT_KINDS)}.")
     ] = DEFAULT_KIND,
     as_name: AsName = None,
+    store: Annotated[
+        bool, typer.Option("--store/--no-store", help="Also put envelope and manifest in storage.")
+    ] = True,
+    config: ConfigOption = None,
+    screen: Annotated[
+        str,
+        typer.Option(
+            "--screen",
+            help="Tamper screening: flag (record in the manifest), block (refuse), off.",
+        ),
+    ] = "flag",
 ) -> None:
     """Seal an image for named recipients: envelope plus signed manifest beside it."""
+    if screen not in SCREEN_POLICIES:
+        raise InvalidInput(f"--screen must be one of {', '.join(SCREEN_POLICIES)}, not {screen!r}")
     read_metadata(file)  # refuse a bad image before asking for a passphrase
     cards = [IdentityCard.load(path) for path in to]
     uploader = _unlock(as_name)
-    with _bar(f"sealing {file.name}", file.stat().st_size) as progress:
-        sealed = seal_file(file, cards, uploader, output, kind=kind, progress=progress)
-    chain = sealed.manifest.chain
+    with (
+        _maybe_store(store, config) as blobs,
+        _bar(f"sealing {file.name}", file.stat().st_size) as bar,
+    ):
+        sealed = seal_file(
+            file, cards, uploader, output, kind=kind, progress=bar, store=blobs,
+            screen=cast(ScreenPolicy, screen),
+        )  # fmt: skip
+        receipt = publish_manifest(sealed, blobs) if blobs is not None else None
     _out.print(f"sealed {file} -> {sealed.envelope}")
     _out.print(f"manifest {sealed.manifest_path}")
-    _out.print(f"H3 {chain.h3.hex()}  recipients {', '.join(c.name for c in cards)}")
+    _out.print(
+        f"H3 {sealed.manifest.chain.h3.hex()}  recipients {', '.join(c.name for c in cards)}"
+    )
+    if (verdict := sealed.manifest.screen) is not None:
+        label = "FLAGGED as possibly tampered" if verdict["tampered"] else "not flagged"
+        _out.print(f"screen {label}: score {verdict['score']:.3f} ({verdict['model_version']})")
+    if receipt is not None:
+        _out.print(f"envelope CID {sealed.manifest.cid}")
+        _out.print(f"manifest CID {receipt}  (open or verify by this CID)")
+
+
+@contextmanager
+def _maybe_store(wanted: bool, config: Path | None) -> Iterator[BlobStore | None]:
+    if not wanted:
+        yield None
+        return
+    with open_store(load_config(config)) as store:
+        yield store
+
+
+@contextmanager
+def _local_envelope(target: str, config: Path | None) -> Iterator[Path]:
+    """An envelope path for ``target``: the file itself, or fetched by its manifest CID."""
+    path = Path(target)
+    if path.exists() or not _looks_like_cid(target):
+        yield path
+        return
+    with (
+        open_store(load_config(config)) as store,
+        tempfile.TemporaryDirectory(prefix="scanseal-fetch-") as scratch,
+    ):
+        yield fetch_sealed(target, store, Path(scratch))
+
+
+def _looks_like_cid(text: str) -> bool:
+    return text.startswith(("bafy", "bafk", "Qm")) and "/" not in text
+
+
+TargetArg = Annotated[
+    str, typer.Argument(metavar="ENVELOPE|CID", help="Envelope file, or the manifest CID.")
+]
 
 
 def open_(
-    envelope_path: EnvelopeArg,
+    target: TargetArg,
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the image.")],
     as_name: AsName = None,
+    config: ConfigOption = None,
 ) -> None:
     """Decrypt an envelope and check every hash; the file appears only if all checks hold."""
     identity = _unlock(as_name)
-    size = envelope_path.stat().st_size if envelope_path.is_file() else 0
-    with _bar(f"opening {envelope_path.name}", size) as progress:
-        opened = open_sealed(envelope_path, identity, output, progress=progress)
+    with _local_envelope(target, config) as envelope_path:
+        size = envelope_path.stat().st_size if envelope_path.is_file() else 0
+        with _bar(f"opening {envelope_path.name}", size) as progress:
+            opened = open_sealed(envelope_path, identity, output, progress=progress)
     uploader = opened.manifest.uploader
-    _out.print(f"opened {envelope_path} -> {opened.path}")
-    _out.print(f"verified: signed by {uploader.name} ({uploader.address}); H1-H3 and pixels match")
+    _out.print(f"opened {target} -> {opened.path}")
+    _out.print(
+        f"verified: signed by {uploader.name} ({uploader.address}); envelope and H1-H3 match"
+    )
 
 
 def verify(
-    envelope_path: EnvelopeArg,
+    target: TargetArg,
     as_name: Annotated[
         str | None,
         typer.Option("--as", help="Also decrypt and check the plaintext as this recipient."),
     ] = None,
+    config: ConfigOption = None,
 ) -> None:
     """Check an envelope's signature and hashes (with --as, the plaintext hashes too)."""
     identity = unlock_identity(as_name) if as_name else None
-    report = verify_sealed(envelope_path, identity)
+    with _local_envelope(target, config) as envelope_path:
+        report = verify_sealed(envelope_path, identity)
     for check in report.checks:
         _out.print(f"ok  {check}")
     level = "full (decrypted)" if report.decrypted else "public (no key used)"
-    _out.print(f"verified {envelope_path}: {level}")
+    _out.print(f"verified {target}: {level}")
 
 
 def register(app: typer.Typer) -> None:

@@ -2,9 +2,9 @@
 
 ``seal_file`` reads the image once for validation and the pixel digest, then once more while
 encrypting (H1 is computed in that same pass). ``open_sealed`` decrypts into a private temporary
-file beside the output, checks the envelope digest, H1, H2, H3, the pixel digest and the
-recipient list against the signed manifest, and only then renames it into place: a failure at
-any point leaves no plaintext behind.
+file beside the output, checks the envelope digest, H1, H2, H3 and the recipient list against
+the signed manifest, and only then renames it into place: a failure at any point leaves no
+plaintext behind. ``verify_sealed`` with a key also re-derives the pixel digest.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, Literal
 
 from scanseal._json import parse_object
 from scanseal.crypto import envelope
@@ -30,6 +30,7 @@ from scanseal.ingest import ImageMetadata, read_metadata
 from scanseal.integrity import hash_chain, verify_chain
 from scanseal.integrity.chain import encode_timestamp
 from scanseal.integrity.pixels import pixel_digest
+from scanseal.storage import BlobStore, cid_of
 from scanseal.transfer._pipeline import HashingReader, HashingWriter
 from scanseal.transfer.manifest import (
     Manifest,
@@ -40,6 +41,8 @@ from scanseal.transfer.manifest import (
 )
 
 MANIFEST_SUFFIX = ".manifest.json"
+ScreenPolicy = Literal["flag", "block", "off"]
+"""What sealing does with the tamper detector's verdict (see ``seal_file``)."""
 Progress = Callable[[int], None]
 """Called with the number of plaintext bytes just processed (drives progress bars)."""
 
@@ -85,35 +88,98 @@ def seal_file(
     segment_size: int = envelope.DEFAULT_SEGMENT_SIZE,
     timestamp: int | None = None,
     progress: Progress | None = None,
+    store: BlobStore | None = None,
+    screen: ScreenPolicy = "flag",
 ) -> SealedFile:
-    """Seal ``source`` for ``recipients``; write ``output`` and its manifest atomically."""
+    """Seal ``source`` for ``recipients``; write ``output`` and its manifest atomically.
+
+    With a ``store``, the envelope is stored before the manifest is signed, so the manifest
+    names its CID; if anything fails after that, the object is unpinned again.
+
+    ``screen`` runs the tamper detector first: ``flag`` records its verdict in the signed
+    manifest, ``block`` also refuses (IntegrityError) an image it flags, ``off`` skips it.
+    """
     if not recipients:
         raise InvalidInput("name at least one recipient (--to CARD)")
     metadata = read_metadata(source)
+    verdict = _screen(source, screen)
     keys = [card.recipient(kind) for card in recipients]
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pixel-digest") as pool:
+    manifest_path = manifest_path_for(output)
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="pixel-digest") as pool,
+        _staged(output) as env_tmp,
+        _staged(manifest_path) as man_tmp,
+    ):
         # Decoding and hashing the pixels overlaps the encryption pass (hashlib and file reads
         # release the GIL), so on a second core it costs no wall time.
         pixels = pool.submit(pixel_digest, source)
-        return _seal_validated(
-            source, metadata, pixels, recipients, keys, uploader, output,
-            segment_size=segment_size, timestamp=timestamp, progress=progress,
-        )  # fmt: skip
+        sealed = _encrypt(source, env_tmp, keys, segment_size, progress)
+        cid = _store_envelope(store, env_tmp)
+        try:
+            manifest = Manifest(
+                envelope_sha256=sealed.envelope_sha256,
+                envelope_size=sealed.envelope_size,
+                image_format=metadata.format,
+                image_size=source.stat().st_size,
+                chain=hash_chain(
+                    sealed.h1,
+                    metadata.canonical_bytes(),
+                    int(time.time()) if timestamp is None else timestamp,
+                ),
+                pixel_digest=pixels.result(),
+                metadata_ciphertext=encrypt_metadata(
+                    sealed.file_key, sealed.header.salt, metadata.canonical_bytes()
+                ),
+                recipients=tuple(
+                    Recipient(card.name, card.address, key.kind, key.key_id)
+                    for card, key in zip(recipients, keys, strict=True)
+                ),
+                uploader=Uploader(uploader.name, uploader.card.address, uploader.card.card_hash),
+                cid=cid,
+                screen=verdict,
+            ).signed_by(uploader.sign)
+            man_tmp.write_text(manifest.to_json(), encoding="utf-8")
+        except BaseException:
+            if store is not None and cid is not None:
+                store.unpin(cid)
+            raise
+    return SealedFile(output, manifest_path, manifest)
 
 
-def _seal_validated(
+def _screen(source: Path, policy: ScreenPolicy) -> dict[str, Any] | None:
+    """The manifest's ``screen`` entry for ``policy``; raises if ``block`` and flagged."""
+    if policy not in ("flag", "block", "off"):
+        raise InvalidInput(f"screen policy must be flag, block or off, not {policy!r}")
+    if policy == "off":
+        return None
+    from scanseal.detect import default_detector  # onnxruntime loads only when screening
+
+    result = default_detector().screen(source)
+    if policy == "block" and result.tampered:
+        raise IntegrityError(
+            f"{source.name}: refused by screening: tampering score {result.score:.3f} "
+            f">= threshold {result.threshold:.3f} (model {result.model_version})"
+        )
+    return result.manifest_entry(policy)
+
+
+@dataclass(frozen=True)
+class _Encrypted:
+    header: Header
+    file_key: bytes
+    h1: bytes
+    envelope_sha256: bytes
+    envelope_size: int
+
+
+def _encrypt(
     source: Path,
-    metadata: ImageMetadata,
-    pixels: Future[bytes],
-    recipients: Sequence[IdentityCard],
+    target: Path,
     keys: Sequence[RecipientKey],
-    uploader: Identity,
-    output: Path,
-    *,
     segment_size: int,
-    timestamp: int | None,
     progress: Progress | None,
-) -> SealedFile:
+) -> _Encrypted:
+    """One pass over the source: encrypt, hashing the plaintext (H1) and the envelope."""
     h1 = hashlib.sha256()
 
     def observe(chunk: bytes) -> None:
@@ -121,38 +187,23 @@ def _seal_validated(
         if progress is not None:
             progress(len(chunk))
 
-    manifest_path = manifest_path_for(output)
-    with _staged(output) as env_tmp, _staged(manifest_path) as man_tmp:
-        with source.open("rb") as src, env_tmp.open("wb") as raw_dst:
-            dst = HashingWriter(raw_dst)
-            header, file_key = envelope.seal(
-                src,
-                dst,  # type: ignore[arg-type]  # duck-typed: only write() is used
-                keys,
-                segment_size=segment_size,
-                on_plaintext=observe,
-            )
-        chain = hash_chain(
-            h1.digest(),
-            metadata.canonical_bytes(),
-            int(time.time()) if timestamp is None else timestamp,
+    with source.open("rb") as src, target.open("wb") as raw_dst:
+        dst = HashingWriter(raw_dst)
+        header, file_key = envelope.seal(
+            src,
+            dst,  # type: ignore[arg-type]  # duck-typed: only write() is used
+            keys,
+            segment_size=segment_size,
+            on_plaintext=observe,
         )
-        manifest = Manifest(
-            envelope_sha256=dst.digest.digest(),
-            envelope_size=dst.size,
-            image_format=metadata.format,
-            image_size=source.stat().st_size,
-            chain=chain,
-            pixel_digest=pixels.result(),
-            metadata_ciphertext=encrypt_metadata(file_key, header.salt, metadata.canonical_bytes()),
-            recipients=tuple(
-                Recipient(card.name, card.address, key.kind, key.key_id)
-                for card, key in zip(recipients, keys, strict=True)
-            ),
-            uploader=Uploader(uploader.name, uploader.card.address, uploader.card.card_hash),
-        ).signed_by(uploader.sign)
-        man_tmp.write_text(manifest.to_json(), encoding="utf-8")
-    return SealedFile(output, manifest_path, manifest)
+    return _Encrypted(header, file_key, h1.digest(), dst.digest.digest(), dst.size)
+
+
+def _store_envelope(store: BlobStore | None, envelope_file: Path) -> str | None:
+    if store is None:
+        return None
+    with envelope_file.open("rb") as stream:
+        return store.put(stream)
 
 
 @contextmanager
@@ -239,14 +290,20 @@ def open_sealed(
     *,
     manifest_path: Path | None = None,
     progress: Progress | None = None,
+    check_pixels: bool = False,
 ) -> OpenedFile:
-    """Decrypt and fully verify; the plaintext appears at ``output`` only if every check holds."""
+    """Decrypt and verify; the plaintext appears at ``output`` only if every check holds.
+
+    H1 matching the signed manifest means the bytes are exactly those the uploader sealed, and
+    so are their pixels. Recomputing the pixel digest (``check_pixels``, what ``verify`` does)
+    additionally audits the uploader's own claim, at the price of decoding the image again.
+    """
     manifest = _load_manifest(envelope_path, manifest_path)
     with _staged(output) as tmp:
         os.chmod(tmp, 0o600)
         with tmp.open("wb") as dst:
             metadata = _decrypt_checked(envelope_path, manifest, identity, dst, progress)
-        if pixel_digest(tmp) != manifest.pixel_digest:
+        if check_pixels and pixel_digest(tmp) != manifest.pixel_digest:
             raise IntegrityError("decoded pixels differ from the signed pixel digest")
     return OpenedFile(output, manifest, metadata)
 
@@ -268,7 +325,11 @@ def verify_sealed(
     if identity is not None:
         with tempfile.TemporaryDirectory(prefix="scanseal-verify-") as scratch:
             open_sealed(
-                envelope_path, identity, Path(scratch) / "image", manifest_path=manifest_path
+                envelope_path,
+                identity,
+                Path(scratch) / "image",
+                manifest_path=manifest_path,
+                check_pixels=True,
             )
         report.decrypted = True
         report.checks += [
@@ -280,6 +341,11 @@ def verify_sealed(
         return report
     if envelope.envelope_digest(envelope_path) != manifest.envelope_sha256:
         raise IntegrityError("envelope bytes differ from the signed manifest's digest")
+    if manifest.cid is not None:
+        with envelope_path.open("rb") as stream:
+            if cid_of(stream) != manifest.cid:
+                raise IntegrityError("envelope does not hash to the CID the manifest names")
+        report.checks.append(f"envelope matches its CID {manifest.cid}")
     with envelope_path.open("rb") as src:
         header = envelope.read_header(src)
     _check_recipients(header, manifest)

@@ -1,0 +1,247 @@
+"""Ledger throughput and gas: per-record vs Merkle-batched, on the embedded EVM and on anvil.
+
+    python bench/ledger.py [--records N] [--batched N] [--batch-size N]
+
+Per-record sends one storeImage transaction per record, signed locally with explicit nonces,
+with a window of them in flight (store_records' own window). The baseline is the cheapest
+transaction there is (a 21,000-gas ether transfer) through the very same send/wait path,
+interleaved with it chunk by chunk in the same run, so the ratio shows what the contract costs
+over the node's own limit. Batched mode counts a record
+as committed once its root is anchored on chain and its inclusion proof is produced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from scanseal.ledger import Ledger, LedgerConfig, RecordInput
+from scanseal.ledger.core import _WINDOW as WINDOW
+
+ROOT = Path(__file__).resolve().parents[1]
+
+ANVIL_FUNDER_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+
+
+def _items(count: int) -> list[RecordInput]:
+    return [
+        RecordInput(b"\x01\x55\x12\x20" + os.urandom(32), *(os.urandom(32) for _ in range(3)))
+        for _ in range(count)
+    ]
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})
+    request = urllib.request.Request(url, body.encode(), {"Content-Type": "application/json"})
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(request, timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise SystemExit("anvil did not start (run `make install-contracts`)")
+
+
+@contextmanager
+def _anvil() -> Iterator[str]:
+    binary = next(
+        iter(sorted((ROOT / "contracts/node_modules").glob("@foundry-rs/anvil-*/bin/anvil")))
+    )
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = subprocess.Popen(
+        [str(binary), "--host", "127.0.0.1", "--port", str(port), "--silent"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url, process)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _fresh(config: LedgerConfig, **changes: object) -> LedgerConfig:
+    """The same chain with its own state directory, so each scenario deploys its own registry."""
+    values = {**config.__dict__, **changes}
+    values["state_dir"] = Path(tempfile.mkdtemp(dir=config.state_dir.parent))
+    return LedgerConfig(**values)
+
+
+def _setup(config: LedgerConfig) -> tuple[LocalAccount, LocalAccount]:
+    """Deploy, and make an admin (the batch operator) and an uploader."""
+    owner, uploader = Account.create(), Account.create()
+    with Ledger.open(config, deployer=owner) as ledger:
+        ledger.register_identity(owner, uploader.address, os.urandom(32))
+        ledger.authorize_uploader(owner, uploader.address)
+    return owner, uploader
+
+
+def _timed(action: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def per_record(config: LedgerConfig, count: int) -> dict[str, float]:
+    config = _fresh(config)
+    _owner, uploader = _setup(config)
+    with Ledger.open(config) as ledger:
+        ledger.store_records(uploader, _items(5))  # warm up caches and nonces
+        receipts: list[object] = []
+        seconds = _timed(lambda: receipts.extend(ledger.store_records(uploader, _items(count))))
+        gas = sum(r.gas_used or 0 for r in ledger.store_records(uploader, _items(20))) / 20
+        return {"tps": count / seconds, "gas": gas}
+
+
+def per_record_vs_minimal(config: LedgerConfig, count: int, chunk: int = 100) -> dict[str, float]:
+    """storeImage against the cheapest transaction, interleaved chunk by chunk on the same node,
+    so that both see the same chain length and the same load from anything else running."""
+    config = _fresh(config)
+    _owner, uploader = _setup(config)
+    sender, target = Account.create(), Account.create().address
+    spent = {"minimal": 0.0, "store": 0.0}
+    with Ledger.open(config) as ledger:
+        chain = ledger.chain
+        chain.ensure_funded(sender.address)
+        ledger.store_records(uploader, _items(5))  # warm up caches and nonces
+
+        def transfers(n: int) -> None:
+            in_flight: deque[str] = deque()
+            for _ in range(n):
+                in_flight.append(chain.send(sender, {"to": target, "gas": 21000}))
+                if len(in_flight) >= WINDOW:
+                    assert chain.wait(in_flight.popleft())["status"] == 1
+            while in_flight:
+                assert chain.wait(in_flight.popleft())["status"] == 1
+
+        done = 0
+        while done < count:
+            n = min(chunk, count - done)
+            items = _items(n)
+            spent["minimal"] += _timed(partial(transfers, n))
+            spent["store"] += _timed(partial(ledger.store_records, uploader, items))
+            done += n
+        gas = sum(r.gas_used or 0 for r in ledger.store_records(uploader, _items(20))) / 20
+    return {"minimal": count / spent["minimal"], "tps": count / spent["store"], "gas": gas}
+
+
+def batched(config: LedgerConfig, count: int, batch_size: int) -> dict[str, float]:
+    config = _fresh(config)
+    owner, uploader = _setup(config)
+    batched_config = LedgerConfig(
+        **{**config.__dict__, "mode": "batched", "batch_size": batch_size}
+    )
+    with Ledger.open(batched_config, operator=owner) as ledger:
+        items = _items(count)
+        anchors_before = ledger.anchor_count(owner.address)
+
+        def run() -> None:
+            receipts = ledger.store_records(uploader, items)
+            ledger.anchor()
+            for receipt in receipts:
+                assert receipt.log_index is not None
+                ledger.prove(receipt.log_index)
+
+        seconds = _timed(run)
+        anchors = ledger.anchor_count(owner.address) - anchors_before
+        return {"rps": count / seconds, "anchors": anchors}
+
+
+def anchor_gas(config: LedgerConfig, batch_size: int) -> float:
+    """Gas of one anchorBatch (with its consistency proof) divided by the records it covers."""
+    config = _fresh(config)
+    owner, uploader = _setup(config)
+    batched_config = LedgerConfig(**{**config.__dict__, "mode": "batched", "batch_size": 10**9})
+    with Ledger.open(batched_config, operator=owner) as ledger:
+        ledger.store_records(uploader, _items(batch_size))
+        ledger.anchor()
+        ledger.store_records(uploader, _items(batch_size))
+        info = ledger.anchor()
+        assert info is not None
+        assert info.gas_used
+        return info.gas_used / batch_size
+
+
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem = next(
+        line.split()[1]
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
+    )
+    return f"{os.cpu_count()} cores, {cpu}, {int(mem) // 1024 // 1024} GiB RAM"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=1000, help="per-record transactions")
+    parser.add_argument("--embedded-records", type=int, default=200)
+    parser.add_argument("--batched", type=int, default=20000, help="batched records")
+    parser.add_argument("--batch-size", type=int, default=1000)
+    args = parser.parse_args()
+    print(f"# ledger bench, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    print(f"machine: {machine()}")
+    rows: list[tuple[str, str, str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        embedded = LedgerConfig(state_dir=Path(tmp) / "embedded")
+        result = per_record(embedded, args.embedded_records)
+        rows.append(("embedded py-evm", "per-record storeImage", f"{result['tps']:.1f} tx/s"))
+        rows.append(("embedded py-evm", "gas per record, per-record", f"{result['gas']:.0f}"))
+        result = batched(embedded, args.batched // 4, args.batch_size)
+        rows.append(("embedded py-evm", "batched, with proofs", f"{result['rps']:.0f} records/s"))
+        with _anvil() as url:
+            node = LedgerConfig(
+                backend="jsonrpc",
+                url=url,
+                state_dir=Path(tmp) / "anvil",
+                funder_key=ANVIL_FUNDER_KEY,
+            )
+            result = per_record_vs_minimal(node, args.records)
+            base = result["minimal"]
+            rows.append(("anvil", "minimal tx (21,000-gas transfer)", f"{base:.0f} tx/s"))
+            rows.append(("anvil", "per-record storeImage", f"{result['tps']:.0f} tx/s"))
+            rows.append(("anvil", "per-record / minimal", f"{100 * result['tps'] / base:.0f} %"))
+            rows.append(("anvil", "gas per record, per-record", f"{result['gas']:.0f}"))
+            result = batched(node, args.batched, args.batch_size)
+            rows.append(("anvil", "batched, with proofs", f"{result['rps']:.0f} records/s"))
+            rows.append(("anvil", "anchors sent", f"{result['anchors']:.0f}"))
+            gas = anchor_gas(node, args.batch_size)
+            rows.append(
+                ("anvil", f"gas per record, batched ({args.batch_size}/anchor)", f"{gas:.1f}")
+            )
+    print()
+    print("| chain | measure | value |")
+    print("|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+
+if __name__ == "__main__":
+    main()

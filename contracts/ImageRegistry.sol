@@ -1,0 +1,393 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.37;
+
+/// @title ImageRegistry: hashes, access control and audit for sealed medical images
+/// @notice The on-chain half of ScanSeal. The encrypted bytes live in IPFS; this contract holds
+/// what must not be rewritten: each image's hashes and binary manifest CID, who may open it, every
+/// access attempt (allowed or denied), and the roots of the Merkle-batched logs that gateways
+/// anchor instead of sending one transaction per record.
+/// @dev Every loop is bounded by a constant (the consistency proof is at most 64 hashes), every
+/// state change and every access attempt emits an event, and every refusal is a custom error.
+contract ImageRegistry {
+    /// @notice The paper's ImageRecord, with the metadata replaced by hashes (the encrypted
+    /// metadata stays in the sealed envelope) and the CID kept in binary.
+    struct ImageRecord {
+        bytes cid;
+        bytes32 imageHash; // H1 = SHA-256 of the original file bytes
+        bytes32 h3; // H3 = SHA-256(H2 || timestamp)
+        bytes32 pixelDigest; // SHA-256 of the canonical decoded pixels
+        address uploader;
+        uint64 timestamp; // block time of storeImage; 0 means no record
+    }
+
+    /// @notice The paper's AccessLog, packed into one storage slot.
+    struct AccessLog {
+        address accessor;
+        uint64 accessTime;
+        uint8 accessType;
+        bool authorized;
+        uint8 reason;
+    }
+
+    /// @notice A Merkle root (RFC 6962) published by a log operator.
+    struct Anchor {
+        bytes32 root;
+        uint64 size;
+        uint64 timestamp;
+    }
+
+    // grant states: 0 = never granted (the mapping default), then:
+    uint8 private constant _GRANT_ACTIVE = 1;
+    uint8 private constant _GRANT_REVOKED = 2;
+
+    /// @notice Reason codes the contract itself assigns; gateways pass their own codes (>= 16).
+    uint8 public constant REASON_NONE = 0;
+    uint8 public constant REASON_NO_GRANT = 1;
+    uint8 public constant REASON_REVOKED = 2;
+
+    uint256 public constant MAX_CID_LENGTH = 128;
+    uint256 public constant MAX_PROOF_LENGTH = 64;
+
+    address public owner;
+    mapping(address => bool) private _admins;
+    mapping(address => bool) private _uploaders;
+    mapping(address => bytes32) private _identities;
+    mapping(bytes32 => ImageRecord) private _records;
+    mapping(bytes32 => mapping(address => uint8)) private _grants;
+    mapping(bytes32 => AccessLog[]) private _accessLogs;
+    mapping(address => Anchor[]) private _anchors;
+
+    error NotOwner(address caller);
+    error NotAdmin(address caller);
+    error NotUploader(address caller);
+    error NotRecordController(bytes32 recordId, address caller);
+    error NotAccessReporter(address caller, address accessor);
+    error UnknownIdentity(address account);
+    error UnknownRecord(bytes32 recordId);
+    error RecordExists(bytes32 recordId);
+    error AlreadyGranted(bytes32 recordId, address grantee);
+    error NotGranted(bytes32 recordId, address grantee);
+    error InvalidArgument(uint8 code);
+    error AnchorNotGrowing(uint64 latestSize, uint64 size);
+    error InconsistentAnchor(uint64 latestSize, uint64 size);
+    error UnknownAnchor(address operator, uint256 index);
+
+    event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
+    event AdminChanged(address indexed account, bool enabled, address indexed by);
+    event IdentityRegistered(address indexed account, bytes32 cardHash, address indexed by);
+    event UploaderChanged(address indexed account, bool authorized, address indexed by);
+    event ImageStored(
+        bytes32 indexed recordId,
+        address indexed uploader,
+        bytes cid,
+        bytes32 imageHash,
+        bytes32 h3,
+        bytes32 pixelDigest,
+        uint64 timestamp
+    );
+    event AccessGranted(bytes32 indexed recordId, address indexed grantee, address indexed by);
+    event AccessRevoked(bytes32 indexed recordId, address indexed grantee, address indexed by);
+    event AccessAttempt(
+        bytes32 indexed recordId,
+        address indexed accessor,
+        uint8 accessType,
+        bool allowed,
+        uint8 reason,
+        address reporter
+    );
+    event BatchAnchored(
+        address indexed operator, uint256 indexed index, bytes32 root, uint64 size, uint64 timestamp
+    );
+
+    modifier onlyOwner() {
+        if (msg.sender != owner) revert NotOwner(msg.sender);
+        _;
+    }
+
+    modifier onlyAdmin() {
+        if (!isAdmin(msg.sender)) revert NotAdmin(msg.sender);
+        _;
+    }
+
+    constructor() {
+        owner = msg.sender;
+        emit OwnershipTransferred(address(0), msg.sender);
+    }
+
+    // ---------------------------------------------------------------- roles and identities
+
+    function transferOwnership(address newOwner) external onlyOwner {
+        if (newOwner == address(0)) revert InvalidArgument(1);
+        emit OwnershipTransferred(owner, newOwner);
+        owner = newOwner;
+    }
+
+    /// @notice Department admins authorize uploaders, register identities, grant on behalf of
+    /// their department, report access attempts and anchor batches. The owner is always one.
+    function setAdmin(address account, bool enabled) external onlyOwner {
+        if (account == address(0)) revert InvalidArgument(1);
+        _admins[account] = enabled;
+        emit AdminChanged(account, enabled, msg.sender);
+    }
+
+    function isAdmin(address account) public view returns (bool) {
+        return account == owner || _admins[account];
+    }
+
+    /// @notice Binds an account to the hash of its holder's identity card (never the card).
+    function registerIdentity(address account, bytes32 cardHash) external onlyAdmin {
+        if (account == address(0)) revert InvalidArgument(1);
+        if (cardHash == bytes32(0)) revert InvalidArgument(2);
+        _identities[account] = cardHash;
+        emit IdentityRegistered(account, cardHash, msg.sender);
+    }
+
+    function identityOf(address account) external view returns (bytes32) {
+        return _identities[account];
+    }
+
+    function authorizeUploader(address account) external onlyAdmin {
+        if (_identities[account] == bytes32(0)) revert UnknownIdentity(account);
+        _uploaders[account] = true;
+        emit UploaderChanged(account, true, msg.sender);
+    }
+
+    function deauthorizeUploader(address account) external onlyAdmin {
+        _uploaders[account] = false;
+        emit UploaderChanged(account, false, msg.sender);
+    }
+
+    function isUploader(address account) external view returns (bool) {
+        return _uploaders[account];
+    }
+
+    // ---------------------------------------------------------------- records (per-record mode)
+
+    /// @notice The paper's storeImage: one transaction per image. The record id is
+    /// keccak256(cid), so any holder of the manifest CID can find the record.
+    function storeImage(bytes calldata cid, bytes32 imageHash, bytes32 h3, bytes32 pixelDigest)
+        external
+        returns (bytes32 recordId)
+    {
+        if (!_uploaders[msg.sender]) revert NotUploader(msg.sender);
+        if (cid.length < 2 || cid.length > MAX_CID_LENGTH) revert InvalidArgument(3);
+        if (imageHash == bytes32(0) || h3 == bytes32(0)) revert InvalidArgument(4);
+        recordId = keccak256(cid);
+        ImageRecord storage record = _records[recordId];
+        if (record.timestamp != 0) revert RecordExists(recordId);
+        record.cid = cid;
+        record.imageHash = imageHash;
+        record.h3 = h3;
+        record.pixelDigest = pixelDigest;
+        record.uploader = msg.sender;
+        record.timestamp = uint64(block.timestamp);
+        emit ImageStored(
+            recordId, msg.sender, cid, imageHash, h3, pixelDigest, uint64(block.timestamp)
+        );
+    }
+
+    function getRecord(bytes32 recordId)
+        external
+        view
+        returns (
+            bytes memory cid,
+            bytes32 imageHash,
+            bytes32 h3,
+            bytes32 pixelDigest,
+            address uploader,
+            uint64 timestamp
+        )
+    {
+        ImageRecord storage record = _records[recordId];
+        if (record.timestamp == 0) revert UnknownRecord(recordId);
+        return (
+            record.cid,
+            record.imageHash,
+            record.h3,
+            record.pixelDigest,
+            record.uploader,
+            record.timestamp
+        );
+    }
+
+    /// @notice The paper's verifyImage: does the provided H1 match the stored one?
+    function verifyImage(bytes32 recordId, bytes32 providedHash) external view returns (bool) {
+        ImageRecord storage record = _records[recordId];
+        return record.timestamp != 0 && record.imageHash == providedHash;
+    }
+
+    /// @notice All three hashes at once, as a recipient checks them after decryption.
+    function verifyRecord(bytes32 recordId, bytes32 imageHash, bytes32 h3, bytes32 pixelDigest)
+        external
+        view
+        returns (bool)
+    {
+        ImageRecord storage record = _records[recordId];
+        return record.timestamp != 0 && record.imageHash == imageHash && record.h3 == h3
+            && record.pixelDigest == pixelDigest;
+    }
+
+    // ---------------------------------------------------------------- access control
+
+    /// @notice Grants come from the record's uploader or an admin. An admin may grant on a
+    /// record that exists only in an anchored batch (not individually on chain).
+    function grantAccess(bytes32 recordId, address grantee) external {
+        _requireController(recordId);
+        if (_identities[grantee] == bytes32(0)) revert UnknownIdentity(grantee);
+        if (_grants[recordId][grantee] == _GRANT_ACTIVE) revert AlreadyGranted(recordId, grantee);
+        _grants[recordId][grantee] = _GRANT_ACTIVE;
+        emit AccessGranted(recordId, grantee, msg.sender);
+    }
+
+    /// @notice Stops future releases; it cannot take back what was already downloaded.
+    function revokeAccess(bytes32 recordId, address grantee) external {
+        _requireController(recordId);
+        if (_grants[recordId][grantee] != _GRANT_ACTIVE) revert NotGranted(recordId, grantee);
+        _grants[recordId][grantee] = _GRANT_REVOKED;
+        emit AccessRevoked(recordId, grantee, msg.sender);
+    }
+
+    /// @notice 0: never granted, 1: active grant, 2: revoked.
+    function grantOf(bytes32 recordId, address account) external view returns (uint8) {
+        return _grants[recordId][account];
+    }
+
+    function hasAccess(bytes32 recordId, address account) public view returns (bool) {
+        if (account == address(0)) return false;
+        // slither-disable-next-line timestamp (compares the uploader address, not a time)
+        if (_records[recordId].uploader == account) return true;
+        return _grants[recordId][account] == _GRANT_ACTIVE;
+    }
+
+    /// @notice The paper's logAccess, made callable: the gateway (an admin) reports every
+    /// attempt, or an accessor reports its own. The contract decides `allowed` from its own grant
+    /// table; a nonzero `reason` from the reporter (bad signature, replay, ...) can only turn an
+    /// attempt into a denial, never into an allowed access. Never reverts for a denial, so the
+    /// denial itself is on record.
+    function logAccess(bytes32 recordId, address accessor, uint8 accessType, uint8 reason)
+        external
+        returns (bool allowed)
+    {
+        if (msg.sender != accessor && !isAdmin(msg.sender)) {
+            revert NotAccessReporter(msg.sender, accessor);
+        }
+        if (reason == REASON_NONE) {
+            allowed = hasAccess(recordId, accessor);
+            if (!allowed) {
+                reason = _grants[recordId][accessor] == _GRANT_REVOKED
+                    ? REASON_REVOKED
+                    : REASON_NO_GRANT;
+            }
+        }
+        _accessLogs[recordId].push(
+            AccessLog(accessor, uint64(block.timestamp), accessType, allowed, reason)
+        );
+        emit AccessAttempt(recordId, accessor, accessType, allowed, reason, msg.sender);
+    }
+
+    function accessLogCount(bytes32 recordId) external view returns (uint256) {
+        return _accessLogs[recordId].length;
+    }
+
+    function accessLogAt(bytes32 recordId, uint256 index) external view returns (AccessLog memory) {
+        return _accessLogs[recordId][index];
+    }
+
+    // ---------------------------------------------------------------- batched mode
+
+    /// @notice Publishes the root of the operator's RFC 6962 log at `size` leaves. The chain
+    /// itself checks the RFC 9162 consistency proof from the operator's previous root, so an
+    /// anchored log can only grow: no operator can rewrite an entry it has anchored.
+    function anchorBatch(bytes32 root, uint64 size, bytes32[] calldata consistency)
+        external
+        onlyAdmin
+        returns (uint256 index)
+    {
+        index = _anchors[msg.sender].length;
+        uint64 latestSize = 0;
+        bytes32 latestRoot = sha256("");
+        if (index > 0) {
+            Anchor storage latest = _anchors[msg.sender][index - 1];
+            latestSize = latest.size;
+            latestRoot = latest.root;
+        }
+        if (size <= latestSize) revert AnchorNotGrowing(latestSize, size);
+        if (consistency.length > MAX_PROOF_LENGTH) revert InvalidArgument(5);
+        if (latestSize > 0 && !_consistent(latestSize, size, latestRoot, root, consistency)) {
+            revert InconsistentAnchor(latestSize, size);
+        }
+        if (latestSize == 0 && consistency.length != 0) revert InvalidArgument(5);
+        _anchors[msg.sender].push(Anchor(root, size, uint64(block.timestamp)));
+        emit BatchAnchored(msg.sender, index, root, size, uint64(block.timestamp));
+    }
+
+    function anchorCount(address operator) external view returns (uint256) {
+        return _anchors[operator].length;
+    }
+
+    function getAnchor(address operator, uint256 index) external view returns (Anchor memory) {
+        if (index >= _anchors[operator].length) revert UnknownAnchor(operator, index);
+        return _anchors[operator][index];
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    /// @dev The uploader of an on-chain record, or an admin (the only controller of a record
+    /// that exists only in an anchored batch, since its uploader is not known on chain).
+    function _requireController(bytes32 recordId) private view {
+        address uploader = _records[recordId].uploader;
+        // slither-disable-next-line timestamp (compares addresses, not a time)
+        if (msg.sender != uploader && !isAdmin(msg.sender)) {
+            revert NotRecordController(recordId, msg.sender);
+        }
+    }
+
+    function _node(bytes32 left, bytes32 right) private pure returns (bytes32) {
+        return sha256(abi.encodePacked(bytes1(0x01), left, right));
+    }
+
+    /// @dev RFC 9162 section 2.1.4.2 for 0 < oldSize < newSize. Loops are bounded by the proof
+    /// length (at most MAX_PROOF_LENGTH) and by the 64 bits of the sizes.
+    function _consistent(
+        uint64 oldSize,
+        uint64 newSize,
+        bytes32 oldRoot,
+        bytes32 newRoot,
+        bytes32[] calldata proof
+    ) private pure returns (bool) {
+        if (proof.length == 0) return false;
+        uint256 start = 0;
+        bytes32 seed;
+        if (oldSize & (oldSize - 1) == 0) {
+            seed = oldRoot; // an old tree of 2**k leaves is itself a node of the new tree
+        } else {
+            seed = proof[0];
+            start = 1;
+        }
+        uint64 fn = oldSize - 1;
+        uint64 sn = newSize - 1;
+        while (fn & 1 == 1) {
+            fn >>= 1;
+            sn >>= 1;
+        }
+        bytes32 fr = seed;
+        bytes32 sr = seed;
+        for (uint256 i = start; i < proof.length; ++i) {
+            if (sn == 0) return false;
+            bytes32 c = proof[i];
+            if (fn & 1 == 1 || fn == sn) {
+                fr = _node(c, fr);
+                sr = _node(c, sr);
+                while (fn & 1 == 0 && fn != 0) {
+                    fn >>= 1;
+                    sn >>= 1;
+                }
+            } else {
+                sr = _node(sr, c);
+            }
+            fn >>= 1;
+            sn >>= 1;
+        }
+        return sn == 0 && fr == oldRoot && sr == newRoot;
+    }
+}

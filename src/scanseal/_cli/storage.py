@@ -1,0 +1,145 @@
+"""``scanseal storage add|get|status`` and ``scanseal car export|import``."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from scanseal.errors import InvalidInput
+from scanseal.storage import (
+    CID,
+    BlobStore,
+    EmbeddedStore,
+    ReplicatedStore,
+    export_car,
+    import_car,
+    load_config,
+    open_store,
+)
+
+storage_app = typer.Typer(help="Store and fetch content-addressed objects.", no_args_is_help=True)
+car_app = typer.Typer(help="Exchange objects with any IPFS node as CAR v1.", no_args_is_help=True)
+# Wide when piped, so CIDs in tables stay whole for scripts and logs.
+_out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+_CONFIG = typer.Option(None, "--config", help="TOML file with a [storage] table.")
+_OUTPUT = typer.Option(..., "-o", "--output", help="File to write (replaced only on success).")
+
+
+def register(app: typer.Typer) -> None:
+    """Attach both groups to the root command."""
+    app.add_typer(storage_app, name="storage")
+    app.add_typer(car_app, name="car")
+
+
+def _open(config: Path | None) -> BlobStore:
+    return open_store(load_config(config))
+
+
+def _local(store: BlobStore) -> EmbeddedStore:
+    if isinstance(store, ReplicatedStore):
+        return store.local
+    assert isinstance(store, EmbeddedStore)
+    return store
+
+
+def _input(path: Path) -> Path:
+    if not path.is_file():
+        raise InvalidInput(f"{path} is not a readable file")
+    return path
+
+
+@storage_app.command("add")
+def add(file: Path, config: Path | None = _CONFIG) -> None:
+    """Store FILE and print its CID (the CID kubo gives for `ipfs add --cid-version=1`)."""
+    with _open(config) as store, open(_input(file), "rb") as source:
+        cid = store.put(source)
+        if isinstance(store, ReplicatedStore) and store.last_report is not None:
+            for failure in store.last_report.failures:
+                _err.print(f"warning: replica not made: {failure.error}", markup=False)
+    typer.echo(cid)
+
+
+@storage_app.command("get")
+def get(
+    cid: str,
+    output: Path = _OUTPUT,
+    config: Path | None = _CONFIG,
+) -> None:
+    """Fetch CID, verify every block, and write the content to OUTPUT."""
+    CID.parse(cid)
+    partial = output.with_name(f".{output.name}.partial")
+    with _open(config) as store:
+        try:
+            with store.get(cid) as source, open(partial, "wb") as sink:
+                shutil.copyfileobj(source, sink, 1 << 20)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+    partial.replace(output)
+
+
+@storage_app.command("status")
+def status(config: Path | None = _CONFIG) -> None:
+    """Show each node's health and each local object's replica count."""
+    with _open(config) as store:
+        pins = store.pins()
+        if isinstance(store, ReplicatedStore):
+            _node_table(store)
+            replicas = store.replica_map(pins)
+        else:
+            _out.print(f"backend: embedded ({_local(store).root}); no nodes configured")
+            replicas = {cid: [] for cid in pins}
+        objects = Table("object", "size", "replicas", "nodes", title="Objects")
+        objects.columns[0].overflow = "fold"
+        for cid in pins:
+            stat = _local(store).stat(cid)
+            held = replicas[cid]
+            objects.add_row(cid, f"{stat.size}", f"{len(held)}", ", ".join(held) or "-")
+        _out.print(objects)
+
+
+def _node_table(store: ReplicatedStore) -> None:
+    table = Table("node", "health", "version", "latency", title="Nodes")
+    for node in store.health():
+        health = "up" if node.up else f"DOWN: {node.error}"
+        latency = f"{node.latency_ms:.0f} ms" if node.up else "-"
+        table.add_row(node.node, health, node.version or "-", latency)
+    _out.print(table)
+    _out.print(f"min_replicas: {store.min_replicas}")
+
+
+@car_app.command("export")
+def car_export(
+    cid: str,
+    output: Path = _OUTPUT,
+    config: Path | None = _CONFIG,
+) -> None:
+    """Write the object CID and all its blocks as a CAR v1 file."""
+    with _open(config) as store:
+        local = _local(store)
+        if not local.has(cid):
+            raise InvalidInput(f"{cid} is not complete in the local store")
+        partial = output.with_name(f".{output.name}.partial")
+        try:
+            with open(partial, "wb") as sink:
+                for piece in export_car(local, cid):
+                    sink.write(piece)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        partial.replace(output)
+
+
+@car_app.command("import")
+def car_import(file: Path, config: Path | None = _CONFIG) -> None:
+    """Verify and store every block of a CAR v1 file; print its root CIDs."""
+    with _open(config) as store, open(_input(file), "rb") as source:
+        roots = import_car(_local(store), source)
+    sys.stdout.write("".join(f"{root}\n" for root in roots))

@@ -1,0 +1,36 @@
+"""The ledger: ImageRegistry on an EVM, per-record or Merkle-batched (see docs/LEDGER.md)."""
+
+from __future__ import annotations
+
+from scanseal.ledger._batch import Entry
+from scanseal.ledger.config import LedgerConfig
+from scanseal.ledger.core import Ledger, RecordInput, check_proof, record_id
+from scanseal.ledger.models import (
+    AccessLogEntry,
+    AccessResult,
+    AccessType,
+    AnchorInfo,
+    AuditEntry,
+    BatchProof,
+    Reason,
+    Receipt,
+    Record,
+)
+
+__all__ = [
+    "AccessLogEntry",
+    "AccessResult",
+    "AccessType",
+    "AnchorInfo",
+    "AuditEntry",
+    "BatchProof",
+    "Entry",
+    "Ledger",
+    "LedgerConfig",
+    "Reason",
+    "Receipt",
+    "Record",
+    "RecordInput",
+    "check_proof",
+    "record_id",
+]

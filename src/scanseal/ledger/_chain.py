@@ -1,0 +1,275 @@
+"""Connections to an EVM: the embedded py-evm chain and any node over JSON-RPC.
+
+Both sign locally with explicit nonces, so many transactions from one account can be in flight
+at once and no key ever leaves the process. The embedded chain is an in-memory py-evm; to
+survive a restart it journals every signed transaction with its block timestamp and replays the
+journal on open, which rebuilds exactly the same state (same transaction hashes, same
+timestamps, same contract addresses).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.exceptions import ContractLogicError, TransactionNotFound
+
+from scanseal.errors import IntegrityError, LedgerUnavailable
+
+_JOURNAL_VERSION = 1
+_EMBEDDED_FUNDER_KEY = (1).to_bytes(32, "big")
+"""eth-tester's first genesis account (private key 1): funds the embedded chain's actors."""
+
+_FUNDER_ADDRESS = Account.from_key(_EMBEDDED_FUNDER_KEY).address
+_FUNDING = 10 * 10**18  # 10 ether: far more gas than any run here spends
+_LOW_BALANCE = 10**18
+_TIP = 1  # wei; local and permissioned chains need no real tip
+_FEE_REFRESH = 256  # sends between base-fee refreshes
+
+
+class RevertError(Exception):
+    """A call the contract refused; `data` is the ABI-encoded custom error (may be empty)."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data.hex())
+        self.data = data
+
+
+class Chain:
+    """What the ledger needs from an EVM: send signed transactions, read receipts and state."""
+
+    def __init__(self, w3: Web3, funder: LocalAccount | None, timeout: float) -> None:
+        self.w3 = w3
+        self.timeout = timeout
+        self._funder = funder
+        self._lock = threading.RLock()
+        self._nonces: dict[str, int] = {}
+        self._funded: set[str] = set()
+        self._sends = 0
+        self._fees: dict[str, int] = {}
+        try:
+            self.chain_id: int = int(w3.eth.chain_id)
+        except Exception as error:
+            raise LedgerUnavailable(f"cannot reach the Ethereum node: {error}") from error
+
+    # ------------------------------------------------------------ sending
+
+    def send(self, account: LocalAccount, tx: dict[str, Any]) -> str:
+        """Sign `tx` with `account` (nonce, fees, chain id filled in) and submit it."""
+        with self._lock:
+            self.ensure_funded(account.address)
+            full = dict(tx)
+            full.setdefault("value", 0)
+            full["chainId"] = self.chain_id
+            full["nonce"] = self._next_nonce(account.address)
+            full.update(self._fee_fields())
+            signed = account.sign_transaction(full)
+            try:
+                tx_hash = self._submit(bytes(signed.raw_transaction))
+            except Exception:
+                self._nonces.pop(account.address, None)  # resynchronise from the node
+                raise
+            self._nonces[account.address] = full["nonce"] + 1
+            return tx_hash
+
+    def wait(self, tx_hash: str) -> dict[str, Any]:
+        """The receipt of a submitted transaction; LedgerUnavailable if it is not mined in time."""
+        deadline = time.monotonic() + self.timeout
+        delay = 0.0005
+        while True:
+            try:
+                receipt = self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+            except TransactionNotFound:
+                receipt = None
+            except Exception as error:
+                raise LedgerUnavailable(f"cannot read receipt {tx_hash}: {error}") from error
+            if receipt is not None:
+                return dict(receipt)
+            if time.monotonic() > deadline:
+                raise LedgerUnavailable(f"transaction {tx_hash} not mined in {self.timeout} s")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.02)
+
+    def ensure_funded(self, address: str) -> None:
+        """Top up an actor's gas money from the funder account, when there is one."""
+        if self._funder is None or address in self._funded or address == self._funder.address:
+            return
+        self._funded.add(address)
+        if int(self.w3.eth.get_balance(address)) >= _LOW_BALANCE:  # type: ignore[arg-type]
+            return
+        tx_hash = self.send(self._funder, {"to": address, "value": _FUNDING, "gas": 21000})
+        if self.wait(tx_hash)["status"] != 1:
+            raise LedgerUnavailable(f"could not fund {address}")
+
+    def call(
+        self, to: str, data: bytes, sender: str | None = None, block: int | str = "latest"
+    ) -> bytes:
+        """Run a read-only call; RevertError carries the revert data when the contract refuses."""
+        request: dict[str, Any] = {"to": to, "data": "0x" + data.hex()}
+        if sender is not None:
+            request["from"] = sender
+        try:
+            return bytes(self.w3.eth.call(request, block))  # type: ignore[arg-type]
+        except ContractLogicError as error:
+            raw = error.data
+            revert = bytes.fromhex(raw[2:]) if isinstance(raw, str) and raw[:2] == "0x" else b""
+            raise RevertError(revert) from error
+        except (ConnectionError, OSError) as error:
+            raise LedgerUnavailable(f"cannot reach the Ethereum node: {error}") from error
+
+    def revert_data(self, tx: dict[str, Any], sender: str, block: int) -> bytes | None:
+        """Re-run a failed transaction as a call on the state it saw, to learn why it failed."""
+        try:
+            self.call(str(tx["to"]), bytes(tx["data"]), sender, block)
+        except RevertError as reverted:
+            return reverted.data
+        except Exception:  # a node that cannot replay the call still reports the failure
+            return None
+        return None
+
+    def close(self) -> None:
+        """Release the connection (the embedded chain flushes its journal)."""
+
+    # ------------------------------------------------------------ internals
+
+    def _submit(self, raw: bytes) -> str:
+        try:
+            return "0x" + bytes(self.w3.eth.send_raw_transaction(raw)).hex()
+        except (ConnectionError, OSError) as error:
+            raise LedgerUnavailable(f"cannot reach the Ethereum node: {error}") from error
+
+    def _next_nonce(self, address: str) -> int:
+        nonce = self._nonces.get(address)
+        if nonce is None:
+            nonce = int(self.w3.eth.get_transaction_count(address, "pending"))  # type: ignore[arg-type]
+        return nonce
+
+    def _fee_fields(self) -> dict[str, int]:
+        if not self._fees or self._sends % _FEE_REFRESH == 0:
+            block = self.w3.eth.get_block("latest")
+            base = block.get("baseFeePerGas")
+            if base is None:  # pre-London or gas-free permissioned chain
+                self._fees = {"gasPrice": int(self.w3.eth.gas_price)}
+            else:
+                self._fees = {
+                    "maxFeePerGas": 2 * int(base) + 10**9,
+                    "maxPriorityFeePerGas": _TIP,
+                }
+        self._sends += 1
+        return dict(self._fees)
+
+
+class JsonRpcChain(Chain):
+    """Any Ethereum node by URL (anvil in the tests; Besu, geth or Quorum in production)."""
+
+    def __init__(self, url: str, funder: LocalAccount | None, timeout: float) -> None:
+        provider = Web3.HTTPProvider(url, request_kwargs={"timeout": timeout})
+        super().__init__(Web3(provider), funder, timeout)
+
+
+class EmbeddedChain(Chain):
+    """py-evm in this process, made durable by a journal of signed transactions.
+
+    Each journal line holds one raw transaction, its hash and the timestamp of the block that
+    mined it; the first line holds the genesis timestamp. Opening replays the lines in order
+    with the same timestamps, so every receipt, event and address comes back as it was. A torn
+    last line (a crash while writing) is dropped: that transaction was never acknowledged.
+    """
+
+    def __init__(self, state_dir: Path, timeout: float = 30.0) -> None:
+        from eth_tester import EthereumTester, PyEVMBackend
+        from web3 import EthereumTesterProvider
+
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._journal_path = state_dir / "journal.jsonl"
+        lines = self._read_journal()
+        genesis = lines[0]["timestamp"] if lines else int(time.time())
+        params = PyEVMBackend.generate_genesis_params(overrides={"timestamp": genesis})
+        self._evm = PyEVMBackend(genesis_parameters=params)
+        self._tester = EthereumTester(self._evm)
+        provider = EthereumTesterProvider(self._tester)
+        super().__init__(Web3(provider), Account.from_key(_EMBEDDED_FUNDER_KEY), timeout)
+        self._replay(lines[1:])
+        self._journal = self._journal_path.open("a", encoding="utf-8")
+        if not lines:
+            self._write({"kind": "genesis", "version": _JOURNAL_VERSION, "timestamp": genesis})
+
+    def _submit(self, raw: bytes) -> str:
+        header = self._evm.chain.header
+        stamp = max(int(time.time()), header.timestamp)
+        self._evm.chain.header = header.copy(timestamp=stamp)
+        tx_hash = super()._submit(raw)
+        self._write({"kind": "tx", "raw": raw.hex(), "hash": tx_hash, "timestamp": stamp})
+        return tx_hash
+
+    def close(self) -> None:
+        self._journal.close()
+
+    def call(
+        self, to: str, data: bytes, sender: str | None = None, block: int | str = "latest"
+    ) -> bytes:
+        """eth-tester keeps the raw revert data only below web3, so ask it directly."""
+        from eth_tester.exceptions import TransactionFailed
+
+        # eth-tester insists on a funded sender even for a read
+        request = {"from": sender or _FUNDER_ADDRESS, "to": to, "data": "0x" + data.hex()}
+        try:
+            result = self._tester.call(request, block)
+        except TransactionFailed as error:
+            raise RevertError(_tester_revert_data(error.args)) from error
+        return bytes.fromhex(str(result).removeprefix("0x"))
+
+    def _write(self, line: dict[str, Any]) -> None:
+        self._journal.write(json.dumps(line, separators=(",", ":")) + "\n")
+        self._journal.flush()
+        os.fsync(self._journal.fileno())
+
+    def _read_journal(self) -> list[dict[str, Any]]:
+        if not self._journal_path.exists():
+            return []
+        data = self._journal_path.read_bytes()
+        lines: list[dict[str, Any]] = []
+        good = 0
+        for raw_line in data.splitlines(keepends=True):
+            if not raw_line.endswith(b"\n"):
+                break
+            try:
+                lines.append(json.loads(raw_line))
+            except json.JSONDecodeError:
+                break
+            good += len(raw_line)
+        if good != len(data):
+            with self._journal_path.open("r+b") as handle:
+                handle.truncate(good)
+        if lines and lines[0].get("kind") != "genesis":
+            raise IntegrityError(f"{self._journal_path} does not start with a genesis line")
+        return lines
+
+    def _replay(self, lines: list[dict[str, Any]]) -> None:
+        for line in lines:
+            header = self._evm.chain.header
+            self._evm.chain.header = header.copy(timestamp=int(line["timestamp"]))
+            tx_hash = Chain._submit(self, bytes.fromhex(line["raw"]))
+            if tx_hash != line["hash"]:
+                raise IntegrityError(f"journal replay diverged at transaction {line['hash']}")
+
+
+def _tester_revert_data(args: tuple[Any, ...]) -> bytes:
+    """eth-tester passes revert data as bytes or as the repr() of bytes; accept both."""
+    first = args[0] if args else None
+    if isinstance(first, bytes | bytearray):
+        return bytes(first)
+    if isinstance(first, str) and first[:2] in ("b'", 'b"'):
+        value = ast.literal_eval(first)  # a literal only: no code runs
+        if isinstance(value, bytes):
+            return value
+    return b""

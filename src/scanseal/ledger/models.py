@@ -1,0 +1,167 @@
+"""Plain values the ledger hands out: records, receipts, access results, audit entries, proofs."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Mode = Literal["per-record", "batched"]
+
+
+class AccessType(enum.IntEnum):
+    """What an accessor tried to do with a record (stored as uint8 on chain)."""
+
+    VIEW = 0
+    DOWNLOAD = 1
+    VERIFY = 2
+
+
+class Reason(enum.IntEnum):
+    """Why an access attempt was denied. Codes below 16 are assigned by the contract itself;
+    codes from 16 up are reported by a gateway for failures the chain cannot see."""
+
+    NONE = 0
+    NO_GRANT = 1
+    REVOKED = 2
+    BAD_SIGNATURE = 16
+    REPLAY = 17
+    INTEGRITY = 18
+    OTHER = 255
+
+    @classmethod
+    def label(cls, code: int) -> str:
+        """A readable name even for codes this version does not know."""
+        try:
+            return cls(code).name.lower().replace("_", "-")
+        except ValueError:
+            return f"code-{code}"
+
+
+@dataclass(frozen=True)
+class Record:
+    """An image's entry: the manifest CID (binary) and the hashes a recipient checks."""
+
+    record_id: bytes
+    cid: bytes
+    image_hash: bytes
+    h3: bytes
+    pixel_digest: bytes
+    uploader: str
+    timestamp: int
+    source: Literal["chain", "batch"]
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """Evidence that a record or access event was committed.
+
+    Per-record mode: the transaction hash. Batched mode: the entry's index in the operator's log;
+    its inclusion proof comes from `Ledger.prove(index)` once the entry is anchored.
+    """
+
+    record_id: bytes
+    mode: Mode
+    tx_hash: str | None = None
+    block_number: int | None = None
+    gas_used: int | None = None
+    log_index: int | None = None
+
+
+@dataclass(frozen=True)
+class AccessResult:
+    """The decision the contract recorded for one access attempt."""
+
+    allowed: bool
+    reason: int
+    receipt: Receipt
+
+
+@dataclass(frozen=True)
+class AccessLogEntry:
+    """One element of the contract's AccessLog array (the paper's structure)."""
+
+    accessor: str
+    access_time: int
+    access_type: int
+    authorized: bool
+    reason: int
+
+
+@dataclass(frozen=True)
+class AnchorInfo:
+    """One root published on chain by a log operator."""
+
+    operator: str
+    index: int
+    root: bytes
+    size: int
+    timestamp: int
+    tx_hash: str | None = None
+    gas_used: int | None = None
+
+
+@dataclass(frozen=True)
+class BatchProof:
+    """Everything needed to check, offline, that an entry is in an anchored log.
+
+    `entry` is the encoded leaf data; its leaf hash, `index`, `size` and `path` lead to `root`,
+    which must equal the root the contract stores as anchor `anchor_index` of `operator`.
+    """
+
+    operator: str
+    anchor_index: int
+    index: int
+    size: int
+    root: bytes
+    entry: bytes
+    path: tuple[bytes, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-friendly form (hex strings) for receipts and audit exports."""
+        return {
+            "operator": self.operator,
+            "anchor_index": self.anchor_index,
+            "index": self.index,
+            "size": self.size,
+            "root": "0x" + self.root.hex(),
+            "entry": "0x" + self.entry.hex(),
+            "path": ["0x" + node.hex() for node in self.path],
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> BatchProof:
+        """Inverse of `to_json`."""
+        return cls(
+            operator=str(raw["operator"]),
+            anchor_index=int(raw["anchor_index"]),
+            index=int(raw["index"]),
+            size=int(raw["size"]),
+            root=bytes.fromhex(str(raw["root"]).removeprefix("0x")),
+            entry=bytes.fromhex(str(raw["entry"]).removeprefix("0x")),
+            path=tuple(bytes.fromhex(str(p).removeprefix("0x")) for p in raw["path"]),
+        )
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One line of a record's audit trail: who did what, when, and the evidence for it."""
+
+    timestamp: int
+    action: Literal["stored", "granted", "revoked", "access"]
+    actor: str
+    subject: str | None = None
+    access_type: str | None = None
+    allowed: bool | None = None
+    reason: str | None = None
+    tx_hash: str | None = None
+    proof: BatchProof | None = field(default=None, compare=False)
+    source: Literal["chain", "batch"] = "chain"
+
+    def evidence(self) -> str:
+        """The transaction hash, or where the inclusion proof leads (or 'pending')."""
+        if self.tx_hash:
+            return self.tx_hash
+        if self.proof is not None:
+            return f"leaf {self.proof.index}/{self.proof.size} of anchor #{self.proof.anchor_index}"
+        return "pending anchor"

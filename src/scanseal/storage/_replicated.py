@@ -1,0 +1,343 @@
+"""Replication of objects over several IPFS nodes, with a local copy that is never lost.
+
+A put lands in the local embedded store first (that computes the CID and means a failed
+replication loses nothing), then streams to every node in parallel. A node counts as a replica
+only when it pinned the object and the CID it computed equals ours. The put succeeds when at
+least ``min_replicas`` nodes count; otherwise it raises StorageUnavailable naming each node's
+failure. A node that is down or slow is retried with exponential backoff, then reported: in
+the put report, in the exception and in the log, never silently skipped.
+
+Reads come from the local copy when it is complete; otherwise from the nodes in turn, with every
+block verified. A node that fails mid-read is replaced by the next one at the same file offset;
+a node that serves wrong bytes raises IntegrityError (corruption is an alarm, not a fallback).
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import BinaryIO, TypeVar
+
+from scanseal.errors import IntegrityError, InvalidInput, StorageUnavailable
+from scanseal.storage._api import BlobStore, ObjectStat
+from scanseal.storage._builder import CHUNK_SIZE, DagBuilder, Readable
+from scanseal.storage._cid import CID, DAG_PB
+from scanseal.storage._dagpb import decode_file_node
+from scanseal.storage._embedded import EmbeddedStore
+from scanseal.storage._kubo import KuboNode, NodeStream
+from scanseal.storage._walk import iter_file, open_verified
+
+log = logging.getLogger("scanseal.storage")
+log.addHandler(logging.NullHandler())  # a library reports; the application decides what shows
+_T = TypeVar("_T")
+_TRANSPORT = (OSError, http.client.HTTPException, StorageUnavailable)
+Progress = Callable[[str, int], None]
+"""Called as ``progress(node_url, bytes_sent_so_far)`` while an upload runs."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeOutcome:
+    """What happened to one node during a put."""
+
+    node: str
+    ok: bool
+    attempts: int
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PutReport:
+    """The replicas a put reached and the nodes that failed, with why."""
+
+    cid: str
+    outcomes: tuple[NodeOutcome, ...]
+
+    @property
+    def replicas(self) -> tuple[str, ...]:
+        return tuple(o.node for o in self.outcomes if o.ok)
+
+    @property
+    def failures(self) -> tuple[NodeOutcome, ...]:
+        return tuple(o for o in self.outcomes if not o.ok)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeHealth:
+    """One node as ``scanseal storage status`` shows it."""
+
+    node: str
+    up: bool
+    version: str = ""
+    latency_ms: float = 0.0
+    error: str = ""
+
+
+@dataclass
+class _ReadLog:
+    failures: list[str] = field(default_factory=list)
+
+
+class ReplicatedStore(BlobStore):
+    """A BlobStore over a local embedded store and one or more kubo RPC nodes."""
+
+    def __init__(
+        self,
+        local: EmbeddedStore,
+        nodes: list[KuboNode],
+        *,
+        min_replicas: int = 2,
+        retries: int = 3,
+        backoff: float = 0.2,
+        progress: Progress | None = None,
+    ) -> None:
+        if not nodes:
+            raise InvalidInput("the kubo backend needs at least one node in [storage] nodes")
+        if not 1 <= min_replicas <= len(nodes):
+            raise InvalidInput(
+                f"min_replicas is {min_replicas} but {len(nodes)} node(s) are configured"
+            )
+        self.local = local
+        self.nodes = nodes
+        self.min_replicas = min_replicas
+        self.retries = retries
+        self.backoff = backoff
+        self.progress = progress
+        self.last_report: PutReport | None = None
+        self.last_read_failures: list[str] = []
+
+    def close(self) -> None:
+        self.local.close()
+
+    def put(self, stream: Readable) -> str:
+        cid = self.local.put(stream)
+        self.replicate(cid)
+        return cid
+
+    def replicate(self, cid: str) -> PutReport:
+        """Make sure at least ``min_replicas`` nodes pin ``cid`` (held locally)."""
+        if not self.local.has(cid):
+            raise InvalidInput(f"{cid} is not complete in the local store; cannot replicate it")
+        with ThreadPoolExecutor(max_workers=len(self.nodes)) as pool:
+            outcomes = tuple(pool.map(lambda node: self._push(node, cid), self.nodes))
+        report = PutReport(cid, outcomes)
+        self.last_report = report
+        for failure in report.failures:
+            log.warning("replica on %s failed: %s", failure.node, failure.error)
+        if len(report.replicas) < self.min_replicas:
+            reasons = "; ".join(f.error for f in report.failures)
+            raise StorageUnavailable(
+                f"{cid} is stored locally but only {len(report.replicas)} of the "
+                f"{self.min_replicas} required replicas were made ({reasons})"
+            )
+        return report
+
+    def get(self, cid: str) -> BinaryIO:
+        root = CID.parse(cid)
+        if self.local.has(cid):
+            return self.local.get(cid)
+        reader = _FailoverReader(self, root)
+        return open_verified(reader.pieces(), reader.close)
+
+    def has(self, cid: str) -> bool:
+        if self.local.has(cid):
+            return True
+        return any(self._quiet(lambda n: n.is_pinned(cid), node) for node in self.nodes)
+
+    def pin(self, cid: str) -> None:
+        if self.local.has(cid):
+            self.local.pin(cid)
+            self.replicate(cid)
+            return
+
+        def pin_on(node: KuboNode) -> bool:
+            node.pin_add(cid)
+            return True
+
+        pinned = [node for node in self.nodes if self._quiet(pin_on, node)]
+        if len(pinned) < self.min_replicas:
+            raise StorageUnavailable(f"{cid}: only {len(pinned)} node(s) could pin it")
+
+    def unpin(self, cid: str) -> None:
+        self.local.unpin(cid)
+        errors = []
+        for node in self.nodes:
+            try:
+                if node.is_pinned(cid):
+                    self._retry(node, lambda n: n.pin_rm(cid))
+            except StorageUnavailable as error:
+                errors.append(error.reason)
+        if errors:
+            raise StorageUnavailable(f"{cid} unpinned locally, but: " + "; ".join(errors))
+
+    def pins(self) -> list[str]:
+        return self.local.pins()
+
+    def stat(self, cid: str) -> ObjectStat:
+        replicas = tuple(self.replica_map([cid])[cid])
+        if self.local.has(cid):
+            local = self.local.stat(cid)
+            return ObjectStat(local.cid, local.size, local.blocks, local.pinned, replicas)
+        root = CID.parse(cid)
+        reader = _FailoverReader(self, root)
+        block = reader.fetch_verified(root)
+        size = len(block)
+        if root.codec == DAG_PB:
+            size = decode_file_node(block, root).filesize or 0
+        return ObjectStat(str(root), size, 0, False, replicas)
+
+    def health(self) -> list[NodeHealth]:
+        """Ask every node for its version; report latency or the error."""
+        out = []
+        for node in self.nodes:
+            start = time.perf_counter()
+            try:
+                version = node.version()
+            except StorageUnavailable as error:
+                reason = error.reason.removeprefix(f"{node.url}: ")
+                out.append(NodeHealth(node.url, False, error=reason))
+                continue
+            out.append(NodeHealth(node.url, True, version, (time.perf_counter() - start) * 1e3))
+        return out
+
+    def replica_map(self, cids: list[str]) -> dict[str, list[str]]:
+        """For each CID, the nodes that pin it (nodes that are down are left out)."""
+        out: dict[str, list[str]] = {cid: [] for cid in cids}
+        for node in self.nodes:
+            for cid in cids:
+                if self._quiet(lambda n, c=cid: n.is_pinned(c), node):  # type: ignore[misc]
+                    out[cid].append(node.url)
+        return out
+
+    # Internals.
+
+    def _push(self, node: KuboNode, cid: str) -> NodeOutcome:
+        attempts = 0
+
+        def upload(n: KuboNode) -> None:
+            nonlocal attempts
+            attempts += 1
+            if n.is_pinned(cid):
+                return
+            builder = DagBuilder()
+            with self.local.get(cid) as source:
+                returned = n.add(self._sent(n, source, builder))
+            if returned != cid or str(builder.finish()) != cid:
+                raise IntegrityError(f"{n.url} computed CID {returned}, expected {cid}")
+
+        try:
+            self._retry(node, upload)
+        except (StorageUnavailable, IntegrityError) as error:
+            return NodeOutcome(node.url, False, attempts, error.reason)
+        return NodeOutcome(node.url, True, attempts)
+
+    def _sent(self, node: KuboNode, source: BinaryIO, builder: DagBuilder) -> Iterator[bytes]:
+        sent = 0
+        while chunk := source.read(CHUNK_SIZE):
+            builder.feed(chunk)
+            yield chunk
+            sent += len(chunk)
+            if self.progress is not None:
+                self.progress(node.url, sent)
+
+    def _retry(self, node: KuboNode, action: Callable[[KuboNode], _T]) -> _T:
+        """Run ``action`` with exponential backoff on transport failures."""
+        delay = self.backoff
+        for attempt in range(self.retries + 1):
+            try:
+                return action(node)
+            except IntegrityError:
+                raise
+            except _TRANSPORT as error:
+                reason = error.reason if isinstance(error, StorageUnavailable) else str(error)
+                if not reason.startswith(node.url):
+                    reason = f"{node.url}: {reason}"
+                if attempt == self.retries:
+                    raise StorageUnavailable(f"{reason} (after {attempt + 1} attempts)") from None
+                log.info("%s: %s; retrying in %.2fs", node.url, reason, delay)
+                time.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
+
+    def _quiet(self, action: Callable[[KuboNode], object], node: KuboNode) -> bool:
+        try:
+            return bool(action(node))
+        except StorageUnavailable as error:
+            log.warning("%s", error.reason)
+            return False
+
+
+class _FailoverReader:
+    """Reads one file from the nodes in turn, moving on when a node stops answering."""
+
+    def __init__(self, store: ReplicatedStore, root: CID) -> None:
+        self._store = store
+        self._root = root
+        self._order = list(store.nodes)
+        self._index = 0
+        self._response: NodeStream | None = None
+        self._position = -1
+        self._failures: list[str] = []
+        store.last_read_failures = self._failures
+
+    @property
+    def _node(self) -> KuboNode:
+        return self._order[self._index]
+
+    def pieces(self) -> Iterator[bytes]:
+        try:
+            yield from iter_file(self._root, self._fetch, self._read_leaf)
+        except IntegrityError as error:
+            raise IntegrityError(f"{error.reason} (served by {self._node.url})") from None
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self._response is not None:
+            self._response.close()
+        self._response = None
+
+    def _fetch(self, cid: CID) -> bytes:
+        return self._each_node(lambda node: node.block_get(str(cid)))
+
+    def fetch_verified(self, cid: CID) -> bytes:
+        """One block from the first node that answers, checked against its CID."""
+        block = self._fetch(cid)
+        cid.check(block, self._node.url)
+        return block
+
+    def _read_leaf(self, cid: CID, offset: int, size: int | None) -> bytes:
+        if size is None:
+            return self._fetch(cid)
+
+        def read(node: KuboNode) -> bytes:
+            if self._response is None or self._position != offset:
+                self.close()
+                self._response = node.open_cat(str(self._root), offset)
+                self._position = offset
+            data = self._response.read(size)
+            if len(data) != size:
+                self.close()
+                raise StorageUnavailable(f"{node.url}: cat ended after {len(data)} of {size} bytes")
+            self._position += size
+            return data
+
+        return self._each_node(read)
+
+    def _each_node(self, action: Callable[[KuboNode], _T]) -> _T:
+        while True:
+            node = self._node
+            try:
+                return self._store._retry(node, action)
+            except StorageUnavailable as error:
+                self.close()
+                self._failures.append(error.reason)
+                log.warning("read from %s failed: %s", node.url, error.reason)
+                if self._index + 1 >= len(self._order):
+                    raise StorageUnavailable(
+                        f"no node could serve {self._root}: " + "; ".join(self._failures)
+                    ) from None
+                self._index += 1

@@ -1,0 +1,1 @@
+"""Storage tests; ``tests`` is on the path, so helpers import as ``storage.jsipfs``."""

@@ -1,0 +1,76 @@
+"""CID construction: golden vectors from real tools, and the codec's edge cases."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scanseal.errors import InvalidInput
+from scanseal.storage import CID, cid_of
+from scanseal.storage._builder import DagBuilder
+from storage.storage_golden import CHUNK, load, vector_stream
+
+
+class _Stream(io.RawIOBase):
+    def __init__(self, size: int) -> None:
+        self._pieces = vector_stream(size)
+        self._rest = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:  # short reads on purpose, like a pipe
+        if not self._rest:
+            self._rest = next(self._pieces, b"")
+        piece, self._rest = self._rest[: min(n, 100_000)], self._rest[min(n, 100_000) :]
+        return piece
+
+
+@pytest.mark.parametrize("vector", load(), ids=lambda v: str(v["name"]))
+def test_golden_cids_match_js_ipfs_and_the_npm_importer(vector):
+    assert cid_of(_Stream(int(vector["size"]))) == vector["cid"]  # type: ignore[arg-type]
+
+
+def test_golden_vectors_cover_the_layout_edges():
+    sizes = {int(v["size"]) for v in load()}  # type: ignore[call-overload]
+    assert {0, 1, CHUNK, CHUNK + 1, 174 * CHUNK, 174 * CHUNK + 1, 5 << 20} <= sizes
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.binary(max_size=3 * CHUNK // 2), st.lists(st.integers(1, 70_000), min_size=1))
+def test_the_cid_does_not_depend_on_how_the_stream_is_sliced(data, cuts):
+    builder = DagBuilder()
+    pos = 0
+    for cut in cuts * (len(data) // max(1, sum(cuts)) + 1):
+        builder.feed(data[pos : pos + cut])
+        pos += cut
+        if pos >= len(data):
+            break
+    assert str(builder.finish()) == cid_of(io.BytesIO(data))
+
+
+def test_cid_text_round_trips_and_v0_is_accepted():
+    text = "bafybeidrpuubzkdnzjzz6bz7imvbermny6xduifgiihg6j7wbjvkmcgkta"
+    cid = CID.parse(text)
+    assert str(cid) == text
+    v0 = CID(0, cid.codec, cid.digest)
+    assert str(v0).startswith("Qm")
+    assert CID.parse(str(v0)) == v0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "nonsense",
+        "bafy",
+        "zb2rhe5P4gXftAwvA4eXQ5HJwsER2owDyS9sKaQRRVQPn93bA",  # base58btc CIDv1: not accepted
+        "bafkr4ihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku",  # blake3, not sha2-256
+    ],
+)
+def test_malformed_or_unsupported_cids_are_refused(text):
+    with pytest.raises(InvalidInput):
+        CID.parse(text)
