@@ -1,7 +1,9 @@
 """``scanseal screen FILE…``: score images for manipulation before they are sealed.
 
-Each file is screened on its own: a malformed one gets its ingest error on its own line (and a
-non-zero exit at the end) while the others are still screened.
+Each file is screened on its own: a malformed one gets its ingest error on its own output line
+while the others are still screened; at the end, one error line on stderr and exit code 2 say
+how many could not be screened. A flagged image is a result, not an error (exit 0); sealing
+with ``--screen block`` is the way to stop on it.
 """
 
 from __future__ import annotations
@@ -15,10 +17,9 @@ from rich.console import Console
 
 from scanseal.detect import Screening, default_detector
 from scanseal.detect.heat import overlay
-from scanseal.errors import InvalidInput, ScanSealError
+from scanseal.errors import InvalidInput
 
 _out = Console(highlight=False, soft_wrap=True)
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def screen(
@@ -31,26 +32,23 @@ def screen(
         typer.Option("--heatmap", help="Write a PNG overlay of the heat map per input here."),
     ] = None,
 ) -> None:
-    """Score images for tampering and say where; exit 1 if any is flagged, 2 if any is bad."""
+    """Score images for tampering and say where (one line per input, in order)."""
     detector = default_detector()
     if heatmap is not None:
         heatmap.mkdir(parents=True, exist_ok=True)
-    flagged, failed = False, 0
+    failed = 0
     for path in files:
         try:
             result = detector.screen(path)
-        except ScanSealError as error:
-            failed = failed or error.exit_code
+        except InvalidInput as error:
+            failed += 1
             _report_error(path, error, as_json)
             continue
-        flagged = flagged or result.tampered
         if heatmap is not None:
             _write_overlay(result, heatmap)
         _report(result, as_json)
     if failed:
-        raise typer.Exit(failed)
-    if flagged:
-        raise typer.Exit(1)
+        raise InvalidInput(f"{failed} of {len(files)} inputs could not be screened")
 
 
 def _report(result: Screening, as_json: bool) -> None:
@@ -66,11 +64,11 @@ def _report(result: Screening, as_json: bool) -> None:
     )
 
 
-def _report_error(path: Path, error: ScanSealError, as_json: bool) -> None:
+def _report_error(path: Path, error: InvalidInput, as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps({"path": str(path), "error": error.reason}))
     else:
-        _err.print(f"error: {error.reason}", markup=False)
+        _out.print(f"{'ERROR':8} {error.reason}", markup=False)
 
 
 def _write_overlay(result: Screening, directory: Path) -> None:

@@ -64,10 +64,11 @@ def _groups(groups: dict[str, Any], title: str, recall_only: bool = False) -> li
     lines = [head, "|---|---|---|---|---|---|---|---|---|"]
     for name, g in groups.items():
         accuracy = "" if recall_only else _pct(g["accuracy"]) + _mark("accuracy", g["accuracy"])
+        detection = g["detection_at_1pct_fa"]
         lines.append(
             f"| {name} | {g['n']:.0f} | {g['tampered']:.0f} | {accuracy} "
             f"| {_pct(g['recall'])} | {_f(g['auc'])}{_mark('auc', g['auc'])} "
-            f"| {_pct(g['detection_at_1pct_fa'])}{_mark('detection_at_1pct_fa', g['detection_at_1pct_fa'])} "
+            f"| {_pct(detection)}{_mark('detection_at_1pct_fa', detection)} "
             f"| {_f(g['loc_f1'])}{_mark('loc_f1', g['loc_f1'])} | {_f(g['iou'])} |"
         )
     return lines
@@ -81,6 +82,9 @@ def _lofo(results: dict[str, Any]) -> list[str]:
     ]
     shipped = results["ablation"].get("proposed_aug", {}).get("families", {})
     for family, row in results.get("lofo", {}).items():
+        if "held_out" not in row:
+            lines.append(f"| {family} | not run ({row['skipped']}) | | | | | |")
+            continue
         h = row["held_out"]
         seen = shipped.get(family, {}).get("recall", float("nan"))
         lines.append(

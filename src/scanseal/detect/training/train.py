@@ -354,17 +354,21 @@ def _measure(model: nn.Module, val: list[synth.Sample], test: list[synth.Sample]
 
 
 def _ship(
-    model: nn.Module, val: list[synth.Sample], test: list[synth.Sample], seed: int, steps: int
+    model: nn.Module,
+    val: list[synth.Sample],
+    test: list[synth.Sample],
+    args: argparse.Namespace,
 ) -> dict[str, Any]:
     """Export, calibrate on val, and measure the ONNX file itself on test."""
-    MODEL_DIR.mkdir(parents=True, exist_ok=True)
-    onnx_path = MODEL_DIR / "detector.onnx"
+    model_dir = Path(args.model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    onnx_path = model_dir / "detector.onnx"
     export(model, onnx_path)
     temperature, threshold, _ = _calibrated(model, val)
     logits, maps = onnx_predict(onnx_path, test)
     result = evaluate(test, _sigmoid(logits / temperature), maps, threshold)
     card = {
-        "version": f"detector-1.0-seed{seed}",
+        "version": f"detector-1.0-seed{args.seed}-steps{args.steps_ship}",
         "threshold": round(threshold, 6),
         "temperature": round(temperature, 6),
         "heat_level": 0.5,
@@ -372,11 +376,11 @@ def _ship(
                   "range": [0.0, 1.0], "preprocess": "scanseal.ingest.preprocess(path, 224)"},
         "outputs": {"score_logit": "tampering logit per image; p = sigmoid(logit / temperature)",
                     "heat": "per-cell tampering probability, stride 4 (56x56)"},
-        "training": {"seed": seed, "steps": steps, "architecture": "proposed",
+        "training": {"seed": args.seed, "steps": args.steps_ship, "architecture": "proposed",
                      "augmentation": True, "split_salt": data.SPLIT_SALT},
     }  # fmt: skip
     card["acceptance"] = _acceptance(onnx_path, temperature, threshold)
-    (MODEL_DIR / "detector.json").write_text(json.dumps(card, indent=2) + "\n")
+    (model_dir / "detector.json").write_text(json.dumps(card, indent=2) + "\n")
     result.update(threshold=threshold, temperature=temperature, onnx=True)
     return result
 
@@ -394,6 +398,7 @@ def _acceptance(onnx_path: Path, temperature: float, threshold: float) -> dict[s
 
 def run(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
+    run_started = time.monotonic()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {"seed": args.seed, "args": vars(args)}
@@ -434,7 +439,7 @@ def run(args: argparse.Namespace) -> None:
         model = train(arch, pool, Budget(steps), seed=args.seed, augment=augment)
         seconds = time.monotonic() - started
         if name == "proposed_aug":
-            measured = _ship(model, val, test, args.seed, steps)
+            measured = _ship(model, val, test, args)
             torch.save(model.state_dict(), out / "proposed_aug.pt")
         else:
             measured = _measure(model, val, test)
@@ -444,7 +449,14 @@ def run(args: argparse.Namespace) -> None:
         save()
 
     results["lofo"] = {}
+    last = 0.0
     for family in synth.FAMILIES if args.steps_lofo else ():
+        elapsed = time.monotonic() - run_started
+        if elapsed + last > args.deadline_minutes * 60:
+            _log(f"lofo {family}: skipped, past the {args.deadline_minutes}-minute budget")
+            results["lofo"][family] = {"skipped": "time budget", "steps": args.steps_lofo}
+            continue
+        started = time.monotonic()
         model = train(
             "proposed", pool, Budget(args.steps_lofo), seed=args.seed, augment=True, exclude=family
         )
@@ -458,7 +470,10 @@ def run(args: argparse.Namespace) -> None:
             "steps": args.steps_lofo,
         }
         _log(f"lofo {family}: {results['lofo'][family]['held_out']}")
+        last = time.monotonic() - started
         save()
+    results["total_seconds"] = time.monotonic() - run_started
+    save()
     _log("done")
 
 
@@ -467,9 +482,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=20261124)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--phantoms", type=int, default=480)
-    parser.add_argument("--pool", type=int, default=6000)
-    parser.add_argument("--steps-ship", type=int, default=1700)
-    parser.add_argument("--steps-ablation", type=int, default=450)
-    parser.add_argument("--steps-lofo", type=int, default=180)
+    parser.add_argument("--pool", type=int, default=8000)
+    parser.add_argument("--steps-ship", type=int, default=3000)
+    parser.add_argument("--steps-ablation", type=int, default=800)
+    parser.add_argument("--steps-lofo", type=int, default=250)
+    parser.add_argument("--deadline-minutes", type=float, default=44.0)
     parser.add_argument("--out", default="bench/out/detect-train")
+    parser.add_argument("--model-dir", default=str(MODEL_DIR), help="where the ONNX model goes")
     run(parser.parse_args(argv))
