@@ -37,8 +37,10 @@ def test_text_output_and_one_error_line(tmp_path, run):
     result = run("screen", str(good), str(missing))
     assert result.code == 2
     first, second = result.out.splitlines()
-    assert first.startswith(("ok", "TAMPERED")) and first.endswith("scan.png")
-    assert second.startswith("ERROR") and "missing.dcm" in second
+    assert first.startswith(("ok", "TAMPERED"))
+    assert first.endswith("scan.png")
+    assert second.startswith("ERROR")
+    assert "missing.dcm" in second
     assert "1 of 2" in one_error_line(result)
 
 
