@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
 .PHONY: demo test lint typecheck unit bench clean install install-dev ipfs-tools bench-storage
-.PHONY: install-contracts contracts bench-ledger bench-detect train
+.PHONY: install-contracts contracts bench-ledger bench-detect train test-train
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -95,6 +95,12 @@ $(TRAIN_VENV)/.installed: pyproject.toml
 train: $(TRAIN_VENV)/.installed
 	$(TRAIN_VENV)/bin/python -m scanseal.detect.training
 	$(TRAIN_VENV)/bin/python -m scanseal.detect.training.report
+
+# The detector's tests where torch is installed: the one-batch training smoke test runs here
+# (it skips, with its reason, under `make test`).
+test-train: $(TRAIN_VENV)/.installed
+	$(TRAIN_PIP) install pytest
+	$(TRAIN_VENV)/bin/python -m pytest tests/detect
 
 clean:
 	rm -rf $(VENV) $(TRAIN_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
