@@ -75,9 +75,10 @@ def _groups(groups: dict[str, Any], title: str, recall_only: bool = False) -> li
 
 
 def _lofo(results: dict[str, Any]) -> list[str]:
+    steps = results["ablation"].get("proposed_aug", {}).get("steps", 0)
     lines = [
         "| held-out family | steps | detection at val threshold | AUC vs authentic "
-        "| det. @1% FA | loc. F1 | in-distribution detection (shipped) |",
+        f"| det. @1% FA | loc. F1 | shipped model ({steps} steps, family seen) |",
         "|---|---|---|---|---|---|---|",
     ]
     shipped = results["ablation"].get("proposed_aug", {}).get("families", {})
@@ -92,6 +93,18 @@ def _lofo(results: dict[str, Any]) -> list[str]:
             f"| {_pct(h['detection_at_1pct_fa'])} | {_f(h['loc_f1'])} | {_pct(seen)} |"
         )
     return lines
+
+
+def _run_line(results: dict[str, Any]) -> str:
+    data = results["data"]
+    total = results.get("total_seconds")
+    duration = f"{total / 60:.1f} minutes" if total else "(run interrupted before the end)"
+    return (
+        f"Run: seed {results['seed']}, {data['train_images']} training images (real and "
+        f"phantom), a pool of {data['pool']} training planes, {data['val_samples']} validation "
+        f"and {data['test_samples']} test samples from {data['test_images']} held-out images; "
+        f"whole run {duration} on 2 CPU threads."
+    )
 
 
 def render(results: dict[str, Any]) -> str:
@@ -109,6 +122,8 @@ def render(results: dict[str, Any]) -> str:
         "validation):",
         "",
         verdict,
+        "",
+        _run_line(results),
         "",
         "### Ablation (Table 1 of the paper, plus localisation)",
         "",
