@@ -47,10 +47,13 @@ def test_text_output_and_one_error_line(tmp_path, run):
 def test_heatmap_written_per_input(tmp_path, run):
     first = make_png(tmp_path / "a.png", 64, 64)
     second = make_png(tmp_path / "b.png", 100, 50, seed=3)
+    (tmp_path / "other").mkdir()
+    same_name = make_png(tmp_path / "other" / "a.png", 70, 70, seed=4)
     out = tmp_path / "heat"
-    result = run("screen", str(first), str(second), "--heatmap", str(out), "--json")
+    args = (str(first), str(second), str(same_name))
+    result = run("screen", *args, "--heatmap", str(out), "--json")
     assert result.code == 0, result.err
-    for name in ("a.png", "b.png"):
+    for name in ("a.png", "b.png", "a.png-2"):
         with Image.open(out / f"{name}.heatmap.png") as image:
             assert image.mode == "RGB"
             assert image.size == (224, 224)

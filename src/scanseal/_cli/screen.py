@@ -36,7 +36,7 @@ def screen(
     detector = default_detector()
     if heatmap is not None:
         heatmap.mkdir(parents=True, exist_ok=True)
-    failed = 0
+    failed, written = 0, set[str]()
     for path in files:
         try:
             result = detector.screen(path)
@@ -45,7 +45,7 @@ def screen(
             _report_error(path, error, as_json)
             continue
         if heatmap is not None:
-            _write_overlay(result, heatmap)
+            _write_overlay(result, heatmap, written)
         _report(result, as_json)
     if failed:
         raise InvalidInput(f"{failed} of {len(files)} inputs could not be screened")
@@ -71,8 +71,14 @@ def _report_error(path: Path, error: InvalidInput, as_json: bool) -> None:
         _out.print(f"{'ERROR':8} {error.reason}", markup=False)
 
 
-def _write_overlay(result: Screening, directory: Path) -> None:
-    target = directory / f"{result.path.name}.heatmap.png"
+def _write_overlay(result: Screening, directory: Path, written: set[str]) -> None:
+    """``NAME.heatmap.png``; a second input with the same file name gets ``NAME-2…``."""
+    name, copy = result.path.name, 1
+    while name in written:
+        copy += 1
+        name = f"{result.path.name}-{copy}"
+    written.add(name)
+    target = directory / f"{name}.heatmap.png"
     try:
         overlay(result.plane, result.heat).save(target, format="PNG")
     except OSError as error:
