@@ -5,7 +5,8 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
 .PHONY: demo test lint typecheck unit bench clean install install-dev ipfs-tools bench-storage
-.PHONY: install-contracts contracts bench-ledger bench-detect train test-train
+.PHONY: install-contracts contracts bench-ledger bench-gateway security
+.PHONY: bench-detect train test-train
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +76,14 @@ unit: install-contracts
 
 bench-ledger: install-dev install-contracts
 	$(BIN)/python bench/ledger.py
+
+# Concurrent signed fetches against a real gateway (TLS) vs a plain HTTPS file server.
+bench-gateway: install-dev
+	$(BIN)/python bench/gateway_load.py
+
+# The attack suite alone (also part of `make unit`): prints the Table 3 counts at the end.
+security: install-dev
+	$(BIN)/python -m pytest tests/security -q
 
 bench-detect: install-dev
 	$(BIN)/python bench/detect.py

@@ -13,17 +13,12 @@ as committed once its root is anchored on chain and its inclusion proof is produ
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import socket
-import subprocess
 import tempfile
 import time
-import urllib.request
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -32,10 +27,7 @@ from eth_account.signers.local import LocalAccount
 
 from scanseal.ledger import Ledger, LedgerConfig, RecordInput
 from scanseal.ledger.core import _WINDOW as WINDOW
-
-ROOT = Path(__file__).resolve().parents[1]
-
-ANVIL_FUNDER_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+from scanseal.ledger.devnode import ANVIL_FUNDER_KEY, running_anvil
 
 
 def _items(count: int) -> list[RecordInput]:
@@ -43,41 +35,6 @@ def _items(count: int) -> list[RecordInput]:
         RecordInput(b"\x01\x55\x12\x20" + os.urandom(32), *(os.urandom(32) for _ in range(3)))
         for _ in range(count)
     ]
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})
-    request = urllib.request.Request(url, body.encode(), {"Content-Type": "application/json"})
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            with urllib.request.urlopen(request, timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.02)
-    raise SystemExit("anvil did not start (run `make install-contracts`)")
-
-
-@contextmanager
-def _anvil() -> Iterator[str]:
-    binary = next(
-        iter(sorted((ROOT / "contracts/node_modules").glob("@foundry-rs/anvil-*/bin/anvil")))
-    )
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    process = subprocess.Popen(
-        [str(binary), "--host", "127.0.0.1", "--port", str(port), "--silent"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(url, process)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def _fresh(config: LedgerConfig, **changes: object) -> LedgerConfig:
@@ -216,7 +173,7 @@ def main() -> None:
         rows.append(("embedded py-evm", "gas per record, per-record", f"{result['gas']:.0f}"))
         result = batched(embedded, args.batched // 4, args.batch_size)
         rows.append(("embedded py-evm", "batched, with proofs", f"{result['rps']:.0f} records/s"))
-        with _anvil() as url:
+        with running_anvil() as url:
             node = LedgerConfig(
                 backend="jsonrpc",
                 url=url,

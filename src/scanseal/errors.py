@@ -78,8 +78,16 @@ class LedgerUnavailable(ScanSealError):
     http_status = 503
 
 
+class GatewayUnavailable(ScanSealError):
+    """A gateway could not be reached, or answered with something that is not its protocol."""
+
+    exit_code = 5
+    http_status = 502
+
+
 __all__ = [
     "AccessDenied",
+    "GatewayUnavailable",
     "IntegrityError",
     "InvalidInput",
     "LedgerUnavailable",

@@ -6,12 +6,7 @@ child process on 127.0.0.1 and a free port, and stopped by its PID.
 
 from __future__ import annotations
 
-import json
 import os
-import socket
-import subprocess
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,17 +16,9 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from scanseal.ledger import Ledger, LedgerConfig
+from scanseal.ledger.devnode import ANVIL_FUNDER_KEY, anvil_binary, running_anvil
 
 ROOT = Path(__file__).resolve().parents[2]
-NODE_MODULES = ROOT / "contracts" / "node_modules"
-# anvil's first default account: a well-known development key, funded on every anvil start.
-ANVIL_FUNDER_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
-
-
-def anvil_binary() -> Path | None:
-    """The anvil executable shipped by @foundry-rs/anvil for this platform, if installed."""
-    candidates = sorted(NODE_MODULES.glob("@foundry-rs/anvil-*/bin/anvil"))
-    return candidates[0] if candidates else None
 
 
 def missing_engine(what: str) -> None:
@@ -42,52 +29,14 @@ def missing_engine(what: str) -> None:
     pytest.skip(message)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _ready(url: str) -> bool:
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})
-    request = urllib.request.Request(
-        url, body.encode(), headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=0.5) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="session")
 def anvil_url() -> Iterator[str]:
     """A real anvil node for the whole session."""
     binary = anvil_binary()
     if binary is None:
         missing_engine("anvil")
-    assert binary is not None
-    port = _free_port()
-    process = subprocess.Popen(
-        [str(binary), "--host", "127.0.0.1", "--port", str(port), "--silent"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 15
-        while not _ready(url):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("anvil did not start")
-            time.sleep(0.05)
+    with running_anvil(binary) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(params=["embedded", pytest.param("anvil", marks=pytest.mark.integration)])

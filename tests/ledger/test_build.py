@@ -8,8 +8,9 @@ import shutil
 import subprocess
 
 from scanseal.ledger._artifact import load_artifact
+from scanseal.ledger.devnode import NODE_MODULES
 
-from .conftest import NODE_MODULES, ROOT, missing_engine
+from .conftest import ROOT, missing_engine
 
 SOURCE = ROOT / "contracts" / "ImageRegistry.sol"
 ARTIFACT = ROOT / "src" / "scanseal" / "ledger" / "ImageRegistry.json"

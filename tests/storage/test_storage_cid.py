@@ -7,6 +7,7 @@ import io
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from multiformats import CID as MultiformatsCid  # noqa: N811 - beside ScanSeal's CID
 
 from scanseal.errors import InvalidInput
 from scanseal.storage import CID, cid_of
@@ -61,13 +62,19 @@ def test_cid_text_round_trips_and_v0_is_accepted():
     assert CID.parse(str(v0)) == v0
 
 
+def test_other_multibase_spellings_name_the_same_cid():
+    cid = CID.of_block(0x55, b"ScanSeal")  # raw
+    for base in ("base58btc", "base16", "base32upper"):
+        assert CID.parse(MultiformatsCid(base, 1, "raw", ("sha2-256", cid.digest)).encode()) == cid
+
+
 @pytest.mark.parametrize(
     "text",
     [
         "",
         "nonsense",
         "bafy",
-        "zb2rhe5P4gXftAwvA4eXQ5HJwsER2owDyS9sKaQRRVQPn93bA",  # base58btc CIDv1: not accepted
+        "zb2rhe5P4gXftAwvA4eXQ5HJwsER2owDyS9sKaQRRVQ",  # base58btc, digest cut short
         "bafkr4ihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku",  # blake3, not sha2-256
     ],
 )

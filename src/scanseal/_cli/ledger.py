@@ -7,12 +7,10 @@ the operator's log with an inclusion proof per entry.
 
 from __future__ import annotations
 
-import binascii
 import csv
 import io
 import json
 import sys
-from base64 import b32decode
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -22,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from scanseal.errors import InvalidInput, NotFound
+from scanseal.storage import CID
 
 if TYPE_CHECKING:  # the ledger pulls in web3 and py-evm: import it only when auditing
     from scanseal.ledger import AuditEntry
@@ -46,11 +45,22 @@ def audit(
     config: Annotated[
         Path | None, typer.Option("--config", help="TOML file with a [ledger] table.")
     ] = None,
+    gateway: Annotated[
+        str | None,
+        typer.Option("--gateway", help="Ask this gateway (signed request) instead of the ledger."),
+    ] = None,
+    as_name: Annotated[
+        str | None, typer.Option("--as", help="Your identity, to sign the gateway request.")
+    ] = None,
+    ca: Annotated[Path | None, typer.Option("--ca", help="CA certificate of the gateway.")] = None,
 ) -> None:
     """Print who stored, granted, revoked and accessed a record, with the evidence for each."""
     from scanseal.ledger import Ledger, LedgerConfig
 
     cid = parse_cid(record)
+    if gateway is not None or as_name is not None:
+        _remote_audit(record, gateway, as_name, ca, json_out)
+        return
     with Ledger.open(LedgerConfig.load(config)) as ledger:
         trail = ledger.audit_trail(cid)
     if not trail:
@@ -63,33 +73,49 @@ def audit(
         _print_table(record, trail)
 
 
+def _remote_audit(
+    record: str, gateway: str | None, as_name: str | None, ca: Path | None, json_out: Path | None
+) -> None:
+    from scanseal._cli.gateway import connect
+
+    with connect(gateway, ca, as_name) as client:
+        trail = client.audit(record)
+    if json_out is not None:
+        _write(json_out, json.dumps(trail, indent=2) + "\n")
+        return
+    table = Table(title=f"audit trail of {record}", title_justify="left")
+    for column in _COLUMNS:
+        table.add_column(column, overflow="fold")
+    for entry in trail:
+        table.add_row(*remote_row(entry).values())
+    Console(highlight=False).print(table)
+
+
+def remote_row(entry: dict[str, Any]) -> dict[str, str]:
+    """A table row from a gateway's JSON audit entry (same columns as the ledger's)."""
+    when = datetime.fromtimestamp(int(entry["timestamp"]), UTC).strftime("%Y-%m-%d %H:%M:%S")
+    allowed = entry.get("allowed")
+    return {
+        "time": when,
+        "action": str(entry["action"]),
+        "actor": str(entry["actor"]),
+        "subject": str(entry.get("subject") or ""),
+        "access": str(entry.get("access_type") or ""),
+        "allowed": "" if allowed is None else ("allowed" if allowed else "DENIED"),
+        "reason": str(entry.get("reason") or ""),
+        "evidence": str(entry.get("evidence") or ""),
+    }
+
+
 def parse_cid(text: str) -> bytes:
-    """The binary CID from its usual text forms; InvalidInput for anything else."""
+    """The binary CID from any multibase text form, or ``0x``-hex as the chain shows it."""
     text = text.strip()
-    try:
-        if text.startswith("0x"):
+    if text.startswith("0x"):
+        try:
             return bytes.fromhex(text[2:])
-        if text.startswith("Qm"):
-            return _base58_decode(text)
-        if text.startswith("f"):
-            return bytes.fromhex(text[1:])
-        if text.startswith("b"):
-            body = text[1:].upper()
-            return b32decode(body + "=" * (-len(body) % 8))
-    except (ValueError, binascii.Error) as error:
-        raise InvalidInput(f"{text!r} is not a valid CID: {error}") from error
-    raise InvalidInput(f"{text!r} is not a CID (expected b…, Qm…, f… or 0x…)")
-
-
-def _base58_decode(text: str) -> bytes:
-    number = 0
-    for char in text:
-        digit = _BASE58.find(char)
-        if digit < 0:
-            raise ValueError(f"{char!r} is not a base58 digit")
-        number = number * 58 + digit
-    body = number.to_bytes((number.bit_length() + 7) // 8, "big")
-    return bytes(len(text) - len(text.lstrip("1"))) + body
+        except ValueError:
+            raise InvalidInput(f"{text!r} is not a valid hex CID") from None
+    return CID.parse(text).to_bytes()
 
 
 def _row(entry: AuditEntry) -> dict[str, str]:

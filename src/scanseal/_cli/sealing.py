@@ -191,8 +191,22 @@ def verify(
         typer.Option("--as", help="Also decrypt and check the plaintext as this recipient."),
     ] = None,
     config: ConfigOption = None,
+    gateway: Annotated[
+        str | None,
+        typer.Option("--gateway", help="Ask this gateway to check the record and the ledger."),
+    ] = None,
+    ca: Annotated[Path | None, typer.Option("--ca", help="CA certificate of the gateway.")] = None,
 ) -> None:
     """Check an envelope's signature and hashes (with --as, the plaintext hashes too)."""
+    if gateway is not None:
+        from scanseal._cli.gateway import connect
+
+        with connect(gateway, ca, "-") as client:
+            checks = client.verify(target)["checks"]
+        for check in checks:
+            _out.print(f"ok  {check}")
+        _out.print(f"verified {target} at {gateway}: public (no key used)")
+        return
     identity = unlock_identity(as_name) if as_name else None
     with _local_envelope(target, config) as envelope_path:
         report = verify_sealed(envelope_path, identity)

@@ -1,7 +1,8 @@
-"""CIDv1 and multihash handling, written out so the byte layout is auditable.
+"""The CIDs ScanSeal emits and accepts, on top of the ``multiformats`` package.
 
-Only what ScanSeal emits and checks is supported: CID versions 0 and 1, the ``raw`` (0x55) and
-``dag-pb`` (0x70) codecs, and sha2-256 multihashes. Any other CID is refused with
+``multiformats`` does the encodings (varints, multibase text forms, CID parsing); this module
+narrows them to what ScanSeal produces and can check: CID versions 0 and 1, the ``raw`` (0x55)
+and ``dag-pb`` (0x70) codecs, and sha2-256 multihashes. Any other CID is refused with
 :class:`~scanseal.errors.InvalidInput` rather than trusted without a hash check.
 """
 
@@ -12,43 +13,31 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
+from multiformats import CID as _MultiformatsCID  # noqa: N811 - kept apart from ours
+from multiformats import varint
+
 from scanseal.errors import IntegrityError, InvalidInput
 
 RAW = 0x55
 DAG_PB = 0x70
 SHA2_256 = 0x12
 _DIGEST_LEN = 32
-_B58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+_MAX_VARINT_BYTES = 9
 
 
 def encode_varint(value: int) -> bytes:
     """Unsigned LEB128, as used by multiformats, protobuf and CAR."""
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
+    return bytes(varint.encode(value))
 
 
 def decode_varint(data: bytes | memoryview, pos: int) -> tuple[int, int]:
     """Return ``(value, next position)``; refuse truncated or over-long varints."""
-    value = 0
-    shift = 0
-    while True:
-        if pos >= len(data):
-            raise InvalidInput("truncated varint")
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, pos
-        shift += 7
-        if shift > 63:
-            raise InvalidInput("varint longer than 64 bits")
+    window = memoryview(data)[pos : pos + _MAX_VARINT_BYTES]
+    try:
+        value, length, _ = varint.decode_raw(window)
+    except ValueError as error:
+        raise InvalidInput(f"malformed varint: {error}") from None
+    return value, pos + length
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +65,9 @@ class CID:
         return encode_varint(1) + encode_varint(self.codec) + self.multihash
 
     def __str__(self) -> str:
-        if self.version == 0:
-            return _b58encode(self.multihash)
-        text = base64.b32encode(self.to_bytes()).decode("ascii").lower().rstrip("=")
-        return "b" + text
+        base = "base58btc" if self.version == 0 else "base32"
+        codec = "dag-pb" if self.codec == DAG_PB else "raw"
+        return str(_MultiformatsCID(base, self.version, codec, ("sha2-256", self.digest)))
 
     def matches(self, block: bytes | memoryview) -> bool:
         """True when ``block`` hashes to this CID (constant-time compare of digests)."""
@@ -93,20 +81,13 @@ class CID:
 
     @classmethod
     def parse(cls, text: str) -> CID:
-        """Parse a CIDv1 in base32 (``b…``) or a CIDv0 (``Qm…``)."""
-        text = text.strip()
-        if text.startswith("Qm") and len(text) == 46:
-            return cls._from_multihash(0, DAG_PB, _b58decode(text))
-        if not text.startswith("b") or len(text) < 2:
-            raise InvalidInput(f"not a base32 CIDv1 or a CIDv0: {text!r}")
-        body = text[1:].upper()
+        """Parse a CID in any multibase text form (``b…`` base32, ``Qm…`` CIDv0, …)."""
         try:
-            raw = base64.b32decode(body + "=" * (-len(body) % 8))
-        except ValueError as error:
-            raise InvalidInput(f"not a base32 CID: {text!r}") from error
-        cid, end = cls.decode(raw, 0)
-        if end != len(raw):
-            raise InvalidInput(f"trailing bytes after CID: {text!r}")
+            parsed = _MultiformatsCID.decode(text.strip())
+        except (ValueError, KeyError) as error:
+            raise InvalidInput(f"not a CID: {text!r} ({error})") from None
+        cid, end = cls.decode(bytes(parsed), 0)
+        assert end == len(bytes(parsed))
         return cid
 
     @classmethod
@@ -140,24 +121,3 @@ class CID:
 def block_key(cid: CID) -> str:
     """Storage key of a block: base32 of its multihash, so CIDv0 and CIDv1 share one block."""
     return base64.b32encode(cid.multihash).decode("ascii").rstrip("=")
-
-
-def _b58encode(data: bytes) -> str:
-    number = int.from_bytes(data, "big")
-    out = ""
-    while number:
-        number, rem = divmod(number, 58)
-        out = _B58_ALPHABET[rem] + out
-    pad = len(data) - len(data.lstrip(b"\0"))
-    return "1" * pad + out
-
-
-def _b58decode(text: str) -> bytes:
-    number = 0
-    for char in text:
-        index = _B58_ALPHABET.find(char)
-        if index < 0:
-            raise InvalidInput(f"not a base58 CID: {text!r}")
-        number = number * 58 + index
-    pad = len(text) - len(text.lstrip("1"))
-    return b"\0" * pad + number.to_bytes((number.bit_length() + 7) // 8, "big")

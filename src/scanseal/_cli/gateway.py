@@ -1,0 +1,174 @@
+"""``scanseal serve``, ``certs``, ``send``, ``fetch``, ``grant`` and ``revoke``: the gateway.
+
+The gateway URL comes from ``--gateway`` or ``$SCANSEAL_GATEWAY_URL``; a private CA certificate
+for TLS from ``--ca`` or ``$SCANSEAL_GATEWAY_CA``. ``scanseal audit`` and ``scanseal verify``
+take the same ``--gateway`` option (see their modules).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+from scanseal._cli.keys import read_passphrase
+from scanseal._cli.sealing import AsName, _unlock
+from scanseal.crypto.identity import IdentityCard
+from scanseal.errors import InvalidInput
+
+if TYPE_CHECKING:  # the client pulls in httpx: import it only when talking to a gateway
+    from scanseal.service.client import GatewayClient
+
+URL_ENV = "SCANSEAL_GATEWAY_URL"
+CA_ENV = "SCANSEAL_GATEWAY_CA"
+_out = Console(highlight=False, soft_wrap=True)
+
+GatewayOption = Annotated[
+    str | None, typer.Option("--gateway", help=f"Gateway URL (default: ${URL_ENV}).")
+]
+CaOption = Annotated[
+    Path | None, typer.Option("--ca", help=f"CA certificate of the gateway (default: ${CA_ENV}).")
+]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", help="scanseal.toml with [gateway], [ledger], [storage] tables."),
+]
+
+
+def connect(gateway: str | None, ca: Path | None, as_name: str | None) -> GatewayClient:
+    """A client for ``gateway`` acting as ``as_name`` (unlocked), or anonymous when None."""
+    from scanseal.service.client import GatewayClient
+
+    url = gateway or os.environ.get(URL_ENV)
+    if not url:
+        raise InvalidInput(f"name the gateway with --gateway URL or ${URL_ENV}")
+    ca_file = ca if ca is not None else (Path(os.environ[CA_ENV]) if CA_ENV in os.environ else None)
+    identity = _unlock(as_name) if as_name != "-" else None
+    return GatewayClient(url, identity, ca=ca_file)
+
+
+@contextmanager
+def _bars() -> Iterator[Progress]:
+    """One overall bar for a study (bytes over every image), on stderr when it is a terminal."""
+    console = Console(stderr=True)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as p:
+        yield p
+
+
+def serve(config: ConfigOption = None) -> None:
+    """Run the department gateway (embedded chain and store unless configured otherwise)."""
+    from scanseal.service.config import GatewayConfig
+    from scanseal.service.server import open_gateway
+    from scanseal.service.server import serve as run
+
+    name = GatewayConfig.load(config).identity
+    run(open_gateway(config, read_passphrase(name)))
+
+
+def certs(
+    directory: Annotated[Path, typer.Argument(help="Where to write ca.pem, server.pem, .key.")],
+    name: Annotated[
+        list[str] | None,
+        typer.Option("--name", help="DNS name or IP of the gateway (repeatable)."),
+    ] = None,
+) -> None:
+    """Create a private CA and a gateway certificate for TLS."""
+    from scanseal.service.tls import make_certs
+
+    files = make_certs(directory, name or None)
+    _out.print(f"CA {files.ca}  (give it to clients: --ca)")
+    _out.print(f"certificate {files.cert}  key {files.key}  (tls_cert / tls_key in [gateway])")
+
+
+def send(
+    files: Annotated[list[Path], typer.Argument(help="Images of the study to send.")],
+    to: Annotated[list[Path], typer.Option("--to", help="Recipient identity card (repeatable).")],
+    workdir: Annotated[
+        Path, typer.Option("--workdir", help="Where the sealed envelopes are kept.")
+    ] = Path("."),
+    as_name: AsName = None,
+    gateway: GatewayOption = None,
+    ca: CaOption = None,
+) -> None:
+    """Seal each image here and upload it; prints one record (manifest CID) per image."""
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise InvalidInput(f"no such file: {', '.join(missing)}")
+    cards = [IdentityCard.load(path) for path in to]
+    total = sum(f.stat().st_size for f in files)
+    with connect(gateway, ca, as_name) as client, _bars() as p:
+        task = p.add_task(f"sending {len(files)} image(s)", total=total)
+        for file in files:
+            answer = client.send(file, cards, workdir, progress=lambda n: p.advance(task, n))
+            _out.print(f"{file.name}  record {answer['manifest_cid']}")
+
+
+def fetch(
+    records: Annotated[list[str], typer.Argument(help="Record(s): manifest CIDs.")],
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Directory (several records) or file.")
+    ],
+    as_name: AsName = None,
+    gateway: GatewayOption = None,
+    ca: CaOption = None,
+) -> None:
+    """Fetch records by signed request, check every hash, decrypt; nothing written on failure."""
+    with connect(gateway, ca, as_name) as client, _bars() as p:
+        task = p.add_task(f"fetching {len(records)} record(s)", total=len(records))
+        for record in records:
+            target = output / record if len(records) > 1 or output.is_dir() else output
+            opened = client.fetch(record, target)
+            p.advance(task, 1)
+            _out.print(f"{record} -> {opened.path}  (verified against manifest and ledger)")
+
+
+def grant(
+    record: Annotated[str, typer.Argument(help="Record (manifest CID) you own.")],
+    to: Annotated[Path, typer.Option("--to", help="Identity card of the new recipient.")],
+    as_name: AsName = None,
+    gateway: GatewayOption = None,
+    ca: CaOption = None,
+) -> None:
+    """Re-wrap a record's key for one more recipient and grant access on the ledger."""
+    card = IdentityCard.load(to)
+    with connect(gateway, ca, as_name) as client:
+        answer = client.grant(record, card)
+    _out.print(f"granted {card.name} ({card.address}) on {record}; grant {answer['grant_cid']}")
+
+
+def revoke(
+    record: Annotated[str, typer.Argument(help="Record (manifest CID) you own.")],
+    grantee: Annotated[str, typer.Option("--from", help="Address or card file to revoke.")],
+    as_name: AsName = None,
+    gateway: GatewayOption = None,
+    ca: CaOption = None,
+) -> None:
+    """Stop future releases of a record to a grantee (what it downloaded stays with it)."""
+    address = IdentityCard.load(Path(grantee)).address if Path(grantee).is_file() else grantee
+    with connect(gateway, ca, as_name) as client:
+        client.revoke(record, address)
+    _out.print(f"revoked {address} on {record}")
+
+
+def register(app: typer.Typer) -> None:
+    for name, command in (
+        ("serve", serve),
+        ("certs", certs),
+        ("send", send),
+        ("fetch", fetch),
+        ("grant", grant),
+        ("revoke", revoke),
+    ):
+        app.command(name)(command)

@@ -1,0 +1,79 @@
+"""A local anvil node for development, tests and benchmarks.
+
+anvil comes from the contracts/ npm project (``make install-contracts``). It is started as a
+child process on 127.0.0.1 and a free port, and stopped by its own PID, never by name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Final
+
+from scanseal.errors import LedgerUnavailable
+
+#: anvil's first default account: a well-known development key, funded on every anvil start.
+ANVIL_FUNDER_KEY: Final = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+_CHECKOUT: Final = Path(__file__).resolve().parents[3]
+NODE_MODULES: Final = _CHECKOUT / "contracts" / "node_modules"
+
+
+def anvil_binary() -> Path | None:
+    """The anvil executable: ``$SCANSEAL_ANVIL``, else the one the npm project installed."""
+    if override := os.environ.get("SCANSEAL_ANVIL"):
+        return Path(override)
+    candidates = sorted(NODE_MODULES.glob("@foundry-rs/anvil-*/bin/anvil"))
+    return candidates[0] if candidates else None
+
+
+@contextmanager
+def running_anvil(binary: Path | None = None, *, start_timeout: float = 15.0) -> Iterator[str]:
+    """Run anvil for the duration of the block; yields its JSON-RPC URL."""
+    binary = binary or anvil_binary()
+    if binary is None:
+        raise LedgerUnavailable("anvil is not installed: run `make install-contracts`")
+    port = _free_port()
+    process = subprocess.Popen(  # noqa: S603 - our own binary, fixed arguments
+        [str(binary), "--host", "127.0.0.1", "--port", str(port), "--silent"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url, process, start_timeout)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})
+    request = urllib.request.Request(  # noqa: S310 - an http:// loopback URL built above
+        url, body.encode(), {"Content-Type": "application/json"}
+    )
+    deadline = time.monotonic() + timeout
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(request, timeout=0.5):  # noqa: S310
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise LedgerUnavailable(f"anvil did not answer on {url} within {timeout:.0f} s")

@@ -1,0 +1,256 @@
+"""A gateway client: seal and send, fetch and open, grant, revoke, audit and verify over HTTP.
+
+Nothing the gateway or the network returns is trusted. A fetched bundle is opened only after the
+manifest hashes to the CID asked for, its signature holds, the envelope matches it, a grant (if
+any) is signed by the owner, and the ledger hashes the gateway reports equal the manifest's;
+then the plaintext's H1–H3 are checked while decrypting. Any failure leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import ssl
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import httpx
+
+from scanseal import errors
+from scanseal.crypto import envelope
+from scanseal.crypto.identity import Identity, IdentityCard
+from scanseal.errors import GatewayUnavailable, IntegrityError, InvalidInput, ScanSealError
+from scanseal.service import wire
+from scanseal.service.signed import Domain, signed_headers
+from scanseal.storage import BlobStore, ObjectStat, cid_of
+from scanseal.storage._builder import Readable
+from scanseal.transfer.grants import Grant, make_grant
+from scanseal.transfer.local import OpenedFile, Progress, SealedFile, seal_file
+from scanseal.transfer.manifest import Manifest
+from scanseal.transfer.records import LedgerHashes, open_checked, with_self
+
+
+class GatewayClient:
+    """One identity talking to one gateway (``ca``: the CA file that signed its certificate)."""
+
+    def __init__(
+        self,
+        url: str,
+        identity: Identity | None = None,
+        *,
+        ca: Path | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.identity = identity
+        verify: ssl.SSLContext | bool = True
+        if ca is not None:
+            verify = ssl.create_default_context(cafile=str(ca))
+        self._http = httpx.Client(base_url=self.url, timeout=timeout, verify=verify)
+        self._domain: Domain | None = None
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> GatewayClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # --- plumbing
+
+    def health(self) -> dict[str, Any]:
+        return dict(self._json("GET", "/v1/health"))
+
+    @property
+    def domain(self) -> Domain:
+        """The signing domain, read once from the gateway's health endpoint."""
+        if self._domain is None:
+            info = self.health()
+            self._domain = Domain(int(info["chain_id"]), info["contract"], info["gateway"])
+        return self._domain
+
+    def _me(self) -> Identity:
+        if self.identity is None:
+            raise InvalidInput("this action needs an identity (--as NAME)")
+        return self.identity
+
+    def signed(self, action: str, record: str, body: bytes = b"") -> dict[str, str]:
+        return signed_headers(self._me().account, self.domain, action, record, body=body)
+
+    def _call(
+        self, method: str, path: str, *, headers: dict[str, str] | None = None, body: bytes = b""
+    ) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, headers=headers, content=body or None)
+        except httpx.HTTPError as error:
+            raise GatewayUnavailable(f"gateway {self.url}: {error}") from None
+        if response.status_code != 200:
+            raise error_from_response(response)
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._call(method, path, **kwargs)
+        try:
+            return response.json()
+        except ValueError:
+            raise IntegrityError(f"gateway {self.url} answered with malformed JSON") from None
+
+    # --- workflows
+
+    def send(
+        self,
+        source: Path,
+        recipients: Sequence[IdentityCard],
+        workdir: Path,
+        *,
+        progress: Progress | None = None,
+    ) -> dict[str, Any]:
+        """Seal ``source`` here (the gateway never sees plaintext) and upload it."""
+        sealed = seal_for_upload(source, recipients, self._me(), workdir, progress=progress)
+        return self.upload(sealed)
+
+    def upload(self, sealed: SealedFile) -> dict[str, Any]:
+        manifest = sealed.manifest_path.read_bytes()
+        body = wire.pack({"manifest": manifest.decode("utf-8")}, sealed.envelope.read_bytes())
+        record = cid_of(io.BytesIO(manifest))
+        headers = {**self.signed("upload", record, body), "Content-Type": wire.MEDIA_TYPE}
+        return dict(self._json("POST", "/v1/records", headers=headers, body=body))
+
+    def fetch_bundle(self, record: str) -> bytes:
+        """One signed fetch: the raw bundle (manifest, grant, ledger hashes, envelope)."""
+        return self._call(
+            "GET", f"/v1/records/{record}", headers=self.signed("fetch", record)
+        ).content
+
+    def fetch(self, record: str, output: Path, *, progress: Progress | None = None) -> OpenedFile:
+        """Fetch ``record`` and open it into ``output``, checking everything on the way."""
+        return open_bundle(self.fetch_bundle(record), record, self._me(), output, progress)
+
+    def grant(self, record: str, grantee: IdentityCard) -> dict[str, Any]:
+        """Re-wrap the record's file key for ``grantee`` (as its owner) and publish the grant."""
+        me = self._me()
+        _meta, payload = wire.unpack(self.fetch_bundle(record))
+        header = envelope.read_header(io.BytesIO(payload))
+        file_key = envelope.unlock(header, me.transport_keys.values())
+        issued = make_grant(record, header, file_key, me, grantee, int(time.time()))
+        body = issued.to_bytes()
+        headers = {**self.signed("grant", record, body), "Content-Type": "application/json"}
+        return dict(self._json("POST", f"/v1/records/{record}/grants", headers=headers, body=body))
+
+    def revoke(self, record: str, grantee: str) -> dict[str, Any]:
+        body = json.dumps({"grantee": grantee}).encode()
+        headers = {**self.signed("revoke", record, body), "Content-Type": "application/json"}
+        path = f"/v1/records/{record}/revocations"
+        return dict(self._json("POST", path, headers=headers, body=body))
+
+    def audit(self, record: str) -> list[dict[str, Any]]:
+        path = f"/v1/records/{record}/audit"
+        return list(self._json("GET", path, headers=self.signed("audit", record)))
+
+    def verify(self, record: str) -> dict[str, Any]:
+        return dict(self._json("GET", f"/v1/records/{record}/verify"))
+
+
+def seal_for_upload(
+    source: Path,
+    recipients: Sequence[IdentityCard],
+    uploader: Identity,
+    workdir: Path,
+    *,
+    progress: Progress | None = None,
+) -> SealedFile:
+    """Seal for ``recipients`` and the uploader (who must be able to grant later); the
+    manifest names the envelope's CID, though nothing is stored locally."""
+    return seal_file(
+        source,
+        with_self(recipients, uploader),
+        uploader,
+        workdir / (source.name + ".sseal"),
+        store=_CidOnly(),
+        progress=progress,
+    )
+
+
+def open_bundle(
+    bundle: bytes,
+    record: str,
+    identity: Identity,
+    output: Path,
+    progress: Progress | None = None,
+) -> OpenedFile:
+    """Check and open a fetch response; IntegrityError if anything in it was altered."""
+    meta, payload = wire.unpack(bundle)
+    wire.require_keys(meta, "grant", "manifest", "record")
+    manifest_bytes = str(wire.text_field(meta, "manifest")).encode("utf-8")
+    if cid_of(io.BytesIO(manifest_bytes)) != record:
+        raise IntegrityError("the manifest received does not hash to the record's CID")
+    manifest = Manifest.from_json(manifest_bytes)
+    grant_text = wire.text_field(meta, "grant", optional=True)
+    grant = None if grant_text is None else Grant.from_bytes(grant_text)
+    if grant is not None and (grant.record != record or grant.grantee != identity.address):
+        raise IntegrityError("the grant received is for another record or recipient")
+    hashes = _ledger_hashes(meta.get("record"))
+    with tempfile.TemporaryDirectory(prefix="scanseal-fetch-") as scratch:
+        envelope_path = Path(scratch) / "envelope.sseal"
+        envelope_path.write_bytes(payload)
+        return open_checked(
+            envelope_path, manifest, identity, output, hashes, grant=grant, progress=progress
+        )
+
+
+def _ledger_hashes(raw: object) -> LedgerHashes:
+    if not isinstance(raw, dict) or sorted(raw) != ["h1", "h3", "pixel_digest"]:
+        raise IntegrityError("bundle field 'record' must hold h1, h3 and pixel_digest")
+    try:
+        values = {k: bytes.fromhex(str(v)) for k, v in raw.items()}
+    except ValueError:
+        raise IntegrityError("bundle ledger hashes are not hexadecimal") from None
+    if any(len(v) != 32 or raw[k] != v.hex() for k, v in values.items()):
+        raise IntegrityError("bundle ledger hashes must be 64 lowercase hex digits")
+    return LedgerHashes(values["h1"], values["h3"], values["pixel_digest"])
+
+
+def error_from_response(response: httpx.Response) -> ScanSealError:
+    """The ScanSeal error a gateway reported, rebuilt on this side with its one-line reason."""
+    try:
+        body = response.json()
+        name, reason = str(body["error"]), str(body["reason"])
+    except (ValueError, KeyError, TypeError):
+        return GatewayUnavailable(f"gateway answered HTTP {response.status_code}")
+    kind = getattr(errors, name, None)
+    if isinstance(kind, type) and issubclass(kind, ScanSealError):
+        return kind(reason)
+    return GatewayUnavailable(f"gateway answered HTTP {response.status_code}: {reason}")
+
+
+class _CidOnly(BlobStore):
+    """A store that only names bytes: sealing for upload needs the CID, not a local copy."""
+
+    def put(self, stream: Readable) -> str:
+        return cid_of(stream)
+
+    def get(self, cid: str) -> BinaryIO:
+        raise InvalidInput("nothing is stored locally when sending to a gateway")
+
+    def has(self, cid: str) -> bool:
+        return False
+
+    def pin(self, cid: str) -> None:
+        return None
+
+    def unpin(self, cid: str) -> None:
+        return None
+
+    def stat(self, cid: str) -> ObjectStat:
+        raise InvalidInput("nothing is stored locally when sending to a gateway")
+
+    def pins(self) -> list[str]:
+        return []
+
+    def close(self) -> None:
+        return None

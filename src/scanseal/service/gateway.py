@@ -1,0 +1,414 @@
+"""The department gateway, without HTTP: every decision the REST API makes is made here.
+
+The gateway holds an admin account on the ImageRegistry. It stores what clinicians upload,
+records it on the ledger, relays grants and revocations that record owners sign, and releases a
+record only after the ledger says the requester may have it. Every attempt to read a record —
+allowed, refused by the ledger, or refused earlier for a bad signature, a replay or an expired
+request — is reported with ``logAccess`` (or appended to the batched log) *before* the answer
+goes out. The gateway never holds a clinician's key and never sees plaintext.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from eth_utils.address import is_address, to_checksum_address
+
+from scanseal import __version__
+from scanseal.crypto import envelope
+from scanseal.crypto.identity import Identity, IdentityCard
+from scanseal.errors import (
+    AccessDenied,
+    IntegrityError,
+    InvalidInput,
+    NotFound,
+    ReplayDetected,
+    ScanSealError,
+)
+from scanseal.ledger import (
+    AccessResult,
+    AccessType,
+    AuditEntry,
+    Ledger,
+    Reason,
+    Receipt,
+    Record,
+)
+from scanseal.service import wire
+from scanseal.service.config import GatewayConfig
+from scanseal.service.signed import Domain, Request, parse_request, recover_requester
+from scanseal.service.state import GatewayState, StoredRecord
+from scanseal.storage import CID, BlobStore, cid_of
+from scanseal.transfer.grants import Grant, check_same_payload
+from scanseal.transfer.local import verify_sealed
+from scanseal.transfer.manifest import Manifest
+from scanseal.transfer.records import LedgerHashes, cid_bytes
+from scanseal.transfer.stored import fetch_sealed
+
+_ZERO_ADDRESS = "0x" + "00" * 20
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Authenticated:
+    """A request whose signature, window and nonce all held."""
+
+    request: Request
+    requester: str
+
+
+class Gateway:
+    """One department's gateway over a ledger, a block store and its own SQLite state."""
+
+    def __init__(
+        self,
+        identity: Identity,
+        ledger: Ledger,
+        store: BlobStore,
+        state: GatewayState,
+        config: GatewayConfig,
+    ) -> None:
+        self.identity = identity
+        self.ledger = ledger
+        self.store = store
+        self.state = state
+        self.config = config
+        self.domain = Domain(ledger.chain.chain_id, ledger.address, identity.address)
+        self._ledger_lock = threading.RLock()  # py-evm and the batched log: one caller at a time
+        self.on_denied: Callable[[str, int], None] = lambda _action, _reason: None
+        self._records: dict[str, Record] = {}
+
+    def close(self) -> None:
+        with self._ledger_lock:
+            if self.ledger.mode == "batched" and self.ledger.pending:
+                self.ledger.anchor()
+            self.ledger.close()
+        self.state.close()
+        self.store.close()
+
+    def locked(self, work: Callable[[], T]) -> T:
+        """Run ``work`` holding the ledger lock."""
+        with self._ledger_lock:
+            return work()
+
+    def tick(self) -> None:
+        """Anchor the batched log when its oldest entry has waited long enough."""
+        if self.ledger.mode == "batched":
+            with self._ledger_lock:
+                self.ledger.tick()
+
+    # --- bootstrap
+
+    def enroll(self, card: IdentityCard) -> bool:
+        """Register ``card`` on the ledger unless it already is; True when newly registered."""
+        with self._ledger_lock:
+            known = self.ledger.identity_of(card.address)
+            if known == card.card_hash:
+                return False
+            if known is not None:
+                raise IntegrityError(f"{card.address} is registered with another card")
+            self.ledger.register_identity(self.identity.account, card.address, card.card_hash)
+            return True
+
+    def bootstrap(self) -> None:
+        """Make sure the gateway may act: admin, registered, authorized uploader; enroll members."""
+        me = self.identity.address
+        with self._ledger_lock:
+            if not self.ledger.is_admin(me):
+                raise AccessDenied(f"gateway account {me} is not an admin of the ImageRegistry")
+            self.enroll(self.identity.card)
+            if not self.ledger.is_uploader(me):
+                self.ledger.authorize_uploader(self.identity.account, me)
+        if self.config.members is not None:
+            for path in sorted(Path(self.config.members).glob("*.json")):
+                self.enroll(IdentityCard.load(path))
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "version": __version__,
+            "gateway": self.identity.address,
+            "chain_id": self.domain.chain_id,
+            "contract": self.domain.contract,
+            "ledger_mode": self.ledger.mode,
+            "max_lifetime": self.config.max_lifetime,
+        }
+
+    # --- authentication
+
+    def authenticate(
+        self, action: str, record: str, headers: Mapping[str, str | None], body: bytes
+    ) -> Authenticated:
+        """Check a signed request for ``action`` on ``record``; raises with the ledger reason.
+
+        Failures carry ``ledger_reason`` so a read attempt can be logged with the right code.
+        """
+        request = parse_request(headers.get("request"))
+        mismatch = (
+            request.action != action
+            or request.record != record
+            or request.gateway != self.identity.address
+            or request.body_hash != hashlib.sha256(body).digest()
+        )
+        if mismatch:
+            raise _tag(AccessDenied("request was signed for another action, record or body"), 16)
+        try:
+            signer = recover_requester(self.domain, request, headers.get("signature"))
+        except IntegrityError as error:
+            raise _tag(AccessDenied(error.reason), Reason.BAD_SIGNATURE) from None
+        if signer != request.requester:
+            raise _tag(
+                AccessDenied(f"request signed by {signer}, not {request.requester}"),
+                Reason.BAD_SIGNATURE,
+            )
+        self._check_window(request)
+        if not self.state.use_nonce(request.nonce, request.requester, request.expires_at):
+            raise _tag(ReplayDetected("request nonce was already used (replay)"), Reason.REPLAY)
+        return Authenticated(request, signer)
+
+    def _check_window(self, request: Request) -> None:
+        now = int(time.time())
+        if request.expires_at - request.issued_at > self.config.max_lifetime:
+            problem = f"request lives longer than {self.config.max_lifetime} s"
+        elif request.issued_at > now + self.config.clock_skew:
+            problem = "request is issued in the future"
+        elif now > request.expires_at:
+            problem = "request has expired"
+        else:
+            return
+        raise _tag(ReplayDetected(problem), Reason.REPLAY)
+
+    # --- reading a record
+
+    def fetch(self, record: str, headers: Mapping[str, str | None]) -> bytes:
+        """Authenticate, decide on the ledger (logged either way), then return the bundle."""
+        binary = _record_bytes(record)
+        claimed = _claimed_requester(headers)
+        try:
+            who = self.authenticate("fetch", record, headers, b"")
+        except ScanSealError as error:
+            reason = getattr(error, "ledger_reason", Reason.OTHER)
+            self._log(binary, claimed, AccessType.DOWNLOAD, Reason(reason))
+            self.on_denied("fetch", int(reason))
+            raise
+        if self.state.record(record) is None:  # nothing to release: logged as a denial
+            self._log(binary, who.requester, AccessType.DOWNLOAD, Reason.OTHER)
+            self.on_denied("fetch", int(Reason.OTHER))
+            raise NotFound(f"record {record} is not held by this gateway")
+        result = self._log(binary, who.requester, AccessType.DOWNLOAD, Reason.NONE)
+        if not result.allowed:
+            self.on_denied("fetch", result.reason)
+            raise AccessDenied(f"access denied by the ledger ({Reason.label(result.reason)})")
+        return self._bundle(record, who.requester)
+
+    def _log(self, record: bytes, accessor: str, kind: AccessType, reason: Reason) -> AccessResult:
+        return self.locked(
+            lambda: self.ledger.log_access(self.identity.account, record, accessor, kind, reason)
+        )
+
+    def _bundle(self, record: str, requester: str) -> bytes:
+        stored = self.state.record(record)
+        if stored is None:
+            raise NotFound(f"record {record} is not held by this gateway")
+        manifest_text = _read(self.store, record)
+        chain_record = self._ledger_record(record)
+        grant_cid = self.state.grant_cid(record, requester)
+        meta = {
+            "manifest": manifest_text.decode("utf-8"),
+            "grant": None if grant_cid is None else _read(self.store, grant_cid).decode(),
+            "record": {
+                "h1": chain_record.image_hash.hex(),
+                "h3": chain_record.h3.hex(),
+                "pixel_digest": chain_record.pixel_digest.hex(),
+            },
+        }
+        return wire.pack(meta, _read(self.store, stored.envelope_cid))
+
+    def _ledger_record(self, record: str) -> Record:
+        """The record's hashes on the ledger. A record can never be overwritten on chain (the
+        contract refuses a second storeImage, an anchored batch cannot change), so after the
+        first read they are served from memory."""
+        cached = self._records.get(record)
+        if cached is None:
+            cached = self.locked(lambda: self.ledger.get_record(cid_bytes(record)))
+            self._records[record] = cached
+        return cached
+
+    # --- writing
+
+    def upload(self, headers: Mapping[str, str | None], body: bytes) -> dict[str, Any]:
+        """Store a sealed envelope and its manifest, record it, grant its recipients."""
+        meta, payload = wire.unpack(body)
+        wire.require_keys(meta, "manifest")
+        manifest_bytes = str(wire.text_field(meta, "manifest")).encode("utf-8")
+        manifest_cid = cid_of(io.BytesIO(manifest_bytes))
+        who = self.authenticate("upload", manifest_cid, headers, body)
+        manifest = Manifest.from_json(manifest_bytes)
+        manifest.verify_signature()
+        if manifest.uploader.address != who.requester:
+            raise AccessDenied("only the manifest's uploader may upload it")
+        if self.locked(lambda: self.ledger.identity_of(who.requester)) is None:
+            raise AccessDenied(f"{who.requester} is not a registered identity")
+        digest = hashlib.sha256(payload).digest()
+        if digest != manifest.envelope_sha256 or len(payload) != manifest.envelope_size:
+            raise IntegrityError("envelope bytes differ from the signed manifest's digest")
+        envelope_cid = self.store.put(io.BytesIO(payload))
+        if envelope_cid != manifest.cid:
+            raise IntegrityError("envelope does not hash to the CID the manifest names")
+        self.store.put(io.BytesIO(manifest_bytes))
+        receipt = self.locked(lambda: self._register(manifest_cid, manifest))
+        self.state.add_record(StoredRecord(manifest_cid, envelope_cid, who.requester))
+        return {
+            "manifest_cid": manifest_cid,
+            "envelope_cid": envelope_cid,
+            "ledger": _receipt_json(receipt),
+            "granted": [r.address for r in manifest.recipients],
+        }
+
+    def _register(self, manifest_cid: str, manifest: Manifest) -> Receipt:
+        """Every recipient is checked before anything is written, so a refusal leaves no
+        half-registered record behind."""
+        binary = cid_bytes(manifest_cid)
+        for recipient in manifest.recipients:
+            if self.ledger.identity_of(recipient.address) is None:
+                raise InvalidInput(f"recipient {recipient.name} is not registered on the ledger")
+        receipt = self.ledger.store_record(
+            self.identity.account, binary, manifest.chain.h1, manifest.chain.h3,
+            manifest.pixel_digest,
+        )  # fmt: skip
+        for recipient in manifest.recipients:
+            if not self.ledger.has_access(binary, recipient.address):
+                self.ledger.grant(self.identity.account, binary, recipient.address)
+        return receipt
+
+    def grant(self, record: str, headers: Mapping[str, str | None], body: bytes) -> dict[str, Any]:
+        """Relay an owner's signed grant: check it, publish it, record it on the ledger."""
+        who = self.authenticate("grant", record, headers, body)
+        stored = self._owned(record, who.requester)
+        issued = Grant.from_bytes(body)
+        if issued.record != record or not is_address(issued.grantee):
+            raise InvalidInput("grant names another record or a malformed grantee")
+        granted_header = issued.verify(stored.owner)
+        with self.store.get(stored.envelope_cid) as stream:
+            check_same_payload(envelope.read_header(stream), granted_header)
+        grantee = to_checksum_address(issued.grantee)
+        binary = cid_bytes(record)
+
+        def on_chain() -> Receipt | None:
+            if self.ledger.identity_of(grantee) != issued.grantee_card_sha256:
+                raise InvalidInput(f"{grantee} is not registered with the card the grant names")
+            if self.ledger.has_access(binary, grantee):
+                return None
+            return self.ledger.grant(self.identity.account, binary, grantee)
+
+        receipt = self.locked(on_chain)
+        grant_cid = self.store.put(io.BytesIO(issued.to_bytes()))
+        self.state.set_grant(record, grantee, grant_cid)
+        return {
+            "grant_cid": grant_cid,
+            "ledger": None if receipt is None else _receipt_json(receipt),
+        }
+
+    def revoke(self, record: str, headers: Mapping[str, str | None], body: bytes) -> dict[str, Any]:
+        """Relay an owner's revocation; the grant object is no longer served."""
+        who = self.authenticate("revoke", record, headers, body)
+        self._owned(record, who.requester)
+        grantee = wire.text_field(wire.unpack_json(body), "grantee")
+        if grantee is None or not is_address(grantee):
+            raise InvalidInput("revoke needs the grantee's address")
+        grantee = to_checksum_address(grantee)
+        receipt = self.locked(
+            lambda: self.ledger.revoke(self.identity.account, cid_bytes(record), grantee)
+        )
+        self.state.end_grant(record, grantee)
+        return {"revoked": grantee, "ledger": _receipt_json(receipt)}
+
+    def _owned(self, record: str, requester: str) -> StoredRecord:
+        stored = self.state.record(record)
+        if stored is None:
+            raise NotFound(f"record {record} is not held by this gateway")
+        if stored.owner != requester:
+            raise AccessDenied(f"{requester} is not the owner of record {record}")
+        return stored
+
+    # --- audit and verify
+
+    def audit(self, record: str, headers: Mapping[str, str | None]) -> list[dict[str, Any]]:
+        """The record's trail, for its owner, its current grantees and configured auditors."""
+        who = self.authenticate("audit", record, headers, b"")
+        stored = self.state.record(record)
+        binary = _record_bytes(record)
+        may = (
+            (stored is not None and stored.owner == who.requester)
+            or who.requester in self.config.auditors
+            or self.locked(lambda: self.ledger.has_access(binary, who.requester))
+        )
+        if not may:
+            raise AccessDenied(f"{who.requester} may not read the audit trail of {record}")
+        trail = self.locked(lambda: self.ledger.audit_trail(binary))
+        return [audit_json(entry) for entry in trail]
+
+    def verify(self, record: str) -> dict[str, Any]:
+        """Public checks of a stored record against its manifest and the ledger (no key)."""
+        _record_bytes(record)
+        with tempfile.TemporaryDirectory(prefix="scanseal-verify-") as scratch:
+            report = verify_sealed(fetch_sealed(record, self.store, Path(scratch)))
+        LedgerHashes.of(self._ledger_record(record)).check(report.manifest)
+        report.checks.append("H1, H3 and pixel digest match the ledger record")
+        return {"record": record, "checks": report.checks}
+
+
+def audit_json(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "timestamp": entry.timestamp,
+        "action": entry.action,
+        "actor": entry.actor,
+        "subject": entry.subject,
+        "access_type": entry.access_type,
+        "allowed": entry.allowed,
+        "reason": entry.reason,
+        "source": entry.source,
+        "evidence": entry.evidence(),
+    }
+
+
+def _tag(error: ScanSealError, reason: int) -> ScanSealError:
+    error.ledger_reason = reason  # type: ignore[attr-defined]
+    return error
+
+
+def _record_bytes(record: str) -> bytes:
+    try:
+        return CID.parse(record).to_bytes()
+    except ScanSealError:
+        raise InvalidInput(f"{record!r} is not a record CID") from None
+
+
+def _claimed_requester(headers: Mapping[str, str | None]) -> str:
+    """Who a (possibly invalid) request claims to be, for the ledger's log of the attempt."""
+    try:
+        return parse_request(headers.get("request")).requester
+    except ScanSealError:
+        return _ZERO_ADDRESS
+
+
+def _read(store: BlobStore, cid: str) -> bytes:
+    with store.get(cid) as stream:
+        return stream.read()
+
+
+def _receipt_json(receipt: Receipt) -> dict[str, Any]:
+    return {
+        "mode": receipt.mode,
+        "record_id": "0x" + receipt.record_id.hex(),
+        "tx_hash": receipt.tx_hash,
+        "log_index": receipt.log_index,
+    }

@@ -1,0 +1,71 @@
+"""The gateway on a real Ethereum node by configuration: anvil over JSON-RPC, per-record mode.
+
+Every fetch attempt is then a `logAccess` transaction on anvil; the audit trail read back
+through the gateway carries their transaction hashes.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from pydicom.data import get_testdata_file
+
+from gateway_harness import GatewayProcess, World, make_world
+from scanseal.errors import AccessDenied
+from scanseal.ledger.devnode import ANVIL_FUNDER_KEY, anvil_binary, running_anvil
+from scanseal.service import GatewayClient
+
+pytestmark = pytest.mark.integration
+CT = Path(str(get_testdata_file("CT_small.dcm")))
+
+
+@pytest.fixture(scope="module")
+def anvil():
+    binary = anvil_binary()
+    if binary is None:
+        message = "anvil is not installed: run `make install-contracts`"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    with running_anvil(binary) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def gateway(anvil: str, tmp_path_factory: pytest.TempPathFactory, monkeypatch_module):
+    world: World = make_world(
+        tmp_path_factory.mktemp("anvil"),
+        ["ito", "lee"],
+        ["mallory"],
+        ledger_extra=f'backend = "jsonrpc"\nurl = "{anvil}"',
+    )
+    monkeypatch_module.setenv("SCANSEAL_LEDGER_FUNDER_KEY", ANVIL_FUNDER_KEY)
+    process = GatewayProcess(world).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+def test_send_fetch_deny_audit_on_anvil(gateway: GatewayProcess, tmp_path: Path) -> None:
+    people = gateway.world.people
+    with GatewayClient(gateway.url, people["ito"]) as ito:
+        answer = ito.send(CT, [people["lee"].card], tmp_path)
+        assert str(answer["ledger"]["tx_hash"]).startswith("0x")
+        record = str(answer["manifest_cid"])
+        assert ito.health()["chain_id"] == 31337  # anvil's, not the embedded chain's
+    with GatewayClient(gateway.url, people["lee"]) as lee:
+        assert lee.fetch(record, tmp_path / "lee.dcm").path.read_bytes() == CT.read_bytes()
+    with GatewayClient(gateway.url, people["mallory"]) as mallory, pytest.raises(AccessDenied):
+        mallory.fetch(record, tmp_path / "m.dcm")
+    with GatewayClient(gateway.url, people["ito"]) as ito:
+        trail = ito.audit(record)
+    accesses = [e for e in trail if e["action"] == "access"]
+    assert [e["allowed"] for e in accesses] == [True, False]
+    assert all(str(e["evidence"]).startswith("0x") for e in trail)
