@@ -6,6 +6,7 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
 .PHONY: demo test lint typecheck unit bench clean install install-dev ipfs-tools bench-storage
 .PHONY: install-contracts contracts bench-ledger bench-gateway security dicom-tools bench-dicom
+.PHONY: bench-detect train test-train
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,7 +52,7 @@ unit: install-dev ipfs-tools
 
 test: lint typecheck unit
 
-bench: install-dev
+bench: install-dev bench-detect
 	$(BIN)/python bench/seal.py
 
 bench-storage: install-dev ipfs-tools
@@ -104,5 +105,31 @@ unit: dicom-tools
 bench-dicom: install-dev
 	$(BIN)/python bench/dicom.py
 
+bench-detect: install-dev
+	$(BIN)/python bench/detect.py
+
+# Training has its own venv so the runtime one never gets torch. Only torch==2.13.0 exactly:
+# any other spec pulls gigabytes of CUDA packages.
+TRAIN_VENV := .venv-train
+TRAIN_PIP  := $(TRAIN_VENV)/bin/python -m pip --disable-pip-version-check -q
+
+$(TRAIN_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(TRAIN_VENV)
+	$(TRAIN_PIP) install torch==2.13.0
+	$(TRAIN_PIP) install -e ".[train]"
+	touch $@
+
+# Retrains with the fixed seed, re-exports src/scanseal/detect/model/ and rewrites the metric
+# tables of docs/MODEL.md (about 45 minutes on 2 CPU cores).
+train: $(TRAIN_VENV)/.installed
+	$(TRAIN_VENV)/bin/python -m scanseal.detect.training
+	$(TRAIN_VENV)/bin/python -m scanseal.detect.training.report
+
+# The detector's tests where torch is installed: the one-batch training smoke test runs here
+# (it skips, with its reason, under `make test`).
+test-train: $(TRAIN_VENV)/.installed
+	$(TRAIN_PIP) install pytest
+	$(TRAIN_VENV)/bin/python -m pytest tests/detect
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(TRAIN_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

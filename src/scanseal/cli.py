@@ -37,13 +37,14 @@ def _root(
 
 def _register_groups() -> None:
     """Attach every command group; kept in one place so the command tree is easy to read."""
-    from scanseal._cli import gateway, keys, ledger, sealing, storage
+    from scanseal._cli import gateway, keys, ledger, screen, sealing, storage
 
     app.add_typer(keys.app, name="keys")
     sealing.register(app)
     storage.register(app)
     ledger.register(app)
     gateway.register(app)
+    screen.register(app)
 
 
 _register_groups()

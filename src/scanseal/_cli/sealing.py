@@ -7,7 +7,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 from rich.console import Console
@@ -27,8 +27,10 @@ from scanseal.errors import InvalidInput
 from scanseal.ingest import read_metadata
 from scanseal.storage import BlobStore, load_config, open_store
 from scanseal.transfer.local import Progress as ProgressCallback
-from scanseal.transfer.local import open_sealed, seal_file, verify_sealed
+from scanseal.transfer.local import ScreenPolicy, open_sealed, seal_file, verify_sealed
 from scanseal.transfer.stored import fetch_sealed, publish_manifest
+
+SCREEN_POLICIES = ("flag", "block", "off")
 
 IDENTITY_ENV = "SCANSEAL_IDENTITY"
 _out = Console(highlight=False, soft_wrap=True)
@@ -95,8 +97,17 @@ def seal(
         bool, typer.Option("--store/--no-store", help="Also put envelope and manifest in storage.")
     ] = True,
     config: ConfigOption = None,
+    screen: Annotated[
+        str,
+        typer.Option(
+            "--screen",
+            help="Tamper screening: flag (record in the manifest), block (refuse), off.",
+        ),
+    ] = "flag",
 ) -> None:
     """Seal an image for named recipients: envelope plus signed manifest beside it."""
+    if screen not in SCREEN_POLICIES:
+        raise InvalidInput(f"--screen must be one of {', '.join(SCREEN_POLICIES)}, not {screen!r}")
     read_metadata(file)  # refuse a bad image before asking for a passphrase
     cards = [IdentityCard.load(path) for path in to]
     uploader = _unlock(as_name)
@@ -104,13 +115,19 @@ def seal(
         _maybe_store(store, config) as blobs,
         _bar(f"sealing {file.name}", file.stat().st_size) as bar,
     ):
-        sealed = seal_file(file, cards, uploader, output, kind=kind, progress=bar, store=blobs)
+        sealed = seal_file(
+            file, cards, uploader, output, kind=kind, progress=bar, store=blobs,
+            screen=cast(ScreenPolicy, screen),
+        )  # fmt: skip
         receipt = publish_manifest(sealed, blobs) if blobs is not None else None
     _out.print(f"sealed {file} -> {sealed.envelope}")
     _out.print(f"manifest {sealed.manifest_path}")
     _out.print(
         f"H3 {sealed.manifest.chain.h3.hex()}  recipients {', '.join(c.name for c in cards)}"
     )
+    if (verdict := sealed.manifest.screen) is not None:
+        label = "FLAGGED as possibly tampered" if verdict["tampered"] else "not flagged"
+        _out.print(f"screen {label}: score {verdict['score']:.3f} ({verdict['model_version']})")
     if receipt is not None:
         _out.print(f"envelope CID {sealed.manifest.cid}")
         _out.print(f"manifest CID {receipt}  (open or verify by this CID)")

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, Literal
 
 from scanseal._json import parse_object
 from scanseal.crypto import envelope
@@ -41,6 +41,8 @@ from scanseal.transfer.manifest import (
 )
 
 MANIFEST_SUFFIX = ".manifest.json"
+ScreenPolicy = Literal["flag", "block", "off"]
+"""What sealing does with the tamper detector's verdict (see ``seal_file``)."""
 Progress = Callable[[int], None]
 """Called with the number of plaintext bytes just processed (drives progress bars)."""
 
@@ -87,15 +89,20 @@ def seal_file(
     timestamp: int | None = None,
     progress: Progress | None = None,
     store: BlobStore | None = None,
+    screen: ScreenPolicy = "flag",
 ) -> SealedFile:
     """Seal ``source`` for ``recipients``; write ``output`` and its manifest atomically.
 
     With a ``store``, the envelope is stored before the manifest is signed, so the manifest
     names its CID; if anything fails after that, the object is unpinned again.
+
+    ``screen`` runs the tamper detector first: ``flag`` records its verdict in the signed
+    manifest, ``block`` also refuses (IntegrityError) an image it flags, ``off`` skips it.
     """
     if not recipients:
         raise InvalidInput("name at least one recipient (--to CARD)")
     metadata = read_metadata(source)
+    verdict = _screen(source, screen)
     keys = [card.recipient(kind) for card in recipients]
     manifest_path = manifest_path_for(output)
     with (
@@ -129,6 +136,7 @@ def seal_file(
                 ),
                 uploader=Uploader(uploader.name, uploader.card.address, uploader.card.card_hash),
                 cid=cid,
+                screen=verdict,
             ).signed_by(uploader.sign)
             man_tmp.write_text(manifest.to_json(), encoding="utf-8")
         except BaseException:
@@ -136,6 +144,23 @@ def seal_file(
                 store.unpin(cid)
             raise
     return SealedFile(output, manifest_path, manifest)
+
+
+def _screen(source: Path, policy: ScreenPolicy) -> dict[str, Any] | None:
+    """The manifest's ``screen`` entry for ``policy``; raises if ``block`` and flagged."""
+    if policy not in ("flag", "block", "off"):
+        raise InvalidInput(f"screen policy must be flag, block or off, not {policy!r}")
+    if policy == "off":
+        return None
+    from scanseal.detect import default_detector  # onnxruntime loads only when screening
+
+    result = default_detector().screen(source)
+    if policy == "block" and result.tampered:
+        raise IntegrityError(
+            f"{source.name}: refused by screening: tampering score {result.score:.3f} "
+            f">= threshold {result.threshold:.3f} (model {result.model_version})"
+        )
+    return result.manifest_entry(policy)
 
 
 @dataclass(frozen=True)

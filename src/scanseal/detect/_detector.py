@@ -1,0 +1,112 @@
+"""The runtime detector: the committed ONNX model on onnxruntime, one CPU thread, no torch."""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import numpy as np
+import onnxruntime
+
+from scanseal.detect import heat
+from scanseal.errors import InvalidInput
+from scanseal.ingest import preprocess, read_metadata
+
+MODEL_DIR: Final = Path(__file__).resolve().parent / "model"
+Policy = Literal["flag", "block", "off"]
+POLICIES: Final[tuple[Policy, ...]] = ("flag", "block", "off")
+FloatArray = np.ndarray[Any, np.dtype[np.float32]]
+
+
+@dataclass(frozen=True)
+class Screening:
+    """One image's verdict: calibrated score, the model's threshold, and where it looked."""
+
+    path: Path
+    score: float
+    threshold: float
+    model_version: str
+    regions: list[tuple[int, int, int, int]]
+    plane: FloatArray = field(repr=False)
+    heat: FloatArray = field(repr=False)
+
+    @property
+    def tampered(self) -> bool:
+        return self.score >= self.threshold
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``scanseal screen --json`` line for this image."""
+        return {
+            "path": str(self.path),
+            "tampered": self.tampered,
+            "score": round(self.score, 6),
+            "threshold": self.threshold,
+            "regions": [list(box) for box in self.regions],
+        }
+
+    def manifest_entry(self, policy: Policy) -> dict[str, Any]:
+        """What the signed manifest records under ``screen``."""
+        return {
+            "score": round(self.score, 6),
+            "threshold": self.threshold,
+            "tampered": self.tampered,
+            "model_version": self.model_version,
+            "policy": policy,
+        }
+
+
+class Detector:
+    """Loads ``detector.onnx`` and its card ``detector.json`` (version, threshold, input spec)."""
+
+    def __init__(self, model_dir: Path = MODEL_DIR, *, threads: int = 1) -> None:
+        card_path, onnx_path = model_dir / "detector.json", model_dir / "detector.onnx"
+        try:
+            card = json.loads(card_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise InvalidInput(f"detector model card unreadable: {card_path}: {error}") from None
+        self.version: str = str(card["version"])
+        self.threshold: float = float(card["threshold"])
+        self.temperature: float = float(card["temperature"])
+        self.heat_level: float = float(card.get("heat_level", 0.5))
+        self.size: int = int(card["input"]["shape"][2])
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self._session = onnxruntime.InferenceSession(
+            str(onnx_path), options, providers=["CPUExecutionProvider"]
+        )
+
+    def score_planes(self, planes: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Calibrated scores (N,) and probability maps (N, h, w) for (N, size, size) planes."""
+        batch = np.ascontiguousarray(planes, np.float32)[:, None]
+        logits, maps = self._session.run(None, {"image": batch})
+        scores = 1.0 / (1.0 + np.exp(-np.clip(logits / self.temperature, -60, 60)))
+        return scores.astype(np.float32), maps[:, 0].astype(np.float32)
+
+    def screen_plane(
+        self, plane: FloatArray, *, path: Path = Path("-"), shape: tuple[int, int] | None = None
+    ) -> Screening:
+        """Screen one preprocessed plane; ``shape`` (rows, cols) scales the region boxes."""
+        scores, maps = self.score_planes(plane[None])
+        rows, cols = shape or plane.shape
+        boxes = heat.regions(maps[0], rows, cols, level=self.heat_level)
+        score = float(scores[0])
+        return Screening(
+            path, score, self.threshold, self.version,
+            boxes if score >= self.threshold else [], plane, maps[0],
+        )  # fmt: skip
+
+    def screen(self, path: Path) -> Screening:
+        """Validate, preprocess and screen an image file (InvalidInput for a bad file)."""
+        metadata = read_metadata(path)
+        plane = preprocess(path, self.size)
+        return self.screen_plane(plane, path=path, shape=(metadata.rows, metadata.columns))
+
+
+@functools.cache
+def default_detector() -> Detector:
+    """The committed model, loaded once per process."""
+    return Detector()

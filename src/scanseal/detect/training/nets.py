@@ -1,0 +1,112 @@
+"""The four architectures of the ablation; each maps (N, 1, H, W) to (score logit, map logits).
+
+* ``basic``: three plain strided convolutions, the paper's "basic CNN (3 layers)".
+* ``resnet``: a small ResNet (7×7 stem, max-pool, three stages of basic blocks), trained from
+  scratch: no pretrained weights can be downloaded here, so it stands in for "ResNet50 transfer".
+* ``proposed``: fixed high-pass residual filters in front (forensic noise traces), strided
+  convolutions with residual blocks, a skip-connected decoder for a stride-4 localisation map,
+  and an image score from the global max of the deepest features and of the map.
+
+The map has stride 4 for ``proposed`` and stride 8 for the others (56×56 or 28×28 for a
+224×224 input). Only ``torch`` is imported; this module is never imported by the runtime.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional
+
+
+def _conv(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, stride, padding=dilation, dilation=dilation, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
+
+
+class _Residual(nn.Module):
+    def __init__(self, channels: int, dilation: int = 1) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            _conv(channels, channels, dilation=dilation),
+            nn.Conv2d(channels, channels, 3, padding=dilation, dilation=dilation, bias=False),
+            nn.BatchNorm2d(channels),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return functional.relu(x + self.body(x))
+
+
+def _high_pass() -> nn.Conv2d:
+    """Fixed filters: the image itself, a Laplacian and two second differences (×8)."""
+    kernels = torch.zeros(4, 1, 3, 3)
+    kernels[0, 0, 1, 1] = 1.0
+    kernels[1, 0] = torch.tensor([[0, -1, 0], [-1, 4, -1], [0, -1, 0]]) * 8.0
+    kernels[2, 0] = torch.tensor([[0, 0, 0], [-1, 2, -1], [0, 0, 0]]) * 8.0
+    kernels[3, 0] = torch.tensor([[0, -1, 0], [0, 2, 0], [0, -1, 0]]) * 8.0
+    conv = nn.Conv2d(1, 4, 3, padding=1, bias=False, padding_mode="reflect")
+    conv.weight.data.copy_(kernels)
+    conv.weight.requires_grad_(False)
+    return conv
+
+
+def _global_max(x: Tensor) -> Tensor:
+    return torch.amax(x, dim=(2, 3))
+
+
+class Basic(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(_conv(1, 16, 2), _conv(16, 32, 2), _conv(32, 64, 2))
+        self.map = nn.Conv2d(64, 1, 1)
+        self.score = nn.Linear(64, 1)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        f = self.features(x)
+        return self.score(_global_max(f)).squeeze(1), self.map(f)
+
+
+class ResNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(1, 16, 7, 2, 3, bias=False),
+            nn.BatchNorm2d(16),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, 2, 1),
+        )
+        self.stages = nn.Sequential(
+            _Residual(16), _conv(16, 32, 2), _Residual(32), _conv(32, 64, 1), _Residual(64)
+        )
+        self.map = nn.Conv2d(64, 1, 1)
+        self.score = nn.Linear(64, 1)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        f = self.stages(self.stem(x))
+        return self.score(_global_max(f)).squeeze(1), self.map(f)
+
+
+class Proposed(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.high_pass = _high_pass()
+        self.stem = _conv(4, 12)
+        self.down1 = _conv(12, 24, 2)
+        self.down2 = nn.Sequential(_conv(24, 32, 2), _Residual(32))
+        self.down3 = nn.Sequential(_conv(32, 64, 2), _Residual(64, dilation=2))
+        self.lateral = nn.Conv2d(64, 32, 1)
+        self.decode = nn.Sequential(_conv(32, 16), nn.Conv2d(16, 1, 1))
+        self.score = nn.Linear(65, 1)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        f2 = self.down2(self.down1(self.stem(self.high_pass(x))))
+        f3 = self.down3(f2)
+        up = functional.interpolate(self.lateral(f3), size=f2.shape[2:], mode="nearest")
+        heat = self.decode(f2 + up)
+        pooled = torch.cat([_global_max(f3), _global_max(heat)], dim=1)
+        return self.score(pooled).squeeze(1), heat
+
+
+ARCHITECTURES: dict[str, type[nn.Module]] = {"basic": Basic, "resnet": ResNet, "proposed": Proposed}

@@ -1,0 +1,91 @@
+"""``scanseal screen``: JSON lines, heat maps, and malformed files that do not stop the rest."""
+
+from __future__ import annotations
+
+import json
+
+from PIL import Image
+
+from cli_support import one_error_line
+from corpus import dicom_corpus, make_png
+from scanseal.detect import default_detector
+from tests_detect_support import flagged_plane, save_png16
+
+
+def test_json_line_per_input_with_bad_file_in_the_middle(tmp_path, run):
+    good = make_png(tmp_path / "good.png", 96, 96)
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
+    dicom = dicom_corpus()[0]
+    result = run("screen", str(good), str(bad), str(dicom), "--json")
+    assert result.code == 2, result.err
+    assert "1 of 3 inputs could not be screened" in one_error_line(result)
+    lines = [json.loads(line) for line in result.out.splitlines()]
+    assert [line["path"] for line in lines] == [str(good), str(bad), str(dicom)]
+    assert "bad.png" in lines[1]["error"]
+    assert "score" not in lines[1]
+    for line in (lines[0], lines[2]):
+        assert set(line) == {"path", "tampered", "score", "threshold", "regions"}
+        assert 0.0 <= line["score"] <= 1.0
+        assert line["tampered"] == (line["score"] >= line["threshold"])
+        assert all(len(box) == 4 for box in line["regions"])
+
+
+def test_text_output_and_one_error_line(tmp_path, run):
+    good = make_png(tmp_path / "scan.png", 64, 80)
+    missing = tmp_path / "missing.dcm"
+    result = run("screen", str(good), str(missing))
+    assert result.code == 2
+    first, second = result.out.splitlines()
+    assert first.startswith(("ok", "TAMPERED"))
+    assert first.endswith("scan.png")
+    assert second.startswith("ERROR")
+    assert "missing.dcm" in second
+    assert "1 of 2" in one_error_line(result)
+
+
+def test_heatmap_written_per_input(tmp_path, run):
+    first = make_png(tmp_path / "a.png", 64, 64)
+    second = make_png(tmp_path / "b.png", 100, 50, seed=3)
+    (tmp_path / "other").mkdir()
+    same_name = make_png(tmp_path / "other" / "a.png", 70, 70, seed=4)
+    out = tmp_path / "heat"
+    args = (str(first), str(second), str(same_name))
+    result = run("screen", *args, "--heatmap", str(out), "--json")
+    assert result.code == 0, result.err
+    for name in ("a.png", "b.png", "a.png-2"):
+        with Image.open(out / f"{name}.heatmap.png") as image:
+            assert image.mode == "RGB"
+            assert image.size == (224, 224)
+
+
+def test_flagged_image_names_its_regions(tmp_path, run):
+    """A plane the shipped model flags, saved losslessly, is flagged again from the file."""
+    path = save_png16(flagged_plane(), tmp_path / "edited.png")
+    assert default_detector().screen(path).tampered
+    result = run("screen", str(path), "--json")
+    assert result.code == 0
+    line = json.loads(result.out)
+    assert line["tampered"]
+    assert line["regions"]
+
+
+def test_seal_with_screen_block_refuses_flagged_image(tmp_path, home, run):
+    from cli_support import FAST, PASSPHRASE
+    from scanseal.crypto.identity import Keystore
+
+    store = Keystore(home / "keys", scrypt_n=FAST)
+    store.create("gateway", PASSPHRASE)
+    card = home / "lee.card.json"
+    card.write_text(store.create("lee", PASSPHRASE).card.to_json())
+    source = save_png16(flagged_plane(), tmp_path / "edited.png")
+    args = ("seal", str(source), "--to", str(card), "--as", "gateway")
+    blocked = run(*args, "-o", str(tmp_path / "x.sseal"), "--screen", "block")
+    assert blocked.code == 3
+    assert "refused by screening" in one_error_line(blocked)
+    flagged = run(*args, "-o", str(tmp_path / "y.sseal"))
+    assert flagged.code == 0, flagged.err
+    assert "FLAGGED" in flagged.out
+    wrong = run(*args, "-o", str(tmp_path / "z.sseal"), "--screen", "maybe")
+    assert wrong.code == 2
+    assert "--screen" in one_error_line(wrong)

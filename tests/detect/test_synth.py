@@ -1,0 +1,62 @@
+"""The data generators: deterministic, in range, with honest masks, and split by study."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from scanseal.detect import data, synth
+
+
+def _base(seed: int = 0) -> synth.Plane:
+    return synth.phantom(np.random.default_rng(seed), "PH-CT")
+
+
+def test_same_seed_same_samples():
+    first = synth.make_sample(np.random.default_rng(5), _base(), _base(1), "PH-CT", "splice")
+    again = synth.make_sample(np.random.default_rng(5), _base(), _base(1), "PH-CT", "splice")
+    assert np.array_equal(first.plane, again.plane)
+    assert np.array_equal(first.mask, again.mask)
+
+
+@pytest.mark.parametrize("family", synth.FAMILIES)
+def test_every_family_changes_pixels_inside_its_mask(family):
+    rng = np.random.default_rng(3)
+    base = _base()
+    plane, mask = synth.TAMPERS[family](rng, base, _base(1))
+    assert plane.dtype == np.float32
+    assert plane.shape == (synth.SIZE, synth.SIZE)
+    assert plane.min() >= 0.0
+    assert plane.max() <= 1.0
+    assert 12 <= mask.sum() < 0.2 * mask.size
+    outside = ~mask
+    assert np.abs(plane - base)[mask].mean() > np.abs(plane - base)[outside].mean()
+
+
+@pytest.mark.parametrize("kind", synth.BENIGN)
+def test_benign_changes_have_no_mask(kind):
+    sample = synth.make_sample(np.random.default_rng(2), _base(), _base(1), "PH-MR", kind)
+    assert not sample.tampered
+    assert not sample.mask.any()
+    assert sample.plane.shape == (synth.SIZE, synth.SIZE)
+
+
+@pytest.mark.parametrize("style", synth.PHANTOM_STYLES)
+def test_phantoms_have_structure(style):
+    plane = synth.phantom(np.random.default_rng(9), style)
+    assert plane.std() > 0.05
+
+
+def test_no_study_is_in_two_splits():
+    by_study: dict[str, set[str]] = {}
+    for image in data.real_images():
+        by_study.setdefault(image.study, set()).add(data.split_of(image.study))
+    assert all(len(splits) == 1 for splits in by_study.values())
+    assert {"train", "val", "test"} <= set().union(*by_study.values())
+
+
+def test_balanced_set_covers_every_family_and_benign_change():
+    bases = [(_base(i), "PH-CT") for i in range(2)]
+    samples = synth.balanced_set(np.random.default_rng(0), bases)
+    assert {s.family for s in samples} == set(synth.FAMILIES) | set(synth.BENIGN)
+    assert sum(s.tampered for s in samples) == 2 * len(synth.FAMILIES)

@@ -1,0 +1,32 @@
+"""Images the shipped detector flags or clears, from the held-out check set (for CLI tests)."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from scanseal.detect import default_detector, synth
+from scanseal.detect.data import check_set
+
+
+@functools.cache
+def _scored() -> tuple[list[synth.Sample], np.ndarray]:
+    samples = synth.balanced_set(np.random.default_rng(4242), check_set())
+    scores, _ = default_detector().score_planes(np.stack([s.plane for s in samples]))
+    return samples, scores
+
+
+def flagged_plane() -> np.ndarray:
+    """The tampered held-out plane the model is most certain about."""
+    samples, scores = _scored()
+    tampered = [i for i, s in enumerate(samples) if s.tampered]
+    return samples[max(tampered, key=lambda i: scores[i])].plane
+
+
+def save_png16(plane: np.ndarray, path: Path) -> Path:
+    """Store a plane losslessly enough (16-bit gray PNG) for screening from the file."""
+    Image.fromarray((np.clip(plane, 0, 1) * 65535 + 0.5).astype(np.uint16)).save(path)
+    return path
