@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
+
+import pytest
+
+from scanseal.cli import main
 
 FAST = 2**10  # scrypt cost for keystores made by tests; never the default
 PASSPHRASE = "cli passphrase"
@@ -21,3 +26,18 @@ def one_error_line(result: Result) -> str:
     assert lines[0].startswith("error: ")
     assert "Traceback" not in result.err + result.out
     return lines[0]
+
+
+def run_cli(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
+) -> Result:
+    """Run ``scanseal ARGS`` in-process through ``scanseal.cli.main``, as the entry point does."""
+    monkeypatch.setattr(sys, "argv", ["scanseal", *args])
+    capsys.readouterr()
+    try:
+        main()
+        code = 0
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else 1
+    captured = capsys.readouterr()
+    return Result(code, captured.out, captured.err)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 
-from cli_support import PASSPHRASE, Result
-from scanseal.cli import main
+from cli_support import PASSPHRASE, Result, run_cli
 
 
 @pytest.fixture
@@ -23,14 +20,6 @@ def run(monkeypatch, capsys):
     """Run ``scanseal ARGS`` in-process through ``scanseal.cli.main``, as the entry point does."""
 
     def invoke(*args: str) -> Result:
-        monkeypatch.setattr(sys, "argv", ["scanseal", *args])
-        capsys.readouterr()
-        try:
-            main()
-            code = 0
-        except SystemExit as done:
-            code = done.code if isinstance(done.code, int) else 1
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
+        return run_cli(monkeypatch, capsys, *args)
 
     return invoke

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import pytest
 from pydicom.data import get_testdata_file
 
-from cli_support import Result, one_error_line
+from cli_support import Result, one_error_line, run_cli
 from gateway_harness import PASSPHRASE, GatewayProcess, World, make_world
-from scanseal.cli import main
 from scanseal.errors import GatewayUnavailable
 from scanseal.service import GatewayClient
 from scanseal.service.tls import make_certs
@@ -44,15 +42,7 @@ def run(world: World, gateway: GatewayProcess, monkeypatch, capsys):
     monkeypatch.setenv("COLUMNS", "250")
 
     def invoke(*args: str) -> Result:
-        monkeypatch.setattr(sys, "argv", ["scanseal", *args])
-        capsys.readouterr()
-        try:
-            main()
-            code = 0
-        except SystemExit as done:
-            code = done.code if isinstance(done.code, int) else 1
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
+        return run_cli(monkeypatch, capsys, *args)
 
     return invoke
 

@@ -66,7 +66,7 @@ def audit(
     if not trail:
         raise NotFound(f"no ledger events for record {record}")
     if json_out is not None:
-        _write(json_out, json.dumps([_as_json(e) for e in trail], indent=2) + "\n")
+        _write(json_out, json.dumps([e.to_dict() for e in trail], indent=2) + "\n")
     if csv_out is not None:
         _write(csv_out, _as_csv(trail))
     if json_out is None and csv_out is None:
@@ -130,21 +130,6 @@ def _row(entry: AuditEntry) -> dict[str, str]:
         "allowed": allowed,
         "reason": entry.reason or "",
         "evidence": entry.evidence(),
-    }
-
-
-def _as_json(entry: AuditEntry) -> dict[str, Any]:
-    return {
-        "timestamp": entry.timestamp,
-        "action": entry.action,
-        "actor": entry.actor,
-        "subject": entry.subject,
-        "access_type": entry.access_type,
-        "allowed": entry.allowed,
-        "reason": entry.reason,
-        "source": entry.source,
-        "tx_hash": entry.tx_hash,
-        "proof": entry.proof.to_json() if entry.proof is not None else None,
     }
 
 

@@ -158,6 +158,22 @@ class AuditEntry:
     proof: BatchProof | None = field(default=None, compare=False)
     source: Literal["chain", "batch"] = "chain"
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form shared by ``scanseal audit --json`` and the gateway's audit route."""
+        return {
+            "timestamp": self.timestamp,
+            "action": self.action,
+            "actor": self.actor,
+            "subject": self.subject,
+            "access_type": self.access_type,
+            "allowed": self.allowed,
+            "reason": self.reason,
+            "source": self.source,
+            "tx_hash": self.tx_hash,
+            "proof": self.proof.to_json() if self.proof is not None else None,
+            "evidence": self.evidence(),
+        }
+
     def evidence(self) -> str:
         """The transaction hash, or where the inclusion proof leads (or 'pending')."""
         if self.tx_hash:

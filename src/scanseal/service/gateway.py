@@ -36,7 +36,6 @@ from scanseal.errors import (
 from scanseal.ledger import (
     AccessResult,
     AccessType,
-    AuditEntry,
     Ledger,
     Reason,
     Receipt,
@@ -354,7 +353,7 @@ class Gateway:
         if not may:
             raise AccessDenied(f"{who.requester} may not read the audit trail of {record}")
         trail = self.locked(lambda: self.ledger.audit_trail(binary))
-        return [audit_json(entry) for entry in trail]
+        return [entry.to_dict() for entry in trail]
 
     def verify(self, record: str) -> dict[str, Any]:
         """Public checks of a stored record against its manifest and the ledger (no key)."""
@@ -364,20 +363,6 @@ class Gateway:
         LedgerHashes.of(self._ledger_record(record)).check(report.manifest)
         report.checks.append("H1, H3 and pixel digest match the ledger record")
         return {"record": record, "checks": report.checks}
-
-
-def audit_json(entry: AuditEntry) -> dict[str, Any]:
-    return {
-        "timestamp": entry.timestamp,
-        "action": entry.action,
-        "actor": entry.actor,
-        "subject": entry.subject,
-        "access_type": entry.access_type,
-        "allowed": entry.allowed,
-        "reason": entry.reason,
-        "source": entry.source,
-        "evidence": entry.evidence(),
-    }
 
 
 def _tag(error: ScanSealError, reason: int) -> ScanSealError:
