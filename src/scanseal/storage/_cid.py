@@ -1,6 +1,6 @@
 """The CIDs ScanSeal emits and accepts, on top of the ``multiformats`` package.
 
-``multiformats`` does the encodings (varints, multibase text forms, CID parsing); this module
+``multiformats`` does the text encodings (multibase forms, CID parsing); this module
 narrows them to what ScanSeal produces and can check: CID versions 0 and 1, the ``raw`` (0x55)
 and ``dag-pb`` (0x70) codecs, and sha2-256 multihashes. Any other CID is refused with
 :class:`~scanseal.errors.InvalidInput` rather than trusted without a hash check.
@@ -14,7 +14,6 @@ import hmac
 from dataclasses import dataclass
 
 from multiformats import CID as _MultiformatsCID  # noqa: N811 - kept apart from ours
-from multiformats import varint
 
 from scanseal.errors import IntegrityError, InvalidInput
 
@@ -22,22 +21,39 @@ RAW = 0x55
 DAG_PB = 0x70
 SHA2_256 = 0x12
 _DIGEST_LEN = 32
-_MAX_VARINT_BYTES = 9
+
+
+# Varints stay local: they sit on the hot path of dag-pb encoding and decoding (thousands of
+# calls per object), and multiformats' varint validates its argument types on every call, which
+# measured 40 µs a call and halved verified reads. LEB128 is eight lines.
 
 
 def encode_varint(value: int) -> bytes:
     """Unsigned LEB128, as used by multiformats, protobuf and CAR."""
-    return bytes(varint.encode(value))
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if not value:
+            out.append(byte)
+            return bytes(out)
+        out.append(byte | 0x80)
 
 
 def decode_varint(data: bytes | memoryview, pos: int) -> tuple[int, int]:
     """Return ``(value, next position)``; refuse truncated or over-long varints."""
-    window = memoryview(data)[pos : pos + _MAX_VARINT_BYTES]
-    try:
-        value, length, _ = varint.decode_raw(window)
-    except ValueError as error:
-        raise InvalidInput(f"malformed varint: {error}") from None
-    return value, pos + length
+    value = shift = 0
+    while True:
+        if pos >= len(data):
+            raise InvalidInput("truncated varint")
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+        if shift > 63:
+            raise InvalidInput("varint longer than 64 bits")
 
 
 @dataclass(frozen=True, slots=True)
