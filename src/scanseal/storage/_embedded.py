@@ -28,7 +28,7 @@ from typing import BinaryIO
 
 from scanseal.errors import InvalidInput, NotFound
 from scanseal.storage._api import BlobStore, ObjectStat
-from scanseal.storage._builder import DagBuilder, Readable, iter_chunks
+from scanseal.storage._builder import DagBuilder, Readable, hashed_chunks
 from scanseal.storage._cid import CID, DAG_PB
 from scanseal.storage._dagpb import decode_file_node
 from scanseal.storage._walk import iter_file, open_verified, walk_blocks
@@ -103,8 +103,8 @@ class EmbeddedStore(BlobStore):
     def put(self, stream: Readable) -> str:
         with self.batch() as pack:
             builder = DagBuilder(pack.add)
-            for chunk in iter_chunks(stream):
-                builder.feed(chunk)
+            for chunk, digest in hashed_chunks(stream):
+                builder.add_leaf(chunk, digest)
             root = builder.finish()
         self._set_pin(root, True)
         return str(root)
