@@ -6,12 +6,13 @@ names a record that does not exist; a re-sent instance points at its newest reco
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
+
+from scanseal._sqlite import open_database
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS instances (
@@ -38,9 +39,7 @@ class Instance:
 class DicomIndex:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_database(path, _SCHEMA)
         self._lock = threading.Lock()
 
     @classmethod

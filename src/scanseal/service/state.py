@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from scanseal._sqlite import open_database
+
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS nonces (
     nonce BLOB PRIMARY KEY,
@@ -51,10 +53,7 @@ class GatewayState:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # a used nonce must survive a power cut
-        self._db.executescript(_SCHEMA)
+        self._db = open_database(path, _SCHEMA, durable=True)  # a used nonce survives a crash
         self._lock = threading.Lock()
         self._inserts = 0
 

@@ -18,7 +18,6 @@ Every read re-hashes the block: disks and copies rot, and the CID is the only au
 from __future__ import annotations
 
 import os
-import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+from scanseal._sqlite import open_database
 from scanseal.errors import InvalidInput, NotFound
 from scanseal.storage._api import BlobStore, ObjectStat
 from scanseal.storage._builder import DagBuilder, Readable, hashed_chunks
@@ -85,11 +85,7 @@ class EmbeddedStore(BlobStore):
         self.root = Path(root)
         self.packs = self.root / "packs"
         self.packs.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._db = sqlite3.connect(
-            self.root / "index.sqlite", timeout=30, check_same_thread=False, isolation_level=None
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_database(self.root / "index.sqlite", _SCHEMA, timeout=30)
         self._lock = threading.RLock()
         self._fds: dict[str, int] = {}
 
