@@ -69,12 +69,14 @@ def _bars() -> Iterator[Progress]:
 
 def serve(config: ConfigOption = None) -> None:
     """Run the department gateway (embedded chain and store unless configured otherwise)."""
+    from scanseal._cli.agent import agent_for
     from scanseal.service.config import GatewayConfig
     from scanseal.service.server import open_gateway
     from scanseal.service.server import serve as run
 
     name = GatewayConfig.load(config).identity
-    run(open_gateway(config, read_passphrase(name)), config)
+    forwarder = agent_for(config)  # [forward]: this department's own records into its PACS
+    run(open_gateway(config, read_passphrase(name)), config, forwarder)
 
 
 def certs(
