@@ -254,3 +254,31 @@ def test_the_agent_outlives_a_gateway_outage(world: World, tmp_path: Path) -> No
     assert not thread.is_alive()
     assert agent.state.counts() == {}
     agent.close()
+
+
+def test_send_deid_shares_only_the_deidentified_instance(
+    gateway: GatewayProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+):
+    world, people = gateway.world, gateway.world.people
+    for name, value in world.env().items():
+        monkeypatch.setenv(name, value)
+
+    def cli(*args: str):
+        return run_cli(monkeypatch, capsys, *args)
+
+    key, work = tmp_path / "deid.key", tmp_path / "work"
+    assert cli("deid-key", str(key)).code == 0
+    sent = cli("send", str(FILES[0]), "--to", str(world.cards["dan"]), "--as", "ito",
+               "--gateway", gateway.url, "--workdir", str(work), "--deid", str(key))  # fmt: skip
+    assert sent.code == 0, sent.err
+    record = sent.out.split("record ")[-1].strip()
+    with GatewayClient(gateway.url, people["dan"]) as dan:
+        opened = dan.fetch(record, tmp_path / "dan.dcm").path
+    received, original = pydicom.dcmread(opened), pydicom.dcmread(FILES[0])
+    assert received.PatientIdentityRemoved == "YES"
+    assert str(original.PatientName) not in opened.read_bytes().decode("latin-1")
+    (token,) = (work / "tokens").iterdir()  # kept by the sender, never uploaded
+    back = tmp_path / "back.dcm"
+    assert cli("reid", str(opened), "--token", str(token), "--key", str(key),
+               "-o", str(back)).code == 0  # fmt: skip
+    same_instance(back, FILES[0])
