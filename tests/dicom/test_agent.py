@@ -27,7 +27,7 @@ from scanseal.dicom.forward import Destination
 from scanseal.service import GatewayClient
 
 HERE = Path(__file__).parent
-WARDS = {"WARD_A": "amy", "WARD_B": "bob", "WARD_C": "cho"}
+WARDS = {"WARD_A": "amy", "WARD_B": "bob", "WARD_C": "cho", "WARD_E": "eve"}
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +104,18 @@ def run_agent(world: World, config: Path, *flags: str) -> subprocess.CompletedPr
     return subprocess.run(command, env=world.env(), capture_output=True, text=True, check=False)
 
 
+def forward_once(world: World, config: Path, who: str) -> tuple[int, int, int]:
+    """One pass of a new agent (as after a restart) on the state the config names."""
+    settings = ForwardConfig.load(config)
+    assert settings is not None
+    agent = ForwardAgent(settings, world.people[who])
+    try:
+        done = agent.run_once()
+    finally:
+        agent.close()
+    return done.discovered, done.forwarded, done.failed
+
+
 def test_each_record_is_forwarded_once_across_restarts(gateway: GatewayProcess, tmp_path: Path):
     world = gateway.world
     sent = fresh_copies(tmp_path)
@@ -118,15 +130,12 @@ def test_each_record_is_forwarded_once_across_restarts(gateway: GatewayProcess, 
         for original in sent:
             same_instance(pacs.inbox / original.name, original)
             (pacs.inbox / original.name).unlink()
-        again = run_agent(world, config, "--once")  # a new process: the state is on disk
-        assert again.returncode == 0, again.stderr
-        assert "0 new, 0 forwarded, 0 failed" in again.stdout
+        assert forward_once(world, config, "amy") == (0, 0, 0)  # a restart: state on disk
         assert list(pacs.inbox.iterdir()) == []
-        one_more = fresh_copies(tmp_path)[:1]
-        assert push(world.dicom_port, one_more, calling="WARD_A") == [0]
-        third = run_agent(world, config, "--once")
-        assert "1 new, 1 forwarded, 0 failed" in third.stdout, third.stderr
-        assert [p.name for p in pacs.inbox.iterdir()] == [one_more[0].name]
+        more = fresh_copies(tmp_path)[:1]
+        assert push(world.dicom_port, more, calling="WARD_A") == [0]
+        assert forward_once(world, config, "amy") == (1, 1, 0)
+        assert [p.name for p in pacs.inbox.iterdir()] == [more[0].name]
     finally:
         pacs.stop()
 
@@ -282,3 +291,35 @@ def test_send_deid_shares_only_the_deidentified_instance(
     assert cli("reid", str(opened), "--token", str(token), "--key", str(key),
                "-o", str(back)).code == 0  # fmt: skip
     same_instance(back, FILES[0])
+
+
+def test_a_second_gateway_runs_the_agent_inside_scanseal_serve(
+    gateway: GatewayProcess, tmp_path: Path
+):
+    """Department B's own `scanseal serve` with a [forward] table holds eve's key (her keystore
+    file, copied to B) and feeds B's PACS from A's inbox while it serves."""
+    world = gateway.world
+    b_world = make_world(tmp_path / "dept-b", [])
+    keys = b_world.home / "keys"
+    (keys / "eve.json").write_bytes((world.home / "keys" / "eve.json").read_bytes())
+    pacs = Pacs(free_port(), tmp_path / "pacs")
+    with b_world.config.open("a", encoding="utf-8") as config:
+        config.write(
+            f'\n[forward]\ngateway = "{gateway.url}"\nidentity = "eve"\npoll_seconds = 0.2\n'
+            f'destination = "PACS@127.0.0.1:{pacs.port}"\n'
+        )
+    sent = fresh_copies(tmp_path)
+    dept_b = GatewayProcess(b_world).start()
+    try:
+        assert push(world.dicom_port, sent, calling="WARD_E") == [0, 0]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(list(pacs.inbox.glob("*.dcm"))) < 2:
+            time.sleep(0.2)
+    finally:
+        dept_b.stop()
+        pacs.stop()
+    for original in sent:
+        same_instance(pacs.inbox / original.name, original)
+    log = dept_b.log.read_text()
+    assert "forwarding records granted to" in log
+    assert log.count("forwarded to PACS@") == 2
