@@ -25,6 +25,7 @@ from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 from tests.dicom.engines import Orthanc
 from tests.dicom.scu import count, same_instance
+from tests.dicom.test_scp import gateway as gateway
 
 from gateway_harness import PASSPHRASE, GatewayProcess, World, free_port, make_world
 from scanseal.crypto.identity import Keystore
@@ -78,13 +79,6 @@ def world(anvil: str, dept_b_world: World, tmp_path_factory: pytest.TempPathFact
     (cards / radb.name).write_bytes(radb.read_bytes())  # A enrolls B's identity
     world.dicom_port = port  # type: ignore[attr-defined]
     return world
-
-
-@pytest.fixture(scope="module")
-def gateway(world: World) -> Iterator[GatewayProcess]:
-    process = GatewayProcess(world).start()
-    yield process
-    process.stop()
 
 
 @pytest.fixture(scope="module")

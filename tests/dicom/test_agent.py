@@ -8,7 +8,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -19,6 +18,7 @@ from PIL import Image
 from pydicom.uid import generate_uid
 from tests.dicom.scu import push, same_instance
 from tests.dicom.test_scp import FILES
+from tests.dicom.test_scp import gateway as gateway
 
 from cli_support import run_cli
 from gateway_harness import GatewayProcess, World, free_port, make_world
@@ -44,13 +44,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     world = make_world(root, ["ito", "dan", *WARDS.values()], ["mallory"], extra=extra)
     world.dicom_port = port  # type: ignore[attr-defined]
     return world
-
-
-@pytest.fixture(scope="module")
-def gateway(world: World) -> Iterator[GatewayProcess]:
-    process = GatewayProcess(world).start()
-    yield process
-    process.stop()
 
 
 class Pacs:
