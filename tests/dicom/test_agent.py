@@ -22,8 +22,16 @@ from tests.dicom.test_scp import gateway as gateway
 
 from cli_support import run_cli
 from gateway_harness import GatewayProcess, World, free_port, make_world
-from scanseal.dicom.agent import FAILED, FORWARDED, PENDING, ForwardAgent, ForwardConfig
+from scanseal.dicom.agent import (
+    FAILED,
+    FORWARDED,
+    PENDING,
+    ForwardAgent,
+    ForwardConfig,
+    inbox_page,
+)
 from scanseal.dicom.forward import Destination
+from scanseal.errors import IntegrityError, InvalidInput
 from scanseal.service import GatewayClient
 
 HERE = Path(__file__).parent
@@ -214,6 +222,8 @@ def test_inbox_lists_what_the_caller_may_read_and_signs_the_cursor(
             headers = amy.signed("inbox", "0")
             forged = httpx.get(f"{gateway.url}/v1/inbox?after=5", headers=headers, timeout=10)
             assert forged.status_code == 403  # the cursor is part of what was signed
+            with pytest.raises(InvalidInput, match="sequence number"):
+                amy.inbox(2**63)  # beyond SQLite's integers: refused, not a server error
         ito.grant(record, people["amy"].card)
         with GatewayClient(gateway.url, people["amy"]) as amy:
             assert record in [e["record"] for e in amy.inbox()["records"]]
@@ -222,9 +232,16 @@ def test_inbox_lists_what_the_caller_may_read_and_signs_the_cursor(
             assert record not in [e["record"] for e in dan.inbox()["records"]]
 
 
-def test_forward_settings_are_checked(tmp_path: Path) -> None:
-    from scanseal.errors import InvalidInput
+def test_a_malformed_inbox_answer_is_an_integrity_error() -> None:
+    good = {"records": [{"seq": 3, "record": "bafk"}], "next": 3, "more": False}
+    assert inbox_page(good, 0) == (["bafk"], 3, False)
+    for bad in ({}, {**good, "records": [{}]}, {**good, "next": "x"}, {**good, "more": "no"},
+                {**good, "next": 1}):  # fmt: skip
+        with pytest.raises(IntegrityError, match="malformed"):
+            inbox_page(bad, 2)
 
+
+def test_forward_settings_are_checked(tmp_path: Path) -> None:
     bad = {
         'gateway = "ftp://x"\nidentity = "a"\ndestination = "P@h:1"': "http",
         'gateway = "http://x"\nidentity = "a"': "destination",

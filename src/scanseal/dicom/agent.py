@@ -40,7 +40,7 @@ from scanseal._sqlite import open_database
 from scanseal.config import scanseal_home
 from scanseal.crypto.identity import Identity
 from scanseal.dicom.forward import Destination, forward
-from scanseal.errors import InvalidInput, ScanSealError
+from scanseal.errors import IntegrityError, InvalidInput, ScanSealError
 
 if TYPE_CHECKING:
     from scanseal.service.client import GatewayClient
@@ -278,9 +278,7 @@ class ForwardAgent:
         gateway = self.config.gateway
         cursor, added, more = self.state.cursor(gateway), 0, True
         while more:
-            answer = client.inbox(cursor)
-            records = [str(entry["record"]) for entry in answer["records"]]
-            cursor, more = int(answer["next"]), bool(answer["more"])
+            records, cursor, more = inbox_page(client.inbox(cursor), cursor)
             added += self.state.discovered(gateway, cursor, records, now)
         if added:
             log.info("%d new record(s) granted to %s", added, self.identity.address)
@@ -313,6 +311,19 @@ class ForwardAgent:
             "record %s not forwarded (attempt %d): %s; retrying in %.0f s",
             item.manifest_cid, attempt, error.reason, delay,
         )  # fmt: skip
+
+
+def inbox_page(answer: dict[str, Any], cursor: int) -> tuple[list[str], int, bool]:
+    """Records, next cursor and whether more follow; IntegrityError for a malformed answer or a
+    cursor that moves backwards (which would re-announce records)."""
+    try:
+        records = [str(entry["record"]) for entry in answer["records"]]
+        after, more = int(answer["next"]), answer["more"]
+    except (KeyError, TypeError, ValueError):
+        raise IntegrityError("the gateway's inbox answer is malformed") from None
+    if after < cursor or not isinstance(more, bool):
+        raise IntegrityError("the gateway's inbox answer is malformed")
+    return records, after, more
 
 
 def log_to_stderr() -> None:

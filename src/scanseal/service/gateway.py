@@ -346,8 +346,8 @@ class Gateway:
     def inbox_for(self, after: int, headers: Mapping[str, str | None]) -> dict[str, Any]:
         """The caller's records announced after cursor ``after`` that the ledger still lets it
         read, and the cursor to ask from next (the request signs the cursor as its record)."""
-        if after < 0:
-            raise InvalidInput("after must be a non-negative sequence number")
+        if not 0 <= after < 2**63:
+            raise InvalidInput("after must be a sequence number (0 to 2**63 - 1)")
         who = self.authenticate("inbox", str(after), headers, b"")
         entries = self.inbox.after(who.requester, after)
         readable = self.locked(
