@@ -230,6 +230,10 @@ def test_inbox_lists_what_the_caller_may_read_and_signs_the_cursor(
         ito.revoke(record, people["dan"].address)
         with GatewayClient(gateway.url, people["dan"]) as dan:
             assert record not in [e["record"] for e in dan.inbox()["records"]]
+            cursor = dan.inbox()["next"]  # past the hidden entry
+        ito.grant(record, people["dan"].card)  # granted again: announced again
+        with GatewayClient(gateway.url, people["dan"]) as dan:
+            assert [e["record"] for e in dan.inbox(cursor)["records"]] == [record]
 
 
 def test_a_malformed_inbox_answer_is_an_integrity_error() -> None:

@@ -315,7 +315,7 @@ class Gateway:
         receipt = self.locked(on_chain)
         grant_cid = self.store.put(io.BytesIO(issued.to_bytes()))
         self.state.set_grant(record, grantee, grant_cid)
-        self.inbox.add(record, [grantee])
+        self.inbox.add(record, [grantee], again=True)
         return {
             "grant_cid": grant_cid,
             "ledger": None if receipt is None else _receipt_json(receipt),

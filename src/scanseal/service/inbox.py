@@ -48,11 +48,14 @@ class Inbox:
         with self._lock:
             self._db.close()
 
-    def add(self, manifest_cid: str, recipients: list[str]) -> None:
-        """Announce ``manifest_cid`` to each recipient once (a repeated grant adds nothing)."""
+    def add(self, manifest_cid: str, recipients: list[str], *, again: bool = False) -> None:
+        """Announce ``manifest_cid`` to each recipient. ``again`` (a relayed grant) moves an
+        existing row to a new sequence number, so a grant after a revocation is announced
+        anew to a client whose cursor had passed it while it was hidden."""
+        verb = "INSERT OR REPLACE" if again else "INSERT OR IGNORE"
         with self._lock:
             self._db.executemany(
-                "INSERT OR IGNORE INTO inbox (manifest_cid, recipient) VALUES (?, ?)",
+                verb + " INTO inbox (manifest_cid, recipient) VALUES (?, ?)",
                 [(manifest_cid, r) for r in recipients],
             )
 
