@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scanseal.crypto.identity import Keystore
 from scanseal.ledger import Ledger, LedgerConfig
@@ -11,6 +13,9 @@ from scanseal.service.config import GatewayConfig
 from scanseal.service.gateway import Gateway
 from scanseal.service.state import GatewayState
 from scanseal.storage import load_config, open_store
+
+if TYPE_CHECKING:
+    from scanseal.dicom.agent import ForwardAgent
 
 
 def open_gateway(config_path: Path | None, passphrase: str) -> Gateway:
@@ -38,10 +43,13 @@ def open_gateway(config_path: Path | None, passphrase: str) -> Gateway:
     return gateway
 
 
-def serve(gateway: Gateway, config_path: Path | None = None) -> None:
+def serve(
+    gateway: Gateway, config_path: Path | None = None, agent: ForwardAgent | None = None
+) -> None:
     """Serve until interrupted (SIGINT or SIGTERM), then anchor what is pending and close.
 
-    With ``[dicom] enabled`` the Storage SCP runs beside the REST API on the same gateway.
+    With ``[dicom] enabled`` the Storage SCP runs beside the REST API on the same gateway; an
+    ``agent`` ([forward]) forwards records granted to its identity into a PACS meanwhile.
     """
     import uvicorn
 
@@ -60,6 +68,14 @@ def serve(gateway: Gateway, config_path: Path | None = None) -> None:
         scp = StorageSCP(receiver).start()
         print(f"DICOM Storage SCP {dicom.ae_title} on {dicom.host}:{scp.port}", flush=True)
     sys.stdout.flush()
+    stop = threading.Event()
+    forwarding = threading.Thread(target=lambda: None)
+    if agent is not None:
+        from scanseal.dicom.agent import log_to_stderr
+
+        log_to_stderr()
+        forwarding = threading.Thread(target=agent.run, args=(stop,), name="forward", daemon=True)
+    forwarding.start()
     try:
         uvicorn.run(
             create_app(gateway, receiver if dicom.stow else None),
@@ -71,6 +87,10 @@ def serve(gateway: Gateway, config_path: Path | None = None) -> None:
             access_log=False,
         )
     finally:
+        stop.set()
+        forwarding.join(timeout=60)  # a pass in flight ends after its current record
+        if agent is not None:
+            agent.close()
         if scp is not None:
             scp.stop()
             scp.receiver.index.close()
