@@ -70,6 +70,11 @@ def test_quick_run_accounts_for_every_transfer_attack_and_gas(tmp_path):
     assert ipfs["replicas_min"] == simulation.QUICK.nodes
     assert ipfs["bytes"] >= result["bytes_sent"]
 
+    assert [claim["met"] for claim in result["claims"]] == [None, None, None]
+    assert result["claims"][1]["scanseal"] == f"{result['attacks_blocked']} of " + str(
+        result["attacks_planned"]
+    )
+
     figures = tmp_path / "figures"
     text = simulation.render(result, figures)
     assert (figures / "simulation.png").stat().st_size > 0
