@@ -6,7 +6,9 @@ is pending, then SIGKILL if it hangs), also when a run fails. Clinicians are ide
 generated in memory.
 Requests are prepared (sealed, signed) before the clock starts, as each clinician's own machine
 would; :func:`run_sessions` then plays one session per user concurrently, each on its own
-connection, and records what every request returned and how long it took.
+connection, and records what every request returned and how long it took. Also here: reading
+what an embedded ledger wrote (its journal of signed transactions and its batched log), and the
+two-panel plots both sections draw.
 """
 
 from __future__ import annotations
@@ -352,3 +354,30 @@ def batch_entries(state_dir: Path) -> list[Entry]:
         for line in log.read_text("ascii").splitlines():
             entries.append(Entry.decode(bytes.fromhex(json.loads(line)["entry"])))
     return entries
+
+
+# --- plots --------------------------------------------------------------------------------------
+
+
+def panels(title: str) -> tuple[Any, Any, Any]:
+    """A figure of two panels side by side (matplotlib on Agg, imported only to plot)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=100)
+    fig.suptitle(title, fontsize=10)
+    return fig, left, right
+
+
+def save(fig: Any, figures: Path, name: str) -> Path:
+    """Write ``fig`` as ``figures/name`` and release it."""
+    import matplotlib.pyplot as plt
+
+    figures.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    path = figures / name
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -310,7 +310,7 @@ def run(quick: bool, work: Path) -> dict[str, Any]:
             stack.enter_context(
                 ProcessPoolExecutor(1, initializer=_client_init, initargs=(str(work),))
             )
-            for _ in range(CLIENTS)
+            for _ in range(max(1, min(CLIENTS, scale.clinicians // 2)))
         ]
         done, day_blocks, day_walls = _play(world, clients, events, scale.days, ledger)
         served = _gateway_seconds(gateways)
@@ -855,27 +855,21 @@ def _reading(result: dict[str, Any]) -> str:
 
 
 def _plot(result: dict[str, Any], figures: Path) -> Path:
-    import matplotlib
+    from matplotlib.ticker import MaxNLocator
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figures.mkdir(parents=True, exist_ok=True)
     days = list(range(1, len(result["transfers_per_day"]) + 1))
     cumulative, total = [], 0
     for gas in result["chain"]["gas_by_day"]:
         total += gas
         cumulative.append(total / 1e6)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=100)
+    fig, left, right = gw.panels("Section 5.5: three departments over a simulated month")
     left.bar(days, result["transfers_per_day"])
     left.set_xlabel("simulated day")
     left.set_ylabel("successful transfers")
     right.plot(days, cumulative, "o-", markersize=3)
     right.set_xlabel("simulated day")
     right.set_ylabel("cumulative gas (millions)")
-    fig.suptitle("Section 5.5: three departments over a simulated month", fontsize=10)
-    fig.tight_layout()
-    path = figures / "simulation.png"
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    right.set_ylim(bottom=0)
+    for axis in (left, right):
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    return gw.save(fig, figures, "simulation.png")

@@ -368,15 +368,9 @@ def _reading(rows: list[dict[str, Any]], paper: dict[str, dict[str, float]]) -> 
 
 
 def _plot(rows: list[dict[str, Any]], paper: dict[str, dict[str, float]], figures: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figures.mkdir(parents=True, exist_ok=True)
     users = [r["users"] for r in rows]
     known = sorted(int(k) for k in paper)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=100)
+    fig, left, right = gw.panels("Table 4: one gateway under concurrent users")
     left.plot(users, [r["mean"] for r in rows], "o-", label="ScanSeal mean")
     left.plot(users, [r["p95"] for r in rows], "s--", label="ScanSeal p95")
     left.plot(known, [paper[str(k)]["mean"] for k in known], "^:", label="paper mean")
@@ -391,9 +385,4 @@ def _plot(rows: list[dict[str, Any]], paper: dict[str, dict[str, float]], figure
     right.set_ylabel("success rate (%)")
     right.set_ylim(min(90.0, *(100 * r["success_rate"] - 2 for r in rows)), 100.5)
     right.legend(fontsize=8)
-    fig.suptitle("Table 4: one gateway under concurrent users", fontsize=10)
-    fig.tight_layout()
-    path = figures / "table4_scalability.png"
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return gw.save(fig, figures, "table4_scalability.png")

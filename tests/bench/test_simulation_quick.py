@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import shutil
+import os
 import sys
 from pathlib import Path
 
@@ -12,6 +12,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 from evaluation import simulation
+from storage import jsipfs
+
+_NO_IPFS = jsipfs.missing_reason()
+if _NO_IPFS is not None and os.environ.get("CI"):
+    raise RuntimeError(f"CI must run the simulation on js-ipfs: {_NO_IPFS}")
 
 
 def test_schedule_is_seeded_and_orders_every_dependency():
@@ -40,7 +45,7 @@ def test_schedule_is_seeded_and_orders_every_dependency():
 
 @pytest.mark.slow
 @pytest.mark.integration
-@pytest.mark.skipif(shutil.which("node") is None, reason="js-ipfs needs node")
+@pytest.mark.skipif(_NO_IPFS is not None, reason=str(_NO_IPFS))
 def test_quick_run_accounts_for_every_transfer_attack_and_gas(tmp_path):
     result = simulation.run(quick=True, work=tmp_path / "work")
     result = json.loads(json.dumps(result))
