@@ -828,7 +828,9 @@ def render(result: dict[str, Any], figures: Path) -> str:
         "\n".join(table),
         "",
         f"Transfers by kind: {kinds}. Attacks by kind: {attacks}. Mean gas per transaction by "
-        f"function: {gas}.",
+        f"function: {gas}. Mean time the gateways took per request (their own metrics): "
+        + ", ".join(f"{k} {v:.2f} s" for k, v in sorted(result["gateway_seconds_mean"].items()))
+        + ".",
         "",
         _reading(result),
         "",
