@@ -52,7 +52,6 @@ from scanseal.ledger import Ledger, LedgerConfig
 from scanseal.ledger.devnode import ANVIL_FUNDER_KEY, running_anvil
 from scanseal.service import GatewayClient
 from scanseal.service.client import open_bundle, seal_for_upload
-from scanseal.storage import KuboNode
 
 from . import _gateway as gw
 from ._gateway import GatewayProcess
@@ -680,6 +679,15 @@ def _repo_stats(nodes: list[str]) -> list[tuple[int, int]]:
     return stats
 
 
+def _recursive_pins(url: str) -> set[str]:
+    """Every CID a node pins recursively, in one call (asking per CID without a type makes
+    js-ipfs walk every pinned DAG to rule out indirect pins, which grows with the repo)."""
+    reply = httpx.post(
+        f"{url}/api/v0/pin/ls", params={"type": "recursive", "cid-base": "base32"}, timeout=120
+    ).json()
+    return set(reply.get("Keys", {}))
+
+
 def _ipfs_accounting(
     nodes: list[str], objects: list[str], empty: list[tuple[int, int]]
 ) -> dict[str, Any]:
@@ -691,8 +699,8 @@ def _ipfs_accounting(
             nodes, _repo_stats(nodes), empty, strict=True
         )
     ]
-    clients = [KuboNode(url, timeout=60) for url in nodes]
-    replicas = [sum(node.is_pinned(cid) for node in clients) for cid in objects]
+    pinned = [_recursive_pins(url) for url in nodes]
+    replicas = [sum(cid in pins for pins in pinned) for cid in objects]
     return {
         "nodes": repos,
         "bytes": sum(r["bytes"] for r in repos),
@@ -800,8 +808,9 @@ def render(result: dict[str, Any], figures: Path) -> str:
          f"{chain['contract_storage_bytes'] / 1e6:.2f} MB contract storage; calldata "
          f"{chain['calldata_bytes'] / 1e6:.2f} MB; events {chain['event_bytes'] / 1e6:.2f} MB"),
         ("gas", f"${paper['cost_usd']:.2f} in fees",
-         f"{chain['gas']:,} gas in {chain['txs']:,} transactions "
-         f"({chain['fee_wei'] / 1e18:.4f} ETH at anvil's base fee)"),
+         f"{chain['gas']:,} gas in {chain['txs']:,} transactions: {chain['gas'] / 1e9:.2f} ETH "
+         f"at 1 gwei per gas (anvil's own base fee charged {chain['fee_wei'] / 1e9:,.0f} "
+         "gwei in all)"),
     ]  # fmt: skip
     table = ["| | paper | ScanSeal |", "|---|---|---|"]
     table += [f"| {a} | {b} | {c} |" for a, b, c in rows]
