@@ -29,6 +29,7 @@ storage from the node's own state dump before and after; IPFS bytes from each no
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import json
 import random
 import shutil
@@ -52,6 +53,7 @@ from scanseal.ledger import Ledger, LedgerConfig
 from scanseal.ledger.devnode import ANVIL_FUNDER_KEY, running_anvil
 from scanseal.service import GatewayClient
 from scanseal.service.client import open_bundle, seal_for_upload
+from scanseal.storage import CID
 
 from . import _gateway as gw
 from ._gateway import GatewayProcess
@@ -366,12 +368,32 @@ class _Clock:
         self._last = now
 
 
+def _jsipfs() -> Any:
+    """The test suite's js-ipfs launcher (tests/storage/jsipfs.py), loaded by its path: the
+    name ``storage`` also belongs to bench/storage.py."""
+    name = "scanseal_eval_jsipfs"
+    if name in sys.modules:
+        return sys.modules[name]
+    path = gw.ROOT / "tests" / "storage" / "jsipfs.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def ipfs_missing() -> str | None:
+    """Why js-ipfs cannot run here, or None."""
+    reason: str | None = _jsipfs().missing_reason()
+    return reason
+
+
 @contextmanager
 def _ipfs_nodes(base: Path, count: int) -> Iterator[list[str]]:
     """``count`` js-ipfs daemons started side by side; stopped by PID on the way out."""
-    sys.path.insert(0, str(gw.ROOT / "tests"))
-    from storage import jsipfs
-
+    jsipfs = _jsipfs()
     if (reason := jsipfs.missing_reason()) is not None:
         raise RuntimeError(reason)
     base.mkdir(parents=True)
@@ -679,13 +701,13 @@ def _repo_stats(nodes: list[str]) -> list[tuple[int, int]]:
     return stats
 
 
-def _recursive_pins(url: str) -> set[str]:
-    """Every CID a node pins recursively, in one call (asking per CID without a type makes
-    js-ipfs walk every pinned DAG to rule out indirect pins, which grows with the repo)."""
-    reply = httpx.post(
-        f"{url}/api/v0/pin/ls", params={"type": "recursive", "cid-base": "base32"}, timeout=120
-    ).json()
-    return set(reply.get("Keys", {}))
+def _recursive_pins(url: str) -> set[bytes]:
+    """Every CID a node pins recursively (binary), in one call: asking per CID without a type
+    makes js-ipfs walk every pinned DAG to rule out indirect pins, which grows with the repo.
+    The node answers in its default bases (its own init objects are CIDv0)."""
+    reply = httpx.post(f"{url}/api/v0/pin/ls", params={"type": "recursive"}, timeout=120)
+    reply.raise_for_status()
+    return {CID.parse(key).to_bytes() for key in reply.json().get("Keys", {})}
 
 
 def _ipfs_accounting(
@@ -700,7 +722,8 @@ def _ipfs_accounting(
         )
     ]
     pinned = [_recursive_pins(url) for url in nodes]
-    replicas = [sum(cid in pins for pins in pinned) for cid in objects]
+    wanted = [CID.parse(cid).to_bytes() for cid in objects]
+    replicas = [sum(cid in pins for pins in pinned) for cid in wanted]
     return {
         "nodes": repos,
         "bytes": sum(r["bytes"] for r in repos),

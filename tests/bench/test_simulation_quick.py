@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+sys.path.append(str(Path(__file__).resolve().parents[2] / "bench"))
 
 from evaluation import simulation
-from storage import jsipfs
 
-_NO_IPFS = jsipfs.missing_reason()
+_NO_IPFS = simulation.ipfs_missing()
 if _NO_IPFS is not None and os.environ.get("CI"):
     raise RuntimeError(f"CI must run the simulation on js-ipfs: {_NO_IPFS}")
 
