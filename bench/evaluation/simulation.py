@@ -5,9 +5,9 @@ each with its own home, keys, state and TLS certificate) share one anvil chain, 
 module deploys the ImageRegistry and makes each gateway an admin, and store through the
 replicated store into several js-ipfs nodes, one per department: each gateway pins every
 object on its own department's node and the next department's (two replicas of everything;
-with fewer than three nodes, every node). The ledger runs in
-per-record mode, the paper's design: every record, grant, revocation and access attempt is a
-transaction, so the gas figures are the paper's kind of cost.
+with fewer than three nodes, every node). The ledger runs in per-record mode, the paper's
+design: every record, grant, revocation and access attempt is a transaction, so the gas
+figures are the paper's kind of cost.
 
 The clinicians are members of their department's gateway. A seeded schedule compresses a month
 into minutes: a daily volume with quieter weekends; for each image a sender and a recipient
@@ -15,8 +15,10 @@ into minutes: a daily volume with quieter weekends; for each image a sender and 
 some of them revoked days later; follow-up fetches; and the planned attacks — fetches by
 clinicians or strangers without a grant, a revoked consultant trying again, and captured
 requests replayed. Each simulated day runs in phases (send; fetch and grant; consult,
-follow-up and revoke; attacks), the events of a phase concurrently on a pool of client threads,
-each event on its own connection to the image's gateway, as its clinician would. A transfer
+follow-up and revoke; attacks), the events of a phase concurrently on client processes (the
+clinicians' machines: one process per group of clinicians, so sealing and opening run in
+parallel rather than behind one interpreter lock), each event on its own connection to the
+image's gateway. A sender seals before its upload is timed, as on its own machine. A transfer
 (an image reaching an authorized clinician: first fetch, consultation, follow-up) counts only
 when the client opened it with every check of docs/PROTOCOL.md §4.3; an attack counts as
 blocked only when the gateway refused it with the expected error (403 or 409).
@@ -24,6 +26,11 @@ blocked only when the gateway refused it with the expected error (403 or 409).
 Gas, calldata and event bytes come from the chain's receipts and transactions; contract
 storage from the node's own state dump before and after; IPFS bytes from each node's
 ``repo/stat`` and replicas from each node's pins.
+
+On js-ipfs, ``KuboNode.is_pinned`` (``pin/ls`` of one CID, no type) walks every pinned DAG, so
+each replicated put costs time in proportion to what the node already pins: about 1.4 s per
+call at 300 pins here. The full month (about 1,400 pins per node) is only practical once that
+call asks for ``type=recursive``; the quick run is small enough not to notice.
 """
 
 from __future__ import annotations
