@@ -363,6 +363,14 @@ def _reading(rows: list[dict[str, Any]], paper: dict[str, dict[str, float]]) -> 
         if not unanchored
         else f"entries not anchored within 30 s at {unanchored} users",
     ]
+    for row in rows:
+        lost, expired = row["statuses"].get("0", 0), row["statuses"].get("409", 0)
+        if lost or expired:
+            parts.append(
+                f"at {row['users']:,} users {lost} requests got no answer (connection error or "
+                f"the clients' 300 s timeout) and {expired} were refused as expired (409: they "
+                "were signed before the clock, and the gateway accepts a request for 300 s)"
+            )
     text = "; ".join(parts)
     return "Reading: " + text[0].upper() + text[1:] + "."
 
