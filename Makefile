@@ -120,7 +120,7 @@ $(TRAIN_VENV)/.installed: pyproject.toml
 	touch $@
 
 # Retrains with the fixed seed, re-exports src/scanseal/detect/model/ and rewrites the metric
-# tables of docs/MODEL.md (about 45 minutes on 2 CPU cores).
+# tables of docs/MODEL.md (at most about 60 minutes: the models have clock caps).
 train: $(TRAIN_VENV)/.installed
 	$(TRAIN_VENV)/bin/python -m scanseal.detect.training
 	$(TRAIN_VENV)/bin/python -m scanseal.detect.training.report

@@ -33,3 +33,21 @@ def test_one_batch_trains_and_exports(tmp_path):
     assert scores.shape == (2,)
     assert maps.shape == (2, 56, 56)
     assert np.all((scores >= 0) & (scores <= 1))
+
+
+def test_time_cap_ends_training_early_and_records_the_steps():
+    from scanseal.detect.training import train
+
+    budget = train.Budget(steps=100, seconds=40.0)
+    assert budget.progress(50, 0.0) == 0.5
+    assert budget.progress(10, 30.0) == 0.75  # the clock is ahead of the steps
+    assert train.Budget(steps=100).progress(10, 1e6) == 0.1  # no cap: steps only
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(1)
+    pool = train.build_pool(1, [(p, m) for p, m, _ in data.phantom_planes(rng, "train", 2)], 8)
+    capped = train.Budget(steps=10_000, batch=4, seconds=0.5)
+    train.train("basic", pool, capped, seed=1, augment=False)
+    assert 0 < capped.done < 10_000
+    full = train.Budget(steps=3, batch=4)
+    train.train("basic", pool, full, seed=1, augment=False)
+    assert full.done == 3

@@ -103,8 +103,15 @@ def _run_line(results: dict[str, Any]) -> str:
         f"Run: seed {results['seed']}, {data['train_images']} training images (real and "
         f"phantom), a pool of {data['pool']} training planes, {data['val_samples']} validation "
         f"and {data['test_samples']} test samples from {data['test_images']} held-out images; "
-        f"whole run {duration} on 2 CPU threads."
+        f"whole run {duration} on 2 CPU cores{_load(results)}."
     )
+
+
+def _load(results: dict[str, Any]) -> str:
+    load = results.get("load_average")
+    if not load:
+        return ""
+    return f" (load average {load['start']:.1f} at the start, {load['end']:.1f} at the end)"
 
 
 def render(results: dict[str, Any]) -> str:
