@@ -115,6 +115,7 @@ class BatchLog:
         self.tree = MerkleTree()
         self._entries: list[bytes] = []
         self._by_record: dict[bytes, list[int]] = {}
+        self._records: dict[bytes, int] = {}  # record id -> index of its (first) record entry
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._load()
         self._file = path.open("a", encoding="ascii")
@@ -144,6 +145,10 @@ class BatchLog:
             raise InvalidInput(f"no batched entry #{index}")
         return self._entries[index]
 
+    def record_index(self, record_id: bytes) -> int | None:
+        """Index of the entry that stored ``record_id``, if this log holds one."""
+        return self._records.get(record_id)
+
     def indexes_for(self, record_id: bytes) -> list[int]:
         """Indexes of every entry about one record, oldest first."""
         return list(self._by_record.get(record_id, []))
@@ -157,6 +162,8 @@ class BatchLog:
         self._entries.append(data)
         record_id = data[32:64]
         self._by_record.setdefault(record_id, []).append(index)
+        if data[31] == _KIND_CODES["record"]:
+            self._records.setdefault(record_id, index)
         return index
 
     def _load(self) -> None:
