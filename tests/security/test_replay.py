@@ -7,6 +7,7 @@ not the clock.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -66,3 +67,37 @@ def _refused_as_replay(http: httpx.Client, record: str, headers: dict[str, str])
         "reason": "request nonce was already used (replay)",
     }
     return 1
+
+
+def test_concurrent_copies_of_one_request_are_served_once(world: World, tmp_path: Path) -> None:
+    """Nonces are committed in groups: copies of one request racing in the same group, among
+    distinct requests, must still be served exactly once, and nothing served may pass after a
+    restart."""
+    gateway = GatewayProcess(world).start()
+    try:
+        people = world.people
+        with GatewayClient(gateway.url, people["ito"]) as ito:
+            record = str(ito.send(CT, [people["lee"].card], tmp_path)["manifest_cid"])
+            domain = ito.domain
+        lee = people["lee"].account
+
+        def captured() -> dict[str, str]:
+            request = new_request(lee, domain, "fetch", record, lifetime=300)
+            return sign_request(lee, domain, request)
+
+        copied = captured()
+        batch = [copied] * 30 + [captured() for _ in range(30)]
+        with ThreadPoolExecutor(len(batch)) as pool:
+            codes = list(pool.map(lambda headers: _status(gateway.url, record, headers), batch))
+        assert codes[30:] == [200] * 30
+        assert sorted(codes[:30]) == [200] + [409] * 29
+        gateway.stop()
+        gateway = GatewayProcess(world).start()
+        with httpx.Client(base_url=gateway.url, timeout=30) as http:
+            assert sum(_refused_as_replay(http, record, headers) for headers in batch[29:]) == 31
+    finally:
+        gateway.stop()
+
+
+def _status(url: str, record: str, headers: dict[str, str]) -> int:
+    return httpx.get(f"{url}/v1/records/{record}", headers=headers, timeout=60).status_code
