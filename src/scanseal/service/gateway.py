@@ -10,6 +10,7 @@ goes out. The gateway never holds a clinician's key and never sees plaintext.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import tempfile
@@ -370,7 +371,9 @@ def _tag(error: ScanSealError, reason: int) -> ScanSealError:
     return error
 
 
+@functools.lru_cache(maxsize=4096)
 def _record_bytes(record: str) -> bytes:
+    """The binary CID of a record (cached: parsing a CID costs more than the rest of a lookup)."""
     try:
         return CID.parse(record).to_bytes()
     except ScanSealError:

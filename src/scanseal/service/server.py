@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 
@@ -60,6 +61,10 @@ def serve(gateway: Gateway, config_path: Path | None = None) -> None:
         scp = StorageSCP(receiver).start()
         print(f"DICOM Storage SCP {dicom.ae_title} on {dicom.host}:{scp.port}", flush=True)
     sys.stdout.flush()
+    # Everything loaded so far (web3, py-evm, the chain's state) lives as long as the process:
+    # leaving it out of the collector's full passes keeps them from growing with the imports.
+    gc.collect()
+    gc.freeze()
     try:
         uvicorn.run(
             create_app(gateway, receiver if dicom.stow else None),
