@@ -191,15 +191,16 @@ class Gateway:
     def fetch(self, record: str, headers: Mapping[str, str | None]) -> bytes:
         """Authenticate, decide on the ledger (logged either way), then return the bundle."""
         binary = _record_bytes(record)
-        claimed = _claimed_requester(headers)
         try:
             who = self.authenticate("fetch", record, headers, b"")
         except ScanSealError as error:
             reason = getattr(error, "ledger_reason", Reason.OTHER)
+            claimed = _claimed_requester(headers)
             self._log(binary, claimed, AccessType.DOWNLOAD, Reason(reason))
             self.on_denied("fetch", int(reason))
             raise
-        if self.state.record(record) is None:  # nothing to release: logged as a denial
+        stored = self.state.record(record)
+        if stored is None:  # nothing to release: logged as a denial
             self._log(binary, who.requester, AccessType.DOWNLOAD, Reason.OTHER)
             self.on_denied("fetch", int(Reason.OTHER))
             raise NotFound(f"record {record} is not held by this gateway")
@@ -207,17 +208,15 @@ class Gateway:
         if not result.allowed:
             self.on_denied("fetch", result.reason)
             raise AccessDenied(f"access denied by the ledger ({Reason.label(result.reason)})")
-        return self._bundle(record, who.requester)
+        return self._bundle(stored, who.requester)
 
     def _log(self, record: bytes, accessor: str, kind: AccessType, reason: Reason) -> AccessResult:
         return self.locked(
             lambda: self.ledger.log_access(self.identity.account, record, accessor, kind, reason)
         )
 
-    def _bundle(self, record: str, requester: str) -> bytes:
-        stored = self.state.record(record)
-        if stored is None:
-            raise NotFound(f"record {record} is not held by this gateway")
+    def _bundle(self, stored: StoredRecord, requester: str) -> bytes:
+        record = stored.manifest_cid
         manifest_text = _read(self.store, record)
         chain_record = self._ledger_record(record)
         grant_cid = self.state.grant_cid(record, requester)

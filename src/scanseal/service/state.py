@@ -155,6 +155,7 @@ class GatewayState:
         self._db = open_database(path, _SCHEMA, durable=True)
         self._lock = threading.Lock()
         self._nonces = _NonceLog(path)
+        self._records: dict[str, StoredRecord] = {}  # rows are never changed or deleted
 
     def close(self) -> None:
         self._nonces.close()
@@ -185,11 +186,17 @@ class GatewayState:
 
     def record(self, manifest_cid: str) -> StoredRecord | None:
         with self._lock:
+            known = self._records.get(manifest_cid)
+            if known is not None:
+                return known
             row = self._db.execute(
                 "SELECT manifest_cid, envelope_cid, owner FROM records WHERE manifest_cid = ?",
                 (manifest_cid,),
             ).fetchone()
-        return None if row is None else StoredRecord(*row)
+            if row is None:
+                return None
+            self._records[manifest_cid] = StoredRecord(*row)
+            return self._records[manifest_cid]
 
     def set_grant(self, manifest_cid: str, grantee: str, grant_cid: str) -> None:
         with self._lock:
