@@ -55,6 +55,7 @@ from scanseal.transfer.stored import fetch_sealed
 
 _ZERO_ADDRESS = "0x" + "00" * 20
 _READ_PIECE = 1 << 20
+_MANIFESTS_KEPT = 4096  # a manifest is a few KiB
 T = TypeVar("T")
 
 
@@ -86,6 +87,7 @@ class Gateway:
         self._ledger_lock = threading.RLock()  # py-evm and the batched log: one caller at a time
         self.on_denied: Callable[[str, int], None] = lambda _action, _reason: None
         self._records: dict[str, Record] = {}
+        self._manifests: dict[str, bytes] = {}
 
     def close(self) -> None:
         with self._ledger_lock:
@@ -218,7 +220,7 @@ class Gateway:
 
     def _bundle(self, stored: StoredRecord, requester: str) -> bytes:
         record = stored.manifest_cid
-        manifest_text = _read(self.store, record)
+        manifest_text = self._manifest(record)
         chain_record = self._ledger_record(record)
         grant_cid = self.state.grant_cid(record, requester)
         meta = {
@@ -231,6 +233,18 @@ class Gateway:
             },
         }
         return wire.pack(meta, _read(self.store, stored.envelope_cid))
+
+    def _manifest(self, record: str) -> bytes:
+        """A record's manifest. Its CID is its SHA-256, checked by the store's verified read, so
+        the bytes can never change: the most recently used ones are kept in memory. (The
+        envelope is read from the store on every fetch.)"""
+        cached = self._manifests.get(record)
+        if cached is None:
+            cached = _read(self.store, record)
+            if len(self._manifests) >= _MANIFESTS_KEPT:
+                self._manifests.pop(next(iter(self._manifests)))
+            self._manifests[record] = cached
+        return cached
 
     def _ledger_record(self, record: str) -> Record:
         """The record's hashes on the ledger. A record can never be overwritten on chain (the
