@@ -1,12 +1,17 @@
 """DICOM ingest speed: C-STORE to sealed-and-registered, for a 200-instance CT series.
 
-    python bench/dicom.py [--instances 200] [--associations 1,4] [--mode per-record|batched]
+    python bench/dicom.py [--instances 200] [--associations 1,4] [--modes per-record,batched]
+                          [--json bench/out/dicom.json]
 
 A real `scanseal serve` with the Storage SCP (embedded chain and store) runs as a child process.
 The series is 512 × 512 16-bit CT slices (512 KiB of pixels each: CT_small's header with a
 synthetic body and a fresh SOP Instance UID per slice). A pynetdicom SCU pushes it over one or
 several concurrent associations; an instance counts only when its C-STORE answer is Success,
-which the SCP gives only after the instance is sealed, stored and registered on the ledger.
+which the SCP gives only after the instance is screened by the tamper detector (the default
+`flag` policy: the verdict is signed into the manifest), sealed, stored and registered on the
+ledger. After each run the bench checks that the stored manifests carry the screen's verdict.
+The JSON (machine, date, load average before and after, command, one row per ledger mode and
+association count) is what `make bench-dicom` leaves in bench/out/dicom.json.
 """
 
 from __future__ import annotations
@@ -129,34 +134,85 @@ def run(port: int, paths: list[Path], associations: int) -> dict[str, Any]:
         "associations": associations,
         "instances": len(paths),
         "stored": stored,
-        "seconds": round(elapsed, 2),
+        "series_seconds": round(elapsed, 2),
         "instances_per_second": round(stored / elapsed, 2),
         "latency_p50_ms": round(1000 * latencies[len(latencies) // 2], 1),
         "latency_p95_ms": round(1000 * latencies[int(len(latencies) * 0.95) - 1], 1),
     }
 
 
+def screened(home: Path) -> int:
+    """How many stored manifests carry the tamper screen's signed verdict (after the run)."""
+    from scanseal.dicom.index import DicomIndex
+    from scanseal.storage import EmbeddedStore
+    from scanseal.transfer.manifest import Manifest
+
+    index, store = DicomIndex.at(home / "gateway"), EmbeddedStore(home / "blocks")
+    try:
+        found = 0
+        for instance in index.instances():
+            with store.get(instance.manifest_cid) as stream:
+                found += Manifest.from_json(stream.read()).screen is not None
+        return found
+    finally:
+        index.close()
+        store.close()
+
+
+def one_run(instances: int, mode: str, associations: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="scanseal-bench-dicom-") as scratch:
+        root = Path(scratch)
+        (root / "home").mkdir()
+        (root / "series").mkdir()
+        paths = ct_series(root / "series", instances)
+        process, _url, port = start_gateway(root / "home", mode)
+        try:
+            row = {"mode": mode, **run(port, paths, associations)}
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=60)
+        row["screened"] = screened(root / "home")
+    if row["screened"] != row["stored"]:
+        raise SystemExit(f"only {row['screened']} of {row['stored']} manifests were screened")
+    return row
+
+
+def machine() -> dict[str, Any]:
+    model = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")), "unknown CPU",
+    )  # fmt: skip
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {"nproc": os.cpu_count(), "cpu": model, "ram_gib": round(ram, 1),
+            "python": platform.python_version()}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--instances", type=int, default=200)
     parser.add_argument("--associations", default="1,4")
-    parser.add_argument("--mode", default="per-record", choices=["per-record", "batched"])
+    parser.add_argument("--modes", default="per-record,batched")
+    parser.add_argument("--json", type=Path, default=ROOT / "bench" / "out" / "dicom.json")
     args = parser.parse_args()
-    rows = []
-    for associations in (int(a) for a in args.associations.split(",")):
-        with tempfile.TemporaryDirectory(prefix="scanseal-bench-dicom-") as scratch:
-            root = Path(scratch)
-            (root / "home").mkdir()
-            (root / "series").mkdir()
-            paths = ct_series(root / "series", args.instances)
-            process, _url, port = start_gateway(root / "home", args.mode)
-            try:
-                rows.append(run(port, paths, associations))
-            finally:
-                process.send_signal(signal.SIGTERM)
-                process.wait(timeout=60)
-        print(json.dumps(rows[-1]), flush=True)
-    print(json.dumps({"mode": args.mode, "python": platform.python_version(), "runs": rows}))
+    modes = args.modes.split(",")
+    if not set(modes) <= {"per-record", "batched"}:
+        parser.error("--modes takes per-record and/or batched")
+    result: dict[str, Any] = {
+        "machine": machine(),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "command": " ".join(["python", "bench/dicom.py", *sys.argv[1:]]),
+        "screen": "flag",
+        "load_average_start": [round(x, 2) for x in os.getloadavg()],
+        "rows": [],
+    }
+    for mode in modes:
+        for associations in (int(a) for a in args.associations.split(",")):
+            result["rows"].append(one_run(args.instances, mode, associations))
+            print(json.dumps(result["rows"][-1]), flush=True)
+    result["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
+    print(f"written to {args.json}")
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ def _root(
 
 def _register_groups() -> None:
     """Attach every command group; kept in one place so the command tree is easy to read."""
-    from scanseal._cli import gateway, keys, ledger, screen, sealing, storage
+    from scanseal._cli import agent, deid, gateway, keys, ledger, screen, sealing, storage
 
     app.add_typer(keys.app, name="keys")
     sealing.register(app)
@@ -45,6 +45,8 @@ def _register_groups() -> None:
     ledger.register(app)
     gateway.register(app)
     screen.register(app)
+    agent.register(app)
+    deid.register(app)
 
 
 _register_groups()

@@ -1,10 +1,13 @@
 """Orthanc and dcmtk against the gateway's SCP; run only inside the network namespace that
 test_engines.py creates (Orthanc and dcmtk listen on all interfaces).
 
-The flow of the issue: Orthanc pushes a study to the gateway with /modalities/X/store, dcmtk's
-dcmsend pushes another, the recipient fetches the records and forwards them into a second
-Orthanc; compared there by pixel digest and element values. Our de-identification is compared
-with Orthanc's /anonymize.
+The flow of the issue: Orthanc pushes a study to department A's gateway with
+/modalities/X/store, dcmtk's dcmsend pushes another, the recipient fetches the records and
+forwards them into a second Orthanc; compared there by pixel digest and element values. The
+study also travels to department B: a second `scanseal serve` with its own state, identity and
+[forward] agent, on the same chain as A (anvil: two processes cannot share the embedded chain,
+whose state each process holds in memory), forwards every record granted to B's identity into
+B's own Orthanc. Our de-identification is compared with Orthanc's /anonymize.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pydicom
@@ -21,11 +26,15 @@ from pydicom.uid import generate_uid
 from tests.dicom.engines import Orthanc
 from tests.dicom.scu import count, same_instance
 from tests.dicom.test_scp import gateway as gateway
-from tests.dicom.test_scp import world as world
 
-from gateway_harness import GatewayProcess, World
+from gateway_harness import PASSPHRASE, GatewayProcess, World, free_port, make_world
+from scanseal.crypto.identity import Keystore
 from scanseal.dicom import DeidKey, deidentify
+from scanseal.dicom.agent import FORWARDED, ForwardState
 from scanseal.dicom.index import DicomIndex
+from scanseal.ledger import Ledger, LedgerConfig
+from scanseal.ledger.devnode import ANVIL_FUNDER_KEY, anvil_binary, running_anvil
+from scanseal.transfer.records import cid_bytes
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("SCANSEAL_IN_NETNS") != "1", reason="runs inside test_engines' namespace"
@@ -35,15 +44,91 @@ OTHER = [Path(str(get_testdata_file(n))) for n in ("JPEG2000.dcm", "SC_rgb_rle.d
 
 
 @pytest.fixture(scope="module")
+def anvil() -> Iterator[str]:
+    binary = anvil_binary()
+    if binary is None:
+        pytest.fail("anvil is not installed: run `make install-contracts`")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SCANSEAL_LEDGER_FUNDER_KEY", ANVIL_FUNDER_KEY)  # gas for new accounts
+        with running_anvil(binary) as url:
+            yield url
+
+
+@pytest.fixture(scope="module")
+def dept_b_world(anvil: str, tmp_path_factory: pytest.TempPathFactory) -> World:
+    """Department B: its own home, gateway identity and the recipient identity ``radb``."""
+    return make_world(
+        tmp_path_factory.mktemp("dept-b"), ["radb"],
+        ledger_extra=f'backend = "jsonrpc"\nurl = "{anvil}"',
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def world(anvil: str, dept_b_world: World, tmp_path_factory: pytest.TempPathFactory) -> World:
+    """Department A: pushed studies are sealed for its clinician lee and for department B."""
+    root = tmp_path_factory.mktemp("dept-a")
+    port = free_port()
+    cards = root / "home" / "members"
+    radb = dept_b_world.cards["radb"]
+    extra = (
+        f'\n[dicom]\nenabled = true\nstow = true\nae_title = "SCANSEAL"\nport = {port}\n'
+        f'recipients = ["{cards / "lee.card.json"}", "{radb}"]\n'
+    )
+    world = make_world(root, ["lee"], extra=extra,
+                       ledger_extra=f'backend = "jsonrpc"\nurl = "{anvil}"')  # fmt: skip
+    (cards / radb.name).write_bytes(radb.read_bytes())  # A enrolls B's identity
+    world.dicom_port = port  # type: ignore[attr-defined]
+    return world
+
+
+@pytest.fixture(scope="module")
 def orthancs(gateway: GatewayProcess, tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("orthanc")
     scp = ["SCANSEAL", "127.0.0.1", gateway.world.dicom_port]  # type: ignore[attr-defined]
     web = {"scanseal": [f"{gateway.url}/dicom-web/"]}
     source = Orthanc(root / "source", "SOURCE", {"scanseal": scp}, web).start()
     target = Orthanc(root / "target", "TARGET", {}).start()
-    yield source, target
-    source.stop()
-    target.stop()
+    dept_b = Orthanc(root / "dept-b", "DEPTB", {}).start()
+    yield source, target, dept_b
+    for orthanc in (source, target, dept_b):
+        orthanc.stop()
+
+
+@pytest.fixture(scope="module")
+def dept_b(gateway: GatewayProcess, dept_b_world: World, orthancs) -> Iterator[GatewayProcess]:
+    """B's `scanseal serve` on A's contract (A's owner makes B's gateway an admin), with a
+    [forward] agent that watches A's inbox as radb and feeds B's Orthanc."""
+    contract = str(gateway_health(gateway)["contract"])
+    owner = Keystore(gateway.world.home / "keys").load("gateway", PASSPHRASE)
+    b_address = dept_b_world.people["gateway"].address
+    with Ledger.open(LedgerConfig(backend="jsonrpc", url=_anvil_url(dept_b_world),
+                                  contract=contract, funder_key=ANVIL_FUNDER_KEY,
+                                  state_dir=dept_b_world.home / "owner")) as ledger:  # fmt: skip
+        ledger.set_admin(owner.account, b_address)
+    config = dept_b_world.config
+    text = config.read_text("utf-8").replace(
+        'backend = "jsonrpc"', f'backend = "jsonrpc"\ncontract = "{contract}"'
+    )
+    text += (
+        f'\n[forward]\ngateway = "{gateway.url}"\nidentity = "radb"\n'
+        f'destination = "DEPTB@127.0.0.1:{orthancs[2].dicom_port}"\ncalling_ae = "DEPTB_FWD"\n'
+        f'poll_seconds = 0.5\nretry_seconds = 1\nstate_dir = "{dept_b_world.home / "forward"}"\n'
+    )
+    config.write_text(text, "utf-8")
+    process = GatewayProcess(dept_b_world).start()
+    yield process
+    process.stop()
+
+
+def gateway_health(gateway: GatewayProcess) -> dict[str, object]:
+    import httpx
+
+    return dict(httpx.get(f"{gateway.url}/v1/health", timeout=10).json())
+
+
+def _anvil_url(world: World) -> str:
+    line = next(ln for ln in world.config.read_text("utf-8").splitlines() if ln.startswith("url"))
+    return line.split('"')[1]
 
 
 def sop_uid(path: Path) -> str:
@@ -69,7 +154,7 @@ def forward(gateway: GatewayProcess, cids: list[str], target: Orthanc, out: Path
 
 
 def test_orthanc_pushes_a_study_that_arrives_unchanged(gateway, orthancs, tmp_path: Path):
-    source, target = orthancs
+    source, target, _dept_b = orthancs
     ids = [source.upload(p) for p in STUDY]
     answer = source.post("/modalities/scanseal/store", {"Resources": ids, "Synchronous": True})
     assert answer.status_code == 200, answer.text
@@ -81,7 +166,7 @@ def test_orthanc_pushes_a_study_that_arrives_unchanged(gateway, orthancs, tmp_pa
 
 
 def test_dcmsend_pushes_a_study_that_arrives_unchanged(gateway, orthancs, tmp_path: Path):
-    _source, target = orthancs
+    _source, target, _dept_b = orthancs
     port = str(gateway.world.dicom_port)
     command = [
         "dcmsend",
@@ -106,7 +191,7 @@ def test_dcmsend_pushes_a_study_that_arrives_unchanged(gateway, orthancs, tmp_pa
 def test_orthanc_sending_a_non_image_is_refused_and_nothing_registered(
     gateway, orthancs, tmp_path: Path
 ):
-    source, _target = orthancs
+    source, _target, _dept_b = orthancs
     ds = pydicom.dcmread(STUDY[0])
     del ds.PixelData  # a CT instance without pixels: the screen refuses it
     ds.SOPInstanceUID = generate_uid()
@@ -123,7 +208,7 @@ def test_orthanc_sending_a_non_image_is_refused_and_nothing_registered(
 
 
 def test_deidentification_is_at_least_as_strict_as_orthancs(orthancs, tmp_path: Path):
-    source, _target = orthancs
+    source, _target, _dept_b = orthancs
     for path in STUDY:
         instance = source.upload(path)
         answer = source.post(f"/instances/{instance}/anonymize", {"Force": True})
@@ -146,7 +231,7 @@ def test_deidentification_is_at_least_as_strict_as_orthancs(orthancs, tmp_path: 
 
 
 def test_orthanc_stows_an_instance_through_dicomweb(gateway, orthancs, tmp_path: Path):
-    source, _target = orthancs
+    source, _target, _dept_b = orthancs
     ds = pydicom.dcmread(STUDY[0])
     ds.SOPInstanceUID = generate_uid()
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
@@ -162,3 +247,43 @@ def test_orthanc_stows_an_instance_through_dicomweb(gateway, orthancs, tmp_path:
     arrived = tmp_path / "arrived.dcm"
     arrived.write_bytes(forward_target.file(forward_target.find(ds.SOPInstanceUID)))
     same_instance(arrived, path)
+
+
+def test_the_study_travels_to_department_b_and_into_its_orthanc(
+    gateway: GatewayProcess, dept_b: GatewayProcess, orthancs, tmp_path: Path
+):
+    source, _target, b_orthanc = orthancs
+    sent = []
+    for path in STUDY:  # under new UIDs, so only this push can make them arrive at B
+        ds = pydicom.dcmread(path)
+        ds.SOPInstanceUID = generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        copy = tmp_path / f"{ds.SOPInstanceUID}.dcm"
+        ds.save_as(copy, enforce_file_format=True)
+        sent.append(copy)
+    ids = [source.upload(p) for p in sent]
+    answer = source.post("/modalities/scanseal/store", {"Resources": ids, "Synchronous": True})
+    assert answer.status_code == 200, answer.text
+    cids = records_for(gateway.world, sent)
+    state = ForwardState(dept_b.world.home / "forward" / "forward.sqlite3")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        items = [state.item(cid) for cid in cids]
+        if all(i is not None and i.status == FORWARDED for i in items):
+            break
+        time.sleep(0.25)
+    state.close()
+    assert all(i is not None and i.status == FORWARDED for i in items), dept_b.log.read_text()
+    for path in sent:
+        arrived = tmp_path / f"arrived-{path.name}"
+        arrived.write_bytes(b_orthanc.file(b_orthanc.find(sop_uid(path))))
+        same_instance(arrived, path)
+    log = dept_b.log.read_text()
+    assert all(f"record {cid} forwarded to DEPTB@" in log for cid in cids)
+    # A fetch by B's identity is logged on the shared chain; B's gateway sees the same record.
+    with Ledger.open(LedgerConfig(backend="jsonrpc", url=_anvil_url(dept_b.world),
+                                  contract=str(gateway_health(dept_b)["contract"]),
+                                  state_dir=tmp_path / "reader")) as ledger:  # fmt: skip
+        trail = ledger.audit_trail(cid_bytes(cids[0]))
+    radb = dept_b.world.people["radb"].address
+    assert any(e.action == "access" and e.subject == radb and e.allowed for e in trail)

@@ -69,7 +69,7 @@ def trio(tmp_path):
 
 
 def _store(path: Path, daemons, *, min_replicas=2, **kwargs) -> ReplicatedStore:
-    nodes = [KuboNode(d.url, timeout=5, connect_timeout=1) for d in daemons]
+    nodes = [KuboNode(d.url, timeout=30, connect_timeout=5) for d in daemons]
     return ReplicatedStore(
         EmbeddedStore(path), nodes, min_replicas=min_replicas, retries=2, backoff=0.05, **kwargs
     )
@@ -130,7 +130,14 @@ def test_a_slow_node_is_retried_and_reported_not_skipped(cluster, tmp_path):
     data = os.urandom(CHUNK + 7)
     os.kill(slow.pid, signal.SIGSTOP)
     try:
-        nodes = [KuboNode(d.url, timeout=0.5, connect_timeout=0.5) for d in cluster]
+        # A short timeout only for the stopped node: a healthy node on a busy machine may need
+        # more than half a second, and must not be mistaken for the hung one.
+        nodes = [
+            KuboNode(d.url, timeout=0.5, connect_timeout=0.5)
+            if d is slow
+            else KuboNode(d.url, timeout=30, connect_timeout=10)
+            for d in cluster
+        ]
         store = ReplicatedStore(EmbeddedStore(tmp_path / "w"), nodes, min_replicas=1, retries=1)
         with store:
             cid = store.put(io.BytesIO(data))

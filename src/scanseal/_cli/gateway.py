@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
+from scanseal._cli.deid import KeepOption
 from scanseal._cli.keys import read_passphrase
 from scanseal._cli.sealing import AsName, _unlock
 from scanseal.crypto.identity import IdentityCard
@@ -69,12 +70,14 @@ def _bars() -> Iterator[Progress]:
 
 def serve(config: ConfigOption = None) -> None:
     """Run the department gateway (embedded chain and store unless configured otherwise)."""
+    from scanseal._cli.agent import agent_for
     from scanseal.service.config import GatewayConfig
     from scanseal.service.server import open_gateway
     from scanseal.service.server import serve as run
 
     name = GatewayConfig.load(config).identity
-    run(open_gateway(config, read_passphrase(name)), config)
+    forwarder = agent_for(config)  # [forward]: this department's own records into its PACS
+    run(open_gateway(config, read_passphrase(name)), config, forwarder)
 
 
 def certs(
@@ -101,14 +104,30 @@ def send(
     as_name: AsName = None,
     gateway: GatewayOption = None,
     ca: CaOption = None,
+    deid_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--deid", help="De-identify first with this key file (tokens: WORKDIR/tokens)."
+        ),
+    ] = None,
+    keep: KeepOption = None,
 ) -> None:
     """Seal each image here and upload it; prints one record (manifest CID) per image."""
+    from scanseal._cli.deid import deidentified
+
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         raise InvalidInput(f"no such file: {', '.join(missing)}")
     cards = [IdentityCard.load(path) for path in to]
+    with deidentified(files, deid_key, keep, workdir) as sending:
+        _send(sending, cards, workdir, connect(gateway, ca, as_name))
+
+
+def _send(
+    files: list[Path], cards: list[IdentityCard], workdir: Path, client: GatewayClient
+) -> None:
     total = sum(f.stat().st_size for f in files)
-    with connect(gateway, ca, as_name) as client, _bars() as p:
+    with client, _bars() as p:
         task = p.add_task(f"sending {len(files)} image(s)", total=total)
         for file in files:
             answer = client.send(file, cards, workdir, progress=lambda n: p.advance(task, n))

@@ -169,6 +169,13 @@ def create_app(gateway: Gateway, dicom_receiver: Any = None) -> FastAPI:
     async def audit(record: str, request: Request) -> list[dict[str, Any]]:
         return await run("audit", lambda: gateway.audit(record, _signed(request)))
 
+    @app.get(
+        "/v1/inbox", summary="Records granted to the caller after a cursor (the signed record)",
+        openapi_extra=_SIGNED,
+    )  # fmt: skip
+    async def inbox(request: Request, after: int = 0) -> dict[str, Any]:
+        return await run("inbox", lambda: gateway.inbox_for(after, _signed(request)))
+
     @app.get("/v1/records/{record}/verify", summary="Public checks against manifest and ledger")
     async def verify(record: str) -> dict[str, Any]:
         return await run("verify", lambda: gateway.verify(record))

@@ -152,6 +152,12 @@ class GatewayClient:
         path = f"/v1/records/{record}/audit"
         return list(self._json("GET", path, headers=self.signed("audit", record)))
 
+    def inbox(self, after: int = 0) -> dict[str, Any]:
+        """Records granted to us after cursor ``after``: ``{records: [{seq, record}], next,
+        more}``."""
+        headers = self.signed("inbox", str(after))
+        return dict(self._json("GET", f"/v1/inbox?after={after}", headers=headers))
+
     def verify(self, record: str) -> dict[str, Any]:
         return dict(self._json("GET", f"/v1/records/{record}/verify"))
 

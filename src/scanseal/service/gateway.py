@@ -44,6 +44,7 @@ from scanseal.ledger import (
 )
 from scanseal.service import wire
 from scanseal.service.config import GatewayConfig
+from scanseal.service.inbox import PAGE, Inbox
 from scanseal.service.signed import Domain, Request, parse_request, recover_requester
 from scanseal.service.state import GatewayState, StoredRecord
 from scanseal.storage import CID, BlobStore, cid_of
@@ -88,6 +89,7 @@ class Gateway:
         self.on_denied: Callable[[str, int], None] = lambda _action, _reason: None
         self._records: dict[str, Record] = {}
         self._manifests: dict[str, bytes] = {}
+        self.inbox = Inbox(config.state_dir / "inbox.sqlite3")
 
     def close(self) -> None:
         with self._ledger_lock:
@@ -95,6 +97,7 @@ class Gateway:
                 self.ledger.anchor()
             self.ledger.close()
         self.state.close()
+        self.inbox.close()
         self.store.close()
 
     def locked(self, work: Callable[[], T]) -> T:
@@ -280,6 +283,7 @@ class Gateway:
         self.store.put(io.BytesIO(manifest_bytes))
         receipt = self.locked(lambda: self._register(manifest_cid, manifest))
         self.state.add_record(StoredRecord(manifest_cid, envelope_cid, who.requester))
+        self.inbox.add(manifest_cid, [r.address for r in manifest.recipients])
         return {
             "manifest_cid": manifest_cid,
             "envelope_cid": envelope_cid,
@@ -326,6 +330,7 @@ class Gateway:
         receipt = self.locked(on_chain)
         grant_cid = self.store.put(io.BytesIO(issued.to_bytes()))
         self.state.set_grant(record, grantee, grant_cid)
+        self.inbox.add(record, [grantee], again=True)
         return {
             "grant_cid": grant_cid,
             "ledger": None if receipt is None else _receipt_json(receipt),
@@ -352,6 +357,23 @@ class Gateway:
         if stored.owner != requester:
             raise AccessDenied(f"{requester} is not the owner of record {record}")
         return stored
+
+    def inbox_for(self, after: int, headers: Mapping[str, str | None]) -> dict[str, Any]:
+        """The caller's records announced after cursor ``after`` that the ledger still lets it
+        read, and the cursor to ask from next (the request signs the cursor as its record)."""
+        if not 0 <= after < 2**63:
+            raise InvalidInput("after must be a sequence number (0 to 2**63 - 1)")
+        who = self.authenticate("inbox", str(after), headers, b"")
+        entries = self.inbox.after(who.requester, after)
+        readable = self.locked(
+            lambda: [e for e in entries if self.ledger.has_access(cid_bytes(e.manifest_cid),
+                                                                  who.requester)]
+        )  # fmt: skip
+        return {
+            "records": [{"seq": e.seq, "record": e.manifest_cid} for e in readable],
+            "next": entries[-1].seq if entries else after,
+            "more": len(entries) == PAGE,
+        }
 
     # --- audit and verify
 

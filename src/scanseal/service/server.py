@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gc
 import sys
+import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scanseal.crypto.identity import Keystore
 from scanseal.ledger import Ledger, LedgerConfig
@@ -12,6 +14,9 @@ from scanseal.service.config import GatewayConfig
 from scanseal.service.gateway import Gateway
 from scanseal.service.state import GatewayState
 from scanseal.storage import load_config, open_store
+
+if TYPE_CHECKING:
+    from scanseal.dicom.agent import ForwardAgent
 
 
 def open_gateway(config_path: Path | None, passphrase: str) -> Gateway:
@@ -39,10 +44,13 @@ def open_gateway(config_path: Path | None, passphrase: str) -> Gateway:
     return gateway
 
 
-def serve(gateway: Gateway, config_path: Path | None = None) -> None:
+def serve(
+    gateway: Gateway, config_path: Path | None = None, agent: ForwardAgent | None = None
+) -> None:
     """Serve until interrupted (SIGINT or SIGTERM), then anchor what is pending and close.
 
-    With ``[dicom] enabled`` the Storage SCP runs beside the REST API on the same gateway.
+    With ``[dicom] enabled`` the Storage SCP runs beside the REST API on the same gateway; an
+    ``agent`` ([forward]) forwards records granted to its identity into a PACS meanwhile.
     """
     import uvicorn
 
@@ -65,6 +73,14 @@ def serve(gateway: Gateway, config_path: Path | None = None) -> None:
     # leaving it out of the collector's full passes keeps them from growing with the imports.
     gc.collect()
     gc.freeze()
+    stop = threading.Event()
+    forwarding = threading.Thread(target=lambda: None)
+    if agent is not None:
+        from scanseal.dicom.agent import log_to_stderr
+
+        log_to_stderr()
+        forwarding = threading.Thread(target=agent.run, args=(stop,), name="forward", daemon=True)
+    forwarding.start()
     try:
         uvicorn.run(
             create_app(gateway, receiver if dicom.stow else None),
@@ -76,6 +92,10 @@ def serve(gateway: Gateway, config_path: Path | None = None) -> None:
             access_log=False,
         )
     finally:
+        stop.set()
+        forwarding.join(timeout=60)  # a pass in flight ends after its current record
+        if agent is not None:
+            agent.close()
         if scp is not None:
             scp.stop()
             scp.receiver.index.close()

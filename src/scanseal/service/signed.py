@@ -29,7 +29,7 @@ from scanseal.errors import IntegrityError, InvalidInput
 
 REQUEST_HEADER: Final = "X-ScanSeal-Request"
 SIGNATURE_HEADER: Final = "X-ScanSeal-Signature"
-ACTIONS: Final = ("upload", "fetch", "grant", "revoke", "audit")
+ACTIONS: Final = ("upload", "fetch", "grant", "revoke", "audit", "inbox")
 DEFAULT_LIFETIME: Final = 60
 EMPTY_BODY: Final = hashlib.sha256(b"").digest()
 _SECP256K1_N: Final = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141

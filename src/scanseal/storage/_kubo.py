@@ -94,7 +94,9 @@ class KuboNode:
     def is_pinned(self, cid: str) -> bool:
         """True when the node pins ``cid`` recursively; a node that is down raises."""
         try:
-            reply = json.loads(self._small("pin/ls", {"arg": cid, "cid-base": "base32"}))
+            reply = json.loads(
+                self._small("pin/ls", {"arg": cid, "type": "recursive", "cid-base": "base32"})
+            )
         except _NodeSaid as said:
             if "not pinned" in said.reason:
                 return False

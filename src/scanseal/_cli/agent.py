@@ -1,0 +1,93 @@
+"""``scanseal agent``: forward records granted to one identity into a PACS, unattended.
+
+The same agent runs inside ``scanseal serve`` when its config has a [forward] table (the
+receiving department's gateway then also feeds its PACS); docs/DICOM.md describes both.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+from scanseal._cli.sealing import _unlock
+from scanseal.config import scanseal_home
+from scanseal.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from scanseal.dicom.agent import ForwardAgent, ForwardConfig, ForwardState
+
+_out = Console(highlight=False, soft_wrap=True)
+
+
+def load_forward(config: Path | None) -> ForwardConfig | None:
+    """The [forward] table of ``config`` (default $SCANSEAL_HOME/scanseal.toml), if any."""
+    from scanseal.dicom.agent import ForwardConfig
+
+    path = config if config is not None else scanseal_home() / "scanseal.toml"
+    if not path.exists():
+        if config is not None:
+            raise InvalidInput(f"config file {path} does not exist")
+        return None
+    return ForwardConfig.load(path)
+
+
+def agent_for(config: Path | None) -> ForwardAgent | None:
+    """An agent with its identity unlocked when the config has a [forward] table."""
+    from scanseal.dicom.agent import ForwardAgent
+
+    settings = load_forward(config)
+    return None if settings is None else ForwardAgent(settings, _unlock(settings.identity))
+
+
+def agent(
+    config: Annotated[Path, typer.Option("--config", help="scanseal.toml with a [forward] table.")],
+    once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,
+    status: Annotated[
+        bool, typer.Option("--status", help="List records not forwarded yet, then exit.")
+    ] = False,
+) -> None:
+    """Forward every record granted to an identity at a gateway into a PACS, once each."""
+    from scanseal.dicom.agent import ForwardAgent, ForwardState, log_to_stderr
+
+    settings = load_forward(config)
+    if settings is None:
+        raise InvalidInput(f"{config} has no [forward] table")
+    if status:
+        state = ForwardState(settings.state_dir / "forward.sqlite3")
+        try:
+            _print_status(state)
+        finally:
+            state.close()
+        return
+    runner = ForwardAgent(settings, _unlock(settings.identity))
+    log_to_stderr()
+    try:
+        if once:
+            done = runner.run_once()
+            _out.print(f"{done.discovered} new, {done.forwarded} forwarded, {done.failed} failed")
+            if done.failed:
+                raise typer.Exit(5)
+            return
+        stop = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
+        runner.run(stop)
+    finally:
+        runner.close()
+
+
+def _print_status(state: ForwardState) -> None:
+    counts = state.counts()
+    _out.print(", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing yet")
+    for item in state.unfinished():
+        line = f"{item.manifest_cid}  {item.status}  {item.attempts} attempt(s)  {item.last_error}"
+        _out.print(line, markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("agent")(agent)

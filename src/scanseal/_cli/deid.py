@@ -1,0 +1,91 @@
+"""``scanseal deid``, ``reid`` and ``deid-key``: PS3.15 de-identification of DICOM files.
+
+The key and the tokens stay with the sender: with both, ``reid`` restores an instance that came
+back (a second opinion, a research result); without them nobody can link it to the patient.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+_out = Console(highlight=False, soft_wrap=True)
+
+KeyOption = Annotated[
+    Path, typer.Option("--key", help="The sender's de-identification key file (deid-key).")
+]
+KeepOption = Annotated[
+    list[str] | None,
+    typer.Option("--keep", help="Retain dates (shifted), patient, device or uids (repeatable)."),
+]
+
+
+def deid_key(path: Annotated[Path, typer.Argument(help="Key file to create (mode 0600).")]) -> None:
+    """Create a de-identification key; keep it safe, it alone re-identifies."""
+    from scanseal.dicom.deid_files import new_key_file
+
+    new_key_file(path)
+    _out.print(f"key written to {path}")
+
+
+def deid(
+    files: Annotated[list[Path], typer.Argument(help="DICOM files to de-identify.")],
+    outdir: Annotated[Path, typer.Option("-o", "--output", help="Directory for the results.")],
+    key: KeyOption,
+    keep: KeepOption = None,
+    tokens: Annotated[
+        Path | None,
+        typer.Option("--tokens", help="Where tokens go (default OUTPUT/tokens); never send them."),
+    ] = None,
+) -> None:
+    """De-identify (PS3.15 Basic Profile) into OUTPUT; nothing is written if any input fails."""
+    from scanseal.dicom.deid_files import deidentify_files, load_key, options
+
+    chosen = options(keep or [])
+    written = deidentify_files(files, load_key(key), chosen, outdir, tokens or outdir / "tokens")
+    for item in written:
+        _out.print(f"{item.source} -> {item.output}  token {item.token}")
+
+
+def reid(
+    file: Annotated[Path, typer.Argument(help="A de-identified DICOM file.")],
+    token: Annotated[Path, typer.Option("--token", help="Its re-identification token.")],
+    key: KeyOption,
+    output: Annotated[Path, typer.Option("-o", "--output", help="The restored file.")],
+) -> None:
+    """Restore the original elements of an instance this key de-identified."""
+    from scanseal.dicom.deid_files import load_key, reidentify_file
+
+    reidentify_file(file, token, load_key(key), output)
+    _out.print(f"{file} -> {output}  (re-identified)")
+
+
+@contextmanager
+def deidentified(
+    files: list[Path], key: Path | None, keep: list[str] | None, workdir: Path
+) -> Iterator[list[Path]]:
+    """``files`` themselves without a key; else de-identified copies that live as long as the
+    block, their tokens kept in ``workdir/tokens`` (``scanseal send --deid``)."""
+    if key is None:
+        yield files
+        return
+    from scanseal.dicom.deid_files import deidentify_files, load_key, options
+
+    chosen, secret = options(keep or []), load_key(key)
+    with tempfile.TemporaryDirectory(prefix="scanseal-deid-") as scratch:
+        written = deidentify_files(files, secret, chosen, Path(scratch), workdir / "tokens")
+        for item in written:
+            _out.print(f"{item.source} de-identified as {item.output.stem}  token {item.token}")
+        yield [item.output for item in written]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("deid")(deid)
+    app.command("reid")(reid)
+    app.command("deid-key")(deid_key)

@@ -1,0 +1,336 @@
+"""The auto-forward agent: a recipient's side of the DICOM flow, without a person in between.
+
+A gateway cannot open what it stores (it holds no recipient key), so forwarding into a PACS runs
+where the recipient's key is: this agent holds one identity, asks the sending gateway's inbox
+(``GET /v1/inbox``, signed) for records granted to it, fetches and opens each one exactly as
+``scanseal fetch`` does (every hash checked against the manifest and the ledger) and C-STOREs it
+into the configured PACS. Its SQLite state remembers the inbox cursor and every record's fate,
+so a record forwarded once is never forwarded again, across restarts; a failure is retried with
+exponential backoff, logged with its reason at every attempt and kept in the state until it
+succeeds (``scanseal agent --status`` lists what is still pending or failed).
+
+```toml
+[forward]
+gateway = "https://ct-gateway.example:8470"   # the gateway that holds the records
+identity = "radiology-b"                      # the recipient identity in this keystore
+destination = "ORTHANC@127.0.0.1:4242"        # AET@HOST:PORT of the receiving PACS
+calling_ae = "SCANSEAL"                       # our AE title towards the PACS
+ca = "certs/ca.pem"                           # the gateway's CA, for a private TLS CA
+poll_seconds = 5
+retry_seconds = 5                             # first retry; doubles up to max_retry_seconds
+max_retry_seconds = 600
+state_dir = "forward"                         # default $SCANSEAL_HOME/forward
+```
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import tempfile
+import threading
+import time
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from scanseal._sqlite import open_database
+from scanseal.config import scanseal_home
+from scanseal.crypto.identity import Identity
+from scanseal.dicom.forward import Destination, forward
+from scanseal.errors import IntegrityError, InvalidInput, ScanSealError
+
+if TYPE_CHECKING:
+    from scanseal.service.client import GatewayClient
+
+log = logging.getLogger("scanseal.agent")
+PENDING: Final = "pending"
+FORWARDED: Final = "forwarded"
+FAILED: Final = "failed"
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS cursors (
+    gateway TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS items (
+    manifest_cid TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_try REAL NOT NULL,
+    last_error TEXT,
+    updated REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS items_due ON items (status, next_try);
+"""
+_SELECT: Final = "SELECT manifest_cid, status, attempts, next_try, last_error FROM items "
+
+
+@dataclass(frozen=True)
+class ForwardConfig:
+    """The [forward] table: which gateway to watch, as whom, and where to C-STORE."""
+
+    gateway: str
+    identity: str
+    destination: Destination
+    calling_ae: str = "SCANSEAL"
+    ca: Path | None = None
+    poll_seconds: float = 5.0
+    retry_seconds: float = 5.0
+    max_retry_seconds: float = 600.0
+    state_dir: Path = field(default_factory=lambda: scanseal_home() / "forward")
+
+    def __post_init__(self) -> None:
+        if not self.gateway.startswith(("http://", "https://")):
+            raise InvalidInput("forward: gateway must be an http:// or https:// URL")
+        if min(self.poll_seconds, self.retry_seconds, self.max_retry_seconds) <= 0:
+            raise InvalidInput("forward: poll_seconds and retry times must be positive")
+        if not 0 < len(self.calling_ae) <= 16:
+            raise InvalidInput("forward: calling_ae must be 1 to 16 characters")
+
+    def backoff(self, attempts: int) -> float:
+        """Seconds to wait after the ``attempts``-th failure: doubling, capped."""
+        return float(min(self.max_retry_seconds, self.retry_seconds * 2 ** min(attempts - 1, 30)))
+
+    @classmethod
+    def load(cls, path: Path) -> ForwardConfig | None:
+        """The [forward] table of ``path``; None when the file has none."""
+        try:
+            table = tomllib.loads(path.read_text("utf-8")).get("forward")
+        except (OSError, tomllib.TOMLDecodeError) as error:
+            raise InvalidInput(f"cannot read {path}: {error}") from error
+        if table is None:
+            return None
+        if not isinstance(table, dict):
+            raise InvalidInput(f"{path}: [forward] must be a table")
+        return cls(**_coerce(table, path.parent))
+
+
+def _coerce(table: dict[str, Any], base: Path) -> dict[str, Any]:
+    kinds: dict[str, Callable[[Any], Any]] = {
+        "gateway": str, "identity": str, "calling_ae": str,
+        "destination": lambda v: Destination.parse(str(v)),
+        "ca": lambda v: base / Path(str(v)).expanduser(),
+        "state_dir": lambda v: base / Path(str(v)).expanduser(),
+        "poll_seconds": float, "retry_seconds": float, "max_retry_seconds": float,
+    }  # fmt: skip
+    unknown = set(table) - set(kinds)
+    if unknown:
+        raise InvalidInput(f"unknown forward setting(s): {', '.join(sorted(unknown))}")
+    missing = {"gateway", "identity", "destination"} - set(table)
+    if missing:
+        raise InvalidInput(f"forward: missing setting(s): {', '.join(sorted(missing))}")
+    try:
+        return {name: kinds[name](value) for name, value in table.items()}
+    except (TypeError, ValueError) as error:
+        raise InvalidInput(f"forward setting: {error}") from error
+
+
+@dataclass(frozen=True)
+class Item:
+    manifest_cid: str
+    status: str
+    attempts: int
+    next_try: float
+    last_error: str | None
+
+
+class ForwardState:
+    """The agent's durable memory: the inbox cursor per gateway and each record's status."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._db = open_database(path, _SCHEMA, durable=True)  # "forwarded" survives a crash
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def cursor(self, gateway: str) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT seq FROM cursors WHERE gateway = ?", (gateway,))
+            found = row.fetchone()
+        return 0 if found is None else int(found[0])
+
+    def discovered(self, gateway: str, cursor: int, records: list[str], now: float) -> int:
+        """Queue new records and move the cursor in one transaction; returns how many were new."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                before = self._db.total_changes
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO items VALUES (?, ?, 0, ?, NULL, ?)",
+                    [(cid, PENDING, now, now) for cid in records],
+                )
+                added = self._db.total_changes - before
+                self._db.execute("INSERT OR REPLACE INTO cursors VALUES (?, ?)", (gateway, cursor))
+                self._db.execute("COMMIT")
+            except sqlite3.Error:
+                self._db.execute("ROLLBACK")
+                raise
+        return added
+
+    def due(self, now: float) -> list[Item]:
+        query = _SELECT + "WHERE status = ? AND next_try <= ? ORDER BY next_try"
+        return self._items(query, PENDING, now)
+
+    def unfinished(self) -> list[Item]:
+        return self._items(_SELECT + "WHERE status != ? ORDER BY updated", FORWARDED)
+
+    def item(self, manifest_cid: str) -> Item | None:
+        found = self._items(_SELECT + "WHERE manifest_cid = ?", manifest_cid)
+        return found[0] if found else None
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute("SELECT status, COUNT(*) FROM items GROUP BY status")
+            return {str(s): int(n) for s, n in rows.fetchall()}
+
+    def next_due(self) -> float | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT MIN(next_try) FROM items WHERE status = ?", (PENDING,)
+            ).fetchone()
+        return None if row[0] is None else float(row[0])
+
+    def done(self, manifest_cid: str, now: float) -> None:
+        self._set(manifest_cid, FORWARDED, None, now, None)
+
+    def failed(self, manifest_cid: str, error: str, now: float, retry_at: float | None) -> None:
+        """Record a failed attempt; ``retry_at`` None makes the failure final."""
+        self._set(manifest_cid, FAILED if retry_at is None else PENDING, error, now, retry_at)
+
+    def _set(
+        self, cid: str, status: str, error: str | None, now: float, retry_at: float | None
+    ) -> None:
+        bump = 0 if status == FORWARDED else 1
+        with self._lock:
+            self._db.execute(
+                "UPDATE items SET status = ?, attempts = attempts + ?, next_try = ?, "
+                "last_error = ?, updated = ? WHERE manifest_cid = ?",
+                (status, bump, now if retry_at is None else retry_at, error, now, cid),
+            )
+
+    def _items(self, query: str, *args: object) -> list[Item]:
+        with self._lock:
+            rows = self._db.execute(query, args).fetchall()
+        return [Item(str(c), str(s), int(a), float(t), e) for c, s, a, t, e in rows]
+
+
+@dataclass
+class Pass:
+    """What one pass of the agent did."""
+
+    discovered: int = 0
+    forwarded: int = 0
+    failed: int = 0
+
+
+class ForwardAgent:
+    """Polls one gateway as one identity and forwards what it is granted into one PACS."""
+
+    def __init__(self, config: ForwardConfig, identity: Identity) -> None:
+        self.config = config
+        self.identity = identity
+        self.state = ForwardState(config.state_dir / "forward.sqlite3")
+
+    def close(self) -> None:
+        self.state.close()
+
+    def client(self) -> GatewayClient:
+        from scanseal.service.client import GatewayClient
+
+        return GatewayClient(self.config.gateway, self.identity, ca=self.config.ca)
+
+    def run_once(self, now: Callable[[], float] = time.time) -> Pass:
+        """Ask the inbox for new records, then try every record that is due."""
+        done = Pass()
+        with self.client() as client:
+            try:
+                done.discovered = self._poll(client, now())
+            except ScanSealError as error:  # still retry what is queued: it may be another cause
+                log.warning("inbox of %s unavailable: %s", self.config.gateway, error.reason)
+            for item in self.state.due(now()):
+                if self._forward(client, item, now):
+                    done.forwarded += 1
+                else:
+                    done.failed += 1
+        return done
+
+    def run(self, stop: threading.Event) -> None:
+        """Pass after pass until ``stop`` is set; sleeps until the next poll or retry."""
+        log.info(
+            "forwarding records granted to %s at %s into %s",
+            self.identity.address, self.config.gateway, self.config.destination,
+        )  # fmt: skip
+        while not stop.is_set():
+            try:
+                self.run_once()
+            except Exception:  # the agent must outlive a bug in one pass; the log says what
+                log.exception("forwarding pass failed")
+            wake = time.time() + self.config.poll_seconds
+            due = self.state.next_due()
+            stop.wait(max(0.05, min(wake, due if due is not None else wake) - time.time()))
+
+    def _poll(self, client: GatewayClient, now: float) -> int:
+        gateway = self.config.gateway
+        cursor, added, more = self.state.cursor(gateway), 0, True
+        while more:
+            records, cursor, more = inbox_page(client.inbox(cursor), cursor)
+            added += self.state.discovered(gateway, cursor, records, now)
+        if added:
+            log.info("%d new record(s) granted to %s", added, self.identity.address)
+        return added
+
+    def _forward(self, client: GatewayClient, item: Item, now: Callable[[], float]) -> bool:
+        record, destination = item.manifest_cid, self.config.destination
+        try:
+            with tempfile.TemporaryDirectory(prefix="scanseal-agent-") as scratch:
+                opened = client.fetch(record, Path(scratch) / "instance.dcm")
+                forward([opened.path], destination, self.config.calling_ae)
+        except ScanSealError as error:
+            self._failure(item, error, now())
+            return False
+        self.state.done(record, now())
+        log.info("record %s forwarded to %s", record, destination)
+        return True
+
+    def _failure(self, item: Item, error: ScanSealError, now: float) -> None:
+        """Retry later unless the record itself can never go to a PACS (not DICOM)."""
+        final = isinstance(error, InvalidInput)
+        attempt = item.attempts + 1
+        if final:
+            self.state.failed(item.manifest_cid, error.reason, now, None)
+            log.error("record %s not forwarded, for good: %s", item.manifest_cid, error.reason)
+            return
+        delay = self.config.backoff(attempt)
+        self.state.failed(item.manifest_cid, error.reason, now, now + delay)
+        log.warning(
+            "record %s not forwarded (attempt %d): %s; retrying in %.0f s",
+            item.manifest_cid, attempt, error.reason, delay,
+        )  # fmt: skip
+
+
+def inbox_page(answer: dict[str, Any], cursor: int) -> tuple[list[str], int, bool]:
+    """Records, next cursor and whether more follow; IntegrityError for a malformed answer or a
+    cursor that moves backwards (which would re-announce records)."""
+    try:
+        records = [str(entry["record"]) for entry in answer["records"]]
+        after, more = int(answer["next"]), answer["more"]
+    except (KeyError, TypeError, ValueError):
+        raise IntegrityError("the gateway's inbox answer is malformed") from None
+    if after < cursor or not isinstance(more, bool):
+        raise IntegrityError("the gateway's inbox answer is malformed")
+    return records, after, more
+
+
+def log_to_stderr() -> None:
+    """Give the agent's log a stderr handler when nothing else configured one."""
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False

@@ -1,0 +1,55 @@
+"""Table 4's quick run against a real gateway: every level measured, counted from the ledger."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.append(str(Path(__file__).resolve().parents[2] / "bench"))
+
+from evaluation import table4_scalability as table4
+
+SLICE_BYTES = table4.SLICE * table4.SLICE * 2
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_quick_run_measures_every_level_and_renders(tmp_path):
+    result = table4.run(quick=True, work=tmp_path / "work")
+    result = json.loads(json.dumps(result))  # what the driver stores must round-trip
+
+    rows = result["rows"]
+    assert [row["users"] for row in rows] == list(table4.QUICK_LEVELS)
+    for row in rows:
+        uploads = row["by_kind"]["upload"]["requests"]
+        assert uploads == len(range(0, row["users"], table4.UPLOAD_EVERY))
+        assert 0.0 <= row["success_rate"] <= 1.0
+        assert row["ok"] == row["requests"], row["statuses"]
+        assert row["denials_correct"] == row["denials_planned"]
+        # every upload is one record entry and every fetch attempt one access entry, denied
+        # ones included, and all of them were anchored on chain
+        assert row["ledger_entries"] == row["requests"]
+        assert row["ledger_entries_by_kind"]["record"] == uploads
+        assert row["ledger_entries_by_kind"].get("access denied", 0) == row["denials_planned"]
+        assert row["entries_anchored"]
+        # each new record is granted to its uploader and one colleague, on chain
+        assert row["chain_txs_by_function"]["grantAccess"] == 2 * uploads
+        assert row["bytes_stored"] > uploads * SLICE_BYTES
+        assert row["bytes_served"] > row["by_kind"]["fetch"]["requests"] * SLICE_BYTES
+        assert 0 < row["p50"] <= row["p95"]
+        assert row["ledger_entries_per_s"] > 0
+        assert row["storage_mb_per_s"] > 0
+    assert rows[-1]["denials_planned"] > 0
+    # a quick run has no 500-user level: figures for the summary, but no reading
+    assert [claim["met"] for claim in result["claims"]][:2] == [None, None]
+    assert result["claims"][0]["scanseal"] == f"{rows[-1]['success_rate']:.1%}"
+
+    figures = tmp_path / "docs" / "figures"
+    text = table4.render(result, figures)
+    assert (figures / "table4_scalability.png").stat().st_size > 0
+    assert "figures/table4_scalability.png" in text
+    for row in rows:
+        assert f"| {row['users']:,} | {row['requests']:,} |" in text

@@ -1,0 +1,108 @@
+"""`scanseal deid-key`, `deid` and `reid`: files out match the PS3.15 profile, come back with key
+and token, and every mistake is one line with nothing written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+
+from cli_support import one_error_line
+from scanseal.dicom.deid import applied_options
+from scanseal.integrity.pixels import pixel_digest
+
+FILES = [Path(str(get_testdata_file(n))) for n in ("CT_small.dcm", "MR_small.dcm")]
+
+
+def elements(path: Path) -> dict[str, object]:
+    return {k: v for k, v in pydicom.dcmread(path).to_json_dict().items() if not k.endswith("0000")}
+
+
+@pytest.fixture
+def key(home: Path, run) -> Path:
+    path = home / "deid.key"
+    assert run("deid-key", str(path)).code == 0
+    assert path.stat().st_mode & 0o777 == 0o600
+    return path
+
+
+def test_deid_then_reid_round_trip(home: Path, run, key: Path) -> None:
+    out = home / "out"
+    result = run("deid", *map(str, FILES), "-o", str(out), "--key", str(key), "--keep", "dates")
+    assert result.code == 0, result.err
+    written = sorted(out.glob("*.dcm"))
+    assert len(written) == 2
+    for original in FILES:
+        source = pydicom.dcmread(original)
+        (match,) = [p for p in written if pixel_digest(p) == pixel_digest(original)]
+        ds = pydicom.dcmread(match)
+        assert ds.PatientIdentityRemoved == "YES"
+        assert applied_options(ds) == ["113100", "113107"]
+        assert str(source.PatientName) not in match.read_bytes().decode("latin-1")
+        assert ds.SOPInstanceUID != source.SOPInstanceUID
+        assert ds.StudyDate != source.StudyDate  # shifted, not kept
+        token = out / "tokens" / f"{match.stem}.token"
+        back = home / f"back-{match.name}"
+        result = run("reid", str(match), "--token", str(token), "--key", str(key), "-o", str(back))
+        assert result.code == 0, result.err
+        assert elements(back) == elements(original)
+
+
+def test_the_same_key_maps_a_patient_the_same_way(home: Path, run, key: Path) -> None:
+    for name in ("a", "b"):
+        assert run("deid", str(FILES[0]), "-o", str(home / name), "--key", str(key)).code == 0
+    (a,), (b,) = (list((home / n).glob("*.dcm")) for n in ("a", "b"))
+    assert pydicom.dcmread(a).PatientID == pydicom.dcmread(b).PatientID
+    assert a.name == b.name  # the keyed SOP Instance UID
+
+
+def test_wrong_key_and_foreign_token_are_refused(home: Path, run, key: Path) -> None:
+    out = home / "out"
+    assert run("deid", *map(str, FILES), "-o", str(out), "--key", str(key)).code == 0
+    first, second = sorted(out.glob("*.dcm"))
+    other = home / "other.key"
+    assert run("deid-key", str(other)).code == 0
+    tokens = out / "tokens"
+    attempts = {
+        "wrong key": (first, tokens / f"{first.stem}.token", other),
+        "foreign token": (first, tokens / f"{second.stem}.token", key),
+    }
+    for what, (file, token, secret) in attempts.items():
+        target = home / "restored.dcm"
+        result = run("reid", str(file), "--token", str(token), "--key", str(secret),
+                     "-o", str(target))  # fmt: skip
+        assert result.code == 4, what
+        assert "sender's key and this instance's token" in one_error_line(result)
+        assert not target.exists(), what
+    not_a_token = home / "junk.token"
+    not_a_token.write_bytes(b"junk")
+    result = run("reid", str(first), "--token", str(not_a_token), "--key", str(key),
+                 "-o", str(home / "r.dcm"))  # fmt: skip
+    assert result.code == 2
+    assert "not a ScanSeal re-identification token" in one_error_line(result)
+
+
+def test_bad_inputs_are_one_line_and_write_nothing(home: Path, run, key: Path) -> None:
+    not_dicom = home / "notes.dcm"
+    not_dicom.write_text("this is not a DICOM file")
+    out = home / "out"
+    result = run("deid", str(FILES[0]), str(not_dicom), "-o", str(out), "--key", str(key))
+    assert result.code == 2
+    assert "notes.dcm is not a DICOM file" in one_error_line(result)
+    assert not out.exists()  # the good file was not written either
+    bad_key = home / "bad.key"
+    bad_key.write_text("00" * 16)
+    result = run("deid", str(FILES[0]), "-o", str(out), "--key", str(bad_key))
+    assert result.code == 2
+    assert "is not a de-identification key" in one_error_line(result)
+    result = run("deid", str(FILES[0]), "-o", str(out), "--key", str(key), "--keep", "names")
+    assert result.code == 2
+    assert "--keep takes dates, patient, device, uids" in one_error_line(result)
+    before = key.read_bytes()
+    result = run("deid-key", str(key))
+    assert result.code == 2
+    assert "never overwritten" in one_error_line(result)
+    assert key.read_bytes() == before
+    assert not out.exists()
