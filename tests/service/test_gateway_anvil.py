@@ -10,12 +10,16 @@ import os
 from pathlib import Path
 
 import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
 from pydicom.data import get_testdata_file
 
 from gateway_harness import GatewayProcess, World, make_world
 from scanseal.errors import AccessDenied
+from scanseal.ledger import Ledger, LedgerConfig
 from scanseal.ledger.devnode import ANVIL_FUNDER_KEY, anvil_binary, running_anvil
 from scanseal.service import GatewayClient
+from scanseal.storage import CID
 
 pytestmark = pytest.mark.integration
 CT = Path(str(get_testdata_file("CT_small.dcm")))
@@ -69,3 +73,54 @@ def test_send_fetch_deny_audit_on_anvil(gateway: GatewayProcess, tmp_path: Path)
     accesses = [e for e in trail if e["action"] == "access"]
     assert [e["allowed"] for e in accesses] == [True, False]
     assert all(str(e["evidence"]).startswith("0x") for e in trail)
+
+
+@pytest.fixture(scope="module")
+def outside_owner(anvil: str, tmp_path_factory: pytest.TempPathFactory):
+    """A registry deployed by a hospital admin who is not the gateway (and keeps its own key)."""
+    config = LedgerConfig(
+        backend="jsonrpc", url=anvil, funder_key=ANVIL_FUNDER_KEY,
+        state_dir=tmp_path_factory.mktemp("owner-chain"),
+    )  # fmt: skip
+    owner = Account.create()
+    ledger = Ledger.open(config, deployer=owner)
+    yield ledger, owner
+    ledger.close()
+
+
+@pytest.fixture(scope="module")
+def batched_gateway(
+    anvil: str, outside_owner: tuple[Ledger, LocalAccount],
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch_module,
+):  # fmt: skip
+    owner_ledger, owner = outside_owner
+    contract = owner_ledger.address
+    world: World = make_world(
+        tmp_path_factory.mktemp("anvil-batched"),
+        ["ito", "lee"],
+        mode="batched",
+        ledger_extra=f'backend = "jsonrpc"\nurl = "{anvil}"\ncontract = "{contract}"',
+    )
+    owner_ledger.set_admin(owner, world.people["gateway"].address)
+    monkeypatch_module.setenv("SCANSEAL_LEDGER_FUNDER_KEY", ANVIL_FUNDER_KEY)
+    process = GatewayProcess(world).start()
+    yield process
+    process.stop()
+
+
+def test_revoke_sent_straight_to_the_chain_denies_the_next_fetch(
+    batched_gateway: GatewayProcess, outside_owner: tuple[Ledger, LocalAccount], tmp_path: Path
+) -> None:
+    """Batched mode decides from the mirrored grant table: a revocation the gateway never saw
+    (the contract owner's own transaction on the node) must still refuse the very next fetch."""
+    people = batched_gateway.world.people
+    owner_ledger, owner = outside_owner
+    with GatewayClient(batched_gateway.url, people["ito"]) as ito:
+        record = str(ito.send(CT, [people["lee"].card], tmp_path)["manifest_cid"])
+    with GatewayClient(batched_gateway.url, people["lee"]) as lee:
+        assert lee.fetch(record, tmp_path / "lee.dcm").path.read_bytes() == CT.read_bytes()
+        owner_ledger.revoke(owner, CID.parse(record).to_bytes(), people["lee"].address)
+        with pytest.raises(AccessDenied, match="revoked"):
+            lee.fetch(record, tmp_path / "again.dcm")
+    assert not (tmp_path / "again.dcm").exists()

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 from eth_account import Account
+from eth_account.messages import _hash_eip191_message
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scanseal.errors import IntegrityError, InvalidInput
 from scanseal.service.config import GatewayConfig
@@ -16,10 +19,12 @@ from scanseal.service.signed import (
     SIGNATURE_HEADER,
     Domain,
     Request,
+    _signable,
     new_request,
     parse_request,
     recover_requester,
     sign_request,
+    typed_digest,
 )
 
 N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -87,3 +92,30 @@ def test_config_file_and_environment(tmp_path: Path) -> None:
     file.write_text("[gateway]\ncolour = 3\n", "utf-8")
     with pytest.raises(InvalidInput, match="colour"):
         GatewayConfig.load(file, env={})
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    action=st.sampled_from(["upload", "fetch", "grant", "revoke", "audit"]),
+    record=st.text(max_size=80),
+    chain_id=st.integers(0, 2**256 - 1),
+    times=st.tuples(st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1)),
+    nonce=st.binary(min_size=32, max_size=32),
+    body=st.binary(max_size=64),
+)
+def test_direct_digest_and_recovery_equal_eth_accounts(
+    action: str, record: str, chain_id: int, times: tuple[int, int], nonce: bytes, body: bytes
+) -> None:
+    """The gateway's own EIP-712 digest and recovery must agree with the wallet library's."""
+    domain = dataclasses.replace(DOMAIN, chain_id=chain_id)
+    request = dataclasses.replace(
+        new_request(ALICE, domain, action, record, body=body),
+        nonce=nonce, issued_at=times[0], expires_at=times[1],
+    )  # fmt: skip
+    signable = _signable(domain, request)
+    assert typed_digest(domain, request) == _hash_eip191_message(signable)
+    signature = sign_request(ALICE, domain, request)[SIGNATURE_HEADER]
+    assert recover_requester(domain, request, signature) == ALICE.address
+    assert Account.recover_message(signable, signature=signature) == ALICE.address
+    other = dataclasses.replace(request, record=record + "x")
+    assert recover_requester(domain, other, signature) != ALICE.address

@@ -16,7 +16,7 @@ from typing import Literal
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
-from eth_utils.address import to_checksum_address
+from eth_utils.address import is_address, to_checksum_address
 
 from scanseal.errors import IntegrityError, InvalidInput
 from scanseal.integrity.merkle import MerkleTree, leaf_hash
@@ -36,6 +36,7 @@ _ENTRY_TYPES = [
     "address",  # reporter (the log operator)
 ]
 _ZERO32 = bytes(32)
+_CID_OFFSET = (32 * len(_ENTRY_TYPES)).to_bytes(32, "big")  # the one dynamic field follows the head
 _KIND_CODES = {"record": 1, "access": 2}
 _KIND_NAMES = {code: name for name, code in _KIND_CODES.items()}
 
@@ -58,7 +59,58 @@ class Entry:
     reason: int = 0
 
     def encode(self) -> bytes:
-        """The canonical leaf data (Solidity ABI encoding, so a contract could check it too)."""
+        """The canonical leaf data (Solidity ABI encoding, so a contract could check it too).
+
+        The layout is fixed, so it is written directly — a gateway appends one entry per fetch
+        and eth_abi's generic encoder cost more than the rest of the append. Anything outside
+        the simple cases goes through eth_abi, which encodes or refuses it as it always did.
+        """
+        if not self._plain():
+            return self._abi_encode()
+        return b"".join(
+            (
+                _word(_KIND_CODES[self.kind]),
+                self.record_id,
+                _CID_OFFSET,
+                self.image_hash,
+                self.h3,
+                self.pixel_digest,
+                _address_word(self.actor),
+                _word(self.timestamp),
+                _word(self.access_type),
+                _word(int(self.allowed)),
+                _word(self.reason),
+                _address_word(self.reporter),
+                _word(len(self.cid)),
+                self.cid,
+                bytes(-len(self.cid) % 32),
+            )
+        )
+
+    def _plain(self) -> bool:
+        """Whether every field is one the direct encoding writes exactly as eth_abi would."""
+        return (
+            self.kind in _KIND_CODES
+            and all(
+                type(value) is bytes and len(value) == 32
+                for value in (self.record_id, self.image_hash, self.h3, self.pixel_digest)
+            )
+            and type(self.cid) is bytes
+            and all(isinstance(a, str) and len(a) == 42 and is_address(a) for a in self._addresses)
+            and type(self.allowed) is bool
+            and all(
+                type(value) is int and 0 <= value < limit
+                for value, limit in (
+                    (self.timestamp, 2**64), (self.access_type, 256), (self.reason, 256),
+                )
+            )
+        )  # fmt: skip
+
+    @property
+    def _addresses(self) -> tuple[str, str]:
+        return self.actor, self.reporter
+
+    def _abi_encode(self) -> bytes:
         return abi_encode(
             _ENTRY_TYPES,
             [
@@ -106,6 +158,14 @@ class Entry:
         return entry
 
 
+def _word(value: int) -> bytes:
+    return value.to_bytes(32, "big")
+
+
+def _address_word(address: str) -> bytes:
+    return bytes(12) + bytes.fromhex(address[2:])
+
+
 class BatchLog:
     """The operator's log file and the Merkle tree over it."""
 
@@ -115,6 +175,7 @@ class BatchLog:
         self.tree = MerkleTree()
         self._entries: list[bytes] = []
         self._by_record: dict[bytes, list[int]] = {}
+        self._records: dict[bytes, int] = {}  # record id -> index of its (first) record entry
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._load()
         self._file = path.open("a", encoding="ascii")
@@ -144,6 +205,10 @@ class BatchLog:
             raise InvalidInput(f"no batched entry #{index}")
         return self._entries[index]
 
+    def record_index(self, record_id: bytes) -> int | None:
+        """Index of the entry that stored ``record_id``, if this log holds one."""
+        return self._records.get(record_id)
+
     def indexes_for(self, record_id: bytes) -> list[int]:
         """Indexes of every entry about one record, oldest first."""
         return list(self._by_record.get(record_id, []))
@@ -157,6 +222,8 @@ class BatchLog:
         self._entries.append(data)
         record_id = data[32:64]
         self._by_record.setdefault(record_id, []).append(index)
+        if data[31] == _KIND_CODES["record"]:
+            self._records.setdefault(record_id, index)
         return index
 
     def _load(self) -> None:

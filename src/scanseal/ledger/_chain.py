@@ -14,6 +14,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +140,31 @@ class Chain:
     def close(self) -> None:
         """Release the connection (the embedded chain flushes its journal)."""
 
+    def head(self) -> tuple[int, bytes]:
+        """Number and hash of the latest block."""
+        block = self._rpc(lambda: self.w3.eth.get_block("latest"))
+        return int(block["number"]), bytes(block["hash"])
+
+    def block_hash(self, number: int) -> bytes | None:
+        """Hash of canonical block ``number``, or None if there is none (yet)."""
+        try:
+            return bytes(self._rpc(lambda: self.w3.eth.get_block(number))["hash"])
+        except LedgerUnavailable:
+            raise
+        except Exception:  # web3 raises BlockNotFound, eth-tester its own kind
+            return None
+
+    def logs(self, address: str, topics: list[str], low: int, high: int) -> list[dict[str, Any]]:
+        """Logs of ``address`` with topic 0 among ``topics`` in blocks ``low``..``high``."""
+        query = {"address": address, "fromBlock": low, "toBlock": high, "topics": [topics]}
+        return [dict(log) for log in self._rpc(lambda: self.w3.eth.get_logs(query))]  # type: ignore[arg-type]
+
+    def _rpc(self, work: Callable[[], Any]) -> Any:
+        try:
+            return work()
+        except (ConnectionError, OSError) as error:
+            raise LedgerUnavailable(f"cannot reach the Ethereum node: {error}") from error
+
     # ------------------------------------------------------------ internals
 
     def _submit(self, raw: bytes) -> str:
@@ -213,6 +239,11 @@ class EmbeddedChain(Chain):
 
     def close(self) -> None:
         self._journal.close()
+
+    def head(self) -> tuple[int, bytes]:
+        """Straight from py-evm: the mirror asks before every access decision."""
+        header = self._evm.chain.get_canonical_head()
+        return int(header.block_number), bytes(header.hash)
 
     def call(
         self, to: str, data: bytes, sender: str | None = None, block: int | str = "latest"

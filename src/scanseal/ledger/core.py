@@ -30,6 +30,7 @@ from scanseal.ledger import _abi
 from scanseal.ledger._artifact import load_artifact
 from scanseal.ledger._batch import BatchLog, Entry
 from scanseal.ledger._chain import Chain, EmbeddedChain, JsonRpcChain, RevertError
+from scanseal.ledger._mirror import AccessMirror
 from scanseal.ledger._revert import error_from_revert
 from scanseal.ledger.config import LedgerConfig
 from scanseal.ledger.models import (
@@ -106,6 +107,8 @@ class Ledger:
         self._anchored_root = empty_root()
         self._first_pending: float | None = None
         self._batch_lock = threading.RLock()  # one writer at a time on the log and its anchors
+        first_block = _deploy_block(config.state_dir, chain, address)
+        self._access = AccessMirror(chain, self.address, first_block)
         if self.mode == "batched":
             self._open_batch_log()
 
@@ -128,8 +131,8 @@ class Ledger:
             if deployer is None:
                 chain.close()
                 raise NotFound("no ImageRegistry is deployed on this chain yet")
-            address = _deploy(chain, deployer)
-            _save_address(config.state_dir, chain.chain_id, address)
+            address, block = _deploy(chain, deployer)
+            _save_address(config.state_dir, chain.chain_id, address, block)
         _check_code(chain, address)
         return cls(chain, address, config, operator)
 
@@ -259,9 +262,12 @@ class Ledger:
         return self._tx(controller, "revokeAccess", record_id(cid), [grantee], "revoke access")
 
     def has_access(self, cid: bytes, account: str) -> bool:
-        """Whether `account` may open the record now."""
-        rid = record_id(cid)
-        if bool(self._view("hasAccess", rid, account)[0]):
+        """Whether `account` may open the record now: the contract's hasAccess (answered from
+        its mirrored grant table), or the uploader of a record that exists only in this log."""
+        return self._may_access(record_id(cid), account)
+
+    def _may_access(self, rid: bytes, account: str) -> bool:
+        if self._access.has_access(rid, account):
             return True
         entry = self._batched_record(rid)
         return entry is not None and entry.actor == to_checksum_address(account)
@@ -508,12 +514,9 @@ class Ledger:
         code = int(reason)
         allowed = False
         if code == Reason.NONE:
-            entry = self._batched_record(rid)
-            allowed = bool(self._view("hasAccess", rid, accessor)[0]) or (
-                entry is not None and entry.actor == to_checksum_address(accessor)
-            )
+            allowed = self._may_access(rid, accessor)
             if not allowed:
-                revoked = int(self._view("grantOf", rid, accessor)[0]) == 2
+                revoked = self._access.grant_of(rid, accessor) == 2
                 code = int(Reason.REVOKED if revoked else Reason.NO_GRANT)
         entry = Entry(
             "access",
@@ -548,18 +551,14 @@ class Ledger:
     def _batched_record(self, rid: bytes) -> Entry | None:
         if self._log is None:
             return None
-        for index in self._log.indexes_for(rid):
-            entry = Entry.decode(self._log.entry(index))
-            if entry.kind == "record":
-                return entry
-        return None
+        index = self._log.record_index(rid)
+        return None if index is None else Entry.decode(self._log.entry(index))
 
     def _record_index(self, rid: bytes) -> int:
-        assert self._log is not None
-        for index in self._log.indexes_for(rid):
-            if Entry.decode(self._log.entry(index)).kind == "record":
-                return index
-        raise NotFound(f"record 0x{rid.hex()[:16]}… is not in the batched log")
+        index = None if self._log is None else self._log.record_index(rid)
+        if index is None:
+            raise NotFound(f"record 0x{rid.hex()[:16]}… is not in the batched log")
+        return index
 
     # ------------------------------------------------------------ internals: audit
 
@@ -611,12 +610,12 @@ def _connect(config: LedgerConfig) -> Chain:
     return JsonRpcChain(config.url, funder, config.timeout)
 
 
-def _deploy(chain: Chain, deployer: LocalAccount) -> str:
+def _deploy(chain: Chain, deployer: LocalAccount) -> tuple[str, int]:
     tx = {"data": bytes.fromhex(load_artifact().bytecode[2:]), "gas": _DEPLOY_GAS}
     receipt = chain.wait(chain.send(deployer, tx))
     if receipt["status"] != 1 or not receipt.get("contractAddress"):
         raise IntegrityError("deploying ImageRegistry failed")
-    return str(receipt["contractAddress"])
+    return str(receipt["contractAddress"]), int(receipt["blockNumber"])
 
 
 def _check_code(chain: Chain, address: str) -> None:
@@ -637,10 +636,22 @@ def _saved_address(state_dir: Path, chain_id: int) -> str | None:
     return str(json.loads(path.read_text("utf-8"))["address"])
 
 
-def _save_address(state_dir: Path, chain_id: int, address: str) -> None:
+def _save_address(state_dir: Path, chain_id: int, address: str, block: int) -> None:
     path = _state_file(state_dir, chain_id)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path.write_text(json.dumps({"address": address, "chain_id": chain_id}) + "\n", "utf-8")
+    saved = {"address": address, "chain_id": chain_id, "block": block}
+    path.write_text(json.dumps(saved) + "\n", "utf-8")
+
+
+def _deploy_block(state_dir: Path, chain: Chain, address: str) -> int:
+    """The block that deployed `address`, where its events start (0 when not recorded)."""
+    path = _state_file(state_dir, chain.chain_id)
+    if not path.exists():
+        return 0
+    saved = json.loads(path.read_text("utf-8"))
+    if to_checksum_address(saved["address"]) != to_checksum_address(address):
+        return 0
+    return int(saved.get("block", 0))
 
 
 def _check_hash(value: bytes, what: str) -> None:

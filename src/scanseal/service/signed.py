@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import os
 import time
 from dataclasses import dataclass
 from typing import Any, Final
 
-from eth_account import Account
+from coincurve import PublicKey
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
-from eth_utils.address import is_checksum_address
+from eth_utils.address import is_checksum_address, to_checksum_address
+from eth_utils.crypto import keccak
 
 from scanseal._json import Reader, canonical_json, parse_object
 from scanseal.errors import IntegrityError, InvalidInput
@@ -136,6 +138,55 @@ class Request:
         return request
 
 
+def _type_hash(name: str) -> bytes:
+    fields = ",".join(f"{f['type']} {f['name']}" for f in _TYPES[name])
+    return keccak(text=f"{name}({fields})")
+
+
+_DOMAIN_TYPE_HASH: Final = _type_hash("EIP712Domain")
+_REQUEST_TYPE_HASH: Final = _type_hash("Request")
+
+
+def _word(value: int) -> bytes:
+    return value.to_bytes(32, "big")
+
+
+def _address_word(address: str) -> bytes:
+    return bytes(12) + bytes.fromhex(address[2:])
+
+
+def typed_digest(domain: Domain, request: Request) -> bytes:
+    """The EIP-712 digest a wallet signs, computed directly (EIP-712 §"Specification").
+
+    The same 32 bytes as eth_account's ``encode_typed_data`` then ``_hash_eip191_message``
+    (tests compare the two), about a hundred times faster: the gateway computes one per request.
+    """
+    struct = keccak(
+        _REQUEST_TYPE_HASH
+        + keccak(text=request.action)
+        + keccak(text=request.record)
+        + _address_word(request.requester)
+        + _address_word(request.gateway)
+        + request.nonce
+        + _word(request.issued_at)
+        + _word(request.expires_at)
+        + request.body_hash
+    )
+    return keccak(b"\x19\x01" + _separator(domain) + struct)
+
+
+@functools.lru_cache(maxsize=16)
+def _separator(domain: Domain) -> bytes:
+    """The domain separator: one per gateway, so computed once."""
+    return keccak(
+        _DOMAIN_TYPE_HASH
+        + keccak(text="ScanSeal")
+        + keccak(text="1")
+        + _word(domain.chain_id)
+        + _address_word(domain.contract)
+    )
+
+
 def _hex32(reader: Reader, key: str) -> bytes:
     value = reader.text(key)
     if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
@@ -222,9 +273,12 @@ def recover_requester(domain: Domain, request: Request, signature: str | None) -
     """
     raw = _decode_signature(signature)
     try:
-        return str(Account.recover_message(_signable(domain, request), signature=raw))
-    except Exception:  # eth-keys raises several unrelated types for an unusable point
+        key = PublicKey.from_signature_and_message(
+            raw[:64] + bytes([raw[64] - 27]), typed_digest(domain, request), hasher=None
+        )
+    except Exception:  # no point on the curve for this r, or another unusable signature
         raise IntegrityError("request signature does not recover to any key") from None
+    return str(to_checksum_address(keccak(key.format(compressed=False)[1:])[-20:]))
 
 
 def _decode_signature(signature: str | None) -> bytes:

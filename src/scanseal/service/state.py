@@ -1,9 +1,16 @@
 """The gateway's own state in SQLite: used nonces, the records it holds, and their grants.
 
-Nonces are single-use for good: a nonce is inserted (primary key) before the request it belongs
-to is served, and the row outlives a restart, so replaying a captured request fails even after
-the gateway was stopped and started again. Rows are pruned only once their request has expired,
-when the validity window alone already refuses them.
+Nonces are single-use for good: a nonce is inserted (primary key) and committed with
+``synchronous=FULL`` before the request it belongs to is served, and the row outlives a restart,
+so replaying a captured request fails even after the gateway was stopped, killed or lost power.
+Rows are pruned only once their request has expired, when the validity window alone already
+refuses them.
+
+Committing is a group commit: requests that arrive while one commit is being made durable wait
+for the next, and that one inserts all of their nonces in a single transaction, so several
+requests share one fsync instead of queueing behind one fsync each. The database stays the only
+judge of a replay — each insert still meets the primary key — and no caller learns that its
+nonce is fresh before the transaction holding it has been committed.
 """
 
 from __future__ import annotations
@@ -11,11 +18,12 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
 from scanseal._sqlite import open_database
+from scanseal.errors import StorageUnavailable
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS nonces (
@@ -41,6 +49,94 @@ CREATE TABLE IF NOT EXISTS grants (
 _PRUNE_EVERY: Final = 1000
 
 
+@dataclass(eq=False)
+class _Group:
+    """Nonces waiting for one commit, and its outcome: which were fresh, or why it failed."""
+
+    rows: list[tuple[bytes, str, int]] = field(default_factory=list)
+    fresh: list[bool] = field(default_factory=list)
+    done: bool = False
+    error: BaseException | None = None
+
+
+class _NonceLog:
+    """Used nonces on their own connection, committed in groups (leader/follower).
+
+    The first waiter finding no commit in progress becomes the leader: it takes every queued
+    nonce, inserts them in one transaction and commits (one fsync) without holding the lock,
+    while new arrivals queue for the next group. Everyone in the group wakes when it is done.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._db = open_database(path, _SCHEMA, durable=True)  # a used nonce survives a crash
+        self._cond = threading.Condition()
+        self._queued = _Group()
+        self._committing = False
+        self._inserts = 0
+        self.commits = 0
+
+    def close(self) -> None:
+        with self._cond:
+            while self._committing:
+                self._cond.wait()
+            self._db.close()
+
+    def use(self, nonce: bytes, requester: str, expires_at: int) -> bool:
+        """True once ``nonce`` is durably recorded as used; False if it was used before."""
+        with self._cond:
+            group = self._queued
+            slot = len(group.rows)
+            group.rows.append((nonce, requester, expires_at))
+            while not group.done:
+                if self._committing:
+                    self._cond.wait()
+                    continue
+                self._committing = True
+                self._queued = _Group()
+                self._cond.release()
+                try:
+                    self._commit(group)
+                finally:
+                    self._cond.acquire()
+                    self._committing = False
+                    group.done = True
+                    self._cond.notify_all()
+            if group.error is not None or slot >= len(group.fresh):
+                problem = group.error or "the commit was interrupted"
+                raise StorageUnavailable(f"cannot record the request nonce: {problem}")
+            return group.fresh[slot]
+
+    def _commit(self, group: _Group) -> None:
+        try:
+            fresh = []
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for row in group.rows:
+                    fresh.append(self._insert(row))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        except Exception as error:  # nobody in a failed group is served
+            group.error = error
+            return
+        group.fresh = fresh
+        self.commits += 1
+        self._inserts += sum(fresh)
+        if self._inserts >= _PRUNE_EVERY:
+            self._inserts = 0
+            self._db.execute("DELETE FROM nonces WHERE expires_at < ?", (int(time.time()),))
+
+    def _insert(self, row: tuple[bytes, str, int]) -> bool:
+        try:
+            self._db.execute(
+                "INSERT INTO nonces (nonce, requester, expires_at) VALUES (?, ?, ?)", row
+            )
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+
 @dataclass(frozen=True)
 class StoredRecord:
     manifest_cid: str
@@ -49,34 +145,35 @@ class StoredRecord:
 
 
 class GatewayState:
-    """One SQLite file (WAL, synchronous=FULL) behind a lock; safe across request threads."""
+    """One SQLite file (WAL, synchronous=FULL); safe across request threads.
+
+    Nonces have their own connection, so looking up a record never waits behind a nonce commit.
+    """
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._db = open_database(path, _SCHEMA, durable=True)  # a used nonce survives a crash
+        self._db = open_database(path, _SCHEMA, durable=True)
         self._lock = threading.Lock()
-        self._inserts = 0
+        self._nonces = _NonceLog(path)
+        self._records: dict[str, StoredRecord] = {}  # rows are never changed or deleted
 
     def close(self) -> None:
+        self._nonces.close()
         with self._lock:
             self._db.close()
 
     # --- nonces
 
     def use_nonce(self, nonce: bytes, requester: str, expires_at: int) -> bool:
-        """Mark ``nonce`` used; False if it was used before (a replay)."""
-        with self._lock:
-            try:
-                self._db.execute(
-                    "INSERT INTO nonces (nonce, requester, expires_at) VALUES (?, ?, ?)",
-                    (nonce, requester, expires_at),
-                )
-            except sqlite3.IntegrityError:
-                return False
-            self._inserts += 1
-            if self._inserts % _PRUNE_EVERY == 0:
-                self._db.execute("DELETE FROM nonces WHERE expires_at < ?", (int(time.time()),))
-            return True
+        """Mark ``nonce`` used, durably, before returning True; False if it was used before (a
+        replay). StorageUnavailable when the commit fails: then the request must not be served.
+        """
+        return self._nonces.use(nonce, requester, expires_at)
+
+    @property
+    def nonce_commits(self) -> int:
+        """Commits (fsyncs) made for nonces so far: fewer than nonces when groups formed."""
+        return self._nonces.commits
 
     # --- records and grants
 
@@ -89,11 +186,17 @@ class GatewayState:
 
     def record(self, manifest_cid: str) -> StoredRecord | None:
         with self._lock:
+            known = self._records.get(manifest_cid)
+            if known is not None:
+                return known
             row = self._db.execute(
                 "SELECT manifest_cid, envelope_cid, owner FROM records WHERE manifest_cid = ?",
                 (manifest_cid,),
             ).fetchone()
-        return None if row is None else StoredRecord(*row)
+            if row is None:
+                return None
+            self._records[manifest_cid] = StoredRecord(*row)
+            return self._records[manifest_cid]
 
     def set_grant(self, manifest_cid: str, grantee: str, grant_cid: str) -> None:
         with self._lock:

@@ -24,7 +24,7 @@ _LENGTH: Final = struct.Struct(">I")
 
 def pack(meta: Mapping[str, Any], payload: bytes) -> bytes:
     encoded = canonical_json(meta)
-    return MAGIC + _LENGTH.pack(len(encoded)) + encoded + payload
+    return b"".join((MAGIC, _LENGTH.pack(len(encoded)), encoded, payload))  # one copy of payload
 
 
 def unpack(data: bytes) -> tuple[dict[str, Any], bytes]:
