@@ -157,8 +157,12 @@ def _sha256(chunk: bytes) -> bytes:
 
 
 def build(source: Readable, sink: BlockSink = _discard) -> tuple[CID, int]:
-    """Read ``source`` to its end, send every block to ``sink``; return (root CID, size)."""
+    """Read ``source`` to its end, send every block to ``sink``; return (root CID, size).
+
+    Hashes inline: this serves small, frequent computations (``cid_of``), where starting the
+    worker thread of :func:`hashed_chunks` would cost more than it overlaps.
+    """
     builder = DagBuilder(sink)
-    for chunk, digest in hashed_chunks(source):
-        builder.add_leaf(chunk, digest)
+    for chunk in iter_chunks(source):
+        builder.feed(chunk)
     return builder.finish(), builder.size
