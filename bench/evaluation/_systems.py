@@ -69,6 +69,7 @@ class Gateway:
     url: str
     people: dict[str, Any]
     ca: Path
+    home: Path
 
 
 @dataclass
@@ -131,8 +132,34 @@ class Servers(AbstractContextManager["Servers"]):
         self.daemons.append(daemon)
         return str(daemon.url)
 
-    def gateway(self, name: str, mode: str, *, ipfs: str | None, readers: int = 1) -> Gateway:
-        """``scanseal serve`` over TLS with the embedded chain; storage on ``ipfs`` if given."""
+    def anvil(self) -> tuple[str, subprocess.Popen[bytes]]:
+        """A real anvil node (JSON-RPC) on 127.0.0.1: its URL and its process."""
+        from scanseal.ledger.devnode import anvil_binary
+
+        binary = anvil_binary()
+        if binary is None:
+            raise RuntimeError("anvil is not installed: run `make install-contracts`")
+        port = free_port()
+        process = subprocess.Popen(
+            [str(binary), "--host", "127.0.0.1", "--port", str(port), "--silent"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        self.processes.append(process)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"})
+                return url, process
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError("anvil did not answer within 30 s")
+
+    def gateway(
+        self, name: str, mode: str, *, ipfs: str | None, readers: int = 1, chain: str | None = None
+    ) -> Gateway:
+        """``scanseal serve`` over TLS; storage on the ``ipfs`` node and the ledger on the
+        ``chain`` node (JSON-RPC) when given, else the embedded store and chain."""
         from scanseal.crypto.identity import Keystore
 
         home = self.root / name
@@ -153,10 +180,16 @@ class Servers(AbstractContextManager["Servers"]):
         config.write_text(
             f'[gateway]\nidentity = "gateway"\nport = {port}\nmembers = "{members}"\n'
             f'tls_cert = "{self.certs.cert}"\ntls_key = "{self.certs.key}"\n'
-            f'[ledger]\nmode = "{mode}"\nbatch_size = 1000\nbatch_seconds = 1\n{storage}',
+            f'[ledger]\nmode = "{mode}"\nbatch_size = 1000\nbatch_seconds = 1\n'
+            + (f'backend = "jsonrpc"\nurl = "{chain}"\n' if chain else "")
+            + storage,
             "utf-8",
         )
         env = dict(os.environ, SCANSEAL_HOME=str(home), SCANSEAL_PASSPHRASE=PASSPHRASE)
+        if chain:
+            from scanseal.ledger.devnode import ANVIL_FUNDER_KEY
+
+            env["SCANSEAL_LEDGER_FUNDER_KEY"] = ANVIL_FUNDER_KEY
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
         log = (home / "gateway.log").open("ab")
         process = subprocess.Popen(
@@ -166,7 +199,7 @@ class Servers(AbstractContextManager["Servers"]):
         self.processes.append(process)
         url = f"https://127.0.0.1:{port}"
         self._wait(url + "/v1/health", process, home / "gateway.log")
-        return Gateway(process, url, people, self.certs.ca)
+        return Gateway(process, url, people, self.certs.ca, home)
 
     def _wait(self, url: str, process: subprocess.Popen[bytes], log: Path | None = None) -> None:
         deadline = time.monotonic() + 90
