@@ -199,7 +199,10 @@ def render(outcomes: list[Outcome], target: Path, figures: Path, command: str) -
     sections = [render_section(o, figures) for o in outcomes]
     dates = sorted(str(o.run.get("date")) for o in outcomes if o.run.get("date"))
     info = next((o.run["machine"] for o in outcomes if o.run.get("machine")), machine())
+    commands = sorted({str(o.run["command"]) for o in outcomes if o.run.get("command")})
+    measured_by = ", ".join(f"`{c}`" for c in commands) or f"`{command}`"
     quick = any(o.run.get("quick") for o in outcomes)
+    total = sum(float(o.run.get("duration_s", 0)) for o in outcomes) / 60
     header = [
         "# Results",
         "",
@@ -215,7 +218,8 @@ def render(outcomes: list[Outcome], target: Path, figures: Path, command: str) -
         "docs/LEDGER.md, docs/PROTOCOL.md, docs/DICOM.md, docs/MODEL.md).",
         "",
         f"Machine: {machine_line(info)}. Run: {dates[0] if dates else '–'} to "
-        f"{dates[-1] if dates else '–'}, command `{command}`"
+        f"{dates[-1] if dates else '–'}, measured by {measured_by}"
+        + f"; {total:.1f} minutes of measuring in all (budget: {2 if quick else 30})"
         + (" — **quick variant, small sizes: not the published figures**." if quick else "."),
         "",
         "## Summary: paper vs ScanSeal",

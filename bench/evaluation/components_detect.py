@@ -8,7 +8,7 @@ from typing import Any
 from evaluation._common import bench_script, num, shown_command, table, verdict
 
 TITLE = "Components: tamper detector speed"
-BUDGET_S = 40
+BUDGET_S = 20
 
 
 def run(quick: bool, work: Path) -> dict[str, Any]:

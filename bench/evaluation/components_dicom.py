@@ -12,7 +12,7 @@ from typing import Any
 from evaluation._common import bench_script, last_json, num, shown_command, table
 
 TITLE = "Components: DICOM ingest"
-BUDGET_S = 90
+BUDGET_S = 60
 
 
 def run(quick: bool, work: Path) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 from evaluation._common import bench_script, claim, shown_command, table, verdict
 
 TITLE = "Components: ledger"
-BUDGET_S = 90
+BUDGET_S = 80
 PAPER_TPS = 8.2
 
 

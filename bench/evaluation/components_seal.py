@@ -8,7 +8,7 @@ from typing import Any
 from evaluation._common import bench_script, num, pct, shown_command, table, verdict
 
 TITLE = "Components: sealing and opening"
-BUDGET_S = 100
+BUDGET_S = 90
 
 
 def run(quick: bool, work: Path) -> dict[str, Any]:

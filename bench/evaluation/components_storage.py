@@ -8,7 +8,7 @@ from typing import Any
 from evaluation._common import bench_script, last_json, num, pct, shown_command, table, verdict
 
 TITLE = "Components: storage"
-BUDGET_S = 100
+BUDGET_S = 80
 
 
 def run(quick: bool, work: Path) -> dict[str, Any]:
