@@ -244,7 +244,8 @@ def render(result: dict[str, Any], figures: Path) -> str:
             "16 bit), one sender and one receiver on this machine, every system over TLS on "
             "127.0.0.1; gateways run `scanseal serve` with the embedded chain (py-evm) and store "
             "on a js-ipfs node. Per-image means (latency and authentication: medians); the "
-            "last column is the whole study.",
+            "last column is the whole study. There is no network between the systems here, "
+            "so the times are the systems' own cost; the paper does not describe its network.",
             "",
             table(["system", *(label for _, label, _ in COLUMNS), "study (s)"], rows),
             "",

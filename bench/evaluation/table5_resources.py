@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from evaluation._common import ROOT, bars, claim, figure_link, num, table
+from evaluation._common import ROOT, claim, figure_link, num, pyplot, table
 from evaluation._systems import Servers, ct_study
 
 TITLE = "Table 5: resources per component"
@@ -165,14 +165,7 @@ def render(result: dict[str, Any], figures: Path) -> str:
     )  # fmt: skip
     header = ["component", "paper's row", "CPU s", "CPU % of one core", "paper CPU %",
               "peak RSS MB", "paper RAM GB", "disk MB/s", "paper disk MB/s"]  # fmt: skip
-    names = [ours for ours, _ in ROWS]
-    bars(
-        figures, "table5-resources.png", "CPU seconds and peak RSS per component (this run)",
-        [n.split(" (")[0].split(":")[0] for n in names],
-        {"CPU s": [usage[n]["cpu_s"] for n in names],
-         "peak RSS (100 MB)": [usage[n]["peak_rss_mb"] / 100 for n in names]},
-        "CPU s / 100 MB",
-    )  # fmt: skip
+    _plot(usage, figures)
     return "\n".join(
         [
             f"Workload: {result['images']} CT slices sealed, uploaded, fetched and opened in "
@@ -191,3 +184,22 @@ def render(result: dict[str, Any], figures: Path) -> str:
             figure_link(figures, "table5-resources.png", "CPU and memory per component"),
         ]
     )
+
+
+def _plot(usage: dict[str, dict[str, float]], figures: Path) -> None:
+    """CPU seconds and peak RSS per component, side by side."""
+    plt = pyplot()
+    names = [ours for ours, _ in ROWS]
+    labels = [n.split(" (")[0].split(":")[0] for n in names]
+    fig, (cpu, rss) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=100)
+    cpu.bar(labels, [usage[n]["cpu_s"] for n in names], color="tab:blue")
+    cpu.set_ylabel("CPU seconds")
+    rss.bar(labels, [usage[n]["peak_rss_mb"] for n in names], color="tab:orange")
+    rss.set_ylabel("peak RSS (MB)")
+    for axis in (cpu, rss):
+        axis.tick_params(axis="x", labelrotation=20, labelsize=8)
+    fig.suptitle("Resources per component during the workload (this run)", fontsize=10)
+    fig.tight_layout()
+    figures.mkdir(parents=True, exist_ok=True)
+    fig.savefig(figures / "table5-resources.png")
+    plt.close(fig)
