@@ -159,6 +159,8 @@ def render_section(outcome: Outcome, figures: Path) -> str:
     if outcome.status != "ok":
         parts = [f"## {outcome.title}", "", f"**{outcome.status}**: {outcome.error}"]
     parts += ["", run_line(outcome.run)]
+    if outcome.run:
+        parts[-1] += f" Rerun this section alone: `python bench/evaluate.py --only {outcome.name}`."
     return "\n".join(parts)
 
 
