@@ -33,7 +33,7 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -63,6 +63,7 @@ COLUMNS = [
     ("e2e_s", "end-to-end (s)", 3),
 ]
 CONFIRM_SAMPLES = 10
+Screen = Literal["flag", "block", "off"]
 
 
 def run(quick: bool, work: Path) -> dict[str, Any]:
@@ -74,11 +75,12 @@ def run(quick: bool, work: Path) -> dict[str, Any]:
         plain = servers.plain_https()
         results["plain HTTPS"] = _plain(servers, plain, study, work / "plain", screen=False)
         results["DL-only"] = _plain(servers, plain, study, work / "dl", screen=True)
-        for name, mode, screen in [
+        gateways: list[tuple[str, str, Screen]] = [
             ("blockchain-only", "per-record", "off"),
             ("ScanSeal per-record", "per-record", "flag"),
             ("ScanSeal batched", "batched", "flag"),
-        ]:
+        ]
+        for name, mode, screen in gateways:
             gateway = servers.gateway(name.replace(" ", "-"), mode, ipfs=ipfs)
             results[name] = _gateway(gateway, study, work / name.replace(" ", "-"), screen)
     if any(r["images_ok"] != len(study) for r in results.values()):
@@ -103,7 +105,8 @@ def run(quick: bool, work: Path) -> dict[str, Any]:
 
 def _faster(results: dict[str, Any]) -> float:
     """How much less transfer time ScanSeal batched needs than blockchain-only (a share)."""
-    return 1 - results["ScanSeal batched"]["transfer_s"] / results["blockchain-only"]["transfer_s"]
+    batched, chain_only = results["ScanSeal batched"], results["blockchain-only"]
+    return 1 - float(batched["transfer_s"]) / float(chain_only["transfer_s"])
 
 
 def _plain(
@@ -134,7 +137,7 @@ def _plain(
     return _summary(rows, time.perf_counter() - started, study)
 
 
-def _gateway(gateway: Gateway, study: list[Path], out: Path, screen: str) -> dict[str, Any]:
+def _gateway(gateway: Gateway, study: list[Path], out: Path, screen: Screen) -> dict[str, Any]:
     """Seal and upload every image, wait for the ledger, then fetch and open every image."""
     from scanseal.detect import default_detector
     from scanseal.service.client import GatewayClient, _CidOnly, open_bundle
@@ -156,7 +159,7 @@ def _gateway(gateway: Gateway, study: list[Path], out: Path, screen: str) -> dic
             auth = _timed(lambda: detector.screen(path)) if detector else 0.0  # noqa: B023
             t0 = time.perf_counter()
             sealed = seal_file(path, cards, sender, out / f"{path.name}.sseal",
-                               store=_CidOnly(), screen=screen)  # type: ignore[arg-type]  # fmt: skip
+                               store=_CidOnly(), screen=screen)  # fmt: skip
             record = str(up_client.upload(sealed)["manifest_cid"])
             up = time.perf_counter() - t0
             sampled = index % max(len(study) // CONFIRM_SAMPLES, 1) == 0
@@ -182,7 +185,7 @@ def _confirmed(client: Any, record: str, since: float, limit: float = 60.0) -> f
     while time.perf_counter() < deadline:
         answer = client._http.get(f"/v1/records/{record}/verify")
         if answer.status_code == 200:
-            return time.perf_counter() - since
+            return float(time.perf_counter() - since)
         time.sleep(0.02)
     raise RuntimeError(f"record {record} not confirmed on the ledger within {limit:.0f} s")
 

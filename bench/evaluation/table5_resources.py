@@ -137,7 +137,8 @@ def run(quick: bool, work: Path) -> dict[str, Any]:
         "images": count,
         "wall_s": wall,
         "usage": usage,
-        "total": {"cpu_s": total_cpu, "cpu_pct_of_machine": 100 * total_cpu / wall / os.cpu_count(),
+        "total": {"cpu_s": total_cpu,
+                  "cpu_pct_of_machine": 100 * total_cpu / wall / (os.cpu_count() or 1),
                   "peak_rss_mb": sum(u["peak_rss_mb"] for u in usage.values())},
         "claims": [
             claim("RAM of the whole system", "5.0 GB",
