@@ -150,9 +150,10 @@ def render_section(outcome: Outcome, figures: Path) -> str:
     """The section's heading, its own markdown (or why there is none), and how it was run."""
     parts = [f"## {outcome.title}", ""]
     if outcome.status == "ok":
-        module = load_module(outcome.name)
-        assert module is not None
         try:
+            module = load_module(outcome.name)
+            if module is None:
+                raise FileNotFoundError(f"bench/evaluation/{outcome.name}.py does not exist")
             parts.append(module.render(outcome.result, figures).rstrip())
         except Exception as error:
             outcome.status, outcome.error = "failed", "rendering: " + one_line(error)
@@ -213,7 +214,11 @@ def summary(outcomes: list[Outcome]) -> str:
         link = f"[{outcome.title}](#{anchor(outcome.title)})"
         claims = None
         if outcome.status == "ok":
-            claims = outcome.result.get("claims") or derived_claims(outcome.name, outcome.result)
+            module = load_module(outcome.name)
+            from_module = getattr(module, "claims", None)
+            claims = (from_module(outcome.result) if callable(from_module) else None) or (
+                outcome.result.get("claims") or derived_claims(outcome.name, outcome.result)
+            )
         if not claims:
             state = outcome.status if outcome.status != "ok" else "see section"
             rows.append(("–", "–", state, "–", link))

@@ -5,7 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from evaluation._common import bench_script, last_json, num, pct, shown_command, table, verdict
+from evaluation._common import (
+    bench_script,
+    claim,
+    last_json,
+    num,
+    pct,
+    shown_command,
+    table,
+    verdict,
+)
 
 TITLE = "Components: storage"
 BUDGET_S = 80
@@ -60,3 +69,11 @@ def render(result: dict[str, Any], figures: Path) -> str:
         ]
     lines += ["", "Design and past experiments: docs/STORAGE.md."]
     return "\n".join(lines)
+
+
+def claims(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """ScanSeal's own target for the embedded store (the paper has none)."""
+    emb = result.get("embedded", {})
+    put, get = emb.get("put_share_of_floor", 0.0), emb.get("get_share_of_floor", 0.0)
+    return [claim("embedded store put / get, share of SHA-256 floor (target ≥ 70 %)", "–",
+                  f"{pct(put, 0)} / {pct(get, 0)}", min(put, get) >= 0.7)]  # fmt: skip
