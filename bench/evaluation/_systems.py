@@ -61,6 +61,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM by PID (a gateway anchors and closes), SIGKILL if it hangs."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 @dataclass
 class Gateway:
     """A running ``scanseal serve`` and the identities of its department."""
@@ -86,13 +97,7 @@ class Servers(AbstractContextManager["Servers"]):
 
     def close(self) -> None:
         for process in self.processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            stop(process)
         for daemon in self.daemons:
             daemon.stop()
         self.processes.clear()
