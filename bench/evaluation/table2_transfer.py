@@ -87,21 +87,26 @@ def run(quick: bool, work: Path) -> dict[str, Any]:
     if any(r["images_ok"] != len(study) for r in results.values()):
         bad = {k: r["images_ok"] for k, r in results.items() if r["images_ok"] != len(study)}
         raise RuntimeError(f"not every image arrived intact: {bad} of {len(study)}")
-    ours = results["ScanSeal batched"]
     return {
         "images": len(study),
         "image_bytes": round(size),
         "systems": results,
         "paper": PAPER,
-        "claims": [
-            claim("end-to-end time per image (ScanSeal batched)", "3.0 s",
-                  f"{ours['e2e_s']:.2f} s", ours["e2e_s"] <= 3.0),
-            claim("transfer time per image (ScanSeal batched)", "2.9 s",
-                  f"{ours['transfer_s']:.2f} s", ours["transfer_s"] <= 2.9),
-            claim("faster than blockchain-only", "40 % faster",
-                  f"{_faster(results):.0%} faster", _faster(results) >= 0.4),
-        ],
     }  # fmt: skip
+
+
+def claims(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The paper's transfer claims against this run (computed when rendering)."""
+    systems = result["systems"]
+    ours, faster = systems["ScanSeal batched"], _faster(systems)
+    speed = f"{faster:.0%} faster" if faster >= 0 else f"{-faster:.0%} slower"
+    return [
+        claim("end-to-end time per image (ScanSeal batched)", "3.0 s",
+              f"{ours['e2e_s']:.2f} s", ours["e2e_s"] <= 3.0),
+        claim("transfer time per image (ScanSeal batched)", "2.9 s",
+              f"{ours['transfer_s']:.2f} s", ours["transfer_s"] <= 2.9),
+        claim("transfer time vs blockchain-only", "40 % faster", speed, faster >= 0.4),
+    ]  # fmt: skip
 
 
 def _faster(results: dict[str, Any]) -> float:
@@ -255,8 +260,8 @@ def render(result: dict[str, Any], figures: Path) -> str:
             "",
             f"Reading: ScanSeal batched moves an image in {batched['transfer_s']:.2f} s "
             f"(end to end {batched['e2e_s']:.2f} s) against the paper's 2.9 s "
-            f"({verdict(batched['e2e_s'] <= 3.0)}), {_faster(systems):.0%} less transfer time "
-            f"than blockchain-only (paper: 40 %; {verdict(_faster(systems) >= 0.4)}), and "
+            f"({verdict(batched['e2e_s'] <= 3.0)}), {_faster(systems):+.0%} transfer time "
+            f"saved against blockchain-only (paper: 40 %; {verdict(_faster(systems) >= 0.4)}), and "
             f"{batched['transfer_s'] / plain['transfer_s']:.1f}× plain HTTPS's time (paper: "
             f"1.26×). Blockchain-only confirms a record in {chain_only['confirm_s']:.2f} s "
             f"(median of {chain_only['confirm_samples']} samples), batched in "
