@@ -130,6 +130,9 @@ def measure(name: str, quick: bool, command: str, info: dict[str, Any]) -> Outco
                 result = dict(module.run(quick, Path(work)))
     except Exception as error_:  # every failure is reported, none is fatal to the others
         status, error = "failed", one_line(error_)
+    except KeyboardInterrupt:  # stopped by hand: stored as such, and the run ends here
+        status, error = "failed", f"interrupted after {time.perf_counter() - started:.0f} s"
+        run["interrupted"] = True
     run["duration_s"] = round(time.perf_counter() - started, 1)
     run["load_after"] = [round(x, 2) for x in os.getloadavg()]
     return Outcome(name, title, status, error, result, run)
@@ -305,6 +308,9 @@ def main(argv: list[str] | None = None) -> int:
                 (out / f"{name}.json").write_text(
                     json.dumps(outcome.to_json(), indent=2) + "\n", "utf-8"
                 )
+                if outcome.run.get("interrupted"):
+                    console.print(f"[red]{name}: {outcome.error}; stopping")
+                    return 130
                 mark = "[green]ok" if outcome.status == "ok" else f"[red]{outcome.status}"
                 progress.update(task, completed=1, description=f"{name}: {mark}[/]")
                 if outcome.status != "ok":
