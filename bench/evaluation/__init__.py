@@ -15,6 +15,12 @@ Every section is a module of this package with the same three names:
     alone, so docs/RESULTS.md can be re-rendered without measuring again. Plots are matplotlib
     PNGs written into ``figures`` and linked relative to docs/.
 
+Optional names: ``BUDGET_S`` (the section's share of the 30-minute full run; the driver marks a
+run that exceeds it) and, in the result, ``claims``: a list of ``{"what", "paper", "scanseal",
+"met"}`` rows (``met`` true, false or null) for the summary table at the top of RESULTS.md
+(``evaluation._common.claim`` builds one); a module may instead define
+``claims(result) -> list`` to compute them from a stored result at render time.
+
 The driver adds to each stored result the machine, the date, the load average before and after,
 the duration and the command line, and renders them under every section.
 """
@@ -29,4 +35,10 @@ SECTIONS: tuple[str, ...] = (
     "table4_scalability",
     "table5_resources",
     "simulation",
+    "components_seal",
+    "components_storage",
+    "components_ledger",
+    "components_gateway",
+    "components_dicom",
+    "components_detect",
 )
