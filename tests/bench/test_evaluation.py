@@ -8,6 +8,7 @@ wrote its plots, that docs/ was not touched, and that a failed section makes the
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import subprocess
 import sys
@@ -17,9 +18,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 EVALUATION = ROOT / "bench" / "evaluation"
-sys.path.insert(0, str(ROOT / "bench"))
 
-from evaluation import SECTIONS  # noqa: E402
+# Read by path: putting bench/ on sys.path would let bench/storage.py shadow tests' `storage`.
+_spec = importlib.util.spec_from_file_location(
+    "scanseal_bench_sections", EVALUATION / "__init__.py"
+)
+assert _spec is not None
+assert _spec.loader is not None
+_sections = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_sections)
+SECTIONS: tuple[str, ...] = _sections.SECTIONS
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
