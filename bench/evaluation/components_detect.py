@@ -15,7 +15,7 @@ def run(quick: bool, work: Path) -> dict[str, Any]:
     args = ["--runs", "20" if quick else "300"]
     out = work / "detect.json"
     figures, _stdout, seconds = bench_script("detect.py", [*args, "--json", str(out)], out, 300)
-    return {"command": shown_command("detect.py", args), "seconds": round(seconds, 1), **figures}
+    return {**figures, "command": shown_command("detect.py", args), "seconds": round(seconds, 1)}
 
 
 def render(result: dict[str, Any], figures: Path) -> str:

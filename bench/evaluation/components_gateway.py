@@ -23,8 +23,8 @@ def run(quick: bool, work: Path) -> dict[str, Any]:
     figures, _stdout, seconds = bench_script(
         "gateway_load.py", [*args, "--json", str(out)], out, timeout=900
     )
-    return {"command": shown_command("gateway_load.py", args), "seconds": round(seconds, 1),
-            **figures}  # fmt: skip
+    return {**figures, "command": shown_command("gateway_load.py", args),
+            "seconds": round(seconds, 1)}  # fmt: skip
 
 
 def render(result: dict[str, Any], figures: Path) -> str:

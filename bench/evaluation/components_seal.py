@@ -15,7 +15,7 @@ def run(quick: bool, work: Path) -> dict[str, Any]:
     args = ["--size-mib", "16" if quick else "1024"]
     figures, _stdout, seconds = bench_script("seal.py", [*args, "--json", str(work / "s.json")],
                                              work / "s.json", timeout=600)  # fmt: skip
-    return {"command": shown_command("seal.py", args), "seconds": round(seconds, 1), **figures}
+    return {**figures, "command": shown_command("seal.py", args), "seconds": round(seconds, 1)}
 
 
 def render(result: dict[str, Any], figures: Path) -> str:
