@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from evaluation._common import bench_script, num, shown_command, table
+from evaluation._common import bench_script, claim, num, shown_command, table
 
 TITLE = "Components: DICOM ingest"
 BUDGET_S = 120
@@ -50,3 +50,15 @@ def render(result: dict[str, Any], figures: Path) -> str:
             "Design notes: docs/DICOM.md.",
         ]
     )  # fmt: skip
+
+
+def claims(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The 200-instance series over one association, per ledger mode (no paper figure)."""
+    rows = [r for r in result.get("rows") or [] if r.get("associations") == 1]
+    return [
+        claim(f"DICOM C-STORE to screened, sealed and registered, {row.get('mode')} ledger",
+              "–", f"{num(row.get('instances_per_second'), 1)} instances/s, "
+              f"{row.get('instances')}-instance series in {num(row.get('series_seconds'), 1)} s",
+              None)
+        for row in rows
+    ]  # fmt: skip
