@@ -160,7 +160,8 @@ def test_components(quick: Path) -> None:
     gateway = _result(quick, "components_gateway")
     assert all(r["gateway"]["success_rate"] == 1 for r in gateway["results"])
     dicom = _result(quick, "components_dicom")
-    assert all(r["stored"] == r["instances"] for r in dicom["runs"])
+    assert dicom["rows"]
+    assert all(r["stored"] == r["instances"] == r["screened"] for r in dicom["rows"])
     assert _result(quick, "components_detect")["inference_1x224"]["median_ms"] > 0
 
 
