@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.util
 import io
 import struct
 import warnings
@@ -23,6 +22,9 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.pixels import iter_pixels
 from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
+# The installed pydicom and pydicom-data directories, found on disk (their data manager downloads).
+from scanseal.detect.data import _data_dirs
+
 KNOWN_MALFORMED: dict[str, str] = {
     # pydicom guesses its way through these; ScanSeal refuses them on purpose.
     "SC_rgb_jpeg.dcm": "dataset encoded in implicit VR under an explicit VR transfer syntax",
@@ -35,15 +37,6 @@ def shipped_files() -> list[Path]:
     for root in _data_dirs():
         files.extend(sorted(p for p in root.rglob("*") if p.is_file()))
     return files
-
-
-def _data_dirs() -> list[Path]:
-    """The installed data directories, found on disk (no pydicom data manager: it downloads)."""
-    dirs = [Path(pydicom.__file__).parent / "data" / "test_files"]
-    spec = importlib.util.find_spec("data_store")  # pydicom-data's import name
-    if spec is not None and spec.origin is not None:
-        dirs.append(Path(spec.origin).parent / "data")
-    return dirs
 
 
 @functools.cache
