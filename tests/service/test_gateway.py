@@ -114,8 +114,13 @@ def test_upload_for_an_unregistered_recipient_leaves_nothing(
 
 
 def test_metrics(gateway: GatewayProcess, record: str) -> None:
+    with client(gateway, "lee") as lee, client(gateway, "mallory") as mallory:
+        lee.fetch_bundle(record)
+        with pytest.raises(AccessDenied):
+            mallory.fetch_bundle(record)
     text = httpx.get(f"{gateway.url}/metrics").text
-    assert "scanseal_requests_total" in text
+    assert 'scanseal_requests_total{action="fetch",outcome="ok"}' in text
+    assert 'scanseal_requests_total{action="fetch",outcome="AccessDenied"}' in text
     assert "scanseal_request_seconds_bucket" in text
 
 

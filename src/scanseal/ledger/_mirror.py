@@ -21,8 +21,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Final
 
-from eth_utils.address import to_checksum_address
-
+from scanseal._address import checksum
 from scanseal.ledger import _abi
 from scanseal.ledger._chain import Chain
 
@@ -56,7 +55,7 @@ class AccessMirror:
 
     def has_access(self, rid: bytes, account: str) -> bool:
         """The contract's ``hasAccess(rid, account)`` at the current head."""
-        account = to_checksum_address(account)
+        account = checksum(account)
         with self._lock:
             self._sync()
             if account == _ZERO:
@@ -67,7 +66,7 @@ class AccessMirror:
 
     def grant_of(self, rid: bytes, account: str) -> int:
         """The contract's ``grantOf``: 0 never granted, 1 active, 2 revoked."""
-        account = to_checksum_address(account)
+        account = checksum(account)
         with self._lock:
             self._sync()
             return self._grants.get((rid, account), 0)

@@ -10,6 +10,7 @@ are the policy, and a policy must not wait for a batch.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -24,6 +25,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
+from scanseal._address import checksum
 from scanseal.errors import AccessDenied, IntegrityError, InvalidInput, NotFound, ScanSealError
 from scanseal.integrity.merkle import empty_root, leaf_hash, verify_inclusion
 from scanseal.ledger import _abi
@@ -65,8 +67,10 @@ class RecordInput:
     pixel_digest: bytes
 
 
+@functools.lru_cache(maxsize=4096)
 def record_id(cid: bytes) -> bytes:
-    """The contract's key for a record: keccak256 of the binary manifest CID."""
+    """The contract's key for a record: keccak256 of the binary manifest CID (recent ones
+    kept: a gateway derives the same key on every fetch of a record)."""
     return keccak(cid)
 
 
@@ -521,7 +525,7 @@ class Ledger:
         entry = Entry(
             "access",
             rid,
-            to_checksum_address(accessor),
+            checksum(accessor),
             int(time.time()),
             operator.address,
             access_type=int(kind),

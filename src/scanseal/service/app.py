@@ -4,18 +4,24 @@ Handlers read the raw body, hand the work to a thread (the ledger and the store 
 every :class:`~scanseal.errors.ScanSealError` to its HTTP status with a JSON body
 ``{"error": class name, "reason": one line}``. docs/PROTOCOL.md describes each route; the OpenAPI
 schema is served at ``/openapi.json``.
+
+Fetch, the route that takes the load, is answered by a thin ASGI front before FastAPI's
+middleware and routing (:class:`_FetchFront`, docs/PROTOCOL.md §9.3); its answers are the same.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import re
 import time
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final, TypeVar
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -24,6 +30,7 @@ from prometheus_client import (
     generate_latest,
 )
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from scanseal import __version__
 from scanseal.errors import InvalidInput, ScanSealError
@@ -34,6 +41,11 @@ from scanseal.service.signed import REQUEST_HEADER, SIGNATURE_HEADER
 
 T = TypeVar("T")
 MAX_BODY: Final = 512 * 1024 * 1024
+_FETCH_PATH: Final = re.compile(r"/v1/records/([^/]+)")
+_FETCH_THREADS: Final = 4
+"""Threads answering fetches. A fetch holds the GIL for most of its work, so more threads only
+add contention (with anyio's default of 40 the event loop waited for the GIL behind them); a few
+keep a thread ready while others wait for their nonce's commit."""
 _SIGNED: Final = {
     "parameters": [
         {"name": REQUEST_HEADER, "in": "header", "required": True, "schema": {"type": "string"},
@@ -74,13 +86,64 @@ class _Metrics:
         self.denied.labels(Reason.label(reason)).inc()
 
 
-def create_app(gateway: Gateway, dicom_receiver: Any = None) -> FastAPI:
+class _Fetcher:
+    """Answers a signed fetch: Gateway.fetch on a small pool of threads, errors as JSON bodies."""
+
+    def __init__(self, gateway: Gateway, metrics: _Metrics) -> None:
+        self._gateway = gateway
+        self._metrics = metrics
+        self.pool = ThreadPoolExecutor(_FETCH_THREADS, thread_name_prefix="fetch")
+
+    async def answer(self, record: str, headers: dict[str, str | None]) -> tuple[int, str, bytes]:
+        """Status, media type and body of the answer to a fetch of ``record``."""
+        started = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        try:
+            bundle = await loop.run_in_executor(self.pool, self._gateway.fetch, record, headers)
+        except ScanSealError as error:
+            self._count(type(error).__name__, started)
+            return error.http_status, "application/json", _error_body(error)
+        self._count("ok", started)
+        return 200, wire.MEDIA_TYPE, bundle
+
+    def _count(self, outcome: str, started: float) -> None:
+        self._metrics.requests.labels("fetch", outcome).inc()
+        self._metrics.latency.labels("fetch").observe(time.perf_counter() - started)
+
+
+class _FetchFront:
+    """ASGI front: ``GET /v1/records/{record}`` straight to :class:`_Fetcher`, the rest to FastAPI.
+
+    Under load, FastAPI's middleware stack, parameter solving and anyio's thread hand-off cost as
+    much CPU as the fetch itself. The FastAPI route stays (the OpenAPI schema, and any request
+    this front does not take) and answers through the same :class:`_Fetcher`.
+    """
+
+    def __init__(self, app: FastAPI, fetcher: _Fetcher) -> None:
+        self._app = app
+        self._fetcher = fetcher
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        match = None
+        if scope["type"] == "http" and scope["method"] == "GET":
+            match = _FETCH_PATH.fullmatch(scope["path"])
+        if match is None:
+            await self._app(scope, receive, send)
+            return
+        status, media, body = await self._fetcher.answer(match.group(1), _signed_headers(scope))
+        headers = [(b"content-type", media.encode()), (b"content-length", b"%d" % len(body))]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def create_app(gateway: Gateway, dicom_receiver: Any = None) -> ASGIApp:
     """The ASGI application for one gateway; the lifespan anchors batched logs periodically.
 
     With a ``dicom_receiver`` (:class:`scanseal.dicom.scp.Receiver`) STOW-RS is mounted too.
     """
     metrics = _Metrics()
     gateway.on_denied = metrics.denial
+    fetcher = _Fetcher(gateway, metrics)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -89,6 +152,7 @@ def create_app(gateway: Gateway, dicom_receiver: Any = None) -> FastAPI:
             yield
         finally:
             ticker.cancel()
+            fetcher.pool.shutdown(wait=True)
 
     app = FastAPI(
         title="ScanSeal gateway",
@@ -110,11 +174,9 @@ def create_app(gateway: Gateway, dicom_receiver: Any = None) -> FastAPI:
             metrics.latency.labels(action).observe(time.perf_counter() - started)
 
     @app.exception_handler(ScanSealError)
-    async def _refused(_request: Request, error: Exception) -> JSONResponse:
+    async def _refused(_request: Request, error: Exception) -> Response:
         assert isinstance(error, ScanSealError)
-        return JSONResponse(
-            {"error": type(error).__name__, "reason": error.reason}, status_code=error.http_status
-        )
+        return Response(_error_body(error), error.http_status, media_type="application/json")
 
     @app.get("/v1/health", summary="Gateway identity, chain and contract (the signing domain)")
     async def health() -> dict[str, Any]:
@@ -138,8 +200,8 @@ def create_app(gateway: Gateway, dicom_receiver: Any = None) -> FastAPI:
         response_class=Response, responses=_BUNDLE_REPLY, openapi_extra=_SIGNED,
     )  # fmt: skip
     async def fetch(record: str, request: Request) -> Response:
-        bundle = await run("fetch", lambda: gateway.fetch(record, _signed(request)))
-        return Response(bundle, media_type=wire.MEDIA_TYPE)
+        status, media, body = await fetcher.answer(record, _signed(request))
+        return Response(body, status_code=status, media_type=media)
 
     @app.post(
         "/v1/records/{record}/grants",
@@ -184,7 +246,7 @@ def create_app(gateway: Gateway, dicom_receiver: Any = None) -> FastAPI:
         from scanseal.service import stow
 
         stow.add_routes(app, dicom_receiver, run, _body)
-    return app
+    return _FetchFront(app, fetcher)
 
 
 def _signed(request: Request) -> dict[str, str | None]:
@@ -192,6 +254,28 @@ def _signed(request: Request) -> dict[str, str | None]:
         "request": request.headers.get(REQUEST_HEADER),
         "signature": request.headers.get(SIGNATURE_HEADER),
     }
+
+
+def _signed_headers(scope: Scope) -> dict[str, str | None]:
+    """The signed-request headers of a raw ASGI request (first of each, as Starlette reads)."""
+    found: dict[str, str | None] = {"request": None, "signature": None}
+    for name, value in scope["headers"]:
+        key = _SIGNED_NAMES.get(name)
+        if key is not None and found[key] is None:
+            found[key] = value.decode("latin-1")
+    return found
+
+
+_SIGNED_NAMES: Final = {
+    REQUEST_HEADER.lower().encode(): "request",
+    SIGNATURE_HEADER.lower().encode(): "signature",
+}
+
+
+def _error_body(error: ScanSealError) -> bytes:
+    """The JSON body of a refusal, byte for byte what Starlette's JSONResponse would send."""
+    answer = {"error": type(error).__name__, "reason": error.reason}
+    return json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 async def _body(request: Request) -> bytes:

@@ -43,13 +43,16 @@ class GatewayClient:
         *,
         ca: Path | None = None,
         timeout: float = 60.0,
+        http: httpx.Client | None = None,
     ) -> None:
+        """``http``, when given, is the HTTP client to use (its base URL must be ``url``): a
+        proxy's, or an in-process ASGI test client."""
         self.url = url.rstrip("/")
         self.identity = identity
         verify: ssl.SSLContext | bool = True
         if ca is not None:
             verify = ssl.create_default_context(cafile=str(ca))
-        self._http = httpx.Client(base_url=self.url, timeout=timeout, verify=verify)
+        self._http = http or httpx.Client(base_url=self.url, timeout=timeout, verify=verify)
         self._domain: Domain | None = None
 
     def close(self) -> None:

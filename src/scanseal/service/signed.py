@@ -21,9 +21,9 @@ from typing import Any, Final
 from coincurve import PublicKey
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
-from eth_utils.address import is_checksum_address, to_checksum_address
 from eth_utils.crypto import keccak
 
+from scanseal._address import checksum, is_checksummed
 from scanseal._json import Reader, canonical_json, parse_object
 from scanseal.errors import IntegrityError, InvalidInput
 
@@ -119,7 +119,7 @@ class Request:
             "body_hash",
         )  # fmt: skip
         for key in ("requester", "gateway"):
-            if not is_checksum_address(top.text(key)):
+            if not is_checksummed(top.text(key)):
                 top.fail(key, "must be an EIP-55 checksummed address")
         request = cls(
             action=top.text("action"),
@@ -278,7 +278,7 @@ def recover_requester(domain: Domain, request: Request, signature: str | None) -
         )
     except Exception:  # no point on the curve for this r, or another unusable signature
         raise IntegrityError("request signature does not recover to any key") from None
-    return str(to_checksum_address(keccak(key.format(compressed=False)[1:])[-20:]))
+    return checksum(keccak(key.format(compressed=False)[1:])[-20:])
 
 
 def _decode_signature(signature: str | None) -> bytes:
