@@ -26,7 +26,11 @@ from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, ge
 from scanseal.detect.data import _data_dirs
 
 KNOWN_MALFORMED: dict[str, str] = {
-    # pydicom guesses its way through these; ScanSeal refuses them on purpose.
+    # pydicom guesses its way through these (with a warning); ScanSeal refuses them on purpose.
+    # SC_rgb_jpeg.dcm (written by highdicom 0.1.0) declares JPEG Baseline, whose datasets are
+    # Explicit VR Little Endian (PS3.5 A.4), but every element after the file meta is implicit
+    # VR: tag (0008,0008) at byte 356 is followed by a 4-byte length, not a VR, and so is Pixel
+    # Data at byte 934. A reader that follows the transfer syntax cannot parse it.
     "SC_rgb_jpeg.dcm": "dataset encoded in implicit VR under an explicit VR transfer syntax",
 }
 

@@ -2,12 +2,15 @@
 
 Each concern contributes a Typer group from ``scanseal._cli``; this module assembles them and
 turns every :class:`~scanseal.errors.ScanSealError` into one line on stderr and its exit code,
-so a user's mistake never shows a traceback.
+so a user's mistake never shows a traceback. Library warnings (pydicom guessing its way through a
+broken header, Pillow's decompression-bomb notice) are silenced too: ScanSeal refuses such input
+with its own one-line reason, and a warning above it would be noise.
 """
 
 from __future__ import annotations
 
 import sys
+import warnings
 
 import typer
 from rich.console import Console
@@ -53,7 +56,19 @@ _register_groups()
 
 
 def main() -> None:
-    """Entry point: run the app and map ScanSeal errors to one line and an exit code."""
+    """Entry point: run the app and map ScanSeal errors to one line and an exit code.
+
+    Python warnings are ignored unless the user asked for them (``python -W`` or
+    ``PYTHONWARNINGS``): ScanSeal itself never warns, and what its libraries warn about is
+    either refused with a ScanSealError or harmless. Errors are not warnings and still surface.
+    """
+    with warnings.catch_warnings():
+        if not sys.warnoptions:
+            warnings.simplefilter("ignore")
+        _run()
+
+
+def _run() -> None:
     try:
         app(standalone_mode=False)
     except ScanSealError as error:

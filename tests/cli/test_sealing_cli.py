@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
-from cli_support import FAST, PASSPHRASE, one_error_line
+import scanseal
+from cli_support import FAST, PASSPHRASE, Result, one_error_line
 from corpus import make_png
 from ingest.test_malformed import CASES
 from scanseal.crypto.identity import Keystore
+from vectors import make_malformed as malformed
 
 
 @pytest.fixture
@@ -109,6 +116,56 @@ def test_malformed_input_exits_2_with_one_line(tmp_path, cards, run, build, expe
     assert not (tmp_path / "bad.sseal").exists()
     assert not (tmp_path / "bad.sseal.manifest.json").exists()
     assert [p for p in tmp_path.iterdir() if p.name.endswith(".part")] == []
+
+
+def _process(home: Path, *args: str) -> Result:
+    """Run ``python -m scanseal ARGS`` as a real process: nothing filters its stderr."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    source_root = str(Path(scanseal.__file__).parents[1])
+    env["PYTHONPATH"] = os.pathsep.join([source_root, env.get("PYTHONPATH", "")])
+    env["SCANSEAL_HOME"] = str(home)
+    done = subprocess.run(  # our own interpreter and module
+        [sys.executable, "-m", "scanseal", *args],
+        capture_output=True, text=True, env=env, timeout=60, check=False,
+    )  # fmt: skip
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+# The files whose libraries warn on stderr (pydicom, Pillow) plus a few other kinds of refusal.
+WARNING_PRONE = [
+    "broken-meta.dcm",
+    "png-bomb.png",
+    "undecodable-jpeg-frame.dcm",
+    "length-past-eof.dcm",
+]
+
+
+@pytest.mark.parametrize("name", WARNING_PRONE)
+def test_seal_process_prints_one_line_for_bad_input(tmp_path, cards, home, name):
+    """No library warning or traceback above the error, and nothing written."""
+    (tmp_path / "out").mkdir()
+    out = tmp_path / "out" / "bad.sseal"
+    result = _process(
+        home, "seal", str(malformed.DIRECTORY / name), "--to", str(cards["lee"]), "-o", str(out),
+        "--as", "gateway", "--no-store",
+    )  # fmt: skip
+    assert result.code == 2, result.err
+    assert one_error_line(result).startswith(f"error: {name}: ")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_screen_process_refuses_every_malformed_file_quietly(tmp_path, home):
+    """One process over every committed file: one ERROR line each on stdout, one line on stderr."""
+    files = [str(case.path) for case in malformed.CASES]
+    result = _process(home, "screen", *files, str(tmp_path / "missing.png"))
+    assert result.code == 2
+    assert (
+        one_error_line(result)
+        == f"error: {len(files) + 1} of {len(files) + 1} inputs could not be screened"
+    )
+    lines = result.out.splitlines()
+    names = [case.file for case in malformed.CASES] + ["missing.png"]
+    assert [line.split()[:2] for line in lines] == [["ERROR", f"{n}:"] for n in names]
 
 
 def test_open_and_verify_by_manifest_cid(tmp_path, cards, run):

@@ -280,3 +280,89 @@ def test_forged_stanza_for_my_key_id_is_an_integrity_error() -> None:
     rebuilt = _encode_unauthenticated(forged) + header.mac + sealed[len(header.encoded) :]
     with pytest.raises(IntegrityError, match="does not decrypt"):
         open_bytes(rebuilt, identity)
+
+
+# --- property tests: drop, duplicate, stanza swap, cross-file splice ----------------------
+
+_modest = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+_segmented = st.binary(min_size=1, max_size=6 * SEGMENT)  # 1 to 6 segments
+
+
+def refused(forged: bytes, identity: TransportKey, plaintext: bytes) -> None:
+    """Opening fails with IntegrityError and releases no byte it could not authenticate.
+
+    A streaming reader writes each segment once its tag holds, so what reached the output
+    before the failure must be whole genuine segments from the start, never the complete
+    plaintext and never a forged byte; file-level opening discards even that (test_local.py).
+    """
+    out = io.BytesIO()
+    with pytest.raises(IntegrityError):
+        envelope.open_envelope(io.BytesIO(forged), out, [identity])
+    written = out.getvalue()
+    assert len(written) % SEGMENT == 0
+    assert len(written) < len(plaintext)
+    assert plaintext.startswith(written)
+
+
+@_modest
+@given(plaintext=_segmented, choice=st.data())
+def test_dropping_any_segments_is_detected(plaintext: bytes, choice: st.DataObject) -> None:
+    identity = key("x25519")
+    header, segs = split(seal(plaintext, [identity]))
+    dropped = choice.draw(st.sets(st.integers(0, len(segs) - 1), min_size=1), label="dropped")
+    kept = [s for i, s in enumerate(segs) if i not in dropped]
+    refused(header + b"".join(kept), identity, plaintext)
+
+
+@_modest
+@given(plaintext=_segmented, choice=st.data())
+def test_duplicating_any_segment_anywhere_is_detected(
+    plaintext: bytes, choice: st.DataObject
+) -> None:
+    identity = key("x25519")
+    header, segs = split(seal(plaintext, [identity]))
+    copied = choice.draw(st.integers(0, len(segs) - 1), label="copied segment")
+    at = choice.draw(st.integers(0, len(segs)), label="inserted at")
+    forged = [*segs[:at], segs[copied], *segs[at:]]
+    refused(header + b"".join(forged), identity, plaintext)
+
+
+_THREE = ("x25519", "mlkem768-x25519", "rsa-oaep-2048")
+
+
+@_modest
+@given(
+    swapped=st.sets(st.integers(0, len(_THREE) - 1), min_size=1),
+    keep_own_mac=st.booleans(),
+    opener=st.sampled_from(_THREE),
+)
+def test_swapping_stanzas_between_envelopes_is_detected(
+    swapped: set[int], keep_own_mac: bool, opener: str
+) -> None:
+    """Stanzas from an envelope of another file key, for the same recipients, in any subset."""
+    recipients = [key(kind) for kind in _THREE]
+    plaintext = os.urandom(3 * SEGMENT)
+    sealed, other = seal(plaintext, recipients), seal(plaintext, recipients)
+    mine, theirs = (envelope.read_header(io.BytesIO(e)) for e in (sealed, other))
+    assert mine.stanzas[0].body != theirs.stanzas[0].body  # different file keys
+    stanzas = tuple(theirs.stanzas[i] if i in swapped else s for i, s in enumerate(mine.stanzas))
+    mac = mine.mac if keep_own_mac else theirs.mac
+    forged = envelope.Header(mine.segment_size, mine.salt, mine.nonce_prefix, stanzas, mac, b"")
+    rebuilt = _encode_unauthenticated(forged) + mac + sealed[len(mine.encoded) :]
+    refused(rebuilt, key(opener), plaintext)
+
+
+@_modest
+@given(plaintext=_segmented, same_plaintext=st.booleans(), choice=st.data())
+def test_splicing_a_segment_from_another_envelope_is_detected(
+    plaintext: bytes, same_plaintext: bool, choice: st.DataObject
+) -> None:
+    """Segment i of another envelope for the same recipient replaces segment j of this one."""
+    identity = key("x25519")
+    other_plain = plaintext if same_plaintext else os.urandom(len(plaintext))
+    header, segs = split(seal(plaintext, [identity]))
+    _, other_segs = split(seal(other_plain, [identity]))
+    i = choice.draw(st.integers(0, len(other_segs) - 1), label="their segment")
+    j = choice.draw(st.integers(0, len(segs) - 1), label="our position")
+    forged = [*segs[:j], other_segs[i], *segs[j + 1 :]]
+    refused(header + b"".join(forged), identity, plaintext)

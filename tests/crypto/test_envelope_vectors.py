@@ -52,3 +52,43 @@ def test_open_vector(vector: dict[str, Any]) -> None:
     else:
         with pytest.raises(getattr(errors, vector["expect"])):
             envelope.open_envelope(src, out, [identity])
+
+
+FORMAT_MD = Path(__file__).parents[2] / "docs" / "FORMAT.md"
+
+
+def _doc_section_6() -> str:
+    doc = FORMAT_MD.read_text("utf-8")
+    return doc[doc.index("## 6. Test vectors") : doc.index("## Performance notes")]
+
+
+def test_format_md_carries_the_payload_vector() -> None:
+    """§6 shows the payload vector's inputs, derived keys, header bytes and envelope digest."""
+    doc, vector = _doc_section_6(), VECTORS["payload"][0]
+    for key in ("file_key", "salt", "nonce_prefix", "header_mac_key", "payload_key"):
+        assert f"  {vector[key]}\n" in doc, key
+    sealed = bytes.fromhex(vector["envelope"])
+    plaintext = bytes.fromhex(vector["plaintext"])
+    assert f"SHA-256(plaintext)  {hashlib.sha256(plaintext).hexdigest()}\n" in doc
+    assert f"SHA-256(envelope)   {hashlib.sha256(sealed).hexdigest()}" in doc
+    header_lines = doc.split(" bytes, MAC last):\n")[1].split("\nSHA-256(envelope)")[0]
+    header_hex = "".join(line.strip() for line in header_lines.splitlines())
+    assert header_hex == envelope.read_header(io.BytesIO(sealed)).encoded.hex()
+    assert vector["envelope"].startswith(header_hex)
+
+
+def test_format_md_lists_every_open_vector() -> None:
+    doc = _doc_section_6()
+    rows = [line for line in doc.splitlines() if line.startswith("| ") and "`" in line]
+    assert len(rows) == len(VECTORS["open"])
+    for row, vector in zip(rows, VECTORS["open"], strict=True):
+        digest = hashlib.sha256(bytes.fromhex(vector["envelope"])).hexdigest()
+        expect = vector.get("plaintext_sha256", vector["expect"])
+        assert row.startswith(f"| {vector['name']} | `{vector['kind']}` | `{digest}` |"), row
+        assert row.endswith(f"`{expect}` |"), row
+
+
+def test_format_md_shows_the_generator_output_verbatim() -> None:
+    from vectors.make_envelope_vectors import render_markdown
+
+    assert render_markdown(VECTORS) in _doc_section_6()

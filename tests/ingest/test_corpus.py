@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import struct
 import warnings
 
 import numpy as np
+import pydicom
 import pytest
+from pydicom.uid import JPEGBaseline8Bit
 
 from corpus import KNOWN_MALFORMED, dicom_corpus, shipped_files
 from scanseal.errors import InvalidInput
@@ -87,6 +90,30 @@ def test_every_shipped_file_is_accepted_or_refused_cleanly():
     assert set(KNOWN_MALFORMED) <= names
     assert "MR_truncated.dcm" in names
     assert "emri_small_jpeg_2k_lossless_too_short.dcm" in names
+
+
+def test_sc_rgb_jpeg_really_contradicts_its_transfer_syntax():
+    """Why KNOWN_MALFORMED holds SC_rgb_jpeg.dcm: implicit VR data under JPEG Baseline.
+
+    The refusal is not over-strict: pydicom itself only reads the file by guessing, and says
+    so; the bytes after the file meta have no VR field where the transfer syntax requires one.
+    """
+    path = next(p for p in shipped_files() if p.name == "SC_rgb_jpeg.dcm")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds = pydicom.dcmread(path)
+    assert ds.file_meta.TransferSyntaxUID == JPEGBaseline8Bit
+    assert not JPEGBaseline8Bit.is_implicit_VR  # PS3.5 A.4: encapsulated means explicit VR
+    assert any("Expected explicit VR, but found implicit VR" in str(w.message) for w in caught)
+    data = path.read_bytes()
+    start = 132 + 12 + struct.unpack("<L", data[140:144])[0]  # after the file meta group
+    assert data[start : start + 4] == b"\x08\x00\x08\x00"  # (0008,0008) Image Type
+    assert not data[start + 4 : start + 6].isalpha()  # no VR: a 4-byte length follows instead
+    length = struct.unpack("<L", data[start + 4 : start + 8])[0]
+    value = data[start + 8 : start + 8 + length].decode("ascii").rstrip(" ")
+    assert value == "\\".join(ds.ImageType)  # implicit VR read, as pydicom guessed
+    with pytest.raises(InvalidInput, match="is not encoded as its transfer syntax"):
+        validate(path)
 
 
 # Files pydicom ships as the same image in several encodings: one pixel digest per group.

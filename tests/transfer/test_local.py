@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,6 +17,7 @@ from scanseal.crypto import envelope
 from scanseal.crypto.identity import Identity, Keystore
 from scanseal.crypto.stanzas import RECIPIENT_KINDS
 from scanseal.errors import IntegrityError, InvalidInput, NotARecipient
+from scanseal.transfer import local
 from scanseal.transfer.local import (
     manifest_path_for,
     open_sealed,
@@ -238,3 +243,151 @@ def test_a_false_pixel_digest_is_caught_by_verify(
     with pytest.raises(IntegrityError, match="pixel digest"):
         verify_sealed(env, people["lee"])
     assert open_sealed(env, people["lee"], tmp_path / "o.png").path.exists()
+
+
+# --- no plaintext under a name before every check held ----------------------------------------
+
+
+def _has_unnamed_files(directory: Path) -> bool:
+    fd = local._unnamed_file(directory)
+    if fd is None:
+        return False
+    os.close(fd)
+    return True
+
+
+def _damaged(tmp_path: Path, people: dict[str, Identity], damage: str) -> Path:
+    """A 400 × 400 PNG sealed in 1 KiB segments, then truncated or with its last segment hit."""
+    env = _seal(
+        tmp_path, people, make_png(tmp_path / "big.png", rows=400, cols=400), segment_size=1024
+    )
+    data = bytearray(env.read_bytes())
+    if damage == "truncate":
+        del data[-300:]
+    else:
+        data[-10] ^= 0x40
+    env.write_bytes(bytes(data))
+    return env
+
+
+@pytest.mark.parametrize("damage", ["truncate", "tamper last segment"])
+def test_failed_open_leaves_the_directory_as_it_was(
+    tmp_path: Path, people: dict[str, Identity], damage: str
+) -> None:
+    env = _damaged(tmp_path, people, damage)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "other.txt").write_text("unrelated")
+    with pytest.raises(IntegrityError):
+        open_sealed(env, people["lee"], out / "scan.png")
+    assert [p.name for p in out.iterdir()] == ["other.txt"]
+
+
+def test_no_directory_entry_holds_plaintext_during_an_open(
+    tmp_path: Path, people: dict[str, Identity]
+) -> None:
+    """Looked at while segments are being written: the output directory stays empty."""
+    out = tmp_path / "out"
+    out.mkdir()
+    if not _has_unnamed_files(out):
+        pytest.skip("no O_TMPFILE on this file system: the fallback names a temporary file")
+    listings: list[list[Path]] = []
+
+    def look(_: int) -> None:
+        listings.append(list(out.iterdir()))
+
+    with pytest.raises(IntegrityError):
+        open_sealed(
+            _damaged(tmp_path, people, "tamper"), people["lee"], out / "a.png", progress=look
+        )
+    assert len(listings) > 10
+    assert all(listing == [] for listing in listings)
+
+    listings.clear()
+    source = make_png(tmp_path / "good.png", rows=200, cols=200)
+    env = seal_file(
+        source, [people["lee"].card], people["gateway"], tmp_path / "good.sseal", segment_size=1024
+    ).envelope
+    opened = open_sealed(env, people["lee"], out / "a.png", progress=look)
+    assert all(listing == [] for listing in listings)
+    assert list(out.iterdir()) == [out / "a.png"]
+    assert opened.path.read_bytes() == source.read_bytes()
+    assert (out / "a.png").stat().st_mode & 0o777 == 0o600
+
+
+def test_an_existing_output_is_replaced_whole(tmp_path: Path, people: dict[str, Identity]) -> None:
+    source = make_png(tmp_path / "a.png")
+    env = _seal(tmp_path, people, source)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.png").write_bytes(b"old contents")
+    open_sealed(env, people["lee"], out / "a.png")
+    assert (out / "a.png").read_bytes() == source.read_bytes()
+    assert list(out.iterdir()) == [out / "a.png"]
+
+
+def test_without_o_tmpfile_the_named_fallback_still_cleans_up(
+    tmp_path: Path, people: dict[str, Identity], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(local, "_unnamed_file", lambda _directory: None)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(IntegrityError):
+        open_sealed(_damaged(tmp_path, people, "tamper"), people["lee"], out / "a.png")
+    assert list(out.iterdir()) == []
+    source = make_png(tmp_path / "b.png", seed=3)
+    open_sealed(_seal(tmp_path, people, source), people["lee"], out / "b.png")
+    assert list(out.iterdir()) == [out / "b.png"]
+    assert (out / "b.png").read_bytes() == source.read_bytes()
+
+
+_KILLED_OPEN = """
+import sys, time
+from pathlib import Path
+from corpus import make_png
+from scanseal.crypto.identity import Keystore
+from scanseal.transfer.local import open_sealed, seal_file
+
+work, out = Path(sys.argv[1]), Path(sys.argv[2])
+store = Keystore(work / "keys", scrypt_n=2**10)
+gateway, lee = store.create("gateway", "pw"), store.create("lee", "pw")
+source = make_png(work / "scan.png", rows=300, cols=300)
+env = seal_file(source, [lee.card], gateway, work / "x.sseal", segment_size=1024).envelope
+calls = []
+
+def stall(_):
+    calls.append(1)
+    if len(calls) == 20:  # 19 segments of plaintext written by now
+        print("stalled", flush=True)
+        time.sleep(60)
+
+open_sealed(env, lee, out / "scan.png", progress=stall)
+"""
+
+
+def test_a_killed_open_leaves_nothing(tmp_path: Path) -> None:
+    """SIGKILL in the middle of an open: the kernel drops the unnamed file with the process."""
+    out = tmp_path / "out"
+    out.mkdir()
+    if not _has_unnamed_files(out):
+        pytest.skip("no O_TMPFILE on this file system: a crash leaves the fallback's .part file")
+    tests_dir = Path(__file__).parents[1]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(local.__file__).parents[2]), str(tests_dir), env.get("PYTHONPATH", "")]
+    )
+    child = subprocess.Popen(  # our own interpreter
+        [sys.executable, "-c", _KILLED_OPEN, str(tmp_path), str(out)],
+        stdout=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline() == "stalled\n"
+        assert list(out.iterdir()) == []
+        child.send_signal(signal.SIGKILL)
+        assert child.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert list(out.iterdir()) == []

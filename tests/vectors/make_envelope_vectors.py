@@ -1,8 +1,9 @@
 """Regenerate tests/vectors/envelope.json, the envelope test vectors of docs/FORMAT.md §6.
 
 Run once by hand (``python tests/vectors/make_envelope_vectors.py``) and commit the output; the
-tests then check the committed bytes, so a change to the format cannot pass silently. Two kinds
-of vector:
+tests then check the committed bytes, so a change to the format cannot pass silently. The same
+run prints ``render_markdown``'s text, which docs/FORMAT.md §6 carries verbatim (also checked).
+Two kinds of vector:
 
 * ``payload``: fully deterministic (fixed file key, salt, nonce prefix and stanza bytes): the
   exact envelope an implementation must produce.
@@ -108,10 +109,71 @@ def _open_vectors() -> list[dict[str, Any]]:
     return vectors
 
 
+def _sha256(hex_text: str) -> str:
+    return hashlib.sha256(bytes.fromhex(hex_text)).hexdigest()
+
+
+def _wrapped(hex_text: str, width: int = 64) -> list[str]:
+    return [hex_text[i : i + width] for i in range(0, len(hex_text), width)]
+
+
+def _describe(hex_text: str) -> str:
+    """Short words for the vector's patterned inputs; any other value in full."""
+    data = bytes.fromhex(hex_text)
+    if data == PLAINTEXT:
+        return f'the 256 bytes 00 … ff twice, then "ScanSeal" ({len(data)} bytes)'
+    if data == bytes(range(len(data))):
+        return f"the {len(data)} bytes 00 01 02 … {len(data) - 1:02x}"
+    return hex_text
+
+
+def _render_payload(v: dict[str, Any]) -> list[str]:
+    sealed = bytes.fromhex(v["envelope"])
+    header = envelope.read_header(io.BytesIO(sealed)).encoded
+    stanza = v["stanza"]
+    return [
+        "```",
+        f"file key      {v['file_key']}",
+        f"salt          {v['salt']}",
+        f"nonce prefix  {v['nonce_prefix']}",
+        f"segment size  {v['segment_size']}",
+        f"stanza        kind {stanza['kind']}, key id {stanza['key_id']},",
+        f"              body = {_describe(stanza['body'])}",
+        f"plaintext     {_describe(v['plaintext'])}",
+        f"SHA-256(plaintext)  {_sha256(v['plaintext'])}",
+        f"header key    {v['header_mac_key']}",
+        f"payload key   {v['payload_key']}",
+        f"header ({len(header)} bytes, MAC last):",
+        *(f"  {line}" for line in _wrapped(header.hex())),
+        f"SHA-256(envelope)   {_sha256(v['envelope'])}   ({len(sealed)} bytes)",
+        "```",
+    ]
+
+
+def _render_open(vectors: list[dict[str, Any]]) -> list[str]:
+    rows = ["| name | kind | SHA-256 of the envelope | expected |", "|---|---|---|---|"]
+    for v in vectors:
+        expect = f"plaintext SHA-256 `{v['plaintext_sha256']}`" if v["expect"] == "ok" else (
+            f"`{v['expect']}`"
+        )  # fmt: skip
+        rows.append(f"| {v['name']} | `{v['kind']}` | `{_sha256(v['envelope'])}` | {expect} |")
+    return rows
+
+
+def render_markdown(vectors: dict[str, Any]) -> str:
+    """The vectors as docs/FORMAT.md §6 shows them: payload values, then the open table."""
+    lines = [f"Payload vector ({vectors['payload'][0]['name']}):", ""]
+    lines += _render_payload(vectors["payload"][0])
+    lines += ["", "Open vectors (private keys and envelopes in the JSON file):", ""]
+    lines += _render_open(vectors["open"])
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     vectors = {"payload": [_payload_vector()], "open": _open_vectors()}
     OUT.write_text(json.dumps(vectors, indent=1) + "\n")
-    print(f"wrote {OUT} ({len(vectors['open'])} open vectors)")
+    print(f"wrote {OUT} ({len(vectors['open'])} open vectors); for docs/FORMAT.md §6:\n")
+    print(render_markdown(vectors))
 
 
 if __name__ == "__main__":

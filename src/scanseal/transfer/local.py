@@ -1,16 +1,21 @@
 """Local sealing: a file becomes an envelope plus a signed manifest, and back.
 
 ``seal_file`` reads the image once for validation and the pixel digest, then once more while
-encrypting (H1 is computed in that same pass). ``open_sealed`` decrypts into a private temporary
-file beside the output, checks the envelope digest, H1, H2, H3 and the recipient list against
-the signed manifest, and only then renames it into place: a failure at any point leaves no
-plaintext behind. ``verify_sealed`` with a key also re-derives the pixel digest.
+encrypting (H1 is computed in that same pass). ``open_sealed`` decrypts into a file that has no
+name yet (Linux ``O_TMPFILE`` in the output's directory, mode 0600), checks the envelope digest,
+H1, H2, H3 and the recipient list against the signed manifest, and only then links it into
+place: at no moment does a directory entry hold plaintext that has not passed every check, not
+even if the process is killed. Where ``O_TMPFILE`` is missing it falls back to a private
+temporary file beside the output, removed on any error (but left behind by a crash).
+``verify_sealed`` with a key also re-derives the pixel digest.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import secrets
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -225,6 +230,74 @@ def _staged(final: Path) -> Iterator[Path]:
     os.replace(tmp, final)
 
 
+_NO_TMPFILE = frozenset({errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL})
+_PROC_FD = Path("/proc/self/fd")
+
+
+def _unnamed_file(directory: Path) -> int | None:
+    """A descriptor for a new file in ``directory`` with no name (O_TMPFILE), if supported.
+
+    None means the platform, kernel or file system cannot do it (or /proc, needed to name the
+    file later, is missing); the caller then falls back to a named temporary file.
+    """
+    flag = getattr(os, "O_TMPFILE", None)
+    if flag is None or not _PROC_FD.is_dir():
+        return None
+    try:
+        return os.open(directory, flag | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    except OSError as error:
+        if error.errno in _NO_TMPFILE:
+            return None
+        raise
+
+
+def _name_unnamed(fd: int, final: Path) -> None:
+    """Give the unnamed file its name: linkat directly, or via a fresh name and a rename.
+
+    ``src_dir_fd`` makes CPython call linkat with AT_SYMLINK_FOLLOW (with plain paths it calls
+    link(), which would try to link the /proc symlink itself and fail with EXDEV).
+    """
+    proc = os.open(_PROC_FD, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        try:
+            os.link(str(fd), final, src_dir_fd=proc, follow_symlinks=True)
+            return
+        except FileExistsError:
+            pass
+        temporary = final.with_name(f".{final.name}.{secrets.token_hex(8)}.part")
+        os.link(str(fd), temporary, src_dir_fd=proc, follow_symlinks=True)
+    finally:
+        os.close(proc)
+    try:
+        os.replace(temporary, final)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def _plaintext_output(final: Path) -> Iterator[tuple[BinaryIO, Path]]:
+    """A private file for plaintext, named ``final`` only if the body raises nothing.
+
+    Yields the writable (and readable) file and a path that reads it back (for the pixel
+    check). With O_TMPFILE nothing in the directory names the file until the end, so neither
+    an error nor a crash leaves plaintext under a name; otherwise see ``_staged``. The caller
+    must not close the file.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd = _unnamed_file(final.parent)
+    if fd is None:
+        with _staged(final) as tmp:
+            os.chmod(tmp, 0o600)
+            with tmp.open("w+b") as staged:
+                yield staged, tmp
+        return
+    with os.fdopen(fd, "w+b") as unnamed:
+        yield unnamed, _PROC_FD / str(fd)
+        unnamed.flush()
+        _name_unnamed(fd, final)
+
+
 # --- open and verify ---------------------------------------------------------------------------
 
 
@@ -299,12 +372,12 @@ def open_sealed(
     additionally audits the uploader's own claim, at the price of decoding the image again.
     """
     manifest = _load_manifest(envelope_path, manifest_path)
-    with _staged(output) as tmp:
-        os.chmod(tmp, 0o600)
-        with tmp.open("wb") as dst:
-            metadata = _decrypt_checked(envelope_path, manifest, identity, dst, progress)
-        if check_pixels and pixel_digest(tmp) != manifest.pixel_digest:
-            raise IntegrityError("decoded pixels differ from the signed pixel digest")
+    with _plaintext_output(output) as (dst, readable):
+        metadata = _decrypt_checked(envelope_path, manifest, identity, dst, progress)
+        if check_pixels:
+            dst.flush()
+            if pixel_digest(readable) != manifest.pixel_digest:
+                raise IntegrityError("decoded pixels differ from the signed pixel digest")
     return OpenedFile(output, manifest, metadata)
 
 

@@ -12,7 +12,6 @@ bytes against the manifest's hash chain, and the manifest's hashes against the l
 from __future__ import annotations
 
 import io
-import os
 import tempfile
 import time
 from collections.abc import Sequence
@@ -36,7 +35,7 @@ from scanseal.transfer.local import (
     VerifyReport,
     _check_recipients,
     _parse_metadata,
-    _staged,
+    _plaintext_output,
     seal_file,
     verify_sealed,
 )
@@ -206,10 +205,8 @@ def open_checked(
     manifest.verify_signature()
     hashes.check(manifest)
     granted = None if grant is None else grant.verify(manifest.uploader.address)
-    with _staged(output) as tmp:
-        os.chmod(tmp, 0o600)
-        with tmp.open("wb") as dst:
-            metadata = _decrypt(envelope_path, manifest, identity, dst, granted, progress)
+    with _plaintext_output(output) as (dst, _):
+        metadata = _decrypt(envelope_path, manifest, identity, dst, granted, progress)
     return OpenedFile(output, manifest, metadata)
 
 
