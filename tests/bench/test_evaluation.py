@@ -157,6 +157,9 @@ def test_components(quick: Path) -> None:
     assert _result(quick, "components_storage")["embedded"]["put_mbps"] > 0
     ledger = _result(quick, "components_ledger")
     assert any(r["measure"] == "per-record storeImage" for r in ledger["rows"])
+    reading = _section_text(quick, "Components: ledger")
+    assert "* batched ≥ 2,000 records/s on anvil: **" in reading
+    assert "* per-record ≥ 80 % of anvil's minimal-transaction rate in the same run: **" in reading
     gateway = _result(quick, "components_gateway")
     assert all(r["gateway"]["success_rate"] == 1 for r in gateway["results"])
     dicom = _result(quick, "components_dicom")

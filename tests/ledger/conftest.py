@@ -1,13 +1,12 @@
-"""Fixtures for the ledger tests: the embedded chain, a real anvil node, and a cast of actors.
+"""Fixtures for the ledger tests: a cast of actors and a populated registry.
 
-anvil comes from the contracts/ npm project (`make install-contracts`). It is started here as a
-child process on 127.0.0.1 and a free port, and stopped by its PID.
+The backends (embedded EVM and a real anvil node) come from `make_config` in tests/conftest.py.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,52 +14,10 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from scanseal.ledger import Ledger, LedgerConfig
-from scanseal.ledger.devnode import ANVIL_FUNDER_KEY, anvil_binary, running_anvil
+from engine_support import ConfigFactory
+from scanseal.ledger import Ledger
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def missing_engine(what: str) -> None:
-    """Skip on a developer machine without the npm project; fail in CI, where make installs it."""
-    message = f"{what} is not installed: run `make install-contracts`"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-@pytest.fixture(scope="session")
-def anvil_url() -> Iterator[str]:
-    """A real anvil node for the whole session."""
-    binary = anvil_binary()
-    if binary is None:
-        missing_engine("anvil")
-    with running_anvil(binary) as url:
-        yield url
-
-
-@pytest.fixture(params=["embedded", pytest.param("anvil", marks=pytest.mark.integration)])
-def backend(request: pytest.FixtureRequest) -> str:
-    """Each contract test runs on the embedded EVM and on a real anvil node."""
-    return str(request.param)
-
-
-ConfigFactory = Callable[..., LedgerConfig]
-
-
-@pytest.fixture
-def make_config(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> ConfigFactory:
-    """LedgerConfig for the current backend; keyword arguments override fields."""
-
-    def build(**overrides: object) -> LedgerConfig:
-        values: dict[str, object] = {"state_dir": tmp_path / "chain"}
-        if backend == "anvil":
-            url = request.getfixturevalue("anvil_url")
-            values.update(backend="jsonrpc", url=url, funder_key=ANVIL_FUNDER_KEY)
-        values.update(overrides)
-        return LedgerConfig(**values)  # type: ignore[arg-type]
-
-    return build
 
 
 @dataclass

@@ -7,10 +7,11 @@ import json
 import shutil
 import subprocess
 
+from engine_support import missing_engine
 from scanseal.ledger._artifact import load_artifact
 from scanseal.ledger.devnode import NODE_MODULES
 
-from .conftest import ROOT, missing_engine
+from .conftest import ROOT
 
 SOURCE = ROOT / "contracts" / "ImageRegistry.sol"
 ARTIFACT = ROOT / "src" / "scanseal" / "ledger" / "ImageRegistry.json"

@@ -2,27 +2,31 @@
 
 The gateway is not the only way to the contract: anyone can send it a transaction. Here a
 stranger, a registered member who is not an uploader, and a grantee call every function that
-changes policy or records, straight on the embedded chain; each must revert (AccessDenied) and
-leave the state as it was.
+changes policy or records, straight on the chain; each must revert (AccessDenied) and
+leave the state as it was. It runs on the embedded EVM and on a real anvil node (`make_config`
+in tests/conftest.py); the results row adds up both. tests/ledger/test_contract.py checks every
+function for every role with the precise error; this is the attack-suite view of the same rule.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from eth_account import Account
 
+from engine_support import ConfigFactory
 from gateway_harness import RESULTS
 from scanseal.errors import AccessDenied
-from scanseal.ledger import AccessType, Ledger, LedgerConfig, Reason, _abi, record_id
+from scanseal.ledger import AccessType, Ledger, Reason, _abi, record_id
+
+ROW = "direct contract calls without the role"
 
 
-def test_unauthorized_contract_calls_revert(tmp_path: Path) -> None:
+def test_unauthorized_contract_calls_revert(make_config: ConfigFactory) -> None:
     owner, member, grantee, stranger, uploader = (Account.create() for _ in range(5))
-    ledger = Ledger.open(LedgerConfig(state_dir=tmp_path / "chain"), deployer=owner)
+    ledger = Ledger.open(make_config(), deployer=owner)
     try:
         for account in (member, grantee, uploader):
             ledger.register_identity(owner, account.address, os.urandom(32))
@@ -67,7 +71,8 @@ def test_unauthorized_contract_calls_revert(tmp_path: Path) -> None:
         assert not ledger.is_admin(stranger.address)
     finally:
         ledger.close()
-    RESULTS["direct contract calls without the role"] = (len(attempts), reverted, 0, "succeeded")
+    earlier, blocked, _, _ = RESULTS.get(ROW, (0, 0, 0, ""))
+    RESULTS[ROW] = (earlier + len(attempts), blocked + reverted, 0, "succeeded")
     assert reverted == len(attempts) == 30
 
 

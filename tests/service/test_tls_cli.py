@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import re
 from pathlib import Path
 
@@ -90,3 +93,35 @@ def test_cli_send_fetch_grant_revoke_audit_verify(
     missing = run("send", str(tmp_path / "nope.dcm"), "--to", str(cards["lee"]), "--as", "ito")
     assert missing.code == 2
     one_error_line(missing)
+
+
+def test_remote_audit_exports_json_and_csv(
+    run, world: World, gateway: GatewayProcess, tmp_path: Path
+) -> None:
+    """`audit --as --gateway` honours --json and --csv like the local form, both at once."""
+    sent = run("send", str(STUDY[0]), "--to", str(world.cards["lee"]), "--as", "ito",
+               "--workdir", str(tmp_path))  # fmt: skip
+    assert sent.code == 0, sent.err
+    (record,) = re.findall(r"record (b[a-z2-7]+)", sent.out)
+    denied = run("fetch", record, "-o", str(tmp_path / "x.dcm"), "--as", "novak")
+    assert denied.code == 4
+    with GatewayClient(gateway.url, world.people["ito"], ca=gateway.ca) as ito:
+        served = ito.audit(record)
+
+    out = tmp_path / "trail.csv"
+    both = run("audit", record, "--as", "ito", "--gateway", gateway.url, "--json", "-",
+               "--csv", str(out))  # fmt: skip
+    assert both.code == 0, both.err
+    assert json.loads(both.out) == served
+    assert served[-1]["action"] == "access"
+    assert served[-1]["allowed"] is False
+    rows = list(csv.DictReader(io.StringIO(out.read_text("utf-8"))))
+    assert [r["action"] for r in rows] == [e["action"] for e in served]
+    assert [r["evidence"] for r in rows] == [e["evidence"] for e in served]
+    assert rows[-1]["allowed"] == "DENIED"
+    assert rows[-1]["reason"] == served[-1]["reason"] == "no-grant"
+
+    csv_only = run("audit", record, "--as", "ito", "--gateway", gateway.url, "--csv", "-")
+    assert csv_only.code == 0, csv_only.err
+    assert list(csv.DictReader(io.StringIO(csv_only.out))) == rows
+    assert "audit trail of" not in csv_only.out  # no table when exporting

@@ -13,7 +13,7 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -21,9 +21,6 @@ from rich.table import Table
 
 from scanseal.errors import InvalidInput, NotFound
 from scanseal.storage import CID
-
-if TYPE_CHECKING:  # the ledger pulls in web3 and py-evm: import it only when auditing
-    from scanseal.ledger import AuditEntry
 
 _BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _COLUMNS = ("time", "action", "actor", "subject", "access", "allowed", "reason", "evidence")
@@ -55,44 +52,48 @@ def audit(
     ca: Annotated[Path | None, typer.Option("--ca", help="CA certificate of the gateway.")] = None,
 ) -> None:
     """Print who stored, granted, revoked and accessed a record, with the evidence for each."""
-    from scanseal.ledger import Ledger, LedgerConfig
-
     cid = parse_cid(record)
     if gateway is not None or as_name is not None:
-        _remote_audit(record, gateway, as_name, ca, json_out)
-        return
-    with Ledger.open(LedgerConfig.load(config)) as ledger:
-        trail = ledger.audit_trail(cid)
+        trail = _remote_trail(record, gateway, as_name, ca)
+    else:
+        trail = _local_trail(cid, config)
     if not trail:
         raise NotFound(f"no ledger events for record {record}")
+    export(record, trail, json_out, csv_out)
+
+
+def _local_trail(cid: bytes, config: Path | None) -> list[dict[str, Any]]:
+    """The trail read from the ledger itself, in the JSON form the gateway also serves."""
+    from scanseal.ledger import Ledger, LedgerConfig
+
+    with Ledger.open(LedgerConfig.load(config)) as ledger:
+        return [entry.to_dict() for entry in ledger.audit_trail(cid)]
+
+
+def _remote_trail(
+    record: str, gateway: str | None, as_name: str | None, ca: Path | None
+) -> list[dict[str, Any]]:
+    """The trail a gateway returns to a signed request, already in ``AuditEntry.to_dict`` form."""
+    from scanseal._cli.gateway import connect
+
+    with connect(gateway, ca, as_name) as client:
+        return client.audit(record)
+
+
+def export(
+    record: str, trail: list[dict[str, Any]], json_out: Path | None, csv_out: Path | None
+) -> None:
+    """JSON and/or CSV when asked, else a table: one renderer for the local and remote forms."""
     if json_out is not None:
-        _write(json_out, json.dumps([e.to_dict() for e in trail], indent=2) + "\n")
+        _write(json_out, json.dumps(trail, indent=2) + "\n")
     if csv_out is not None:
         _write(csv_out, _as_csv(trail))
     if json_out is None and csv_out is None:
         _print_table(record, trail)
 
 
-def _remote_audit(
-    record: str, gateway: str | None, as_name: str | None, ca: Path | None, json_out: Path | None
-) -> None:
-    from scanseal._cli.gateway import connect
-
-    with connect(gateway, ca, as_name) as client:
-        trail = client.audit(record)
-    if json_out is not None:
-        _write(json_out, json.dumps(trail, indent=2) + "\n")
-        return
-    table = Table(title=f"audit trail of {record}", title_justify="left")
-    for column in _COLUMNS:
-        table.add_column(column, overflow="fold")
-    for entry in trail:
-        table.add_row(*remote_row(entry).values())
-    Console(highlight=False).print(table)
-
-
-def remote_row(entry: dict[str, Any]) -> dict[str, str]:
-    """A table row from a gateway's JSON audit entry (same columns as the ledger's)."""
+def trail_row(entry: dict[str, Any]) -> dict[str, str]:
+    """A table or CSV row from one JSON audit entry (``AuditEntry.to_dict`` form)."""
     when = datetime.fromtimestamp(int(entry["timestamp"]), UTC).strftime("%Y-%m-%d %H:%M:%S")
     allowed = entry.get("allowed")
     return {
@@ -118,27 +119,12 @@ def parse_cid(text: str) -> bytes:
     return CID.parse(text).to_bytes()
 
 
-def _row(entry: AuditEntry) -> dict[str, str]:
-    when = datetime.fromtimestamp(entry.timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S")
-    allowed = "" if entry.allowed is None else ("allowed" if entry.allowed else "DENIED")
-    return {
-        "time": when,
-        "action": entry.action,
-        "actor": entry.actor,
-        "subject": entry.subject or "",
-        "access": entry.access_type or "",
-        "allowed": allowed,
-        "reason": entry.reason or "",
-        "evidence": entry.evidence(),
-    }
-
-
-def _as_csv(trail: list[AuditEntry]) -> str:
+def _as_csv(trail: list[dict[str, Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for entry in trail:
-        writer.writerow(_row(entry))
+        writer.writerow(trail_row(entry))
     return buffer.getvalue()
 
 
@@ -152,10 +138,10 @@ def _write(target: Path, text: str) -> None:
         raise InvalidInput(f"cannot write {target}: {error}") from error
 
 
-def _print_table(record: str, trail: list[AuditEntry]) -> None:
+def _print_table(record: str, trail: list[dict[str, Any]]) -> None:
     table = Table(title=f"audit trail of {record}", title_justify="left")
     for column in _COLUMNS:
         table.add_column(column, overflow="fold")
     for entry in trail:
-        table.add_row(*_row(entry).values())
+        table.add_row(*trail_row(entry).values())
     Console(highlight=False).print(table)

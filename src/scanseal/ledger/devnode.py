@@ -26,7 +26,9 @@ NODE_MODULES: Final = _CHECKOUT / "contracts" / "node_modules"
 
 
 def anvil_binary() -> Path | None:
-    """The anvil executable: ``$SCANSEAL_ANVIL``, else the one the npm project installed."""
+    """The anvil executable: ``$SCANSEAL_ANVIL``, else the one the npm project installed: the
+    platform package (``@foundry-rs/anvil-linux-amd64`` here) pulled in by ``@foundry-rs/anvil``.
+    """
     if override := os.environ.get("SCANSEAL_ANVIL"):
         return Path(override)
     candidates = sorted(NODE_MODULES.glob("@foundry-rs/anvil-*/bin/anvil"))
