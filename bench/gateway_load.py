@@ -1,15 +1,11 @@
 """Gateway under load: concurrent clients doing signed fetches of a 512 KiB sealed CT slice.
 
     python bench/gateway_load.py [--levels 10,50,100,200,500,1000] [--rounds 2] [--mode batched]
-        [--client-processes N]
 
 A real `scanseal serve` (TLS, embedded chain and store) runs as a child process; so does the
 baseline, a plain HTTPS file server (uvicorn, the same server stack) that serves the very same
 envelope bytes with no signature, nonce, ledger or store behind it. At each level, that many
-clients (asyncio + httpx, one connection each) run `--rounds` fetches one after the other. The
-clients are dealt to `--client-processes` load-generator processes (default one per core) that
-start together: one Python process driving hundreds of TLS connections saturates its core
-before a server does, and real clients sit on their own machines anyway.
+clients (asyncio + httpx, one connection each) run `--rounds` fetches one after the other.
 Requests are signed before the clock starts (each client would sign on its own machine), and
 every one carries a fresh nonce, so every fetch is checked, logged on the ledger and recorded as
 a used nonce. A fetch succeeds when the answer is 200 and the bundle parses strictly and equals,
@@ -27,7 +23,6 @@ import datetime
 import gc
 import io
 import json
-import multiprocessing
 import os
 import platform
 import shlex
@@ -38,8 +33,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -246,28 +239,21 @@ def _transport(ctx: ssl.SSLContext) -> httpx.AsyncHTTPTransport:
     return transport
 
 
-Requests = list[list[tuple[str, dict[str, str]]]]
-"""Per client, its (path, headers) requests in order."""
-
-
-@dataclass
-class _Part:
-    """What one load-generator process measured: its clients' latencies and outcomes."""
-
-    latencies: list[float]
-    failures: int
-    errors: dict[str, int]
-    started: float  # time.monotonic(): one clock for every process on this machine
-    ended: float
-    cpu: float
-
-
-async def _run_clients(url: str, requests: Requests, ctx: ssl.SSLContext, check: Any) -> _Part:
+async def run_level(
+    url: str,
+    requests: list[list[tuple[str, dict[str, str]]]],
+    ctx: ssl.SSLContext,
+    check: Any,
+) -> dict[str, Any]:
     """One task per client, each running its requests in order; latency of every request."""
-    part = _Part([], 0, {}, time.monotonic(), 0.0, 0.0)
+    clients = len(requests)
+    latencies: list[float] = []
+    failures = 0
+    errors: dict[str, int] = {}
 
     async def client(mine: list[tuple[str, dict[str, str]]]) -> None:
         """One clinician's machine: its own HTTP client and connection."""
+        nonlocal failures
         async with httpx.AsyncClient(
             base_url=url, verify=ctx, timeout=120, trust_env=False, transport=_transport(ctx)
         ) as http:
@@ -279,75 +265,14 @@ async def _run_clients(url: str, requests: Requests, ctx: ssl.SSLContext, check:
                     problem = f"HTTP {answer.status_code}" if not ok else ""
                 except httpx.HTTPError as error:
                     ok, problem = False, type(error).__name__
-                part.latencies.append(time.perf_counter() - started)
-                part.failures += not ok
+                latencies.append(time.perf_counter() - started)
+                failures += not ok
                 if problem:
-                    part.errors[problem] = part.errors.get(problem, 0) + 1
+                    errors[problem] = errors.get(problem, 0) + 1
 
+    started = time.perf_counter()
     await asyncio.gather(*(client(mine) for mine in requests))
-    part.ended = time.monotonic()
-    return part
-
-
-_LEVEL: dict[str, Any] = {}
-"""The level a forked load-generator process runs: set before the fork, inherited by it."""
-
-
-def _generator_process(index: int) -> _Part:
-    """Body of load-generator process ``index``: wait for the common start, run its clients on
-    uvloop (as uvicorn serves; its TLS is far cheaper than asyncio's), report."""
-    import uvloop
-
-    level = _LEVEL
-    gc.collect()
-    gc.freeze()  # the signed requests and imports: not for the collector to walk mid-level
-    time.sleep(max(0.0, level["start_at"] - time.monotonic()))
-    cpu_before = time.process_time()
-    part: _Part = uvloop.run(
-        _run_clients(level["url"], level["parts"][index], level["ctx"], level["check"])
-    )
-    part.cpu = time.process_time() - cpu_before
-    return part
-
-
-def run_level(
-    url: str,
-    requests: Requests,
-    ctx: ssl.SSLContext,
-    check: Any,
-    server_pid: int,
-    processes: int,
-) -> dict[str, Any]:
-    """Run one level: the clients dealt round-robin to ``processes`` forked load-generator
-    processes that start together. Also charges the CPU each side spent to the level:
-    milliseconds per request for the server process and for the load generators together.
-    Unlike latency, these barely move when other work shares the machine, so they show where
-    the time goes even on a busy host."""
-    _LEVEL.update(
-        url=url, ctx=ctx, check=check, start_at=time.monotonic() + 1.0,
-        parts=[requests[i::processes] for i in range(processes)],
-    )  # fmt: skip
-    forked = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(processes, mp_context=forked) as pool:
-        server_before = _cpu_seconds(server_pid)
-        parts = list(pool.map(_generator_process, range(processes)))
-        server_cpu = _cpu_seconds(server_pid) - server_before
-    _LEVEL.clear()
-    result = _summary(len(requests), parts)
-    result["server_cpu_ms"] = 1000 * server_cpu / result["requests"]
-    result["client_cpu_ms"] = 1000 * sum(part.cpu for part in parts) / result["requests"]
-    result["loadavg_1min"] = os.getloadavg()[0]  # at the end of the level, other work included
-    return result
-
-
-def _summary(clients: int, parts: list[_Part]) -> dict[str, Any]:
-    latencies = [latency for part in parts for latency in part.latencies]
-    failures = sum(part.failures for part in parts)
-    errors: dict[str, int] = {}
-    for part in parts:
-        for problem, count in part.errors.items():
-            errors[problem] = errors.get(problem, 0) + count
-    wall = max(part.ended for part in parts) - min(part.started for part in parts)
+    wall = time.perf_counter() - started
     total = len(latencies)
     cuts = statistics.quantiles(latencies, n=100) if total > 1 else latencies * 99
     return {
@@ -373,10 +298,6 @@ def main() -> None:
         "--ledger", default="embedded", choices=["embedded", "anvil"],
         help="the gateway's chain: in its process (py-evm), or a real anvil node over JSON-RPC",
     )  # fmt: skip
-    parser.add_argument(
-        "--client-processes", type=int, default=os.cpu_count() or 1,
-        help="load-generator processes the clients are dealt to (default: one per core)",
-    )  # fmt: skip
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "out" / "gateway_load.json")
     parser.add_argument("--serve-static", type=Path)
     parser.add_argument("--port", type=int)
@@ -390,9 +311,7 @@ def main() -> None:
     started = datetime.datetime.now(datetime.UTC)
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="scanseal-load-") as scratch:
-        report = bench(
-            Path(scratch), levels, args.rounds, args.mode, args.ledger, args.client_processes
-        )
+        report = bench(Path(scratch), levels, args.rounds, args.mode, args.ledger)
     report = {
         "command": shlex.join(["python", "bench/gateway_load.py", *sys.argv[1:]]),
         "date": started.isoformat(timespec="seconds"),
@@ -405,22 +324,14 @@ def main() -> None:
     args.json.write_text(json.dumps(report, indent=2) + "\n", "utf-8")
 
 
-def bench(
-    root: Path, levels: list[int], rounds: int, mode: str, ledger: str, processes: int
-) -> dict[str, Any]:
+def bench(root: Path, levels: list[int], rounds: int, mode: str, ledger: str) -> dict[str, Any]:
     with contextlib.ExitStack() as stack:
         ledger_url = stack.enter_context(running_anvil()) if ledger == "anvil" else None
-        return _bench(root, levels, rounds, mode, ledger, ledger_url, processes)
+        return _bench(root, levels, rounds, mode, ledger, ledger_url)
 
 
 def _bench(
-    root: Path,
-    levels: list[int],
-    rounds: int,
-    mode: str,
-    ledger: str,
-    ledger_url: str | None,
-    processes: int,
+    root: Path, levels: list[int], rounds: int, mode: str, ledger: str, ledger_url: str | None
 ) -> dict[str, Any]:
     source = ct_slice(root / "ct-slice.dcm")
     gateway, url, (people, certs) = start_gateway(root, mode, ledger_url)
@@ -469,9 +380,10 @@ def _bench(
             ]  # fmt: skip
             plain = [[("/file", {})] * rounds for _ in range(clients)]
             row = {
-                "gateway": run_level(url, signed, ctx, check_bundle, gateway.pid, processes),
-                "baseline": run_level(
-                    base_url, plain, ctx, lambda d: d == envelope_bytes, baseline.pid, processes
+                "gateway": _run(run_level(url, signed, ctx, check_bundle), gateway.pid),
+                "baseline": _run(
+                    run_level(base_url, plain, ctx, lambda d: d == envelope_bytes),
+                    baseline.pid,
                 ),
             }
             results.append(row)
@@ -499,11 +411,31 @@ def _bench(
         },
         "envelope_bytes": len(envelope_bytes),
         "rounds": rounds,
-        "client_processes": processes,
         "mode": mode,
         "ledger": ledger,
         "results": results,
     }
+
+
+def _run(level: Any, server_pid: int) -> dict[str, Any]:
+    """Run one level on uvloop (as uvicorn serves), whose TLS is far cheaper than asyncio's.
+
+    Also charges the CPU time each side spent to the level: milliseconds of CPU per request for
+    the server process and for this load generator. Unlike latency, these barely move when other
+    work shares the machine, so they show where the time goes even on a busy host.
+    """
+    import uvloop
+
+    gc.collect()
+    gc.freeze()  # the signed requests and imports: not for the collector to walk mid-level
+    server_before, client_before = _cpu_seconds(server_pid), time.process_time()
+    result: dict[str, Any] = uvloop.run(level)
+    server_cpu = _cpu_seconds(server_pid) - server_before
+    client_cpu = time.process_time() - client_before
+    result["server_cpu_ms"] = 1000 * server_cpu / result["requests"]
+    result["client_cpu_ms"] = 1000 * client_cpu / result["requests"]
+    result["loadavg_1min"] = os.getloadavg()[0]  # at the end of the level, other work included
+    return result
 
 
 def _cpu_seconds(pid: int) -> float:
