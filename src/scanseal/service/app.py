@@ -42,10 +42,11 @@ from scanseal.service.signed import REQUEST_HEADER, SIGNATURE_HEADER
 T = TypeVar("T")
 MAX_BODY: Final = 512 * 1024 * 1024
 _FETCH_PATH: Final = re.compile(r"/v1/records/([^/]+)")
-_FETCH_THREADS: Final = 4
+_FETCH_THREADS: Final = 2
 """Threads answering fetches. A fetch holds the GIL for most of its work, so more threads only
-add contention (with anyio's default of 40 the event loop waited for the GIL behind them); a few
-keep a thread ready while others wait for their nonce's commit."""
+add contention: with anyio's default of 40 (and still with 4) the event loop waited for the GIL
+behind them and new connections' TLS handshakes fell seconds behind. Two keep one thread working
+while the other waits for its nonce's commit (bench/gateway_load.py, docs/PROTOCOL.md §9.3)."""
 _SIGNED: Final = {
     "parameters": [
         {"name": REQUEST_HEADER, "in": "header", "required": True, "schema": {"type": "string"},
@@ -93,6 +94,8 @@ class _Fetcher:
         self._gateway = gateway
         self._metrics = metrics
         self.pool = ThreadPoolExecutor(_FETCH_THREADS, thread_name_prefix="fetch")
+        self._outcomes: dict[str, Counter] = {}
+        self._latency = metrics.latency.labels("fetch")
 
     async def answer(self, record: str, headers: dict[str, str | None]) -> tuple[int, str, bytes]:
         """Status, media type and body of the answer to a fetch of ``record``."""
@@ -107,8 +110,11 @@ class _Fetcher:
         return 200, wire.MEDIA_TYPE, bundle
 
     def _count(self, outcome: str, started: float) -> None:
-        self._metrics.requests.labels("fetch", outcome).inc()
-        self._metrics.latency.labels("fetch").observe(time.perf_counter() - started)
+        counter = self._outcomes.get(outcome)
+        if counter is None:  # labels() costs more than the count: each child is looked up once
+            counter = self._outcomes[outcome] = self._metrics.requests.labels("fetch", outcome)
+        counter.inc()
+        self._latency.observe(time.perf_counter() - started)
 
 
 class _FetchFront:
