@@ -6,7 +6,7 @@ every :class:`~scanseal.errors.ScanSealError` to its HTTP status with a JSON bod
 schema is served at ``/openapi.json``.
 
 Fetch, the route that takes the load, is answered by a thin ASGI front before FastAPI's
-middleware and routing (:class:`_FetchFront`, docs/PROTOCOL.md §9.3); its answers are the same.
+middleware and routing (:class:`_FetchFront`, docs/PROTOCOL.md §9.5); its answers are the same.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ _FETCH_THREADS: Final = 2
 """Threads answering fetches. A fetch holds the GIL for most of its work, so more threads only
 add contention: with anyio's default of 40 (and still with 4) the event loop waited for the GIL
 behind them and new connections' TLS handshakes fell seconds behind. Two keep one thread working
-while the other waits for its nonce's commit (bench/gateway_load.py, docs/PROTOCOL.md §9.3)."""
+while the other waits for its nonce's commit (bench/gateway_load.py, docs/PROTOCOL.md §9.5)."""
 _SIGNED: Final = {
     "parameters": [
         {"name": REQUEST_HEADER, "in": "header", "required": True, "schema": {"type": "string"},
