@@ -121,11 +121,14 @@ $(TRAIN_VENV)/.installed: pyproject.toml
 	$(TRAIN_PIP) install -e ".[train]"
 	touch $@
 
-# Retrains with the fixed seed, re-exports src/scanseal/detect/model/ and rewrites the metric
-# tables of docs/MODEL.md (at most about 60 minutes: the models have clock caps).
+# Retrains with the fixed seed into bench/out/detect-train (at most about 60 minutes: the models
+# have clock caps), then ships the new model, and rewrites the metric tables of docs/MODEL.md,
+# only if it beats the shipped one on validation (scanseal.detect.training.compare).
+TRAIN_OUT := bench/out/detect-train
 train: $(TRAIN_VENV)/.installed
-	$(TRAIN_VENV)/bin/python -m scanseal.detect.training
-	$(TRAIN_VENV)/bin/python -m scanseal.detect.training.report
+	$(TRAIN_VENV)/bin/python -m scanseal.detect.training --out $(TRAIN_OUT) --model-dir $(TRAIN_OUT)/model
+	$(TRAIN_VENV)/bin/python -m scanseal.detect.training.compare --promote $(TRAIN_OUT)/model \
+		--metrics $(TRAIN_OUT)/metrics.json
 
 # The detector's tests where torch is installed: the one-batch training smoke test runs here
 # (it skips, with its reason, under `make test`).

@@ -51,3 +51,50 @@ def test_time_cap_ends_training_early_and_records_the_steps():
     full = train.Budget(steps=3, batch=4)
     train.train("basic", pool, full, seed=1, augment=False)
     assert full.done == 3
+
+
+def test_better_needs_higher_auc_and_no_lower_accuracy():
+    from scanseal.detect.training.compare import better
+
+    shipped = {"auc": 0.85, "accuracy": 0.76}
+    assert better({"auc": 0.86, "accuracy": 0.76}, shipped)
+    assert not better({"auc": 0.85, "accuracy": 0.80}, shipped)  # equal AUC: not better
+    assert not better({"auc": 0.90, "accuracy": 0.75}, shipped)  # accuracy fell
+    assert not better(dict(shipped), shipped)
+
+
+def test_promote_ships_only_a_better_model(tmp_path, monkeypatch):
+    """The gate of `make train`: files copied and the card rewritten only for a better model."""
+    from pathlib import Path
+
+    from scanseal.detect.training import compare
+
+    shipped, candidate = tmp_path / "shipped", tmp_path / "candidate"
+    for folder, version in ((shipped, "old"), (candidate, "new")):
+        folder.mkdir()
+        (folder / "detector.onnx").write_bytes(version.encode())
+        (folder / "detector.json").write_text(f'{{"version": "{version}"}}')
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    card, metrics = tmp_path / "MODEL.md", tmp_path / "run-metrics.json"
+    card.write_text((docs / "MODEL.md").read_text())
+    metrics.write_text((docs / "MODEL-metrics.json").read_text())
+    before = card.read_text()
+    monkeypatch.setattr(compare, "MODEL_DIR", shipped)
+    lines = {shipped: {"version": "old", "auc": 0.85, "accuracy": 0.76}}
+
+    def measure(dirs, _seed, _phantoms):
+        return [lines[folder] for folder in dirs]
+
+    monkeypatch.setattr(compare, "measure", measure)
+    lines[candidate] = {"version": "new", "auc": 0.84, "accuracy": 0.90}
+    assert not compare.promote(candidate, metrics, card, 0, 8)
+    assert (shipped / "detector.onnx").read_bytes() == b"old"
+    assert card.read_text() == before
+    assert not (tmp_path / "MODEL-metrics.json").exists()
+
+    lines[candidate] = {"version": "new", "auc": 0.90, "accuracy": 0.80}
+    assert compare.promote(candidate, metrics, card, 0, 8)
+    assert (shipped / "detector.onnx").read_bytes() == b"new"
+    assert (shipped / "detector.json").read_text() == '{"version": "new"}'
+    assert (tmp_path / "MODEL-metrics.json").exists()
+    assert "<!-- metrics:begin -->" in card.read_text()
