@@ -148,3 +148,20 @@ def test_every_acknowledged_nonce_survives_sigkill(tmp_path: Path) -> None:
         assert not any(state.use_nonce(nonce, "0xabc", LATER) for nonce in acknowledged)
     finally:
         state.close()
+
+
+def test_record_rows_kept_in_memory_are_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(state_module, "_RECORDS_KEPT", 2)
+    gateway_state = GatewayState(tmp_path / "gateway.sqlite3")
+    try:
+        rows = [state_module.StoredRecord(f"m{i}", f"e{i}", "0xowner") for i in range(5)]
+        for row in rows:
+            gateway_state.add_record(row)
+        for _ in range(2):  # the second pass reads evicted rows back from the database
+            assert [gateway_state.record(row.manifest_cid) for row in rows] == rows
+            assert len(gateway_state._records) == 2
+        assert gateway_state.record("absent") is None
+    finally:
+        gateway_state.close()

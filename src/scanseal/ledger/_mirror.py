@@ -26,6 +26,8 @@ from scanseal.ledger import _abi
 from scanseal.ledger._chain import Chain
 
 _GRANT_ACTIVE: Final = 1
+GRANT_REVOKED: Final = 2
+"""``grantOf`` of a grant that was revoked (0: never granted, 1: active)."""
 _ZERO: Final = "0x" + "00" * 20
 _EVENTS: Final = ("ImageStored", "AccessGranted", "AccessRevoked")
 _SPAN: Final = 10_000
@@ -102,4 +104,4 @@ class AccessMirror:
         elif name == "AccessGranted":
             self._grants[(rid, str(fields["grantee"]))] = _GRANT_ACTIVE
         else:
-            self._grants[(rid, str(fields["grantee"]))] = 2
+            self._grants[(rid, str(fields["grantee"]))] = GRANT_REVOKED

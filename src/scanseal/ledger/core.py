@@ -32,7 +32,7 @@ from scanseal.ledger import _abi
 from scanseal.ledger._artifact import load_artifact
 from scanseal.ledger._batch import BatchLog, Entry
 from scanseal.ledger._chain import Chain, EmbeddedChain, JsonRpcChain, RevertError
-from scanseal.ledger._mirror import AccessMirror
+from scanseal.ledger._mirror import GRANT_REVOKED, AccessMirror
 from scanseal.ledger._revert import error_from_revert
 from scanseal.ledger.config import LedgerConfig
 from scanseal.ledger.models import (
@@ -520,7 +520,7 @@ class Ledger:
         if code == Reason.NONE:
             allowed = self._may_access(rid, accessor)
             if not allowed:
-                revoked = self._access.grant_of(rid, accessor) == 2
+                revoked = self._access.grant_of(rid, accessor) == GRANT_REVOKED
                 code = int(Reason.REVOKED if revoked else Reason.NO_GRANT)
         entry = Entry(
             "access",

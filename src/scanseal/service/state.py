@@ -18,6 +18,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -47,6 +48,8 @@ CREATE TABLE IF NOT EXISTS grants (
 );
 """
 _PRUNE_EVERY: Final = 1000
+_RECORDS_KEPT: Final = 65_536
+"""Stored-record rows kept in memory (a few hundred bytes each)."""
 
 
 @dataclass(eq=False)
@@ -155,7 +158,8 @@ class GatewayState:
         self._db = open_database(path, _SCHEMA, durable=True)
         self._lock = threading.Lock()
         self._nonces = _NonceLog(path)
-        self._records: dict[str, StoredRecord] = {}  # rows are never changed or deleted
+        # rows are never changed or deleted: the most recently read ones are kept
+        self._records: OrderedDict[str, StoredRecord] = OrderedDict()
 
     def close(self) -> None:
         self._nonces.close()
@@ -188,6 +192,7 @@ class GatewayState:
         with self._lock:
             known = self._records.get(manifest_cid)
             if known is not None:
+                self._records.move_to_end(manifest_cid)
                 return known
             row = self._db.execute(
                 "SELECT manifest_cid, envelope_cid, owner FROM records WHERE manifest_cid = ?",
@@ -195,8 +200,10 @@ class GatewayState:
             ).fetchone()
             if row is None:
                 return None
-            self._records[manifest_cid] = StoredRecord(*row)
-            return self._records[manifest_cid]
+            known = self._records[manifest_cid] = StoredRecord(*row)
+            if len(self._records) > _RECORDS_KEPT:
+                self._records.popitem(last=False)
+            return known
 
     def set_grant(self, manifest_cid: str, grantee: str, grant_cid: str) -> None:
         with self._lock:
