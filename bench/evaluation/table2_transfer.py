@@ -29,6 +29,7 @@ scanseal.service.client.open_bundle) or compares its digest (plain). Measured pe
 from __future__ import annotations
 
 import hashlib
+import ssl
 import statistics
 import time
 from collections.abc import Callable
@@ -146,37 +147,36 @@ def _plain(
 def _gateway(gateway: Gateway, study: list[Path], out: Path, screen: Screen) -> dict[str, Any]:
     """Seal and upload every image, wait for the ledger, then fetch and open every image."""
     from scanseal.detect import default_detector
-    from scanseal.service.client import GatewayClient, _CidOnly, open_bundle
-    from scanseal.transfer.local import seal_file
-    from scanseal.transfer.records import with_self
+    from scanseal.service.client import GatewayClient, open_bundle, seal_for_upload
 
     sender, reader = gateway.people["sender"], gateway.people["reader0"]
+    trusted = ssl.create_default_context(cafile=str(gateway.ca))
+    up_http = httpx.Client(base_url=gateway.url, verify=trusted, timeout=60)
+    down_http = httpx.Client(base_url=gateway.url, verify=trusted, timeout=60)
     detector = default_detector() if screen != "off" else None
     out.mkdir()
     rows: list[dict[str, float]] = []
     records: list[str] = []
     started = time.perf_counter()
     with (
-        GatewayClient(gateway.url, sender, ca=gateway.ca) as up_client,
-        GatewayClient(gateway.url, reader, ca=gateway.ca) as down_client,
+        GatewayClient(gateway.url, sender, http=up_http) as up_client,
+        GatewayClient(gateway.url, reader, http=down_http) as down_client,
     ):
-        cards = with_self([reader.card], sender)
         for index, path in enumerate(study):
             auth = _timed(lambda: detector.screen(path)) if detector else 0.0  # noqa: B023
             t0 = time.perf_counter()
-            sealed = seal_file(path, cards, sender, out / f"{path.name}.sseal",
-                               store=_CidOnly(), screen=screen)  # fmt: skip
+            sealed = seal_for_upload(path, [reader.card], sender, out, screen=screen)
             record = str(up_client.upload(sealed)["manifest_cid"])
             up = time.perf_counter() - t0
             sampled = index % max(len(study) // CONFIRM_SAMPLES, 1) == 0
-            confirm = _confirmed(up_client, record, t0) if sampled else -1.0
+            confirm = _confirmed(up_http, record, t0) if sampled else -1.0
             records.append(record)
             rows.append({"up": up, "auth": auth, "confirm": confirm,
                          "wait": max(confirm - up, 0.0)})  # fmt: skip
-        _confirmed(up_client, records[-1], time.perf_counter())
+        _confirmed(up_http, records[-1], time.perf_counter())
         for row, record, path in zip(rows, records, study, strict=True):
             t1 = time.perf_counter()
-            bundle, ttfb = _get(down_client._http, f"/v1/records/{record}",
+            bundle, ttfb = _get(down_http, f"/v1/records/{record}",
                                 down_client.signed("fetch", record))  # fmt: skip
             opened = open_bundle(bundle, record, reader, out / path.name)
             row["down"] = time.perf_counter() - t1
@@ -185,11 +185,11 @@ def _gateway(gateway: Gateway, study: list[Path], out: Path, screen: Screen) -> 
     return _summary(rows, time.perf_counter() - started, study)
 
 
-def _confirmed(client: Any, record: str, since: float, limit: float = 60.0) -> float:
+def _confirmed(http: httpx.Client, record: str, since: float, limit: float = 60.0) -> float:
     """Seconds from ``since`` until the gateway's verify route confirms ``record``."""
     deadline = time.perf_counter() + limit
     while time.perf_counter() < deadline:
-        answer = client._http.get(f"/v1/records/{record}/verify")
+        answer = http.get(f"/v1/records/{record}/verify")
         if answer.status_code == 200:
             return float(time.perf_counter() - since)
         time.sleep(0.02)

@@ -28,7 +28,7 @@ from scanseal.service.signed import Domain, signed_headers
 from scanseal.storage import BlobStore, ObjectStat, cid_of
 from scanseal.storage._builder import Readable
 from scanseal.transfer.grants import Grant, make_grant
-from scanseal.transfer.local import OpenedFile, Progress, SealedFile, seal_file
+from scanseal.transfer.local import OpenedFile, Progress, ScreenPolicy, SealedFile, seal_file
 from scanseal.transfer.manifest import Manifest
 from scanseal.transfer.records import LedgerHashes, open_checked, with_self
 
@@ -172,9 +172,11 @@ def seal_for_upload(
     workdir: Path,
     *,
     progress: Progress | None = None,
+    screen: ScreenPolicy = "flag",
 ) -> SealedFile:
     """Seal for ``recipients`` and the uploader (who must be able to grant later); the
-    manifest names the envelope's CID, though nothing is stored locally."""
+    manifest names the envelope's CID, though nothing is stored locally. ``screen`` is the
+    tamper-screening policy of :func:`~scanseal.transfer.local.seal_file`."""
     return seal_file(
         source,
         with_self(recipients, uploader),
@@ -182,6 +184,7 @@ def seal_for_upload(
         workdir / (source.name + ".sseal"),
         store=_CidOnly(),
         progress=progress,
+        screen=screen,
     )
 
 
