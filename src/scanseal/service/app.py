@@ -122,7 +122,8 @@ class _FetchFront:
 
     Under load, FastAPI's middleware stack, parameter solving and anyio's thread hand-off cost as
     much CPU as the fetch itself. The FastAPI route stays (the OpenAPI schema, and any request
-    this front does not take) and answers through the same :class:`_Fetcher`.
+    this front does not take) and answers through the same :class:`_Fetcher`. Middleware added
+    to the FastAPI application does not see the fetches this front answers.
     """
 
     def __init__(self, app: FastAPI, fetcher: _Fetcher) -> None:
