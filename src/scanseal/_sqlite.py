@@ -11,9 +11,11 @@ def open_database(
 ) -> sqlite3.Connection:
     """Autocommit connection in WAL mode with ``schema`` applied, shareable across threads.
 
-    Callers serialize access with their own lock. ``durable`` sets ``synchronous=FULL`` for
+    The parent directory is created (owner only) if missing. Callers serialize access with
+    their own lock. ``durable`` sets ``synchronous=FULL`` for
     state that must survive a power cut (used nonces).
     """
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     db = sqlite3.connect(path, timeout=timeout, check_same_thread=False, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     if durable:

@@ -140,7 +140,6 @@ class ForwardState:
     """The agent's durable memory: the inbox cursor per gateway and each record's status."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._db = open_database(path, _SCHEMA, durable=True)  # "forwarded" survives a crash
         self._lock = threading.Lock()
 

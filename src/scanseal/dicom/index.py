@@ -38,7 +38,6 @@ class Instance:
 
 class DicomIndex:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._db = open_database(path, _SCHEMA)
         self._lock = threading.Lock()
 

@@ -40,7 +40,6 @@ class Inbox:
     """One SQLite file beside the gateway's state; safe across request threads."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._db = open_database(path, _SCHEMA)
         self._lock = threading.Lock()
 

@@ -154,7 +154,6 @@ class GatewayState:
     """
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._db = open_database(path, _SCHEMA, durable=True)
         self._lock = threading.Lock()
         self._nonces = _NonceLog(path)
