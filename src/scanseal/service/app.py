@@ -83,8 +83,20 @@ class _Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )  # fmt: skip
 
+        self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
+
     def denial(self, _action: str, reason: int) -> None:
         self.denied.labels(Reason.label(reason)).inc()
+
+    def answered(self, action: str, outcome: str, started: float) -> None:
+        """Count one answer and its time since ``started`` (perf_counter). Each label pair's
+        children are looked up once: ``labels()`` cost more than the count on the fetch path."""
+        children = self._children.get((action, outcome))
+        if children is None:
+            children = (self.requests.labels(action, outcome), self.latency.labels(action))
+            self._children[(action, outcome)] = children
+        children[0].inc()
+        children[1].observe(time.perf_counter() - started)
 
 
 class _Fetcher:
@@ -94,8 +106,6 @@ class _Fetcher:
         self._gateway = gateway
         self._metrics = metrics
         self.pool = ThreadPoolExecutor(_FETCH_THREADS, thread_name_prefix="fetch")
-        self._outcomes: dict[str, Counter] = {}
-        self._latency = metrics.latency.labels("fetch")
 
     async def answer(self, record: str, headers: dict[str, str | None]) -> tuple[int, str, bytes]:
         """Status, media type and body of the answer to a fetch of ``record``."""
@@ -104,17 +114,10 @@ class _Fetcher:
         try:
             bundle = await loop.run_in_executor(self.pool, self._gateway.fetch, record, headers)
         except ScanSealError as error:
-            self._count(type(error).__name__, started)
+            self._metrics.answered("fetch", type(error).__name__, started)
             return error.http_status, "application/json", _error_body(error)
-        self._count("ok", started)
+        self._metrics.answered("fetch", "ok", started)
         return 200, wire.MEDIA_TYPE, bundle
-
-    def _count(self, outcome: str, started: float) -> None:
-        counter = self._outcomes.get(outcome)
-        if counter is None:  # labels() costs more than the count: each child is looked up once
-            counter = self._outcomes[outcome] = self._metrics.requests.labels("fetch", outcome)
-        counter.inc()
-        self._latency.observe(time.perf_counter() - started)
 
 
 class _FetchFront:
@@ -177,8 +180,7 @@ def create_app(gateway: Gateway, dicom_receiver: Any = None) -> ASGIApp:
             outcome = type(error).__name__
             raise
         finally:
-            metrics.requests.labels(action, outcome).inc()
-            metrics.latency.labels(action).observe(time.perf_counter() - started)
+            metrics.answered(action, outcome, started)
 
     @app.exception_handler(ScanSealError)
     async def _refused(_request: Request, error: Exception) -> Response:
