@@ -31,13 +31,13 @@ from torch import Tensor, nn
 from torch.nn import functional
 
 from scanseal.detect import data, heat, metrics, synth
+from scanseal.detect._detector import MODEL_DIR
 from scanseal.detect.training.nets import ARCHITECTURES
 
 CROP = 128
 FULL_SHARE = 0.25
 """The last quarter of the steps trains on whole 224×224 planes, so the image score (a global
 max) is calibrated for the size it is used at; the rest uses cheaper 128×128 crops."""
-MODEL_DIR = Path(__file__).resolve().parent.parent / "model"
 
 
 @dataclass
