@@ -159,6 +159,8 @@ def _gateway(gateway: Gateway, study: list[Path], out: Path, screen: Screen) -> 
     records: list[str] = []
     started = time.perf_counter()
     with (
+        up_http,
+        down_http,
         GatewayClient(gateway.url, sender, http=up_http) as up_client,
         GatewayClient(gateway.url, reader, http=down_http) as down_client,
     ):

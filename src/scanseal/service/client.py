@@ -46,17 +46,19 @@ class GatewayClient:
         http: httpx.Client | None = None,
     ) -> None:
         """``http``, when given, is the HTTP client to use (its base URL must be ``url``): a
-        proxy's, or an in-process ASGI test client."""
+        proxy's, or an in-process ASGI test client. It stays the caller's to close."""
         self.url = url.rstrip("/")
         self.identity = identity
         verify: ssl.SSLContext | bool = True
         if ca is not None:
             verify = ssl.create_default_context(cafile=str(ca))
         self._http = http or httpx.Client(base_url=self.url, timeout=timeout, verify=verify)
+        self._owns_http = http is None
         self._domain: Domain | None = None
 
     def close(self) -> None:
-        self._http.close()
+        if self._owns_http:
+            self._http.close()
 
     def __enter__(self) -> GatewayClient:
         return self
