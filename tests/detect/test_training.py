@@ -53,6 +53,29 @@ def test_time_cap_ends_training_early_and_records_the_steps():
     assert full.done == 3
 
 
+def test_batches_pair_one_base_benign_and_tampered_through_one_window():
+    from scanseal.detect.training import train
+
+    rng = np.random.default_rng(2)
+    bases = [(p, m) for p, m, _ in data.phantom_planes(rng, "train", 6)]
+    pool = train.build_pool(3, bases, 24)
+    assert all(f in synth.BENIGN for f in pool.families[0::2])
+    assert all(f in synth.FAMILIES for f in pool.families[1::2])
+    stack = np.stack([p for p, _ in bases])
+    for pair in range(12):
+        benign, tampered = pool.planes[2 * pair], pool.planes[2 * pair + 1]
+        outside = ~pool.masks[2 * pair + 1]
+        to_benign = np.abs(stack - benign).mean(axis=(1, 2))
+        to_tampered = np.abs(stack[:, outside] - tampered[outside]).mean(axis=1)
+        assert to_benign.argmin() == to_tampered.argmin(), pair  # one base image per pair
+
+    rows = np.array([0, 1, 6, 7])
+    planes, masks, labels = train._batch(pool, rows, np.random.default_rng(4), True, train.CROP)
+    assert planes.shape == (4, 1, train.CROP, train.CROP)
+    assert labels.tolist() == [0.0, 1.0, 0.0, 1.0]  # the window holds the tampered region
+    assert masks[0::2].sum() == 0
+
+
 def test_better_needs_higher_auc_and_no_lower_accuracy():
     from scanseal.detect.training.compare import better
 

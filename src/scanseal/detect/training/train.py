@@ -23,7 +23,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -84,7 +84,11 @@ def _bases(seed: int, split: data.Split, phantoms: int) -> list[tuple[synth.Plan
 
 
 def build_pool(seed: int, bases: list[tuple[synth.Plane, str]], size: int) -> Pool:
-    """``size`` planes: half tampered (families in rotation), half benign, seeded per item."""
+    """``size`` planes in pairs of one base image: row ``2p`` benignly changed, row ``2p + 1``
+    tampered (families and benign changes in rotation), seeded per pair.
+
+    Batches take both rows of a pair through the same window: two images with the same anatomy
+    and opposite labels teach the model the manipulation rather than the content."""
     side = synth.SIZE
     planes = np.empty((size, side, side), np.float16)
     masks = np.empty((size, side, side), np.bool_)
@@ -93,15 +97,17 @@ def build_pool(seed: int, bases: list[tuple[synth.Plane, str]], size: int) -> Po
     real = [b for b in bases if not b[1].startswith("PH-")]
     fake = [b for b in bases if b[1].startswith("PH-")]
     for index in range(size):
-        rng = np.random.default_rng([seed, 7, index])
+        pair = index // 2
+        rng = np.random.default_rng([seed, 7, pair])
         group = real if (real and rng.random() < 0.5) else fake
         plane, modality = group[int(rng.integers(len(group)))]
         donor = bases[int(rng.integers(len(bases)))][0]
         if index % 2:
-            kind = synth.FAMILIES[(index // 2) % len(synth.FAMILIES)]
+            kind = synth.FAMILIES[pair % len(synth.FAMILIES)]
         else:
-            kind = synth.BENIGN[(index // 2) % len(synth.BENIGN)]
-        sample = synth.make_sample(rng, plane, donor, modality, kind)
+            kind = synth.BENIGN[pair % len(synth.BENIGN)]
+        sample_rng = np.random.default_rng([seed, 7, pair, index % 2])
+        sample = synth.make_sample(sample_rng, plane, donor, modality, kind)
         planes[index], masks[index], families[index] = sample.plane, sample.mask, kind
         if sample.mask.any():
             ys, xs = np.nonzero(sample.mask)
@@ -126,26 +132,35 @@ def _window(pool: Pool, row: int, rng: np.random.Generator, size: int) -> tuple[
 def _batch(
     pool: Pool, rows: np.ndarray[Any, Any], rng: np.random.Generator, augment: bool, size: int
 ) -> tuple[Tensor, Tensor, Tensor]:
+    """Rows come in pairs of one base image (benign row, tampered row): both members get the
+    tampered row's window and the same geometric augmentation."""
     images, targets = [], []
-    for row in rows:
-        y, x = _window(pool, int(row), rng, size)
-        image = pool.planes[row, y : y + size, x : x + size].astype(np.float32)
-        mask = pool.masks[row, y : y + size, x : x + size]
-        if augment:
-            image, mask = _augment(rng, image, mask)
-        images.append(image)
-        targets.append(mask)
-    planes = torch.from_numpy(np.stack(images)[:, None])
+    for pair in np.asarray(rows).reshape(-1, 2):
+        y, x = _window(pool, int(pair[1]), rng, size)
+        turns, flip = int(rng.integers(4)), bool(rng.integers(2))
+        for row in pair:
+            image = pool.planes[row, y : y + size, x : x + size].astype(np.float32)
+            mask = pool.masks[row, y : y + size, x : x + size]
+            if augment:
+                image, mask = _augment(rng, image, mask, turns, flip)
+            images.append(image)
+            targets.append(mask)
+    planes = torch.from_numpy(np.stack(images)[:, None]).contiguous(
+        memory_format=torch.channels_last
+    )
     masks = torch.from_numpy(np.stack(targets)[:, None].astype(np.float32))
     labels = (masks.sum(dim=(1, 2, 3)) >= 16).float()
     return planes, masks, labels
 
 
 def _augment(
-    rng: np.random.Generator, image: np.ndarray[Any, Any], mask: np.ndarray[Any, Any]
+    rng: np.random.Generator,
+    image: np.ndarray[Any, Any],
+    mask: np.ndarray[Any, Any],
+    turns: int,
+    flip: bool,
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    """Dihedral flips and rotations, and a mild global gain and gamma."""
-    turns, flip = int(rng.integers(4)), bool(rng.integers(2))
+    """Dihedral flips and rotations (given, shared by a pair), a mild global gain and gamma."""
     image, mask = np.rot90(image, turns), np.rot90(mask, turns)
     if flip:
         image, mask = image[:, ::-1], mask[:, ::-1]
@@ -154,6 +169,12 @@ def _augment(
 
 
 # --- training ----------------------------------------------------------------------------------
+
+
+class _Flag(Protocol):
+    """A cross-process event (``multiprocessing.Event``): only ``is_set`` is used."""
+
+    def is_set(self) -> bool: ...
 
 
 def _loss(score: Tensor, heat_logits: Tensor, masks: Tensor, labels: Tensor) -> Tensor:
@@ -176,23 +197,32 @@ def train(
     seed: int,
     augment: bool,
     exclude: str | None = None,
+    widen: _Flag | None = None,
 ) -> nn.Module:
     """AdamW (weight decay 1e-4), warm-up then cosine decay over the budget's progress; the
-    last quarter of the progress trains on whole planes. Sets ``budget.done``."""
+    last quarter of the progress trains on whole planes. Sets ``budget.done``.
+
+    Once ``widen`` is set (the other worker has finished), the rest trains on two threads."""
     torch.manual_seed(seed)
     rng = np.random.default_rng([seed, 11])
-    model = ARCHITECTURES[arch]()
+    model = ARCHITECTURES[arch]().to(memory_format=torch.channels_last)
     params = [p for p in model.parameters() if p.requires_grad]
     optimiser = torch.optim.AdamW(params, lr=budget.lr, weight_decay=1e-4)
     warm = max(1, budget.steps // 20)
-    allowed = np.nonzero(pool.families != exclude)[0] if exclude else np.arange(len(pool.families))
+    pairs = np.arange(len(pool.families) // 2)
+    if exclude:
+        pairs = pairs[pool.families[2 * pairs + 1] != exclude]
     model.train()
     started = time.monotonic()
     step = 0
     while (progress := budget.progress(step, time.monotonic() - started)) < 1:
+        if widen is not None and widen.is_set() and torch.get_num_threads() < 2:
+            torch.set_num_threads(2)
+            _log(f"{arch}: the other worker is done, two threads from step {step}")
         full = progress >= 1 - FULL_SHARE
         batch = budget.batch // 2 if full else budget.batch
-        rows = rng.choice(allowed, size=batch, replace=len(allowed) < batch)
+        chosen = rng.choice(pairs, size=batch // 2, replace=len(pairs) < batch // 2)
+        rows = np.stack([2 * chosen, 2 * chosen + 1], axis=1).ravel()
         planes, masks, labels = _batch(pool, rows, rng, augment, synth.SIZE if full else CROP)
         for group in optimiser.param_groups:
             decay = 0.5 * (1 + np.cos(np.pi * progress))
@@ -386,7 +416,7 @@ def _ship(
     logits, maps = onnx_predict(onnx_path, test)
     result = evaluate(test, _sigmoid(logits / temperature), maps, threshold)
     card = {
-        "version": f"detector-1.1-seed{args.seed}-steps{steps}",
+        "version": f"detector-1.2-seed{args.seed}-steps{steps}",
         "threshold": round(threshold, 6),
         "temperature": round(temperature, 6),
         "heat_level": 0.5,
@@ -427,16 +457,25 @@ def _ship_job(args: argparse.Namespace) -> tuple[dict[str, Any], float, int]:
     The weights go back as numpy arrays (plain pickles, no shared-memory tensors)."""
     started = time.monotonic()
     budget = Budget(args.steps_ship, seconds=args.ship_minutes * 60)
-    model = train("proposed", _SHARED["pool"], budget, seed=args.seed, augment=True)
+    pool, side_done = _SHARED["pool"], _SHARED["side_done"]
+    model = train("proposed", pool, budget, seed=args.seed, augment=True, widen=side_done)
     state = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
     return state, time.monotonic() - started, budget.done
 
 
 def _side_job(args: argparse.Namespace, run_started: float) -> dict[str, Any]:
-    """Worker 2: the three other ablation rows, then leave-one-family-out, within the deadline.
+    """Worker 2: the three other ablation rows, then leave-one-family-out, within the deadline;
+    then it hands its core to the shipped model's worker.
 
     Partial results are written to ``side.json`` after each model, so an interrupted run still
     leaves what was measured."""
+    try:
+        return _side_models(args, run_started)
+    finally:
+        _SHARED["side_done"].set()
+
+
+def _side_models(args: argparse.Namespace, run_started: float) -> dict[str, Any]:
     pool, val, test = _SHARED["pool"], _SHARED["val"], _SHARED["test"]
     results: dict[str, Any] = {"ablation": {}, "lofo": {}}
     side_path = Path(args.out) / "side.json"
@@ -504,10 +543,10 @@ def run(args: argparse.Namespace) -> None:
         "test_modalities": sorted({s.modality for s in test}),
     }  # fmt: skip
     _log(f"data {results['data']}")
-    _SHARED.update(pool=pool, val=val, test=test)
+    context = multiprocessing.get_context("fork")
+    _SHARED.update(pool=pool, val=val, test=test, side_done=context.Event())
     # No torch computation in this process before the fork: an initialised OpenMP pool does
     # not survive fork() (GNU libgomp hangs in the child).
-    context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(2, mp_context=context, initializer=_worker_start) as workers:
         shipped = workers.submit(_ship_job, args)
         side = workers.submit(_side_job, args, run_started)
@@ -536,7 +575,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=20261124)
     parser.add_argument("--phantoms", type=int, default=480)
     parser.add_argument("--pool", type=int, default=8000)
-    parser.add_argument("--steps-ship", type=int, default=6000)
+    parser.add_argument("--steps-ship", type=int, default=15000)
     parser.add_argument("--ship-minutes", type=float, default=50.0, help="0: no time cap")
     parser.add_argument("--steps-ablation", type=int, default=600)
     parser.add_argument("--steps-lofo", type=int, default=200)
