@@ -83,9 +83,8 @@ def run(quick: bool, work: Path) -> dict[str, Any]:
         "paper": {k: dict(zip(("name", *METRICS), v, strict=True)) for k, v in PAPER.items()},
         "ablation": ablation,
         "ablation_source": "docs/MODEL-metrics.json (written by `make train`)",
-        "ablation_steps": {
-            k: card.get("args", {}).get("steps_ship" if k == "proposed_aug" else "steps_ablation")
-            for k in PAPER
+        "ablation_steps": {  # the steps taken: a clock-capped model stops below its budget
+            k: card.get("ablation", {}).get(k, {}).get("steps") for k in PAPER
         },
         "fresh": fresh,
         "claims": [
