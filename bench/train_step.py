@@ -1,0 +1,76 @@
+"""Time one training step of the shipped architecture, as `make train` runs it.
+
+    .venv-train/bin/python bench/train_step.py [--steps 20]
+
+Needs the ``train`` extra (torch): run it with the training venv that `make train` creates.
+Times a full AdamW step (forward, loss, backward, update) of the ``proposed`` network on a batch
+of 32 crops of 128×128, for each memory layout (contiguous NCHW, channels-last) and one or two
+intra-op threads; the training run uses channels-last, one thread per worker while both
+workers train and two for the shipped model once the side worker is done. Prints the median
+seconds per step of each configuration and the 1-minute load average before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+import torch  # noqa: E402
+from torch.nn import functional  # noqa: E402
+
+from scanseal.detect.training.nets import ARCHITECTURES  # noqa: E402
+
+BATCH, CROP = 32, 128
+
+
+def seconds_per_step(channels_last: bool, threads: int, steps: int) -> float:
+    """Median wall-clock seconds of one optimiser step after five warm-up steps."""
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    model = ARCHITECTURES["proposed"]().to(memory_format=layout)
+    optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    planes = torch.rand(BATCH, 1, CROP, CROP).contiguous(memory_format=layout)
+    labels = (torch.rand(BATCH) > 0.5).float()
+    masks = torch.rand(BATCH, 1, CROP // 4, CROP // 4)
+
+    def step() -> None:
+        score, heat = model(planes)
+        loss = functional.binary_cross_entropy_with_logits(score, labels)
+        loss = loss + functional.binary_cross_entropy_with_logits(heat, masks)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+
+    for _ in range(5):
+        step()
+    times = []
+    for _ in range(steps):
+        started = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per configuration")
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}")
+    for channels_last in (False, True):
+        for threads in (1, 2):
+            seconds = seconds_per_step(channels_last, threads, args.steps)
+            layout = "channels-last" if channels_last else "contiguous"
+            print(f"{layout:>13}, {threads} thread(s): {seconds:.3f} s per step of {BATCH} crops")
+    print(f"load after {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
