@@ -3,7 +3,7 @@
 One seeded run does, in order of importance (so an interrupted run still leaves a model):
 
 1. builds the data: real frames and phantoms split by study (train / val / test), a pool of
-   tampered and benign training crops, and balanced full-size val and test sets;
+   benign and tampered pairs of training planes, and balanced full-size val and test sets;
 2. trains the shipped model (proposed architecture with augmentation), picks its threshold and
    temperature on val, exports it to ONNX and measures the ONNX file on test;
 3. trains the three other ablation rows (basic, resnet, proposed without augmentation);
