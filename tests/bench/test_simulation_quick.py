@@ -1,13 +1,19 @@
-"""Section 5.5's simulation: the seeded schedule, and the quick run on real engines."""
+"""Section 5.5's simulation: the seeded schedule, and the quick run on real engines.
+
+The quick run's figures come from the session's quick evaluation (tests/bench/conftest.py), as
+the driver stored them as JSON and rendered them into RESULTS.md, so the month is simulated
+once per session.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
 
 import pytest
+
+from evaluation_support import png, section_result, section_text
 
 sys.path.append(str(Path(__file__).resolve().parents[2] / "bench"))
 
@@ -45,9 +51,8 @@ def test_schedule_is_seeded_and_orders_every_dependency():
 @pytest.mark.slow
 @pytest.mark.integration
 @pytest.mark.skipif(_NO_IPFS is not None, reason=str(_NO_IPFS))
-def test_quick_run_accounts_for_every_transfer_attack_and_gas(tmp_path):
-    result = simulation.run(quick=True, work=tmp_path / "work")
-    result = json.loads(json.dumps(result))
+def test_quick_run_accounts_for_every_transfer_attack_and_gas(quick: Path) -> None:
+    result = section_result(quick, "simulation")
     _images, events = simulation.schedule(simulation.QUICK)
     planned = {kind: sum(e.kind == kind for e in events) for kind in {e.kind for e in events}}
 
@@ -79,7 +84,8 @@ def test_quick_run_accounts_for_every_transfer_attack_and_gas(tmp_path):
         result["attacks_planned"]
     )
 
-    figures = tmp_path / "figures"
-    text = simulation.render(result, figures)
-    assert (figures / "simulation.png").stat().st_size > 0
+    # the driver rendered the section from the stored result, plots into img/results/
+    text = section_text(quick, simulation.TITLE)
+    png(quick, "simulation.png")
+    assert "(img/results/simulation.png)" in text
     assert f"| transfers | 1,247 | {result['transfers']:,} |" in text
