@@ -22,8 +22,9 @@ import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing.synchronize import Event
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
@@ -171,12 +172,6 @@ def _augment(
 # --- training ----------------------------------------------------------------------------------
 
 
-class _Flag(Protocol):
-    """A cross-process event (``multiprocessing.Event``): only ``is_set`` is used."""
-
-    def is_set(self) -> bool: ...
-
-
 def _loss(score: Tensor, heat_logits: Tensor, masks: Tensor, labels: Tensor) -> Tensor:
     target = functional.adaptive_avg_pool2d(masks, heat_logits.shape[2:])
     image_loss = functional.binary_cross_entropy_with_logits(score, labels)
@@ -197,7 +192,7 @@ def train(
     seed: int,
     augment: bool,
     exclude: str | None = None,
-    widen: _Flag | None = None,
+    widen: Event | None = None,
 ) -> nn.Module:
     """AdamW (weight decay 1e-4), warm-up then cosine decay over the budget's progress; the
     last quarter of the progress trains on whole planes. Sets ``budget.done``.
