@@ -3,10 +3,11 @@
     .venv-train/bin/python bench/train_step.py [--steps 20]
 
 Needs the ``train`` extra (torch): run it with the training venv that `make train` creates.
-Times a full AdamW step (forward, loss, backward, update) of the ``proposed`` network on a batch
-of 32 crops of 128×128, for each memory layout (contiguous NCHW, channels-last) and one or two
-intra-op threads; the training run uses channels-last, one thread per worker while both
-workers train and two for the shipped model once the side worker is done. Prints the median
+Times a full AdamW step (forward, the training loss, backward, update) of the ``proposed``
+network on a batch of 32 crops of 128×128, for each memory layout (contiguous NCHW,
+channels-last) and one or two intra-op threads; the training run uses channels-last, one
+thread per worker while both workers train and two for the shipped model once the side worker
+is done. Prints the median
 seconds per step of each configuration and the 1-minute load average before and after.
 """
 
@@ -23,9 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 import torch  # noqa: E402
-from torch.nn import functional  # noqa: E402
 
 from scanseal.detect.training.nets import ARCHITECTURES  # noqa: E402
+from scanseal.detect.training.train import _loss  # noqa: E402
 
 BATCH, CROP = 32, 128
 
@@ -38,13 +39,12 @@ def seconds_per_step(channels_last: bool, threads: int, steps: int) -> float:
     model = ARCHITECTURES["proposed"]().to(memory_format=layout)
     optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     planes = torch.rand(BATCH, 1, CROP, CROP).contiguous(memory_format=layout)
+    masks = (torch.rand(BATCH, 1, CROP, CROP) > 0.9).float()
     labels = (torch.rand(BATCH) > 0.5).float()
-    masks = torch.rand(BATCH, 1, CROP // 4, CROP // 4)
 
     def step() -> None:
         score, heat = model(planes)
-        loss = functional.binary_cross_entropy_with_logits(score, labels)
-        loss = loss + functional.binary_cross_entropy_with_logits(heat, masks)
+        loss = _loss(score, heat, masks, labels)  # the training run's own loss
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
