@@ -14,19 +14,27 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 EVALUATION = ROOT / "bench" / "evaluation"
 
-# Read by path: putting bench/ on sys.path would let bench/storage.py shadow tests' `storage`.
-_spec = importlib.util.spec_from_file_location(
-    "scanseal_bench_sections", EVALUATION / "__init__.py"
-)
-assert _spec is not None
-assert _spec.loader is not None
-_sections = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_sections)
+
+def bench_module(relative: str, name: str) -> ModuleType:
+    """A file under bench/ imported by path as module ``name``: putting bench/ on sys.path
+    would let bench/storage.py shadow tests' `storage`. Registered in sys.modules, where
+    dataclasses look their module up."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / relative)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+_sections = bench_module("evaluation/__init__.py", "scanseal_bench_sections")
 SECTIONS: tuple[str, ...] = _sections.SECTIONS
 
 

@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from evaluation_support import bench_module
 from scanseal.detect import Detector, data, heat, synth
 from scanseal.detect._detector import MODEL_DIR
 
-ROOT = Path(__file__).resolve().parents[2]
-
-# Read by path: putting bench/ on sys.path would let bench/storage.py shadow tests' `storage`.
-_spec = importlib.util.spec_from_file_location(
-    "scanseal_bench_detect_gallery", ROOT / "bench" / "detect_gallery.py"
-)
-assert _spec is not None
-assert _spec.loader is not None
-gallery = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = gallery  # dataclasses look their module up there
-_spec.loader.exec_module(gallery)
+gallery = bench_module("detect_gallery.py", "scanseal_bench_detect_gallery")
 
 KINDS = ("splice", "original")
 
