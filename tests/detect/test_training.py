@@ -121,3 +121,28 @@ def test_promote_ships_only_a_better_model(tmp_path, monkeypatch):
     assert (shipped / "detector.json").read_text() == '{"version": "new"}'
     assert (tmp_path / "MODEL-metrics.json").exists()
     assert "<!-- metrics:begin -->" in card.read_text()
+
+
+def test_two_views_average_the_plane_and_its_half_turn_in_torch_and_onnx(tmp_path):
+    """The exported file scores exactly what calibration scored: both views, averaged."""
+    import onnxruntime
+
+    from scanseal.detect.training import train
+    from scanseal.detect.training.nets import Proposed
+
+    torch.manual_seed(3)
+    model = Proposed().eval()
+    planes = torch.rand(3, 1, synth.SIZE, synth.SIZE)
+    with torch.no_grad():
+        score, heat = train.TwoViews(model)(planes)
+        plain_score, plain_heat = model(planes)
+        turned_score, turned_heat = model(torch.flip(planes, dims=(2, 3)))
+    assert torch.allclose(score, (plain_score + turned_score) / 2, atol=1e-5)
+    turned_back = torch.flip(torch.sigmoid(turned_heat), dims=(2, 3))
+    assert torch.allclose(heat, (torch.sigmoid(plain_heat) + turned_back) / 2, atol=1e-5)
+    assert not torch.allclose(score, plain_score, atol=1e-5)  # the second view counts
+    train.export(model, tmp_path / "detector.onnx")
+    session = onnxruntime.InferenceSession(str(tmp_path / "detector.onnx"))
+    onnx_score, onnx_heat = session.run(None, {"image": planes.numpy()})
+    np.testing.assert_allclose(onnx_score, score.numpy(), atol=1e-4)
+    np.testing.assert_allclose(onnx_heat, heat.numpy(), atol=1e-4)
