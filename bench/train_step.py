@@ -4,11 +4,11 @@
 
 Needs the ``train`` extra (torch): run it with the training venv that `make train` creates.
 Times a full AdamW step (forward, the training loss, backward, update) of the ``proposed``
-network on a batch of 32 crops of 128×128, for each memory layout (contiguous NCHW,
-channels-last) and one or two intra-op threads; the training run uses channels-last, one
-thread per worker while both workers train and two for the shipped model once the side worker
-is done. Prints the median
-seconds per step of each configuration and the 1-minute load average before and after.
+network on a batch of 32 crops of the training run's size (``train.CROP``), for each memory
+layout (contiguous NCHW, channels-last) and one or two intra-op threads; the training run uses
+channels-last, one thread per worker while both workers train and two for the shipped model
+once the side worker is done. Prints the median seconds per step of each configuration and the
+1-minute load average before and after.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ sys.path.insert(0, str(ROOT / "src"))
 import torch  # noqa: E402
 
 from scanseal.detect.training.nets import ARCHITECTURES  # noqa: E402
-from scanseal.detect.training.train import _loss  # noqa: E402
+from scanseal.detect.training.train import CROP, _loss  # noqa: E402
 
-BATCH, CROP = 32, 128
+BATCH = 32
 
 
 def seconds_per_step(channels_last: bool, threads: int, steps: int) -> float:

@@ -146,3 +146,30 @@ def test_two_views_average_the_plane_and_its_half_turn_in_torch_and_onnx(tmp_pat
     onnx_score, onnx_heat = session.run(None, {"image": planes.numpy()})
     np.testing.assert_allclose(onnx_score, score.numpy(), atol=1e-4)
     np.testing.assert_allclose(onnx_heat, heat.numpy(), atol=1e-4)
+
+
+def test_recipe_comparison_parses_variants_and_measures_one_on_validation():
+    """bench/detect_recipe.py: a typo is refused; a variant's options reach its budget; a short
+    run reports both scorings on the validation set it was given."""
+    from evaluation_support import bench_module
+
+    from scanseal.detect.training import train
+
+    recipe = bench_module("detect_recipe.py", "scanseal_bench_detect_recipe")
+    assert recipe.parse_variant("crop=64,lr=0.001") == {"crop": 64, "lr": 0.001}
+    with pytest.raises(SystemExit, match="key=value"):
+        recipe.parse_variant("crops=64")
+    budget = recipe._budget({"crop": 64, "full": 0.5, "steps": 3}, 0.0)
+    assert (budget.crop, budget.full_share, budget.steps) == (64, 0.5, 3)
+    assert budget.lr == train.Budget.lr
+    rng = np.random.default_rng(5)
+    bases = [(p, m) for p, m, _ in data.phantom_planes(rng, "train", 3)]
+    recipe._DATA.update(
+        pool=train.build_pool(5, bases, 8),
+        val=synth.balanced_set(np.random.default_rng(6), bases[:1]),
+    )
+    row = recipe.run_variant(("crop=64,steps=2,batch=4", 0.0, 5))
+    assert row["steps"] == 2
+    for scoring in ("two_views", "one_view"):
+        assert 0.0 <= row[scoring]["auc"] <= 1.0
+        assert 0.0 <= row[scoring]["accuracy"] <= 1.0

@@ -58,12 +58,15 @@ class Budget:
 
     The schedule follows progress, the larger of the step and the time fraction, so a run cut
     short by the clock (a busy shared machine) still decays its learning rate and trains its
-    last quarter on whole planes. ``done`` is the number of steps actually taken."""
+    last ``full_share`` on whole planes (``crop``-sized windows before). ``done`` is the number
+    of steps actually taken."""
 
     steps: int
     batch: int = 32
     lr: float = 4e-3
     seconds: float = 0.0
+    crop: int = CROP
+    full_share: float = FULL_SHARE
     done: int = 0
 
     def progress(self, step: int, elapsed: float) -> float:
@@ -215,11 +218,12 @@ def train(
         if widen is not None and widen.is_set() and torch.get_num_threads() < 2:
             torch.set_num_threads(2)
             _log(f"{arch}: the other worker is done, two threads from step {step}")
-        full = progress >= 1 - FULL_SHARE
+        full = progress >= 1 - budget.full_share
         batch = budget.batch // 2 if full else budget.batch
         chosen = rng.choice(pairs, size=batch // 2, replace=len(pairs) < batch // 2)
         rows = np.stack([2 * chosen, 2 * chosen + 1], axis=1).ravel()
-        planes, masks, labels = _batch(pool, rows, rng, augment, synth.SIZE if full else CROP)
+        size = synth.SIZE if full else budget.crop
+        planes, masks, labels = _batch(pool, rows, rng, augment, size)
         for group in optimiser.param_groups:
             decay = 0.5 * (1 + np.cos(np.pi * progress))
             group["lr"] = budget.lr * min(1.0, (step + 1) / warm) * decay
@@ -259,12 +263,25 @@ class TwoViews(nn.Module):
         return score.unflatten(0, (-1, 2)).mean(dim=1), (maps[:, 0] + turned_back) / 2
 
 
+class _OneView(nn.Module):
+    """The model on the plane alone, with its map as probabilities."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        score, heat_logits = self.model(x)
+        return score, torch.sigmoid(heat_logits)
+
+
 @torch.no_grad()
 def predict(
-    model: nn.Module, samples: list[synth.Sample]
+    model: nn.Module, samples: list[synth.Sample], *, two_views: bool = True
 ) -> tuple[np.ndarray[Any, Any], list[Any]]:
-    """Score logits and probability maps for full-size planes, through :class:`TwoViews`."""
-    views = TwoViews(model).eval()
+    """Score logits and probability maps for full-size planes, through :class:`TwoViews`
+    (``two_views=False``: the plane alone, for comparing the two)."""
+    views = TwoViews(model).eval() if two_views else _OneView(model).eval()
     logits, maps = [], []
     for start in range(0, len(samples), 64):
         chunk = samples[start : start + 64]
