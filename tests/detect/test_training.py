@@ -152,7 +152,6 @@ def test_recipe_comparison_parses_variants_and_measures_one_on_validation():
     """bench/detect_recipe.py: a typo is refused; a variant's options reach its budget; a short
     run reports both scorings on the validation set it was given."""
     from evaluation_support import bench_module
-
     from scanseal.detect.training import train
 
     recipe = bench_module("detect_recipe.py", "scanseal_bench_detect_recipe")
