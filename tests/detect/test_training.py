@@ -76,6 +76,22 @@ def test_batches_pair_one_base_benign_and_tampered_through_one_window():
     assert masks[0::2].sum() == 0
 
 
+def test_windows_of_every_crop_size_hold_the_tampered_centre():
+    from scanseal.detect.training import train
+
+    bases = [(p, m) for p, m, _ in data.phantom_planes(np.random.default_rng(5), "train", 4)]
+    pool = train.build_pool(6, bases, 16)
+    rng = np.random.default_rng(8)
+    for size in (32, 48, 64, 96, 128):
+        for row in range(1, 16, 2):
+            y, x = train._window(pool, row, rng, size)
+            cy, cx = pool.centres[row]
+            assert 0 <= y <= synth.SIZE - size
+            assert 0 <= x <= synth.SIZE - size
+            assert y <= cy < y + size, (size, row)
+            assert x <= cx < x + size, (size, row)
+
+
 def test_better_needs_higher_auc_and_no_lower_accuracy():
     from scanseal.detect.training.compare import better
 

@@ -35,7 +35,7 @@ from scanseal.detect import data, heat, metrics, synth
 from scanseal.detect._detector import MODEL_DIR
 from scanseal.detect.training.nets import ARCHITECTURES
 
-CROP = 96
+CROP = 64
 FULL_SHARE = 0.25
 """The last quarter of the steps trains on whole 224×224 planes, so the image score (a global
 max) is calibrated for the size it is used at; the rest uses cheaper 96×96 crops (more steps per
@@ -121,14 +121,16 @@ def build_pool(seed: int, bases: list[tuple[synth.Plane, str]], size: int) -> Po
 
 
 def _window(pool: Pool, row: int, rng: np.random.Generator, size: int) -> tuple[int, int]:
-    """A ``size`` window holding the tampered region's centre (anywhere for a benign plane)."""
+    """A ``size`` window holding the tampered region's centre (anywhere for a benign plane).
+
+    The centre stays at least 24 pixels from the window's edge, fewer in windows under 64."""
     limit = synth.SIZE - size
     if limit <= 0:
         return 0, 0
     cy, cx = pool.centres[row]
     if cy < 0:
         return int(rng.integers(limit + 1)), int(rng.integers(limit + 1))
-    margin = 24
+    margin = max(0, min(24, size // 2 - 8))
     y = int(np.clip(cy - rng.integers(margin, size - margin), 0, limit))
     x = int(np.clip(cx - rng.integers(margin, size - margin), 0, limit))
     return y, x
@@ -436,7 +438,7 @@ def _ship(
     logits, maps = onnx_predict(onnx_path, test)
     result = evaluate(test, _sigmoid(logits / temperature), maps, threshold)
     card = {
-        "version": f"detector-1.3-seed{args.seed}-steps{steps}",
+        "version": f"detector-1.4-seed{args.seed}-steps{steps}",
         "threshold": round(threshold, 6),
         "temperature": round(temperature, 6),
         "heat_level": 0.5,
@@ -596,7 +598,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=20261124)
     parser.add_argument("--phantoms", type=int, default=480)
     parser.add_argument("--pool", type=int, default=8000)
-    parser.add_argument("--steps-ship", type=int, default=24000)
+    parser.add_argument("--steps-ship", type=int, default=40000)
     parser.add_argument("--ship-minutes", type=float, default=50.0, help="0: no time cap")
     parser.add_argument("--steps-ablation", type=int, default=600)
     parser.add_argument("--steps-lofo", type=int, default=200)
