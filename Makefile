@@ -46,6 +46,7 @@ lint: install-dev
 
 typecheck: install-dev
 	$(BIN)/mypy
+	$(BIN)/mypy bench
 
 unit: install-dev ipfs-tools
 	$(BIN)/python -m pytest

@@ -378,7 +378,9 @@ def _bench(
                 ]
                 for c in range(clients)
             ]  # fmt: skip
-            plain = [[("/file", {})] * rounds for _ in range(clients)]
+            plain: list[list[tuple[str, dict[str, str]]]] = [
+                [("/file", {})] * rounds for _ in range(clients)
+            ]
             row = {
                 "gateway": _run(run_level(url, signed, ctx, check_bundle), gateway.pid),
                 "baseline": _run(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib
 import json
 import os
 import platform
@@ -81,7 +82,7 @@ def embedded(size: int, repeat: int, work: Path) -> dict[str, float]:
 
 
 def node(size: int, repeat: int, work: Path) -> dict[str, float]:
-    from storage import jsipfs
+    jsipfs = importlib.import_module("storage.jsipfs")  # tests/storage, first on sys.path
 
     if (reason := jsipfs.missing_reason()) is not None:
         raise SystemExit(reason)

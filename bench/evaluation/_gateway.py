@@ -230,7 +230,7 @@ def upload_call(sealed: SealedFile, who: Identity, domain: Domain) -> Call:
 
 def fetch_call(record: str, who: Identity | Any, domain: Domain, *, expect: int = 200) -> Call:
     """A signed fetch by ``who`` (an Identity, or a bare account for strangers)."""
-    account = getattr(who, "account", who)
+    account = who.account if isinstance(who, Identity) else who
     request = new_request(account, domain, "fetch", record, lifetime=LIFETIME)
     kind = "fetch" if expect == 200 else "denied fetch"
     headers = sign_request(account, domain, request)

@@ -6,6 +6,7 @@ also when a measurement fails.
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import socket
@@ -129,7 +130,7 @@ class Servers(AbstractContextManager["Servers"]):
     def jsipfs(self, name: str = "ipfs") -> str:
         """A real js-ipfs node (kubo RPC API) on 127.0.0.1; its API URL."""
         sys.path.insert(0, str(ROOT / "tests"))
-        from storage import jsipfs
+        jsipfs = importlib.import_module("storage.jsipfs")  # tests/storage, first on sys.path
 
         if (reason := jsipfs.missing_reason()) is not None:
             raise RuntimeError(reason)

@@ -308,7 +308,7 @@ def run(quick: bool, work: Path) -> dict[str, Any]:
         people = [keys.create(_name(c), gw.PASSPHRASE) for c in range(scale.clinicians)]
         clock.lap("contract and identities")
         gateways = _gateways(work, url, ledger, nodes, people)
-        stack.callback(lambda: [g.stop() for g in gateways])
+        stack.callback(_stop_all, gateways)
         _start_all(gateways)
         clock.lap("gateways")
         state_before = _contract_storage(url, ledger.address)
@@ -457,6 +457,11 @@ def replica_nodes(nodes: list[str], department: int) -> list[str]:
     if len(nodes) < 3:
         return list(nodes)
     return [nodes[department % len(nodes)], nodes[(department + 1) % len(nodes)]]
+
+
+def _stop_all(gateways: list[GatewayProcess]) -> None:
+    for gateway in gateways:
+        gateway.stop()
 
 
 def _start_all(gateways: list[GatewayProcess]) -> None:
