@@ -46,7 +46,6 @@ lint: install-dev
 
 typecheck: install-dev
 	$(BIN)/mypy
-	$(BIN)/mypy bench
 
 unit: install-dev ipfs-tools
 	$(BIN)/python -m pytest
