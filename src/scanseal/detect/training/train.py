@@ -38,8 +38,9 @@ from scanseal.detect.training.nets import ARCHITECTURES
 CROP = 64
 FULL_SHARE = 0.25
 """The last quarter of the steps trains on whole 224×224 planes, so the image score (a global
-max) is calibrated for the size it is used at; the rest uses cheaper 96×96 crops (more steps per
-minute than 128×128 ones, which bought more than the wider view on validation)."""
+max) is calibrated for the size it is used at; the rest uses cheaper ``CROP``-sized crops (more
+steps per minute than larger ones, which bought more than the wider view on validation: see
+docs/MODEL.md, "Choosing the recipe")."""
 
 
 @dataclass
