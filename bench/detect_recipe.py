@@ -40,14 +40,22 @@ import torch  # noqa: E402
 from scanseal.detect import metrics, synth  # noqa: E402
 from scanseal.detect.training import train  # noqa: E402
 
-KEYS = {"crop": int, "lr": float, "batch": int, "full": float, "steps": int}
+KEYS: dict[str, Any] = {
+    "crop": int,
+    "lr": float,
+    "batch": int,
+    "full": float,
+    "steps": int,
+    "bf16": int,
+    "arch": str,
+}
 _DATA: dict[str, Any] = {}
 """The pool and validation set, built before the workers are forked so they inherit them."""
 
 
-def parse_variant(text: str) -> dict[str, float]:
+def parse_variant(text: str) -> dict[str, Any]:
     """``"crop=96,lr=0.004"`` -> ``{"crop": 96, "lr": 0.004}``; unknown keys are an error."""
-    options: dict[str, float] = {}
+    options: dict[str, Any] = {}
     for item in filter(None, text.split(",")):
         key, _, value = item.partition("=")
         if key not in KEYS or not value:
@@ -56,7 +64,7 @@ def parse_variant(text: str) -> dict[str, float]:
     return options
 
 
-def _budget(options: dict[str, float], seconds: float) -> train.Budget:
+def _budget(options: dict[str, Any], seconds: float) -> train.Budget:
     return train.Budget(
         steps=int(options.get("steps", 3000)),
         batch=int(options.get("batch", 32)),
@@ -64,6 +72,7 @@ def _budget(options: dict[str, float], seconds: float) -> train.Budget:
         seconds=seconds,
         crop=int(options.get("crop", train.CROP)),
         full_share=float(options.get("full", train.FULL_SHARE)),
+        bf16=bool(options.get("bf16", 0)),
     )
 
 
@@ -82,9 +91,11 @@ def run_variant(job: tuple[str, float, int]) -> dict[str, Any]:
     """Train one variant in this worker (one thread) and measure it on validation."""
     text, seconds, seed = job
     torch.set_num_threads(1)
-    budget = _budget(parse_variant(text), seconds)
+    options = parse_variant(text)
+    budget = _budget(options, seconds)
     started = time.monotonic()
-    model = train.train("proposed", _DATA["pool"], budget, seed=seed, augment=True)
+    arch = str(options.get("arch", "proposed"))
+    model = train.train(arch, _DATA["pool"], budget, seed=seed, augment=True)
     return {
         "variant": text,
         "steps": budget.done,

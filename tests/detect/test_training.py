@@ -20,7 +20,7 @@ def test_one_batch_trains_and_exports(tmp_path):
     rng = np.random.default_rng(0)
     bases = [(p, m) for p, m, _ in data.phantom_planes(rng, "train", 4)]
     pool = train.build_pool(0, bases, 16)
-    for arch in ("basic", "resnet", "proposed"):
+    for arch in ("basic", "resnet", "proposed", "deep"):
         model = train.train(arch, pool, train.Budget(steps=2, batch=8), seed=0, augment=True)
         score, heat = model(torch.zeros(2, 1, synth.SIZE, synth.SIZE))
         assert score.shape == (2,)
@@ -33,6 +33,31 @@ def test_one_batch_trains_and_exports(tmp_path):
     assert scores.shape == (2,)
     assert maps.shape == (2, 56, 56)
     assert np.all((scores >= 0) & (scores <= 1))
+
+
+def test_bfloat16_training_keeps_the_high_pass_residuals_in_float32():
+    """Under bfloat16 autocast the fixed filters still see float32 pixels: a 12-bit step
+    (1/4095) survives, where bfloat16 (a step of 2^-8 just under 1.0) would erase it; the
+    weights stay float32, so the exported model is the usual float32 graph."""
+    from scanseal.detect.training import train
+    from scanseal.detect.training.nets import Proposed
+
+    model = Proposed()
+    plane = torch.full((1, 1, 8, 8), 3700 / 4095)
+    plane[0, 0, 4, 4] = 3701 / 4095
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        residuals = model.residuals(plane)
+        rounded = model.high_pass(plane)
+    assert residuals.dtype == torch.float32
+    assert residuals[0, 1, 4, 4].item() == pytest.approx(32 / 4095, rel=1e-3)  # Laplacian ×8
+    assert rounded[0, 1, 4, 4].item() == 0.0  # what bfloat16 rounding would have left
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(4)
+    pool = train.build_pool(4, [(p, m) for p, m, _ in data.phantom_planes(rng, "train", 2)], 8)
+    budget = train.Budget(steps=2, batch=4, bf16=True)
+    trained = train.train("proposed", pool, budget, seed=4, augment=True)
+    assert budget.done == 2
+    assert all(p.dtype == torch.float32 for p in trained.parameters())
 
 
 def test_time_cap_ends_training_early_and_records_the_steps():
