@@ -4,13 +4,16 @@
         --variant crop=128,lr=0.002 --variant crop=96,lr=0.004
 
 Needs the ``train`` extra (torch). Builds `make train`'s data once (same seed, the same pool of
-training pairs and the same validation set), then trains the ``proposed`` network with
-augmentation once per variant, two variants at a time in forked one-thread workers (as `make
-train` runs its two workers), each for the same wall-clock time. A variant is a comma-separated
-list of ``key=value`` among ``crop`` (window side before the whole-plane phase), ``lr``,
-``batch``, ``full`` (share of the progress on whole planes) and ``steps`` (step budget, default
-3,000, about what 7.7 minutes give one thread: the warm-up is a twentieth of it and the schedule
-follows the larger of the step and time fractions). Every variant is measured on validation
+training pairs and the same validation set), then trains a network with augmentation once per
+variant, two variants at a time in forked one-thread workers (as `make train` runs its two
+workers), each for the same wall-clock time. A variant is a comma-separated list of
+``key=value`` among ``crop`` (window side before the whole-plane phase), ``lr``, ``batch``,
+``full`` (share of the progress on whole planes), ``steps`` (step budget, default 3,000: the
+warm-up is a twentieth of it and the schedule follows the larger of the step and time
+fractions, so set it near what the clock allows), ``bf16`` (1: forward pass under bfloat16
+autocast, as `make train` does where the CPU has it; default 0, float32) and ``arch``
+(``proposed``, the default, or another name of ``nets.ARCHITECTURES`` such as ``deep``).
+Every variant is measured on validation
 (never on test), with temperature and threshold fitted there, scored through both views (as
 shipped) and through the plane alone.
 

@@ -202,6 +202,9 @@ def test_recipe_comparison_parses_variants_and_measures_one_on_validation():
     budget = recipe._budget({"crop": 64, "full": 0.5, "steps": 3}, 0.0)
     assert (budget.crop, budget.full_share, budget.steps) == (64, 0.5, 3)
     assert budget.lr == train.Budget.lr
+    assert not budget.bf16  # float32 unless asked
+    assert recipe.parse_variant("bf16=1,arch=deep") == {"bf16": 1, "arch": "deep"}
+    assert recipe._budget({"bf16": 1}, 0.0).bf16
     rng = np.random.default_rng(5)
     bases = [(p, m) for p, m, _ in data.phantom_planes(rng, "train", 3)]
     recipe._DATA.update(
@@ -213,3 +216,21 @@ def test_recipe_comparison_parses_variants_and_measures_one_on_validation():
     for scoring in ("two_views", "one_view"):
         assert 0.0 <= row[scoring]["auc"] <= 1.0
         assert 0.0 <= row[scoring]["accuracy"] <= 1.0
+
+
+def test_fit_check_scores_pool_rows_with_their_labels_and_the_shipped_card():
+    """bench/detect_fit.py: pool rows keep their labels (benign even rows, tampered odd ones)
+    and a set is scored at the model card's own threshold."""
+    from evaluation_support import bench_module
+    from scanseal.detect._detector import MODEL_DIR
+    from scanseal.detect.training import train
+
+    fit = bench_module("detect_fit.py", "scanseal_bench_detect_fit")
+    rng = np.random.default_rng(8)
+    bases = [(p, m) for p, m, _ in data.phantom_planes(rng, "train", 2)]
+    samples = fit.pool_samples(train.build_pool(8, bases, 8), 3)
+    assert [s.tampered for s in samples] == [False, True] * 3
+    assert all(s.mask.any() == s.tampered for s in samples)
+    row = fit.measure(MODEL_DIR, samples + synth.balanced_set(rng, bases[:1]))
+    assert 0.0 <= row["accuracy"] <= 1.0
+    assert 0.0 <= row["false_alarm_rate"] <= 1.0
