@@ -124,9 +124,12 @@ $(TRAIN_VENV)/.installed: pyproject.toml
 # Retrains with the fixed seed into bench/out/detect-train (at most about 60 minutes: the models
 # have clock caps), then ships the new model, and rewrites the metric tables of docs/MODEL.md,
 # only if it beats the shipped one on validation (scanseal.detect.training.compare).
+# TRAIN_ARGS passes options to the run, e.g. `make train TRAIN_ARGS="--arch deep"`.
 TRAIN_OUT := bench/out/detect-train
+TRAIN_ARGS ?=
 train: $(TRAIN_VENV)/.installed
-	$(TRAIN_VENV)/bin/python -m scanseal.detect.training --out $(TRAIN_OUT) --model-dir $(TRAIN_OUT)/model
+	$(TRAIN_VENV)/bin/python -m scanseal.detect.training --out $(TRAIN_OUT) --model-dir $(TRAIN_OUT)/model \
+		$(TRAIN_ARGS)
 	$(TRAIN_VENV)/bin/python -m scanseal.detect.training.compare --promote $(TRAIN_OUT)/model \
 		--metrics $(TRAIN_OUT)/metrics.json
 

@@ -234,3 +234,15 @@ def test_fit_check_scores_pool_rows_with_their_labels_and_the_shipped_card():
     row = fit.measure(MODEL_DIR, samples + synth.balanced_set(rng, bases[:1]))
     assert 0.0 <= row["accuracy"] <= 1.0
     assert 0.0 <= row["false_alarm_rate"] <= 1.0
+
+
+def test_report_names_the_network_when_the_run_trained_another_architecture():
+    """`make train TRAIN_ARGS="--arch deep"`: the proposed rows of the ablation say which
+    network they are; the default run keeps the plain labels."""
+    from scanseal.detect.training import report
+
+    deep = "\n".join(report._ablation({"args": {"arch": "deep"}, "ablation": {}}))
+    assert "Proposed + augmentation (shipped), `deep` network | not run" in deep
+    assert "Basic CNN (3 layers) | not run" in deep
+    plain = "\n".join(report._ablation({"args": {"arch": "proposed"}, "ablation": {}}))
+    assert "`" not in plain

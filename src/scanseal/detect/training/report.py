@@ -44,7 +44,10 @@ def _ablation(results: dict[str, Any]) -> list[str]:
         "| det. @1% FA | loc. F1 | IoU |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    arch = results.get("args", {}).get("arch", "proposed")
     for key, label in ROWS:
+        if key.startswith("proposed") and arch != "proposed":
+            label = f"{label}, `{arch}` network"
         row = results["ablation"].get(key)
         if row is None:
             lines.append(f"| {label} | not run | | | | | | | | | |")

@@ -4,9 +4,10 @@ One seeded run does, in order of importance (so an interrupted run still leaves 
 
 1. builds the data: real frames and phantoms split by study (train / val / test), a pool of
    benign and tampered pairs of training planes, and balanced full-size val and test sets;
-2. trains the shipped model (proposed architecture with augmentation), picks its threshold and
-   temperature on val, exports it to ONNX and measures the ONNX file on test;
-3. trains the three other ablation rows (basic, resnet, proposed without augmentation);
+2. trains the shipped model (the ``--arch`` network, ``proposed`` by default, with
+   augmentation), picks its threshold and temperature on val, exports it to ONNX and measures
+   the ONNX file on test;
+3. trains the three other ablation rows (basic, resnet, the same network without augmentation);
 4. leave-one-family-out: retrains without each tamper family and measures that family on test.
 
 Results go to ``--out``/metrics.json; :mod:`scanseal.detect.training.report` turns them into the
@@ -451,7 +452,7 @@ def _ship(
         "outputs": {"score_logit": "tampering logit per image, mean of the plane and its half "
                                    "turn; p = sigmoid(logit / temperature)",
                     "heat": "per-cell tampering probability, stride 4 (56x56), mean of both views"},
-        "training": {"seed": args.seed, "steps": steps, "architecture": "proposed",
+        "training": {"seed": args.seed, "steps": steps, "architecture": args.arch,
                      "augmentation": True, "precision": args.precision,
                      "split_salt": data.SPLIT_SALT},
     }  # fmt: skip
@@ -500,7 +501,7 @@ def _ship_job(args: argparse.Namespace) -> tuple[dict[str, Any], float, int]:
     started = time.monotonic()
     budget = Budget(args.steps_ship, seconds=args.ship_minutes * 60, bf16=_bf16(args))
     pool, side_done = _SHARED["pool"], _SHARED["side_done"]
-    model = train("proposed", pool, budget, seed=args.seed, augment=True, widen=side_done)
+    model = train(args.arch, pool, budget, seed=args.seed, augment=True, widen=side_done)
     state = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
     return state, time.monotonic() - started, budget.done
 
@@ -521,7 +522,7 @@ def _side_models(args: argparse.Namespace, run_started: float) -> dict[str, Any]
     pool, val, test = _SHARED["pool"], _SHARED["val"], _SHARED["test"]
     results: dict[str, Any] = {"ablation": {}, "lofo": {}}
     side_path = Path(args.out) / "side.json"
-    rows = (("basic", "basic", False), ("resnet", "resnet", False), ("proposed", "proposed", False))
+    rows = (("basic", "basic", False), ("resnet", "resnet", False), ("proposed", args.arch, False))
     for name, arch, augment in rows if args.steps_ablation > 0 else ():
         started = time.monotonic()
         budget = Budget(args.steps_ablation, seconds=args.side_minutes * 60, bf16=_bf16(args))
@@ -541,7 +542,7 @@ def _side_models(args: argparse.Namespace, run_started: float) -> dict[str, Any]
             continue
         started = time.monotonic()
         budget = Budget(args.steps_lofo, seconds=args.side_minutes * 60, bf16=_bf16(args))
-        model = train("proposed", pool, budget, seed=args.seed, augment=True, exclude=family)
+        model = train(args.arch, pool, budget, seed=args.seed, augment=True, exclude=family)
         measured = _measure(
             model,
             [s for s in val if s.family != family],
@@ -594,7 +595,7 @@ def run(args: argparse.Namespace) -> None:
         side = workers.submit(_side_job, args, run_started)
         state, seconds, steps = shipped.result()
         torch.set_num_threads(1)  # the other worker still trains on the second core
-        model = ARCHITECTURES["proposed"]()
+        model = ARCHITECTURES[args.arch]()
         model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
         model.eval()
         measured = _ship(model, val, test, args, steps)
@@ -623,6 +624,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps-lofo", type=int, default=200)
     parser.add_argument("--side-minutes", type=float, default=6.0, help="cap per side model")
     parser.add_argument("--deadline-minutes", type=float, default=54.0)
+    parser.add_argument(
+        "--arch",
+        choices=sorted(ARCHITECTURES),
+        default="proposed",
+        help="the network of the shipped model, its no-augmentation row and leave-one-out models",
+    )
     parser.add_argument(
         "--precision",
         choices=("bfloat16", "float32"),
