@@ -12,7 +12,9 @@ workers), each for the same wall-clock time. A variant is a comma-separated list
 warm-up is a twentieth of it and the schedule follows the larger of the step and time
 fractions, so set it near what the clock allows), ``bf16`` (1: forward pass under bfloat16
 autocast, as `make train` does where the CPU has it; default 0, float32) and ``arch``
-(``proposed``, the default, or another name of ``nets.ARCHITECTURES`` such as ``deep``).
+(``proposed``, the default, or another name of ``nets.ARCHITECTURES`` such as ``deep``), and
+``views`` (more training images per real one, as `make train --real-views` draws them; each
+distinct value builds its own pool before the workers start; default 0).
 Every variant is measured on validation
 (never on test), with temperature and threshold fitted there, scored through both views (as
 shipped) and through the plane alone.
@@ -51,9 +53,11 @@ KEYS: dict[str, Any] = {
     "steps": int,
     "bf16": int,
     "arch": str,
+    "views": int,
 }
 _DATA: dict[str, Any] = {}
-"""The pool and validation set, built before the workers are forked so they inherit them."""
+"""The pools (one per ``views`` value) and the validation set, built before the workers are
+forked so they inherit them."""
 
 
 def parse_variant(text: str) -> dict[str, Any]:
@@ -98,7 +102,8 @@ def run_variant(job: tuple[str, float, int]) -> dict[str, Any]:
     budget = _budget(options, seconds)
     started = time.monotonic()
     arch = str(options.get("arch", "proposed"))
-    model = train.train(arch, _DATA["pool"], budget, seed=seed, augment=True)
+    pool = _DATA["pools"][int(options.get("views", 0))]
+    model = train.train(arch, pool, budget, seed=seed, augment=True)
     return {
         "variant": text,
         "steps": budget.done,
@@ -119,10 +124,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     for text in args.variant:
         parse_variant(text)  # refuse a typo before minutes of data building
-    bases = train._bases(args.seed, "train", args.phantoms)
+    pools = {}
+    for views in sorted({int(parse_variant(text).get("views", 0)) for text in args.variant}):
+        bases = train._bases(args.seed, "train", args.phantoms, views)
+        pools[views] = train.build_pool(args.seed, bases, args.pool)
     val_rng = np.random.default_rng([args.seed, 2])
     _DATA.update(
-        pool=train.build_pool(args.seed, bases, args.pool),
+        pools=pools,
         val=synth.balanced_set(val_rng, train._bases(args.seed, "val", args.phantoms // 8)),
     )
     jobs = [(text, args.minutes * 60, args.seed) for text in args.variant]

@@ -55,6 +55,19 @@ def test_no_study_is_in_two_splits():
     assert {"train", "val", "test"} <= set().union(*by_study.values())
 
 
+def test_real_views_stay_in_their_split_and_count_by_study():
+    views = data.real_views("val", np.random.default_rng(5), 3)
+    studies = {image.study for image in data.real_images() if data.split_of(image.study) == "val"}
+    assert {study for _, _, study in views} <= studies
+    assert len(studies) * 2 <= len(views) <= len(studies) * 3  # a few blank views may be skipped
+    assert all(view.shape == (synth.SIZE, synth.SIZE) and view.std() > 0.02 for view, _, _ in views)
+    again = data.real_views("val", np.random.default_rng(5), 3)
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(views, again, strict=True))
+    originals = [plane for plane, _, _ in data.real_planes("val")]
+    fresh = [v for v, _, _ in views if not any(np.array_equal(v, o) for o in originals)]
+    assert len(fresh) > len(views) // 2  # mostly other frames and fields of view
+
+
 def test_balanced_set_covers_every_family_and_benign_change():
     bases = [(_base(i), "PH-CT") for i in range(2)]
     samples = synth.balanced_set(np.random.default_rng(0), bases)

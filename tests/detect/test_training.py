@@ -189,6 +189,20 @@ def test_two_views_average_the_plane_and_its_half_turn_in_torch_and_onnx(tmp_pat
     np.testing.assert_allclose(onnx_heat, heat.numpy(), atol=1e-4)
 
 
+def test_training_bases_add_views_of_real_studies_only_when_asked():
+    from scanseal.detect.training import train
+
+    plain = train._bases(3, "val", 2)
+    viewed = train._bases(3, "val", 2, views=2)
+    real = len(plain) - 2
+    studies = {i.study for i in data.real_images() if data.split_of(i.study) == "val"}
+    assert 0 < len(viewed) - len(plain) <= 2 * len(studies)
+    same = list(zip(plain[:real], viewed[:real], strict=True))
+    same += list(zip(plain[-2:], viewed[-2:], strict=True))  # the phantoms come last, unchanged
+    assert all(np.array_equal(a, b) and m == n for (a, m), (b, n) in same)
+    assert not any(m.startswith("PH-") for _, m in viewed[real:-2])
+
+
 def test_recipe_comparison_parses_variants_and_measures_one_on_validation():
     """bench/detect_recipe.py: a typo is refused; a variant's options reach its budget; a short
     run reports both scorings on the validation set it was given."""
@@ -207,12 +221,15 @@ def test_recipe_comparison_parses_variants_and_measures_one_on_validation():
     assert recipe._budget({"bf16": 1}, 0.0).bf16
     rng = np.random.default_rng(5)
     bases = [(p, m) for p, m, _ in data.phantom_planes(rng, "train", 3)]
+    assert recipe.parse_variant("views=4") == {"views": 4}
     recipe._DATA.update(
-        pool=train.build_pool(5, bases, 8),
+        pools={0: train.build_pool(5, bases, 8)},
         val=synth.balanced_set(np.random.default_rng(6), bases[:1]),
     )
     row = recipe.run_variant(("crop=64,steps=2,batch=4", 0.0, 5))
     assert row["steps"] == 2
+    with pytest.raises(KeyError):  # a views value whose pool was not built
+        recipe.run_variant(("views=4,steps=1", 0.0, 5))
     for scoring in ("two_views", "one_view"):
         assert 0.0 <= row[scoring]["auc"] <= 1.0
         assert 0.0 <= row[scoring]["accuracy"] <= 1.0

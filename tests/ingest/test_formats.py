@@ -18,6 +18,7 @@ from scanseal.ingest import (
     detect_format,
     iter_frames,
     preprocess,
+    preprocess_views,
     read_metadata,
     validate,
 )
@@ -164,6 +165,27 @@ def test_preprocess_middle_frame_and_small_images(tmp_path):
     plane = preprocess(make_dicom(tmp_path / "mf.dcm", volume), size=32)
     assert plane.shape == (32, 32)
     assert plane.max() > 0.9  # frame 1, not the blank frames
+
+
+def test_preprocess_view_is_the_file_of_its_crop(tmp_path):
+    """A view is normalised as a file holding only the crop: same plane, bit for bit."""
+    rng = np.random.default_rng(3)
+    volume = rng.integers(0, 4096, (3, 300, 400), dtype=np.uint16)
+    whole = make_dicom(tmp_path / "mf.dcm", volume)
+    crop = make_dicom(tmp_path / "crop.dcm", np.ascontiguousarray(volume[2, 30:270, 100:340]))
+    views = preprocess_views(whole, 2, [(0.1, 0.25, 0.8, 0.6), (0.0, 0.0, 1.0, 1.0)])
+    assert np.array_equal(views[0], preprocess(crop))
+    middle = preprocess_views(whole, 1, [(0.0, 0.0, 1.0, 1.0)])[0]
+    assert np.array_equal(middle, preprocess(whole))
+    assert not np.array_equal(views[1], middle)  # another frame, another plane
+
+
+def test_preprocess_view_of_a_missing_frame_is_refused(tmp_path):
+    path = make_dicom(tmp_path / "one.dcm", np.zeros((40, 40), np.uint8))
+    with pytest.raises(InvalidInput, match="no frame 1: frames are numbered 0 to 0"):
+        preprocess_views(path, 1, [(0.0, 0.0, 1.0, 1.0)])
+    with pytest.raises(InvalidInput, match="no frame 1: a PNG file has frame 0 only"):
+        preprocess_views(make_png(tmp_path / "a.png"), 1, [(0.0, 0.0, 1.0, 1.0)])
 
 
 def test_preprocess_flat_image_is_zero(tmp_path):

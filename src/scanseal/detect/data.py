@@ -20,7 +20,7 @@ import pydicom
 
 from scanseal.detect.synth import PHANTOM_STYLES, Plane, Rng, phantom
 from scanseal.errors import InvalidInput
-from scanseal.ingest import preprocess
+from scanseal.ingest import preprocess, preprocess_views, read_metadata
 
 Split = Literal["train", "val", "test"]
 SPLIT_SALT: Final = "scanseal-detect-split-12"
@@ -94,6 +94,53 @@ def real_planes(split: Split) -> list[tuple[Plane, str, str]]:
         if float(plane.std()) > 0.02:  # blank frames teach nothing
             planes.append((plane, image.modality, image.study))
     return planes
+
+
+def real_views(split: Split, rng: Rng, per_study: int) -> list[tuple[Plane, str, str]]:
+    """``per_study`` more authentic planes from every real study of ``split``: a random image
+    of the study, a random frame of it (multi-frame files have more than the middle one),
+    cropped to a random field of view.
+
+    Counting per study, not per file, matters: the shipped files hold one colour-bar picture in
+    40 encodings and a few CT studies in one file each. A crop keeps 60-100% of each side. From
+    a file of 224 pixels or more it keeps at least 224 native pixels: preprocessing shrinks such
+    a file, and enlarging a view of it would smooth the noise the detector reads (smaller files
+    are enlarged anyway). Each view is normalised as a file holding only that crop would be.
+    Blank views and files ingest refuses are skipped."""
+    studies: dict[str, list[RealImage]] = {}
+    for image in real_images():
+        if split_of(image.study) == split:
+            studies.setdefault(image.study, []).append(image)
+    views: list[tuple[Plane, str, str]] = []
+    for images in studies.values():
+        picks = np.bincount(rng.integers(len(images), size=per_study), minlength=len(images))
+        for image, count in zip(images, picks, strict=True):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    views += _views_of(image, rng, int(count))
+            except InvalidInput:
+                continue
+    return views
+
+
+def _views_of(image: RealImage, rng: Rng, count: int) -> list[tuple[Plane, str, str]]:
+    if count == 0:
+        return []
+    meta = read_metadata(image.path)
+    shortest = min(meta.rows, meta.columns)
+    smallest = min(1.0, max(0.6, 224 / shortest)) if shortest >= 224 else 0.6
+    by_frame: dict[int, list[tuple[float, float, float, float]]] = {}
+    for _ in range(count):
+        side = float(rng.uniform(smallest, 1.0))
+        top, left = rng.uniform(0, 1 - side, size=2)
+        by_frame.setdefault(int(rng.integers(meta.frames)), []).append(
+            (float(top), float(left), side, side)
+        )
+    planes = []
+    for frame, boxes in sorted(by_frame.items()):
+        planes += preprocess_views(image.path, frame, boxes)
+    return [(p, image.modality, image.study) for p in planes if float(p.std()) > 0.02]
 
 
 def phantom_planes(rng: Rng, split: Split, count: int) -> list[tuple[Plane, str, str]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from scanseal.ingest._api import iter_frames, read_metadata, validate
 from scanseal.ingest._detect import detect_format
-from scanseal.ingest._preprocess import preprocess
+from scanseal.ingest._preprocess import preprocess, preprocess_views
 from scanseal.ingest.metadata import ImageFormat, ImageMetadata
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "detect_format",
     "iter_frames",
     "preprocess",
+    "preprocess_views",
     "read_metadata",
     "validate",
 ]

@@ -85,8 +85,15 @@ def _log(message: str) -> None:
 # --- data --------------------------------------------------------------------------------------
 
 
-def _bases(seed: int, split: data.Split, phantoms: int) -> list[tuple[synth.Plane, str]]:
+def _bases(
+    seed: int, split: data.Split, phantoms: int, views: int = 0
+) -> list[tuple[synth.Plane, str]]:
+    """Real planes of ``split`` (``views`` more per real image: other frames and fields of
+    view, see :func:`data.real_views`), then ``phantoms`` phantoms."""
     real = [(plane, modality) for plane, modality, _ in data.real_planes(split)]
+    if views:
+        view_rng = np.random.default_rng([seed, 11, ("train", "val", "test").index(split)])
+        real += [(plane, kind) for plane, kind, _ in data.real_views(split, view_rng, views)]
     rng = np.random.default_rng([seed, ("train", "val", "test").index(split)])
     made = data.phantom_planes(rng, split, phantoms)
     return real + [(plane, style) for plane, style, _ in made]
@@ -570,7 +577,7 @@ def run(args: argparse.Namespace) -> None:
         (out / "metrics.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
 
     _log("loading images")
-    train_bases = _bases(args.seed, "train", args.phantoms)
+    train_bases = _bases(args.seed, "train", args.phantoms, args.real_views)
     val = synth.balanced_set(
         np.random.default_rng([args.seed, 2]), _bases(args.seed, "val", args.phantoms // 8)
     )
@@ -580,7 +587,7 @@ def run(args: argparse.Namespace) -> None:
     _log(f"pool of {args.pool} planes from {len(train_bases)} images")
     pool = build_pool(args.seed, train_bases, args.pool)
     results["data"] = {
-        "train_images": len(train_bases), "pool": args.pool,
+        "train_images": len(train_bases), "real_views": args.real_views, "pool": args.pool,
         "val_samples": len(val), "test_samples": len(test),
         "val_images": len(val) // 13, "test_images": len(test) // 13,
         "test_modalities": sorted({s.modality for s in test}),
@@ -618,6 +625,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=20261124)
     parser.add_argument("--phantoms", type=int, default=480)
     parser.add_argument("--pool", type=int, default=8000)
+    parser.add_argument(
+        "--real-views",
+        type=int,
+        default=0,
+        help="more training images per real one: random frames and fields of view",
+    )
     parser.add_argument("--steps-ship", type=int, default=60000)
     parser.add_argument("--ship-minutes", type=float, default=50.0, help="0: no time cap")
     parser.add_argument("--steps-ablation", type=int, default=600)
