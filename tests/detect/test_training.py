@@ -263,3 +263,29 @@ def test_report_names_the_network_when_the_run_trained_another_architecture():
     assert "Basic CNN (3 layers) | not run" in deep
     plain = "\n".join(report._ablation({"args": {"arch": "proposed"}, "ablation": {}}))
     assert "`" not in plain
+
+
+def test_miss_table_measures_edit_strength_in_noise_units_and_bins_recall():
+    """bench/detect_misses.py: an edit of k noise levels over a globally re-saved image has
+    strength k; recall is counted per bin and family, empty cells are marked."""
+    from evaluation_support import bench_module
+
+    misses = bench_module("detect_misses.py", "scanseal_bench_detect_misses")
+    rng = np.random.default_rng(2)
+    base = np.clip(0.5 + 0.02 * rng.standard_normal((64, 64)), 0, 1).astype(np.float32)
+    noise = synth._noise_level(base)
+    mask = np.zeros(base.shape, bool)
+    mask[20:40, 20:40] = True
+    edited = base + 0.01 + np.where(mask, 6 * noise, 0).astype(np.float32)  # global + local
+    sample = synth.Sample(edited, mask, True, "intensity", "PH-CT")
+    assert misses.strength(sample, base) == pytest.approx(6.0, rel=1e-3)
+    rows = [
+        {"family": "intensity", "area": 300, "strength": 6.0, "detected": True},
+        {"family": "intensity", "area": 350, "strength": 1.0, "detected": False},
+        {"family": "splice", "area": 5000, "strength": 12.0, "detected": True},
+    ]
+    by_area = misses.table(rows, "area", misses.AREA_EDGES, "px").splitlines()
+    assert by_area[2].startswith("| 0-400 px | 50% (2) | –")
+    assert by_area[5].startswith("| ≥ 2000 px | 100% (1) |")
+    by_strength = misses.table(rows, "strength", misses.STRENGTH_EDGES, "× noise").splitlines()
+    assert by_strength[2].startswith("| < 2 × noise | 0% (1) |")
