@@ -1,6 +1,6 @@
 """Time the tamper detector on one CPU core, as sealing uses it.
 
-    python bench/detect.py [--runs 300] [--json bench/out/detect.json]
+    python bench/detect.py [--runs 300] [--json bench/out/detect.json] [--model-dir DIR]
 
 Measures, with onnxruntime pinned to one intra-op thread:
 
@@ -10,7 +10,8 @@ Measures, with onnxruntime pinned to one intra-op thread:
   inference, regions).
 
 Reports the median and the 95th percentile of each; the machine description and the 1-minute
-load average before and after are printed too.
+load average before and after are printed too. ``--model-dir`` times another exported model
+(a retrained candidate, say) instead of the shipped one.
 """
 
 from __future__ import annotations
@@ -71,8 +72,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=300)
     parser.add_argument("--json", type=Path, default=Path("bench/out/detect.json"))
+    parser.add_argument("--model-dir", type=Path, help="default: the shipped model")
     args = parser.parse_args()
-    detector = Detector(threads=1)
+    detector = Detector(args.model_dir, threads=1) if args.model_dir else Detector(threads=1)
     rng = np.random.default_rng(0)
     plane = rng.random((224, 224), dtype=np.float32)
     batch = rng.random((32, 224, 224), dtype=np.float32)

@@ -72,6 +72,18 @@ def table(rows: list[dict[str, Any]], key: str, edges: tuple[float, ...], unit: 
     return "\n".join(lines)
 
 
+def strong_by_modality(rows: list[dict[str, Any]], floor: float = 10.0) -> str:
+    """A markdown table: recall on the edits of at least ``floor`` noise levels, per modality."""
+    strong = [row for row in rows if row["strength"] >= floor]
+    modalities = sorted({row["modality"] for row in strong})
+    cells = [_recall([row for row in strong if row["modality"] == m]) for m in modalities]
+    return "\n".join([
+        f"| edits ≥ {floor:g} × noise | " + " | ".join(modalities) + " |",
+        "|---|" + "---|" * len(modalities),
+        "| recall (n) | " + " | ".join(cells) + " |",
+    ])  # fmt: skip
+
+
 def _recall(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "–"
@@ -107,7 +119,8 @@ def main(argv: list[str] | None = None) -> None:
     rows = measure(args.model_dir, args.seed)
     print(f"{len(rows)} tampered test images, recall {_recall(rows)}\n")
     print(table(rows, "area", AREA_EDGES, "px") + "\n")
-    print(table(rows, "strength", STRENGTH_EDGES, "× noise"))
+    print(table(rows, "strength", STRENGTH_EDGES, "× noise") + "\n")
+    print(strong_by_modality(rows))
 
 
 if __name__ == "__main__":

@@ -289,3 +289,9 @@ def test_miss_table_measures_edit_strength_in_noise_units_and_bins_recall():
     assert by_area[5].startswith("| ≥ 2000 px | 100% (1) |")
     by_strength = misses.table(rows, "strength", misses.STRENGTH_EDGES, "× noise").splitlines()
     assert by_strength[2].startswith("| < 2 × noise | 0% (1) |")
+    for row in rows:
+        row["modality"] = "US" if row["family"] == "splice" else "CT"
+    strong = misses.strong_by_modality(rows, 5.0).splitlines()
+    assert strong[0] == "| edits ≥ 5 × noise | CT | US |"
+    assert strong[2] == "| recall (n) | 100% (1) | 100% (1) |"
+    assert misses.strong_by_modality(rows, 10.0).splitlines()[0] == "| edits ≥ 10 × noise | US |"
