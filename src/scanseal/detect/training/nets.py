@@ -1,4 +1,8 @@
-"""The four architectures of the ablation; each maps (N, 1, H, W) to (score logit, map logits).
+"""The detector's architectures; each maps (N, 1, H, W) to (score logit, map logits).
+
+The ablation's four rows are ``basic``, ``resnet`` and ``proposed`` (with and without
+augmentation); ``deep`` and ``logres`` are variants of ``proposed`` that `make train --arch`
+and the recipe runs can train instead.
 
 * ``basic``: three plain strided convolutions, the paper's "basic CNN (3 layers)".
 * ``resnet``: a small ResNet (7×7 stem, max-pool, three stages of basic blocks), trained from
@@ -6,9 +10,11 @@
 * ``proposed``: fixed high-pass residual filters in front (forensic noise traces), strided
   convolutions with residual blocks, a skip-connected decoder for a stride-4 localisation map,
   and an image score from the global max of the deepest features and of the map.
+* ``deep``: ``proposed`` with a fourth stage at stride 16; ``logres``: ``proposed`` with the
+  Laplacian of the log image as a fifth fixed channel.
 
-The map has stride 4 for ``proposed`` and stride 8 for the others (56×56 or 28×28 for a
-224×224 input). Only ``torch`` is imported; this module is never imported by the runtime.
+The map has stride 4 for ``proposed`` and its variants and stride 8 for the others (56×56 or
+28×28 for a 224×224 input). Only ``torch`` is imported; the runtime never imports this module.
 """
 
 from __future__ import annotations
@@ -138,9 +144,30 @@ class Deep(Proposed):
         return self.score(pooled).squeeze(1), heat
 
 
+class LogResidual(Proposed):
+    """``proposed`` with a fifth fixed channel: the Laplacian of the log image. Speckle
+    (ultrasound) and quantum noise grow with brightness; in the log domain multiplicative
+    noise is additive, so a local edit stands out evenly in bright and dark regions."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = _conv(5, 12)
+        self.log_pass = nn.Conv2d(1, 1, 3, padding=1, bias=False, padding_mode="reflect")
+        self.log_pass.weight.data.copy_(_high_pass().weight.data[1:2] / 8.0)  # the Laplacian
+        self.log_pass.weight.requires_grad_(False)
+
+    def residuals(self, x: Tensor) -> Tensor:
+        """Both sets of fixed filters in float32, before any bfloat16 rounding."""
+        with torch.autocast("cpu", enabled=False):
+            x = x.float()
+            log = torch.log(x + 1.0 / 64)  # 1/64: a floor under dark, noisy pixels
+            return torch.cat([self.high_pass(x), self.log_pass(log)], dim=1)
+
+
 ARCHITECTURES: dict[str, type[nn.Module]] = {
     "basic": Basic,
     "resnet": ResNet,
     "proposed": Proposed,
     "deep": Deep,
+    "logres": LogResidual,
 }
