@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image
 
 from scanseal.detect import Detector
+from scanseal.detect._detector import MODEL_DIR
 
 
 def _timed(action: Callable[[], object], runs: int) -> list[float]:
@@ -72,9 +73,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=300)
     parser.add_argument("--json", type=Path, default=Path("bench/out/detect.json"))
-    parser.add_argument("--model-dir", type=Path, help="default: the shipped model")
+    parser.add_argument("--model-dir", type=Path, default=MODEL_DIR)
     args = parser.parse_args()
-    detector = Detector(args.model_dir, threads=1) if args.model_dir else Detector(threads=1)
+    detector = Detector(args.model_dir, threads=1)
     rng = np.random.default_rng(0)
     plane = rng.random((224, 224), dtype=np.float32)
     batch = rng.random((32, 224, 224), dtype=np.float32)

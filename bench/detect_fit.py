@@ -14,7 +14,6 @@ held-out ones mean it learnt the training images rather than the manipulations.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -25,13 +24,11 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from scanseal.detect import synth  # noqa: E402
 from scanseal.detect._detector import MODEL_DIR  # noqa: E402
-from scanseal.detect.training import train  # noqa: E402
+from scanseal.detect.training import compare, train  # noqa: E402
 
 
 def measure(model_dir: Path, samples: list[synth.Sample]) -> dict[str, float]:
-    card = json.loads((model_dir / "detector.json").read_text())
-    logits, maps = train.onnx_predict(model_dir / "detector.onnx", samples)
-    scores = train._sigmoid(logits / card["temperature"])
+    scores, maps, card = compare.card_scores(model_dir, samples)
     overall = train.evaluate(samples, scores, maps, card["threshold"])["overall"]
     keys = ("accuracy", "recall", "false_alarm_rate", "auc", "detection_at_1pct_fa", "loc_f1")
     return {key: round(float(overall[key]), 4) for key in keys}

@@ -15,7 +15,6 @@ are missed are the expected failure; large, strong ones that are missed are the 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,9 +26,9 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from scanseal.detect import synth  # noqa: E402
 from scanseal.detect._detector import MODEL_DIR  # noqa: E402
-from scanseal.detect.training import train  # noqa: E402
+from scanseal.detect.training import compare, train  # noqa: E402
 
-AREA_EDGES = (0, 400, 1000, 2000, 224 * 224)
+AREA_EDGES = (0, 400, 1000, 2000, np.inf)
 """Mask area bins in pixels; a blob of radius r covers about 3.1 r² (r is 6-30 pixels)."""
 
 STRENGTH_EDGES = (-np.inf, 2.0, 5.0, 10.0, np.inf)
@@ -52,7 +51,7 @@ def _label(edges: tuple[float, ...], index: int, unit: str) -> str:
     low, high = edges[index], edges[index + 1]
     if not np.isfinite(low):
         return f"< {high:g} {unit}"
-    if not np.isfinite(high) or high >= 224 * 224:
+    if not np.isfinite(high):
         return f"≥ {low:g} {unit}"
     return f"{low:g}-{high:g} {unit}"
 
@@ -95,9 +94,7 @@ def measure(model_dir: Path, seed: int) -> list[dict[str, Any]]:
     """One row per tampered test image: family, modality, area, strength, detected."""
     bases = train._bases(seed, "test", 480 // 3)
     test = synth.balanced_set(np.random.default_rng([seed, 3]), bases)
-    card = json.loads((model_dir / "detector.json").read_text())
-    logits, _ = train.onnx_predict(model_dir / "detector.onnx", test)
-    scores = train._sigmoid(logits / card["temperature"])
+    scores, _, card = compare.card_scores(model_dir, test)
     per_base = len(synth.FAMILIES) + len(synth.BENIGN)
     rows = []
     for index, sample in enumerate(test):

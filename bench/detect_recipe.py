@@ -122,10 +122,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pool", type=int, default=8000)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "detect-recipe.json")
     args = parser.parse_args(argv)
-    for text in args.variant:
-        parse_variant(text)  # refuse a typo before minutes of data building
+    options = [parse_variant(text) for text in args.variant]  # a typo fails before the data
     pools = {}
-    for views in sorted({int(parse_variant(text).get("views", 0)) for text in args.variant}):
+    for views in sorted({int(option.get("views", 0)) for option in options}):
         bases = train._bases(args.seed, "train", args.phantoms, views)
         pools[views] = train.build_pool(args.seed, bases, args.pool)
     val_rng = np.random.default_rng([args.seed, 2])

@@ -18,7 +18,7 @@ from typing import Final, Literal
 import numpy as np
 import pydicom
 
-from scanseal.detect.synth import PHANTOM_STYLES, Plane, Rng, phantom
+from scanseal.detect.synth import PHANTOM_STYLES, SIZE, Plane, Rng, phantom
 from scanseal.errors import InvalidInput
 from scanseal.ingest import preprocess, preprocess_views, read_metadata
 
@@ -129,7 +129,7 @@ def _views_of(image: RealImage, rng: Rng, count: int) -> list[tuple[Plane, str, 
         return []
     meta = read_metadata(image.path)
     shortest = min(meta.rows, meta.columns)
-    smallest = min(1.0, max(0.6, 224 / shortest)) if shortest >= 224 else 0.6
+    smallest = min(1.0, max(0.6, SIZE / shortest)) if shortest >= SIZE else 0.6
     by_frame: dict[int, list[tuple[float, float, float, float]]] = {}
     for _ in range(count):
         side = float(rng.uniform(smallest, 1.0))
@@ -139,7 +139,7 @@ def _views_of(image: RealImage, rng: Rng, count: int) -> list[tuple[Plane, str, 
         )
     planes = []
     for frame, boxes in sorted(by_frame.items()):
-        planes += preprocess_views(image.path, frame, boxes)
+        planes += preprocess_views(image.path, frame, boxes, SIZE)
     return [(p, image.modality, image.study) for p in planes if float(p.std()) > 0.02]
 
 

@@ -48,11 +48,7 @@ def preprocess(path: Path, size: int = 224) -> np.ndarray[Any, np.dtype[np.float
     """Return the middle frame as float32 (size, size) in [0, 1], normalised as documented."""
     path = Path(path)
     _check_size(path, size)
-    fmt = detect_format(path)
-    if fmt == "dicom":
-        header = _dicom.read_header(path)
-        return _finish(_dicom_values(path, header, header.metadata.frames // 2), WHOLE, size)
-    return _finish(_Values(_luminance(_raster.decode(path, fmt)[1]), "range"), WHOLE, size)
+    return _finish(_frame_values(path, None), WHOLE, size)
 
 
 def preprocess_views(
@@ -65,18 +61,24 @@ def preprocess_views(
     from the few real studies it has: other frames, other fields of view."""
     path = Path(path)
     _check_size(path, size)
+    values = _frame_values(path, frame)
+    return [_finish(values, box, size) for box in boxes]
+
+
+def _frame_values(path: Path, frame: int | None) -> _Values:
+    """Decode frame ``frame`` (the middle one if None) of any accepted format."""
     fmt = detect_format(path)
     if fmt == "dicom":
         header = _dicom.read_header(path)
         count = header.metadata.frames
-        if not 0 <= frame < count:
+        if frame is None:
+            frame = count // 2
+        elif not 0 <= frame < count:
             fail(path, f"no frame {frame}: frames are numbered 0 to {count - 1}")
-        values = _dicom_values(path, header, frame)
-    elif frame != 0:
+        return _dicom_values(path, header, frame)
+    if frame not in (None, 0):
         fail(path, f"no frame {frame}: a {fmt.upper()} file has frame 0 only")
-    else:
-        values = _Values(_luminance(_raster.decode(path, fmt)[1]), "range")
-    return [_finish(values, box, size) for box in boxes]
+    return _Values(_luminance(_raster.decode(path, fmt)[1]), "range")
 
 
 def _check_size(path: Path, size: int) -> None:

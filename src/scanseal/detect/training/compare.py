@@ -36,15 +36,23 @@ def better(candidate: dict[str, Any], shipped: dict[str, Any]) -> bool:
     return bool(candidate["auc"] > shipped["auc"] and candidate["accuracy"] >= shipped["accuracy"])
 
 
+def card_scores(
+    model_dir: Path, samples: list[synth.Sample]
+) -> tuple[np.ndarray[Any, Any], list[Any], dict[str, Any]]:
+    """An exported model's scores for ``samples`` at its own card's temperature, its maps, and
+    the card (whose threshold the scores are judged at)."""
+    card = json.loads((model_dir / "detector.json").read_text())
+    logits, maps = onnx_predict(model_dir / "detector.onnx", samples)
+    return _sigmoid(logits / card["temperature"]), maps, card
+
+
 def measure(model_dirs: list[Path], seed: int, phantoms: int) -> list[dict[str, Any]]:
     """Each model's validation metrics (KEYS), one JSON line printed per model."""
     bases = _bases(seed, "val", phantoms // 8)
     val = synth.balanced_set(np.random.default_rng([seed, 2]), bases)
     lines = []
     for model_dir in model_dirs:
-        card = json.loads((model_dir / "detector.json").read_text())
-        logits, maps = onnx_predict(model_dir / "detector.onnx", val)
-        scores = _sigmoid(logits / card["temperature"])
+        scores, maps, card = card_scores(model_dir, val)
         overall = evaluate(val, scores, maps, card["threshold"])["overall"]
         line = {"model": str(model_dir), "version": card["version"], "val_samples": len(val)}
         line |= {key: round(overall[key], 4) for key in KEYS}

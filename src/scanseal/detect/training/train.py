@@ -91,10 +91,11 @@ def _bases(
     """Real planes of ``split`` (``views`` more per real image: other frames and fields of
     view, see :func:`data.real_views`), then ``phantoms`` phantoms."""
     real = [(plane, modality) for plane, modality, _ in data.real_planes(split)]
+    stream = ("train", "val", "test").index(split)
     if views:
-        view_rng = np.random.default_rng([seed, 11, ("train", "val", "test").index(split)])
+        view_rng = np.random.default_rng([seed, 11, stream])
         real += [(plane, kind) for plane, kind, _ in data.real_views(split, view_rng, views)]
-    rng = np.random.default_rng([seed, ("train", "val", "test").index(split)])
+    rng = np.random.default_rng([seed, stream])
     made = data.phantom_planes(rng, split, phantoms)
     return real + [(plane, style) for plane, style, _ in made]
 
