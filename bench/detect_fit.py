@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--images", type=int, default=80, help="training images and pool pairs")
     parser.add_argument("--seed", type=int, default=20261124, help="make train's seed")
     args = parser.parse_args(argv)
-    bases = train._bases(args.seed, "train", 480)
+    bases = train._bases(args.seed, "train", train.PHANTOMS)
     chosen = np.random.default_rng([args.seed, 99]).choice(len(bases), args.images, replace=False)
     sets: dict[str, list[synth.Sample]] = {
         "training images, fresh tampering": synth.balanced_set(
@@ -62,9 +62,7 @@ def main(argv: list[str] | None = None) -> None:
         "training pool (as trained)": pool_samples(
             train.build_pool(args.seed, bases, 2 * args.images), args.images
         ),
-        "validation": synth.balanced_set(
-            np.random.default_rng([args.seed, 2]), train._bases(args.seed, "val", 60)
-        ),
+        "validation": train.held_out(args.seed, "val")[0],
     }
     print("| set | samples | accuracy | recall | false alarms | AUC | det. @1% FA | loc. F1 |")
     print("|---|---|---|---|---|---|---|---|")

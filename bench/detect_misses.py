@@ -92,8 +92,7 @@ def _recall(rows: list[dict[str, Any]]) -> str:
 
 def measure(model_dir: Path, seed: int) -> list[dict[str, Any]]:
     """One row per tampered test image: family, modality, area, strength, detected."""
-    bases = train._bases(seed, "test", 480 // 3)
-    test = synth.balanced_set(np.random.default_rng([seed, 3]), bases)
+    test, bases = train.held_out(seed, "test")
     scores, _, card = compare.card_scores(model_dir, test)
     per_base = len(synth.FAMILIES) + len(synth.BENIGN)
     rows = []

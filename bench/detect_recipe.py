@@ -14,7 +14,8 @@ fractions, so set it near what the clock allows), ``bf16`` (1: forward pass unde
 autocast, as `make train` does where the CPU has it; default 0, float32) and ``arch``
 (``proposed``, the default, or another name of ``nets.ARCHITECTURES`` such as ``deep``), and
 ``views`` (more training images per real one, as `make train --real-views` draws them; each
-distinct value builds its own pool before the workers start; default 0).
+distinct value builds its own pool before the workers start; default 0), and ``fresh`` (pool
+pairs replaced by new ones per step, as `make train --fresh-pairs` does; default 0).
 Every variant is measured on validation
 (never on test), with temperature and threshold fitted there, scored through both views (as
 shipped) and through the plane alone.
@@ -42,7 +43,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import torch  # noqa: E402
 
-from scanseal.detect import metrics, synth  # noqa: E402
+from scanseal.detect import metrics  # noqa: E402
 from scanseal.detect.training import train  # noqa: E402
 
 KEYS: dict[str, Any] = {
@@ -54,10 +55,11 @@ KEYS: dict[str, Any] = {
     "bf16": int,
     "arch": str,
     "views": int,
+    "fresh": float,
 }
 _DATA: dict[str, Any] = {}
-"""The pools (one per ``views`` value) and the validation set, built before the workers are
-forked so they inherit them."""
+"""The pools and training images (one of each per ``views`` value) and the validation set,
+built before the workers are forked so they inherit them."""
 
 
 def parse_variant(text: str) -> dict[str, Any]:
@@ -102,8 +104,10 @@ def run_variant(job: tuple[str, float, int]) -> dict[str, Any]:
     budget = _budget(options, seconds)
     started = time.monotonic()
     arch = str(options.get("arch", "proposed"))
-    pool = _DATA["pools"][int(options.get("views", 0))]
-    model = train.train(arch, pool, budget, seed=seed, augment=True)
+    views = int(options.get("views", 0))
+    pool = _DATA["pools"][views]
+    fresh = train.fresh_pairs(seed, _DATA["bases"][views], float(options.get("fresh", 0)))
+    model = train.train(arch, pool, budget, seed=seed, augment=True, fresh=fresh)
     return {
         "variant": text,
         "steps": budget.done,
@@ -118,19 +122,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--variant", action="append", required=True, help="key=value,...")
     parser.add_argument("--minutes", type=float, default=7.7, help="wall clock per variant")
     parser.add_argument("--seed", type=int, default=20261124)
-    parser.add_argument("--phantoms", type=int, default=480)
+    parser.add_argument("--phantoms", type=int, default=train.PHANTOMS)
     parser.add_argument("--pool", type=int, default=8000)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "detect-recipe.json")
     args = parser.parse_args(argv)
     options = [parse_variant(text) for text in args.variant]  # a typo fails before the data
-    pools = {}
+    pools, bases = {}, {}
     for views in sorted({int(option.get("views", 0)) for option in options}):
-        bases = train._bases(args.seed, "train", args.phantoms, views)
-        pools[views] = train.build_pool(args.seed, bases, args.pool)
-    val_rng = np.random.default_rng([args.seed, 2])
+        bases[views] = train._bases(args.seed, "train", args.phantoms, views)
+        pools[views] = train.build_pool(args.seed, bases[views], args.pool)
     _DATA.update(
         pools=pools,
-        val=synth.balanced_set(val_rng, train._bases(args.seed, "val", args.phantoms // 8)),
+        bases=bases,
+        val=train.held_out(args.seed, "val", args.phantoms)[0],
     )
     jobs = [(text, args.minutes * 60, args.seed) for text in args.variant]
     context = multiprocessing.get_context("fork")

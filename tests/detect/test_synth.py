@@ -41,6 +41,22 @@ def test_benign_changes_have_no_mask(kind):
     assert sample.plane.shape == (synth.SIZE, synth.SIZE)
 
 
+def test_jpeg2000_is_lossy_and_close_and_repeatable():
+    """A real lossy round trip: pixels move (the smoothing a detector must not flag), but by
+    less than the jpeg change at its lowest quality, and identically every time."""
+    base = _base()
+    once = synth.jpeg2000(base, 10)
+    assert once.dtype == np.float32
+    assert once.shape == base.shape
+    error = float(np.sqrt(((once - base) ** 2).mean()))
+    assert 5e-4 < error < 0.02
+    assert error < float(np.sqrt(((synth.jpeg2000(base, 40) - base) ** 2).mean()))
+    assert np.array_equal(once, synth.jpeg2000(base, 10))
+    residual = base - synth.gaussian_blur(base, 1.0)  # fine texture: smoothed away in part
+    kept = once - synth.gaussian_blur(once, 1.0)
+    assert float(kept.std()) < float(residual.std())
+
+
 @pytest.mark.parametrize("style", synth.PHANTOM_STYLES)
 def test_phantoms_have_structure(style):
     plane = synth.phantom(np.random.default_rng(9), style)

@@ -101,6 +101,74 @@ def test_batches_pair_one_base_benign_and_tampered_through_one_window():
     assert masks[0::2].sum() == 0
 
 
+def test_fresh_pairs_replace_the_oldest_pairs_and_keep_the_kinds():
+    from scanseal.detect.training import train
+
+    rng = np.random.default_rng(9)
+    phantoms = [(p, m) for p, m, _ in data.phantom_planes(rng, "train", 4)]
+    bases = [(p, m) for p, m, _ in data.real_planes("train")[:3]] + phantoms
+    pool = train.build_pool(9, bases, 20)
+    before = pool.planes.copy()
+    families = list(pool.families)
+    assert train.fresh_pairs(9, bases, 0) is None
+    fresh = train.fresh_pairs(9, bases, 1.5)
+    assert fresh is not None
+    assert len(fresh.real) == 3
+    fresh.after_step(pool, 1)  # two steps at 1.5 pairs per step: pairs 0, 1 and 2
+    assert fresh.made == 3
+    changed = np.abs(pool.planes.astype(np.float32) - before).reshape(20, -1).max(axis=1) > 0
+    assert changed[1:6:2].all()  # new regions in pairs 0 to 2
+    assert not changed[6:].any()
+    assert list(pool.families) == families  # every family keeps its share of the pool
+    for pair in range(3):
+        mask = pool.masks[2 * pair + 1]
+        assert mask.any()
+        assert not pool.masks[2 * pair].any()
+        assert tuple(pool.centres[2 * pair]) == (-1, -1)
+        ys, xs = np.nonzero(mask)
+        assert tuple(pool.centres[2 * pair + 1]) == (int(ys.mean()), int(xs.mean()))
+        benign, tampered = pool.planes[2 * pair], pool.planes[2 * pair + 1]
+        outside = ~mask  # both rows of a new pair still come from one base image
+        assert np.abs(benign[outside].astype(np.float32) - tampered[outside]).mean() < 0.1
+    for step in range(2, 12):  # past a full turn of the pool: every pair has been replaced
+        fresh.after_step(pool, step)
+    changed = np.abs(pool.planes.astype(np.float32) - before).reshape(20, -1).max(axis=1) > 0
+    assert changed[1::2].all()  # (an unchanged real image may come back as it was)
+    replay = train.build_pool(9, bases, 20)
+    again = train.fresh_pairs(9, bases, 1.5)
+    assert again is not None
+    for step in range(12):
+        again.after_step(replay, step)
+    assert np.array_equal(replay.planes, pool.planes)  # seeded: the same new pairs
+
+
+def test_fresh_pairs_draw_real_training_images_or_phantoms_never_seen():
+    """An unchanged ('original') row is its base up to 8-bit rounding: after the turn-over each
+    is one of the real training images or a new phantom far from every known image."""
+    from scanseal.detect.training import train
+
+    rng = np.random.default_rng(10)
+    phantoms = [(p, m) for p, m, _ in data.phantom_planes(rng, "train", 3)]
+    real = [(p, m) for p, m, _ in data.real_planes("train")[:3]]
+    bases = real + phantoms
+    pool = train.build_pool(10, bases, 120)
+    fresh = train.fresh_pairs(10, bases, 60)
+    assert fresh is not None
+    fresh.after_step(pool, 0)
+    known_real = np.stack([p for p, _ in real])
+    known = np.stack([p for p, _ in bases])
+    kinds = {"real": 0, "new": 0}
+    for row in np.flatnonzero(pool.families == "original"):
+        plane = pool.planes[row].astype(np.float32)
+        if np.abs(known_real - plane).mean(axis=(1, 2)).min() < 0.004:
+            kinds["real"] += 1
+        else:
+            assert np.abs(known - plane).mean(axis=(1, 2)).min() > 0.02
+            kinds["new"] += 1
+    assert kinds["real"] > 0, kinds
+    assert kinds["new"] > 0, kinds
+
+
 def test_windows_of_every_crop_size_hold_the_tampered_centre():
     from scanseal.detect.training import train
 
@@ -222,12 +290,18 @@ def test_recipe_comparison_parses_variants_and_measures_one_on_validation():
     rng = np.random.default_rng(5)
     bases = [(p, m) for p, m, _ in data.phantom_planes(rng, "train", 3)]
     assert recipe.parse_variant("views=4") == {"views": 4}
+    pool = train.build_pool(5, bases, 8)
     recipe._DATA.update(
-        pools={0: train.build_pool(5, bases, 8)},
+        pools={0: pool},
+        bases={0: bases},
         val=synth.balanced_set(np.random.default_rng(6), bases[:1]),
     )
     row = recipe.run_variant(("crop=64,steps=2,batch=4", 0.0, 5))
     assert row["steps"] == 2
+    assert recipe.parse_variant("fresh=0.5") == {"fresh": 0.5}
+    before = pool.planes.copy()
+    recipe.run_variant(("fresh=2,steps=2,batch=4", 0.0, 5))  # 4 new pairs: the whole pool
+    assert not np.array_equal(pool.planes[1::2], before[1::2])
     with pytest.raises(KeyError):  # a views value whose pool was not built
         recipe.run_variant(("views=4,steps=1", 0.0, 5))
     for scoring in ("two_views", "one_view"):
@@ -295,3 +369,20 @@ def test_miss_table_measures_edit_strength_in_noise_units_and_bins_recall():
     assert strong[0] == "| edits ≥ 5 × noise | CT | US |"
     assert strong[2] == "| recall (n) | 100% (1) | 100% (1) |"
     assert misses.strong_by_modality(rows, 10.0).splitlines()[0] == "| edits ≥ 10 × noise | US |"
+
+
+def test_compare_reports_the_test_split_only_when_asked(capsys):
+    """`compare --split test` measures on the run's test set (for reporting); the default, and
+    the gate, use validation."""
+    from scanseal.detect._detector import MODEL_DIR
+    from scanseal.detect.training import compare, train
+
+    (test_line,) = compare.measure([MODEL_DIR], 3, 6, "test")
+    assert test_line["split"] == "test"
+    assert test_line["samples"] == len(train.held_out(3, "test", 6)[0])
+    assert set(test_line["false_alarms_by_change"]) == set(synth.BENIGN)
+    (val_line,) = compare.measure([MODEL_DIR], 3, 16)
+    assert val_line["split"] == "val"
+    assert val_line["samples"] == len(train.held_out(3, "val", 16)[0])
+    assert val_line["samples"] != test_line["samples"]
+    assert '"split": "test"' in capsys.readouterr().out

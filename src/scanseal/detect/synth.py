@@ -35,7 +35,15 @@ FAMILIES: Final[tuple[str, ...]] = (
 )
 """Tamper families, each with a ground-truth mask."""
 
-BENIGN: Final[tuple[str, ...]] = ("original", "reencode", "window", "noise", "rescale", "jpeg")
+BENIGN: Final[tuple[str, ...]] = (
+    "original",
+    "reencode",
+    "window",
+    "noise",
+    "rescale",
+    "jpeg",
+    "jpeg2000",
+)
 """Negatives: the untouched plane and changes a PACS or viewer makes to the whole image."""
 
 PHANTOM_STYLES: Final[tuple[str, ...]] = ("PH-CT", "PH-MR", "PH-XR", "PH-US")
@@ -379,6 +387,19 @@ def jpeg(plane: Plane, quality: int) -> Plane:
     return (np.asarray(Image.open(buffer), dtype=np.float32) / 255).astype(np.float32)
 
 
+def jpeg2000(plane: Plane, ratio: float) -> Plane:
+    """Round-trip through lossy JPEG 2000 (the irreversible 9/7 wavelet) at 16 bits, ``ratio``
+    times smaller than the raw plane: DICOM's lossy JPEG 2000 transfer syntax, which archives
+    and teleradiology links use. Its artefacts differ from JPEG's: no blocks, but fine texture
+    and noise smoothed away unevenly, which a detector of local retouching must not flag."""
+    buffer = io.BytesIO()
+    Image.fromarray((np.clip(plane, 0, 1) * 65535 + 0.5).astype(np.uint16)).save(
+        buffer, format="JPEG2000", quality_mode="rates", quality_layers=[ratio], irreversible=True
+    )
+    buffer.seek(0)
+    return (np.asarray(Image.open(buffer), dtype=np.float32) / 65535).astype(np.float32)
+
+
 def benign(rng: Rng, plane: Plane, kind: str) -> Plane:
     """Apply one whole-image change that must not count as tampering."""
     if kind == "original":
@@ -395,6 +416,8 @@ def benign(rng: Rng, plane: Plane, kind: str) -> Plane:
         return _clip(_resize(_resize(plane, (side, side)), (SIZE, SIZE)))
     if kind == "jpeg":
         return jpeg(plane, int(rng.integers(88, 98)))
+    if kind == "jpeg2000":
+        return _clip(jpeg2000(plane, float(rng.uniform(6, 16))))
     raise ValueError(f"unknown benign change {kind!r}")
 
 

@@ -9,6 +9,9 @@ temperature and threshold. Prints one JSON line per model directory.
 (src/scanseal/detect/model) and, only when the candidate is better (:func:`better`), copies
 its two files over the shipped ones and rewrites docs/MODEL.md's tables from the run's metrics.
 Otherwise the shipped model and its card stay as they are, and the command says why.
+
+``--split test`` measures the given models on the run's test set instead, to *report* how they
+compare on held-out data once the gate has decided; promotion never looks at it.
 """
 
 from __future__ import annotations
@@ -17,14 +20,14 @@ import argparse
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from scanseal.detect import synth
 from scanseal.detect._detector import MODEL_DIR
 from scanseal.detect.training import report
-from scanseal.detect.training.train import _bases, _sigmoid, evaluate, onnx_predict
+from scanseal.detect.training.train import PHANTOMS, _sigmoid, evaluate, held_out, onnx_predict
 
 KEYS = ("accuracy", "auc", "detection_at_1pct_fa", "loc_f1", "false_alarm_rate")
 
@@ -46,16 +49,20 @@ def card_scores(
     return _sigmoid(logits / card["temperature"]), maps, card
 
 
-def measure(model_dirs: list[Path], seed: int, phantoms: int) -> list[dict[str, Any]]:
-    """Each model's validation metrics (KEYS), one JSON line printed per model."""
-    bases = _bases(seed, "val", phantoms // 8)
-    val = synth.balanced_set(np.random.default_rng([seed, 2]), bases)
+def measure(
+    model_dirs: list[Path], seed: int, phantoms: int, split: Literal["val", "test"] = "val"
+) -> list[dict[str, Any]]:
+    """Each model's validation metrics (KEYS, and the false alarms per benign change), one
+    JSON line printed per model."""
+    samples, _ = held_out(seed, split, phantoms)
     lines = []
     for model_dir in model_dirs:
-        scores, maps, card = card_scores(model_dir, val)
-        overall = evaluate(val, scores, maps, card["threshold"])["overall"]
-        line = {"model": str(model_dir), "version": card["version"], "val_samples": len(val)}
-        line |= {key: round(overall[key], 4) for key in KEYS}
+        scores, maps, card = card_scores(model_dir, samples)
+        measured = evaluate(samples, scores, maps, card["threshold"])
+        line = {"model": str(model_dir), "version": card["version"], "split": split}
+        line["samples"] = len(samples)
+        line |= {key: round(measured["overall"][key], 4) for key in KEYS}
+        line["false_alarms_by_change"] = {k: round(v, 4) for k, v in measured["benign"].items()}
         print(json.dumps(line), flush=True)
         lines.append(line)
     return lines
@@ -86,12 +93,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--metrics", type=Path, default=Path("bench/out/detect-train/metrics.json"))
     parser.add_argument("--card", type=Path, default=Path("docs/MODEL.md"))
     parser.add_argument("--seed", type=int, default=20261124)
-    parser.add_argument("--phantoms", type=int, default=480, help="as in the training run")
+    parser.add_argument("--phantoms", type=int, default=PHANTOMS, help="as in the training run")
+    parser.add_argument(
+        "--split",
+        choices=("val", "test"),
+        default="val",
+        help="test: to report how models compare on held-out data (the gate uses val only)",
+    )
     args = parser.parse_args(argv)
     if args.promote is not None:
         promote(args.promote, args.metrics, args.card, args.seed, args.phantoms)
     elif args.model_dirs:
-        measure(args.model_dirs, args.seed, args.phantoms)
+        measure(args.model_dirs, args.seed, args.phantoms, args.split)
     else:
         parser.error("give model directories to measure, or --promote CANDIDATE")
 

@@ -37,6 +37,8 @@ from scanseal.detect._detector import MODEL_DIR
 from scanseal.detect.training.nets import ARCHITECTURES
 
 CROP = 64
+PHANTOMS = 480
+"""Training phantoms of a run (``--phantoms``); validation gets an eighth as many, test a third."""
 FULL_SHARE = 0.25
 """The last quarter of the steps trains on whole 224×224 planes, so the image score (a global
 max) is calibrated for the size it is used at; the rest uses cheaper ``CROP``-sized crops (more
@@ -100,6 +102,17 @@ def _bases(
     return real + [(plane, style) for plane, style, _ in made]
 
 
+def held_out(
+    seed: int, split: data.Split, phantoms: int = PHANTOMS
+) -> tuple[list[synth.Sample], list[tuple[synth.Plane, str]]]:
+    """A run's balanced validation or test set and the base images it was made from: the same
+    samples for the same seed and ``phantoms`` (the run's ``--phantoms``) wherever it is built,
+    so the gate, the benches and the run itself judge models on identical sets."""
+    share, stream = {"val": (8, 2), "test": (3, 3)}[split]
+    bases = _bases(seed, split, phantoms // share)
+    return synth.balanced_set(np.random.default_rng([seed, stream]), bases), bases
+
+
 def build_pool(seed: int, bases: list[tuple[synth.Plane, str]], size: int) -> Pool:
     """``size`` planes in pairs of one base image: row ``2p`` benignly changed, row ``2p + 1``
     tampered (families and benign changes in rotation), seeded per pair.
@@ -107,29 +120,96 @@ def build_pool(seed: int, bases: list[tuple[synth.Plane, str]], size: int) -> Po
     Batches take both rows of a pair through the same window: two images with the same anatomy
     and opposite labels teach the model the manipulation rather than the content."""
     side = synth.SIZE
-    planes = np.empty((size, side, side), np.float16)
-    masks = np.empty((size, side, side), np.bool_)
-    centres = np.full((size, 2), -1, np.int32)
-    families = np.empty(size, dtype=object)
+    pool = Pool(
+        planes=np.empty((size, side, side), np.float16),
+        masks=np.empty((size, side, side), np.bool_),
+        centres=np.full((size, 2), -1, np.int32),
+        families=np.empty(size, dtype=object),
+    )
     real = [b for b in bases if not b[1].startswith("PH-")]
     fake = [b for b in bases if b[1].startswith("PH-")]
-    for index in range(size):
-        pair = index // 2
+    for pair in range(size // 2):
         rng = np.random.default_rng([seed, 7, pair])
         group = real if (real and rng.random() < 0.5) else fake
         plane, modality = group[int(rng.integers(len(group)))]
         donor = bases[int(rng.integers(len(bases)))][0]
-        if index % 2:
-            kind = synth.FAMILIES[pair % len(synth.FAMILIES)]
-        else:
-            kind = synth.BENIGN[pair % len(synth.BENIGN)]
-        sample_rng = np.random.default_rng([seed, 7, pair, index % 2])
-        sample = synth.make_sample(sample_rng, plane, donor, modality, kind)
-        planes[index], masks[index], families[index] = sample.plane, sample.mask, kind
+        _fill_pair(pool, pair, (seed, 7, pair), plane, modality, donor)
+    return pool
+
+
+def _fill_pair(
+    pool: Pool,
+    pair: int,
+    key: tuple[int, ...],
+    plane: synth.Plane,
+    modality: str,
+    donor: synth.Plane,
+) -> None:
+    """Write pair ``pair`` of the pool from one base image: its benign change and its tampered
+    version (the kinds follow the pair's index, so every family and benign change keeps its
+    share), seeded by ``key``."""
+    families, changes = synth.FAMILIES, synth.BENIGN
+    for member in (0, 1):
+        index = 2 * pair + member
+        if member:
+            kind = families[pair % len(families)]
+        else:  # every (family, benign change) combination once in each run of 7 × 7 pairs
+            kind = changes[(pair // len(families)) % len(changes)]
+        rng = np.random.default_rng([*key, member])
+        sample = synth.make_sample(rng, plane, donor, modality, kind)
+        pool.planes[index], pool.masks[index] = sample.plane, sample.mask
+        pool.families[index] = kind
+        pool.centres[index] = -1
         if sample.mask.any():
             ys, xs = np.nonzero(sample.mask)
-            centres[index] = int(ys.mean()), int(xs.mean())
-    return Pool(planes, masks, centres, families)
+            pool.centres[index] = int(ys.mean()), int(xs.mean())
+
+
+@dataclass
+class FreshPairs:
+    """Replaces pairs of the pool with new ones while a model trains, ``per_step`` pairs per
+    step on average, oldest first, so the pool turns over many times in a long run.
+
+    A new pair is a new manipulation of a real training image (half of the time, as in the
+    pool) or of a phantom generated for it, never seen before: a network that has seen each of
+    a few hundred phantoms dozens of times learns which of *those* images are authentic (false
+    alarms 2% on training images against 9.5% on unseen ones, docs/MODEL.md), and phantoms cost
+    milliseconds to draw. Phantoms drawn here are training images by construction: they come
+    from their own random stream, which validation and test never use."""
+
+    real: list[tuple[synth.Plane, str]]
+    donors: list[tuple[synth.Plane, str]]
+    seed: int
+    per_step: float
+    made: int = 0
+
+    def after_step(self, pool: Pool, step: int) -> None:
+        """Bring the pool up to ``per_step * (step + 1)`` new pairs."""
+        pairs = len(pool.families) // 2
+        while self.made < self.per_step * (step + 1):
+            self._replace(pool, self.made % pairs)
+            self.made += 1
+
+    def _replace(self, pool: Pool, pair: int) -> None:
+        key = (self.seed, 13, self.made)
+        rng = np.random.default_rng(key)
+        if self.real and rng.random() < 0.5:
+            plane, modality = self.real[int(rng.integers(len(self.real)))]
+        else:
+            modality = synth.PHANTOM_STYLES[self.made % len(synth.PHANTOM_STYLES)]
+            plane = synth.phantom(rng, modality)
+        donor = self.donors[int(rng.integers(len(self.donors)))][0]
+        _fill_pair(pool, pair, key, plane, modality, donor)
+
+
+def fresh_pairs(
+    seed: int, bases: list[tuple[synth.Plane, str]], per_step: float
+) -> FreshPairs | None:
+    """The :class:`FreshPairs` for training images ``bases``, or None when ``per_step`` is 0."""
+    if per_step <= 0:
+        return None
+    real = [b for b in bases if not b[1].startswith("PH-")]
+    return FreshPairs(real, bases, seed, per_step)
 
 
 def _window(pool: Pool, row: int, rng: np.random.Generator, size: int) -> tuple[int, int]:
@@ -211,11 +291,14 @@ def train(
     augment: bool,
     exclude: str | None = None,
     widen: Event | None = None,
+    fresh: FreshPairs | None = None,
 ) -> nn.Module:
     """AdamW (weight decay 1e-4), warm-up then cosine decay over the budget's progress; the
     last quarter of the progress trains on whole planes. Sets ``budget.done``.
 
-    Once ``widen`` is set (the other worker has finished), the rest trains on two threads."""
+    Once ``widen`` is set (the other worker has finished), the rest trains on two threads.
+    With ``fresh``, pairs of the pool are replaced by new ones as the steps go (the pool is
+    changed in place)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng([seed, 11])
     model = ARCHITECTURES[arch]().to(memory_format=torch.channels_last)
@@ -247,6 +330,8 @@ def train(
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
+        if fresh is not None:
+            fresh.after_step(pool, step)
         if step % 200 == 0:
             elapsed = time.monotonic() - started
             _log(f"{arch} step {step}/{budget.steps} loss {loss.item():.4f} ({elapsed:.0f} s)")
@@ -451,7 +536,7 @@ def _ship(
     logits, maps = onnx_predict(onnx_path, test)
     result = evaluate(test, _sigmoid(logits / temperature), maps, threshold)
     card = {
-        "version": f"detector-1.5-seed{args.seed}-steps{steps}",
+        "version": f"detector-1.7-seed{args.seed}-steps{steps}",
         "threshold": round(threshold, 6),
         "temperature": round(temperature, 6),
         "heat_level": 0.5,
@@ -462,7 +547,7 @@ def _ship(
                     "heat": "per-cell tampering probability, stride 4 (56x56), mean of both views"},
         "training": {"seed": args.seed, "steps": steps, "architecture": args.arch,
                      "augmentation": True, "precision": args.precision,
-                     "split_salt": data.SPLIT_SALT},
+                     "fresh_pairs_per_step": args.fresh_pairs, "split_salt": data.SPLIT_SALT},
     }  # fmt: skip
     card["acceptance"] = _acceptance(onnx_path, temperature, threshold)
     (model_dir / "detector.json").write_text(json.dumps(card, indent=2) + "\n")
@@ -509,7 +594,10 @@ def _ship_job(args: argparse.Namespace) -> tuple[dict[str, Any], float, int]:
     started = time.monotonic()
     budget = Budget(args.steps_ship, seconds=args.ship_minutes * 60, bf16=_bf16(args))
     pool, side_done = _SHARED["pool"], _SHARED["side_done"]
-    model = train(args.arch, pool, budget, seed=args.seed, augment=True, widen=side_done)
+    fresh = fresh_pairs(args.seed, _SHARED["train_bases"], args.fresh_pairs)
+    model = train(
+        args.arch, pool, budget, seed=args.seed, augment=True, widen=side_done, fresh=fresh
+    )
     state = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
     return state, time.monotonic() - started, budget.done
 
@@ -579,23 +667,22 @@ def run(args: argparse.Namespace) -> None:
 
     _log("loading images")
     train_bases = _bases(args.seed, "train", args.phantoms, args.real_views)
-    val = synth.balanced_set(
-        np.random.default_rng([args.seed, 2]), _bases(args.seed, "val", args.phantoms // 8)
-    )
-    test = synth.balanced_set(
-        np.random.default_rng([args.seed, 3]), _bases(args.seed, "test", args.phantoms // 3)
-    )
+    val, _ = held_out(args.seed, "val", args.phantoms)
+    test, _ = held_out(args.seed, "test", args.phantoms)
     _log(f"pool of {args.pool} planes from {len(train_bases)} images")
     pool = build_pool(args.seed, train_bases, args.pool)
+    per_base = len(synth.FAMILIES) + len(synth.BENIGN)
     results["data"] = {
         "train_images": len(train_bases), "real_views": args.real_views, "pool": args.pool,
         "val_samples": len(val), "test_samples": len(test),
-        "val_images": len(val) // 13, "test_images": len(test) // 13,
+        "val_images": len(val) // per_base, "test_images": len(test) // per_base,
         "test_modalities": sorted({s.modality for s in test}),
     }  # fmt: skip
     _log(f"data {results['data']}")
     context = multiprocessing.get_context("fork")
-    _SHARED.update(pool=pool, val=val, test=test, side_done=context.Event())
+    _SHARED.update(
+        pool=pool, train_bases=train_bases, val=val, test=test, side_done=context.Event()
+    )
     # No torch computation in this process before the fork: an initialised OpenMP pool does
     # not survive fork() (GNU libgomp hangs in the child).
     with ProcessPoolExecutor(2, mp_context=context, initializer=_worker_start) as workers:
@@ -624,13 +711,19 @@ def run(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=20261124)
-    parser.add_argument("--phantoms", type=int, default=480)
+    parser.add_argument("--phantoms", type=int, default=PHANTOMS)
     parser.add_argument("--pool", type=int, default=8000)
     parser.add_argument(
         "--real-views",
         type=int,
         default=0,
         help="more training images per real one: random frames and fields of view",
+    )
+    parser.add_argument(
+        "--fresh-pairs",
+        type=float,
+        default=0.0,
+        help="pool pairs replaced by new ones per step of the shipped model (0: a fixed pool)",
     )
     parser.add_argument("--steps-ship", type=int, default=60000)
     parser.add_argument("--ship-minutes", type=float, default=50.0, help="0: no time cap")
