@@ -386,3 +386,32 @@ def test_compare_reports_the_test_split_only_when_asked(capsys):
     assert val_line["samples"] == len(train.held_out(3, "val", 16)[0])
     assert val_line["samples"] != test_line["samples"]
     assert '"split": "test"' in capsys.readouterr().out
+
+
+def test_evaluation_reports_real_studies_and_phantoms_apart():
+    """Phantoms are most of every set: the real images get their own figures, computed on
+    exactly their samples, and the report shows them with the false alarms of each."""
+    from scanseal.detect.training import report, train
+
+    rng = np.random.default_rng(12)
+    plane = np.full((synth.SIZE, synth.SIZE), 0.5, np.float32)
+    mask = np.zeros_like(plane, dtype=bool)
+    mask[10:20, 10:20] = True
+    samples, scores = [], []
+    for modality, alarm in (("CT", 0.9), ("PH-CT", 0.1)):  # real authentic images score high
+        for _ in range(4):
+            samples.append(synth.Sample(plane, mask, True, "splice", modality))
+            scores.append(0.8 + 0.1 * rng.random())
+            samples.append(synth.Sample(plane, np.zeros_like(mask), False, "original", modality))
+            scores.append(alarm)
+    maps = [np.zeros((56, 56), np.float32)] * len(samples)
+    result = train.evaluate(samples, np.array(scores), maps, 0.5)
+    real, phantom = result["sources"]["real"], result["sources"]["phantom"]
+    assert real["n"] == phantom["n"] == 8
+    assert real["false_alarm_rate"] == 1.0
+    assert phantom["false_alarm_rate"] == 0.0
+    assert result["overall"]["false_alarm_rate"] == 0.5
+    text = "\n".join(report._sources(result))
+    assert "### Shipped model on real studies and on phantoms" in text
+    assert "False alarms on authentic images at the threshold: real 100.0% · phantom 0.0%." in text
+    assert report._sources({"overall": {}}) == []  # a run from before the table existed

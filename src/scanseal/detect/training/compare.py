@@ -52,8 +52,8 @@ def card_scores(
 def measure(
     model_dirs: list[Path], seed: int, phantoms: int, split: Literal["val", "test"] = "val"
 ) -> list[dict[str, Any]]:
-    """Each model's validation metrics (KEYS, and the false alarms per benign change), one
-    JSON line printed per model."""
+    """Each model's metrics on the split (KEYS overall and for real and phantom images apart,
+    and the false alarms per benign change), one JSON line printed per model."""
     samples, _ = held_out(seed, split, phantoms)
     lines = []
     for model_dir in model_dirs:
@@ -63,6 +63,10 @@ def measure(
         line["samples"] = len(samples)
         line |= {key: round(measured["overall"][key], 4) for key in KEYS}
         line["false_alarms_by_change"] = {k: round(v, 4) for k, v in measured["benign"].items()}
+        line["sources"] = {
+            name: {key: round(group[key], 4) for key in KEYS}
+            for name, group in measured["sources"].items()
+        }
         print(json.dumps(line), flush=True)
         lines.append(line)
     return lines
