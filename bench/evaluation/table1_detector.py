@@ -64,10 +64,12 @@ def run(quick: bool, work: Path) -> dict[str, Any]:
 
     families = np.array([s.family for s in samples])
     modalities = np.array([s.modality for s in samples])
+    phantom = np.char.startswith(modalities.astype(str), "PH-")
     fresh: dict[str, Any] = {
         "overall": group(np.ones(len(samples), bool)),
         "families": {f: group((families == f) | ~labels) for f in synth.FAMILIES},
         "modalities": {m: group(modalities == m) for m in sorted(set(modalities))},
+        "sources": {"real": group(~phantom), "phantom": group(phantom)},
         "roc": _roc(labels, scores),
         "samples": len(samples),
         "base_images": len(bases),
@@ -98,8 +100,24 @@ def run(quick: bool, work: Path) -> dict[str, Any]:
                 "tamper detection AUC", "0.998", num(overall["auc"], 3),
                 overall["auc"] >= 0.998,
             ),
+            *_real_claims(fresh["sources"]["real"]),
         ],
     }  # fmt: skip
+
+
+def _real_claims(real: dict[str, float]) -> list[dict[str, Any]]:
+    """The real studies alone: phantoms are most of the set, so the overall figures above are
+    mostly phantom figures; these are the ones a hospital's images get."""
+    return [
+        claim(
+            "tamper detection on real studies only: accuracy / AUC", "99.2 % / 0.998",
+            f"{pct(real['accuracy'])} / {num(real['auc'], 3)}",
+            real["accuracy"] >= 0.992 and real["auc"] >= 0.998,
+        ),
+        claim(
+            "false alarms on authentic real images", "–", pct(real["false_alarm_rate"]), None
+        ),
+    ]  # fmt: skip
 
 
 def _roc(labels: np.ndarray[Any, Any], scores: np.ndarray[Any, Any]) -> dict[str, list[float]]:
@@ -142,6 +160,11 @@ def render(result: dict[str, Any], figures: Path) -> str:
         "Per tamper family (that family's images against every authentic image):",
         "",
         _group_table(fresh["families"], "family"),
+        "",
+        "Real studies and phantoms apart (phantoms are most of the set, so the figures above "
+        "are mostly theirs):",
+        "",
+        _group_table(fresh["sources"], "images"),
         "",
         "Per modality (PH-… are phantoms):",
         "",

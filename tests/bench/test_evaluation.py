@@ -44,8 +44,16 @@ def test_table1_detector(quick: Path) -> None:
     assert 0.5 < overall["accuracy"] <= 1
     assert 0.5 < overall["auc"] <= 1
     assert set(result["ablation"]) == {"basic", "resnet", "proposed", "proposed_aug"}
+    sources = result["fresh"]["sources"]
+    per_image = result["fresh"]["families_per_image"] + result["fresh"]["benign_per_image"]
+    assert sources["real"]["n"] == per_image * result["fresh"]["real_images"]
+    assert sources["real"]["n"] + sources["phantom"]["n"] == overall["n"]
+    assert sources["real"]["tampered"] + sources["phantom"]["tampered"] == overall["tampered"]
+    claims = [c["what"] for c in result["claims"]]
+    assert "false alarms on authentic real images" in claims
     text = section_text(quick, "Table 1: tamper detection (CNN authentication)")
     assert "99.2 %" in text
+    assert "Real studies and phantoms apart" in text
     assert "paper: Proposed CNN Architecture" in text
     png(quick, "table1-roc.png")
     png(quick, "table1-families.png")
