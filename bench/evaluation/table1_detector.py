@@ -64,7 +64,7 @@ def run(quick: bool, work: Path) -> dict[str, Any]:
 
     families = np.array([s.family for s in samples])
     modalities = np.array([s.modality for s in samples])
-    phantom = np.char.startswith(modalities.astype(str), "PH-")
+    phantom = np.array([synth.is_phantom(m) for m in modalities])
     fresh: dict[str, Any] = {
         "overall": group(np.ones(len(samples), bool)),
         "families": {f: group((families == f) | ~labels) for f in synth.FAMILIES},

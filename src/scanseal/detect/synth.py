@@ -49,6 +49,12 @@ BENIGN: Final[tuple[str, ...]] = (
 PHANTOM_STYLES: Final[tuple[str, ...]] = ("PH-CT", "PH-MR", "PH-XR", "PH-US")
 
 
+def is_phantom(modality: str) -> bool:
+    """Whether a base image's modality label is a phantom style (real files carry the DICOM
+    Modality, or "none")."""
+    return modality in PHANTOM_STYLES
+
+
 @dataclass(frozen=True)
 class Sample:
     """One labelled plane: ``tampered`` is the image-level label, ``mask`` the pixel truth."""

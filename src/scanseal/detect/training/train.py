@@ -126,8 +126,8 @@ def build_pool(seed: int, bases: list[tuple[synth.Plane, str]], size: int) -> Po
         centres=np.full((size, 2), -1, np.int32),
         families=np.empty(size, dtype=object),
     )
-    real = [b for b in bases if not b[1].startswith("PH-")]
-    fake = [b for b in bases if b[1].startswith("PH-")]
+    real = [b for b in bases if not synth.is_phantom(b[1])]
+    fake = [b for b in bases if synth.is_phantom(b[1])]
     for pair in range(size // 2):
         rng = np.random.default_rng([seed, 7, pair])
         group = real if (real and rng.random() < 0.5) else fake
@@ -208,7 +208,7 @@ def fresh_pairs(
     """The :class:`FreshPairs` for training images ``bases``, or None when ``per_step`` is 0."""
     if per_step <= 0:
         return None
-    real = [b for b in bases if not b[1].startswith("PH-")]
+    real = [b for b in bases if not synth.is_phantom(b[1])]
     return FreshPairs(real, bases, seed, per_step)
 
 
@@ -460,7 +460,7 @@ def _by_source(
 ) -> dict[str, dict[str, float]]:
     """The real studies' images and the phantoms apart: phantoms are most of every set, so
     the overall figures say little about real images, where a hospital uses the detector."""
-    phantom = np.array([s.modality.startswith("PH-") for s in samples])
+    phantom = np.array([synth.is_phantom(s.modality) for s in samples])
     sources = {"real": ~phantom, "phantom": phantom}
     return {
         name: _group(samples, labels, scores, predicted, threshold, keep)
