@@ -171,11 +171,12 @@ class FreshPairs:
     step on average, oldest first, so the pool turns over many times in a long run.
 
     A new pair is a new manipulation of a real training image (half of the time, as in the
-    pool) or of a phantom generated for it, never seen before: a network that has seen each of
-    a few hundred phantoms dozens of times learns which of *those* images are authentic (false
-    alarms 2% on training images against 9.5% on unseen ones, docs/MODEL.md), and phantoms cost
-    milliseconds to draw. Phantoms drawn here are training images by construction: they come
-    from their own random stream, which validation and test never use."""
+    pool) or of a phantom generated for it, never seen before, so that a network cannot learn
+    which of a few hundred phantoms are authentic; phantoms cost milliseconds to draw. (Over a
+    full run this helped on unseen phantoms and hurt on real studies, docs/MODEL.md "Choosing
+    the recipe"; it is off by default.) Phantoms drawn here are training images by
+    construction: they come from their own random stream, which validation and test never
+    use."""
 
     real: list[tuple[synth.Plane, str]]
     donors: list[tuple[synth.Plane, str]]
