@@ -30,13 +30,13 @@ import sqlite3
 import tempfile
 import threading
 import time
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from scanseal._sqlite import open_database
+from scanseal._toml import read_toml
 from scanseal.config import scanseal_home
 from scanseal.crypto.identity import Identity
 from scanseal.dicom.forward import Destination, forward
@@ -96,10 +96,7 @@ class ForwardConfig:
     @classmethod
     def load(cls, path: Path) -> ForwardConfig | None:
         """The [forward] table of ``path``; None when the file has none."""
-        try:
-            table = tomllib.loads(path.read_text("utf-8")).get("forward")
-        except (OSError, tomllib.TOMLDecodeError) as error:
-            raise InvalidInput(f"cannot read {path}: {error}") from error
+        table = read_toml(path).get("forward")
         if table is None:
             return None
         if not isinstance(table, dict):

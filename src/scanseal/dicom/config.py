@@ -15,11 +15,11 @@ CT_ROOM_2 = ["cards/cardiology.card.json"]            # ...unless the calling AE
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scanseal._toml import read_toml
 from scanseal.config import scanseal_home
 from scanseal.crypto.identity import IdentityCard
 from scanseal.errors import InvalidInput
@@ -53,10 +53,7 @@ class DicomConfig:
         file = path if path is not None else scanseal_home() / "scanseal.toml"
         if not file.exists():
             return cls()
-        try:
-            table = tomllib.loads(file.read_text("utf-8")).get("dicom", {})
-        except (OSError, tomllib.TOMLDecodeError) as error:
-            raise InvalidInput(f"cannot read {file}: {error}") from error
+        table = read_toml(file).get("dicom", {})
         if not isinstance(table, dict):
             raise InvalidInput(f"{file}: [dicom] must be a table")
         return cls(**_coerce(table, file.parent))

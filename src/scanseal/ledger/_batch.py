@@ -18,6 +18,7 @@ from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
 from eth_utils.address import is_address, to_checksum_address
 
+from scanseal._json import parse_object
 from scanseal.errors import IntegrityError, InvalidInput
 from scanseal.integrity.merkle import MerkleTree, leaf_hash
 
@@ -235,8 +236,8 @@ class BatchLog:
             if not line.endswith(b"\n"):
                 break  # torn write: the entry was never acknowledged
             try:
-                data = bytes.fromhex(json.loads(line)["entry"])
-            except (ValueError, KeyError, TypeError) as error:
+                data = bytes.fromhex(parse_object(line, "batched log line")["entry"])
+            except (InvalidInput, ValueError, KeyError, TypeError) as error:
                 raise IntegrityError(f"{self.path}: unreadable entry: {error}") from error
             Entry.decode(data)
             self._add(data)

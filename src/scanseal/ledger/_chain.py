@@ -24,7 +24,8 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound
 
-from scanseal.errors import IntegrityError, LedgerUnavailable
+from scanseal._json import parse_object
+from scanseal.errors import IntegrityError, InvalidInput, LedgerUnavailable
 
 _JOURNAL_VERSION = 1
 _EMBEDDED_FUNDER_KEY = (1).to_bytes(32, "big")
@@ -274,8 +275,8 @@ class EmbeddedChain(Chain):
             if not raw_line.endswith(b"\n"):
                 break
             try:
-                lines.append(json.loads(raw_line))
-            except json.JSONDecodeError:
+                lines.append(parse_object(raw_line, f"{self._journal_path} line"))
+            except InvalidInput:  # torn or unreadable: the journal ends here
                 break
             good += len(raw_line)
         if good != len(data):

@@ -9,12 +9,12 @@ the environment so that it never sits in a config file.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from scanseal._toml import read_toml
 from scanseal.config import scanseal_home
 from scanseal.errors import InvalidInput
 from scanseal.ledger.models import Mode
@@ -111,11 +111,7 @@ def _boolean(raw: str) -> bool:
 
 
 def _table_from_file(file: Path) -> dict[str, object]:
-    try:
-        document = tomllib.loads(file.read_text("utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise InvalidInput(f"cannot read {file}: {error}") from error
-    table = document.get("ledger", {})
+    table = read_toml(file).get("ledger", {})
     if not isinstance(table, dict):
         raise InvalidInput(f"{file}: [ledger] must be a table")
     return {key.replace("-", "_"): _coerce(key.replace("-", "_"), v) for key, v in table.items()}

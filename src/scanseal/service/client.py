@@ -20,6 +20,7 @@ from typing import Any, BinaryIO
 import httpx
 
 from scanseal import errors
+from scanseal._json import parse_value
 from scanseal.crypto import envelope
 from scanseal.crypto.identity import Identity, IdentityCard
 from scanseal.errors import GatewayUnavailable, IntegrityError, InvalidInput, ScanSealError
@@ -98,12 +99,18 @@ class GatewayClient:
             raise error_from_response(response)
         return response
 
-    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _json(self, method: str, path: str, kind: type = dict, **kwargs: Any) -> Any:
+        """The JSON answer, which must be a ``kind`` (an object unless said otherwise)."""
         response = self._call(method, path, **kwargs)
         try:
-            return response.json()
-        except ValueError:
-            raise IntegrityError(f"gateway {self.url} answered with malformed JSON") from None
+            answer = parse_value(response.content, "answer")
+        except ScanSealError as error:
+            raise IntegrityError(
+                f"gateway {self.url} answered with malformed JSON: {error}"
+            ) from None
+        if not isinstance(answer, kind):
+            raise IntegrityError(f"gateway {self.url} answered with a JSON {type(answer).__name__}")
+        return answer
 
     # --- workflows
 
@@ -155,7 +162,7 @@ class GatewayClient:
 
     def audit(self, record: str) -> list[dict[str, Any]]:
         path = f"/v1/records/{record}/audit"
-        return list(self._json("GET", path, headers=self.signed("audit", record)))
+        return list(self._json("GET", path, list, headers=self.signed("audit", record)))
 
     def inbox(self, after: int = 0) -> dict[str, Any]:
         """Records granted to us after cursor ``after``: ``{records: [{seq, record}], next,
@@ -229,12 +236,15 @@ def _ledger_hashes(raw: object) -> LedgerHashes:
     return LedgerHashes(values["h1"], values["h3"], values["pixel_digest"])
 
 
+_MAX_ERROR = 64 * 1024
+
+
 def error_from_response(response: httpx.Response) -> ScanSealError:
     """The ScanSeal error a gateway reported, rebuilt on this side with its one-line reason."""
     try:
-        body = response.json()
+        body = parse_value(response.content, "error answer", max_size=_MAX_ERROR)
         name, reason = str(body["error"]), str(body["reason"])
-    except (ValueError, KeyError, TypeError):
+    except (ScanSealError, KeyError, TypeError):
         return GatewayUnavailable(f"gateway answered HTTP {response.status_code}")
     kind = getattr(errors, name, None)
     if isinstance(kind, type) and issubclass(kind, ScanSealError):

@@ -7,7 +7,6 @@ The same file carries the [ledger] and [storage] tables, so one ``--config`` pic
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 from eth_utils.address import to_checksum_address
 
+from scanseal._toml import read_toml
 from scanseal.config import scanseal_home
 from scanseal.errors import InvalidInput
 
@@ -68,11 +68,7 @@ def _names() -> list[str]:
 
 
 def _table(file: Path) -> dict[str, Any]:
-    try:
-        document = tomllib.loads(file.read_text("utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise InvalidInput(f"cannot read {file}: {error}") from error
-    table = document.get("gateway", {})
+    table = read_toml(file).get("gateway", {})
     if not isinstance(table, dict):
         raise InvalidInput(f"{file}: [gateway] must be a table")
     return {key.replace("-", "_"): value for key, value in table.items()}

@@ -9,12 +9,12 @@ silently fall back to a default. docs/STORAGE.md lists every key.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from scanseal._toml import read_toml
 from scanseal.config import scanseal_home
 from scanseal.errors import InvalidInput
 
@@ -69,12 +69,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
 
 
 def _read_table(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as handle:
-            document = tomllib.load(handle)
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise InvalidInput(f"cannot read config {path}: {error}") from None
-    table = document.get("storage", {})
+    table = read_toml(path).get("storage", {})
     if not isinstance(table, dict):
         raise InvalidInput(f"{path}: [storage] must be a table")
     return table

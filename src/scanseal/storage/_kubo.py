@@ -11,12 +11,13 @@ content, callers verify what it returns.
 from __future__ import annotations
 
 import http.client
-import json
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from scanseal._json import parse_object
 from scanseal.errors import InvalidInput, StorageUnavailable
 from scanseal.storage._builder import CHUNK_SIZE
 
@@ -49,7 +50,7 @@ class KuboNode:
         return f"KuboNode({self.url!r})"
 
     def version(self) -> str:
-        reply = json.loads(self._small("version", {}))
+        reply = _reply(self._small("version", {}))
         return str(reply.get("Version", "?"))
 
     def add(self, chunks: Iterable[bytes]) -> str:
@@ -71,7 +72,7 @@ class KuboNode:
             lines = [line for line in response.read().splitlines() if line.strip()]
         if not lines:
             raise StorageUnavailable(f"{self.url}: add returned nothing")
-        return str(json.loads(lines[-1])["Hash"])
+        return str(_reply(lines[-1])["Hash"])
 
     def open_cat(self, cid: str, offset: int = 0) -> NodeStream:
         """Stream a file's content from ``offset``; the node gives up after the timeout."""
@@ -83,7 +84,7 @@ class KuboNode:
 
     def block_stat(self, cid: str) -> int:
         params = {"arg": cid, "timeout": f"{self.timeout:g}s", "cid-base": "base32"}
-        return int(json.loads(self._small("block/stat", params))["Size"])
+        return int(_reply(self._small("block/stat", params))["Size"])
 
     def pin_add(self, cid: str) -> None:
         self._small("pin/add", {"arg": cid, "timeout": f"{self.timeout:g}s"})
@@ -94,7 +95,7 @@ class KuboNode:
     def is_pinned(self, cid: str) -> bool:
         """True when the node pins ``cid`` recursively; a node that is down raises."""
         try:
-            reply = json.loads(
+            reply = _reply(
                 self._small("pin/ls", {"arg": cid, "type": "recursive", "cid-base": "base32"})
             )
         except _NodeSaid as said:
@@ -201,9 +202,17 @@ class _NodeSaid(StorageUnavailable):
 def _message(response: http.client.HTTPResponse) -> str:
     raw = response.read(4096)
     try:
-        return str(json.loads(raw)["Message"])
-    except (ValueError, KeyError, TypeError):
+        return str(_reply(raw)["Message"])
+    except (StorageUnavailable, KeyError, TypeError):
         return f"HTTP {response.status} {raw[:200]!r}"
+
+
+def _reply(raw: bytes) -> dict[str, Any]:
+    """A node's JSON answer, bounded and strict (scanseal._json); StorageUnavailable if not."""
+    try:
+        return parse_object(raw, "IPFS node reply")
+    except InvalidInput as error:
+        raise StorageUnavailable(error.reason) from None
 
 
 def _describe(error: BaseException) -> str:
