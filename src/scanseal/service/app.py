@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import re
 import time
 from collections.abc import AsyncIterator, Callable
@@ -31,6 +32,7 @@ from prometheus_client import (
 )
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from scanseal import __version__
 from scanseal.errors import InvalidInput, ScanSealError
@@ -41,6 +43,11 @@ from scanseal.service.signed import REQUEST_HEADER, SIGNATURE_HEADER
 
 T = TypeVar("T")
 MAX_BODY: Final = 512 * 1024 * 1024
+MAX_JSON_BODY: Final = 1024 * 1024
+"""Grant and revocation bodies: a grant object is a few KiB (one stanza)."""
+MAX_HEAD: Final = 64 * 1024
+"""Request line and headers together; a signed request's two headers take under 1 KiB."""
+_LOG: Final = logging.getLogger("scanseal.gateway")
 _FETCH_PATH: Final = re.compile(r"/v1/records/([^/]+)")
 _FETCH_THREADS: Final = 2
 """Threads answering fetches. A fetch holds the GIL for most of its work, so more threads only
@@ -116,6 +123,9 @@ class _Fetcher:
         except ScanSealError as error:
             self._metrics.answered("fetch", type(error).__name__, started)
             return error.http_status, "application/json", _error_body(error)
+        except Exception as error:  # a defect: still one JSON line, never a bare 500
+            self._metrics.answered("fetch", _INTERNAL, started)
+            return 500, "application/json", _internal_error_body(error)
         self._metrics.answered("fetch", "ok", started)
         return 200, wire.MEDIA_TYPE, bundle
 
@@ -144,6 +154,53 @@ class _FetchFront:
         headers = [(b"content-type", media.encode()), (b"content-length", b"%d" % len(body))]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+class BoundedHttp(HttpToolsProtocol):
+    """uvicorn's httptools protocol with :data:`MAX_HEAD` enforced as the bytes arrive.
+
+    httptools itself has no bound: it buffers a header however long it grows (by repeated
+    concatenation) before handing it over. Bytes are fed to the parser only while they fit in
+    what is left of the bound; a head that has not ended by then is answered with 431 and the
+    connection closed. (Bytes of a pipelined request that arrive in the same read as the end
+    of the previous one are not counted, so a head can exceed the bound by one read at most.)
+    """
+
+    _head = 0
+    _in_head = True
+    _refused = False
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        if not self._in_head:
+            super().data_received(data)
+            return
+        room = MAX_HEAD - self._head
+        self._head += min(len(data), room)
+        super().data_received(data[:room])
+        if self._in_head and len(data) > room:
+            self._refuse()
+        elif len(data) > room:
+            super().data_received(data[room:])
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._in_head, self._head = True, 0
+        super().on_message_complete()
+
+    def _refuse(self) -> None:
+        self._refused = True
+        body = _error_body(InvalidInput(f"request line and headers exceed {MAX_HEAD} bytes"))
+        head = (
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
+            b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body)
+        )
+        self.transport.write(head + body)
+        self.transport.close()
 
 
 def create_app(gateway: Gateway, dicom_receiver: Any = None) -> ASGIApp:
@@ -187,6 +244,11 @@ def create_app(gateway: Gateway, dicom_receiver: Any = None) -> ASGIApp:
         assert isinstance(error, ScanSealError)
         return Response(_error_body(error), error.http_status, media_type="application/json")
 
+    @app.exception_handler(Exception)
+    async def _defect(_request: Request, error: Exception) -> Response:
+        """Last resort: whatever a route failed with, the answer is one JSON line."""
+        return Response(_internal_error_body(error), 500, media_type="application/json")
+
     @app.get("/v1/health", summary="Gateway identity, chain and contract (the signing domain)")
     async def health() -> dict[str, Any]:
         return gateway.health()
@@ -219,7 +281,7 @@ def create_app(gateway: Gateway, dicom_receiver: Any = None) -> ASGIApp:
             "application/json": {"schema": {"type": "object"}}}}},
     )  # fmt: skip
     async def grant(record: str, request: Request) -> dict[str, Any]:
-        body = await _body(request)
+        body = await _body(request, MAX_JSON_BODY)
         return await run("grant", lambda: gateway.grant(record, _signed(request), body))
 
     @app.post(
@@ -230,7 +292,7 @@ def create_app(gateway: Gateway, dicom_receiver: Any = None) -> ASGIApp:
                 "grantee": {"type": "string"}}}}}}},
     )  # fmt: skip
     async def revoke(record: str, request: Request) -> dict[str, Any]:
-        body = await _body(request)
+        body = await _body(request, MAX_JSON_BODY)
         return await run("revoke", lambda: gateway.revoke(record, _signed(request), body))
 
     @app.get(
@@ -287,18 +349,34 @@ def _error_body(error: ScanSealError) -> bytes:
     return json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-async def _body(request: Request) -> bytes:
+_INTERNAL: Final = "InternalError"
+
+
+def _internal_error_body(error: Exception) -> bytes:
+    """The answer to a defect: the class of the exception only; the traceback goes to the log."""
+    _LOG.error("unexpected %s answering a request", type(error).__name__, exc_info=error)
+    reason = f"internal error ({type(error).__name__}); the gateway's log has the details"
+    return json.dumps({"error": _INTERNAL, "reason": reason}).encode("utf-8")
+
+
+async def _body(request: Request, limit: int = MAX_BODY) -> bytes:
+    """The request body, refused as soon as it is known to exceed ``limit`` bytes: from its
+    Content-Length, or while a chunked body streams in (never read whole first)."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
-        raise _too_large()
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise _too_large()
-    return body
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    parts: list[bytes] = []
+    size = 0
+    async for part in request.stream():
+        size += len(part)
+        if size > limit:
+            raise _too_large(limit)
+        parts.append(part)
+    return b"".join(parts)
 
 
-def _too_large() -> ScanSealError:
-    return InvalidInput(f"request body exceeds {MAX_BODY} bytes")
+def _too_large(limit: int) -> ScanSealError:
+    return InvalidInput(f"request body exceeds {limit} bytes")
 
 
 async def _tick(gateway: Gateway) -> None:

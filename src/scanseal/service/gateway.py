@@ -199,7 +199,7 @@ class Gateway:
         binary = _record_bytes(record)
         try:
             who = self.authenticate("fetch", record, headers, b"")
-        except ScanSealError as error:
+        except Exception as error:  # every refused attempt is logged, even an unforeseen one
             reason = getattr(error, "ledger_reason", Reason.OTHER)
             claimed = _claimed_requester(headers)
             self._log(binary, claimed, AccessType.DOWNLOAD, Reason(reason))
@@ -420,7 +420,7 @@ def _claimed_requester(headers: Mapping[str, str | None]) -> str:
     """Who a (possibly invalid) request claims to be, for the ledger's log of the attempt."""
     try:
         return parse_request(headers.get("request")).requester
-    except ScanSealError:
+    except Exception:  # on the way to logging a refusal: nothing may stop it
         return _ZERO_ADDRESS
 
 

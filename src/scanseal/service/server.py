@@ -59,7 +59,7 @@ def serve(
     from scanseal.dicom.config import DicomConfig
     from scanseal.dicom.index import DicomIndex
     from scanseal.dicom.scp import Receiver, StorageSCP
-    from scanseal.service.app import create_app
+    from scanseal.service.app import BoundedHttp, create_app
 
     config = gateway.config
     url = f"{config.scheme}://{config.host}:{config.port}"
@@ -96,6 +96,7 @@ def serve(
             ssl_keyfile=str(config.tls_key) if config.tls_key else None,
             log_level="warning",
             access_log=False,
+            http=BoundedHttp,
         )
     finally:
         stop.set()

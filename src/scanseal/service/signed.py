@@ -10,10 +10,10 @@ cannot swap what is uploaded under a valid signature. docs/PROTOCOL.md §2 is th
 from __future__ import annotations
 
 import base64
-import binascii
 import functools
 import hashlib
 import os
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, Final
@@ -34,6 +34,11 @@ DEFAULT_LIFETIME: Final = 60
 EMPTY_BODY: Final = hashlib.sha256(b"").digest()
 _SECP256K1_N: Final = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _WHAT: Final = "signed request"
+MAX_REQUEST_HEADER: Final = 4096
+"""Longest X-ScanSeal-Request accepted (characters). A request's JSON is about 350 bytes; its
+base64 about 480."""
+_BASE64URL: Final = re.compile(r"(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2}==|[A-Za-z0-9_-]{3}=)?")
+_SIGNATURE: Final = re.compile(r"0x[0-9a-fA-F]{130}")
 
 _TYPES: Final = {
     "EIP712Domain": [
@@ -256,10 +261,13 @@ def parse_request(encoded: str | None) -> Request:
     """Decode the request header; InvalidInput when it is missing or malformed."""
     if not encoded:
         raise InvalidInput(f"missing {REQUEST_HEADER} header")
-    try:
-        raw = base64.urlsafe_b64decode(encoded.encode("ascii"))
-    except (binascii.Error, ValueError, UnicodeEncodeError):
-        raise InvalidInput(f"{REQUEST_HEADER} is not base64url") from None
+    if len(encoded) > MAX_REQUEST_HEADER:
+        raise InvalidInput(f"{REQUEST_HEADER} is longer than {MAX_REQUEST_HEADER} characters")
+    if not _BASE64URL.fullmatch(encoded):
+        raise InvalidInput(f"{REQUEST_HEADER} is not padded base64url")
+    raw = base64.urlsafe_b64decode(encoded)
+    if base64.urlsafe_b64encode(raw).decode("ascii") != encoded:  # non-zero padding bits
+        raise InvalidInput(f"{REQUEST_HEADER} is not canonical base64url")
     request = Request.from_json(raw)
     if request.to_json() != raw:
         raise InvalidInput(f"{REQUEST_HEADER} is not canonical JSON")
@@ -282,12 +290,9 @@ def recover_requester(domain: Domain, request: Request, signature: str | None) -
 
 
 def _decode_signature(signature: str | None) -> bytes:
-    if not signature or not signature.startswith("0x") or len(signature) != 132:
+    if not signature or not _SIGNATURE.fullmatch(signature):  # fromhex would skip whitespace
         raise IntegrityError(f"{SIGNATURE_HEADER} must be 0x and 130 hex digits")
-    try:
-        raw = bytes.fromhex(signature[2:])
-    except ValueError:
-        raise IntegrityError(f"{SIGNATURE_HEADER} is not hexadecimal") from None
+    raw = bytes.fromhex(signature[2:])
     r, s, v = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:64], "big"), raw[64]
     if not (0 < r < _SECP256K1_N and 0 < s <= _SECP256K1_N // 2 and v in (27, 28)):
         raise IntegrityError("request signature is not in canonical form")

@@ -14,7 +14,7 @@ import io
 from dataclasses import dataclass, replace
 from typing import Final
 
-from eth_utils.address import to_checksum_address
+from eth_utils.address import is_address, to_checksum_address
 
 from scanseal._json import Reader, b64encode, canonical_json, parse_object
 from scanseal.crypto import envelope
@@ -25,6 +25,8 @@ from scanseal.crypto.stanzas import DEFAULT_KIND
 from scanseal.errors import IntegrityError
 
 GRANT_VERSION: Final = 1
+MAX_GRANT: Final = 64 * 1024
+"""A grant object's largest size: its header holds one stanza (about 1.6 KiB in base64)."""
 _WHAT: Final = "grant"
 
 
@@ -62,13 +64,16 @@ class Grant:
     @classmethod
     def from_bytes(cls, raw: bytes | str) -> Grant:
         """Strict parse; the signature is checked by :meth:`verify`, not here."""
-        top = Reader(parse_object(raw, _WHAT), _WHAT)
+        top = Reader(parse_object(raw, _WHAT, max_size=MAX_GRANT), _WHAT)
         top.only(
             "scanseal_grant", "record", "owner", "grantee", "grantee_card_sha256", "header",
             "issued_at", "signature",
         )  # fmt: skip
         if top.integer("scanseal_grant") != GRANT_VERSION:
             top.fail("scanseal_grant", f"must be {GRANT_VERSION}")
+        for key in ("owner", "grantee"):
+            if not is_address(top.text(key)):
+                top.fail(key, "must be an Ethereum address")
         card_hash = top.text("grantee_card_sha256")
         if len(card_hash) != 64 or any(c not in "0123456789abcdef" for c in card_hash):
             top.fail("grantee_card_sha256", "must be 64 lowercase hex digits")
