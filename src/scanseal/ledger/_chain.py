@@ -4,7 +4,7 @@ Both sign locally with explicit nonces, so many transactions from one account ca
 at once and no key ever leaves the process. The embedded chain is an in-memory py-evm; to
 survive a restart it journals every signed transaction with its block timestamp and replays the
 journal on open, which rebuilds exactly the same state (same transaction hashes, same
-timestamps, same contract addresses).
+timestamps, same contract addresses, same block hashes).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound
@@ -222,6 +223,7 @@ class EmbeddedChain(Chain):
         genesis = lines[0]["timestamp"] if lines else int(time.time())
         params = PyEVMBackend.generate_genesis_params(overrides={"timestamp": genesis})
         self._evm = PyEVMBackend(genesis_parameters=params)
+        _derive_prevrandao(self._evm.chain)
         self._tester = EthereumTester(self._evm)
         provider = EthereumTesterProvider(self._tester)
         super().__init__(Web3(provider), Account.from_key(_EMBEDDED_FUNDER_KEY), timeout)
@@ -293,6 +295,20 @@ class EmbeddedChain(Chain):
             tx_hash = Chain._submit(self, bytes.fromhex(line["raw"]))
             if tx_hash != line["hash"]:
                 raise IntegrityError(f"journal replay diverged at transaction {line['hash']}")
+
+
+def _derive_prevrandao(chain: Any) -> None:
+    """Mine every block of ``chain`` with a ``mix_hash`` (prevrandao) derived from its parent's
+    hash instead of eth-tester's random one, so a journal replay mines the same block hashes:
+    the access mirror's checkpoint names a block by its hash. Nothing here reads prevrandao."""
+    mine = chain.mine_block
+
+    def mine_block(*args: Any, **kwargs: Any) -> Any:
+        if "mix_hash" in kwargs:
+            kwargs["mix_hash"] = keccak(b"scanseal prevrandao" + bytes(chain.header.parent_hash))
+        return mine(*args, **kwargs)
+
+    chain.mine_block = mine_block
 
 
 def _tester_revert_data(args: tuple[Any, ...]) -> bytes:

@@ -1,4 +1,4 @@
-"""The contract's access table, mirrored in memory from its events.
+"""The contract's access table, mirrored in memory from its events, with a checkpoint on disk.
 
 ``hasAccess(recordId, account)`` is true when ``account`` is not zero and is either the record's
 uploader or holds an active grant. Exactly three events change that answer — ``ImageStored``
@@ -13,15 +13,27 @@ A revocation by anyone, through this process or by a direct transaction on the n
 the first decision after the block that holds it. A head whose ancestry changed (a reorg on a
 chain without finality) throws the table away and rebuilds it from the block that deployed the
 contract (saved beside its address when this installation deployed it; block 0 otherwise).
+
+The table and the head it reflects are checkpointed in a SQLite file (one transaction, so a
+crash leaves the previous checkpoint or the new one, never a mix). Opening loads the checkpoint
+and reads only the blocks after its head, provided that head's hash is still the canonical
+block at its height; otherwise (a reorg, another chain behind the same URL, an unreadable file)
+the table is rebuilt from the first block. A checkpoint is only a cache of the chain: losing
+one costs a rebuild, never a wrong answer.
 """
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import threading
+import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 from scanseal._address import checksum
+from scanseal._sqlite import open_database
 from scanseal.ledger import _abi
 from scanseal.ledger._chain import Chain
 
@@ -32,6 +44,24 @@ _ZERO: Final = "0x" + "00" * 20
 _EVENTS: Final = ("ImageStored", "AccessGranted", "AccessRevoked")
 _SPAN: Final = 10_000
 """Blocks per eth_getLogs query: public nodes cap the range a single query may cover."""
+_SAVE_SECONDS: Final = 2.0
+"""Most often a moving head is checkpointed (closing and catching up always save)."""
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS head (
+    id INTEGER PRIMARY KEY CHECK (id = 0),
+    contract TEXT NOT NULL,
+    first_block INTEGER NOT NULL,
+    number INTEGER NOT NULL,
+    hash BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS uploaders (rid BLOB PRIMARY KEY, account TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS grants (
+    rid BLOB NOT NULL,
+    account TEXT NOT NULL,
+    state INTEGER NOT NULL,
+    PRIMARY KEY (rid, account)
+);
+"""
 
 
 @dataclass(frozen=True)
@@ -43,17 +73,33 @@ class Head:
 
 
 class AccessMirror:
-    """hasAccess and grantOf answered from memory, in step with the chain."""
+    """hasAccess and grantOf answered from memory, in step with the chain.
 
-    def __init__(self, chain: Chain, contract: str, first_block: int = 0) -> None:
+    ``catch_up`` (called once at start, off the request path) loads the checkpoint and reads
+    the blocks after it; until a first catch-up is done ``ready`` is unset, and a decision made
+    before then does the catch-up itself.
+    """
+
+    def __init__(
+        self, chain: Chain, contract: str, first_block: int = 0, checkpoint: Path | None = None
+    ) -> None:
         self._chain = chain
         self._contract = contract
-        self._first_block = first_block
+        self.first_block = first_block
         self._topics = ["0x" + _abi.event_topic(name).hex() for name in _EVENTS]
         self._lock = threading.Lock()
         self._head: Head | None = None
         self._uploaders: dict[bytes, str] = {}
         self._grants: dict[tuple[bytes, str], int] = {}
+        self._checkpoint = _Checkpoint(checkpoint, contract, first_block) if checkpoint else None
+        self._loaded = False
+        self._saved_at = 0.0
+        self._changed_uploaders: set[bytes] = set()
+        self._changed_grants: set[tuple[bytes, str]] = set()
+        self._rewrite = True
+        self.ready = threading.Event()
+        self.blocks_read = 0
+        """Blocks whose events were read from the chain (the cost a checkpoint saves)."""
 
     def has_access(self, rid: bytes, account: str) -> bool:
         """The contract's ``hasAccess(rid, account)`` at the current head."""
@@ -73,10 +119,34 @@ class AccessMirror:
             self._sync()
             return self._grants.get((rid, account), 0)
 
+    def uploader_of(self, rid: bytes) -> str | None:
+        """Who stored record ``rid`` on chain (its ``ImageStored`` event), if anyone did."""
+        with self._lock:
+            self._sync()
+            return self._uploaders.get(rid)
+
+    def catch_up(self) -> None:
+        """Load the checkpoint, read the blocks since, save the new checkpoint; then ready."""
+        with self._lock:
+            self._sync()
+            self._save()
+
+    def close(self) -> None:
+        """Save what was read and close the checkpoint file."""
+        with self._lock:
+            if self._checkpoint is not None:
+                self._save()
+                self._checkpoint.close()
+                self._checkpoint = None
+
     def _sync(self) -> None:
+        if not self._loaded:
+            self._loaded = True
+            self._load()
         number, block_hash = self._chain.head()
         known = self._head
         if known is not None and known.number == number and known.hash == block_hash:
+            self.ready.set()
             return
         if known is not None and (
             number < known.number or self._chain.block_hash(known.number) != known.hash
@@ -85,13 +155,46 @@ class AccessMirror:
         if known is None:
             self._uploaders.clear()
             self._grants.clear()
-        start = self._first_block if known is None else known.number + 1
+            self._rewrite = True
+        start = self.first_block if known is None else known.number + 1
         for low in range(start, number + 1, _SPAN):
             high = min(low + _SPAN - 1, number)
             logs = self._chain.logs(self._contract, self._topics, low, high)
+            self.blocks_read += high - low + 1
             for log in sorted(logs, key=lambda item: (item["blockNumber"], item["logIndex"])):
                 self._apply(log)
         self._head = Head(number, block_hash)
+        self.ready.set()
+        if time.monotonic() - self._saved_at >= _SAVE_SECONDS:
+            self._save()
+
+    def _load(self) -> None:
+        """Take the checkpoint's table if its head is still a canonical block."""
+        if self._checkpoint is None:
+            return
+        saved = self._checkpoint.load()
+        if saved is None:
+            return
+        head, uploaders, grants = saved
+        if self._chain.block_hash(head.number) != head.hash:
+            return  # reorganised, or another chain: rebuilt from the first block
+        self._head, self._uploaders, self._grants = head, uploaders, grants
+        self._rewrite = False
+
+    def _save(self) -> None:
+        self._saved_at = time.monotonic()
+        if self._checkpoint is None or self._head is None:
+            return
+        if self._rewrite:
+            self._changed_uploaders, self._changed_grants = set(self._uploaders), set(self._grants)
+        uploaders = [(rid, self._uploaders[rid]) for rid in self._changed_uploaders]
+        grants = [(key[0], key[1], self._grants[key]) for key in self._changed_grants]
+        if not self._checkpoint.save(self._head, uploaders, grants, rewrite=self._rewrite):
+            self._checkpoint = None  # unwritable: the mirror goes on without one
+            return
+        self._rewrite = False
+        self._changed_uploaders.clear()
+        self._changed_grants.clear()
 
     def _apply(self, log: dict[str, Any]) -> None:
         decoded = _abi.decode_log(list(log["topics"]), bytes(log["data"]))
@@ -101,7 +204,86 @@ class AccessMirror:
         rid = bytes(fields["recordId"])
         if name == "ImageStored":
             self._uploaders[rid] = str(fields["uploader"])
-        elif name == "AccessGranted":
-            self._grants[(rid, str(fields["grantee"]))] = _GRANT_ACTIVE
-        else:
-            self._grants[(rid, str(fields["grantee"]))] = GRANT_REVOKED
+            self._changed_uploaders.add(rid)
+            return
+        key = (rid, str(fields["grantee"]))
+        self._grants[key] = _GRANT_ACTIVE if name == "AccessGranted" else GRANT_REVOKED
+        self._changed_grants.add(key)
+
+
+class _Checkpoint:
+    """The mirror's table and head in one SQLite file, written in one transaction each time.
+
+    The mirror hands over only the rows that changed since its last save, or all of them after
+    a rebuild. Every failure to read or write is absorbed: the caller falls back to the chain.
+    """
+
+    def __init__(self, path: Path, contract: str, first_block: int) -> None:
+        self._path = path
+        self._contract = contract
+        self._first_block = first_block
+        self._db: sqlite3.Connection | None = None
+
+    def load(self) -> tuple[Head, dict[bytes, str], dict[tuple[bytes, str], int]] | None:
+        try:
+            db = self._open()
+            row = db.execute("SELECT contract, first_block, number, hash FROM head").fetchone()
+            if row is None or (row[0], row[1]) != (self._contract, self._first_block):
+                return None
+            uploaders = {bytes(r): str(a) for r, a in db.execute("SELECT * FROM uploaders")}
+            grants = {(bytes(r), str(a)): int(s) for r, a, s in db.execute("SELECT * FROM grants")}
+        except (sqlite3.Error, OSError):
+            self._discard()
+            return None
+        return Head(int(row[2]), bytes(row[3])), uploaders, grants
+
+    def save(
+        self,
+        head: Head,
+        uploaders: list[tuple[bytes, str]],
+        grants: list[tuple[bytes, str, int]],
+        *,
+        rewrite: bool,
+    ) -> bool:
+        """Write ``head`` and the rows changed since the last save (all rows on a ``rewrite``)
+        in one transaction; False if the file is unusable."""
+        try:
+            db = self._open()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                if rewrite:
+                    db.execute("DELETE FROM uploaders")
+                    db.execute("DELETE FROM grants")
+                db.executemany("INSERT OR REPLACE INTO uploaders VALUES (?, ?)", uploaders)
+                db.executemany("INSERT OR REPLACE INTO grants VALUES (?, ?, ?)", grants)
+                db.execute(
+                    "INSERT OR REPLACE INTO head VALUES (0, ?, ?, ?, ?)",
+                    (self._contract, self._first_block, head.number, head.hash),
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        except (sqlite3.Error, OSError):
+            self.close()
+            return False
+        return True
+
+    def close(self) -> None:
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = None
+
+    def _open(self) -> sqlite3.Connection:
+        if self._db is None:
+            self._db = open_database(self._path, _SCHEMA)
+            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: consistent after a crash
+        return self._db
+
+    def _discard(self) -> None:
+        """Remove an unreadable checkpoint so the next save starts a fresh one."""
+        self.close()
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(OSError):
+                Path(str(self._path) + suffix).unlink()

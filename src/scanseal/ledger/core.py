@@ -112,7 +112,8 @@ class Ledger:
         self._first_pending: float | None = None
         self._batch_lock = threading.RLock()  # one writer at a time on the log and its anchors
         first_block = _deploy_block(config.state_dir, chain, address)
-        self._access = AccessMirror(chain, self.address, first_block)
+        checkpoint = Path(config.state_dir) / f"mirror-{chain.chain_id}-{self.address}.sqlite3"
+        self._access = AccessMirror(chain, self.address, first_block, checkpoint)
         if self.mode == "batched":
             self._open_batch_log()
 
@@ -142,6 +143,7 @@ class Ledger:
 
     def close(self) -> None:
         """Anchor nothing, lose nothing: pending batched entries stay in the log file."""
+        self._access.close()
         if self._log is not None:
             self._log.close()
         self.chain.close()
@@ -235,6 +237,32 @@ class Ledger:
         stored_cid, image_hash, h3, pixel, uploader, stamp = values
         return Record(rid, bytes(stored_cid), image_hash, h3, pixel, uploader, stamp, "chain")
 
+    def record_receipt(self, cid: bytes) -> Receipt | None:
+        """The receipt the record for ``cid`` was committed with, or None if it never was: its
+        entry in the batched log, else its ``ImageStored`` transaction. This is how a repeated
+        upload learns that it was already registered (a crash before its answer was sent)."""
+        rid = record_id(cid)
+        index = None if self._log is None else self._log.record_index(rid)
+        if index is not None:
+            return Receipt(rid, "batched", log_index=index)
+        if self._access.uploader_of(rid) is None:
+            return None
+        topics = ["0x" + _abi.event_topic("ImageStored").hex(), "0x" + rid.hex()]
+        head = self.chain.head()[0]
+        logs = self.chain.w3.eth.get_logs(
+            {
+                "address": self.address,
+                "fromBlock": self._access.first_block,
+                "toBlock": head,
+                "topics": topics,
+            }
+        )
+        if not logs:
+            return None
+        tx_hash = "0x" + bytes(logs[0]["transactionHash"]).hex()
+        mined = self.chain.wait(tx_hash)
+        return Receipt(rid, "per-record", tx_hash, int(mined["blockNumber"]), int(mined["gasUsed"]))
+
     def verify_record(
         self, cid: bytes, image_hash: bytes, h3: bytes, pixel_digest: bytes
     ) -> Record:
@@ -264,6 +292,20 @@ class Ledger:
     def revoke(self, controller: LocalAccount, cid: bytes, grantee: str) -> Receipt:
         """Stop future releases to `grantee` (what it already downloaded stays with it)."""
         return self._tx(controller, "revokeAccess", record_id(cid), [grantee], "revoke access")
+
+    def grant_state(self, cid: bytes, account: str) -> int:
+        """The contract's ``grantOf``: 0 never granted, 1 active, 2 revoked."""
+        return self._access.grant_of(record_id(cid), account)
+
+    @property
+    def ready(self) -> bool:
+        """Whether the access mirror has caught up with the chain once since opening."""
+        return self._access.ready.is_set()
+
+    def catch_up(self) -> None:
+        """Bring the access mirror up to the chain head from its checkpoint and save it (at
+        start, before serving: afterwards each decision reads only the newest blocks)."""
+        self._access.catch_up()
 
     def has_access(self, cid: bytes, account: str) -> bool:
         """Whether `account` may open the record now: the contract's hasAccess (answered from

@@ -250,8 +250,10 @@ def create_app(gateway: Gateway, dicom_receiver: Any = None) -> ASGIApp:
         return Response(_internal_error_body(error), 500, media_type="application/json")
 
     @app.get("/v1/health", summary="Gateway identity, chain and contract (the signing domain)")
-    async def health() -> dict[str, Any]:
-        return gateway.health()
+    async def health() -> Response:
+        info = gateway.health()  # "starting" (HTTP 503) until the warm-up is done
+        code = 200 if info["status"] == "ok" else 503
+        return Response(json.dumps(info).encode(), code, media_type="application/json")
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def prometheus() -> Response:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import logging
 import tempfile
 import threading
 import time
@@ -55,9 +56,13 @@ from scanseal.transfer.records import LedgerHashes, cid_bytes
 from scanseal.transfer.stored import fetch_sealed
 
 _ZERO_ADDRESS = "0x" + "00" * 20
+_GRANT_NEVER = 0
+_GRANT_REVOKED = 2
 _READ_PIECE = 1 << 20
 _MANIFESTS_KEPT = 4096  # a manifest is a few KiB
 T = TypeVar("T")
+_log = logging.getLogger("scanseal.gateway")
+_WARM_UP_RETRY_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -90,8 +95,13 @@ class Gateway:
         self._records: dict[str, Record] = {}
         self._manifests: dict[str, bytes] = {}
         self.inbox = Inbox(config.state_dir / "inbox.sqlite3")
+        self._warm_up: threading.Thread | None = None
+        self._closing = threading.Event()
 
     def close(self) -> None:
+        self._closing.set()
+        if self._warm_up is not None:
+            self._warm_up.join(timeout=60)
         with self._ledger_lock:
             if self.ledger.mode == "batched" and self.ledger.pending:
                 self.ledger.anchor()
@@ -137,9 +147,57 @@ class Gateway:
             for path in sorted(Path(self.config.members).glob("*.json")):
                 self.enroll(IdentityCard.load(path))
 
+    def start(self) -> None:
+        """Warm up off the request path (what ``scanseal serve`` does before it listens): bring
+        the grant-table mirror up to the chain from its checkpoint, then finish the uploads a
+        crash cut short. Until that is done :meth:`health` says ``starting``."""
+        self._warm_up = threading.Thread(target=self._warm, name="warm-up", daemon=True)
+        self._warm_up.start()
+
+    @property
+    def ready(self) -> bool:
+        """False while the warm-up runs (a gateway never started is ready: it catches up at
+        its first access decision)."""
+        return self._warm_up is None or not self._warm_up.is_alive()
+
+    def _warm(self) -> None:
+        while not self._closing.is_set():
+            try:
+                self.locked(self.ledger.catch_up)
+                break
+            except ScanSealError as error:  # the node is down: stay "starting" and try again
+                _log.warning("gateway warm-up: %s; retrying", error.reason)
+                self._closing.wait(_WARM_UP_RETRY_SECONDS)
+        self.recover_uploads()
+
+    def recover_uploads(self) -> int:
+        """Finish every pending upload the ledger already holds (a crash came after the ledger
+        write); returns how many. One the ledger does not hold stays pending: it was never
+        acknowledged, and its client's retry registers it."""
+        finished = 0
+        for stored in self.state.pending_uploads():
+            if self._closing.is_set():
+                break
+            try:
+                manifest = Manifest.from_json(_read(self.store, stored.manifest_cid))
+                complete = functools.partial(self._complete_on_ledger, stored, manifest)
+                if self.locked(complete):
+                    self._finish_upload(stored, manifest)
+                    finished += 1
+            except ScanSealError as error:
+                _log.warning("upload %s stays pending: %s", stored.manifest_cid, error.reason)
+        return finished
+
+    def _complete_on_ledger(self, stored: StoredRecord, manifest: Manifest) -> bool:
+        """Grant the recipients of a pending upload the ledger holds; False if it holds none."""
+        if self._registered(stored.manifest_cid, manifest) is None:
+            return False
+        self._grant_recipients(cid_bytes(stored.manifest_cid), manifest)
+        return True
+
     def health(self) -> dict[str, Any]:
         return {
-            "status": "ok",
+            "status": "ok" if self.ready else "starting",
             "version": __version__,
             "gateway": self.identity.address,
             "chain_id": self.domain.chain_id,
@@ -281,9 +339,10 @@ class Gateway:
         if envelope_cid != manifest.cid:
             raise IntegrityError("envelope does not hash to the CID the manifest names")
         self.store.put(io.BytesIO(manifest_bytes))
+        stored = StoredRecord(manifest_cid, envelope_cid, who.requester)
+        self.state.begin_upload(stored)  # on disk before the ledger hears of the record
         receipt = self.locked(lambda: self._register(manifest_cid, manifest))
-        self.state.add_record(StoredRecord(manifest_cid, envelope_cid, who.requester))
-        self.inbox.add(manifest_cid, [r.address for r in manifest.recipients])
+        self._finish_upload(stored, manifest)
         return {
             "manifest_cid": manifest_cid,
             "envelope_cid": envelope_cid,
@@ -291,21 +350,62 @@ class Gateway:
             "granted": [r.address for r in manifest.recipients],
         }
 
+    def _finish_upload(self, stored: StoredRecord, manifest: Manifest) -> None:
+        """After the ledger holds the record: announce it, then hold it (ends the pending row).
+        Both steps are idempotent, so a retry or the start-up reconciliation may repeat them."""
+        self.inbox.add(stored.manifest_cid, [r.address for r in manifest.recipients])
+        self.state.add_record(stored)
+
     def _register(self, manifest_cid: str, manifest: Manifest) -> Receipt:
-        """Every recipient is checked before anything is written, so a refusal leaves no
+        """Record the upload on the ledger, or find it there already (an upload repeated after
+        a crash, or sent twice): the same manifest CID with the same hashes from this gateway
+        is the same record and answers with the receipt it was first committed with.
+
+        Every recipient is checked before anything is written, so a refusal leaves no
         half-registered record behind."""
         binary = cid_bytes(manifest_cid)
         for recipient in manifest.recipients:
             if self.ledger.identity_of(recipient.address) is None:
                 raise InvalidInput(f"recipient {recipient.name} is not registered on the ledger")
-        receipt = self.ledger.store_record(
-            self.identity.account, binary, manifest.chain.h1, manifest.chain.h3,
-            manifest.pixel_digest,
-        )  # fmt: skip
-        for recipient in manifest.recipients:
-            if not self.ledger.has_access(binary, recipient.address):
-                self.ledger.grant(self.identity.account, binary, recipient.address)
+        receipt = self._registered(manifest_cid, manifest)
+        if receipt is None:
+            try:
+                receipt = self.ledger.store_record(
+                    self.identity.account, binary, manifest.chain.h1, manifest.chain.h3,
+                    manifest.pixel_digest,
+                )  # fmt: skip
+            except ScanSealError:
+                receipt = self._registered(manifest_cid, manifest)  # mined after all (a timeout)
+                if receipt is None:
+                    raise
+        self._grant_recipients(binary, manifest)
         return receipt
+
+    def _registered(self, manifest_cid: str, manifest: Manifest) -> Receipt | None:
+        """The receipt of this manifest's record if the ledger already holds it; refuses a
+        record under this CID that this gateway did not register with these hashes."""
+        binary = cid_bytes(manifest_cid)
+        receipt = self.ledger.record_receipt(binary)
+        if receipt is None:
+            return None
+        held = self.ledger.get_record(binary)
+        same = (held.image_hash, held.h3, held.pixel_digest) == (
+            manifest.chain.h1, manifest.chain.h3, manifest.pixel_digest,
+        ) and to_checksum_address(held.uploader) == self.identity.address  # fmt: skip
+        if not same:
+            raise IntegrityError(
+                f"record {manifest_cid} is on the ledger with other hashes or another uploader"
+            )
+        return receipt
+
+    def _grant_recipients(self, binary: bytes, manifest: Manifest) -> None:
+        """Grant each recipient that was never granted. One whose grant the owner revoked
+        since stays revoked when the upload is repeated."""
+        for recipient in manifest.recipients:
+            if self.ledger.has_access(binary, recipient.address):
+                continue
+            if self.ledger.grant_state(binary, recipient.address) == _GRANT_NEVER:
+                self.ledger.grant(self.identity.account, binary, recipient.address)
 
     def grant(self, record: str, headers: Mapping[str, str | None], body: bytes) -> dict[str, Any]:
         """Relay an owner's signed grant: check it, publish it, record it on the ledger."""
@@ -319,18 +419,21 @@ class Gateway:
             check_same_payload(envelope.read_header(stream), granted_header)
         grantee = to_checksum_address(issued.grantee)
         binary = cid_bytes(record)
+        grant_cid = self.store.put(io.BytesIO(issued.to_bytes()))
 
         def on_chain() -> Receipt | None:
             if self.ledger.identity_of(grantee) != issued.grantee_card_sha256:
                 raise InvalidInput(f"{grantee} is not registered with the card the grant names")
+            # The grant object is held and announced before the chain grant: a grant the
+            # ledger holds always has its object here. Until the chain grant is mined these
+            # rows are inert — every release is decided by the ledger.
+            self.state.set_grant(record, grantee, grant_cid)
+            self.inbox.add(record, [grantee], again=True)
             if self.ledger.has_access(binary, grantee):
                 return None
             return self.ledger.grant(self.identity.account, binary, grantee)
 
         receipt = self.locked(on_chain)
-        grant_cid = self.store.put(io.BytesIO(issued.to_bytes()))
-        self.state.set_grant(record, grantee, grant_cid)
-        self.inbox.add(record, [grantee], again=True)
         return {
             "grant_cid": grant_cid,
             "ledger": None if receipt is None else _receipt_json(receipt),
@@ -344,11 +447,16 @@ class Gateway:
         if grantee is None or not is_address(grantee):
             raise InvalidInput("revoke needs the grantee's address")
         grantee = to_checksum_address(grantee)
-        receipt = self.locked(
-            lambda: self.ledger.revoke(self.identity.account, cid_bytes(record), grantee)
-        )
-        self.state.end_grant(record, grantee)
-        return {"revoked": grantee, "ledger": _receipt_json(receipt)}
+        binary = cid_bytes(record)
+
+        def on_chain() -> Receipt | None:
+            if self.ledger.grant_state(binary, grantee) == _GRANT_REVOKED:
+                return None  # a repeated revocation (its answer was lost): nothing to send
+            return self.ledger.revoke(self.identity.account, binary, grantee)
+
+        receipt = self.locked(on_chain)
+        self.state.end_grant(record, grantee)  # an active row the ledger revoked is never served
+        return {"revoked": grantee, "ledger": None if receipt is None else _receipt_json(receipt)}
 
     def _owned(self, record: str, requester: str) -> StoredRecord:
         stored = self.state.record(record)

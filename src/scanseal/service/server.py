@@ -62,6 +62,7 @@ def serve(
     from scanseal.service.app import BoundedHttp, create_app
 
     config = gateway.config
+    gateway.start()  # the grant-table mirror catches up while the listeners come up
     url = f"{config.scheme}://{config.host}:{config.port}"
     print(f"scanseal gateway {gateway.identity.address} listening on {url}", flush=True)
     dicom = DicomConfig.load(config_path)

@@ -1,5 +1,10 @@
 """The gateway's own state in SQLite: used nonces, the records it holds, and their grants.
 
+An upload is written ahead: a ``pending_uploads`` row is committed before the record goes to
+the ledger, and turned into a ``records`` row (one transaction) once the ledger holds it. A
+crash in between leaves the pending row, which the gateway reconciles with the ledger when it
+starts again (docs/PROTOCOL.md, "Crashes").
+
 Nonces are single-use for good: a nonce is inserted (primary key) and committed with
 ``synchronous=FULL`` before the request it belongs to is served, and the row outlives a restart,
 so replaying a captured request fails even after the gateway was stopped, killed or lost power.
@@ -34,6 +39,12 @@ CREATE TABLE IF NOT EXISTS nonces (
 );
 CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces (expires_at);
 CREATE TABLE IF NOT EXISTS records (
+    manifest_cid TEXT PRIMARY KEY,
+    envelope_cid TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    created INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pending_uploads (
     manifest_cid TEXT PRIMARY KEY,
     envelope_cid TEXT NOT NULL,
     owner TEXT NOT NULL,
@@ -181,11 +192,37 @@ class GatewayState:
     # --- records and grants
 
     def add_record(self, record: StoredRecord) -> None:
+        """Hold ``record`` (and end its pending upload, if any) in one transaction."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(
+                    "INSERT OR IGNORE INTO records VALUES (?, ?, ?, ?)",
+                    (record.manifest_cid, record.envelope_cid, record.owner, int(time.time())),
+                )
+                self._db.execute(
+                    "DELETE FROM pending_uploads WHERE manifest_cid = ?", (record.manifest_cid,)
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def begin_upload(self, record: StoredRecord) -> None:
+        """Note, durably, that ``record`` is about to be registered on the ledger."""
         with self._lock:
             self._db.execute(
-                "INSERT OR IGNORE INTO records VALUES (?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO pending_uploads VALUES (?, ?, ?, ?)",
                 (record.manifest_cid, record.envelope_cid, record.owner, int(time.time())),
             )
+
+    def pending_uploads(self) -> list[StoredRecord]:
+        """Uploads begun but not finished (a crash came between), oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT manifest_cid, envelope_cid, owner FROM pending_uploads ORDER BY created"
+            ).fetchall()
+        return [StoredRecord(*row) for row in rows]
 
     def record(self, manifest_cid: str) -> StoredRecord | None:
         with self._lock:
