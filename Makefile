@@ -84,15 +84,15 @@ bench-gateway: install-dev
 	$(BIN)/python bench/gateway_load.py
 
 # The long fuzzing mode (tests/fuzz): FUZZ_N seeded inputs per target (a few thousand each run
-# under `make unit`); prints inputs, failures and seconds per target and a table for
-# docs/RESULTS.md. FUZZ_TARGETS picks targets ("card config"), FUZZ_SEED another seed. A failure
+# under `make unit`); prints inputs, failures and seconds per target and merges them into the
+# Fuzzing section of docs/RESULTS.md. FUZZ_TARGETS picks targets ("card config"), FUZZ_SEED another seed. A failure
 # prints its reproducer: PYTHONPATH=src:tests python -m fuzz --target T --seed S --index I.
 FUZZ_N ?= 100000
 FUZZ_SEED ?= 0
 FUZZ_TARGETS ?=
 fuzz: install-dev
 	PYTHONPATH=src:tests $(BIN)/python -m fuzz -n $(FUZZ_N) --seed $(FUZZ_SEED) \
-		$(foreach t,$(FUZZ_TARGETS),--target $(t))
+		$(foreach t,$(FUZZ_TARGETS),--target $(t)) --results docs/RESULTS.md
 
 # The attack suite alone (also part of `make unit`): prints the Table 3 counts at the end.
 security: install-dev

@@ -2,6 +2,7 @@
 
     python -m fuzz [-n 100000] [--seed 0] [--target NAME ...]     every target, N inputs each
     python -m fuzz --target NAME --seed S --index I               one input, its full report
+    python -m fuzz ... --results docs/RESULTS.md                  merge the counts into RESULTS.md
 
 Prints one line per target (inputs, failures, known issues, seconds, RSS growth) and a Markdown
 table for docs/RESULTS.md; the exit status is 1 if any target failed.
@@ -18,7 +19,7 @@ import time
 import warnings
 from pathlib import Path
 
-from fuzz import _harness
+from fuzz import _harness, _results
 from fuzz.targets import TARGETS, by_name
 
 
@@ -29,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", action="append", help="one target (repeatable)")
     parser.add_argument("--index", type=int, help="reproduce this one input (and its report)")
     parser.add_argument("--trace", action="store_true", help="name each input before running it")
+    parser.add_argument("--results", type=Path, help="merge the counts into this RESULTS.md")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")  # pydicom warns about every malformed element
     targets = [by_name(n) for n in args.target] if args.target else list(TARGETS)
@@ -53,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(outcome)
     if args.index is None:
         _table(rows)
+        if args.results is not None:
+            _results.write(args.results, rows, [t.name for t in TARGETS])
     return 1 if failed else 0
 
 
