@@ -423,7 +423,7 @@ class Http(Target):
 
     name = "http"
     stateful = True
-    test_inputs = 2500
+    test_inputs = 2000
 
     def setup(self, workdir: Path) -> None:
         self.gw = GatewayWorld.open(workdir / "gw", stow=True)
@@ -609,8 +609,130 @@ def _mutate_path(mutator: Mutator, path: str) -> str:
     return base + ("?" + query if query else "")
 
 
+# --- the client against a gateway that answers anything ------------------------------------------
+
+CLIENT_OPS = ("health", "domain", "upload", "fetch", "grant", "revoke", "audit", "inbox", "verify")
+_STATUSES = (200, 200, 200, 201, 204, 301, 400, 403, 404, 409, 422, 500, 502, 503, 599)
+
+
+@dataclass(frozen=True)
+class Answer:
+    op: str
+    status: int
+    body: bytes
+
+
+class Client(Target):
+    """GatewayClient (as the CLI and the DICOM agent use it) against a gateway answering
+    mutations of real answers: health, upload, fetch, grant, revoke, audit, inbox, verify and
+    error bodies. What the callers then read (``manifest_cid``, ``grant_cid``, ``checks``, the
+    audit rows, the inbox page) is read here too: a client that returns what its callers cannot
+    use has not refused the answer."""
+
+    name = "client"
+    test_inputs = 1500
+
+    def setup(self, workdir: Path) -> None:
+        from scanseal.service.client import seal_for_upload
+
+        gw = GatewayWorld.open(workdir / "gw")
+        try:
+            people = gw.world.people
+            self.ito, self.novak = people["ito"], people["novak"]
+            self.record = gw.record
+            ito = GatewayClient(BASE, self.ito, http=gw.http)
+            self.real = {
+                "health": json.dumps(ito.health()).encode(),
+                "fetch": ito.fetch_bundle(gw.record),
+                "grant": json.dumps(ito.grant(gw.record, self.novak.card)).encode(),
+                "revoke": json.dumps(ito.revoke(gw.record, self.novak.address)).encode(),
+                "audit": json.dumps(ito.audit(gw.record)).encode(),
+                "inbox": json.dumps(
+                    GatewayClient(BASE, people["lee"], http=gw.http).inbox()
+                ).encode(),
+                "verify": json.dumps(ito.verify(gw.record)).encode(),
+                "error": b'{"error":"AccessDenied","reason":"not a recipient"}',
+            }
+            image = Path(str(get_testdata_file("SC_rgb_small_odd.dcm")))
+            scratch = workdir / "sealed"
+            scratch.mkdir()
+            self.sealed = seal_for_upload(image, [people["lee"].card], self.ito, scratch)
+            self.real["upload"] = json.dumps(ito.upload(self.sealed)).encode()
+            self.real["domain"] = self.real["health"]
+        finally:
+            gw.close()
+        self.output = workdir / "fetched.dcm"
+        self.http = TestClient(self._app, base_url=BASE)
+        self.answer = Answer("health", 200, self.real["health"])
+
+    async def _app(self, scope: Any, receive: Any, send: Any) -> None:
+        """The hostile gateway: real health and owner's bundle unless they are under test."""
+        if scope["type"] != "http":
+            return
+        path, answer = scope["path"], self.answer
+        if path == "/v1/health" and answer.op not in ("health", "domain"):
+            answer = Answer("health", 200, self.real["health"])
+        elif scope["method"] == "GET" and path.startswith("/v1/records/") and answer.op == "grant":
+            answer = Answer("fetch", 200, self.real["fetch"])
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", b"%d" % len(answer.body)),
+        ]
+        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        await send({"type": "http.response.body", "body": answer.body})
+
+    def generate(self, mutator: Mutator) -> Answer:
+        r = mutator.rng
+        op = r.choice(CLIENT_OPS)
+        status = 200 if r.random() < 0.8 else r.choice(_STATUSES)
+        seed = self.real[op] if status == 200 or r.random() < 0.3 else self.real["error"]
+        if seed == self.real["fetch"]:
+            body = mutator.bytes_(seed) if r.random() < 0.9 else seed
+        else:
+            body = mutator.json_doc([seed]) if r.random() < 0.95 else seed
+        return Answer(op, status, body)
+
+    def run(self, case: Answer) -> None:
+        from scanseal._cli.ledger import trail_row
+        from scanseal.dicom.agent import inbox_page
+
+        self.answer = case
+        client = GatewayClient(BASE, self.ito, http=self.http)
+        op = case.op
+        if op == "health":
+            client.health()
+        elif op == "domain":
+            client.signed("fetch", self.record)
+        elif op == "upload":
+            str(client.upload(self.sealed)["manifest_cid"])
+        elif op == "fetch":
+            self._fetch(client)
+        elif op == "grant":
+            str(client.grant(self.record, self.novak.card)["grant_cid"])
+        elif op == "revoke":
+            client.revoke(self.record, self.novak.address)
+        elif op == "audit":
+            [trail_row(entry) for entry in client.audit(self.record)]
+        elif op == "inbox":
+            inbox_page(client.inbox(), 0)
+        else:
+            [str(check) for check in client.verify(self.record)["checks"]]
+
+    def _fetch(self, client: GatewayClient) -> None:
+        try:
+            client.fetch(self.record, self.output)
+        except ScanSealError:
+            if self.output.exists():
+                raise Failure(f"refused answer left plaintext at {self.output}") from None
+            raise
+        self.output.unlink()
+
+    def dump(self, case: Answer) -> bytes:
+        return f"{case.op} HTTP {case.status}\n".encode() + case.body
+
+
 TARGETS: tuple[Target, ...] = (
-    Ingest(), Envelopes(), Manifests(), Bundles(), Cards(), Configs(), Http(),
+    Ingest(), Envelopes(), Manifests(), Bundles(), Cards(), Configs(), Http(), Client(),
 )  # fmt: skip
 
 
