@@ -76,7 +76,7 @@ class Ingest(Target):
     detector's preprocessing."""
 
     name = "ingest"
-    test_inputs = 2000
+    test_inputs = 1500
 
     def setup(self, workdir: Path) -> None:
         self.seeds = [Path(str(get_testdata_file(n))).read_bytes() for n in DICOM_SEEDS]
@@ -119,7 +119,7 @@ class Envelopes(Target):
     """The envelope reader and opener, with the recipient's keys (all three key kinds)."""
 
     name = "envelope"
-    test_inputs = 5000
+    test_inputs = 3000
 
     def setup(self, workdir: Path) -> None:
         self.me = Identity.generate("fuzz-recipient")
@@ -155,17 +155,19 @@ def _seal(payload: bytes, recipients: list[Any], segment_size: int = 64 * 1024) 
 
 
 class Manifests(Target):
-    """The manifest reader and its signature check (seeds: manifests of real uploads)."""
+    """The manifest reader and its signature check (seeds: the manifest an upload sends)."""
 
     name = "manifest"
-    test_inputs = 5000
+    test_inputs = 3000
 
     def setup(self, workdir: Path) -> None:
-        world = GatewayWorld.open(workdir)
-        try:
-            self.seeds = [world.manifest, json.dumps(json.loads(world.manifest), indent=2).encode()]
-        finally:
-            world.close()
+        from scanseal.service.client import seal_for_upload
+
+        owner, reader = Identity.generate("ito"), Identity.generate("lee")
+        image = Path(str(get_testdata_file(UPLOAD_IMAGE)))
+        sealed = seal_for_upload(image, [reader.card], owner, workdir)
+        canonical = sealed.manifest_path.read_bytes()
+        self.seeds = [canonical, json.dumps(json.loads(canonical), indent=2).encode()]
 
     def generate(self, mutator: Mutator) -> bytes:
         return mutator.json_doc(self.seeds)
@@ -180,7 +182,7 @@ class Cards(Target):
     """Identity cards as read from a file (all three recipient key kinds)."""
 
     name = "card"
-    test_inputs = 4000
+    test_inputs = 3000
 
     def setup(self, workdir: Path) -> None:
         self.seeds = [Identity.generate(n).card.to_json().encode() for n in ("ito", "lee.b")]
@@ -236,7 +238,7 @@ class Configs(Target):
     """scanseal.toml as each loader reads it: gateway, ledger, storage and DICOM."""
 
     name = "config"
-    test_inputs = 3000
+    test_inputs = 2000
 
     def setup(self, workdir: Path) -> None:
         self.seeds = [_CONFIG_SEED.encode()]
@@ -333,7 +335,7 @@ class Bundles(Target):
     """The client's check of a fetch answer (open_bundle): framing, manifest, grant, envelope."""
 
     name = "bundle"
-    test_inputs = 3000
+    test_inputs = 2000
 
     def setup(self, workdir: Path) -> None:
         world = GatewayWorld.open(workdir / "gw")
@@ -423,7 +425,7 @@ class Http(Target):
 
     name = "http"
     stateful = True
-    test_inputs = 2000
+    test_inputs = 1500
 
     def setup(self, workdir: Path) -> None:
         self.gw = GatewayWorld.open(workdir / "gw", stow=True)
@@ -630,7 +632,7 @@ class Client(Target):
     use has not refused the answer."""
 
     name = "client"
-    test_inputs = 1500
+    test_inputs = 1000
 
     def setup(self, workdir: Path) -> None:
         from scanseal.service.client import seal_for_upload
