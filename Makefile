@@ -6,7 +6,7 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
 .PHONY: demo test lint typecheck unit bench clean install install-dev ipfs-tools bench-storage
 .PHONY: install-contracts contracts bench-ledger bench-gateway security dicom-tools bench-dicom
-.PHONY: bench-detect train test-train
+.PHONY: bench-detect train test-train fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -82,6 +82,17 @@ bench-ledger: install-dev install-contracts
 # Concurrent signed fetches against a real gateway (TLS) vs a plain HTTPS file server.
 bench-gateway: install-dev
 	$(BIN)/python bench/gateway_load.py
+
+# The long fuzzing mode (tests/fuzz): FUZZ_N seeded inputs per target (a few thousand each run
+# under `make unit`); prints inputs, failures and seconds per target and merges them into the
+# Fuzzing section of docs/RESULTS.md. FUZZ_TARGETS picks targets ("card config"), FUZZ_SEED another seed. A failure
+# prints its reproducer: PYTHONPATH=src:tests python -m fuzz --target T --seed S --index I.
+FUZZ_N ?= 100000
+FUZZ_SEED ?= 0
+FUZZ_TARGETS ?=
+fuzz: install-dev
+	PYTHONPATH=src:tests $(BIN)/python -m fuzz -n $(FUZZ_N) --seed $(FUZZ_SEED) \
+		$(foreach t,$(FUZZ_TARGETS),--target $(t)) --results docs/RESULTS.md
 
 # The attack suite alone (also part of `make unit`): prints the Table 3 counts at the end.
 security: install-dev

@@ -136,6 +136,27 @@ def test_a_failed_section_is_shown_and_fails_the_run(tmp_path: Path) -> None:
     assert "**failed**: RuntimeError: the model file is unreadable" in text
 
 
+def test_rendering_keeps_the_fuzzing_section_make_fuzz_wrote(tmp_path: Path) -> None:
+    fuzzing = "## Fuzzing\n\n| target | inputs |\n| --- | ---: |\n| card | 100,000 |"
+    old = f"# Results\n\n## Table 1: old\n\nstale\n\n{fuzzing}\n\n## Table 9: gone\n\nx\n"
+    (tmp_path / "RESULTS.md").write_text(old)
+    quick = {  # a quick run renders into --out, not docs/
+        "section": "table1_detector", "title": "Table 1", "status": "ok", "result": {},
+        "run": {"quick": True, "command": "python bench/evaluate.py --quick", "date": "today"},
+    }  # fmt: skip
+    (tmp_path / "table1_detector.json").write_text(json.dumps(quick))
+    before = docs_digest()
+    done = subprocess.run(
+        [sys.executable, "bench/evaluate.py", "--render-only", "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert before == docs_digest()
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert fuzzing in text, done.stderr
+    assert "stale" not in text
+    assert "Table 9: gone" not in text
+
+
 def test_unknown_section_is_refused() -> None:
     done = subprocess.run(
         [sys.executable, "bench/evaluate.py", "--only", "table9", "--render-only"],

@@ -152,6 +152,13 @@ def _set_key(obj: dict, kind: str, value: object) -> dict:
     return {**obj, "keys": {**obj["keys"], kind: value}}
 
 
+def _rsa_oid_changed(encoded: str) -> str:
+    der = base64.b64decode(encoded)
+    rsa_oid = bytes.fromhex("2a864886f70d010101")
+    assert rsa_oid in der
+    return base64.b64encode(der.replace(rsa_oid, b"\x2b" + rsa_oid[1:], 1)).decode()
+
+
 MALFORMED = [
     ("missing-name", lambda c: _without(c, "name"), "'name' is missing"),
     ("missing-keys", lambda c: _without(c, "keys"), "'keys' is missing"),
@@ -181,6 +188,11 @@ MALFORMED = [
         "long-rsa",
         lambda c: _set_key(c, "rsa-oaep-2048", base64.b64encode(b"\x30" * 300).decode()),
         "'keys.rsa-oaep-2048'",
+    ),
+    (  # DER naming an algorithm OID nobody implements (1.3.840... for 1.2.840.113549.1.1.1)
+        "rsa-unknown-algorithm",
+        lambda c: _set_key(c, "rsa-oaep-2048", _rsa_oid_changed(c["keys"]["rsa-oaep-2048"])),
+        "'keys.rsa-oaep-2048' is not a usable key",
     ),
     (
         "unknown-kind",
@@ -540,3 +552,13 @@ def test_write_never_replaces_a_file(tmp_path):
     assert target.read_text() == "first"
     assert os.listdir(target.parent) == ["alice.json"]
     assert target.parent.stat().st_mode & 0o777 == 0o700
+
+
+def test_private_key_of_an_unknown_algorithm_is_malformed(alice):
+    """DER that names an algorithm OID nobody implements is InvalidInput, not a library error."""
+    der = alice.transport_keys["rsa-oaep-2048"].private_bytes()
+    rsa_oid = bytes.fromhex("2a864886f70d010101")
+    assert rsa_oid in der
+    unknown = der.replace(rsa_oid, b"\x2b" + rsa_oid[1:])
+    with pytest.raises(InvalidInput, match="malformed rsa-oaep-2048 private key"):
+        TransportKey.from_private_bytes("rsa-oaep-2048", unknown)

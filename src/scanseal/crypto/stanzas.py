@@ -19,7 +19,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Final
 
-from cryptography.exceptions import InvalidTag
+from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, hpke, serialization
 from cryptography.hazmat.primitives.asymmetric import mlkem, padding, rsa, x25519
 
@@ -125,7 +125,10 @@ class RecipientKey:
 
 
 def _load_rsa_public(der: bytes) -> rsa.RSAPublicKey:
-    key = serialization.load_der_public_key(der)
+    try:
+        key = serialization.load_der_public_key(der)
+    except UnsupportedAlgorithm:  # well-formed DER naming an algorithm nobody implements
+        raise ValueError("not an RSA key (unknown key algorithm)") from None
     if not isinstance(key, rsa.RSAPublicKey):
         raise ValueError("not an RSA key")
     if key.key_size != _RSA_BITS or key.public_numbers().e != _RSA_EXPONENT:
@@ -139,6 +142,13 @@ def _load_hybrid_public(raw: bytes) -> hpke.MLKEM768X25519PublicKey:
     kem = mlkem.MLKEM768PublicKey.from_public_bytes(raw[:_MLKEM_PUBLIC_SIZE])
     dh = x25519.X25519PublicKey.from_public_bytes(raw[_MLKEM_PUBLIC_SIZE:])
     return hpke.MLKEM768X25519PublicKey(kem, dh)
+
+
+def _load_der_private(der: bytes) -> object:
+    try:
+        return serialization.load_der_private_key(der, password=None)
+    except UnsupportedAlgorithm:
+        raise ValueError("not an RSA key (unknown key algorithm)") from None
 
 
 class TransportKey:
@@ -178,7 +188,7 @@ class TransportKey:
         _require_kind(kind)
         try:
             if kind == RSA_OAEP_2048:
-                key = serialization.load_der_private_key(raw, password=None)
+                key = _load_der_private(raw)
                 if not isinstance(key, rsa.RSAPrivateKey) or key.key_size != _RSA_BITS:
                     raise ValueError("not an RSA-2048 private key")
                 return cls(kind, rsa_key=key)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import ssl
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Final
 
 import httpx
 
@@ -70,14 +71,20 @@ class GatewayClient:
     # --- plumbing
 
     def health(self) -> dict[str, Any]:
-        return dict(self._json("GET", "/v1/health"))
+        """Identity, chain and contract of the gateway (the fields a signing domain needs)."""
+        info = self._object("GET", "/v1/health", chain_id=int, contract=str, gateway=str)
+        if not 0 <= info["chain_id"] < 2**256 or not all(
+            _ADDRESS.fullmatch(info[key]) for key in ("contract", "gateway")
+        ):
+            raise self._off_protocol("/v1/health")
+        return info
 
     @property
     def domain(self) -> Domain:
         """The signing domain, read once from the gateway's health endpoint."""
         if self._domain is None:
             info = self.health()
-            self._domain = Domain(int(info["chain_id"]), info["contract"], info["gateway"])
+            self._domain = Domain(info["chain_id"], info["contract"], info["gateway"])
         return self._domain
 
     def _me(self) -> Identity:
@@ -109,8 +116,26 @@ class GatewayClient:
                 f"gateway {self.url} answered with malformed JSON: {error}"
             ) from None
         if not isinstance(answer, kind):
-            raise IntegrityError(f"gateway {self.url} answered with a JSON {type(answer).__name__}")
+            raise self._off_protocol(path.split("?")[0])
         return answer
+
+    def _object(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+        **fields: type,
+    ) -> dict[str, Any]:
+        """A JSON object answer whose ``fields`` have those types (the ones callers read)."""
+        answer = self._json(method, path, headers=headers, body=body)
+        if not _typed(answer, fields):
+            raise self._off_protocol(path.split("?")[0])
+        return answer
+
+    def _off_protocol(self, path: str) -> GatewayUnavailable:
+        return GatewayUnavailable(f"gateway {self.url} answered {path} outside its protocol")
 
     # --- workflows
 
@@ -131,7 +156,7 @@ class GatewayClient:
         body = wire.pack({"manifest": manifest.decode("utf-8")}, sealed.envelope.read_bytes())
         record = cid_of(io.BytesIO(manifest))
         headers = {**self.signed("upload", record, body), "Content-Type": wire.MEDIA_TYPE}
-        return dict(self._json("POST", "/v1/records", headers=headers, body=body))
+        return self._object("POST", "/v1/records", headers=headers, body=body, manifest_cid=str)
 
     def fetch_bundle(self, record: str) -> bytes:
         """One signed fetch: the raw bundle (manifest, grant, ledger hashes, envelope)."""
@@ -152,26 +177,40 @@ class GatewayClient:
         issued = make_grant(record, header, file_key, me, grantee, int(time.time()))
         body = issued.to_bytes()
         headers = {**self.signed("grant", record, body), "Content-Type": "application/json"}
-        return dict(self._json("POST", f"/v1/records/{record}/grants", headers=headers, body=body))
+        path = f"/v1/records/{record}/grants"
+        return self._object("POST", path, headers=headers, body=body, grant_cid=str)
 
     def revoke(self, record: str, grantee: str) -> dict[str, Any]:
         body = json.dumps({"grantee": grantee}).encode()
         headers = {**self.signed("revoke", record, body), "Content-Type": "application/json"}
         path = f"/v1/records/{record}/revocations"
-        return dict(self._json("POST", path, headers=headers, body=body))
+        return self._object("POST", path, headers=headers, body=body)
 
     def audit(self, record: str) -> list[dict[str, Any]]:
+        """The record's trail, ``AuditEntry.to_dict`` form: when, action and actor typed."""
         path = f"/v1/records/{record}/audit"
-        return list(self._json("GET", path, list, headers=self.signed("audit", record)))
+        trail = self._json("GET", path, list, headers=self.signed("audit", record))
+        if not all(_audit_entry(e) for e in trail):
+            raise self._off_protocol(path)
+        return list(trail)
 
     def inbox(self, after: int = 0) -> dict[str, Any]:
         """Records granted to us after cursor ``after``: ``{records: [{seq, record}], next,
         more}``."""
         headers = self.signed("inbox", str(after))
-        return dict(self._json("GET", f"/v1/inbox?after={after}", headers=headers))
+        path = f"/v1/inbox?after={after}"
+        page = self._object("GET", path, headers=headers, records=list, next=int, more=bool)
+        entries = page["records"]
+        if not 0 <= page["next"] < 2**63 or not all(_typed(e, _INBOX_ENTRY) for e in entries):
+            raise self._off_protocol("/v1/inbox")
+        return page
 
     def verify(self, record: str) -> dict[str, Any]:
-        return dict(self._json("GET", f"/v1/records/{record}/verify"))
+        path = f"/v1/records/{record}/verify"
+        report = self._object("GET", path, checks=list)
+        if not all(isinstance(check, str) for check in report["checks"]):
+            raise self._off_protocol(path)
+        return report
 
 
 def seal_for_upload(
@@ -222,6 +261,29 @@ def open_bundle(
         return open_checked(
             envelope_path, manifest, identity, output, hashes, grant=grant, progress=progress
         )
+
+
+_ADDRESS: Final = re.compile(r"0x[0-9a-fA-F]{40}")
+_LAST_TIMESTAMP: Final = 253402300799  # 9999-12-31T23:59:59Z, the last second datetime can show
+_INBOX_ENTRY: Final = {"seq": int, "record": str}
+_AUDIT_ENTRY: Final = {"timestamp": int, "action": str, "actor": str}
+
+
+def _typed(obj: Any, fields: dict[str, type]) -> bool:
+    """``obj`` is a JSON object whose ``fields`` hold those types (a boolean is no integer)."""
+    return isinstance(obj, dict) and all(
+        isinstance(obj.get(k), kind) and (kind is bool or not isinstance(obj.get(k), bool))
+        for k, kind in fields.items()
+    )
+
+
+def _audit_entry(entry: Any) -> bool:
+    allowed = entry.get("allowed") if isinstance(entry, dict) else None
+    return (
+        _typed(entry, _AUDIT_ENTRY)
+        and 0 <= entry["timestamp"] <= _LAST_TIMESTAMP
+        and (allowed is None or isinstance(allowed, bool))
+    )
 
 
 def _ledger_hashes(raw: object) -> LedgerHashes:
