@@ -22,7 +22,20 @@ KeyOption = Annotated[
 ]
 KeepOption = Annotated[
     list[str] | None,
-    typer.Option("--keep", help="Retain dates (shifted), patient, device or uids (repeatable)."),
+    typer.Option(
+        "--keep",
+        help="A PS3.15 Retain option (repeatable): dates (Retain Longitudinal Temporal "
+        "Information with Modified Dates: the keyed shift), patient (characteristics), device "
+        "(identity), uids, full-dates, institution (identity).",
+    ),
+]
+CleanOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--clean",
+        help="A PS3.15 Clean option (repeatable): descriptors (kept with identifying words "
+        "struck out), structured-content (SR content kept, identifying text items cleaned).",
+    ),
 ]
 
 
@@ -39,15 +52,17 @@ def deid(
     outdir: Annotated[Path, typer.Option("-o", "--output", help="Directory for the results.")],
     key: KeyOption,
     keep: KeepOption = None,
+    clean: CleanOption = None,
     tokens: Annotated[
         Path | None,
         typer.Option("--tokens", help="Where tokens go (default OUTPUT/tokens); never send them."),
     ] = None,
 ) -> None:
     """De-identify (PS3.15 Basic Profile) into OUTPUT; nothing is written if any input fails."""
-    from scanseal.dicom.deid_files import deidentify_files, load_key, options
+    from scanseal.dicom import choose_options
+    from scanseal.dicom.deid_files import deidentify_files, load_key
 
-    chosen = options(keep or [])
+    chosen = choose_options(keep or [], clean or [])
     written = deidentify_files(files, load_key(key), chosen, outdir, tokens or outdir / "tokens")
     for item in written:
         _out.print(f"{item.source} -> {item.output}  token {item.token}")
@@ -75,9 +90,10 @@ def deidentified(
     if key is None:
         yield files
         return
-    from scanseal.dicom.deid_files import deidentify_files, load_key, options
+    from scanseal.dicom import choose_options
+    from scanseal.dicom.deid_files import deidentify_files, load_key
 
-    chosen, secret = options(keep or []), load_key(key)
+    chosen, secret = choose_options(keep or []), load_key(key)
     with tempfile.TemporaryDirectory(prefix="scanseal-deid-") as scratch:
         written = deidentify_files(files, secret, chosen, Path(scratch), workdir / "tokens")
         for item in written:

@@ -17,6 +17,7 @@ import datetime
 import hashlib
 import hmac
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
@@ -33,9 +34,7 @@ from scanseal.dicom import _profile
 from scanseal.errors import AccessDenied, InvalidInput
 
 _TOKEN_VERSION: Final = b"SSDI1"
-_PIXEL_KEYWORDS: Final = frozenset(
-    {"PixelData", "FloatPixelData", "DoubleFloatPixelData", "EncapsulatedDocument"}
-)
+_PIXEL_KEYWORDS: Final = frozenset({"PixelData", "FloatPixelData", "DoubleFloatPixelData"})
 _KEEP_UIDS: Final = frozenset({"SOPClassUID", "TransferSyntaxUID", "MediaStorageSOPClassUID"})
 _DATE_VRS: Final = frozenset({"DA", "DT", "TM"})
 _RECORD_KEYWORDS: Final = frozenset(
@@ -48,10 +47,14 @@ class Option(Enum):
     """PS3.16 CID 7050 codes this implementation applies; the value is the DCM code value."""
 
     BASIC = "113100"
+    CLEAN_STRUCTURED_CONTENT = "113104"
+    CLEAN_DESCRIPTORS = "113105"
+    RETAIN_FULL_DATES = "113106"
     RETAIN_MODIFIED_DATES = "113107"
     RETAIN_PATIENT_CHARACTERISTICS = "113108"
     RETAIN_DEVICE_IDENTITY = "113109"
     RETAIN_UIDS = "113110"
+    RETAIN_INSTITUTION_IDENTITY = "113112"
 
     @property
     def meaning(self) -> str:
@@ -60,11 +63,50 @@ class Option(Enum):
 
 _MEANINGS: Final = {
     Option.BASIC: "Basic Application Confidentiality Profile",
+    Option.CLEAN_STRUCTURED_CONTENT: "Clean Structured Content Option",
+    Option.CLEAN_DESCRIPTORS: "Clean Descriptors Option",
+    Option.RETAIN_FULL_DATES: "Retain Longitudinal Temporal Information Full Dates Option",
     Option.RETAIN_MODIFIED_DATES: "Retain Longitudinal Temporal Information Modified Dates Option",
     Option.RETAIN_PATIENT_CHARACTERISTICS: "Retain Patient Characteristics Option",
     Option.RETAIN_DEVICE_IDENTITY: "Retain Device Identity Option",
     Option.RETAIN_UIDS: "Retain UIDs Option",
+    Option.RETAIN_INSTITUTION_IDENTITY: "Retain Institution Identity Option",
 }
+
+KEEP_WORDS: Final = {
+    "dates": Option.RETAIN_MODIFIED_DATES,
+    "patient": Option.RETAIN_PATIENT_CHARACTERISTICS,
+    "device": Option.RETAIN_DEVICE_IDENTITY,
+    "uids": Option.RETAIN_UIDS,
+    "full-dates": Option.RETAIN_FULL_DATES,
+    "institution": Option.RETAIN_INSTITUTION_IDENTITY,
+}
+"""``scanseal deid --keep WORD``: the Retain options."""
+CLEAN_WORDS: Final = {
+    "descriptors": Option.CLEAN_DESCRIPTORS,
+    "structured-content": Option.CLEAN_STRUCTURED_CONTENT,
+}
+"""``scanseal deid --clean WORD``: the Clean options."""
+
+
+def choose_options(keep: Iterable[str] = (), clean: Iterable[str] = ()) -> list[Option]:
+    """The options named by ``--keep`` and ``--clean`` words; InvalidInput for any other word
+    and for both date options at once (full dates and modified dates exclude each other)."""
+    chosen = [_word(KEEP_WORDS, "--keep", w) for w in keep]
+    chosen += [_word(CLEAN_WORDS, "--clean", w) for w in clean]
+    _check(chosen)
+    return chosen
+
+
+def _word(words: dict[str, Option], flag: str, word: str) -> Option:
+    if word not in words:
+        raise InvalidInput(f"{flag} takes {', '.join(words)}, not {word!r}")
+    return words[word]
+
+
+def _check(options: Iterable[Option]) -> None:
+    if {Option.RETAIN_FULL_DATES, Option.RETAIN_MODIFIED_DATES} <= set(options):
+        raise InvalidInput("retain full dates and retain modified dates exclude each other")
 
 
 class DeidKey:
@@ -106,19 +148,36 @@ class Deidentified:
 
 
 def deidentify(dataset: Dataset, key: DeidKey, options: Iterable[Option] = ()) -> Deidentified:
-    """A de-identified copy of ``dataset`` (the input is not modified) and its token."""
+    """A de-identified copy of ``dataset`` (the input is not modified) and its token.
+
+    Every element at every depth gets the action of its row in PS3.15 Table E.1-1, modified by
+    the chosen options and resolved against the Type the object's IOD gives it there."""
     chosen = frozenset(options) | {Option.BASIC}
+    _check(chosen)
     out = _copy(dataset)
     patient = str(dataset.get("PatientID", "") or "")
     originals = _originals(dataset)
-    _Cleaner(key, chosen, patient).clean(out)
+    iod = _profile.iod_for(str(dataset.get("SOPClassUID", "")))
+    _Cleaner(key, chosen, patient, iod, _Scrubber(dataset)).clean(out)
     out.PatientID = key.pseudonym(patient)
     out.PatientName = "ANON^" + out.PatientID
     _record(out, chosen)
-    if "SOPInstanceUID" in out and hasattr(out, "file_meta"):
-        out.file_meta.MediaStorageSOPInstanceUID = out.SOPInstanceUID
+    if hasattr(out, "file_meta"):
+        for keyword in _FILE_META_AE_TITLES:
+            if keyword in out.file_meta:
+                delattr(out.file_meta, keyword)
+        if "SOPInstanceUID" in out:
+            out.file_meta.MediaStorageSOPInstanceUID = out.SOPInstanceUID
     token = _seal(key, str(out.get("SOPInstanceUID", "")), originals)
     return Deidentified(out, token)
+
+
+_FILE_META_AE_TITLES: Final = (
+    "SourceApplicationEntityTitle",
+    "SendingApplicationEntityTitle",
+    "ReceivingApplicationEntityTitle",
+)
+"""File meta names the sending department's AEs; none of it belongs in a de-identified file."""
 
 
 def reidentify(dataset: Dataset, token: bytes, key: DeidKey) -> Dataset:
@@ -146,61 +205,210 @@ def applied_options(dataset: Dataset) -> list[str]:
 
 # --- the rules
 
+_TEXT_VRS: Final = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UT"})
+_FREE_TEXT_VRS: Final = _TEXT_VRS - {"CS"}  # coded strings name things, never a person
+_CONTENT_TEXT: Final = frozenset({"TextValue", "UnformattedTextValue"})
+"""Free text of SR content items and graphic annotations, outside the table but replaced or
+cleaned with the sequence (ContentSequence, GraphicAnnotationSequence) that holds it."""
+_OUTSIDE_DATES: Final = {
+    Option.RETAIN_FULL_DATES.value: "K",
+    Option.RETAIN_MODIFIED_DATES.value: "C",
+}
+_DUMMY_TEXT: Final = "ANONYMIZED"
+_DUMMIES: Final[dict[str, object]] = {
+    "DA": "19000101", "TM": "000000", "DT": "19000101000000", "PN": "ANONYMOUS", "AS": "000Y",
+    "IS": "0", "DS": "0", "US": 0, "SS": 0, "UL": 0, "SL": 0, "UV": 0, "SV": 0, "FL": 0.0,
+    "FD": 0.0, "AT": 0, "UR": _DUMMY_TEXT,
+}  # fmt: skip
+_BINARY_DUMMY: Final = bytes(8)  # a valid length for OB, OW, OF, OD, OL, OV and UN alike
+_PDF_DUMMY: Final = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+    b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+    b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 612 792]>>endobj\n"
+    b"trailer<</Root 1 0 R>>\n%%EOF\n"
+)  # an empty page: EncapsulatedDocument is Type 1 and its action D
+
 
 class _Cleaner:
-    def __init__(self, key: DeidKey, options: frozenset[Option], patient: str) -> None:
+    """Applies the table to one instance: ``clean`` walks every item of every sequence."""
+
+    def __init__(
+        self,
+        key: DeidKey,
+        options: frozenset[Option],
+        patient: str,
+        iod: int | None,
+        scrubber: _Scrubber,
+    ) -> None:
         self.key = key
-        self.options = options
+        self.codes = frozenset(o.value for o in options)
+        self.shift_dates = Option.RETAIN_MODIFIED_DATES in options
         self.patient = patient
-        retained: set[str] = set()
-        if Option.RETAIN_PATIENT_CHARACTERISTICS in options:
-            retained |= _profile.PATIENT_CHARACTERISTICS
-        if Option.RETAIN_DEVICE_IDENTITY in options:
-            retained |= _profile.DEVICE_IDENTITY
-        self.retained = frozenset(retained)
+        self.iod = iod
+        self.scrubber = scrubber
 
-    def clean(self, dataset: Dataset) -> None:
+    def clean(self, dataset: Dataset, parent: str = "", within: str = "") -> None:
+        """``parent`` is the keyword of the sequence that holds ``dataset`` (its Types depend on
+        it); ``within`` is D or C inside a sequence replaced or cleaned as a whole."""
         for element in list(dataset):
-            self._element(dataset, element)
+            self._element(dataset, element, parent, within)
 
-    def _element(self, dataset: Dataset, element: DataElement) -> None:
-        keyword = element.keyword
+    def _element(self, dataset: Dataset, element: DataElement, parent: str, within: str) -> None:
         group = element.tag.group
-        if keyword in _PIXEL_KEYWORDS or keyword in self.retained:
+        if element.keyword in _PIXEL_KEYWORDS:
             return
-        if element.tag.is_private or 0x5000 <= group <= 0x50FF or 0x6000 <= group <= 0x60FF:
-            del dataset[element.tag]  # private attributes, curves and overlays
-        elif group == 0xFFFC:
-            del dataset[element.tag]  # trailing padding: free bytes that can hide anything
-        elif element.VR in _DATE_VRS and Option.RETAIN_MODIFIED_DATES in self.options:
-            self._date(element)
-        elif keyword in _profile.REMOVE:
+        if group == 0xFFFC or 0x6000 <= group <= 0x60FF:
+            del dataset[element.tag]  # trailing padding and every overlay element
+            return
+        action = self.action(element, parent, within)
+        if action == "X":
             del dataset[element.tag]
-        elif keyword in _profile.EMPTY or element.VR == "PN":
-            element.value = None
-        elif element.VR == "UI":
-            self._uid(element)
-        elif element.VR in _DATE_VRS:
-            self._date(element)
+        elif action == "Z":
+            self._empty(element)
+        elif action == "D":
+            self._dummy(element, within)
+        elif action == "U":
+            self._uid(element, within)
+        elif action == "C":
+            self._clean(element)
+        elif element.VR == "SQ":  # K
+            self._items(element, within)
+
+    def action(self, element: DataElement, parent: str, within: str = "") -> str:
+        """X, Z, D, U, K or C for this element here: its row (or ScanSeal's rule for what the
+        table does not list), the chosen options' columns, then the IOD's Type."""
+        basic, columns = self._row(element, within)
+        chosen = {columns[code] for code in self.codes if code in columns}
+        if "K" in chosen:
+            return "K"
+        if "C" in chosen:
+            return "C"
+        if basic in ("X", "D", "U", "K"):
+            return basic
+        return _resolve(basic, _profile.required_type(element.keyword, parent, self.iod))
+
+    def _row(self, element: DataElement, within: str) -> tuple[str, dict[str, str]]:
+        row = _profile.row_for(element.tag)
+        if row is not None:
+            return row.action, row.options
+        if within and element.keyword in _CONTENT_TEXT:
+            return within, {}
+        if element.VR in _DATE_VRS:
+            return "X/Z/D", _OUTSIDE_DATES  # outside the table: as strict as a listed date
+        if element.VR == "PN":
+            return "X/Z/D", {}
+        if element.VR == "UI" and element.keyword not in _KEEP_UIDS:
+            return "U", {Option.RETAIN_UIDS.value: "K"}
+        return "K", {}
+
+    def _items(self, element: DataElement, within: str) -> None:
+        for item in element.value or []:
+            self.clean(item, element.keyword, within)
+
+    def _empty(self, element: DataElement) -> None:
+        if element.keyword == "PatientID" and element.value:
+            element.value = self.key.pseudonym(str(element.value))  # Z allows a dummy
         elif element.VR == "SQ":
-            for item in element.value:
-                self.clean(item)
-
-    def _uid(self, element: DataElement) -> None:
-        if element.keyword in _KEEP_UIDS or Option.RETAIN_UIDS in self.options:
-            return
-        if element.keyword == "DeviceUID" and Option.RETAIN_DEVICE_IDENTITY in self.options:
-            return
-        values = element.value if element.VM > 1 else [element.value]
-        mapped = [v if (not v or v in UID_dictionary) else self.key.uid(str(v)) for v in values]
-        element.value = mapped if element.VM > 1 else mapped[0]
-
-    def _date(self, element: DataElement) -> None:
-        """Dates move back by the patient's keyed shift under 113107; otherwise emptied."""
-        if Option.RETAIN_MODIFIED_DATES not in self.options:
+            element.value = Sequence()
+        else:
             element.value = None
-        elif element.VR != "TM":
-            element.value = _shift(str(element.value or ""), self.key.day_shift(self.patient))
+
+    def _dummy(self, element: DataElement, within: str) -> None:
+        """A value valid for the VR that tells nothing: the keyed pseudonym for PatientID, a
+        keyed UID, the same structure with its own contents replaced for a sequence."""
+        vr = element.VR
+        if vr == "SQ":
+            self._items(element, "D")
+        elif element.keyword == "PatientID":
+            element.value = self.key.pseudonym(str(element.value or ""))
+        elif vr == "UI":
+            self._uid(element, within, dummy=True)
+        elif element.keyword == "EncapsulatedDocument":
+            element.value = _PDF_DUMMY
+        elif vr in _DUMMIES:
+            element.value = _DUMMIES[vr]
+        elif vr in _TEXT_VRS:
+            element.value = _DUMMY_TEXT
+        else:
+            element.value = _BINARY_DUMMY
+
+    def _uid(self, element: DataElement, within: str, dummy: bool = False) -> None:
+        """Keyed re-mapping, one-to-one and the same for every instance; well-known UIDs (SOP
+        Classes, transfer syntaxes, coding schemes of the standard) stay."""
+        if element.VR == "SQ":
+            self._items(element, within)
+            return
+        values = list(element.value) if element.VM > 1 else [element.value]
+        if dummy and not any(values):
+            values = ["dummy"]
+        mapped = [v if (not v or v in UID_dictionary) else self.key.uid(str(v)) for v in values]
+        element.value = mapped if len(mapped) > 1 else mapped[0]
+
+    def _clean(self, element: DataElement) -> None:
+        """C: dates moved back by the patient's keyed shift (times kept), sequences kept with
+        their identifying content cleaned, text kept with identifying words struck out."""
+        vr = element.VR
+        if vr == "SQ":
+            self._items(element, "C")
+        elif vr in ("DA", "DT"):
+            days = self.key.day_shift(self.patient)
+            values = list(element.value) if element.VM > 1 else [element.value]
+            shifted = [_shift(str(v or ""), days) for v in values]
+            element.value = shifted if len(shifted) > 1 else shifted[0]
+        elif vr in _TEXT_VRS and vr != "PN" and element.value:
+            values = list(element.value) if element.VM > 1 else [element.value]
+            cleaned = [self.scrubber.scrub(str(v)) for v in values]
+            element.value = cleaned if len(cleaned) > 1 else cleaned[0]
+        elif vr == "PN":
+            element.value = _DUMMIES["PN"] if element.value else None
+
+
+def _resolve(action: str, kind: str) -> str:
+    """A compound action (X/Z, X/D, Z/D, X/Z/D, X/Z/U*, or Z where Type 1) for Type ``kind``:
+    a dummy (or re-mapped UIDs) where Type 1, empty where Type 2, removed where Type 3."""
+    choices = action.split("/")
+    if kind == "1":
+        return "U" if "U*" in choices else "D"
+    if kind == "2":
+        return "Z"
+    return choices[0] if choices[0] != "U*" else "X"
+
+
+class _Scrubber:
+    """Strikes the instance's own identifying values out of text the options keep (Clean
+    Descriptors, Clean Structured Content): every person name and its parts, every date, every
+    value of a table attribute that is itself removed or replaced, and runs of six or more digits
+    (record numbers, telephone numbers)."""
+
+    _DIGITS: Final = re.compile(r"\d[\d\-/. ]{4,}\d")
+
+    def __init__(self, dataset: Dataset) -> None:
+        words: set[str] = set()
+        for element in dataset.iterall():
+            words |= _identifying(element)
+        ordered = sorted((w for w in words if len(w) >= 3), key=len, reverse=True)
+        self._words = re.compile("|".join(map(re.escape, ordered)), re.I) if ordered else None
+
+    def scrub(self, text: str) -> str:
+        if self._words is not None:
+            text = self._words.sub(lambda m: "X" * len(m.group()), text)
+        return self._DIGITS.sub(lambda m: "X" * len(m.group()), text)
+
+
+def _identifying(element: DataElement) -> set[str]:
+    vr = element.VR
+    if (vr not in _FREE_TEXT_VRS and vr not in ("DA", "DT")) or not element.value:
+        return set()
+    values = [str(v) for v in (element.value if element.VM > 1 else [element.value])]
+    if vr == "PN":
+        return set(values) | {part for v in values for part in re.split(r"[\^= ]+", v)}
+    if vr in ("DA", "DT"):
+        return {v[:8] for v in values}
+    row = _profile.row_for(element.tag)
+    cleaned = Option.CLEAN_DESCRIPTORS.value, Option.CLEAN_STRUCTURED_CONTENT.value
+    if row is None or row.action == "U" or any(c in row.options for c in cleaned):
+        return set()
+    return set(values)
 
 
 def _shift(value: str, days: int) -> str:
@@ -227,8 +435,12 @@ def _record(dataset: Dataset, options: frozenset[Option]) -> None:
         item.CodeMeaning = option.meaning
         codes.append(item)
     dataset.DeidentificationMethodCodeSequence = Sequence(codes)
-    dated = Option.RETAIN_MODIFIED_DATES in options
-    dataset.LongitudinalTemporalInformationModified = "MODIFIED" if dated else "REMOVED"
+    if Option.RETAIN_FULL_DATES in options:
+        dataset.LongitudinalTemporalInformationModified = "UNMODIFIED"
+    elif Option.RETAIN_MODIFIED_DATES in options:
+        dataset.LongitudinalTemporalInformationModified = "MODIFIED"
+    else:
+        dataset.LongitudinalTemporalInformationModified = "REMOVED"
 
 
 # --- the token
