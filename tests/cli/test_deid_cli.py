@@ -8,9 +8,16 @@ from pathlib import Path
 import pydicom
 import pytest
 from pydicom.data import get_testdata_file
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_data_element
+from pydicom.tag import BaseTag
 
 from cli_support import one_error_line
+from scanseal.dicom import deidentify
 from scanseal.dicom.deid import applied_options
+from scanseal.dicom.deid_files import load_key
 from scanseal.integrity.pixels import pixel_digest
 
 FILES = [Path(str(get_testdata_file(n))) for n in ("CT_small.dcm", "MR_small.dcm")]
@@ -48,6 +55,72 @@ def test_deid_then_reid_round_trip(home: Path, run, key: Path) -> None:
         result = run("reid", str(match), "--token", str(token), "--key", str(key), "-o", str(back))
         assert result.code == 0, result.err
         assert elements(back) == elements(original)
+
+
+# reid is exact on these: SourceApplicationEntityTitle in the file meta (CT_small), a
+# MediaStorageSOPInstanceUID that differs from the SOPInstanceUID (rtplan, rtdose), big endian,
+# deflate, implicit VR, an SR content tree, DS values written with trailing zeros ("5.000000"),
+# undefined-length sequences, retired group lengths (693_UNCR).
+EXACT = [Path(str(get_testdata_file(n))) for n in (
+    "CT_small.dcm", "rtplan.dcm", "rtdose.dcm", "MR_small_bigendian.dcm", "image_dfl.dcm",
+    "MR_small_implicit.dcm", "test-SR.dcm", "waveform_ecg.dcm", "emri_small.dcm", "693_UNCR.dcm",
+)]  # fmt: skip
+
+
+def encoded(element: DataElement) -> bytes:
+    """One element, nested items included, as explicit VR little endian bytes."""
+    out = DicomBytesIO()
+    out.is_implicit_VR, out.is_little_endian = False, True
+    write_data_element(out, element)
+    return bytes(out.getvalue())
+
+
+def exact_elements(ds: Dataset) -> dict[BaseTag, bytes]:
+    """Every element of the file meta and the data set, each encoded, except the retired group
+    lengths (gggg,0000) of groups above 0002: PS3.5 §7.2 retired them and pydicom never writes
+    them, so no file pydicom writes can carry them back."""
+    found = {e.tag: encoded(e) for e in ds.file_meta}
+    found.update({e.tag: encoded(e) for e in ds if e.tag.element != 0})
+    return found
+
+
+def test_reid_restores_the_original_exactly_file_meta_included(home: Path, run, key: Path):
+    for path in EXACT:  # one batch each: two of them share a SOP Instance UID
+        out = home / f"out-{path.stem}"
+        assert run("deid", str(path), "-o", str(out), "--key", str(key)).code == 0
+        (shared,) = out.glob("*.dcm")
+        meta = pydicom.dcmread(shared).file_meta
+        assert "SourceApplicationEntityTitle" not in meta, path.name
+        assert meta.MediaStorageSOPInstanceUID == pydicom.dcmread(shared).SOPInstanceUID
+        back = home / f"back-{path.name}"
+        token = out / "tokens" / f"{shared.stem}.token"
+        result = run("reid", str(shared), "--token", str(token), "--key", str(key), "-o", str(back))
+        assert result.code == 0, result.err
+        original, restored = pydicom.dcmread(path), pydicom.dcmread(back)
+        assert exact_elements(restored) == exact_elements(original), path.name
+        assert restored.preamble == original.preamble
+    assert (
+        pydicom.dcmread(get_testdata_file("rtplan.dcm")).file_meta.MediaStorageSOPInstanceUID
+        != pydicom.dcmread(get_testdata_file("rtplan.dcm")).SOPInstanceUID
+    )  # the case restored
+
+
+def test_a_version_1_token_is_still_read(home: Path, run, key: Path) -> None:
+    """Tokens written before version 2 (DICOM JSON, no file meta) still re-identify: the values
+    DICOM JSON carries, under a file meta of our own (no SourceApplicationEntityTitle)."""
+    original = pydicom.dcmread(FILES[0])
+    assert original.file_meta.SourceApplicationEntityTitle  # CT_small carries one
+    result = deidentify(original, load_key(key))
+    shared, token, back = home / "shared.dcm", home / "v1.token", home / "back.dcm"
+    result.dataset.save_as(shared, enforce_file_format=True)
+    token.write_bytes(result.token)
+    assert result.token.startswith(b"SSDI1")
+    outcome = run("reid", str(shared), "--token", str(token), "--key", str(key), "-o", str(back))
+    assert outcome.code == 0, outcome.err
+    assert elements(back) == elements(FILES[0])
+    restored = pydicom.dcmread(back)
+    assert "SourceApplicationEntityTitle" not in restored.file_meta
+    assert restored.file_meta.MediaStorageSOPInstanceUID == original.SOPInstanceUID
 
 
 def test_the_same_key_maps_a_patient_the_same_way(home: Path, run, key: Path) -> None:
