@@ -3,6 +3,10 @@ and token, and every mistake is one line with nothing written."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pydicom
@@ -179,3 +183,126 @@ def test_bad_inputs_are_one_line_and_write_nothing(home: Path, run, key: Path) -
     assert "never overwritten" in one_error_line(result)
     assert key.read_bytes() == before
     assert not out.exists()
+
+
+def without(path: Path, home: Path, keyword: str) -> Path:
+    """A copy of ``path`` whose data set lacks ``keyword`` (the file meta keeps its UIDs)."""
+    ds = pydicom.dcmread(path)
+    delattr(ds, keyword)
+    copy = home / f"no-{keyword}.dcm"
+    ds.save_as(copy)
+    return copy
+
+
+def leftovers(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if ".partial" in p.name)
+
+
+def test_a_batch_is_checked_before_anything_is_written(home: Path, run, key: Path) -> None:
+    """A data set without SOPInstanceUID late in the batch used to crash with a traceback
+    after the files before it were written."""
+    batch = [Path(str(get_testdata_file(n))) for n in ("CT_small.dcm", "MR_small.dcm",
+             "rtplan.dcm", "reportsi.dcm", "liver.dcm")]  # fmt: skip
+    broken = without(Path(str(get_testdata_file("SC_rgb.dcm"))), home, "SOPInstanceUID")
+    out = home / "out"
+    result = run("deid", *map(str, [*batch, broken]), "-o", str(out), "--key", str(key))
+    assert result.code == 2
+    assert "no-SOPInstanceUID.dcm has no SOPInstanceUID" in one_error_line(result)
+    assert not out.exists()
+    assert leftovers(home) == []
+    no_class = without(batch[0], home, "SOPClassUID")
+    result = run("deid", str(batch[1]), str(no_class), "-o", str(out), "--key", str(key))
+    assert result.code == 2
+    assert "no-SOPClassUID.dcm has no SOPClassUID" in one_error_line(result)
+    assert not out.exists()
+
+
+def test_two_inputs_with_one_sop_instance_uid_are_refused(home: Path, run, key: Path) -> None:
+    """They would de-identify to one name, and one token would silently replace the other."""
+    first = Path(str(get_testdata_file("MR_small.dcm")))
+    second = Path(str(get_testdata_file("MR_small_implicit.dcm")))  # same SOP Instance UID
+    out = home / "out"
+    result = run("deid", str(FILES[0]), str(first), str(second), "-o", str(out), "--key", str(key))
+    assert result.code == 2
+    line = one_error_line(result)
+    assert f"{first} and {second} have the same SOP Instance UID" in line
+    assert not out.exists()
+
+
+def test_a_destination_that_is_a_file_is_one_line(home: Path, run, key: Path) -> None:
+    target = home / "out"
+    target.write_text("not a directory")
+    result = run("deid", str(FILES[0]), "-o", str(target), "--key", str(key))
+    assert result.code == 2
+    assert f"{target} exists and is not a directory" in one_error_line(result)
+    tokens = home / "tokens"
+    tokens.write_text("")
+    result = run("deid", str(FILES[0]), "-o", str(home / "o"), "--tokens", str(tokens),
+                 "--key", str(key))  # fmt: skip
+    assert result.code == 2
+    assert f"{tokens} exists and is not a directory" in one_error_line(result)
+    assert not (home / "o").exists()
+
+
+def test_a_failure_while_de_identifying_leaves_nothing(home: Path, run, key: Path, monkeypatch):
+    """Past the checks, a failure in the third file discards the two staged before it."""
+    from scanseal.dicom import deid_files
+
+    real, calls = deid_files.deidentify, []
+
+    def failing(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 3:
+            raise ValueError("cannot encode this value\nsecond line")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(deid_files, "deidentify", failing)
+    batch = [Path(str(get_testdata_file(n))) for n in ("CT_small.dcm", "rtplan.dcm", "liver.dcm")]
+    out = home / "out"
+    result = run("deid", *map(str, batch), "-o", str(out), "--key", str(key))
+    assert result.code == 2
+    assert "liver.dcm cannot be de-identified: cannot encode this value" in one_error_line(result)
+    assert not out.exists()
+    assert leftovers(home) == []
+
+
+KILLED_RUN = """
+import os, signal, sys
+from scanseal.dicom import deid_files
+from scanseal.cli import main
+real, staged = deid_files._Stage.write, []
+def write(self, relative, data, mode=None):
+    real(self, relative, data, mode)
+    staged.append(relative)
+    if len(staged) == int(os.environ["KILL_AFTER"]):
+        os.kill(os.getpid(), signal.SIGKILL)
+deid_files._Stage.write = write
+sys.argv = ["scanseal", *sys.argv[1:]]
+main()
+"""
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new-directory", "existing-directory"])
+def test_a_killed_run_leaves_no_partial_output_under_the_final_names(
+    home: Path, run, key: Path, existing: bool
+) -> None:
+    batch = [Path(str(get_testdata_file(n))) for n in ("CT_small.dcm", "rtplan.dcm", "liver.dcm")]
+    out = home / "out"
+    if existing:
+        out.mkdir()
+        (out / "earlier.dcm").write_bytes(b"an earlier result")
+    command = [sys.executable, "-c", KILLED_RUN, "deid", *map(str, batch), "-o", str(out),
+               "--key", str(key)]  # fmt: skip
+    env = dict(os.environ, KILL_AFTER="3", PYTHONPATH=os.pathsep.join(sys.path))
+    killed = subprocess.run(command, env=env, capture_output=True, check=False, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    if existing:
+        assert sorted(p.name for p in out.iterdir()) == ["earlier.dcm"]
+    else:
+        assert not out.exists()
+    assert len(leftovers(home)) == 1  # the hidden staging directory, never under a final name
+    result = run("deid", *map(str, batch), "-o", str(out), "--key", str(key))
+    assert result.code == 0, result.err
+    assert len(list(out.glob("*.dcm"))) == 3 + existing
+    assert len(list((out / "tokens").glob("*.token"))) == 3
+    assert (out / "tokens").stat().st_mode & 0o777 == 0o700
