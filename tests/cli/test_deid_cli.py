@@ -3,14 +3,25 @@ and token, and every mistake is one line with nothing written."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pydicom
 import pytest
 from pydicom.data import get_testdata_file
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_data_element
+from pydicom.tag import BaseTag
 
 from cli_support import one_error_line
+from scanseal.dicom import deidentify
 from scanseal.dicom.deid import applied_options
+from scanseal.dicom.deid_files import load_key
 from scanseal.integrity.pixels import pixel_digest
 
 FILES = [Path(str(get_testdata_file(n))) for n in ("CT_small.dcm", "MR_small.dcm")]
@@ -48,6 +59,72 @@ def test_deid_then_reid_round_trip(home: Path, run, key: Path) -> None:
         result = run("reid", str(match), "--token", str(token), "--key", str(key), "-o", str(back))
         assert result.code == 0, result.err
         assert elements(back) == elements(original)
+
+
+# reid is exact on these: SourceApplicationEntityTitle in the file meta (CT_small), a
+# MediaStorageSOPInstanceUID that differs from the SOPInstanceUID (rtplan, rtdose), big endian,
+# deflate, implicit VR, an SR content tree, DS values written with trailing zeros ("5.000000"),
+# undefined-length sequences, retired group lengths (693_UNCR).
+EXACT = [Path(str(get_testdata_file(n))) for n in (
+    "CT_small.dcm", "rtplan.dcm", "rtdose.dcm", "MR_small_bigendian.dcm", "image_dfl.dcm",
+    "MR_small_implicit.dcm", "test-SR.dcm", "waveform_ecg.dcm", "emri_small.dcm", "693_UNCR.dcm",
+)]  # fmt: skip
+
+
+def encoded(element: DataElement) -> bytes:
+    """One element, nested items included, as explicit VR little endian bytes."""
+    out = DicomBytesIO()
+    out.is_implicit_VR, out.is_little_endian = False, True
+    write_data_element(out, element)
+    return bytes(out.getvalue())
+
+
+def exact_elements(ds: Dataset) -> dict[BaseTag, bytes]:
+    """Every element of the file meta and the data set, each encoded, except the retired group
+    lengths (gggg,0000) of groups above 0002: PS3.5 §7.2 retired them and pydicom never writes
+    them, so no file pydicom writes can carry them back."""
+    found = {e.tag: encoded(e) for e in ds.file_meta}
+    found.update({e.tag: encoded(e) for e in ds if e.tag.element != 0})
+    return found
+
+
+def test_reid_restores_the_original_exactly_file_meta_included(home: Path, run, key: Path):
+    for path in EXACT:  # one batch each: two of them share a SOP Instance UID
+        out = home / f"out-{path.stem}"
+        assert run("deid", str(path), "-o", str(out), "--key", str(key)).code == 0
+        (shared,) = out.glob("*.dcm")
+        meta = pydicom.dcmread(shared).file_meta
+        assert "SourceApplicationEntityTitle" not in meta, path.name
+        assert meta.MediaStorageSOPInstanceUID == pydicom.dcmread(shared).SOPInstanceUID
+        back = home / f"back-{path.name}"
+        token = out / "tokens" / f"{shared.stem}.token"
+        result = run("reid", str(shared), "--token", str(token), "--key", str(key), "-o", str(back))
+        assert result.code == 0, result.err
+        original, restored = pydicom.dcmread(path), pydicom.dcmread(back)
+        assert exact_elements(restored) == exact_elements(original), path.name
+        assert restored.preamble == original.preamble
+    assert (
+        pydicom.dcmread(get_testdata_file("rtplan.dcm")).file_meta.MediaStorageSOPInstanceUID
+        != pydicom.dcmread(get_testdata_file("rtplan.dcm")).SOPInstanceUID
+    )  # the case restored
+
+
+def test_a_version_1_token_is_still_read(home: Path, run, key: Path) -> None:
+    """Tokens written before version 2 (DICOM JSON, no file meta) still re-identify: the values
+    DICOM JSON carries, under a file meta of our own (no SourceApplicationEntityTitle)."""
+    original = pydicom.dcmread(FILES[0])
+    assert original.file_meta.SourceApplicationEntityTitle  # CT_small carries one
+    result = deidentify(original, load_key(key))
+    shared, token, back = home / "shared.dcm", home / "v1.token", home / "back.dcm"
+    result.dataset.save_as(shared, enforce_file_format=True)
+    token.write_bytes(result.token)
+    assert result.token.startswith(b"SSDI1")
+    outcome = run("reid", str(shared), "--token", str(token), "--key", str(key), "-o", str(back))
+    assert outcome.code == 0, outcome.err
+    assert elements(back) == elements(FILES[0])
+    restored = pydicom.dcmread(back)
+    assert "SourceApplicationEntityTitle" not in restored.file_meta
+    assert restored.file_meta.MediaStorageSOPInstanceUID == original.SOPInstanceUID
 
 
 def test_the_same_key_maps_a_patient_the_same_way(home: Path, run, key: Path) -> None:
@@ -106,3 +183,126 @@ def test_bad_inputs_are_one_line_and_write_nothing(home: Path, run, key: Path) -
     assert "never overwritten" in one_error_line(result)
     assert key.read_bytes() == before
     assert not out.exists()
+
+
+def without(path: Path, home: Path, keyword: str) -> Path:
+    """A copy of ``path`` whose data set lacks ``keyword`` (the file meta keeps its UIDs)."""
+    ds = pydicom.dcmread(path)
+    delattr(ds, keyword)
+    copy = home / f"no-{keyword}.dcm"
+    ds.save_as(copy)
+    return copy
+
+
+def leftovers(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if ".partial" in p.name)
+
+
+def test_a_batch_is_checked_before_anything_is_written(home: Path, run, key: Path) -> None:
+    """A data set without SOPInstanceUID late in the batch used to crash with a traceback
+    after the files before it were written."""
+    batch = [Path(str(get_testdata_file(n))) for n in ("CT_small.dcm", "MR_small.dcm",
+             "rtplan.dcm", "reportsi.dcm", "liver.dcm")]  # fmt: skip
+    broken = without(Path(str(get_testdata_file("SC_rgb.dcm"))), home, "SOPInstanceUID")
+    out = home / "out"
+    result = run("deid", *map(str, [*batch, broken]), "-o", str(out), "--key", str(key))
+    assert result.code == 2
+    assert "no-SOPInstanceUID.dcm has no SOPInstanceUID" in one_error_line(result)
+    assert not out.exists()
+    assert leftovers(home) == []
+    no_class = without(batch[0], home, "SOPClassUID")
+    result = run("deid", str(batch[1]), str(no_class), "-o", str(out), "--key", str(key))
+    assert result.code == 2
+    assert "no-SOPClassUID.dcm has no SOPClassUID" in one_error_line(result)
+    assert not out.exists()
+
+
+def test_two_inputs_with_one_sop_instance_uid_are_refused(home: Path, run, key: Path) -> None:
+    """They would de-identify to one name, and one token would silently replace the other."""
+    first = Path(str(get_testdata_file("MR_small.dcm")))
+    second = Path(str(get_testdata_file("MR_small_implicit.dcm")))  # same SOP Instance UID
+    out = home / "out"
+    result = run("deid", str(FILES[0]), str(first), str(second), "-o", str(out), "--key", str(key))
+    assert result.code == 2
+    line = one_error_line(result)
+    assert f"{first} and {second} have the same SOP Instance UID" in line
+    assert not out.exists()
+
+
+def test_a_destination_that_is_a_file_is_one_line(home: Path, run, key: Path) -> None:
+    target = home / "out"
+    target.write_text("not a directory")
+    result = run("deid", str(FILES[0]), "-o", str(target), "--key", str(key))
+    assert result.code == 2
+    assert f"{target} exists and is not a directory" in one_error_line(result)
+    tokens = home / "tokens"
+    tokens.write_text("")
+    result = run("deid", str(FILES[0]), "-o", str(home / "o"), "--tokens", str(tokens),
+                 "--key", str(key))  # fmt: skip
+    assert result.code == 2
+    assert f"{tokens} exists and is not a directory" in one_error_line(result)
+    assert not (home / "o").exists()
+
+
+def test_a_failure_while_de_identifying_leaves_nothing(home: Path, run, key: Path, monkeypatch):
+    """Past the checks, a failure in the third file discards the two staged before it."""
+    from scanseal.dicom import deid_files
+
+    real, calls = deid_files.deidentify, []
+
+    def failing(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 3:
+            raise ValueError("cannot encode this value\nsecond line")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(deid_files, "deidentify", failing)
+    batch = [Path(str(get_testdata_file(n))) for n in ("CT_small.dcm", "rtplan.dcm", "liver.dcm")]
+    out = home / "out"
+    result = run("deid", *map(str, batch), "-o", str(out), "--key", str(key))
+    assert result.code == 2
+    assert "liver.dcm cannot be de-identified: cannot encode this value" in one_error_line(result)
+    assert not out.exists()
+    assert leftovers(home) == []
+
+
+KILLED_RUN = """
+import os, signal, sys
+from scanseal.dicom import deid_files
+from scanseal.cli import main
+real, staged = deid_files._Stage.write, []
+def write(self, relative, data, mode=None):
+    real(self, relative, data, mode)
+    staged.append(relative)
+    if len(staged) == int(os.environ["KILL_AFTER"]):
+        os.kill(os.getpid(), signal.SIGKILL)
+deid_files._Stage.write = write
+sys.argv = ["scanseal", *sys.argv[1:]]
+main()
+"""
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new-directory", "existing-directory"])
+def test_a_killed_run_leaves_no_partial_output_under_the_final_names(
+    home: Path, run, key: Path, existing: bool
+) -> None:
+    batch = [Path(str(get_testdata_file(n))) for n in ("CT_small.dcm", "rtplan.dcm", "liver.dcm")]
+    out = home / "out"
+    if existing:
+        out.mkdir()
+        (out / "earlier.dcm").write_bytes(b"an earlier result")
+    command = [sys.executable, "-c", KILLED_RUN, "deid", *map(str, batch), "-o", str(out),
+               "--key", str(key)]  # fmt: skip
+    env = dict(os.environ, KILL_AFTER="3", PYTHONPATH=os.pathsep.join(sys.path))
+    killed = subprocess.run(command, env=env, capture_output=True, check=False, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    if existing:
+        assert sorted(p.name for p in out.iterdir()) == ["earlier.dcm"]
+    else:
+        assert not out.exists()
+    assert len(leftovers(home)) == 1  # the hidden staging directory, never under a final name
+    result = run("deid", *map(str, batch), "-o", str(out), "--key", str(key))
+    assert result.code == 0, result.err
+    assert len(list(out.glob("*.dcm"))) == 3 + existing
+    assert len(list((out / "tokens").glob("*.token"))) == 3
+    assert (out / "tokens").stat().st_mode & 0o777 == 0o700

@@ -30,7 +30,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import UID_dictionary  # type: ignore[attr-defined]
 
-from scanseal.dicom import _profile
+from scanseal.dicom import _exact, _profile
 from scanseal.errors import AccessDenied, InvalidInput
 
 _TOKEN_VERSION: Final = b"SSDI1"
@@ -181,21 +181,39 @@ _FILE_META_AE_TITLES: Final = (
 
 
 def reidentify(dataset: Dataset, token: bytes, key: DeidKey) -> Dataset:
-    """Restore the original elements; AccessDenied without the right key or for another
-    instance's token."""
+    """The original instance back: its non-pixel elements, file meta and preamble, with the
+    pixels of ``dataset`` (a result may come back with changed pixels) and the transfer syntax
+    they are encoded in.
+
+    A version-2 token (:func:`seal_original`) restores every value exactly as it was encoded
+    and the original's file meta (MediaStorageSOPInstanceUID included, where it differed from
+    SOPInstanceUID). A version-1 token (DICOM JSON) restores the values as DICOM JSON carries
+    them (DS and IS reformatted, no group lengths) under a file meta of our own. AccessDenied
+    without the right key or for another instance's token.
+    """
+    instance = str(dataset.get("SOPInstanceUID", ""))
+    if token.startswith(_exact.VERSION):
+        original = _exact.open_sealed(token, instance, key._token_key())
+    else:
+        original = Dataset.from_json(_open(key, instance, token))
     restored = _copy(dataset)
-    originals = Dataset.from_json(_open(key, str(dataset.get("SOPInstanceUID", "")), token))
-    for keyword in _RECORD_KEYWORDS:
-        if keyword in restored:
-            delattr(restored, keyword)
     for element in list(restored):
         if element.keyword not in _PIXEL_KEYWORDS:
             del restored[element.tag]
-    for element in originals:
+    for element in original:
         restored[element.tag] = element
-    if "SOPInstanceUID" in restored and hasattr(restored, "file_meta"):
-        restored.file_meta.MediaStorageSOPInstanceUID = restored.SOPInstanceUID
+    syntax = _exact.transfer_syntax(dataset)
+    restored.file_meta = original.get("file_meta") or _exact.file_meta_for(restored, syntax)
+    restored.file_meta.TransferSyntaxUID = syntax
+    restored.preamble = getattr(original, "preamble", None)
     return restored
+
+
+def seal_original(original: Dataset, deidentified: Dataset, key: DeidKey) -> bytes:
+    """A version-2 token for ``deidentified``: ``original`` without its pixels exactly as
+    encoded, with its file meta and preamble, so :func:`reidentify` restores it exactly."""
+    instance = str(deidentified.get("SOPInstanceUID", ""))
+    return _exact.seal(original, instance, key._token_key(), _PIXEL_KEYWORDS)
 
 
 def applied_options(dataset: Dataset) -> list[str]:

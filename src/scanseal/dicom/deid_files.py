@@ -1,16 +1,25 @@
-"""De-identification of files: the key file, reading instances, writing results atomically.
+"""De-identification of files: the key file, reading instances, writing a batch all or nothing.
 
 The key file holds the sender's 32-byte secret as 64 hexadecimal digits (mode 0600); it never
-leaves the sender, and neither do the tokens. A batch is de-identified in memory first and
-written only when every input was a DICOM instance, each file through a temporary name and a
-rename, so a refused batch leaves nothing behind.
+leaves the sender, and neither do the tokens. A batch runs in three steps:
+
+1. every input is read and checked (a DICOM file, with SOP Class and SOP Instance UIDs, no two
+   with the same SOP Instance UID) before anything is written;
+2. each is de-identified and written, with its token, into a hidden staging directory beside
+   the destination (``.NAME.partial-…``), so a refused or killed run leaves nothing under the
+   final names;
+3. the staging directory is renamed into place: in one step when the destination does not
+   exist yet, else file by file (tokens first, each file complete).
 """
 
 from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterable, Sequence
+import secrets
+import shutil
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -18,8 +27,9 @@ from typing import Final
 import pydicom
 from pydicom.dataset import Dataset
 
-from scanseal.dicom.deid import DeidKey, Option, deidentify, reidentify
-from scanseal.errors import InvalidInput
+from scanseal.dicom import _exact
+from scanseal.dicom.deid import Deidentified, DeidKey, Option, deidentify, reidentify, seal_original
+from scanseal.errors import InvalidInput, ScanSealError
 
 KEEP: Final = {
     "dates": Option.RETAIN_MODIFIED_DATES,
@@ -61,13 +71,21 @@ def options(keep: Iterable[str]) -> list[Option]:
 
 
 def read_instance(path: Path) -> Dataset:
-    """A DICOM Part 10 file; InvalidInput naming the file for anything else."""
+    """A DICOM Part 10 file, every value decoded; InvalidInput naming the file otherwise."""
     try:
-        return pydicom.dcmread(path)
+        dataset = pydicom.dcmread(path)
     except FileNotFoundError:
         raise InvalidInput(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise InvalidInput(f"{path} is a directory, not a DICOM file") from None
     except Exception:  # pydicom raises many kinds on non-DICOM bytes
         raise InvalidInput(f"{path.name} is not a DICOM file") from None
+    try:  # values are decoded lazily: a malformed one fails here, not halfway through a batch
+        for _ in dataset.iterall():
+            pass
+    except Exception as error:
+        raise InvalidInput(f"{path.name} has a malformed element: {_first_line(error)}") from None
+    return dataset
 
 
 @dataclass(frozen=True)
@@ -80,36 +98,186 @@ class Written:
 def deidentify_files(
     sources: Sequence[Path], key: DeidKey, chosen: Sequence[Option], outdir: Path, tokens: Path
 ) -> list[Written]:
-    """De-identify every source (all or nothing) into ``outdir/<new SOP UID>.dcm``, each token
-    into ``tokens/<new SOP UID>.token``."""
-    done = [(s, deidentify(read_instance(s), key, chosen)) for s in sources]
-    outdir.mkdir(parents=True, exist_ok=True)
-    tokens.mkdir(parents=True, exist_ok=True, mode=0o700)
-    written = []
-    for source, result in done:
-        name = str(result.dataset.SOPInstanceUID)
-        output, token = outdir / f"{name}.dcm", tokens / f"{name}.token"
-        write_atomic(token, result.token)
-        write_atomic(output, encode(result.dataset))
-        written.append(Written(source, output, token))
+    """De-identify every source, all or nothing, into ``outdir/<new SOP UID>.dcm``, each token
+    into ``tokens/<new SOP UID>.token``; InvalidInput (nothing written) for any bad input."""
+    check_batch(sources)
+    _check_destination(outdir)
+    _check_destination(tokens)
+    with _Batch(outdir, tokens) as batch:
+        written = []
+        for source in sources:
+            with _naming(source):
+                result = deidentify_instance(read_instance(source), key, chosen)
+                name = str(result.dataset.SOPInstanceUID)
+                batch.add(name, encode(result.dataset), result.token)
+            written.append(Written(source, outdir / f"{name}.dcm", tokens / f"{name}.token"))
     return written
 
 
+def check_batch(sources: Sequence[Path]) -> None:
+    """Read every source: each a DICOM file with SOP Class and Instance UIDs, no UID twice."""
+    seen: dict[str, Path] = {}
+    for source in sources:
+        dataset = read_instance(source)
+        for keyword in ("SOPClassUID", "SOPInstanceUID"):
+            if not str(dataset.get(keyword, "") or "").strip():
+                raise InvalidInput(f"{source.name} has no {keyword} (not a storable instance)")
+        uid = str(dataset.SOPInstanceUID)
+        if uid in seen:
+            raise InvalidInput(f"{seen[uid]} and {source} have the same SOP Instance UID")
+        seen[uid] = source
+
+
+def deidentify_instance(original: Dataset, key: DeidKey, chosen: Sequence[Option]) -> Deidentified:
+    """:func:`deidentify` made a file: a file meta and preamble of our own (the source's
+    Source Application Entity Title and preamble do not travel) and a version-2 token, which
+    restores the original exactly, file meta included."""
+    result = deidentify(original, key, chosen)
+    dataset = result.dataset
+    dataset.file_meta = _exact.file_meta_for(dataset, _exact.transfer_syntax(original))
+    dataset.preamble = None  # pydicom writes 128 zero bytes
+    return Deidentified(dataset, seal_original(original, dataset, key))
+
+
 def reidentify_file(source: Path, token: Path, key: DeidKey, output: Path) -> None:
+    """Restore ``source`` with its token into ``output``, file meta as the original had it."""
     try:
         sealed = token.read_bytes()
     except OSError as error:
         raise InvalidInput(f"cannot read token {token}: {error.strerror}") from None
-    write_atomic(output, encode(reidentify(read_instance(source), sealed, key)))
+    restored = reidentify(read_instance(source), sealed, key)
+    write_atomic(output, encode(restored, as_restored=True))
 
 
-def encode(dataset: Dataset) -> bytes:
+def encode(dataset: Dataset, as_restored: bool = False) -> bytes:
+    """Part 10 bytes. A restored instance keeps its file meta as it is (pydicom's file-format
+    mode would set MediaStorageSOPInstanceUID to SOPInstanceUID and add what the original
+    lacked); the group length is recomputed either way."""
     out = io.BytesIO()
-    dataset.save_as(out, enforce_file_format=True)
+    if as_restored:
+        if getattr(dataset, "preamble", None) is None:
+            dataset.preamble = b"\x00" * 128
+        dataset.save_as(out, enforce_file_format=False)
+    else:
+        dataset.save_as(out, enforce_file_format=True)
     return out.getvalue()
 
 
 def write_atomic(path: Path, data: bytes) -> None:
     partial = path.with_name(f".{path.name}.partial")
-    partial.write_bytes(data)
-    partial.replace(path)
+    try:
+        partial.write_bytes(data)
+        partial.replace(path)
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        raise InvalidInput(f"cannot write {path}: {error.strerror}") from None
+
+
+# --- staging
+
+
+@contextmanager
+def _naming(source: Path) -> Iterator[None]:
+    """Failures while de-identifying ``source`` as one line that names it."""
+    try:
+        yield
+    except ScanSealError as error:
+        if source.name in error.reason:
+            raise
+        raise type(error)(f"{source.name}: {error.reason}") from None
+    except Exception as error:  # a value pydicom cannot encode, a malformed data set
+        raise InvalidInput(f"{source.name} cannot be de-identified: {_first_line(error)}") from None
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _check_destination(path: Path) -> None:
+    if path.exists() and not path.is_dir():
+        raise InvalidInput(f"{path} exists and is not a directory")
+
+
+class _Stage:
+    """A hidden directory beside ``final`` that receives files and is moved into it."""
+
+    def __init__(self, final: Path, mode: int) -> None:
+        self.final = final
+        self.mode = mode
+        parent = final.absolute().parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            self.dir = parent / f".{final.name}.partial-{secrets.token_hex(4)}"
+            self.dir.mkdir(mode)
+        except OSError as error:
+            raise InvalidInput(f"cannot write {final}: {error.strerror}") from None
+        self.names: list[str] = []
+
+    def write(self, relative: str, data: bytes, mode: int | None = None) -> None:
+        path = self.dir / relative
+        if not path.parent.exists():
+            path.parent.mkdir(mode if mode is not None else 0o777, parents=True)
+        path.write_bytes(data)
+        self.names.append(relative)
+
+    def commit(self, first: Sequence[str] = ()) -> None:
+        """Move into ``final``: one rename if it does not exist, else ``first`` and then the
+        rest file by file."""
+        if not self.final.exists():
+            self.dir.rename(self.final)
+            return
+        ordered = [n for n in self.names if n in first] + [n for n in self.names if n not in first]
+        for relative in ordered:
+            target = self.final / relative
+            target.parent.mkdir(0o700, parents=True, exist_ok=True)
+            (self.dir / relative).replace(target)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def discard(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class _Batch:
+    """Outputs and tokens staged beside their destinations; tokens land first, so no
+    de-identified instance is ever in place without its token."""
+
+    def __init__(self, outdir: Path, tokens: Path) -> None:
+        self.outdir, self.tokens = outdir, tokens
+        self.inside = tokens.absolute().is_relative_to(outdir.absolute())
+        self.relative = tokens.absolute().relative_to(outdir.absolute()) if self.inside else None
+        self.token_names: list[str] = []
+
+    def __enter__(self) -> _Batch:
+        self.out_stage = _Stage(self.outdir, 0o777)
+        self.token_stage = self.out_stage if self.inside else _Stage(self.tokens, 0o700)
+        return self
+
+    def add(self, name: str, instance: bytes, token: bytes) -> None:
+        if f"{name}.dcm" in self.out_stage.names:
+            raise InvalidInput(f"two inputs de-identify to the same SOP Instance UID {name}")
+        token_name = f"{name}.token"
+        if self.relative is not None:
+            token_name = str(self.relative / token_name)
+        try:
+            self.token_stage.write(token_name, token, mode=0o700)
+            self.out_stage.write(f"{name}.dcm", instance)
+        except OSError as error:
+            raise InvalidInput(f"cannot write {self.outdir}: {error.strerror}") from None
+        self.token_names.append(token_name)
+
+    def __exit__(self, kind: object, error: object, trace: object) -> None:
+        if kind is not None:
+            self.discard()
+            return
+        try:
+            if self.token_stage is not self.out_stage:
+                self.token_stage.commit()
+            self.out_stage.commit(first=self.token_names)
+        except OSError as failure:
+            self.discard()
+            raise InvalidInput(f"cannot write {self.outdir}: {failure.strerror}") from None
+
+    def discard(self) -> None:
+        self.out_stage.discard()
+        self.token_stage.discard()
