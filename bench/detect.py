@@ -29,8 +29,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from scanseal.detect import Detector
-from scanseal.detect._detector import MODEL_DIR
+from scanseal.detect import MODEL_DIR, Detector
 
 
 def _timed(action: Callable[[], object], runs: int) -> list[float]:

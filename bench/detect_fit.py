@@ -22,9 +22,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from scanseal.detect import synth  # noqa: E402
-from scanseal.detect._detector import MODEL_DIR  # noqa: E402
-from scanseal.detect.training import compare, train  # noqa: E402
+from scanseal.detect import MODEL_DIR  # noqa: E402
+from scanseal.detect.training import compare, synth, train  # noqa: E402
 
 
 def measure(model_dir: Path, samples: list[synth.Sample]) -> dict[str, float]:

@@ -28,7 +28,8 @@ from PIL import Image, ImageDraw, ImageFont
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from scanseal.detect import Detector, Screening, data, default_detector, heat, synth  # noqa: E402
+from scanseal.detect import Detector, Screening, default_detector, heat  # noqa: E402
+from scanseal.detect.training import data, synth  # noqa: E402
 
 KINDS: Final[tuple[str, ...]] = (*synth.FAMILIES, "original", "jpeg")
 """The rows: every tamper family, then an untouched and a JPEG-re-saved authentic image."""

@@ -24,9 +24,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from scanseal.detect import synth  # noqa: E402
-from scanseal.detect._detector import MODEL_DIR  # noqa: E402
-from scanseal.detect.training import compare, train  # noqa: E402
+from scanseal.detect import MODEL_DIR  # noqa: E402
+from scanseal.detect.training import compare, synth, train  # noqa: E402
 
 AREA_EDGES = (0, 400, 1000, 2000, np.inf)
 """Mask area bins in pixels; a blob of radius r covers about 3.1 r² (r is 6-30 pixels)."""

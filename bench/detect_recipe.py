@@ -43,8 +43,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import torch  # noqa: E402
 
-from scanseal.detect import metrics  # noqa: E402
-from scanseal.detect.training import train  # noqa: E402
+from scanseal.detect import sigmoid  # noqa: E402
+from scanseal.detect.training import metrics, train  # noqa: E402
 
 KEYS: dict[str, Any] = {
     "crop": int,
@@ -90,7 +90,7 @@ def _scored(model: torch.nn.Module, two_views: bool) -> dict[str, float]:
     labels = np.array([s.tampered for s in val], float)
     logits, maps = train.predict(model, val, two_views=two_views)
     temperature = train.fit_temperature(labels, logits)
-    scores = train._sigmoid(logits / temperature)
+    scores = sigmoid(logits / temperature)
     overall = train.evaluate(val, scores, maps, metrics.best_threshold(labels, scores))["overall"]
     keys = ("accuracy", "auc", "detection_at_1pct_fa", "loc_f1")
     return {key: round(float(overall[key]), 4) for key in keys}

@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import torch  # noqa: E402
 
-from scanseal.detect.synth import SIZE  # noqa: E402
 from scanseal.detect.training.nets import ARCHITECTURES  # noqa: E402
+from scanseal.detect.training.synth import SIZE  # noqa: E402
 from scanseal.detect.training.train import CROP, _loss  # noqa: E402
 
 BATCH = 32

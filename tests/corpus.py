@@ -23,7 +23,7 @@ from pydicom.pixels import iter_pixels
 from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
 # The installed pydicom and pydicom-data directories, found on disk (their data manager downloads).
-from scanseal.detect.data import _data_dirs
+from scanseal.detect.training.data import pydicom_dirs
 
 KNOWN_MALFORMED: dict[str, str] = {
     # pydicom guesses its way through these (with a warning); ScanSeal refuses them on purpose.
@@ -38,7 +38,7 @@ KNOWN_MALFORMED: dict[str, str] = {
 def shipped_files() -> list[Path]:
     """Every regular file in pydicom's test_files and pydicom-data, in a fixed order."""
     files: list[Path] = []
-    for root in _data_dirs():
+    for root in pydicom_dirs():
         files.extend(sorted(p for p in root.rglob("*") if p.is_file()))
     return files
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from scanseal.detect import default_detector, synth
-from scanseal.detect.data import check_set
+from scanseal.detect import default_detector
+from scanseal.detect.training import synth
+from scanseal.detect.training.data import check_set
 
 
 @functools.cache

@@ -4,7 +4,8 @@ The ablation rows come from docs/MODEL-metrics.json, which `make train` writes (
 torch and 45 minutes, so the evaluation does not retrain). The shipped ONNX model is then
 re-measured here on a seeded held-out set built the way training built its test set: the
 test-split studies of the real DICOM files shipped with pydicom, plus test-split phantoms, each
-plane once per tamper family and once per benign change (scanseal.detect.synth.balanced_set).
+plane once per tamper family and once per benign change
+(scanseal.detect.training.synth.balanced_set).
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ METRICS = ("accuracy", "precision", "recall", "f1", "auc")
 
 
 def run(quick: bool, work: Path) -> dict[str, Any]:
-    from scanseal.detect import default_detector, metrics, synth
-    from scanseal.detect.data import phantom_planes, real_planes
+    from scanseal.detect import default_detector
+    from scanseal.detect.training import metrics, synth
+    from scanseal.detect.training.data import phantom_planes, real_planes
 
     started = time.perf_counter()
     real = [(plane, modality) for plane, modality, _study in real_planes("test")]

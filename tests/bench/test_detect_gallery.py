@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from evaluation_support import bench_module
-from scanseal.detect import Detector, data, heat, synth
-from scanseal.detect._detector import MODEL_DIR
+from scanseal.detect import MODEL_DIR, Detector, heat
+from scanseal.detect.training import data, synth
 
 gallery = bench_module("detect_gallery.py", "scanseal_bench_detect_gallery")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scanseal.detect import metrics
+from scanseal.detect.training import metrics
 
 
 def test_auc_matches_pairwise_definition_with_ties():

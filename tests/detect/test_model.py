@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scanseal.detect import Detector, default_detector, metrics, synth
-from scanseal.detect._detector import MODEL_DIR
-from scanseal.detect.data import check_set
+from scanseal.detect import MODEL_DIR, Detector, default_detector
 from scanseal.detect.heat import mask_of
+from scanseal.detect.training import metrics, synth
+from scanseal.detect.training.data import check_set
 
 
 @cache
@@ -69,17 +69,37 @@ def test_manifest_entry_names_model_and_policy(policy):
     assert entry["model_version"] == _card()["version"]
 
 
-def test_runtime_never_imports_torch(tmp_path):
+def _run_python(code: str) -> subprocess.CompletedProcess[str]:
+    src = Path(__file__).resolve().parents[2] / "src"
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, env=env
+    )
+
+
+def test_runtime_never_imports_torch_or_training(tmp_path):
+    """Screening (the CLI and the detector) is inference only: no torch, and none of the
+    generators, data sources or metrics that training uses."""
     code = (
         "import sys, numpy as np\n"
         "import scanseal.cli\n"
         "from scanseal.detect import default_detector\n"
         "default_detector().screen_plane(np.zeros((224, 224), np.float32))\n"
         "assert 'torch' not in sys.modules, 'torch imported'\n"
+        "loaded = [m for m in sys.modules if m.startswith('scanseal.detect.training')]\n"
+        "assert not loaded, loaded\n"
     )
-    src = Path(__file__).resolve().parents[2] / "src"
-    env = {**os.environ, "PYTHONPATH": str(src)}
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=False, env=env
+    done = _run_python(code)
+    assert done.returncode == 0, done.stderr
+
+
+def test_training_data_and_metrics_import_without_torch():
+    """The tests and bench/ build evaluation sets where torch is not installed."""
+    code = (
+        "import sys\n"
+        "sys.modules['torch'] = None  # any import of torch now fails\n"
+        "from scanseal.detect.training import data, metrics, synth\n"
+        "assert synth.balanced_set and data.check_set and metrics.auc\n"
     )
+    done = _run_python(code)
     assert done.returncode == 0, done.stderr

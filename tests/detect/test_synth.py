@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scanseal.detect import data, synth
+from scanseal.detect.training import data, synth
 
 
 def _base(seed: int = 0) -> synth.Plane:

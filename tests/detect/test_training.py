@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scanseal.detect import data, synth
+from scanseal.detect.training import data, synth
 
 torch = pytest.importorskip(
     "torch", reason="torch is not installed (training extra); run `make train` to use it"
@@ -313,7 +313,7 @@ def test_fit_check_scores_pool_rows_with_their_labels_and_the_shipped_card():
     """bench/detect_fit.py: pool rows keep their labels (benign even rows, tampered odd ones)
     and a set is scored at the model card's own threshold."""
     from evaluation_support import bench_module
-    from scanseal.detect._detector import MODEL_DIR
+    from scanseal.detect import MODEL_DIR
     from scanseal.detect.training import train
 
     fit = bench_module("detect_fit.py", "scanseal_bench_detect_fit")
@@ -374,7 +374,7 @@ def test_miss_table_measures_edit_strength_in_noise_units_and_bins_recall():
 def test_compare_reports_the_test_split_only_when_asked(capsys):
     """`compare --split test` measures on the run's test set (for reporting); the default, and
     the gate, use validation."""
-    from scanseal.detect._detector import MODEL_DIR
+    from scanseal.detect import MODEL_DIR
     from scanseal.detect.training import compare, train
 
     (test_line,) = compare.measure([MODEL_DIR], 3, 6, "test")

@@ -3,8 +3,10 @@
 Hashes prove an image did not change after sealing; they say nothing about an image edited
 before it. This package screens images with a committed ONNX model on onnxruntime (one CPU
 thread, no torch): a calibrated score in [0, 1], the model's threshold, and a coarse heat map
-turned into ``[x, y, w, h]`` boxes. Training lives in :mod:`scanseal.detect.training` (the
-``train`` extra) and is never imported here. The model card is docs/MODEL.md.
+turned into ``[x, y, w, h]`` boxes (:mod:`scanseal.detect.heat` draws it on the image). That is
+all that runs here: the tamper generators, the data sources and the metrics live with training
+in :mod:`scanseal.detect.training` (its torch parts need the ``train`` extra), which nothing at
+runtime imports. ``MODEL_DIR`` holds the committed model; the model card is docs/MODEL.md.
 
     from scanseal.detect import default_detector
     result = default_detector().screen(Path("scan.dcm"))
@@ -14,11 +16,21 @@ turned into ``[x, y, w, h]`` boxes. Training lives in :mod:`scanseal.detect.trai
 from __future__ import annotations
 
 from scanseal.detect._detector import (
+    MODEL_DIR,
     POLICIES,
     Detector,
     Policy,
     Screening,
     default_detector,
+    sigmoid,
 )
 
-__all__ = ["POLICIES", "Detector", "Policy", "Screening", "default_detector"]
+__all__ = [
+    "MODEL_DIR",
+    "POLICIES",
+    "Detector",
+    "Policy",
+    "Screening",
+    "default_detector",
+    "sigmoid",
+]

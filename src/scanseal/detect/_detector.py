@@ -21,6 +21,15 @@ POLICIES: Final[tuple[Policy, ...]] = ("flag", "block", "off")
 FloatArray = np.ndarray[Any, np.dtype[np.float32]]
 
 
+def sigmoid(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """The logistic function, clipped so large logits neither overflow nor warn.
+
+    The one definition for the runtime's calibrated score, ``sigmoid(logit / temperature)``, and
+    for training, which fits that temperature and threshold with it.
+    """
+    return np.asarray(1.0 / (1.0 + np.exp(-np.clip(x, -60, 60))))
+
+
 @dataclass(frozen=True)
 class Screening:
     """One image's verdict: calibrated score, the model's threshold, and where it looked."""
@@ -83,7 +92,7 @@ class Detector:
         """Calibrated scores (N,) and probability maps (N, h, w) for (N, size, size) planes."""
         batch = np.ascontiguousarray(planes, np.float32)[:, None]
         logits, maps = self._session.run(None, {"image": batch})
-        scores = 1.0 / (1.0 + np.exp(-np.clip(logits / self.temperature, -60, 60)))
+        scores = sigmoid(np.asarray(logits) / self.temperature)
         return scores.astype(np.float32), maps[:, 0].astype(np.float32)
 
     def screen_plane(

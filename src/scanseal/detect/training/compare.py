@@ -24,10 +24,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from scanseal.detect import synth
-from scanseal.detect._detector import MODEL_DIR
-from scanseal.detect.training import report
-from scanseal.detect.training.train import PHANTOMS, _sigmoid, evaluate, held_out, onnx_predict
+from scanseal.detect import MODEL_DIR
+from scanseal.detect.training import report, synth
+from scanseal.detect.training.train import PHANTOMS, evaluate, held_out, onnx_predict
 
 KEYS = ("accuracy", "auc", "detection_at_1pct_fa", "loc_f1", "false_alarm_rate")
 
@@ -45,8 +44,8 @@ def card_scores(
     """An exported model's scores for ``samples`` at its own card's temperature, its maps, and
     the card (whose threshold the scores are judged at)."""
     card = json.loads((model_dir / "detector.json").read_text())
-    logits, maps = onnx_predict(model_dir / "detector.onnx", samples)
-    return _sigmoid(logits / card["temperature"]), maps, card
+    scores, maps = onnx_predict(model_dir, samples)
+    return scores, maps, card
 
 
 def measure(

@@ -32,8 +32,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional
 
-from scanseal.detect import data, heat, metrics, synth
-from scanseal.detect._detector import MODEL_DIR
+from scanseal.detect import MODEL_DIR, Detector, heat, sigmoid
+from scanseal.detect.training import data, metrics, synth
 from scanseal.detect.training.nets import ARCHITECTURES
 
 CROP = 64
@@ -393,15 +393,11 @@ def predict(
     return np.concatenate(logits), maps
 
 
-def _sigmoid(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    return 1.0 / (1.0 + np.exp(-np.clip(x, -60, 60)))
-
-
 def fit_temperature(labels: np.ndarray[Any, Any], logits: np.ndarray[Any, Any]) -> float:
     """The temperature minimising validation log-loss (grid search; calibration only)."""
     best, best_loss = 1.0, np.inf
     for temperature in np.exp(np.linspace(np.log(0.25), np.log(8), 41)):
-        p = np.clip(_sigmoid(logits / temperature), 1e-7, 1 - 1e-7)
+        p = np.clip(sigmoid(logits / temperature), 1e-7, 1 - 1e-7)
         loss = -np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p))
         if loss < best_loss:
             best, best_loss = float(temperature), loss
@@ -503,20 +499,21 @@ def export(model: nn.Module, path: Path) -> None:
     )
 
 
-def onnx_predict(path: Path, samples: list[synth.Sample]) -> tuple[np.ndarray[Any, Any], list[Any]]:
-    """Run the exported file on onnxruntime with one thread, as the runtime does."""
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = 1
-    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    logits, maps = [], []
+def onnx_predict(
+    model_dir: Path, samples: list[synth.Sample]
+) -> tuple[np.ndarray[Any, Any], list[Any]]:
+    """Calibrated scores and maps of an exported model (its ONNX file at its card's
+    temperature), computed by the runtime :class:`Detector` on one thread, as ``scanseal
+    screen`` computes them."""
+    detector = Detector(model_dir)
+    scores: list[np.ndarray[Any, Any]] = []
+    maps: list[Any] = []
     for start in range(0, len(samples), 32):
-        chunk = np.stack([s.plane for s in samples[start : start + 32]])[:, None]
-        score, heat_map = session.run(None, {"image": chunk})
-        logits.append(score)
-        maps.extend(heat_map[:, 0])
-    return np.concatenate(logits), maps
+        chunk = np.stack([s.plane for s in samples[start : start + 32]])
+        score, heat_map = detector.score_planes(chunk)
+        scores.append(score)
+        maps.extend(heat_map)
+    return np.concatenate(scores), maps
 
 
 # --- the run -----------------------------------------------------------------------------------
@@ -528,14 +525,14 @@ def _calibrated(
     labels = np.array([s.tampered for s in val], float)
     logits, _ = predict(model, val)
     temperature = fit_temperature(labels, logits)
-    threshold = metrics.best_threshold(labels, _sigmoid(logits / temperature))
+    threshold = metrics.best_threshold(labels, sigmoid(logits / temperature))
     return temperature, threshold, labels
 
 
 def _measure(model: nn.Module, val: list[synth.Sample], test: list[synth.Sample]) -> dict[str, Any]:
     temperature, threshold, _ = _calibrated(model, val)
     logits, maps = predict(model, test)
-    result = evaluate(test, _sigmoid(logits / temperature), maps, threshold)
+    result = evaluate(test, sigmoid(logits / temperature), maps, threshold)
     result.update(threshold=threshold, temperature=temperature)
     return result
 
@@ -547,15 +544,13 @@ def _ship(
     args: argparse.Namespace,
     steps: int,
 ) -> dict[str, Any]:
-    """Export, calibrate on val, and measure the ONNX file itself on test."""
+    """Export, calibrate on val, and measure the ONNX file itself on test (through the runtime
+    detector, so the card is written first and completed with the acceptance floors)."""
     model_dir = Path(args.model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
-    onnx_path = model_dir / "detector.onnx"
-    export(model, onnx_path)
+    export(model, model_dir / "detector.onnx")
     temperature, threshold, _ = _calibrated(model, val)
-    logits, maps = onnx_predict(onnx_path, test)
-    result = evaluate(test, _sigmoid(logits / temperature), maps, threshold)
-    card = {
+    card: dict[str, Any] = {
         "version": f"detector-1.7-seed{args.seed}-steps{steps}",
         "threshold": round(threshold, 6),
         "temperature": round(temperature, 6),
@@ -569,18 +564,21 @@ def _ship(
                      "augmentation": True, "precision": args.precision,
                      "fresh_pairs_per_step": args.fresh_pairs, "split_salt": data.SPLIT_SALT},
     }  # fmt: skip
-    card["acceptance"] = _acceptance(onnx_path, temperature, threshold)
+    (model_dir / "detector.json").write_text(json.dumps(card, indent=2) + "\n")
+    scores, maps = onnx_predict(model_dir, test)
+    result = evaluate(test, scores, maps, threshold)
+    card["acceptance"] = _acceptance(model_dir, threshold)
     (model_dir / "detector.json").write_text(json.dumps(card, indent=2) + "\n")
     result.update(threshold=threshold, temperature=temperature, onnx=True)
     return result
 
 
-def _acceptance(onnx_path: Path, temperature: float, threshold: float) -> dict[str, float]:
+def _acceptance(model_dir: Path, threshold: float) -> dict[str, float]:
     """Floors for the test suite's re-measurement on :func:`data.check_set` (2 points of
     margin for numeric differences between machines)."""
     check = synth.balanced_set(np.random.default_rng(4242), data.check_set())
-    logits, maps = onnx_predict(onnx_path, check)
-    measured = evaluate(check, _sigmoid(logits / temperature), maps, threshold)["overall"]
+    scores, maps = onnx_predict(model_dir, check)
+    measured = evaluate(check, scores, maps, threshold)["overall"]
     return {
         k: float(np.floor((measured[k] - 0.02) * 100) / 100) for k in ("accuracy", "auc", "loc_f1")
     }

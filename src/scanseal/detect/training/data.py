@@ -18,7 +18,7 @@ from typing import Final, Literal
 import numpy as np
 import pydicom
 
-from scanseal.detect.synth import PHANTOM_STYLES, SIZE, Plane, Rng, phantom
+from scanseal.detect.training.synth import PHANTOM_STYLES, SIZE, Plane, Rng, phantom
 from scanseal.errors import InvalidInput
 from scanseal.ingest import preprocess, preprocess_views, read_metadata
 
@@ -42,7 +42,7 @@ def split_of(study: str) -> Split:
     return "val" if bucket < 8 else "train"
 
 
-def _data_dirs() -> list[Path]:
+def pydicom_dirs() -> list[Path]:
     dirs = [Path(pydicom.__file__).parent / "data" / "test_files"]
     spec = importlib.util.find_spec("data_store")  # pydicom-data's import name
     if spec is not None and spec.origin is not None:
@@ -54,7 +54,7 @@ def real_images() -> list[RealImage]:
     """Every shipped DICOM Part 10 file with pixels, deduplicated by content, in a fixed order."""
     seen: set[bytes] = set()
     found: list[RealImage] = []
-    for root in _data_dirs():
+    for root in pydicom_dirs():
         for path in sorted(p for p in root.rglob("*") if p.is_file()):
             described = _describe(path, seen)
             if described is not None:
@@ -160,7 +160,8 @@ def check_set(seed: int = 4242, images: int = 8) -> list[tuple[Plane, str]]:
     """The small held-out set the test suite re-measures the shipped model on.
 
     ``images`` real test-split frames (one per study first, so modalities vary) and as many
-    test-split phantoms; :func:`scanseal.detect.synth.balanced_set` turns them into samples.
+    test-split phantoms; :func:`scanseal.detect.training.synth.balanced_set` turns them into
+    samples.
     """
     real = real_planes("test")
     by_study: dict[str, tuple[Plane, str]] = {}
