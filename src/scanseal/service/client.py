@@ -129,7 +129,7 @@ class GatewayClient:
         **fields: type,
     ) -> dict[str, Any]:
         """A JSON object answer whose ``fields`` have those types (the ones callers read)."""
-        answer = self._json(method, path, headers=headers, body=body)
+        answer: dict[str, Any] = self._json(method, path, headers=headers, body=body)
         if not _typed(answer, fields):
             raise self._off_protocol(path.split("?")[0])
         return answer
