@@ -465,6 +465,11 @@ def test_nested_private_overlays_and_unlisted_names_are_removed() -> None:
     assert not any(e.tag.group in (0x0009, 0x0011, 0x6000) for e in out.iterall())
 
 
+def test_a_value_invalid_for_its_vr_is_refused() -> None:
+    with pytest.raises(InvalidInput, match="not valid for its VR"):
+        deidentify(read("badVR.dcm"), DeidKey.generate())  # an IS of "1A"
+
+
 def test_round_trip_only_with_the_senders_key() -> None:
     original = read("CT_small.dcm")
     key = DeidKey.generate()

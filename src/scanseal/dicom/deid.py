@@ -1,6 +1,11 @@
 """De-identification before an external share: PS3.15 Basic Application Level Confidentiality
 Profile, with a keyed mapping that only the sender can reverse.
 
+The rules are the standard's Table E.1-1 (:mod:`scanseal.dicom._profile`, generated data): each
+element at each depth gets its row's action, the chosen options' columns, and for a compound
+action (X/Z, X/D, Z/D, X/Z/D, X/Z/U*) the Type its IOD gives it in the sequence that holds it, so
+the output stays a valid instance of its IOD.
+
 Pseudonyms (PatientID, PatientName), re-mapped UIDs and shifted dates are HMAC-SHA-256 of the
 original under sub-keys of the sender's 32-byte secret, so the same patient, study and series get
 the same replacement in every instance (a study stays a study) and nobody without the secret can
@@ -156,9 +161,12 @@ def deidentify(dataset: Dataset, key: DeidKey, options: Iterable[Option] = ()) -
     _check(chosen)
     out = _copy(dataset)
     patient = str(dataset.get("PatientID", "") or "")
-    originals = _originals(dataset)
-    iod = _profile.iod_for(str(dataset.get("SOPClassUID", "")))
-    _Cleaner(key, chosen, patient, iod, _Scrubber(dataset)).clean(out)
+    try:
+        originals = _originals(dataset)
+        iod = _profile.iod_for(str(dataset.get("SOPClassUID", "")))
+        _Cleaner(key, chosen, patient, iod, _Scrubber(dataset)).clean(out)
+    except ValueError as error:  # pydicom converts values lazily, and a bad one raises here
+        raise InvalidInput(f"a value is not valid for its VR: {error}") from None
     out.PatientID = key.pseudonym(patient)
     out.PatientName = "ANON^" + out.PatientID
     _record(out, chosen)
@@ -334,7 +342,7 @@ class _Cleaner:
     def _dummy(self, element: DataElement, within: str) -> None:
         """A value valid for the VR that tells nothing: the keyed pseudonym for PatientID, a
         keyed UID, the same structure with its own contents replaced for a sequence."""
-        vr = element.VR
+        vr = element.VR.split(" or ")[0]  # "US or SS" where pydicom could not decide
         if vr == "SQ":
             self._items(element, "D")
         elif element.keyword == "PatientID":
