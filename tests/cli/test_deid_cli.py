@@ -242,6 +242,10 @@ def test_a_destination_that_is_a_file_is_one_line(home: Path, run, key: Path) ->
     assert result.code == 2
     assert f"{tokens} exists and is not a directory" in one_error_line(result)
     assert not (home / "o").exists()
+    below_a_file = target / "out"  # its parent is a file: cannot be created
+    result = run("deid", str(FILES[0]), "-o", str(below_a_file), "--key", str(key))
+    assert result.code == 2
+    assert f"cannot write {below_a_file}" in one_error_line(result)
 
 
 def test_a_failure_while_de_identifying_leaves_nothing(home: Path, run, key: Path, monkeypatch):
@@ -306,3 +310,21 @@ def test_a_killed_run_leaves_no_partial_output_under_the_final_names(
     assert len(list(out.glob("*.dcm"))) == 3 + existing
     assert len(list((out / "tokens").glob("*.token"))) == 3
     assert (out / "tokens").stat().st_mode & 0o777 == 0o700
+
+
+def test_an_element_that_does_not_decode_is_found_before_writing(home: Path, run, key: Path):
+    """pydicom decodes values lazily: a malformed one must stop the batch at the check, not
+    halfway through writing it."""
+    ds = pydicom.dcmread(FILES[0])
+    ds.SoftwareVersions = "x"
+    broken = home / "broken.dcm"
+    ds.save_as(broken)
+    data = bytearray(broken.read_bytes())
+    at = data.find(b"\x18\x00\x20\x10LO")  # (0018,1020) LO "x " becomes FD of 2 bytes
+    data[at + 4 : at + 6] = b"FD"
+    broken.write_bytes(bytes(data))
+    out = home / "out"
+    result = run("deid", str(FILES[1]), str(broken), "-o", str(out), "--key", str(key))
+    assert result.code == 2
+    assert "broken.dcm has a malformed element" in one_error_line(result)
+    assert not out.exists()
