@@ -549,7 +549,7 @@ def _quote(text: str) -> str:
 
 def _header_text(mutator: Mutator, value: bytes) -> bytes:
     """A mutated header value that HTTP can carry (no CR, LF or NUL)."""
-    raw = mutator.text(value.decode("latin-1")).encode("utf-8", "surrogateescape")
+    raw = mutator.text(value.decode("latin-1")).encode("utf-8", "surrogatepass")
     return bytes(b for b in raw if b not in b"\r\n\x00")
 
 
