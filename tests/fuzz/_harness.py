@@ -10,7 +10,8 @@ An input passes when the target returns or raises a :class:`~scanseal.errors.Sca
 Anything else fails: another exception, a BaseException (a decoder's panic), an HTTP 5xx, more
 than ``TIMEOUT`` seconds on one input, or the process's RSS growing by more than ``RSS_LIMIT``
 while the target runs. A hang or a memory blow-up cannot be unwound, so the watchdog prints the
-reproducer and every thread's stack and ends the process.
+reproducer and every thread's stack and ends the process. A crash of the interpreter itself (a
+segfault) leaves faulthandler's stacks; ``--trace`` names each input before it runs.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ def write(path: Path, outcomes: list[Outcome], order: list[str]) -> None:
     """Replace (or append) the Fuzzing section of ``path`` with these outcomes merged in."""
     text = path.read_text("utf-8") if path.exists() else "# Results\n"
     before, old, after = split(text)
-    rows = _rows(old)
+    rows = rows_of(old)
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     for o in outcomes:
         known = ", ".join(f"{k} {v:,}" for k, v in sorted(o.known.items())) or "0"
@@ -31,6 +31,11 @@ def write(path: Path, outcomes: list[Outcome], order: list[str]) -> None:
             f"| {o.target} | {o.inputs:,} | {o.failures:,} | {known} | {o.seconds:,.0f} | "
             f"{o.slowest:.2f} s | {o.rss_growth >> 20} MiB | {o.seed} | {when} |"
         )
+    write_rows(path, rows, order, before, after)
+
+
+def write_rows(path: Path, rows: dict[str, str], order: list[str], before: str, after: str) -> None:
+    """Write the section of ``rows`` (target -> table line) between ``before`` and ``after``."""
     ranked = sorted(rows, key=lambda n: order.index(n) if n in order else len(order))
     section = "\n".join(
         [
@@ -40,11 +45,14 @@ def write(path: Path, outcomes: list[Outcome], order: list[str]) -> None:
             "[--target T …] --results docs/RESULTS.md`), not by `make bench`; each row is its "
             "target's last run. Each input is a seeded mutation of a real input (tests/fuzz: "
             "byte flips, insertions, truncations, splices, JSON and TOML structure, DICOM header "
-            "values, signed HTTP requests to every route); it fails when anything but a "
+            "values, signed HTTP requests to every route, hostile gateway answers to the client); "
+            "it fails when anything but a "
             "ScanSealError escapes, an HTTP answer is 5xx, one input takes over "
             f"{TIMEOUT:.0f} s or RSS grows by over {RSS_LIMIT >> 30} GiB. *Known issues* are "
             "faults being fixed in their own packages, counted apart until the harness's "
-            "KNOWN_ISSUES list is emptied. `make test` runs a few thousand inputs per target.",
+            "KNOWN_ISSUES list is emptied. `make test` runs 1,000 to 3,000 inputs per target. "
+            "*Seconds* are wall-clock time on a shared machine, so under load "
+            "they overstate what the inputs cost.",
             "",
             f"Machine: {machine()}.",
             "",
@@ -67,7 +75,7 @@ def split(text: str) -> tuple[str, str, str]:
     return text[:start], text[start:end], ("\n" + text[end:] if end < len(text) else "")
 
 
-def _rows(section: str) -> dict[str, str]:
+def rows_of(section: str) -> dict[str, str]:
     rows = {}
     for line in section.splitlines():
         match = re.match(r"\| ([a-z]+) \| [\d,]+ \|", line)
@@ -83,7 +91,8 @@ def machine() -> str:
             model = line.split(":", 1)[1].strip()
             break
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    load = "/".join(f"{x:.1f}" for x in os.getloadavg())
     return (
         f"{os.cpu_count()} cores (shared), {model}, {memory:.1f} GiB RAM, "
-        f"Python {platform.python_version()}"
+        f"Python {platform.python_version()}; load average (1/5/15 min) {load} when last written"
     )

@@ -36,6 +36,7 @@ from scanseal.ingest import preprocess, validate
 from scanseal.integrity.pixels import pixel_digest
 from scanseal.ledger import LedgerConfig
 from scanseal.service import GatewayClient, GatewayConfig, open_bundle, wire
+from scanseal.service.client import seal_for_upload
 from scanseal.service.signed import (
     REQUEST_HEADER,
     SIGNATURE_HEADER,
@@ -161,8 +162,6 @@ class Manifests(Target):
     test_inputs = 3000
 
     def setup(self, workdir: Path) -> None:
-        from scanseal.service.client import seal_for_upload
-
         owner, reader = Identity.generate("ito"), Identity.generate("lee")
         image = Path(str(get_testdata_file(UPLOAD_IMAGE)))
         sealed = seal_for_upload(image, [reader.card], owner, workdir)
@@ -266,13 +265,13 @@ class Configs(Target):
 
 @dataclass
 class GatewayWorld:
-    """A gateway (embedded chain and store) under ``root``, its app, and one uploaded record."""
+    """A gateway (embedded chain and store) under ``root``, its app (with STOW-RS when asked),
+    one uploaded record and the real bodies around it: the upload, the owner's bundle, a grant."""
 
     world: World
     gateway: Any
     http: TestClient
     record: str
-    manifest: bytes
     upload_body: bytes
     grant_body: bytes
     bundle: bytes
@@ -283,12 +282,7 @@ class GatewayWorld:
         from scanseal.service.app import create_app
         from scanseal.service.server import open_gateway
 
-        extra = ""
-        if stow:
-            extra = f'\n[dicom]\nstow = true\nrecipients = ["{root / "lee.card.json"}"]\n'
         world = make_world(root, ["ito", "lee", "novak"], ["mallory"], mode="batched")
-        if stow:
-            world.config.write_text(world.config.read_text() + extra)
         home_before = os.environ.get("SCANSEAL_HOME")
         os.environ["SCANSEAL_HOME"] = str(world.home)
         gateway = open_gateway(world.config, PASSPHRASE)
@@ -299,20 +293,16 @@ class GatewayWorld:
         image = Path(str(get_testdata_file(UPLOAD_IMAGE)))
         scratch = root / "upload"
         scratch.mkdir()
-        from scanseal.service.client import seal_for_upload
-
         sealed = seal_for_upload(image, [people["lee"].card], people["ito"], scratch)
-        manifest = sealed.manifest_path.read_bytes()
-        body = wire.pack({"manifest": manifest.decode()}, sealed.envelope.read_bytes())
+        manifest = sealed.manifest_path.read_text("utf-8")
+        body = wire.pack({"manifest": manifest}, sealed.envelope.read_bytes())
         record = str(ito.upload(sealed)["manifest_cid"])
         bundle = GatewayClient(BASE, people["lee"], http=http).fetch_bundle(record)
         _meta, payload = wire.unpack(bundle)
         header = envelope.read_header(io.BytesIO(payload))
         key = envelope.unlock(header, people["lee"].transport_keys.values())
         grant = make_grant(record, header, key, people["ito"], people["novak"].card, 0)
-        return cls(
-            world, gateway, http, record, manifest, body, grant.to_bytes(), bundle, home_before
-        )
+        return cls(world, gateway, http, record, body, grant.to_bytes(), bundle, home_before)
 
     def close(self) -> None:
         self.http.__exit__(None, None, None)
@@ -559,7 +549,7 @@ def _quote(text: str) -> str:
 
 def _header_text(mutator: Mutator, value: bytes) -> bytes:
     """A mutated header value that HTTP can carry (no CR, LF or NUL)."""
-    raw = mutator.text(value.decode("latin-1")).encode("utf-8", "surrogateescape")
+    raw = mutator.text(value.decode("latin-1")).encode("utf-8", "surrogatepass")
     return bytes(b for b in raw if b not in b"\r\n\x00")
 
 
@@ -635,8 +625,6 @@ class Client(Target):
     test_inputs = 1000
 
     def setup(self, workdir: Path) -> None:
-        from scanseal.service.client import seal_for_upload
-
         gw = GatewayWorld.open(workdir / "gw")
         try:
             people = gw.world.people
