@@ -47,6 +47,9 @@ MAX_JSON_BODY: Final = 1024 * 1024
 """Grant and revocation bodies: a grant object is a few KiB (one stanza)."""
 MAX_HEAD: Final = 64 * 1024
 """Request line and headers together; a signed request's two headers take under 1 KiB."""
+_LINGER: Final = 2.0
+"""Seconds a refused connection keeps draining before it is closed: closing with unread bytes
+would reset it, and the client would lose the answer."""
 _LOG: Final = logging.getLogger("scanseal.gateway")
 _FETCH_PATH: Final = re.compile(r"/v1/records/([^/]+)")
 _FETCH_THREADS: Final = 2
@@ -162,8 +165,9 @@ class BoundedHttp(HttpToolsProtocol):
     httptools itself has no bound: it buffers a header however long it grows (by repeated
     concatenation) before handing it over. Bytes are fed to the parser only while they fit in
     what is left of the bound; a head that has not ended by then is answered with 431 and the
-    connection closed. (Bytes of a pipelined request that arrive in the same read as the end
-    of the previous one are not counted, so a head can exceed the bound by one read at most.)
+    connection closed once the client had time to read that. (Bytes of a pipelined request that
+    arrive in the same read as the end of the previous one are not counted, so a head can
+    exceed the bound by one read at most.)
     """
 
     _head = 0
@@ -200,7 +204,7 @@ class BoundedHttp(HttpToolsProtocol):
             b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body)
         )
         self.transport.write(head + body)
-        self.transport.close()
+        asyncio.get_running_loop().call_later(_LINGER, self.transport.close)
 
 
 def create_app(gateway: Gateway, dicom_receiver: Any = None) -> ASGIApp:
