@@ -250,7 +250,11 @@ class _Batch:
 
     def __enter__(self) -> _Batch:
         self.out_stage = _Stage(self.outdir, 0o777)
-        self.token_stage = self.out_stage if self.inside else _Stage(self.tokens, 0o700)
+        try:
+            self.token_stage = self.out_stage if self.inside else _Stage(self.tokens, 0o700)
+        except InvalidInput:
+            self.out_stage.discard()
+            raise
         return self
 
     def add(self, name: str, instance: bytes, token: bytes) -> None:
