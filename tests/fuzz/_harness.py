@@ -87,6 +87,9 @@ KNOWN_ISSUES: tuple[KnownIssue, ...] = (
     KnownIssue("config-float-overflow", "OverflowError", "scanseal/storage/_config.py"),
     KnownIssue("dicom-config-routes", "TypeError", "scanseal/dicom/config.py"),
     KnownIssue("dicom-config-routes", "ValueError", "scanseal/dicom/config.py"),
+    # STOW-RS: a part whose data set has no SOP Class UID is refused, and describing the refusal
+    # then reads that UID (AttributeError, HTTP 500).
+    KnownIssue("stow-no-sop-class", "AttributeError", "scanseal/service/stow.py"),
 )
 """Faults being fixed in their own packages. Empty this once those fixes are merged: the
 targets then fail on them like on anything else."""
