@@ -92,15 +92,35 @@ def start(base: Path, name: str = "node") -> Daemon:
     config["Bootstrap"] = []
     config["Discovery"]["MDNS"]["Enabled"] = False
     config_path.write_text(json.dumps(config, indent=2))
-    log = open(base / f"{name}.log", "wb")  # noqa: SIM115 - owned by the child's lifetime
+    return _launch(repo, api)
+
+
+def relaunch(daemon: Daemon) -> Daemon:
+    """Start a stopped or killed node again on its repo and ports, as an operator would after a
+    crash: the lock a SIGKILLed daemon left behind is removed first (the process is known dead).
+    """
+    if daemon.process.poll() is None:
+        raise RuntimeError(f"js-ipfs {daemon.pid} is still running")
+    lock = daemon.repo / "repo.lock"
+    if lock.is_dir():
+        shutil.rmtree(lock)
+    else:
+        lock.unlink(missing_ok=True)
+    (daemon.repo / "api").unlink(missing_ok=True)
+    return _launch(daemon.repo, daemon.api_port)
+
+
+def _launch(repo: Path, api: int) -> Daemon:
+    log_path = repo.parent / f"{repo.name}.log"
+    log = open(log_path, "ab")  # noqa: SIM115 - owned by the child's lifetime
     process = subprocess.Popen(
         [str(JSIPFS), "daemon", "--offline", "--enable-preload=false"],
-        env=env,
+        env={**os.environ, "IPFS_PATH": str(repo)},
         stdout=log,
         stderr=subprocess.STDOUT,
     )
     daemon = Daemon(repo, api, process)
-    _wait_ready(daemon, base / f"{name}.log")
+    _wait_ready(daemon, log_path)
     return daemon
 
 

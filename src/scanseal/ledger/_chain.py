@@ -18,12 +18,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound
+from web3.providers.rpc import HTTPProvider
+from web3.types import RPCEndpoint, RPCResponse
 
 from scanseal._json import parse_object
 from scanseal.errors import IntegrityError, InvalidInput, LedgerUnavailable
@@ -200,8 +203,35 @@ class JsonRpcChain(Chain):
     """Any Ethereum node by URL (anvil in the tests; Besu, geth or Quorum in production)."""
 
     def __init__(self, url: str, funder: LocalAccount | None, timeout: float) -> None:
-        provider = Web3.HTTPProvider(url, request_kwargs={"timeout": timeout})
-        super().__init__(Web3(provider), funder, timeout)
+        super().__init__(Web3(_NodeProvider(url, timeout)), funder, timeout)
+
+
+class _NodeProvider(HTTPProvider):
+    """web3's HTTP provider, with every failure to talk to the node as LedgerUnavailable.
+
+    Every web3 call goes through here (the ledger's own reads of logs and code too), so a node
+    that is down, silent or not speaking JSON-RPC gives one line and a 503, never a raw
+    ``requests`` error. web3's own retries are off: it retries a read up to six times, each
+    waiting the whole timeout, so a stopped node held a request for six timeouts; here one
+    call waits at most ``timeout`` and the caller decides whether to try again.
+    """
+
+    def __init__(self, url: str, timeout: float) -> None:
+        super().__init__(url, {"timeout": timeout}, exception_retry_configuration=None)
+        self._timeout = timeout
+
+    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        try:
+            return super().make_request(method, params)
+        except requests.Timeout:
+            problem = f"no answer within {self._timeout:g} s"
+        except requests.ConnectionError:
+            problem = "connection refused or lost (node down?)"
+        except OSError as error:  # requests' HTTPError and other transport failures
+            problem = str(error).splitlines()[0] if str(error) else type(error).__name__
+        except ValueError:  # the reply is not JSON
+            problem = "the answer is not JSON-RPC"
+        raise LedgerUnavailable(f"Ethereum node {self.endpoint_uri}: {method}: {problem}")
 
 
 class EmbeddedChain(Chain):
@@ -228,20 +258,30 @@ class EmbeddedChain(Chain):
         provider = EthereumTesterProvider(self._tester)
         super().__init__(Web3(provider), Account.from_key(_EMBEDDED_FUNDER_KEY), timeout)
         self._replay(lines[1:])
-        self._journal = self._journal_path.open("a", encoding="utf-8")
+        self._journal = os.open(self._journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         if not lines:
             self._write({"kind": "genesis", "version": _JOURNAL_VERSION, "timestamp": genesis})
 
     def _submit(self, raw: bytes) -> str:
+        """Journal first, then apply: a transaction the journal cannot hold (a full or
+        read-only disk) is never applied, so the chain in memory never runs ahead of the one a
+        restart replays; a transaction py-evm refuses is taken out of the journal again."""
         header = self._evm.chain.header
         stamp = max(int(time.time()), header.timestamp)
         self._evm.chain.header = header.copy(timestamp=stamp)
-        tx_hash = super()._submit(raw)
-        self._write({"kind": "tx", "raw": raw.hex(), "hash": tx_hash, "timestamp": stamp})
+        tx_hash = "0x" + keccak(raw).hex()
+        mark = self._write({"kind": "tx", "raw": raw.hex(), "hash": tx_hash, "timestamp": stamp})
+        try:
+            applied = super()._submit(raw)
+            if applied != tx_hash:
+                raise IntegrityError(f"py-evm named transaction {tx_hash} as {applied}")
+        except BaseException:
+            self._cut(mark)
+            raise
         return tx_hash
 
     def close(self) -> None:
-        self._journal.close()
+        os.close(self._journal)
 
     def head(self) -> tuple[int, bytes]:
         """Straight from py-evm: the mirror asks before every access decision."""
@@ -262,10 +302,30 @@ class EmbeddedChain(Chain):
             raise RevertError(_tester_revert_data(error.args)) from error
         return bytes.fromhex(str(result).removeprefix("0x"))
 
-    def _write(self, line: dict[str, Any]) -> None:
-        self._journal.write(json.dumps(line, separators=(",", ":")) + "\n")
-        self._journal.flush()
-        os.fsync(self._journal.fileno())
+    def _write(self, line: dict[str, Any]) -> int:
+        """Append one line durably; return the journal's length before it. A failed write is
+        cut off again (a torn line would be dropped on open anyway)."""
+        data = (json.dumps(line, separators=(",", ":")) + "\n").encode("utf-8")
+        mark = os.lseek(self._journal, 0, os.SEEK_END)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._journal, view) :]
+            os.fsync(self._journal)
+        except OSError as error:
+            self._cut(mark)
+            raise LedgerUnavailable(
+                f"cannot write the chain journal: {error.strerror or error}"
+            ) from None
+        return mark
+
+    def _cut(self, mark: int) -> None:
+        """Truncate the journal back to ``mark`` (best effort: a torn tail is dropped on open)."""
+        try:
+            os.ftruncate(self._journal, mark)
+            os.fsync(self._journal)
+        except OSError:
+            pass
 
     def _read_journal(self) -> list[dict[str, Any]]:
         if not self._journal_path.exists():

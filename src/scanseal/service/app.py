@@ -16,6 +16,7 @@ import contextlib
 import json
 import logging
 import re
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -35,13 +36,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from scanseal import __version__
-from scanseal.errors import InvalidInput, ScanSealError
+from scanseal.errors import InvalidInput, ScanSealError, StorageUnavailable
 from scanseal.ledger import Reason
 from scanseal.service import wire
 from scanseal.service.gateway import Gateway
 from scanseal.service.signed import REQUEST_HEADER, SIGNATURE_HEADER
 
 T = TypeVar("T")
+log = logging.getLogger("scanseal.service")
 MAX_BODY: Final = 512 * 1024 * 1024
 MAX_JSON_BODY: Final = 1024 * 1024
 """Grant and revocation bodies: a grant object is a few KiB (one stanza)."""
@@ -122,7 +124,9 @@ class _Fetcher:
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
         try:
-            bundle = await loop.run_in_executor(self.pool, self._gateway.fetch, record, headers)
+            bundle = await loop.run_in_executor(
+                self.pool, _mapped, self._gateway.fetch, record, headers
+            )
         except ScanSealError as error:
             self._metrics.answered("fetch", type(error).__name__, started)
             return error.http_status, "application/json", _error_body(error)
@@ -236,7 +240,7 @@ def create_app(gateway: Gateway, dicom_receiver: Any = None) -> ASGIApp:
         started = time.perf_counter()
         outcome = "ok"
         try:
-            return await run_in_threadpool(work)
+            return await run_in_threadpool(_mapped, work)
         except ScanSealError as error:
             outcome = type(error).__name__
             raise
@@ -326,6 +330,17 @@ def create_app(gateway: Gateway, dicom_receiver: Any = None) -> ASGIApp:
     return _FetchFront(app, fetcher)
 
 
+def _mapped(work: Callable[..., T], *args: Any) -> T:
+    """Run ``work``; a failure of the gateway's own disk or SQLite files (full, read-only,
+    unreadable) becomes StorageUnavailable (503) with one line, as a node's failure would."""
+    try:
+        return work(*args)
+    except (OSError, sqlite3.Error) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        log.warning("local storage failed: %s", reason)
+        raise StorageUnavailable(f"the gateway's local storage failed: {reason}") from None
+
+
 def _signed(request: Request) -> dict[str, str | None]:
     return {
         "request": request.headers.get(REQUEST_HEADER),
@@ -389,4 +404,4 @@ async def _tick(gateway: Gateway) -> None:
     while True:
         await asyncio.sleep(gateway.config.tick_seconds)
         with contextlib.suppress(ScanSealError):
-            await run_in_threadpool(gateway.tick)
+            await run_in_threadpool(_mapped, gateway.tick)  # a failed anchor retries next tick

@@ -4,8 +4,9 @@ Only the calls ScanSeal needs: ``add`` (CIDv1, raw leaves, 256 KiB chunks, pinne
 with offset and a server-side timeout, ``block/get``, ``block/stat``, ``pin/add``, ``pin/rm``,
 ``pin/ls``, ``version``, and ``dag/import``/``dag/export`` for CAR interchange. Uploads stream
 (chunked multipart) so memory stays bounded. Every failure to talk to the node becomes
-:class:`~scanseal.errors.StorageUnavailable` naming the node; the node is never trusted for
-content, callers verify what it returns.
+:class:`~scanseal.errors.StorageUnavailable` naming the node (:class:`NodeSilent` when it stayed
+silent past the timeout: connected, but not answering); the node is never trusted for content,
+callers verify what it returns.
 """
 
 from __future__ import annotations
@@ -166,7 +167,7 @@ class KuboNode:
             response = connection.getresponse()
         except (OSError, http.client.HTTPException) as error:
             connection.close()
-            raise StorageUnavailable(f"{self.url}: {command} failed: {_describe(error)}") from None
+            raise _unavailable(f"{self.url}: {command} failed", error) from None
         if response.status != 200:
             message = _message(response)
             connection.close()
@@ -189,7 +190,7 @@ class NodeStream:
             return self._response.read(size)
         except (OSError, http.client.HTTPException) as error:
             self.close()
-            raise StorageUnavailable(f"reply broken: {_describe(error)}") from None
+            raise _unavailable("reply broken", error) from None
 
     def close(self) -> None:
         self._connection.close()
@@ -197,6 +198,16 @@ class NodeStream:
 
 class _NodeSaid(StorageUnavailable):
     """The node answered with an error (as opposed to not answering)."""
+
+
+class NodeSilent(StorageUnavailable):
+    """The node accepted the connection but said nothing within the timeout (stopped, hung or
+    overloaded): asking again would only wait another timeout."""
+
+
+def _unavailable(context: str, error: BaseException) -> StorageUnavailable:
+    kind = NodeSilent if isinstance(error, TimeoutError) else StorageUnavailable
+    return kind(f"{context}: {_describe(error)}")
 
 
 def _message(response: http.client.HTTPResponse) -> str:

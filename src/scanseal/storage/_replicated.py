@@ -4,8 +4,10 @@ A put lands in the local embedded store first (that computes the CID and means a
 replication loses nothing), then streams to every node in parallel. A node counts as a replica
 only when it pinned the object and the CID it computed equals ours. The put succeeds when at
 least ``min_replicas`` nodes count; otherwise it raises StorageUnavailable naming each node's
-failure. A node that is down or slow is retried with exponential backoff, then reported: in
-the put report, in the exception and in the log, never silently skipped.
+failure. A node that refuses or drops the connection is retried with exponential backoff; a
+node that stays silent past the timeout is not (another attempt would only wait another
+timeout, and a request must not wait several). Either way it is reported: in the put report,
+in the exception and in the log, never silently skipped.
 
 Reads come from the local copy when it is complete; otherwise from the nodes in turn, with every
 block verified. A node that fails mid-read is replaced by the next one at the same file offset;
@@ -28,7 +30,7 @@ from scanseal.storage._builder import CHUNK_SIZE, DagBuilder, Readable
 from scanseal.storage._cid import CID, DAG_PB
 from scanseal.storage._dagpb import decode_file_node
 from scanseal.storage._embedded import EmbeddedStore
-from scanseal.storage._kubo import KuboNode, NodeStream
+from scanseal.storage._kubo import KuboNode, NodeSilent, NodeStream
 from scanseal.storage._walk import iter_file, open_verified
 
 log = logging.getLogger("scanseal.storage")
@@ -244,7 +246,8 @@ class ReplicatedStore(BlobStore):
                 self.progress(node.url, sent)
 
     def _retry(self, node: KuboNode, action: Callable[[KuboNode], _T]) -> _T:
-        """Run ``action`` with exponential backoff on transport failures."""
+        """Run ``action`` with exponential backoff on transport failures; a node that timed out
+        is not asked again (see the module docstring)."""
         delay = self.backoff
         for attempt in range(self.retries + 1):
             try:
@@ -255,6 +258,8 @@ class ReplicatedStore(BlobStore):
                 reason = error.reason if isinstance(error, StorageUnavailable) else str(error)
                 if not reason.startswith(node.url):
                     reason = f"{node.url}: {reason}"
+                if isinstance(error, NodeSilent | TimeoutError):
+                    raise StorageUnavailable(f"{reason} (not retried)") from None
                 if attempt == self.retries:
                     raise StorageUnavailable(f"{reason} (after {attempt + 1} attempts)") from None
                 log.info("%s: %s; retrying in %.2fs", node.url, reason, delay)
