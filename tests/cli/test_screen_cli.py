@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import numpy as np
 from PIL import Image
+from pydicom.data import get_testdata_file
 
 from cli_support import one_error_line
 from corpus import dicom_corpus, make_png
-from scanseal.detect import default_detector
+from scanseal.detect import default_detector, heat
+from scanseal.ingest import display_frame
 from tests_detect_support import flagged_plane, save_png16
 
 
@@ -44,19 +48,57 @@ def test_text_output_and_one_error_line(tmp_path, run):
     assert "1 of 2" in one_error_line(result)
 
 
-def test_heatmap_written_per_input(tmp_path, run):
+def test_heatmap_written_per_input_at_each_image_size(tmp_path, run):
+    """Each heat map has its image's own rows × columns: square, non-square PNG, a DICOM CT."""
     first = make_png(tmp_path / "a.png", 64, 64)
     second = make_png(tmp_path / "b.png", 100, 50, seed=3)
     (tmp_path / "other").mkdir()
     same_name = make_png(tmp_path / "other" / "a.png", 70, 70, seed=4)
+    ct = Path(str(get_testdata_file("CT_small.dcm")))
     out = tmp_path / "heat"
-    args = (str(first), str(second), str(same_name))
+    args = (str(first), str(second), str(same_name), str(ct))
     result = run("screen", *args, "--heatmap", str(out), "--json")
     assert result.code == 0, result.err
-    for name in ("a.png", "b.png", "a.png-2"):
+    sizes = {"a.png": (64, 64), "b.png": (50, 100), "a.png-2": (70, 70), "CT_small.dcm": (128, 128)}
+    for name, size in sizes.items():
         with Image.open(out / f"{name}.heatmap.png") as image:
             assert image.mode == "RGB"
-            assert image.size == (224, 224)
+            assert image.size == size
+
+
+def test_flagged_heatmap_outlines_its_regions_on_the_image(tmp_path, run):
+    """Drawn on the image: the reported boxes are outlined in the box colour where the plain
+    image has grey, and the legend darkens a corner of it."""
+    path = save_png16(flagged_plane(), tmp_path / "edited.png")
+    result = run("screen", str(path), "--json", "--heatmap", str(tmp_path / "heat"))
+    assert result.code == 0, result.err
+    regions = json.loads(result.out)["regions"]
+    assert regions
+    with Image.open(tmp_path / "heat" / "edited.png.heatmap.png") as image:
+        drawn = np.asarray(image.convert("RGB")).astype(int)
+    plain = np.round(display_frame(path) * 255).astype(int)
+    assert drawn.shape[:2] == plain.shape
+    for x, y, w, _ in regions:
+        edge = drawn[y, x : x + w]
+        assert (np.abs(edge - np.array(heat.BOX_RGB)).max(axis=1) == 0).mean() > 0.8
+        assert not np.array_equal(edge[:, 0], plain[y, x : x + w])
+    quiet = heat.upsample(default_detector().screen(path).heat, *plain.shape) < 0.02
+    changed = np.abs(drawn - plain[..., None]).max(axis=2) > 40
+    assert (changed & quiet).sum() > 100, "nothing drawn where there is no heat: no legend"
+
+
+def test_heatmap_never_overwrites_a_file(tmp_path, run):
+    path = make_png(tmp_path / "scan.png", 64, 80)
+    out = tmp_path / "heat"
+    out.mkdir()
+    existing = out / "scan.png.heatmap.png"
+    existing.write_bytes(b"keep me")
+    result = run("screen", str(path), "--heatmap", str(out))
+    assert result.code == 2
+    line = one_error_line(result)
+    assert str(existing) in line
+    assert "File exists" in line
+    assert existing.read_bytes() == b"keep me"
 
 
 def test_flagged_image_names_its_regions(tmp_path, run):

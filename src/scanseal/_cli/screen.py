@@ -8,6 +8,7 @@ with ``--screen block`` is the way to stop on it.
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Annotated
@@ -15,8 +16,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from scanseal.detect import Screening, default_detector
-from scanseal.detect.heat import overlay
+from scanseal.detect import Detector, Screening, default_detector
 from scanseal.errors import InvalidInput
 
 _out = Console(highlight=False, soft_wrap=True)
@@ -29,7 +29,11 @@ def screen(
     ] = False,
     heatmap: Annotated[
         Path | None,
-        typer.Option("--heatmap", help="Write a PNG overlay of the heat map per input here."),
+        typer.Option(
+            "--heatmap",
+            help="Write NAME.heatmap.png per input here: the heat map on the image at its own "
+            "size, with region boxes, score, threshold and legend (never overwrites a file).",
+        ),
     ] = None,
 ) -> None:
     """Score images for tampering and say where (one line per input, in order)."""
@@ -45,7 +49,7 @@ def screen(
             _report_error(path, error, as_json)
             continue
         if heatmap is not None:
-            _write_overlay(result, heatmap, written)
+            _write_overlay(detector, result, heatmap, written)
         _report(result, as_json)
     if failed:
         raise InvalidInput(f"{failed} of {len(files)} inputs could not be screened")
@@ -71,18 +75,32 @@ def _report_error(path: Path, error: InvalidInput, as_json: bool) -> None:
         _out.print(f"{'ERROR':8} {error.reason}", markup=False)
 
 
-def _write_overlay(result: Screening, directory: Path, written: set[str]) -> None:
-    """``NAME.heatmap.png``; a second input with the same file name gets ``NAME-2…``."""
+def _write_overlay(
+    detector: Detector, result: Screening, directory: Path, written: set[str]
+) -> None:
+    """``NAME.heatmap.png``; a second input with the same file name gets ``NAME-2…``.
+
+    An existing file is never replaced (InvalidInput naming it), and a failed write leaves none.
+    """
     name, copy = result.path.name, 1
     while name in written:
         copy += 1
         name = f"{result.path.name}-{copy}"
     written.add(name)
     target = directory / f"{name}.heatmap.png"
+    encoded = io.BytesIO()
+    detector.heatmap(result).save(encoded, format="PNG")
     try:
-        overlay(result.plane, result.heat).save(target, format="PNG")
-    except OSError as error:
+        handle = target.open("xb")
+    except OSError as error:  # FileExistsError included: "File exists"
         raise InvalidInput(f"cannot write heat map {target}: {error.strerror}") from None
+    with handle:
+        try:
+            handle.write(encoded.getvalue())
+        except OSError as error:
+            handle.close()
+            target.unlink(missing_ok=True)
+            raise InvalidInput(f"cannot write heat map {target}: {error.strerror}") from None
 
 
 def register(app: typer.Typer) -> None:

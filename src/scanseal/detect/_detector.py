@@ -10,10 +10,11 @@ from typing import Any, Final, Literal
 
 import numpy as np
 import onnxruntime
+from PIL import Image
 
 from scanseal.detect import heat
 from scanseal.errors import InvalidInput
-from scanseal.ingest import preprocess, read_metadata
+from scanseal.ingest import display_frame, preprocess, read_metadata
 
 MODEL_DIR: Final = Path(__file__).resolve().parent / "model"
 Policy = Literal["flag", "block", "off"]
@@ -113,6 +114,19 @@ class Detector:
         metadata = read_metadata(path)
         plane = preprocess(path, self.size)
         return self.screen_plane(plane, path=path, shape=(metadata.rows, metadata.columns))
+
+    def heatmap(self, result: Screening, image: FloatArray | None = None) -> Image.Image:
+        """The heat map drawn on the screened image at the image's own size and aspect, with
+        the region boxes, score, threshold and a legend (``scanseal screen --heatmap``).
+
+        ``image`` defaults to the file's screened frame as a viewer shows it, through its own
+        DICOM window (:func:`scanseal.ingest.display_frame`); InvalidInput for a bad file.
+        """
+        frame = display_frame(result.path) if image is None else image
+        verdict = heat.Verdict(
+            result.score, result.threshold, self.heat_level, result.model_version
+        )
+        return heat.draw(frame, result.heat, result.regions, verdict)
 
 
 @functools.cache

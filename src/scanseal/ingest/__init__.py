@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from scanseal.ingest._api import iter_frames, read_metadata, validate
 from scanseal.ingest._detect import detect_format
+from scanseal.ingest._display import display_frame
 from scanseal.ingest._preprocess import preprocess, preprocess_views
 from scanseal.ingest.metadata import ImageFormat, ImageMetadata
 
@@ -17,6 +18,7 @@ __all__ = [
     "ImageFormat",
     "ImageMetadata",
     "detect_format",
+    "display_frame",
     "iter_frames",
     "preprocess",
     "preprocess_views",

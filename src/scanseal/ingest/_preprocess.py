@@ -86,12 +86,17 @@ def _check_size(path: Path, size: int) -> None:
         raise InvalidInput(f"{path.name}: preprocess size must be positive, got {size}")
 
 
-def _dicom_values(path: Path, header: _dicom.DicomHeader, index: int) -> _Values:
-    """Decode frame ``index`` (colour converted to RGB) and say how to normalise it."""
-    frames = _dicom.iter_frames(path, header, indices=[index], raw=False)
-    frame = next(frames, None)
+def decode_frame(path: Path, header: _dicom.DicomHeader, index: int) -> np.ndarray[Any, Any]:
+    """Frame ``index`` alone, colour converted to RGB (YBR) but palettes not looked up."""
+    frame = next(_dicom.iter_frames(path, header, indices=[index], raw=False), None)
     if frame is None:
         fail(path, f"undecodable Pixel Data: frame {index} missing")
+    return frame
+
+
+def _dicom_values(path: Path, header: _dicom.DicomHeader, index: int) -> _Values:
+    """Decode frame ``index`` (colour converted to RGB) and say how to normalise it."""
+    frame = decode_frame(path, header, index)
     ds, photometric = header.dataset, header.layout.photometric
     with mapped_errors(path, "cannot apply DICOM lookup tables"):
         if photometric == "PALETTE COLOR":
