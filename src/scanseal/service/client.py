@@ -112,8 +112,8 @@ class GatewayClient:
         try:
             answer = parse_value(response.content, "answer")
         except ScanSealError as error:
-            raise IntegrityError(
-                f"gateway {self.url} answered with malformed JSON: {error}"
+            raise GatewayUnavailable(
+                f"gateway {self.url} answered {path.split('?')[0]} outside its protocol: {error}"
             ) from None
         if not isinstance(answer, kind):
             raise self._off_protocol(path.split("?")[0])
