@@ -1,7 +1,9 @@
 """The fetch front (a bare ASGI answer to GET /v1/records/{record}) against FastAPI's own route.
 
 Both run in this process on one gateway: the front as served, FastAPI's route by calling the
-application behind the front. Same decision, same bytes, one nonce space.
+application behind the front. Same decision, same bytes, one nonce space. And a defect (an
+exception ScanSeal does not define, injected into one Gateway method) is a JSON 500 on the
+front and on FastAPI's routes alike, never plain text.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ with warnings.catch_warnings():  # Starlette would rather test through httpx2, n
 from gateway_harness import PASSPHRASE, World, make_world
 from scanseal.service import GatewayClient
 from scanseal.service.app import create_app
+from scanseal.service.gateway import Gateway
 from scanseal.service.server import open_gateway
 
 CT = Path(str(get_testdata_file("CT_small.dcm")))
 BASE = "http://testserver"
+ABSENT = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
 
 
 @pytest.fixture
@@ -79,3 +83,49 @@ def test_front_and_route_give_the_same_answers(
     assert [answer.status_code for answer in unsigned] == [400, 400]
     assert unsigned[0].content == unsigned[1].content
     assert unsigned[0].json()["error"] == "InvalidInput"
+
+
+# --- a defect inside any route is still one JSON line, never plain text
+
+
+@pytest.fixture
+def served(world: World) -> Iterator[tuple[Gateway, TestClient]]:
+    gateway = open_gateway(world.config, PASSPHRASE)
+    try:
+        with TestClient(create_app(gateway), raise_server_exceptions=False) as http:
+            yield gateway, http
+    finally:
+        gateway.close()
+
+
+def _defect(*_args: object) -> object:
+    raise KeyError("a defect")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "route"),
+    [
+        ("GET", f"/v1/records/{ABSENT}", "fetch"),
+        ("GET", f"/v1/records/{ABSENT}/verify", "verify"),
+        ("GET", "/v1/health", "health"),
+        ("POST", f"/v1/records/{ABSENT}/grants", "grant"),
+    ],
+)
+def test_a_defect_is_a_json_500(
+    served: tuple[Gateway, TestClient],
+    monkeypatch: pytest.MonkeyPatch,
+    method: str,
+    path: str,
+    route: str,
+) -> None:
+    gateway, http = served
+    monkeypatch.setattr(gateway, route, _defect)
+    answer = http.request(method, path)
+    assert answer.status_code == 500
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.json() == {
+        "error": "InternalError",
+        "reason": "internal error (KeyError); the gateway's log has the details",
+    }
+    monkeypatch.delattr(gateway, route)  # the class's method again
+    assert http.get("/v1/health").status_code == 200

@@ -18,7 +18,7 @@ from typing import Any, Final
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from scanseal._json import Reader, b64encode, canonical_json, parse_object
+from scanseal._json import MAX_DOCUMENT, Reader, b64encode, canonical_json, parse_object
 from scanseal.crypto.envelope import derive_key
 from scanseal.crypto.signing import verify_signature
 from scanseal.errors import IntegrityError, InvalidInput
@@ -119,7 +119,8 @@ class Manifest:
     @classmethod
     def load(cls, path: Path) -> Manifest:
         try:
-            text = path.read_bytes()
+            with path.open("rb") as handle:  # past the reader's bound is refused unread
+                text = handle.read(MAX_DOCUMENT + 1)
         except OSError as error:
             raise InvalidInput(f"cannot read manifest {path}: {error.strerror}") from None
         return cls.from_json(text)
