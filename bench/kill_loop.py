@@ -4,7 +4,8 @@
 
 Runs tests/kill_loop.py (what is checked after each restart is described there) with a sample
 of older records re-checked after each restart, and prints the tally per mode as JSON. Exit
-status 1 if any invariant failed. About 15 s per kill on 2 cores (a gateway start is most of it).
+status 1 if any invariant failed. 15 to 40 s per kill on 2 cores, with the load (a gateway
+start is most of it): 200 kills in both modes take hours.
 """
 
 from __future__ import annotations
