@@ -6,7 +6,7 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
 .PHONY: demo test lint typecheck unit bench clean install install-dev ipfs-tools bench-storage
 .PHONY: install-contracts contracts bench-ledger bench-gateway security dicom-tools bench-dicom
-.PHONY: bench-detect train test-train fuzz detect-data
+.PHONY: bench-detect train test-train fuzz detect-data soak
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -118,6 +118,13 @@ unit: dicom-tools
 # C-STORE to sealed-and-registered throughput and a 200-instance CT series.
 bench-dicom: install-dev
 	$(BIN)/python bench/dicom.py
+
+# Soak: 200 concurrent clients mixing uploads and fetches against a real gateway for 10 minutes;
+# fails on any 5xx or lost record, reports throughput, latency and the gateway's RSS growth. Needs
+# a quiet machine. SOAK_ARGS passes options, e.g. `make soak SOAK_ARGS="--duration 60 --clients 20"`.
+SOAK_ARGS ?=
+soak: install-dev
+	$(BIN)/python bench/soak.py $(SOAK_ARGS)
 
 bench-detect: install-dev
 	$(BIN)/python bench/detect.py

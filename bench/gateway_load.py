@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -308,20 +309,31 @@ def main() -> None:
         serve_static(args.serve_static, args.port, args.cert, args.key)
         return
     levels = [int(x) for x in args.levels.split(",")]
+    measured(
+        "gateway_load",
+        lambda scratch: bench(scratch, levels, args.rounds, args.mode, args.ledger),
+        args.json,
+    )
+
+
+def measured(script: str, work: Callable[[Path], dict[str, Any]], out: Path) -> dict[str, Any]:
+    """Run ``work`` in a scratch directory; its report, stamped with the command, date and load
+    before and after, is printed and written to ``out``."""
     started = datetime.datetime.now(datetime.UTC)
     load_before = os.getloadavg()
-    with tempfile.TemporaryDirectory(prefix="scanseal-load-") as scratch:
-        report = bench(Path(scratch), levels, args.rounds, args.mode, args.ledger)
+    with tempfile.TemporaryDirectory(prefix=f"scanseal-{script}-") as scratch:
+        report = work(Path(scratch))
     report = {
-        "command": shlex.join(["python", "bench/gateway_load.py", *sys.argv[1:]]),
+        "command": shlex.join(["python", f"bench/{script}.py", *sys.argv[1:]]),
         "date": started.isoformat(timespec="seconds"),
         "loadavg_before": list(load_before),
         "loadavg_after": list(os.getloadavg()),
         **report,
     }
     print(json.dumps(report, indent=2))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2) + "\n", "utf-8")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n", "utf-8")
+    return report
 
 
 def bench(root: Path, levels: list[int], rounds: int, mode: str, ledger: str) -> dict[str, Any]:
