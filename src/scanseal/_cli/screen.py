@@ -3,7 +3,9 @@
 Each file is screened on its own: a malformed one gets its ingest error on its own output line
 while the others are still screened; at the end, one error line on stderr and exit code 2 say
 how many could not be screened. A flagged image is a result, not an error (exit 0); sealing
-with ``--screen block`` is the way to stop on it.
+with ``--screen block`` is the way to stop on it. ``--heatmap DIR`` must name a directory (it
+is created if missing; an existing file there is refused before anything is screened); heat
+maps of an earlier run in it are replaced.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from scanseal._disk import disk_errors
 from scanseal.detect import Screening, default_detector
 from scanseal.detect.heat import overlay
 from scanseal.errors import InvalidInput
@@ -33,9 +36,9 @@ def screen(
     ] = None,
 ) -> None:
     """Score images for tampering and say where (one line per input, in order)."""
-    detector = default_detector()
     if heatmap is not None:
-        heatmap.mkdir(parents=True, exist_ok=True)
+        _heatmap_directory(heatmap)
+    detector = default_detector()
     failed, written = 0, set[str]()
     for path in files:
         try:
@@ -71,18 +74,37 @@ def _report_error(path: Path, error: InvalidInput, as_json: bool) -> None:
         _out.print(f"{'ERROR':8} {error.reason}", markup=False)
 
 
+def _heatmap_directory(directory: Path) -> None:
+    """Create the ``--heatmap`` directory, or refuse a path that is not one (before screening)."""
+    if directory.exists() and not directory.is_dir():
+        raise InvalidInput(f"--heatmap {directory} exists and is not a directory")
+    with disk_errors(directory):
+        directory.mkdir(parents=True, exist_ok=True)
+
+
 def _write_overlay(result: Screening, directory: Path, written: set[str]) -> None:
-    """``NAME.heatmap.png``; a second input with the same file name gets ``NAME-2…``."""
+    """``NAME.heatmap.png``; a second input with the same file name gets ``NAME-2…``.
+
+    A heat map left by an earlier run is replaced (it is derived from the image, and the run
+    that asks again wants the current one); the new file is written beside it and renamed
+    over it, so a failure leaves the old one or none, never half of one.
+    """
     name, copy = result.path.name, 1
     while name in written:
         copy += 1
         name = f"{result.path.name}-{copy}"
     written.add(name)
     target = directory / f"{name}.heatmap.png"
+    if target.is_dir():
+        raise InvalidInput(f"cannot write heat map {target}: it is a directory")
+    partial = target.with_name(f".{target.name}.part")
     try:
-        overlay(result.plane, result.heat).save(target, format="PNG")
-    except OSError as error:
-        raise InvalidInput(f"cannot write heat map {target}: {error.strerror}") from None
+        with disk_errors(target):
+            overlay(result.plane, result.heat).save(partial, format="PNG")
+            partial.replace(target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def register(app: typer.Typer) -> None:
