@@ -2,15 +2,20 @@
 
 Each concern contributes a Typer group from ``scanseal._cli``; this module assembles them and
 turns every :class:`~scanseal.errors.ScanSealError` into one line on stderr and its exit code,
-so a user's mistake never shows a traceback. Library warnings (pydicom guessing its way through a
+so a user's mistake never shows a traceback. What escapes unmapped is still one line: a file
+system or database fault gets its usual code, anything else exit 1 (``SCANSEAL_DEBUG=1`` shows
+the traceback). Library warnings (pydicom guessing its way through a
 broken header, Pillow's decompression-bomb notice) are silenced too: ScanSeal refuses such input
 with its own one-line reason, and a warning above it would be noise.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
 import warnings
+from typing import Final, NoReturn
 
 import typer
 from rich.console import Console
@@ -27,6 +32,11 @@ app = typer.Typer(
 )
 
 _stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+DEBUG_ENV: Final = "SCANSEAL_DEBUG"
+"""Set to 1 to print the traceback of an unexpected failure above its one line."""
+INTERNAL_ERROR: Final = 1
+"""Exit code of a failure ScanSeal did not anticipate (a bug; README's exit-code table)."""
 
 
 @app.callback(invoke_without_command=True)
@@ -72,8 +82,7 @@ def _run() -> None:
     try:
         app(standalone_mode=False)
     except ScanSealError as error:
-        _stderr.print(f"error: {error.reason}", markup=False)
-        sys.exit(error.exit_code)
+        _fail(error)
     except typer.Exit as done:
         sys.exit(done.exit_code)
     except typer.Abort:
@@ -82,9 +91,49 @@ def _run() -> None:
     except KeyboardInterrupt:
         _stderr.print("interrupted", markup=False)
         sys.exit(130)
-    except Exception as usage:  # click usage errors carry their own exit code
-        code = getattr(usage, "exit_code", None)
-        if isinstance(code, int) and hasattr(usage, "show"):
-            usage.show()
+    except Exception as error:
+        code = getattr(error, "exit_code", None)
+        if isinstance(code, int) and hasattr(error, "show"):  # click usage errors
+            error.show()
             sys.exit(code)
-        raise
+        _last_resort(error)
+    except BaseException as error:
+        if type(error).__module__ != "pyo3_runtime":  # SystemExit and the like pass through
+            raise
+        _last_resort(error)  # a panic in a native extension, missed where it was called
+
+
+def _fail(error: ScanSealError) -> NoReturn:
+    _stderr.print(f"error: {error.reason}", markup=False)
+    sys.exit(error.exit_code)
+
+
+def _last_resort(error: BaseException) -> NoReturn:
+    """One line for what no ScanSeal code mapped: a file system or database fault, else a bug.
+
+    An ``OSError`` or a fault of an SQLite file met where ScanSeal did not expect it gets the
+    mapping ScanSeal uses where it does expect it (``scanseal._disk``, ``scanseal._sqlite``).
+    Anything else is a bug: exit 1 with its type and message; ``SCANSEAL_DEBUG=1`` adds the
+    traceback.
+    """
+    import sqlite3
+
+    from scanseal._disk import disk_error
+    from scanseal._sqlite import database_error
+
+    if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+        traceback.print_exception(error, file=sys.stderr)
+    mapped: ScanSealError | None = None
+    if isinstance(error, OSError):
+        mapped = disk_error(error)
+    elif isinstance(error, sqlite3.Error):
+        mapped = database_error(error)
+    if mapped is not None:
+        _fail(mapped)
+    detail = " ".join(str(error).split())[:300] or "no detail"
+    _stderr.print(
+        f"error: internal error ({type(error).__name__}: {detail}); "
+        f"run with {DEBUG_ENV}=1 for the traceback",
+        markup=False,
+    )
+    sys.exit(INTERNAL_ERROR)

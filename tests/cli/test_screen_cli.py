@@ -87,20 +87,6 @@ def test_flagged_heatmap_outlines_its_regions_on_the_image(tmp_path, run):
     assert (changed & quiet).sum() > 100, "nothing drawn where there is no heat: no legend"
 
 
-def test_heatmap_never_overwrites_a_file(tmp_path, run):
-    path = make_png(tmp_path / "scan.png", 64, 80)
-    out = tmp_path / "heat"
-    out.mkdir()
-    existing = out / "scan.png.heatmap.png"
-    existing.write_bytes(b"keep me")
-    result = run("screen", str(path), "--heatmap", str(out))
-    assert result.code == 2
-    line = one_error_line(result)
-    assert str(existing) in line
-    assert "File exists" in line
-    assert existing.read_bytes() == b"keep me"
-
-
 def test_flagged_image_names_its_regions(tmp_path, run):
     """A plane the shipped model flags, saved losslessly, is flagged again from the file."""
     path = save_png16(flagged_plane(), tmp_path / "edited.png")

@@ -13,6 +13,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from pynetdicom import AE
 from tests.dicom.scu import count, push, same_instance
 
+from cli.crafted import crafted_rle
 from gateway_harness import GatewayProcess, World, free_port, make_world
 from scanseal.dicom.index import DicomIndex
 from scanseal.service import GatewayClient
@@ -120,6 +121,19 @@ def test_bad_instances_get_failure_statuses_and_leave_nothing(
     ds.SOPInstanceUID = generate_uid()
     assert push(world.dicom_port, [ds]) == [0]  # the SCP is still serving
     assert records(world) == before + 1
+
+
+def test_an_instance_that_crashes_the_rle_decoder_is_refused_and_the_scp_serves_on(
+    gateway: GatewayProcess, tmp_path: Path
+):
+    world = gateway.world
+    before = records(world)
+    assert push(world.dicom_port, [crafted_rle(tmp_path / "crafted.dcm")]) == [0xC210]
+    assert records(world) == before
+    assert "panicked" not in gateway.log.read_text()
+    ds = pydicom.dcmread(FILES[0])
+    ds.SOPInstanceUID = generate_uid()
+    assert push(world.dicom_port, [ds]) == [0]
 
 
 def test_unknown_sop_class_is_rejected_at_negotiation(gateway: GatewayProcess):

@@ -72,9 +72,10 @@ def serve(config: ConfigOption = None) -> None:
     """Run the department gateway (embedded chain and store unless configured otherwise)."""
     from scanseal._cli.agent import agent_for
     from scanseal.service.config import GatewayConfig
-    from scanseal.service.server import open_gateway
+    from scanseal.service.server import check_startup, open_gateway
     from scanseal.service.server import serve as run
 
+    check_startup(config)  # TLS files and ports, before the passphrase, chain and state
     name = GatewayConfig.load(config).identity
     forwarder = agent_for(config)  # [forward]: this department's own records into its PACS
     run(open_gateway(config, read_passphrase(name)), config, forwarder)

@@ -3,12 +3,13 @@
 Each file is screened on its own: a malformed one gets its ingest error on its own output line
 while the others are still screened; at the end, one error line on stderr and exit code 2 say
 how many could not be screened. A flagged image is a result, not an error (exit 0); sealing
-with ``--screen block`` is the way to stop on it.
+with ``--screen block`` is the way to stop on it. ``--heatmap DIR`` must name a directory (it
+is created if missing; an existing file there is refused before anything is screened); heat
+maps of an earlier run in it are replaced.
 """
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 from typing import Annotated
@@ -16,6 +17,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from scanseal._disk import disk_errors
 from scanseal.detect import Detector, Screening, default_detector
 from scanseal.errors import InvalidInput
 
@@ -32,14 +34,14 @@ def screen(
         typer.Option(
             "--heatmap",
             help="Write NAME.heatmap.png per input here: the heat map on the image at its own "
-            "size, with region boxes, score, threshold and legend (never overwrites a file).",
+            "size, with region boxes, score, threshold and legend (replaces an earlier one).",
         ),
     ] = None,
 ) -> None:
     """Score images for tampering and say where (one line per input, in order)."""
-    detector = default_detector()
     if heatmap is not None:
-        heatmap.mkdir(parents=True, exist_ok=True)
+        _heatmap_directory(heatmap)
+    detector = default_detector()
     failed, written = 0, set[str]()
     for path in files:
         try:
@@ -75,12 +77,22 @@ def _report_error(path: Path, error: InvalidInput, as_json: bool) -> None:
         _out.print(f"{'ERROR':8} {error.reason}", markup=False)
 
 
+def _heatmap_directory(directory: Path) -> None:
+    """Create the ``--heatmap`` directory, or refuse a path that is not one (before screening)."""
+    if directory.exists() and not directory.is_dir():
+        raise InvalidInput(f"--heatmap {directory} exists and is not a directory")
+    with disk_errors(directory):
+        directory.mkdir(parents=True, exist_ok=True)
+
+
 def _write_overlay(
     detector: Detector, result: Screening, directory: Path, written: set[str]
 ) -> None:
     """``NAME.heatmap.png``; a second input with the same file name gets ``NAME-2…``.
 
-    An existing file is never replaced (InvalidInput naming it), and a failed write leaves none.
+    A heat map left by an earlier run is replaced (it is derived from the image, and the run
+    that asks again wants the current one); the new file is written beside it and renamed
+    over it, so a failure leaves the old one or none, never half of one.
     """
     name, copy = result.path.name, 1
     while name in written:
@@ -88,19 +100,16 @@ def _write_overlay(
         name = f"{result.path.name}-{copy}"
     written.add(name)
     target = directory / f"{name}.heatmap.png"
-    encoded = io.BytesIO()
-    detector.heatmap(result).save(encoded, format="PNG")
+    if target.is_dir():
+        raise InvalidInput(f"cannot write heat map {target}: it is a directory")
+    partial = target.with_name(f".{target.name}.part")
     try:
-        handle = target.open("xb")
-    except OSError as error:  # FileExistsError included: "File exists"
-        raise InvalidInput(f"cannot write heat map {target}: {error.strerror}") from None
-    with handle:
-        try:
-            handle.write(encoded.getvalue())
-        except OSError as error:
-            handle.close()
-            target.unlink(missing_ok=True)
-            raise InvalidInput(f"cannot write heat map {target}: {error.strerror}") from None
+        with disk_errors(target):
+            detector.heatmap(result).save(partial, format="PNG")
+            partial.replace(target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def register(app: typer.Typer) -> None:

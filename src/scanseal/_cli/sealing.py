@@ -27,7 +27,13 @@ from scanseal.errors import InvalidInput
 from scanseal.ingest import read_metadata
 from scanseal.storage import BlobStore, load_config, open_store
 from scanseal.transfer.local import Progress as ProgressCallback
-from scanseal.transfer.local import ScreenPolicy, open_sealed, seal_file, verify_sealed
+from scanseal.transfer.local import (
+    ScreenPolicy,
+    check_seal_output,
+    open_sealed,
+    seal_file,
+    verify_sealed,
+)
 from scanseal.transfer.stored import fetch_sealed, publish_manifest
 
 SCREEN_POLICIES = ("flag", "block", "off")
@@ -108,7 +114,8 @@ def seal(
     """Seal an image for named recipients: envelope plus signed manifest beside it."""
     if screen not in SCREEN_POLICIES:
         raise InvalidInput(f"--screen must be one of {', '.join(SCREEN_POLICIES)}, not {screen!r}")
-    read_metadata(file)  # refuse a bad image before asking for a passphrase
+    check_seal_output(output)  # refuse a bad output or image before asking for a passphrase
+    read_metadata(file)
     cards = [IdentityCard.load(path) for path in to]
     uploader = _unlock(as_name)
     with (

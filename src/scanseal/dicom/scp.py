@@ -117,8 +117,8 @@ class StorageSCP:
         except ScanSealError as error:
             _log.warning("C-STORE from %s refused: %s", calling, error)
             return _status(status_for(error), error.reason)
-        except Exception as error:  # a bug must still answer a failure, never Success
-            _log.exception("C-STORE from %s failed", calling)
+        except BaseException as error:  # a bug (or a native decoder's panic) still answers
+            _log.exception("C-STORE from %s failed", calling)  # a failure, never Success
             return _status(FAILED, f"internal error: {type(error).__name__}")
         _log.info("C-STORE from %s stored as record %s", calling, cid)
         return _status(SUCCESS, None)
@@ -155,7 +155,8 @@ def status_for(error: ScanSealError) -> int:
     if isinstance(error, StorageUnavailable | LedgerUnavailable):
         return OUT_OF_RESOURCES  # worth a retry later
     if isinstance(error, InvalidInput):
-        return CANNOT_UNDERSTAND if "parsed" in error.reason else REFUSED_BY_SCREEN
+        unreadable = "parsed" in error.reason or "undecodable" in error.reason
+        return CANNOT_UNDERSTAND if unreadable else REFUSED_BY_SCREEN
     return FAILED
 
 

@@ -30,15 +30,27 @@ def mapped_errors(path: Path, what: str) -> Iterator[None]:
     """Turn any exception raised by pydicom, Pillow or a codec into InvalidInput.
 
     Those libraries raise a zoo of types (ValueError, OSError, struct.error, RuntimeError,
-    KeyError...) on malformed input; callers of ScanSeal must only ever see InvalidInput.
+    KeyError...) on malformed input; callers of ScanSeal must only ever see InvalidInput. A
+    panic in a decoder written in Rust (see ``decoder_panic``) means the same.
     """
     try:
         yield
     except ScanSealError:
         raise
-    except Exception as exc:  # the mapping is the point
+    except BaseException as exc:  # the mapping is the point
+        if not isinstance(exc, Exception) and not decoder_panic(exc):
+            raise  # KeyboardInterrupt, SystemExit, GeneratorExit
         detail = str(exc) or type(exc).__name__
         raise InvalidInput(one_line(f"{path.name}: {what}: {detail}")) from exc
+
+
+def decoder_panic(error: BaseException) -> bool:
+    """Whether ``error`` is a Rust panic surfacing from a PyO3 extension (pylibjpeg-rle).
+
+    PyO3 raises ``pyo3_runtime.PanicException``, a ``BaseException`` created at run time (so
+    it cannot be imported by name): a decoder that panics on its input has refused it.
+    """
+    return type(error).__module__ == "pyo3_runtime"
 
 
 def file_size(path: Path) -> int:

@@ -19,9 +19,9 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.pixels.decoders.base import get_decoder
 from pydicom.pixels.utils import iter_pixels
-from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, RLELossless
 
-from scanseal.ingest import _dates
+from scanseal.ingest import _dates, _rle
 from scanseal.ingest._common import fail, file_size, mapped_errors
 from scanseal.ingest.limits import MAX_DECODED_BYTES, MAX_FRAME_PIXELS
 from scanseal.ingest.metadata import ImageMetadata
@@ -35,6 +35,7 @@ _PIXEL_VRS = (b"OB", b"OW", b"UN")
 _DEFER_BYTES = 1 << 20
 _INFLATE_CHUNK = 1 << 20
 _ALLOWED_BITS = (1, 8, 16, 32, 64)
+_rle.register()
 _SAMPLES_FOR = {
     "MONOCHROME1": 1,
     "MONOCHROME2": 1,
@@ -385,7 +386,8 @@ def iter_frames(
         with mapped_errors(path, "malformed DICOM"):
             source = pydicom.dcmread(path)
     count = 0
-    frames = iter_pixels(source, indices=indices, raw=raw)
+    plugin = _rle.PLUGIN if header.transfer_syntax == RLELossless else ""  # "": pydicom picks
+    frames = iter_pixels(source, indices=indices, raw=raw, decoding_plugin=plugin)
     while True:
         with mapped_errors(path, f"undecodable Pixel Data in frame {count}"):
             frame = next(frames, None)

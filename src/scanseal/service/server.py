@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import errno
 import gc
+import socket
+import ssl
 import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+from scanseal._disk import disk_error
 from scanseal.crypto.identity import Keystore
+from scanseal.errors import GatewayUnavailable, InvalidInput, ScanSealError
 from scanseal.ledger import Ledger, LedgerConfig
 from scanseal.service.config import GatewayConfig
 from scanseal.service.gateway import Gateway
@@ -19,6 +24,65 @@ if TYPE_CHECKING:
     from scanseal.dicom.agent import ForwardAgent
 
 _GC_YOUNG_THRESHOLD: Final = 50_000
+_UVICORN_STARTUP_FAILURE: Final = 3  # uvicorn's sys.exit code when it cannot listen
+
+
+def check_startup(config_path: Path | None) -> None:
+    """What ``serve`` can check before the identity is unlocked and chain and state are opened.
+
+    The TLS certificate and key load as a pair, and the HTTP port and (with ``[dicom]
+    enabled``) the DICOM port can be bound. A port in use is GatewayUnavailable (exit 5: it
+    is taken, most likely by a gateway already running); everything else is a bad setting,
+    InvalidInput (exit 2). Each names the file or the address.
+    """
+    from scanseal.dicom.config import DicomConfig
+
+    config = GatewayConfig.load(config_path)
+    if config.tls_cert is not None and config.tls_key is not None:
+        _check_tls(config.tls_cert, config.tls_key)
+    _check_port(config.host, config.port, "HTTP")
+    dicom = DicomConfig.load(config_path)
+    if dicom.enabled:
+        _check_port(dicom.host, dicom.port, "DICOM")
+
+
+def _check_tls(cert: Path, key: Path) -> None:
+    for name, path in (("tls_cert", cert), ("tls_key", key)):
+        if not path.is_file():
+            raise InvalidInput(f"gateway: {name} {path} is not a file")
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except ssl.SSLError as error:
+        reason = error.reason or error.strerror or "unreadable"
+        raise InvalidInput(
+            f"gateway: tls_cert {cert} and tls_key {key} are not a usable pair ({reason})"
+        ) from None
+    except OSError as error:
+        raise disk_error(error, cert) from None
+
+
+def _check_port(host: str, port: int, what: str) -> None:
+    """Bind (then release) every address ``host`` resolves to, as the server will."""
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as error:
+        raise InvalidInput(f"{what} host {host!r} does not resolve ({error.strerror})") from None
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(address)
+            except OSError as error:
+                raise _listen_error(host, port, what, error) from None
+
+
+def _listen_error(host: str, port: int, what: str, error: OSError) -> ScanSealError:
+    where = f"cannot listen on {host}:{port} ({what})"
+    if error.errno == errno.EADDRINUSE:
+        return GatewayUnavailable(f"{where}: the port is in use (is a gateway running already?)")
+    return InvalidInput(f"{where}: {error.strerror or error}")
 
 
 def open_gateway(config_path: Path | None, passphrase: str) -> Gateway:
@@ -69,7 +133,12 @@ def serve(
     scp = receiver = None
     if dicom.enabled:
         receiver = Receiver(gateway, dicom, DicomIndex.at(config.state_dir))
-        scp = StorageSCP(receiver).start()
+        try:
+            scp = StorageSCP(receiver).start()
+        except OSError as error:  # taken since check_startup looked
+            receiver.index.close()
+            gateway.close()
+            raise _listen_error(dicom.host, dicom.port, "DICOM", error) from None
         print(f"DICOM Storage SCP {dicom.ae_title} on {dicom.host}:{scp.port}", flush=True)
     sys.stdout.flush()
     # Everything loaded so far (web3, py-evm, the chain's state) lives as long as the process:
@@ -99,6 +168,12 @@ def serve(
             access_log=False,
             http=BoundedHttp,
         )
+    except SystemExit as exited:
+        if exited.code != _UVICORN_STARTUP_FAILURE:
+            raise
+        raise GatewayUnavailable(  # uvicorn exits 3, which ScanSeal reserves for integrity
+            f"cannot listen on {config.host}:{config.port} (HTTP): the server did not start"
+        ) from None
     finally:
         stop.set()
         forwarding.join(timeout=60)  # a pass in flight ends after its current record

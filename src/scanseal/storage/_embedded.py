@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+from scanseal._disk import disk_errors
 from scanseal._sqlite import open_database
 from scanseal.errors import InvalidInput, NotFound
 from scanseal.storage._api import BlobStore, ObjectStat
@@ -63,8 +64,9 @@ class _PackWriter:
             return
         self._seen.add(key)
         view = memoryview(block)
-        while view:
-            view = view[os.write(self._fd, view) :]
+        with disk_errors(self.path):  # a full disk: one line naming the pack
+            while view:
+                view = view[os.write(self._fd, view) :]
         self.entries.append((key, self.name, self._offset, len(block)))
         self._offset += len(block)
 
@@ -84,7 +86,8 @@ class EmbeddedStore(BlobStore):
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.packs = self.root / "packs"
-        self.packs.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with disk_errors(self.packs):
+            self.packs.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._db = open_database(self.root / "index.sqlite", _SCHEMA, timeout=30)
         self._lock = threading.RLock()
         self._fds: dict[str, int] = {}
@@ -143,7 +146,8 @@ class EmbeddedStore(BlobStore):
     @contextmanager
     def batch(self) -> Iterator[_PackWriter]:
         """Collect blocks into one pack; they become visible together when the block ends."""
-        pack = _PackWriter(self)
+        with disk_errors(self.packs):
+            pack = _PackWriter(self)
         try:
             yield pack
         except BaseException:

@@ -20,11 +20,12 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
+from scanseal._disk import disk_errors
 from scanseal._json import parse_object
 from scanseal.crypto import envelope
 from scanseal.crypto.envelope import Header
@@ -98,29 +99,35 @@ def seal_file(
 ) -> SealedFile:
     """Seal ``source`` for ``recipients``; write ``output`` and its manifest atomically.
 
-    With a ``store``, the envelope is stored before the manifest is signed, so the manifest
-    names its CID; if anything fails after that, the object is unpinned again.
+    The outputs are checked first (:func:`check_seal_output`); on any failure afterwards
+    neither the envelope nor the manifest nor a temporary file is left. With a ``store``, the
+    envelope is stored before the manifest is signed, so the manifest names its CID; if
+    anything fails after that, the object is unpinned again. A full disk or an unwritable
+    output is a ScanSealError naming the file (see ``scanseal._disk``).
 
     ``screen`` runs the tamper detector first: ``flag`` records its verdict in the signed
     manifest, ``block`` also refuses (IntegrityError) an image it flags, ``off`` skips it.
     """
     if not recipients:
         raise InvalidInput("name at least one recipient (--to CARD)")
+    check_seal_output(output)
     metadata = read_metadata(source)
     verdict = _screen(source, screen)
     keys = [card.recipient(kind) for card in recipients]
     manifest_path = manifest_path_for(output)
-    with (
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="pixel-digest") as pool,
-        _staged(output) as env_tmp,
-        _staged(manifest_path) as man_tmp,
-    ):
-        # Decoding and hashing the pixels overlaps the encryption pass (hashlib and file reads
-        # release the GIL), so on a second core it costs no wall time.
-        pixels = pool.submit(pixel_digest, source)
-        sealed = _encrypt(source, env_tmp, keys, segment_size, progress)
-        cid = _store_envelope(store, env_tmp)
-        try:
+    stored: list[str] = []
+    try:
+        with (
+            disk_errors(output),
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="pixel-digest") as pool,
+            _staged(output, manifest_path) as (env_tmp, man_tmp),
+        ):
+            # Decoding and hashing the pixels overlaps the encryption pass (hashlib and file
+            # reads release the GIL), so on a second core it costs no wall time.
+            pixels = pool.submit(pixel_digest, source)
+            sealed = _encrypt(source, env_tmp, keys, segment_size, progress)
+            cid = _store_envelope(store, env_tmp)
+            stored += [cid] if cid is not None else []
             manifest = Manifest(
                 envelope_sha256=sealed.envelope_sha256,
                 envelope_size=sealed.envelope_size,
@@ -144,11 +151,22 @@ def seal_file(
                 screen=verdict,
             ).signed_by(uploader.sign)
             man_tmp.write_text(manifest.to_json(), encoding="utf-8")
-        except BaseException:
-            if store is not None and cid is not None:
-                store.unpin(cid)
-            raise
+    except BaseException:
+        if store is not None:
+            _unpin_quietly(store, stored)
+        raise
     return SealedFile(output, manifest_path, manifest)
+
+
+def _unpin_quietly(store: BlobStore, cids: Sequence[str]) -> None:
+    """Unpin what a failed seal stored: the object is no longer kept under a name.
+
+    The failure being handled is the one to report; one of unpinning (the disk that was full
+    may still be) must not replace it.
+    """
+    for cid in cids:
+        with suppress(Exception):
+            store.unpin(cid)
 
 
 def _screen(source: Path, policy: ScreenPolicy) -> dict[str, Any] | None:
@@ -211,23 +229,50 @@ def _store_envelope(store: BlobStore | None, envelope_file: Path) -> str | None:
         return store.put(stream)
 
 
-@contextmanager
-def _staged(final: Path) -> Iterator[Path]:
-    """A temporary file beside ``final``: renamed into place on success, removed on failure.
+def check_seal_output(output: Path) -> None:
+    """Refuse an envelope path (or its manifest's) that cannot become a file, before any work.
 
-    Nested stagings commit in reverse order only after every body succeeded, so a seal leaves
-    either both envelope and manifest or neither.
+    A directory, or anything else that is not a regular file, is never replaced; neither is a
+    parent that is not a directory.
     """
-    final.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
-    os.close(handle)
-    tmp = Path(name)
+    for path in (output, manifest_path_for(output)):
+        if path.is_dir():
+            raise InvalidInput(f"{path} is a directory: name the envelope file to write")
+        if path.exists() and not path.is_file():
+            raise InvalidInput(f"{path} exists and is not a regular file")
+        parent = next((p for p in path.parents if p.exists()), None)
+        if parent is not None and not parent.is_dir():
+            raise InvalidInput(f"{parent} is not a directory")
+
+
+@contextmanager
+def _staged(*finals: Path) -> Iterator[list[Path]]:
+    """A temporary file beside each of ``finals``: renamed into place on success, else removed.
+
+    The renames come only after the body succeeded, in order; if one fails, those already made
+    are undone, so a seal leaves either both envelope and manifest or neither, and no
+    ``.part`` file in any case.
+    """
+    temporaries: list[Path] = []
+    placed: list[Path] = []
     try:
-        yield tmp
+        for final in finals:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            with disk_errors(final, instead=True):  # name the file asked for, not a temporary
+                handle, name = tempfile.mkstemp(
+                    prefix=f".{final.name}.", suffix=".part", dir=final.parent
+                )
+            os.close(handle)
+            temporaries.append(Path(name))
+        yield temporaries
+        for temporary, final in zip(temporaries, finals, strict=True):
+            with disk_errors(final, instead=True):
+                os.replace(temporary, final)
+            placed.append(final)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        for path in (*temporaries, *placed):
+            path.unlink(missing_ok=True)
         raise
-    os.replace(tmp, final)
 
 
 _NO_TMPFILE = frozenset({errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL})
@@ -287,7 +332,7 @@ def _plaintext_output(final: Path) -> Iterator[tuple[BinaryIO, Path]]:
     final.parent.mkdir(parents=True, exist_ok=True)
     fd = _unnamed_file(final.parent)
     if fd is None:
-        with _staged(final) as tmp:
+        with _staged(final) as (tmp,):
             os.chmod(tmp, 0o600)
             with tmp.open("w+b") as staged:
                 yield staged, tmp
