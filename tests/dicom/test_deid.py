@@ -144,8 +144,10 @@ def expected(action: str, kind: str) -> str:
     if action in ("X", "D", "U"):
         return action
     choices = action.split("/")
+    if kind in ("1", "2") and "U*" in choices:
+        return "U"  # a reference sequence the IOD requires keeps its references, re-mapped
     if kind == "1":
-        return "U" if "U*" in choices else "D"
+        return "D"
     if kind == "2" or "X" not in choices:
         return "Z"
     return "X"
@@ -349,6 +351,23 @@ def test_rt_plan_labels_and_names_are_replaced() -> None:
     for leak in ("Plan1", "unit001", "PTV", "iso"):
         assert leak not in text.split("\n"), leak
     assert out.RTPlanLabel == "ANONYMIZED"
+
+
+def test_required_source_image_references_are_kept_and_re_mapped() -> None:
+    """X/Z/U*: SourceImageSequence is Type 2 in a segmentation's Derivation Image macro; emptied,
+    the instances its Common Instance Reference module lists would be referenced by nothing."""
+    key = DeidKey.generate()
+    original = read("liver.dcm")
+    out = deidentify(original, key).dataset
+    for before, after in zip(
+        original.PerFrameFunctionalGroupsSequence, out.PerFrameFunctionalGroupsSequence, strict=True
+    ):
+        old = before.DerivationImageSequence[0].SourceImageSequence[0]
+        new = after.DerivationImageSequence[0].SourceImageSequence[0]
+        assert new.ReferencedSOPInstanceUID == key.uid(old.ReferencedSOPInstanceUID)
+        assert new.ReferencedSOPClassUID == old.ReferencedSOPClassUID
+    ct = deidentify(probe(CT), key).dataset
+    assert "SourceImageSequence" not in ct  # Type 3 in the CT Image IOD's General Image
 
 
 def test_instance_creator_uid_is_replaced() -> None:

@@ -391,10 +391,16 @@ class _Cleaner:
 
 def _resolve(action: str, kind: str) -> str:
     """A compound action (X/Z, X/D, Z/D, X/Z/D, X/Z/U*, or Z where Type 1) for Type ``kind``:
-    a dummy (or re-mapped UIDs) where Type 1, empty where Type 2, removed where Type 3."""
+    a dummy where Type 1, empty where Type 2, removed where Type 3.
+
+    X/Z/U* (the reference sequences) keeps the sequence with its UIDs re-mapped wherever the IOD
+    requires it, Type 2 included: an empty SourceImageSequence leaves the instances its Common
+    Instance Reference module lists unreferenced, which makes the object invalid."""
     choices = action.split("/")
+    if kind in ("1", "2") and "U*" in choices:
+        return "U"
     if kind == "1":
-        return "U" if "U*" in choices else "D"
+        return "D"
     if kind == "2":
         return "Z"
     return choices[0] if choices[0] != "U*" else "X"
