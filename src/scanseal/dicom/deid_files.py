@@ -18,25 +18,16 @@ import io
 import os
 import secrets
 import shutil
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
 
 import pydicom
 from pydicom.dataset import Dataset
 
-from scanseal.dicom import _exact
-from scanseal.dicom.deid import Deidentified, DeidKey, Option, deidentify, reidentify, seal_original
+from scanseal.dicom.deid import DeidKey, Option, deidentify, reidentify
 from scanseal.errors import InvalidInput, ScanSealError
-
-KEEP: Final = {
-    "dates": Option.RETAIN_MODIFIED_DATES,
-    "patient": Option.RETAIN_PATIENT_CHARACTERISTICS,
-    "device": Option.RETAIN_DEVICE_IDENTITY,
-    "uids": Option.RETAIN_UIDS,
-}
 
 
 def new_key_file(path: Path) -> None:
@@ -59,15 +50,6 @@ def load_key(path: Path) -> DeidKey:
     if len(secret) != 32:
         raise problem
     return DeidKey(secret)
-
-
-def options(keep: Iterable[str]) -> list[Option]:
-    chosen = []
-    for word in keep:
-        if word not in KEEP:
-            raise InvalidInput(f"--keep takes {', '.join(KEEP)}, not {word!r}")
-        chosen.append(KEEP[word])
-    return chosen
 
 
 def read_instance(path: Path) -> Dataset:
@@ -107,7 +89,7 @@ def deidentify_files(
         written = []
         for source in sources:
             with _naming(source):
-                result = deidentify_instance(read_instance(source), key, chosen)
+                result = deidentify(read_instance(source), key, chosen)
                 name = str(result.dataset.SOPInstanceUID)
                 batch.add(name, encode(result.dataset), result.token)
             written.append(Written(source, outdir / f"{name}.dcm", tokens / f"{name}.token"))
@@ -126,17 +108,6 @@ def check_batch(sources: Sequence[Path]) -> None:
         if uid in seen:
             raise InvalidInput(f"{seen[uid]} and {source} have the same SOP Instance UID")
         seen[uid] = source
-
-
-def deidentify_instance(original: Dataset, key: DeidKey, chosen: Sequence[Option]) -> Deidentified:
-    """:func:`deidentify` made a file: a file meta and preamble of our own (the source's
-    Source Application Entity Title and preamble do not travel) and a version-2 token, which
-    restores the original exactly, file meta included."""
-    result = deidentify(original, key, chosen)
-    dataset = result.dataset
-    dataset.file_meta = _exact.file_meta_for(dataset, _exact.transfer_syntax(original))
-    dataset.preamble = None  # pydicom writes 128 zero bytes
-    return Deidentified(dataset, seal_original(original, dataset, key))
 
 
 def reidentify_file(source: Path, token: Path, key: DeidKey, output: Path) -> None:
