@@ -125,6 +125,7 @@ def test_scanseal_keeps_nothing_orthanc_removes_or_replaces(orthanc: str) -> Non
         original = pydicom.dcmread(path)
         theirs = anonymized_by_orthanc(orthanc, path)
         ours = deidentify(original, key, []).dataset
+        assert ours.PatientIdentityRemoved == theirs.PatientIdentityRemoved == "YES", path.name
         for place in gaps(original, theirs, ours):
             found.setdefault(keyword_of(place), set()).add(f"{path.name}: {place}")
     report = os.environ.get("SCANSEAL_DEID_GAPS")
