@@ -346,9 +346,13 @@ def test_a_killed_run_leaves_no_partial_output_under_the_final_names(
         assert sorted(p.name for p in out.iterdir()) == ["earlier.dcm"]
     else:
         assert not out.exists()
-    assert len(leftovers(home)) == 1  # the hidden staging directory, never under a final name
+    (stale,) = leftovers(home)  # the hidden staging directory, never under a final name
+    assert list((home / stale).rglob("*.token")), "the killed run had staged a token"
+    live = home / f".out.partial-{os.getpid()}-0123abcd"  # a run still writing: left alone
+    live.mkdir()
     result = run("deid", *map(str, batch), "-o", str(out), "--key", str(key))
     assert result.code == 0, result.err
+    assert leftovers(home) == [live.name]  # the killed run's staged tokens are gone
     assert len(list(out.glob("*.dcm"))) == 3 + existing
     assert len(list((out / "tokens").glob("*.token"))) == 3
     assert (out / "tokens").stat().st_mode & 0o777 == 0o700

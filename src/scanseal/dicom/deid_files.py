@@ -6,22 +6,26 @@ leaves the sender, and neither do the tokens. A batch runs in three steps:
 1. every input is read and checked (a DICOM file, with SOP Class and SOP Instance UIDs, no two
    with the same SOP Instance UID) before anything is written;
 2. each is de-identified and written, with its token, into a hidden staging directory beside
-   the destination (``.NAME.partial-…``), so a refused or killed run leaves nothing under the
-   final names;
+   the destination (``.NAME.partial-PID-…``, PID the writing process), so a refused or killed
+   run leaves nothing under the final names; the next run into the same destination removes
+   the staging directories whose process is gone (they hold tokens);
 3. the staging directory is renamed into place: in one step when the destination does not
    exist yet, else file by file (tokens first, each file complete).
 """
 
 from __future__ import annotations
 
+import glob
 import io
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 import pydicom
 from pydicom.dataset import Dataset
@@ -170,6 +174,31 @@ def _check_destination(path: Path) -> None:
         raise InvalidInput(f"{path} exists and is not a directory")
 
 
+def _remove_stale(parent: Path, name: str) -> None:
+    """Remove the staging directories for ``name`` that killed runs left: those whose writing
+    process (the PID in the name) no longer exists. One of a live process, of another user's
+    process, or not named by this scheme stays."""
+    for stage in parent.glob(f".{glob.escape(name)}.partial-*"):
+        owner = _STAGE_PID.fullmatch(stage.name[len(name) + 1 :])
+        if owner is None or stage.is_symlink() or not stage.is_dir():
+            continue
+        if not _alive(int(owner.group(1))):
+            shutil.rmtree(stage, ignore_errors=True)
+
+
+_STAGE_PID: Final = re.compile(r"\.partial-([0-9]+)-[0-9a-f]{8}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists, as another user's process
+        return True
+    return True
+
+
 class _Stage:
     """A hidden directory beside ``final`` that receives files and is moved into it."""
 
@@ -179,7 +208,8 @@ class _Stage:
         parent = final.absolute().parent
         try:
             parent.mkdir(parents=True, exist_ok=True)
-            self.dir = parent / f".{final.name}.partial-{secrets.token_hex(4)}"
+            _remove_stale(parent, final.name)
+            self.dir = parent / f".{final.name}.partial-{os.getpid()}-{secrets.token_hex(4)}"
             self.dir.mkdir(mode)
         except OSError as error:
             raise InvalidInput(f"cannot write {final}: {error.strerror}") from None
