@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pydicom
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydicom.data import get_testdata_file
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
@@ -19,9 +20,9 @@ from pydicom.filewriter import write_data_element
 from pydicom.tag import BaseTag
 
 from cli_support import one_error_line
-from scanseal.dicom import deidentify
+from scanseal.dicom import DeidKey, deidentify, reidentify
 from scanseal.dicom.deid import applied_options
-from scanseal.dicom.deid_files import load_key
+from scanseal.dicom.deid_files import encode, load_key
 from scanseal.integrity.pixels import pixel_digest
 
 FILES = [Path(str(get_testdata_file(n))) for n in ("CT_small.dcm", "MR_small.dcm")]
@@ -109,6 +110,48 @@ def test_reid_restores_the_original_exactly_file_meta_included(home: Path, run, 
     )  # the case restored
 
 
+def test_the_library_writes_what_the_cli_writes_and_both_reid_exactly(
+    home: Path, run, key: Path
+) -> None:
+    """``deidentify`` seals a version-2 token and gives a file meta of its own, so its file is
+    the CLI's byte for byte, and either token restores the original exactly through
+    ``reidentify`` and through ``scanseal reid``."""
+    secret = load_key(key)
+    for path in (EXACT[0], EXACT[1], EXACT[3]):  # AE title; differing media UID; big endian
+        original = pydicom.dcmread(path)
+        result = deidentify(original, secret)
+        assert result.token.startswith(b"SSDI2"), path.name
+        assert "SourceApplicationEntityTitle" not in result.dataset.file_meta, path.name
+        assert result.dataset.file_meta.MediaStorageSOPInstanceUID == result.dataset.SOPInstanceUID
+        out = home / f"cli-{path.stem}"
+        assert run("deid", str(path), "-o", str(out), "--key", str(key)).code == 0
+        (cli_file,) = out.glob("*.dcm")
+        assert encode(result.dataset) == cli_file.read_bytes(), path.name
+        restored = reidentify(result.dataset, result.token, secret)
+        back = home / f"back-{path.name}"
+        back.write_bytes(encode(restored, as_restored=True))
+        assert exact_elements(pydicom.dcmread(back)) == exact_elements(original), path.name
+        token = home / f"{path.stem}.token"
+        token.write_bytes(result.token)
+        back = home / f"cli-back-{path.name}"
+        outcome = run("reid", str(cli_file), "--token", str(token), "--key", str(key),
+                      "-o", str(back))  # fmt: skip
+        assert outcome.code == 0, outcome.err
+        assert exact_elements(pydicom.dcmread(back)) == exact_elements(original), path.name
+
+
+def version_1_token(original: Dataset, instance: str, secret: DeidKey) -> bytes:
+    """A token as releases before version 2 wrote it: the original's non-pixel elements as
+    DICOM JSON, AES-256-GCM under the token key, bound to the new SOP Instance UID."""
+    header = Dataset()
+    for element in original:
+        if element.keyword != "PixelData":
+            header[element.tag] = element
+    nonce, aad = os.urandom(12), b"SSDI1" + instance.encode()
+    sealed = AESGCM(secret._token_key()).encrypt(nonce, header.to_json().encode(), aad)
+    return b"SSDI1" + nonce + sealed
+
+
 def test_a_version_1_token_is_still_read(home: Path, run, key: Path) -> None:
     """Tokens written before version 2 (DICOM JSON, no file meta) still re-identify: the values
     DICOM JSON carries, under a file meta of our own (no SourceApplicationEntityTitle)."""
@@ -117,8 +160,7 @@ def test_a_version_1_token_is_still_read(home: Path, run, key: Path) -> None:
     result = deidentify(original, load_key(key))
     shared, token, back = home / "shared.dcm", home / "v1.token", home / "back.dcm"
     result.dataset.save_as(shared, enforce_file_format=True)
-    token.write_bytes(result.token)
-    assert result.token.startswith(b"SSDI1")
+    token.write_bytes(version_1_token(original, str(result.dataset.SOPInstanceUID), load_key(key)))
     outcome = run("reid", str(shared), "--token", str(token), "--key", str(key), "-o", str(back))
     assert outcome.code == 0, outcome.err
     assert elements(back) == elements(FILES[0])
@@ -304,9 +346,13 @@ def test_a_killed_run_leaves_no_partial_output_under_the_final_names(
         assert sorted(p.name for p in out.iterdir()) == ["earlier.dcm"]
     else:
         assert not out.exists()
-    assert len(leftovers(home)) == 1  # the hidden staging directory, never under a final name
+    (stale,) = leftovers(home)  # the hidden staging directory, never under a final name
+    assert list((home / stale).rglob("*.token")), "the killed run had staged a token"
+    live = home / f".out.partial-{os.getpid()}-0123abcd"  # a run still writing: left alone
+    live.mkdir()
     result = run("deid", *map(str, batch), "-o", str(out), "--key", str(key))
     assert result.code == 0, result.err
+    assert leftovers(home) == [live.name]  # the killed run's staged tokens are gone
     assert len(list(out.glob("*.dcm"))) == 3 + existing
     assert len(list((out / "tokens").glob("*.token"))) == 3
     assert (out / "tokens").stat().st_mode & 0o777 == 0o700

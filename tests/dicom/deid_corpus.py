@@ -14,9 +14,9 @@ from pydicom.data import get_testdata_file
 NAMES: tuple[str, ...] = (
     # CT, enhanced CT
     "CT_small.dcm", "693_UNCR.dcm", "explicit_VR-UN.dcm", "eCT_Supplemental.dcm",
-    # MR (big endian, implicit VR, overlays), enhanced MR
-    "MR_small.dcm", "MR_small_bigendian.dcm", "MR-SIEMENS-DICOM-WithOverlays.dcm",
-    "MR2_UNCR.dcm", "examples_overlay.dcm", "emri_small.dcm",
+    # MR (RLE, big endian, implicit VR, overlays), enhanced MR
+    "MR_small.dcm", "MR_small_RLE.dcm", "MR_small_bigendian.dcm",
+    "MR-SIEMENS-DICOM-WithOverlays.dcm", "MR2_UNCR.dcm", "examples_overlay.dcm", "emri_small.dcm",
     # US, single and multi-frame
     "US1_UNCR.dcm", "OBXXXX1A.dcm", "examples_ybr_color.dcm", "gdcm-US-ALOKA-16.dcm",
     "color3d_jpeg_baseline.dcm", "JPGLosslessP14SV1_1s_1f_8b.dcm",

@@ -19,8 +19,8 @@ import pytest
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
 from tests.dicom.deid_corpus import corpus
 
-from scanseal.dicom import DeidKey
-from scanseal.dicom.deid_files import deidentify_instance, encode
+from scanseal.dicom import DeidKey, deidentify
+from scanseal.dicom.deid_files import encode
 
 DCIODVFY = shutil.which("dciodvfy")
 pytestmark = pytest.mark.skipif(
@@ -72,7 +72,7 @@ def test_dciodvfy_finds_no_new_error_after_deidentify(
     path: Path, key: DeidKey, tmp_path: Path
 ) -> None:
     output = tmp_path / "deidentified.dcm"
-    output.write_bytes(encode(deidentify_instance(pydicom.dcmread(path), key, []).dataset))
+    output.write_bytes(encode(deidentify(pydicom.dcmread(path), key, []).dataset))
     new = errors(readable(output, tmp_path)) - errors(readable(path, tmp_path))
     assert not new, f"dciodvfy errors de-identification added: {sorted(new)}"
 

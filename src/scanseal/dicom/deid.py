@@ -9,9 +9,10 @@ the output stays a valid instance of its IOD.
 Pseudonyms (PatientID, PatientName), re-mapped UIDs and shifted dates are HMAC-SHA-256 of the
 original under sub-keys of the sender's 32-byte secret, so the same patient, study and series get
 the same replacement in every instance (a study stays a study) and nobody without the secret can
-link them back. The originals travel only in the *re-identification token*: the removed and
-replaced elements as DICOM JSON, sealed with AES-256-GCM under another sub-key and bound to the
-new SOP Instance UID. The sender keeps the token; with the secret it restores the instance.
+link them back. The originals travel only in the *re-identification token*: the original's
+non-pixel elements exactly as encoded, with its file meta and preamble (:mod:`._exact`), sealed
+with AES-256-GCM under another sub-key and bound to the new SOP Instance UID. The sender keeps
+the token; with the secret it restores the instance.
 """
 
 from __future__ import annotations
@@ -38,14 +39,10 @@ from pydicom.uid import UID_dictionary  # type: ignore[attr-defined]
 from scanseal.dicom import _exact, _profile
 from scanseal.errors import AccessDenied, InvalidInput
 
-_TOKEN_VERSION: Final = b"SSDI1"
+_VERSION_1: Final = b"SSDI1"
 _PIXEL_KEYWORDS: Final = frozenset({"PixelData", "FloatPixelData", "DoubleFloatPixelData"})
 _KEEP_UIDS: Final = frozenset({"SOPClassUID", "TransferSyntaxUID", "MediaStorageSOPClassUID"})
 _DATE_VRS: Final = frozenset({"DA", "DT", "TM"})
-_RECORD_KEYWORDS: Final = frozenset(
-    {"PatientIdentityRemoved", "DeidentificationMethod", "DeidentificationMethodCodeSequence",
-     "LongitudinalTemporalInformationModified"}
-)  # fmt: skip
 
 
 class Option(Enum):
@@ -156,36 +153,39 @@ def deidentify(dataset: Dataset, key: DeidKey, options: Iterable[Option] = ()) -
     """A de-identified copy of ``dataset`` (the input is not modified) and its token.
 
     Every element at every depth gets the action of its row in PS3.15 Table E.1-1, modified by
-    the chosen options and resolved against the Type the object's IOD gives it there."""
+    the chosen options and resolved against the Type the object's IOD gives it there. The copy
+    gets a file meta of its own (nothing of the source's: no Source Application Entity Title,
+    no preamble) in the source's transfer syntax; the token is version 2, which restores the
+    original exactly, file meta and preamble included."""
     chosen = frozenset(options) | {Option.BASIC}
     _check(chosen)
     out = _copy(dataset)
     patient = str(dataset.get("PatientID", "") or "")
     try:
-        originals = _originals(dataset)
+        _check_numbers(dataset)
         iod = _profile.iod_for(str(dataset.get("SOPClassUID", "")))
         _Cleaner(key, chosen, patient, iod, _Scrubber(dataset)).clean(out)
+        out.PatientID = key.pseudonym(patient)
+        out.PatientName = "ANON^" + out.PatientID
+        _record(out, chosen)
+        out.file_meta = _exact.file_meta_for(out, _exact.transfer_syntax(dataset))
+        out.preamble = None  # pydicom writes 128 zero bytes
+        instance = str(out.get("SOPInstanceUID", ""))
+        token = _exact.seal(dataset, instance, key._token_key(), _PIXEL_KEYWORDS)
     except ValueError as error:  # pydicom converts values lazily, and a bad one raises here
         raise InvalidInput(f"a value is not valid for its VR: {error}") from None
-    out.PatientID = key.pseudonym(patient)
-    out.PatientName = "ANON^" + out.PatientID
-    _record(out, chosen)
-    if hasattr(out, "file_meta"):
-        for keyword in _FILE_META_AE_TITLES:
-            if keyword in out.file_meta:
-                delattr(out.file_meta, keyword)
-        if "SOPInstanceUID" in out:
-            out.file_meta.MediaStorageSOPInstanceUID = out.SOPInstanceUID
-    token = _seal(key, str(out.get("SOPInstanceUID", "")), originals)
     return Deidentified(out, token)
 
 
-_FILE_META_AE_TITLES: Final = (
-    "SourceApplicationEntityTitle",
-    "SendingApplicationEntityTitle",
-    "ReceivingApplicationEntityTitle",
-)
-"""File meta names the sending department's AEs; none of it belongs in a de-identified file."""
+def _check_numbers(dataset: Dataset) -> None:
+    """ValueError for an IS or DS value that is no number, at any depth: pydicom keeps one as
+    text with a warning, and the action table keeps most numbers as they are, so it would
+    travel malformed into the recipient's system."""
+    for element in dataset.iterall():
+        if element.VR in ("IS", "DS") and not element.is_empty:
+            for value in element.value if element.VM > 1 else [element.value]:
+                if str(value).strip():
+                    float(str(value))
 
 
 def reidentify(dataset: Dataset, token: bytes, key: DeidKey) -> Dataset:
@@ -193,17 +193,18 @@ def reidentify(dataset: Dataset, token: bytes, key: DeidKey) -> Dataset:
     pixels of ``dataset`` (a result may come back with changed pixels) and the transfer syntax
     they are encoded in.
 
-    A version-2 token (:func:`seal_original`) restores every value exactly as it was encoded
-    and the original's file meta (MediaStorageSOPInstanceUID included, where it differed from
-    SOPInstanceUID). A version-1 token (DICOM JSON) restores the values as DICOM JSON carries
-    them (DS and IS reformatted, no group lengths) under a file meta of our own. AccessDenied
-    without the right key or for another instance's token.
+    A version-2 token (what :func:`deidentify` writes) restores every value exactly as it was
+    encoded and the original's file meta (MediaStorageSOPInstanceUID included, where it
+    differed from SOPInstanceUID). A version-1 token (DICOM JSON, written by earlier releases)
+    restores the values as DICOM JSON carries them (DS and IS reformatted, no group lengths)
+    under a file meta of our own. AccessDenied without the right key or for another instance's
+    token.
     """
     instance = str(dataset.get("SOPInstanceUID", ""))
     if token.startswith(_exact.VERSION):
         original = _exact.open_sealed(token, instance, key._token_key())
     else:
-        original = Dataset.from_json(_open(key, instance, token))
+        original = Dataset.from_json(_open_version_1(key, instance, token))
     restored = _copy(dataset)
     for element in list(restored):
         if element.keyword not in _PIXEL_KEYWORDS:
@@ -215,13 +216,6 @@ def reidentify(dataset: Dataset, token: bytes, key: DeidKey) -> Dataset:
     restored.file_meta.TransferSyntaxUID = syntax
     restored.preamble = getattr(original, "preamble", None)
     return restored
-
-
-def seal_original(original: Dataset, deidentified: Dataset, key: DeidKey) -> bytes:
-    """A version-2 token for ``deidentified``: ``original`` without its pixels exactly as
-    encoded, with its file meta and preamble, so :func:`reidentify` restores it exactly."""
-    instance = str(deidentified.get("SOPInstanceUID", ""))
-    return _exact.seal(original, instance, key._token_key(), _PIXEL_KEYWORDS)
 
 
 def applied_options(dataset: Dataset) -> list[str]:
@@ -482,29 +476,16 @@ def _copy(dataset: Dataset) -> Dataset:
     return copy.deepcopy(dataset)
 
 
-def _originals(dataset: Dataset) -> str:
-    """Every non-pixel element of the original as DICOM JSON (file meta excluded)."""
-    header = Dataset()
-    for element in dataset:
-        if element.keyword not in _PIXEL_KEYWORDS:
-            header[element.tag] = element
-    return header.to_json()
-
-
-def _seal(key: DeidKey, instance: str, originals: str) -> bytes:
-    nonce = os.urandom(12)
-    aad = _TOKEN_VERSION + instance.encode()
-    body = AESGCM(key._token_key()).encrypt(nonce, originals.encode("utf-8"), aad)
-    return _TOKEN_VERSION + nonce + body
-
-
-def _open(key: DeidKey, instance: str, token: bytes) -> str:
-    if not token.startswith(_TOKEN_VERSION) or len(token) < len(_TOKEN_VERSION) + 28:
+def _open_version_1(key: DeidKey, instance: str, token: bytes) -> str:
+    """The DICOM JSON of a version-1 token: b"SSDI1", a 12-byte nonce, AES-256-GCM of the
+    original's non-pixel elements as DICOM JSON, with b"SSDI1" and the new SOP Instance UID as
+    associated data."""
+    if not token.startswith(_VERSION_1) or len(token) < len(_VERSION_1) + 28:
         raise InvalidInput("not a ScanSeal re-identification token")
-    nonce = token[len(_TOKEN_VERSION) : len(_TOKEN_VERSION) + 12]
-    body = token[len(_TOKEN_VERSION) + 12 :]
+    nonce = token[len(_VERSION_1) : len(_VERSION_1) + 12]
+    body = token[len(_VERSION_1) + 12 :]
     try:
-        plain = AESGCM(key._token_key()).decrypt(nonce, body, _TOKEN_VERSION + instance.encode())
+        plain = AESGCM(key._token_key()).decrypt(nonce, body, _VERSION_1 + instance.encode())
     except InvalidTag:
         raise AccessDenied(
             "re-identification needs the sender's key and this instance's token"

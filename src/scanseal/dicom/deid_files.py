@@ -6,19 +6,22 @@ leaves the sender, and neither do the tokens. A batch runs in three steps:
 1. every input is read and checked (a DICOM file, with SOP Class and SOP Instance UIDs, no two
    with the same SOP Instance UID) before anything is written;
 2. each is de-identified and written, with its token, into a hidden staging directory beside
-   the destination (``.NAME.partial-…``), so a refused or killed run leaves nothing under the
-   final names;
+   the destination (``.NAME.partial-PID-…``, PID the writing process), so a refused or killed
+   run leaves nothing under the final names; the next run into the same destination removes
+   the staging directories whose process is gone (they hold tokens);
 3. the staging directory is renamed into place: in one step when the destination does not
    exist yet, else file by file (tokens first, each file complete).
 """
 
 from __future__ import annotations
 
+import glob
 import io
 import os
+import re
 import secrets
 import shutil
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,16 +30,8 @@ from typing import Final
 import pydicom
 from pydicom.dataset import Dataset
 
-from scanseal.dicom import _exact
-from scanseal.dicom.deid import Deidentified, DeidKey, Option, deidentify, reidentify, seal_original
+from scanseal.dicom.deid import DeidKey, Option, deidentify, reidentify
 from scanseal.errors import InvalidInput, ScanSealError
-
-KEEP: Final = {
-    "dates": Option.RETAIN_MODIFIED_DATES,
-    "patient": Option.RETAIN_PATIENT_CHARACTERISTICS,
-    "device": Option.RETAIN_DEVICE_IDENTITY,
-    "uids": Option.RETAIN_UIDS,
-}
 
 
 def new_key_file(path: Path) -> None:
@@ -59,15 +54,6 @@ def load_key(path: Path) -> DeidKey:
     if len(secret) != 32:
         raise problem
     return DeidKey(secret)
-
-
-def options(keep: Iterable[str]) -> list[Option]:
-    chosen = []
-    for word in keep:
-        if word not in KEEP:
-            raise InvalidInput(f"--keep takes {', '.join(KEEP)}, not {word!r}")
-        chosen.append(KEEP[word])
-    return chosen
 
 
 def read_instance(path: Path) -> Dataset:
@@ -107,7 +93,7 @@ def deidentify_files(
         written = []
         for source in sources:
             with _naming(source):
-                result = deidentify_instance(read_instance(source), key, chosen)
+                result = deidentify(read_instance(source), key, chosen)
                 name = str(result.dataset.SOPInstanceUID)
                 batch.add(name, encode(result.dataset), result.token)
             written.append(Written(source, outdir / f"{name}.dcm", tokens / f"{name}.token"))
@@ -126,17 +112,6 @@ def check_batch(sources: Sequence[Path]) -> None:
         if uid in seen:
             raise InvalidInput(f"{seen[uid]} and {source} have the same SOP Instance UID")
         seen[uid] = source
-
-
-def deidentify_instance(original: Dataset, key: DeidKey, chosen: Sequence[Option]) -> Deidentified:
-    """:func:`deidentify` made a file: a file meta and preamble of our own (the source's
-    Source Application Entity Title and preamble do not travel) and a version-2 token, which
-    restores the original exactly, file meta included."""
-    result = deidentify(original, key, chosen)
-    dataset = result.dataset
-    dataset.file_meta = _exact.file_meta_for(dataset, _exact.transfer_syntax(original))
-    dataset.preamble = None  # pydicom writes 128 zero bytes
-    return Deidentified(dataset, seal_original(original, dataset, key))
 
 
 def reidentify_file(source: Path, token: Path, key: DeidKey, output: Path) -> None:
@@ -199,6 +174,31 @@ def _check_destination(path: Path) -> None:
         raise InvalidInput(f"{path} exists and is not a directory")
 
 
+def _remove_stale(parent: Path, name: str) -> None:
+    """Remove the staging directories for ``name`` that killed runs left: those whose writing
+    process (the PID in the name) no longer exists. One of a live process, of another user's
+    process, or not named by this scheme stays."""
+    for stage in parent.glob(f".{glob.escape(name)}.partial-*"):
+        owner = _STAGE_PID.fullmatch(stage.name[len(name) + 1 :])
+        if owner is None or stage.is_symlink() or not stage.is_dir():
+            continue
+        if not _alive(int(owner.group(1))):
+            shutil.rmtree(stage, ignore_errors=True)
+
+
+_STAGE_PID: Final = re.compile(r"\.partial-([0-9]+)-[0-9a-f]{8}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists, as another user's process
+        return True
+    return True
+
+
 class _Stage:
     """A hidden directory beside ``final`` that receives files and is moved into it."""
 
@@ -208,7 +208,8 @@ class _Stage:
         parent = final.absolute().parent
         try:
             parent.mkdir(parents=True, exist_ok=True)
-            self.dir = parent / f".{final.name}.partial-{secrets.token_hex(4)}"
+            _remove_stale(parent, final.name)
+            self.dir = parent / f".{final.name}.partial-{os.getpid()}-{secrets.token_hex(4)}"
             self.dir.mkdir(mode)
         except OSError as error:
             raise InvalidInput(f"cannot write {final}: {error.strerror}") from None
