@@ -9,6 +9,10 @@ Where ScanSeal writes, it maps them here:
 - a read-only file system, a missing permission, a path that is not what it should be (a
   directory, a missing parent): :class:`InvalidInput` (exit 2, HTTP 400): the path given, or
   the home it lives in, cannot be written as asked.
+
+A store ScanSeal keeps for itself (the block store under ``$SCANSEAL_HOME``, which a gateway
+writes on every upload) is different: whatever stops it from writing, the request was fine and
+the service is not, so every failure there is :class:`StorageUnavailable` (``store=True``).
 """
 
 from __future__ import annotations
@@ -24,25 +28,28 @@ _NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 
 
 def disk_error(
-    error: OSError, path: Path | str | None = None, *, instead: bool = False
+    error: OSError, path: Path | str | None = None, *, instead: bool = False, store: bool = False
 ) -> ScanSealError:
     """The ScanSealError for ``error``, naming its file (else ``path``, else none).
 
     With ``instead``, ``path`` is named even when the error names a file of its own: that one
-    is a temporary file beside the one the user asked for.
+    is a temporary file beside the one the user asked for. With ``store``, the file belongs to
+    a store ScanSeal keeps, and any failure is StorageUnavailable.
     """
     where = error.filename if error.filename is not None and not instead else path
     detail = error.strerror or type(error).__name__
     reason = f"{where}: {detail}" if where is not None else detail
-    if error.errno in _NO_ROOM or isinstance(error, ConnectionError | TimeoutError):
+    if store or error.errno in _NO_ROOM or isinstance(error, ConnectionError | TimeoutError):
         return StorageUnavailable(reason)
     return InvalidInput(reason)
 
 
 @contextmanager
-def disk_errors(path: Path | str | None = None, *, instead: bool = False) -> Iterator[None]:
+def disk_errors(
+    path: Path | str | None = None, *, instead: bool = False, store: bool = False
+) -> Iterator[None]:
     """Turn an ``OSError`` raised in the block into :func:`disk_error`'s ScanSealError."""
     try:
         yield
     except OSError as error:
-        raise disk_error(error, path, instead=instead) from error
+        raise disk_error(error, path, instead=instead, store=store) from error

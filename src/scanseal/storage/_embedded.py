@@ -64,7 +64,7 @@ class _PackWriter:
             return
         self._seen.add(key)
         view = memoryview(block)
-        with disk_errors(self.path):  # a full disk: one line naming the pack
+        with disk_errors(self.path, store=True):  # a full disk: one line naming the pack
             while view:
                 view = view[os.write(self._fd, view) :]
         self.entries.append((key, self.name, self._offset, len(block)))
@@ -86,7 +86,7 @@ class EmbeddedStore(BlobStore):
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.packs = self.root / "packs"
-        with disk_errors(self.packs):
+        with disk_errors(self.packs, store=True):
             self.packs.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._db = open_database(self.root / "index.sqlite", _SCHEMA, timeout=30)
         self._lock = threading.RLock()
@@ -146,7 +146,7 @@ class EmbeddedStore(BlobStore):
     @contextmanager
     def batch(self) -> Iterator[_PackWriter]:
         """Collect blocks into one pack; they become visible together when the block ends."""
-        with disk_errors(self.packs):
+        with disk_errors(self.packs, store=True):
             pack = _PackWriter(self)
         try:
             yield pack
