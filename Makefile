@@ -124,7 +124,7 @@ bench-dicom: install-dev
 # a quiet machine. SOAK_ARGS passes options, e.g. `make soak SOAK_ARGS="--duration 60 --clients 20"`.
 SOAK_ARGS ?=
 soak: install-dev
-	$(BIN)/python bench/soak.py $(SOAK_ARGS)
+	$(BIN)/python bench/soak.py --results docs/RESULTS.md $(SOAK_ARGS)
 
 bench-detect: install-dev
 	$(BIN)/python bench/detect.py

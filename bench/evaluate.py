@@ -271,8 +271,9 @@ def render(outcomes: list[Outcome], target: Path, figures: Path, command: str) -
     (target / "RESULTS.md").write_text(text, "utf-8")
 
 
-KEPT_HEADINGS = ("## Fuzzing",)
-"""Sections another command writes into RESULTS.md (``make fuzz``); rendering keeps them."""
+KEPT_HEADINGS = ("## Fuzzing", "## Soak")
+"""Sections other commands write into RESULTS.md (``make fuzz``, ``make soak``); rendering
+keeps them."""
 
 
 def kept_sections(target: Path) -> str:

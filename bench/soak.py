@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import hashlib
 import io
+import json
 import random
 import ssl
 import statistics
@@ -317,6 +318,58 @@ def soak(root: Path, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+SECTION = "## Soak"
+
+
+def section(report: dict[str, Any]) -> str:
+    """The Soak section of docs/RESULTS.md, from one report."""
+    rss, lat = report["rss_mib"], report["latency_s"]
+    load = " / ".join(f"{value:.1f}" for value in report.get("loadavg_before", []))
+    rows = [
+        ("clients, duration", f"{report['clients']}, {report['duration_s']:.0f} s"),
+        ("ledger, mode", f"{report['ledger']}, {report['mode']}"),
+        ("5xx answers", f"{report['server_errors_5xx']}"),
+        ("lost records (acknowledged, not opened at the end)", f"{report['lost_records']}"),
+        ("wrong bytes served", f"{report['wrong_bytes']}"),
+        ("uploads acknowledged", f"{report['acknowledged_uploads']:,}"),
+        ("fetches answered", f"{report['ok'].get('fetch', 0):,}"),
+        ("throughput", ", ".join(f"{k} {v}/s" for k, v in report["throughput_per_s"].items())),
+    ]
+    rows += [
+        (f"{action} latency p50 / p95 / p99 / max",
+         " / ".join(f"{lat[action][key]:.2f} s" for key in ("p50", "p95", "p99", "max")))
+        for action in sorted(lat)
+    ]  # fmt: skip
+    growth = f"{rss['start']:.0f} → {rss['end']:.0f} MiB (+{rss['growth']:.0f} MiB)"
+    rows.append(("gateway RSS start → end (growth)", growth))
+    lines = [
+        SECTION,
+        "",
+        f"Written by `{report.get('command', 'python bench/soak.py')} --results docs/RESULTS.md` "
+        f"(`make soak`), not by `make bench`; run {report.get('date', '–')}, load average "
+        f"{load or '–'} before it (the machine was shared, so latencies overstate a quiet one). "
+        "Every acknowledged upload is fetched and opened in full at the end.",
+        "",
+        "| reading | value |",
+        "| --- | --- |",
+        *(f"| {what} | {value} |" for what, value in rows),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_section(path: Path, report: dict[str, Any]) -> None:
+    """Replace (or append) the Soak section of ``path``."""
+    text = path.read_text("utf-8")
+    start = text.find("\n" + SECTION + "\n")
+    if start < 0:
+        path.write_text(text.rstrip("\n") + "\n\n" + section(report), "utf-8")
+        return
+    end = text.find("\n## ", start + 1)
+    rest = "" if end < 0 else text[end:]
+    path.write_text(text[: start + 1] + section(report) + rest, "utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=600.0, help="seconds of load")
@@ -327,8 +380,17 @@ def main() -> None:
     parser.add_argument("--ledger", default="embedded", choices=["embedded", "anvil"])
     parser.add_argument("--rss-every", type=float, default=10.0, help="seconds between samples")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "out" / "soak.json")
+    parser.add_argument("--results", type=Path, help="write the Soak section of this RESULTS.md")
+    parser.add_argument(
+        "--render-only", action="store_true", help="write --results from --json, measuring nothing"
+    )
     args = parser.parse_args()
-    report = measured("soak", lambda scratch: soak(scratch, args), args.json)
+    if args.render_only:
+        report = json.loads(args.json.read_text("utf-8"))
+    else:
+        report = measured("soak", lambda scratch: soak(scratch, args), args.json)
+    if args.results is not None:
+        write_section(args.results, report)
     failed = report["server_errors_5xx"] or report["lost_records"] or report["wrong_bytes"]
     sys.exit(1 if failed else 0)
 
