@@ -92,3 +92,20 @@ def test_stow_refusals(gateway: GatewayProcess, tmp_path: Path):
     )
     assert unclosed.status_code == 400
     assert records(gateway.world) == before
+
+
+def test_an_instance_without_sop_class_is_a_failed_instance(
+    gateway: GatewayProcess, tmp_path: Path
+):
+    ds = pydicom.dcmread(fresh(FILES[0], tmp_path))
+    del ds.SOPClassUID  # the file meta still names one: the part parses, then is refused
+    out = tmp_path / "no-sop-class.dcm"
+    ds.save_as(out, enforce_file_format=True)
+    before = records(gateway.world)
+    answer = stow(gateway, [out.read_bytes()])
+    assert answer.status_code == 409
+    (failed,) = answer.json()["00081198"]["Value"]
+    assert failed["00081197"]["Value"][0] != 0
+    assert "00081150" not in failed
+    assert failed["00081155"]["Value"] == [ds.SOPInstanceUID]
+    assert records(gateway.world) == before

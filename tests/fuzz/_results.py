@@ -49,8 +49,9 @@ def write_rows(path: Path, rows: dict[str, str], order: list[str], before: str, 
             "it fails when anything but a "
             "ScanSealError escapes, an HTTP answer is 5xx, one input takes over "
             f"{TIMEOUT:.0f} s or RSS grows by over {RSS_LIMIT >> 30} GiB. *Known issues* are "
-            "faults being fixed in their own packages, counted apart until the harness's "
-            "KNOWN_ISSUES list is emptied. `make test` runs 1,000 to 3,000 inputs per target. "
+            "faults the harness's KNOWN_ISSUES list counts apart while they are fixed in their "
+            "own packages; the list is empty, so any such fault is a failure. "
+            "`make test` runs 1,000 to 3,000 inputs per target. "
             "*Seconds* are wall-clock time on a shared machine, so under load "
             "they overstate what the inputs cost.",
             "",

@@ -68,11 +68,22 @@ def test_inputs_are_a_function_of_target_seed_and_index() -> None:
     assert first != [_harness.case_for(Toy(), 2, i) for i in range(50)]
 
 
-def test_json_mutations_stay_under_the_depth_bound() -> None:
+def test_json_mutations_nest_past_the_readers_bound_and_no_further_than_max_depth() -> None:
     mutator = _harness.Mutator(_harness.random.Random(0))
+    deepest = []
     for _ in range(300):
         text = mutator.json_text(mutator.json_value({"a": [1, {"b": "c"}]}))
-        assert max(_depths(text)) <= _harness.MAX_DEPTH
+        deepest.append(max(_depths(text)))
+    assert max(deepest) <= _harness.MAX_DEPTH + 3 * _harness.STRUCTURE_DEPTH + 2
+    assert max(deepest) >= _harness.MAX_DEPTH  # deep nesting is fuzzed for real
+    assert sum(d > 32 for d in deepest) > 10  # past the strict reader's bound often
+
+
+def test_toml_mutations_nest_deep_too() -> None:
+    mutator = _harness.Mutator(_harness.random.Random(0))
+    seeds = [b"[gateway]\nport = 8470\n"]
+    deepest = max(max(_depths(mutator.toml_doc(seeds))) for _ in range(300))
+    assert deepest >= _harness.MAX_DEPTH
 
 
 def _depths(text: bytes) -> list[int]:

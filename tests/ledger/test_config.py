@@ -62,6 +62,7 @@ def test_explicit_file_and_funder_only_from_env(tmp_path: Path) -> None:
         ('batch_size = "many"', "batch_size"),
         ("colour = 1", "unknown ledger setting"),
         ('durable = "maybe"', "not a boolean"),
+        (f"timeout = {10**400}", "timeout"),  # an int float() cannot hold
     ],
 )
 def test_bad_settings_are_invalid_input(tmp_path: Path, toml: str, message: str) -> None:

@@ -8,6 +8,7 @@ front and on FastAPI's routes alike, never plain text.
 
 from __future__ import annotations
 
+import base64
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ with warnings.catch_warnings():  # Starlette would rather test through httpx2, n
     from starlette.testclient import TestClient
 
 from gateway_harness import PASSPHRASE, World, make_world
+from scanseal.errors import InvalidInput
 from scanseal.service import GatewayClient
 from scanseal.service.app import create_app
 from scanseal.service.gateway import Gateway
@@ -129,3 +131,35 @@ def test_a_defect_is_a_json_500(
     }
     monkeypatch.delattr(gateway, route)  # the class's method again
     assert http.get("/v1/health").status_code == 200
+
+
+# --- a refusal whose reason quotes a lone surrogate is still a 400 with a JSON body
+
+
+@pytest.mark.parametrize("request_json", [b'{"\\udcbe":1}', b'{"\xed\xb2\xbe":1}', b'{"\xbe":1}'])
+def test_a_request_header_holding_a_lone_surrogate_is_a_400(
+    served: tuple[Gateway, TestClient], request_json: bytes
+) -> None:
+    _, http = served
+    encoded = base64.urlsafe_b64encode(request_json).decode("ascii")
+    answer = http.post(
+        f"/v1/records/{ABSENT}/revocations",
+        content=b'{"grantee":"0x0"}',
+        headers={"X-ScanSeal-Request": encoded, "X-ScanSeal-Signature": "0x" + "1" * 130},
+    )
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "InvalidInput"
+
+
+def test_a_reason_holding_a_lone_surrogate_is_escaped_not_a_500(
+    served: tuple[Gateway, TestClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gateway, http = served
+
+    def refuse(*_args: object) -> object:
+        raise InvalidInput("unknown field '\udcbe'")  # a reason quoting outside text as is
+
+    monkeypatch.setattr(gateway, "revoke", refuse)
+    answer = http.post(f"/v1/records/{ABSENT}/revocations", content=b"{}")
+    assert answer.status_code == 400
+    assert answer.json() == {"error": "InvalidInput", "reason": "unknown field '\\udcbe'"}

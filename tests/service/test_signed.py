@@ -92,6 +92,12 @@ def test_config_file_and_environment(tmp_path: Path) -> None:
     file.write_text("[gateway]\ncolour = 3\n", "utf-8")
     with pytest.raises(InvalidInput, match="colour"):
         GatewayConfig.load(file, env={})
+    file.write_text(f"[gateway]\ntick_seconds = {10**400}\n", "utf-8")  # float() overflows
+    with pytest.raises(InvalidInput, match="tick_seconds"):
+        GatewayConfig.load(file, env={})
+    file.write_bytes(b'[gateway]\nhost = "\xff"\n')
+    with pytest.raises(InvalidInput, match="UTF-8"):
+        GatewayConfig.load(file, env={})
 
 
 @settings(max_examples=60, deadline=None)

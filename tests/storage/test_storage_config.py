@@ -54,6 +54,7 @@ def test_env_nodes_are_a_comma_list(tmp_path):
         ('[storage]\nbackend = "s3"\n', "backend must be one of"),
         ('[storage]\ntimeout = "soon"\n', "bad value for 'timeout'"),
         ("[storage]\nretries = -1\n", "bad value for 'retries'"),
+        (f"[storage]\ntimeout = {10**400}\n", "bad value for 'timeout'"),  # too large a float
         ("[storage\n", "cannot read config"),
     ],
 )

@@ -80,5 +80,8 @@ def _coerce(table: dict[str, Any], base: Path) -> dict[str, Any]:
     if "recipients" in table:
         values["recipients"] = paths(table["recipients"])
     if "routes" in table:
-        values["routes"] = {str(ae): paths(cards) for ae, cards in dict(table["routes"]).items()}
+        routes = table["routes"]
+        if not isinstance(routes, dict):
+            raise InvalidInput("dicom: routes must be a table of AE title = [card files]")
+        values["routes"] = {str(ae): paths(cards) for ae, cards in routes.items()}
     return values

@@ -94,7 +94,7 @@ def _coerce(name: str, raw: object) -> object:
             return int(raw)
         if kind is float and isinstance(raw, str | int):
             return float(raw)
-    except ValueError as error:
+    except (ValueError, OverflowError) as error:  # Overflow: an int float() cannot hold
         raise InvalidInput(f"ledger setting {name}: {error}") from error
     if not isinstance(raw, kind):
         raise InvalidInput(f"ledger setting {name} must be {kind.__name__}")

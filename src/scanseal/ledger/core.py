@@ -609,11 +609,13 @@ class Ledger:
     # ------------------------------------------------------------ internals: audit
 
     def _chain_trail(self, rid: bytes) -> list[AuditEntry]:
+        """The record's events on chain: filtered by its recordId topic, from the contract's
+        deployment block (none can be older)."""
         topics = ["0x" + _abi.event_topic(name).hex() for name in _AUDITED_EVENTS]
         logs = self.chain.w3.eth.get_logs(
             {
                 "address": self.address,
-                "fromBlock": 0,
+                "fromBlock": self._access.first_block,
                 "toBlock": "latest",
                 "topics": [topics, "0x" + rid.hex()],
             }

@@ -366,8 +366,14 @@ _SIGNED_NAMES: Final = {
 
 
 def _error_body(error: ScanSealError) -> bytes:
-    """The JSON body of a refusal, byte for byte what Starlette's JSONResponse would send."""
-    answer = {"error": type(error).__name__, "reason": error.reason}
+    """The JSON body of a refusal, byte for byte what Starlette's JSONResponse would send.
+
+    A reason may quote outside input holding a lone surrogate, which UTF-8 cannot carry: it is
+    spelled as the text ``\\udcbe`` (not a JSON escape, which a strict reader would refuse)
+    rather than failing the answer.
+    """
+    reason = error.reason.encode("utf-8", "backslashreplace").decode("utf-8")
+    answer = {"error": type(error).__name__, "reason": reason}
     return json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 

@@ -86,6 +86,6 @@ def _coerce(name: str, raw: Any) -> Any:
             return tuple(to_checksum_address(str(a).strip()) for a in raw if str(a).strip())
         if name in ("identity", "host"):
             return str(raw)
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, OverflowError) as error:  # Overflow: an int float() cannot hold
         raise InvalidInput(f"gateway setting {name}: {error}") from error
     raise InvalidInput(f"unknown gateway setting {name!r}")

@@ -70,7 +70,7 @@ def add_routes(app: FastAPI, receiver: Any, run: Runner[Any], body: Callable[...
 
 
 def _store_all(receiver: Any, parts: list[bytes], study: str | None) -> tuple[int, dict[str, Any]]:
-    from scanseal.dicom.scp import parse_header, status_for
+    from scanseal.dicom.scp import CANNOT_UNDERSTAND, parse_header, status_for
 
     stored: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
@@ -78,19 +78,18 @@ def _store_all(receiver: Any, parts: list[bytes], study: str | None) -> tuple[in
         header = None
         try:
             header = parse_header(raw)
+            if not header.get("SOPClassUID"):  # Type 1, and what the answer references it by
+                failed.append(_failure(header, CANNOT_UNDERSTAND))
+                continue
             if study is not None and header.get("StudyInstanceUID") != study:
                 raise InvalidInput("instance belongs to another study than the URL names")
             receiver.receive(raw, "STOW-RS", header)
             stored.append(_reference(header))
         except ScanSealError as error:
-            item = _reference(header) if header is not None else {}
             reason = 0xA900 if "another study" in error.reason else status_for(error)
-            item["00081197"] = {"vr": "US", "Value": [reason]}
-            failed.append(item)
+            failed.append(_failure(header, reason))
         except Exception:  # never report a failure as stored
-            item = _reference(header) if header is not None else {}
-            item["00081197"] = {"vr": "US", "Value": [_PROCESSING_FAILURE]}
-            failed.append(item)
+            failed.append(_failure(header, _PROCESSING_FAILURE))
     result: dict[str, Any] = {}
     if stored:
         result["00081199"] = {"vr": "SQ", "Value": stored}
@@ -100,8 +99,23 @@ def _store_all(receiver: Any, parts: list[bytes], study: str | None) -> tuple[in
     return code, result
 
 
+def _failure(header: Any, reason: int) -> dict[str, Any]:
+    """One FailedSOPSequence item: what is known of the instance and its FailureReason."""
+    item = _reference(header) if header is not None else {}
+    item["00081197"] = {"vr": "US", "Value": [reason]}
+    return item
+
+
 def _reference(header: Any) -> dict[str, Any]:
-    return {
-        "00081150": {"vr": "UI", "Value": [str(header.SOPClassUID)]},
-        "00081155": {"vr": "UI", "Value": [str(header.SOPInstanceUID)]},
-    }
+    """Referenced SOP Class and Instance UIDs of one part: those the data set holds and can
+    spell. A refused instance may lack either (or hold one pydicom cannot read); its failure is
+    still reported, with what is known of it."""
+    item: dict[str, Any] = {}
+    for tag, keyword in (("00081150", "SOPClassUID"), ("00081155", "SOPInstanceUID")):
+        try:
+            value = header.get(keyword)
+        except Exception:  # a value pydicom cannot decode: the part is reported without it
+            value = None
+        if value:
+            item[tag] = {"vr": "UI", "Value": [str(value)]}
+    return item

@@ -103,5 +103,5 @@ def _coerce(key: str, value: Any, origin: str) -> Any:
                 raise ValueError("must not be negative")
             return seconds
         return str(value)
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, OverflowError) as error:  # Overflow: an int float() cannot hold
         raise InvalidInput(f"{origin}: bad value for {key!r}: {value!r} ({error})") from None
