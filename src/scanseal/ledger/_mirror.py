@@ -34,6 +34,7 @@ from typing import Any, Final
 
 from scanseal._address import checksum
 from scanseal._sqlite import open_database
+from scanseal.errors import ScanSealError
 from scanseal.ledger import _abi
 from scanseal.ledger._chain import Chain
 
@@ -232,7 +233,7 @@ class _Checkpoint:
                 return None
             uploaders = {bytes(r): str(a) for r, a in db.execute("SELECT * FROM uploaders")}
             grants = {(bytes(r), str(a)): int(s) for r, a, s in db.execute("SELECT * FROM grants")}
-        except (sqlite3.Error, OSError):
+        except (sqlite3.Error, OSError, ScanSealError):  # a cache: unusable means rebuild
             self._discard()
             return None
         return Head(int(row[2]), bytes(row[3])), uploaders, grants
@@ -264,7 +265,7 @@ class _Checkpoint:
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
-        except (sqlite3.Error, OSError):
+        except (sqlite3.Error, OSError, ScanSealError):  # a cache: unusable means rebuild
             self.close()
             return False
         return True
