@@ -50,3 +50,5 @@ def read_toml(path: Path) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise InvalidInput(f"cannot read {where}: {error}") from None
+    except ValueError:  # an integer longer than int() converts (4,300 digits)
+        raise InvalidInput(f"cannot read {where}: a number is too long") from None

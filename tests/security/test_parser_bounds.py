@@ -126,6 +126,15 @@ def test_deep_toml_is_refused_by_every_config_loader(tmp_path: Path) -> None:
         read_toml(inline)
 
 
+def test_toml_integer_too_long_to_convert_is_one_line(tmp_path: Path) -> None:
+    """tomllib's int() refuses more than 4,300 digits with a bare ValueError (found by fuzzing)."""
+    config = tmp_path / "scanseal.toml"
+    config.write_text("[gateway]\nport = " + "9" * 7409 + "\n", "utf-8")
+    with pytest.raises(InvalidInput, match="a number is too long") as refused:
+        GatewayConfig.load(config, env={})
+    assert str(config) in refused.value.reason
+
+
 def test_toml_brackets_in_strings_and_comments_do_not_count(tmp_path: Path) -> None:
     path = tmp_path / "ok.toml"
     path.write_text(
