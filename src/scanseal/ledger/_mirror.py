@@ -37,10 +37,8 @@ from scanseal._sqlite import open_database
 from scanseal.errors import ScanSealError
 from scanseal.ledger import _abi
 from scanseal.ledger._chain import Chain
+from scanseal.ledger.models import GrantState
 
-_GRANT_ACTIVE: Final = 1
-GRANT_REVOKED: Final = 2
-"""``grantOf`` of a grant that was revoked (0: never granted, 1: active)."""
 _ZERO: Final = "0x" + "00" * 20
 _EVENTS: Final = ("ImageStored", "AccessGranted", "AccessRevoked")
 _SPAN: Final = 10_000
@@ -111,14 +109,14 @@ class AccessMirror:
                 return False
             if self._uploaders.get(rid) == account:
                 return True
-            return self._grants.get((rid, account), 0) == _GRANT_ACTIVE
+            return self._grants.get((rid, account), GrantState.NEVER) == GrantState.ACTIVE
 
-    def grant_of(self, rid: bytes, account: str) -> int:
-        """The contract's ``grantOf``: 0 never granted, 1 active, 2 revoked."""
+    def grant_of(self, rid: bytes, account: str) -> GrantState:
+        """The contract's ``grantOf``."""
         account = checksum(account)
         with self._lock:
             self._sync()
-            return self._grants.get((rid, account), 0)
+            return GrantState(self._grants.get((rid, account), GrantState.NEVER))
 
     def uploader_of(self, rid: bytes) -> str | None:
         """Who stored record ``rid`` on chain (its ``ImageStored`` event), if anyone did."""
@@ -208,7 +206,7 @@ class AccessMirror:
             self._changed_uploaders.add(rid)
             return
         key = (rid, str(fields["grantee"]))
-        self._grants[key] = _GRANT_ACTIVE if name == "AccessGranted" else GRANT_REVOKED
+        self._grants[key] = GrantState.ACTIVE if name == "AccessGranted" else GrantState.REVOKED
         self._changed_grants.add(key)
 
 

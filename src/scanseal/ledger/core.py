@@ -32,7 +32,7 @@ from scanseal.ledger import _abi
 from scanseal.ledger._artifact import load_artifact
 from scanseal.ledger._batch import BatchLog, Entry
 from scanseal.ledger._chain import Chain, EmbeddedChain, JsonRpcChain, RevertError
-from scanseal.ledger._mirror import GRANT_REVOKED, AccessMirror
+from scanseal.ledger._mirror import AccessMirror
 from scanseal.ledger._revert import error_from_revert
 from scanseal.ledger.config import LedgerConfig
 from scanseal.ledger.models import (
@@ -42,6 +42,7 @@ from scanseal.ledger.models import (
     AnchorInfo,
     AuditEntry,
     BatchProof,
+    GrantState,
     Reason,
     Receipt,
     Record,
@@ -293,8 +294,8 @@ class Ledger:
         """Stop future releases to `grantee` (what it already downloaded stays with it)."""
         return self._tx(controller, "revokeAccess", record_id(cid), [grantee], "revoke access")
 
-    def grant_state(self, cid: bytes, account: str) -> int:
-        """The contract's ``grantOf``: 0 never granted, 1 active, 2 revoked."""
+    def grant_state(self, cid: bytes, account: str) -> GrantState:
+        """The contract's ``grantOf``: never granted, active or revoked."""
         return self._access.grant_of(record_id(cid), account)
 
     @property
@@ -562,7 +563,7 @@ class Ledger:
         if code == Reason.NONE:
             allowed = self._may_access(rid, accessor)
             if not allowed:
-                revoked = self._access.grant_of(rid, accessor) == GRANT_REVOKED
+                revoked = self._access.grant_of(rid, accessor) == GrantState.REVOKED
                 code = int(Reason.REVOKED if revoked else Reason.NO_GRANT)
         entry = Entry(
             "access",

@@ -17,6 +17,14 @@ class AccessType(enum.IntEnum):
     VERIFY = 2
 
 
+class GrantState(enum.IntEnum):
+    """The contract's ``grantOf(recordId, account)``."""
+
+    NEVER = 0
+    ACTIVE = 1
+    REVOKED = 2
+
+
 class Reason(enum.IntEnum):
     """Why an access attempt was denied. Codes below 16 are assigned by the contract itself;
     codes from 16 up are reported by a gateway for failures the chain cannot see."""

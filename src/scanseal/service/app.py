@@ -37,6 +37,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from scanseal import __version__
+from scanseal._disk import disk_error
+from scanseal._sqlite import database_error
 from scanseal.errors import InvalidInput, ScanSealError, StorageUnavailable
 from scanseal.ledger import Reason
 from scanseal.service import wire
@@ -44,7 +46,6 @@ from scanseal.service.gateway import Gateway
 from scanseal.service.signed import REQUEST_HEADER, SIGNATURE_HEADER
 
 T = TypeVar("T")
-log = logging.getLogger("scanseal.service")
 MAX_BODY: Final = 512 * 1024 * 1024
 MAX_JSON_BODY: Final = 1024 * 1024
 """Grant and revocation bodies: a grant object is a few KiB (one stanza)."""
@@ -333,13 +334,18 @@ def create_app(gateway: Gateway, dicom_receiver: Any = None) -> ASGIApp:
 
 def _mapped(work: Callable[..., T], *args: Any) -> T:
     """Run ``work``; a failure of the gateway's own disk or SQLite files (full, read-only,
-    unreadable) becomes StorageUnavailable (503) with one line, as a node's failure would."""
+    unreadable) becomes StorageUnavailable (503) with one line naming the file where it is
+    known, as a node's failure would. The files are the gateway's own, so whatever the fault,
+    the request was fine and the service is not (``scanseal._disk``'s ``store`` mapping)."""
     try:
         return work(*args)
-    except (OSError, sqlite3.Error) as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        log.warning("local storage failed: %s", reason)
-        raise StorageUnavailable(f"the gateway's local storage failed: {reason}") from None
+    except OSError as error:
+        unavailable = disk_error(error, store=True)
+    except sqlite3.Error as error:
+        named = database_error(error)
+        unavailable = StorageUnavailable(named.reason if named is not None else str(error))
+    _LOG.warning("local storage failed: %s", unavailable.reason)
+    raise unavailable from None
 
 
 def _signed(request: Request) -> dict[str, str | None]:

@@ -38,6 +38,7 @@ from scanseal.errors import (
 from scanseal.ledger import (
     AccessResult,
     AccessType,
+    GrantState,
     Ledger,
     Reason,
     Receipt,
@@ -56,8 +57,6 @@ from scanseal.transfer.records import LedgerHashes, cid_bytes
 from scanseal.transfer.stored import fetch_sealed
 
 _ZERO_ADDRESS = "0x" + "00" * 20
-_GRANT_NEVER = 0
-_GRANT_REVOKED = 2
 _READ_PIECE = 1 << 20
 _MANIFESTS_KEPT = 4096  # a manifest is a few KiB
 T = TypeVar("T")
@@ -404,7 +403,7 @@ class Gateway:
         for recipient in manifest.recipients:
             if self.ledger.has_access(binary, recipient.address):
                 continue
-            if self.ledger.grant_state(binary, recipient.address) == _GRANT_NEVER:
+            if self.ledger.grant_state(binary, recipient.address) == GrantState.NEVER:
                 self.ledger.grant(self.identity.account, binary, recipient.address)
 
     def grant(self, record: str, headers: Mapping[str, str | None], body: bytes) -> dict[str, Any]:
@@ -450,7 +449,7 @@ class Gateway:
         binary = cid_bytes(record)
 
         def on_chain() -> Receipt | None:
-            if self.ledger.grant_state(binary, grantee) == _GRANT_REVOKED:
+            if self.ledger.grant_state(binary, grantee) == GrantState.REVOKED:
                 return None  # a repeated revocation (its answer was lost): nothing to send
             return self.ledger.revoke(self.identity.account, binary, grantee)
 
