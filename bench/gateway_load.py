@@ -45,10 +45,11 @@ from httpcore._utils import is_socket_readable
 from pydicom.data import get_testdata_file
 from pydicom.uid import ExplicitVRLittleEndian
 
+from scanseal.client import GatewayClient
 from scanseal.crypto.identity import Keystore
 from scanseal.ledger.devnode import ANVIL_FUNDER_KEY, running_anvil
-from scanseal.service import GatewayClient, wire
-from scanseal.service.signed import new_request, sign_request
+from scanseal.protocol import wire
+from scanseal.protocol.signed import new_request, sign_request
 from scanseal.service.tls import make_certs
 from scanseal.storage import cid_of
 

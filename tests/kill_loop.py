@@ -34,10 +34,10 @@ import httpx
 from pydicom.data import get_testdata_file
 
 from gateway_harness import GatewayProcess, World, make_world
+from scanseal.client import GatewayClient, open_bundle
 from scanseal.errors import GatewayUnavailable, ScanSealError
-from scanseal.service import GatewayClient
-from scanseal.service.client import open_bundle, seal_for_upload
 from scanseal.transfer.local import SealedFile
+from scanseal.transfer.upload import seal_for_upload
 
 CT = Path(str(get_testdata_file("CT_small.dcm")))
 

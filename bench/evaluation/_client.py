@@ -38,9 +38,9 @@ def _delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float
 
 
 def main() -> None:
+    from scanseal.client import GatewayClient
     from scanseal.crypto.identity import Keystore
     from scanseal.detect import Detector
-    from scanseal.service.client import GatewayClient
 
     url = sys.argv[1]
     ca, home, study_dir, out = (Path(a) for a in sys.argv[2:6])

@@ -39,8 +39,8 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from scanseal.crypto.identity import Identity, IdentityCard, Keystore
 from scanseal.ledger import Entry
-from scanseal.service import wire
-from scanseal.service.signed import Domain, new_request, sign_request
+from scanseal.protocol import wire
+from scanseal.protocol.signed import Domain, new_request, sign_request
 from scanseal.service.tls import make_certs
 from scanseal.storage import cid_of
 from scanseal.transfer.local import SealedFile

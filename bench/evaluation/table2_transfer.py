@@ -13,7 +13,7 @@ received by another over TLS on 127.0.0.1, through:
 
 Per image, the sender seals (gateway systems) and uploads; after the whole study is up and
 confirmed, the receiver fetches each image with a signed request and opens it (every check of
-scanseal.service.client.open_bundle) or compares its digest (plain). Measured per image:
+scanseal.client.gateway_client.open_bundle) or compares its digest (plain). Measured per image:
 
 * transfer time: upload (sealing included) plus fetch (opening and checks included);
 * throughput: image bytes divided by transfer time;
@@ -146,8 +146,9 @@ def _plain(
 
 def _gateway(gateway: Gateway, study: list[Path], out: Path, screen: Screen) -> dict[str, Any]:
     """Seal and upload every image, wait for the ledger, then fetch and open every image."""
+    from scanseal.client import GatewayClient, open_bundle
     from scanseal.detect import default_detector
-    from scanseal.service.client import GatewayClient, open_bundle, seal_for_upload
+    from scanseal.transfer.upload import seal_for_upload
 
     sender, reader = gateway.people["sender"], gateway.people["reader0"]
     trusted = ssl.create_default_context(cafile=str(gateway.ca))

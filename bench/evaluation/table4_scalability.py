@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from scanseal.crypto.identity import Identity
-from scanseal.service.client import seal_for_upload
-from scanseal.service.signed import Domain
+from scanseal.protocol.signed import Domain
+from scanseal.transfer.upload import seal_for_upload
 
 from . import _gateway as gw
 from ._gateway import Call, GatewayProcess

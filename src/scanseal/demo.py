@@ -27,11 +27,11 @@ from pydicom.data import get_testdata_file
 from rich.console import Console
 from rich.table import Table
 
+from scanseal.client import GatewayClient, error_from_response, open_bundle
 from scanseal.crypto.identity import Identity, Keystore
 from scanseal.errors import AccessDenied, IntegrityError, ReplayDetected, ScanSealError
 from scanseal.ledger import Ledger, LedgerConfig
-from scanseal.service import wire
-from scanseal.service.client import GatewayClient, error_from_response, open_bundle
+from scanseal.protocol import wire
 from scanseal.service.config import GatewayConfig
 from scanseal.service.gateway import Gateway
 from scanseal.service.state import GatewayState

@@ -22,6 +22,7 @@ from tests.dicom.test_scp import gateway as gateway
 
 from cli_support import run_cli
 from gateway_harness import GatewayProcess, World, free_port, make_world
+from scanseal.client import GatewayClient
 from scanseal.dicom.agent import (
     FAILED,
     FORWARDED,
@@ -32,7 +33,6 @@ from scanseal.dicom.agent import (
 )
 from scanseal.dicom.forward import Destination
 from scanseal.errors import IntegrityError, InvalidInput
-from scanseal.service import GatewayClient
 
 HERE = Path(__file__).parent
 WARDS = {"WARD_A": "amy", "WARD_B": "bob", "WARD_C": "cho", "WARD_E": "eve"}

@@ -15,8 +15,8 @@ from tests.dicom.scu import count, push, same_instance
 
 from cli.crafted import crafted_rle
 from gateway_harness import GatewayProcess, World, free_port, make_world
+from scanseal.client import GatewayClient
 from scanseal.dicom.index import DicomIndex
-from scanseal.service import GatewayClient
 
 FILES = [Path(str(get_testdata_file(n))) for n in ("CT_small.dcm", "MR_small_RLE.dcm")]
 CT_STORAGE = "1.2.840.10008.5.1.4.1.1.2"

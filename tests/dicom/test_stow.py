@@ -14,8 +14,8 @@ from tests.dicom.test_scp import gateway as gateway
 from tests.dicom.test_scp import world as world
 
 from gateway_harness import GatewayProcess, World
+from scanseal.client import GatewayClient
 from scanseal.dicom.index import DicomIndex
-from scanseal.service import GatewayClient
 
 
 def multipart(parts: list[bytes]) -> tuple[bytes, str]:

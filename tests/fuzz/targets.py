@@ -27,6 +27,7 @@ from pydicom.data import get_testdata_file
 from corpus import make_jpeg, make_png
 from fuzz._harness import Failure, Mutator, Target
 from gateway_harness import PASSPHRASE, World, make_world
+from scanseal.client import GatewayClient, open_bundle
 from scanseal.crypto import envelope
 from scanseal.crypto.identity import Identity, IdentityCard
 from scanseal.crypto.stanzas import RECIPIENT_KINDS
@@ -35,18 +36,19 @@ from scanseal.errors import ScanSealError
 from scanseal.ingest import preprocess, validate
 from scanseal.integrity.pixels import pixel_digest
 from scanseal.ledger import LedgerConfig
-from scanseal.service import GatewayClient, GatewayConfig, open_bundle, wire
-from scanseal.service.client import seal_for_upload
-from scanseal.service.signed import (
+from scanseal.protocol import wire
+from scanseal.protocol.signed import (
     REQUEST_HEADER,
     SIGNATURE_HEADER,
     Domain,
     Request,
     typed_digest,
 )
+from scanseal.service import GatewayConfig
 from scanseal.storage import cid_of, load_config
 from scanseal.transfer.grants import make_grant
 from scanseal.transfer.manifest import Manifest
+from scanseal.transfer.upload import seal_for_upload
 
 with warnings.catch_warnings():  # Starlette would rather test through httpx2, not installed here
     warnings.simplefilter("ignore", UserWarning)

@@ -24,10 +24,10 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from gateway_harness import GatewayProcess, World, denied_counts, make_world
+from scanseal.client import GatewayClient
 from scanseal.crypto import envelope
-from scanseal.service import GatewayClient
-from scanseal.service.signed import REQUEST_HEADER, SIGNATURE_HEADER
-from scanseal.service.wire import unpack
+from scanseal.protocol.signed import REQUEST_HEADER, SIGNATURE_HEADER
+from scanseal.protocol.wire import unpack
 from scanseal.transfer.grants import Grant, make_grant
 
 CT = Path(str(get_testdata_file("CT_small.dcm")))

@@ -26,14 +26,14 @@ from corpus import make_png
 from gateway_harness import SRC
 from scanseal._json import MAX_DEPTH, parse_object, parse_value
 from scanseal._toml import read_toml
+from scanseal.client import error_from_response
 from scanseal.crypto.identity import Keystore
 from scanseal.dicom.agent import ForwardConfig
 from scanseal.dicom.config import DicomConfig
 from scanseal.errors import GatewayUnavailable, IntegrityError, InvalidInput
 from scanseal.ledger import LedgerConfig
-from scanseal.service.client import error_from_response
+from scanseal.protocol.signed import Domain, new_request, parse_request, recover_requester
 from scanseal.service.config import GatewayConfig
-from scanseal.service.signed import Domain, new_request, parse_request, recover_requester
 from scanseal.storage import CID, load_config
 
 BOMB = 100_000

@@ -16,8 +16,8 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from gateway_harness import RESULTS, GatewayProcess, World, denied_counts, make_world
-from scanseal.service import GatewayClient
-from scanseal.service.signed import new_request, sign_request
+from scanseal.client import GatewayClient
+from scanseal.protocol.signed import new_request, sign_request
 
 CT = Path(str(get_testdata_file("CT_small.dcm")))
 CAPTURED = 100

@@ -19,10 +19,10 @@ from pydicom.data import get_testdata_file
 
 from gateway_harness import RESULTS, GatewayProcess, World, make_world
 from mitm_proxy import MitmProxy, Plan
+from scanseal.client import GatewayClient
 from scanseal.errors import ScanSealError
-from scanseal.service import GatewayClient
-from scanseal.service.client import seal_for_upload
-from scanseal.service.wire import MAGIC
+from scanseal.protocol.wire import MAGIC
+from scanseal.transfer.upload import seal_for_upload
 
 CT = Path(str(get_testdata_file("CT_small.dcm")))
 HEAD = len(MAGIC) + 4

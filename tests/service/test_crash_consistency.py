@@ -23,15 +23,15 @@ with warnings.catch_warnings():  # Starlette would rather test through httpx2, n
     from starlette.testclient import TestClient
 
 from gateway_harness import PASSPHRASE, World, make_world
+from scanseal.client import GatewayClient
 from scanseal.errors import AccessDenied
 from scanseal.ledger import Ledger
-from scanseal.service import GatewayClient
 from scanseal.service.app import create_app
-from scanseal.service.client import seal_for_upload
 from scanseal.service.gateway import Gateway
 from scanseal.service.server import open_gateway
 from scanseal.service.state import GatewayState
 from scanseal.transfer.records import cid_bytes
+from scanseal.transfer.upload import seal_for_upload
 
 CT = Path(str(get_testdata_file("CT_small.dcm")))
 BASE = "http://testserver"

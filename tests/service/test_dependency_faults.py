@@ -34,11 +34,12 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from gateway_harness import GatewayProcess, World, free_port, make_world
+from scanseal.client import open_bundle
 from scanseal.ledger.devnode import ANVIL_FUNDER_KEY, anvil_binary
-from scanseal.service import wire
-from scanseal.service.client import open_bundle, seal_for_upload
-from scanseal.service.signed import Domain, signed_headers
+from scanseal.protocol import wire
+from scanseal.protocol.signed import Domain, signed_headers
 from scanseal.storage import CID, EmbeddedStore, KuboNode, cid_of
+from scanseal.transfer.upload import seal_for_upload
 from storage import jsipfs
 
 pytestmark = pytest.mark.integration

@@ -22,8 +22,8 @@ with warnings.catch_warnings():  # Starlette would rather test through httpx2, n
     from starlette.testclient import TestClient
 
 from gateway_harness import PASSPHRASE, World, make_world
+from scanseal.client import GatewayClient
 from scanseal.errors import InvalidInput
-from scanseal.service import GatewayClient
 from scanseal.service.app import create_app
 from scanseal.service.gateway import Gateway
 from scanseal.service.server import open_gateway

@@ -9,9 +9,9 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from gateway_harness import GatewayProcess, World, make_world
+from scanseal.client import GatewayClient
 from scanseal.crypto.identity import IdentityCard
 from scanseal.errors import AccessDenied, InvalidInput, NotFound, ReplayDetected
-from scanseal.service import GatewayClient
 
 CT = Path(str(get_testdata_file("CT_small.dcm")))
 ABSENT = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"

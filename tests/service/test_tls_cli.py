@@ -13,8 +13,8 @@ from pydicom.data import get_testdata_file
 
 from cli_support import Result, one_error_line, run_cli
 from gateway_harness import PASSPHRASE, GatewayProcess, World, make_world
+from scanseal.client import GatewayClient
 from scanseal.errors import GatewayUnavailable
-from scanseal.service import GatewayClient
 from scanseal.service.tls import make_certs
 
 STUDY = [Path(str(get_testdata_file(n))) for n in ("CT_small.dcm", "MR_small.dcm")]

@@ -24,7 +24,7 @@ from scanseal.crypto.identity import IdentityCard
 from scanseal.errors import InvalidInput
 
 if TYPE_CHECKING:  # the client pulls in httpx: import it only when talking to a gateway
-    from scanseal.service.client import GatewayClient
+    from scanseal.client import GatewayClient
 
 URL_ENV = "SCANSEAL_GATEWAY_URL"
 CA_ENV = "SCANSEAL_GATEWAY_CA"
@@ -44,7 +44,7 @@ ConfigOption = Annotated[
 
 def connect(gateway: str | None, ca: Path | None, as_name: str | None) -> GatewayClient:
     """A client for ``gateway`` acting as ``as_name`` (unlocked), or anonymous when None."""
-    from scanseal.service.client import GatewayClient
+    from scanseal.client import GatewayClient
 
     url = gateway or os.environ.get(URL_ENV)
     if not url:

@@ -43,7 +43,7 @@ from scanseal.dicom.forward import Destination, forward
 from scanseal.errors import IntegrityError, InvalidInput, ScanSealError
 
 if TYPE_CHECKING:
-    from scanseal.service.client import GatewayClient
+    from scanseal.client import GatewayClient
 
 log = logging.getLogger("scanseal.agent")
 PENDING: Final = "pending"
@@ -236,7 +236,7 @@ class ForwardAgent:
         self.state.close()
 
     def client(self) -> GatewayClient:
-        from scanseal.service.client import GatewayClient
+        from scanseal.client import GatewayClient
 
         return GatewayClient(self.config.gateway, self.identity, ca=self.config.ca)
 

@@ -31,11 +31,11 @@ from scanseal.errors import (
     ScanSealError,
     StorageUnavailable,
 )
-from scanseal.service import wire
-from scanseal.service.client import seal_for_upload
+from scanseal.protocol import wire
+from scanseal.protocol.signed import REQUEST_HEADER, SIGNATURE_HEADER, signed_headers
 from scanseal.service.gateway import Gateway
-from scanseal.service.signed import REQUEST_HEADER, SIGNATURE_HEADER, signed_headers
 from scanseal.storage import cid_of
+from scanseal.transfer.upload import seal_for_upload
 
 SUCCESS: Final = 0x0000
 OUT_OF_RESOURCES: Final = 0xA700

@@ -41,9 +41,9 @@ from scanseal._disk import disk_error
 from scanseal._sqlite import database_error
 from scanseal.errors import InvalidInput, ScanSealError, StorageUnavailable
 from scanseal.ledger import Reason
-from scanseal.service import wire
+from scanseal.protocol import wire
+from scanseal.protocol.signed import REQUEST_HEADER, SIGNATURE_HEADER
 from scanseal.service.gateway import Gateway
-from scanseal.service.signed import REQUEST_HEADER, SIGNATURE_HEADER
 
 T = TypeVar("T")
 MAX_BODY: Final = 512 * 1024 * 1024

@@ -44,10 +44,10 @@ from scanseal.ledger import (
     Receipt,
     Record,
 )
-from scanseal.service import wire
+from scanseal.protocol import wire
+from scanseal.protocol.signed import Domain, Request, parse_request, recover_requester
 from scanseal.service.config import GatewayConfig
 from scanseal.service.inbox import PAGE, Inbox
-from scanseal.service.signed import Domain, Request, parse_request, recover_requester
 from scanseal.service.state import GatewayState, StoredRecord
 from scanseal.storage import CID, BlobStore, cid_of
 from scanseal.transfer.grants import Grant, check_same_payload

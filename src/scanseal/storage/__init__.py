@@ -65,6 +65,7 @@ __all__ = [
     "NodeOutcome",
     "ObjectStat",
     "PutReport",
+    "Readable",
     "ReplicatedStore",
     "StorageConfig",
     "cid_of",

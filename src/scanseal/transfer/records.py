@@ -41,6 +41,7 @@ from scanseal.transfer.local import (
 )
 from scanseal.transfer.manifest import Manifest, decrypt_metadata
 from scanseal.transfer.stored import fetch_sealed, publish_manifest
+from scanseal.transfer.upload import with_self
 
 
 @dataclass(frozen=True)
@@ -63,14 +64,6 @@ class GrantReceipt:
 def cid_bytes(cid: str) -> bytes:
     """The binary form of a CID as text, which is what the ledger keys records by."""
     return CID.parse(cid).to_bytes()
-
-
-def with_self(recipients: Sequence[IdentityCard], owner: Identity) -> list[IdentityCard]:
-    """The recipient list plus the owner's own card: an owner must be able to re-wrap later."""
-    cards = list(recipients)
-    if all(card.address != owner.address for card in cards):
-        cards.append(owner.card)
-    return cards
 
 
 # --- register, grant, revoke --------------------------------------------------------------------

@@ -31,7 +31,6 @@ REQUEST_HEADER: Final = "X-ScanSeal-Request"
 SIGNATURE_HEADER: Final = "X-ScanSeal-Signature"
 ACTIONS: Final = ("upload", "fetch", "grant", "revoke", "audit", "inbox")
 DEFAULT_LIFETIME: Final = 60
-EMPTY_BODY: Final = hashlib.sha256(b"").digest()
 _SECP256K1_N: Final = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _WHAT: Final = "signed request"
 MAX_REQUEST_HEADER: Final = 4096

@@ -19,10 +19,10 @@ with warnings.catch_warnings():  # Starlette would rather test through httpx2, n
     warnings.simplefilter("ignore", UserWarning)
     from starlette.testclient import TestClient
 
+from scanseal.client import GatewayClient
 from scanseal.crypto.identity import Identity
 from scanseal.errors import GatewayUnavailable
-from scanseal.service import GatewayClient
-from scanseal.service.client import seal_for_upload
+from scanseal.transfer.upload import seal_for_upload
 
 BASE = "http://testserver"
 RECORD = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"

@@ -13,8 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scanseal.errors import IntegrityError, InvalidInput
-from scanseal.service.config import GatewayConfig
-from scanseal.service.signed import (
+from scanseal.protocol.signed import (
     REQUEST_HEADER,
     SIGNATURE_HEADER,
     Domain,
@@ -26,6 +25,7 @@ from scanseal.service.signed import (
     sign_request,
     typed_digest,
 )
+from scanseal.service.config import GatewayConfig
 
 N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 ALICE = Account.create()

@@ -16,7 +16,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, BinaryIO, Final
+from typing import Any, Final
 
 import httpx
 
@@ -25,14 +25,14 @@ from scanseal._json import parse_value
 from scanseal.crypto import envelope
 from scanseal.crypto.identity import Identity, IdentityCard
 from scanseal.errors import GatewayUnavailable, IntegrityError, InvalidInput, ScanSealError
-from scanseal.service import wire
-from scanseal.service.signed import Domain, signed_headers
-from scanseal.storage import BlobStore, ObjectStat, cid_of
-from scanseal.storage._builder import Readable
+from scanseal.protocol import wire
+from scanseal.protocol.signed import Domain, signed_headers
+from scanseal.storage import cid_of
 from scanseal.transfer.grants import Grant, make_grant
-from scanseal.transfer.local import OpenedFile, Progress, ScreenPolicy, SealedFile, seal_file
+from scanseal.transfer.local import OpenedFile, Progress, SealedFile
 from scanseal.transfer.manifest import Manifest
-from scanseal.transfer.records import LedgerHashes, open_checked, with_self
+from scanseal.transfer.records import LedgerHashes, open_checked
+from scanseal.transfer.upload import seal_for_upload
 
 
 class GatewayClient:
@@ -213,29 +213,6 @@ class GatewayClient:
         return report
 
 
-def seal_for_upload(
-    source: Path,
-    recipients: Sequence[IdentityCard],
-    uploader: Identity,
-    workdir: Path,
-    *,
-    progress: Progress | None = None,
-    screen: ScreenPolicy = "flag",
-) -> SealedFile:
-    """Seal for ``recipients`` and the uploader (who must be able to grant later); the
-    manifest names the envelope's CID, though nothing is stored locally. ``screen`` is the
-    tamper-screening policy of :func:`~scanseal.transfer.local.seal_file`."""
-    return seal_file(
-        source,
-        with_self(recipients, uploader),
-        uploader,
-        workdir / (source.name + ".sseal"),
-        store=_CidOnly(),
-        progress=progress,
-        screen=screen,
-    )
-
-
 def open_bundle(
     bundle: bytes,
     record: str,
@@ -312,31 +289,3 @@ def error_from_response(response: httpx.Response) -> ScanSealError:
     if isinstance(kind, type) and issubclass(kind, ScanSealError):
         return kind(reason)
     return GatewayUnavailable(f"gateway answered HTTP {response.status_code}: {reason}")
-
-
-class _CidOnly(BlobStore):
-    """A store that only names bytes: sealing for upload needs the CID, not a local copy."""
-
-    def put(self, stream: Readable) -> str:
-        return cid_of(stream)
-
-    def get(self, cid: str) -> BinaryIO:
-        raise InvalidInput("nothing is stored locally when sending to a gateway")
-
-    def has(self, cid: str) -> bool:
-        return False
-
-    def pin(self, cid: str) -> None:
-        return None
-
-    def unpin(self, cid: str) -> None:
-        return None
-
-    def stat(self, cid: str) -> ObjectStat:
-        raise InvalidInput("nothing is stored locally when sending to a gateway")
-
-    def pins(self) -> list[str]:
-        return []
-
-    def close(self) -> None:
-        return None

@@ -1,0 +1,11 @@
+"""The gateway client: seal and send, fetch and open, grant, revoke, audit and verify over HTTPS.
+
+Apart from the server (``scanseal.service``): both speak ``scanseal.protocol``. Nothing a gateway
+answers is trusted; ``open_bundle`` checks a fetched bundle before anything is decrypted.
+"""
+
+from __future__ import annotations
+
+from scanseal.client.gateway_client import GatewayClient, error_from_response, open_bundle
+
+__all__ = ["GatewayClient", "error_from_response", "open_bundle"]
