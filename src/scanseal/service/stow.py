@@ -23,6 +23,8 @@ T = TypeVar("T")
 Runner = Callable[[str, Callable[[], T]], Awaitable[T]]
 MEDIA_TYPE: Final = "application/dicom+json"
 _BOUNDARY: Final = re.compile(r'boundary="?([^";]+)"?', re.IGNORECASE)
+_BCHARS: Final = re.compile(r"[0-9A-Za-z'()+_,./:=? -]{0,69}[0-9A-Za-z'()+_,./:=?-]")
+"""RFC 2046 §5.1.1: a boundary is 1 to 70 of these characters and does not end in a space."""
 _PROCESSING_FAILURE: Final = 0x0110
 
 
@@ -34,6 +36,8 @@ def split_multipart(content_type: str, body: bytes) -> list[bytes]:
     match = _BOUNDARY.search(content_type)
     if match is None:
         raise InvalidInput("multipart/related without a boundary")
+    if _BCHARS.fullmatch(match.group(1)) is None:
+        raise InvalidInput("multipart boundary is not an RFC 2046 boundary")
     delimiter = b"--" + match.group(1).encode("ascii")
     chunks = body.split(delimiter)
     if len(chunks) < 3 or not chunks[-1].startswith(b"--"):
