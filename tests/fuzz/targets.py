@@ -288,7 +288,7 @@ class GatewayWorld:
         home_before = os.environ.get("SCANSEAL_HOME")
         os.environ["SCANSEAL_HOME"] = str(world.home)
         gateway = open_gateway(world.config, PASSPHRASE)
-        app = create_app(gateway, _receiver(gateway, world) if stow else None)
+        app = create_app(gateway, [_stow(gateway, world)] if stow else [])
         http = TestClient(app, base_url=BASE).__enter__()
         people = world.people
         ito = GatewayClient(BASE, people["ito"], http=http)
@@ -315,12 +315,15 @@ class GatewayWorld:
             os.environ["SCANSEAL_HOME"] = self.home_before
 
 
-def _receiver(gateway: Any, world: World) -> Any:
+def _stow(gateway: Any, world: World) -> Any:
+    """STOW-RS mounted on the app as ``scanseal serve`` mounts it, over a receiver of its own."""
     from scanseal.dicom.index import DicomIndex
     from scanseal.dicom.scp import Receiver
+    from scanseal.dicom.stow import add_routes
 
     config = DicomConfig(stow=True, recipients=(world.cards["lee"],))
-    return Receiver(gateway, config, DicomIndex(world.home / "dicom.sqlite3"))
+    receiver = Receiver(gateway, gateway.identity, config, DicomIndex(world.home / "dicom.sqlite3"))
+    return lambda app, run, body: add_routes(app, receiver, run, body)
 
 
 class Bundles(Target):

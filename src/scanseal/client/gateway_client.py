@@ -13,7 +13,6 @@ import json
 import re
 import ssl
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -28,11 +27,17 @@ from scanseal.errors import GatewayUnavailable, IntegrityError, InvalidInput, Sc
 from scanseal.protocol import wire
 from scanseal.protocol.signed import Domain, signed_headers
 from scanseal.storage import cid_of
-from scanseal.transfer.grants import Grant, make_grant
-from scanseal.transfer.local import OpenedFile, Progress, SealedFile
-from scanseal.transfer.manifest import Manifest
-from scanseal.transfer.records import LedgerHashes, open_checked
-from scanseal.transfer.upload import seal_for_upload
+from scanseal.transfer import (
+    Grant,
+    LedgerHashes,
+    Manifest,
+    OpenedFile,
+    Progress,
+    SealedFile,
+    issue_grant,
+    open_checked,
+    seal_for_upload,
+)
 
 
 class GatewayClient:
@@ -172,9 +177,7 @@ class GatewayClient:
         """Re-wrap the record's file key for ``grantee`` (as its owner) and publish the grant."""
         me = self._me()
         _meta, payload = wire.unpack(self.fetch_bundle(record))
-        header = envelope.read_header(io.BytesIO(payload))
-        file_key = envelope.unlock(header, me.transport_keys.values())
-        issued = make_grant(record, header, file_key, me, grantee, int(time.time()))
+        issued = issue_grant(record, envelope.read_header(io.BytesIO(payload)), me, grantee)
         body = issued.to_bytes()
         headers = {**self.signed("grant", record, body), "Content-Type": "application/json"}
         path = f"/v1/records/{record}/grants"

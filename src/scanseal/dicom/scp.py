@@ -1,12 +1,12 @@
 """The Storage SCP: what a modality or a PACS pushes is screened, sealed and registered.
 
-Each C-STORE goes through exactly the gateway's upload path: the instance (the bytes the sender
-encoded, unchanged) is sealed by the gateway's own identity for the recipients the calling AE is
-routed to, the upload is signed like any client's and handed to
-:meth:`Gateway.upload <scanseal.service.gateway.Gateway.upload>`, which checks the manifest,
-stores and registers. Only then is the instance indexed and Success (0000) answered; any failure
-answers a failure status with an ErrorComment, and since ``upload`` checks every recipient before
-it writes to the ledger, a refused instance leaves no record behind.
+Each C-STORE goes through the gateway's upload path after authentication: the instance (the
+bytes the sender encoded, unchanged) is sealed by the receiving identity (the gateway's) for the
+recipients the calling AE is routed to and handed to a :class:`~scanseal.transfer.Registrar`
+(the gateway), which checks the manifest, stores and registers. Only then is the instance
+indexed and Success (0000) answered; any failure answers a failure status with an ErrorComment,
+and since registration checks every recipient before it writes to the ledger, a refused
+instance leaves no record behind.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pydicom.dataset import Dataset
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
-from scanseal.crypto.identity import IdentityCard
+from scanseal.crypto.identity import Identity, IdentityCard
 from scanseal.dicom.config import DicomConfig
 from scanseal.dicom.index import DicomIndex, Instance
 from scanseal.errors import (
@@ -31,11 +31,7 @@ from scanseal.errors import (
     ScanSealError,
     StorageUnavailable,
 )
-from scanseal.protocol import wire
-from scanseal.protocol.signed import REQUEST_HEADER, SIGNATURE_HEADER, signed_headers
-from scanseal.service.gateway import Gateway
-from scanseal.storage import cid_of
-from scanseal.transfer.upload import seal_for_upload
+from scanseal.transfer import Registrar, seal_for_upload
 
 SUCCESS: Final = 0x0000
 OUT_OF_RESOURCES: Final = 0xA700
@@ -50,21 +46,23 @@ _log = logging.getLogger(__name__)
 class Receiver:
     """What both ways in (C-STORE and STOW-RS) do with one instance: seal, upload, index."""
 
-    def __init__(self, gateway: Gateway, config: DicomConfig, index: DicomIndex) -> None:
-        self.gateway = gateway
+    def __init__(
+        self, registrar: Registrar, identity: Identity, config: DicomConfig, index: DicomIndex
+    ) -> None:
+        self.registrar = registrar
+        self.identity = identity
         self.config = config
         self.index = index
 
     def receive(self, raw: bytes, calling: str, header: Dataset | None = None) -> str:
-        """Seal ``raw`` (a Part 10 file) for the route's recipients and upload it through the
-        gateway; returns the record's manifest CID once it is registered and indexed."""
+        """Seal ``raw`` (a Part 10 file) for the route's recipients and register it; returns the
+        record's manifest CID once it is registered and indexed."""
         header = parse_header(raw) if header is None else header
         cards = self.config.cards_for(calling)
         with tempfile.TemporaryDirectory(prefix="scanseal-dicom-") as scratch:
             source = Path(scratch) / "instance.dcm"
             source.write_bytes(raw)
-            answer = upload_as_gateway(self.gateway, source, cards, Path(scratch))
-        cid = str(answer["manifest_cid"])
+            cid = register_sealed(self.registrar, self.identity, source, cards, Path(scratch))
         self.index.add(
             Instance(
                 str(header.SOPInstanceUID),
@@ -124,18 +122,16 @@ class StorageSCP:
         return _status(SUCCESS, None)
 
 
-def upload_as_gateway(
-    gateway: Gateway, source: Path, cards: list[IdentityCard], workdir: Path
-) -> dict[str, Any]:
-    """Seal ``source`` with the gateway's identity and run the very upload a client's signed
-    request runs (the same checks, storage and ledger registration)."""
-    sealed = seal_for_upload(source, cards, gateway.identity, workdir)
+def register_sealed(
+    registrar: Registrar, identity: Identity, source: Path, cards: list[IdentityCard], workdir: Path
+) -> str:
+    """Seal ``source`` as ``identity`` for ``cards`` and register it; the record's CID."""
+    sealed = seal_for_upload(source, cards, identity, workdir)
     manifest = sealed.manifest_path.read_bytes()
-    body = wire.pack({"manifest": manifest.decode("utf-8")}, sealed.envelope.read_bytes())
-    record = cid_of(io.BytesIO(manifest))
-    signed = signed_headers(gateway.identity.account, gateway.domain, "upload", record, body=body)
-    headers = {"request": signed[REQUEST_HEADER], "signature": signed[SIGNATURE_HEADER]}
-    return gateway.upload(headers, body)
+    registration = registrar.register_upload(
+        manifest, sealed.envelope.read_bytes(), identity.address
+    )
+    return registration.manifest_cid
 
 
 def parse_header(raw: bytes) -> Dataset:

@@ -14,7 +14,6 @@ import functools
 import hashlib
 import io
 import logging
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -37,8 +36,6 @@ from scanseal.errors import (
 )
 from scanseal.ledger import (
     AccessResult,
-    AccessType,
-    GrantState,
     Ledger,
     Reason,
     Receipt,
@@ -50,11 +47,17 @@ from scanseal.service.config import GatewayConfig
 from scanseal.service.inbox import PAGE, Inbox
 from scanseal.service.state import GatewayState, StoredRecord
 from scanseal.storage import CID, BlobStore, cid_of
-from scanseal.transfer.grants import Grant, check_same_payload
-from scanseal.transfer.local import verify_sealed
-from scanseal.transfer.manifest import Manifest
-from scanseal.transfer.records import LedgerHashes, cid_bytes
-from scanseal.transfer.stored import fetch_sealed
+from scanseal.transfer import (
+    Grant,
+    LedgerHashes,
+    Manifest,
+    Records,
+    Registration,
+    check_same_payload,
+    cid_bytes,
+    signed_manifest,
+    store_sealed,
+)
 
 _ZERO_ADDRESS = "0x" + "00" * 20
 _READ_PIECE = 1 << 20
@@ -89,6 +92,7 @@ class Gateway:
         self.state = state
         self.config = config
         self.domain = Domain(ledger.chain.chain_id, ledger.address, identity.address)
+        self.records = Records(ledger, store, identity.account)
         self._ledger_lock = threading.RLock()  # py-evm and the batched log: one caller at a time
         self.on_denied: Callable[[str, int], None] = lambda _action, _reason: None
         self._records: dict[str, Record] = {}
@@ -189,9 +193,9 @@ class Gateway:
 
     def _complete_on_ledger(self, stored: StoredRecord, manifest: Manifest) -> bool:
         """Grant the recipients of a pending upload the ledger holds; False if it holds none."""
-        if self._registered(stored.manifest_cid, manifest) is None:
+        if self.records.registered(stored.manifest_cid, manifest) is None:
             return False
-        self._grant_recipients(cid_bytes(stored.manifest_cid), manifest)
+        self.records.grant_recipients(cid_bytes(stored.manifest_cid), manifest)
         return True
 
     def health(self) -> dict[str, Any]:
@@ -259,24 +263,22 @@ class Gateway:
         except Exception as error:  # every refused attempt is logged, even an unforeseen one
             reason = getattr(error, "ledger_reason", Reason.OTHER)
             claimed = _claimed_requester(headers)
-            self._log(binary, claimed, AccessType.DOWNLOAD, Reason(reason))
+            self._log(binary, claimed, Reason(reason))
             self.on_denied("fetch", int(reason))
             raise
         stored = self.state.record(record)
         if stored is None:  # nothing to release: logged as a denial
-            self._log(binary, who.requester, AccessType.DOWNLOAD, Reason.OTHER)
+            self._log(binary, who.requester, Reason.OTHER)
             self.on_denied("fetch", int(Reason.OTHER))
             raise NotFound(f"record {record} is not held by this gateway")
-        result = self._log(binary, who.requester, AccessType.DOWNLOAD, Reason.NONE)
+        result = self._log(binary, who.requester, Reason.NONE)
         if not result.allowed:
             self.on_denied("fetch", result.reason)
             raise AccessDenied(f"access denied by the ledger ({Reason.label(result.reason)})")
         return self._bundle(stored, who.requester)
 
-    def _log(self, record: bytes, accessor: str, kind: AccessType, reason: Reason) -> AccessResult:
-        return self.locked(
-            lambda: self.ledger.log_access(self.identity.account, record, accessor, kind, reason)
-        )
+    def _log(self, record: bytes, accessor: str, reason: Reason) -> AccessResult:
+        return self.locked(lambda: self.records.authorize_fetch(record, accessor, reason))
 
     def _bundle(self, stored: StoredRecord, requester: str) -> bytes:
         record = stored.manifest_cid
@@ -319,92 +321,44 @@ class Gateway:
     # --- writing
 
     def upload(self, headers: Mapping[str, str | None], body: bytes) -> dict[str, Any]:
-        """Store a sealed envelope and its manifest, record it, grant its recipients."""
+        """Authenticate an upload, then store, record and grant it (:meth:`register_upload`)."""
         meta, payload = wire.unpack(body)
         wire.require_keys(meta, "manifest")
         manifest_bytes = str(wire.text_field(meta, "manifest")).encode("utf-8")
-        manifest_cid = cid_of(io.BytesIO(manifest_bytes))
-        who = self.authenticate("upload", manifest_cid, headers, body)
-        manifest = Manifest.from_json(manifest_bytes)
-        manifest.verify_signature()
-        if manifest.uploader.address != who.requester:
-            raise AccessDenied("only the manifest's uploader may upload it")
-        if self.locked(lambda: self.ledger.identity_of(who.requester)) is None:
-            raise AccessDenied(f"{who.requester} is not a registered identity")
-        digest = hashlib.sha256(payload).digest()
-        if digest != manifest.envelope_sha256 or len(payload) != manifest.envelope_size:
-            raise IntegrityError("envelope bytes differ from the signed manifest's digest")
-        envelope_cid = self.store.put(io.BytesIO(payload))
-        if envelope_cid != manifest.cid:
-            raise IntegrityError("envelope does not hash to the CID the manifest names")
-        self.store.put(io.BytesIO(manifest_bytes))
-        stored = StoredRecord(manifest_cid, envelope_cid, who.requester)
-        self.state.begin_upload(stored)  # on disk before the ledger hears of the record
-        receipt = self.locked(lambda: self._register(manifest_cid, manifest))
-        self._finish_upload(stored, manifest)
+        who = self.authenticate("upload", cid_of(io.BytesIO(manifest_bytes)), headers, body)
+        registration = self.register_upload(manifest_bytes, payload, who.requester)
         return {
-            "manifest_cid": manifest_cid,
-            "envelope_cid": envelope_cid,
-            "ledger": _receipt_json(receipt),
-            "granted": [r.address for r in manifest.recipients],
+            "manifest_cid": registration.manifest_cid,
+            "envelope_cid": registration.envelope_cid,
+            "ledger": _receipt_json(registration.receipt),
+            "granted": list(registration.granted),
         }
+
+    def register_upload(self, manifest_bytes: bytes, payload: bytes, uploader: str) -> Registration:
+        """The half of an upload that follows authentication (the DICOM receiver's way in, as
+        :class:`~scanseal.transfer.Registrar`): ``uploader`` must have signed the manifest and
+        be registered; the envelope and manifest are stored, the record is registered on the
+        ledger and its recipients granted. Crash-safe: the pending row is on disk before the
+        ledger hears of the record, and a repeat finds the record registered."""
+        manifest_cid = cid_of(io.BytesIO(manifest_bytes))
+        manifest = signed_manifest(manifest_bytes)
+        if manifest.uploader.address != uploader:
+            raise AccessDenied("only the manifest's uploader may upload it")
+        if self.locked(lambda: self.ledger.identity_of(uploader)) is None:
+            raise AccessDenied(f"{uploader} is not a registered identity")
+        envelope_cid = store_sealed(self.store, manifest, manifest_bytes, payload)
+        stored = StoredRecord(manifest_cid, envelope_cid, uploader)
+        self.state.begin_upload(stored)  # on disk before the ledger hears of the record
+        receipt = self.locked(lambda: self.records.register(manifest_cid, manifest))
+        self._finish_upload(stored, manifest)
+        granted = tuple(r.address for r in manifest.recipients)
+        return Registration(manifest_cid, envelope_cid, receipt, granted)
 
     def _finish_upload(self, stored: StoredRecord, manifest: Manifest) -> None:
         """After the ledger holds the record: announce it, then hold it (ends the pending row).
         Both steps are idempotent, so a retry or the start-up reconciliation may repeat them."""
         self.inbox.add(stored.manifest_cid, [r.address for r in manifest.recipients])
         self.state.add_record(stored)
-
-    def _register(self, manifest_cid: str, manifest: Manifest) -> Receipt:
-        """Record the upload on the ledger, or find it there already (an upload repeated after
-        a crash, or sent twice): the same manifest CID with the same hashes from this gateway
-        is the same record and answers with the receipt it was first committed with.
-
-        Every recipient is checked before anything is written, so a refusal leaves no
-        half-registered record behind."""
-        binary = cid_bytes(manifest_cid)
-        for recipient in manifest.recipients:
-            if self.ledger.identity_of(recipient.address) is None:
-                raise InvalidInput(f"recipient {recipient.name} is not registered on the ledger")
-        receipt = self._registered(manifest_cid, manifest)
-        if receipt is None:
-            try:
-                receipt = self.ledger.store_record(
-                    self.identity.account, binary, manifest.chain.h1, manifest.chain.h3,
-                    manifest.pixel_digest,
-                )  # fmt: skip
-            except ScanSealError:
-                receipt = self._registered(manifest_cid, manifest)  # mined after all (a timeout)
-                if receipt is None:
-                    raise
-        self._grant_recipients(binary, manifest)
-        return receipt
-
-    def _registered(self, manifest_cid: str, manifest: Manifest) -> Receipt | None:
-        """The receipt of this manifest's record if the ledger already holds it; refuses a
-        record under this CID that this gateway did not register with these hashes."""
-        binary = cid_bytes(manifest_cid)
-        receipt = self.ledger.record_receipt(binary)
-        if receipt is None:
-            return None
-        held = self.ledger.get_record(binary)
-        same = (held.image_hash, held.h3, held.pixel_digest) == (
-            manifest.chain.h1, manifest.chain.h3, manifest.pixel_digest,
-        ) and to_checksum_address(held.uploader) == self.identity.address  # fmt: skip
-        if not same:
-            raise IntegrityError(
-                f"record {manifest_cid} is on the ledger with other hashes or another uploader"
-            )
-        return receipt
-
-    def _grant_recipients(self, binary: bytes, manifest: Manifest) -> None:
-        """Grant each recipient that was never granted. One whose grant the owner revoked
-        since stays revoked when the upload is repeated."""
-        for recipient in manifest.recipients:
-            if self.ledger.has_access(binary, recipient.address):
-                continue
-            if self.ledger.grant_state(binary, recipient.address) == GrantState.NEVER:
-                self.ledger.grant(self.identity.account, binary, recipient.address)
 
     def grant(self, record: str, headers: Mapping[str, str | None], body: bytes) -> dict[str, Any]:
         """Relay an owner's signed grant: check it, publish it, record it on the ledger."""
@@ -428,9 +382,7 @@ class Gateway:
             # rows are inert — every release is decided by the ledger.
             self.state.set_grant(record, grantee, grant_cid)
             self.inbox.add(record, [grantee], again=True)
-            if self.ledger.has_access(binary, grantee):
-                return None
-            return self.ledger.grant(self.identity.account, binary, grantee)
+            return self.records.grant(binary, grantee)
 
         receipt = self.locked(on_chain)
         return {
@@ -448,12 +400,7 @@ class Gateway:
         grantee = to_checksum_address(grantee)
         binary = cid_bytes(record)
 
-        def on_chain() -> Receipt | None:
-            if self.ledger.grant_state(binary, grantee) == GrantState.REVOKED:
-                return None  # a repeated revocation (its answer was lost): nothing to send
-            return self.ledger.revoke(self.identity.account, binary, grantee)
-
-        receipt = self.locked(on_chain)
+        receipt = self.locked(lambda: self.records.revoke(binary, grantee))
         self.state.end_grant(record, grantee)  # an active row the ledger revoked is never served
         return {"revoked": grantee, "ledger": None if receipt is None else _receipt_json(receipt)}
 
@@ -496,16 +443,13 @@ class Gateway:
         )
         if not may:
             raise AccessDenied(f"{who.requester} may not read the audit trail of {record}")
-        trail = self.locked(lambda: self.ledger.audit_trail(binary))
+        trail = self.locked(lambda: self.records.audit(binary))
         return [entry.to_dict() for entry in trail]
 
     def verify(self, record: str) -> dict[str, Any]:
         """Public checks of a stored record against its manifest and the ledger (no key)."""
         _record_bytes(record)
-        with tempfile.TemporaryDirectory(prefix="scanseal-verify-") as scratch:
-            report = verify_sealed(fetch_sealed(record, self.store, Path(scratch)))
-        LedgerHashes.of(self._ledger_record(record)).check(report.manifest)
-        report.checks.append("H1, H3 and pixel digest match the ledger record")
+        report = self.records.verify_record(record, LedgerHashes.of(self._ledger_record(record)))
         return {"record": record, "checks": report.checks}
 
 

@@ -22,6 +22,9 @@ from scanseal.storage import load_config, open_store
 
 if TYPE_CHECKING:
     from scanseal.dicom.agent import ForwardAgent
+    from scanseal.dicom.config import DicomConfig
+    from scanseal.dicom.scp import Receiver, StorageSCP
+    from scanseal.service.app import Mount
 
 _GC_YOUNG_THRESHOLD: Final = 50_000
 _UVICORN_STARTUP_FAILURE: Final = 3  # uvicorn's sys.exit code when it cannot listen
@@ -118,38 +121,59 @@ def serve(
     With ``[dicom] enabled`` the Storage SCP runs beside the REST API on the same gateway; an
     ``agent`` ([forward]) forwards records granted to its identity into a PACS meanwhile.
     """
-    import uvicorn
-
     from scanseal.dicom.config import DicomConfig
-    from scanseal.dicom.index import DicomIndex
-    from scanseal.dicom.scp import Receiver, StorageSCP
-    from scanseal.service.app import BoundedHttp, create_app
 
     config = gateway.config
     gateway.start()  # the grant-table mirror catches up while the listeners come up
     url = f"{config.scheme}://{config.host}:{config.port}"
     print(f"scanseal gateway {gateway.identity.address} listening on {url}", flush=True)
     dicom = DicomConfig.load(config_path)
-    scp = receiver = None
-    if dicom.enabled:
-        receiver = Receiver(gateway, dicom, DicomIndex.at(config.state_dir))
-        try:
-            scp = StorageSCP(receiver).start()
-        except OSError as error:  # taken since check_startup looked
-            receiver.index.close()
-            gateway.close()
-            raise _listen_error(dicom.host, dicom.port, "DICOM", error) from None
-        print(f"DICOM Storage SCP {dicom.ae_title} on {dicom.host}:{scp.port}", flush=True)
+    scp = _start_scp(gateway, dicom) if dicom.enabled else None
     sys.stdout.flush()
-    # Everything loaded so far (web3, py-evm, the chain's state) lives as long as the process:
-    # leaving it out of the collector's full passes keeps them from growing with the imports.
+    _tune_collector()
+    stop = threading.Event()
+    forwarding = _start_forwarding(agent, stop)
+    try:
+        _run_http(gateway, _stow_mounts(scp.receiver) if scp and dicom.stow else [])
+    finally:
+        stop.set()
+        forwarding.join(timeout=60)  # a pass in flight ends after its current record
+        if agent is not None:
+            agent.close()
+        if scp is not None:
+            scp.stop()
+            scp.receiver.index.close()
+        gateway.close()
+
+
+def _start_scp(gateway: Gateway, dicom: DicomConfig) -> StorageSCP:
+    """The Storage SCP over the gateway (as its registrar, sealing as its identity)."""
+    from scanseal.dicom.index import DicomIndex
+    from scanseal.dicom.scp import Receiver, StorageSCP
+
+    index = DicomIndex.at(gateway.config.state_dir)
+    try:
+        scp = StorageSCP(Receiver(gateway, gateway.identity, dicom, index)).start()
+    except OSError as error:  # taken since check_startup looked
+        index.close()
+        gateway.close()
+        raise _listen_error(dicom.host, dicom.port, "DICOM", error) from None
+    print(f"DICOM Storage SCP {dicom.ae_title} on {dicom.host}:{scp.port}", flush=True)
+    return scp
+
+
+def _tune_collector() -> None:
+    """Everything loaded so far (web3, py-evm, the chain's state) lives as long as the process:
+    leaving it out of the collector's full passes keeps them from growing with the imports.
+    A fetch allocates a few thousand short-lived objects (request, TLS records, ledger entry);
+    at the default threshold (700) the collector ran many times per fetch and took a sixth of
+    the gateway's CPU under load. Reference counting frees nearly all of them anyway."""
     gc.collect()
     gc.freeze()
-    # A fetch allocates a few thousand short-lived objects (request, TLS records, ledger entry);
-    # at the default threshold (700) the collector ran many times per fetch and took a sixth of
-    # the gateway's CPU under load. Reference counting frees nearly all of them anyway.
     gc.set_threshold(_GC_YOUNG_THRESHOLD, 20, 20)
-    stop = threading.Event()
+
+
+def _start_forwarding(agent: ForwardAgent | None, stop: threading.Event) -> threading.Thread:
     forwarding = threading.Thread(target=lambda: None)
     if agent is not None:
         from scanseal.dicom.agent import log_to_stderr
@@ -157,9 +181,18 @@ def serve(
         log_to_stderr()
         forwarding = threading.Thread(target=agent.run, args=(stop,), name="forward", daemon=True)
     forwarding.start()
+    return forwarding
+
+
+def _run_http(gateway: Gateway, mounts: list[Mount]) -> None:
+    import uvicorn
+
+    from scanseal.service.app import BoundedHttp, create_app
+
+    config = gateway.config
     try:
         uvicorn.run(
-            create_app(gateway, receiver if dicom.stow else None),
+            create_app(gateway, mounts),
             host=config.host,
             port=config.port,
             ssl_certfile=str(config.tls_cert) if config.tls_cert else None,
@@ -174,12 +207,10 @@ def serve(
         raise GatewayUnavailable(  # uvicorn exits 3, which ScanSeal reserves for integrity
             f"cannot listen on {config.host}:{config.port} (HTTP): the server did not start"
         ) from None
-    finally:
-        stop.set()
-        forwarding.join(timeout=60)  # a pass in flight ends after its current record
-        if agent is not None:
-            agent.close()
-        if scp is not None:
-            scp.stop()
-            scp.receiver.index.close()
-        gateway.close()
+
+
+def _stow_mounts(receiver: Receiver) -> list[Mount]:
+    """STOW-RS on the gateway's app, over the same receiver as the Storage SCP."""
+    from scanseal.dicom.stow import add_routes
+
+    return [lambda app, run, body: add_routes(app, receiver, run, body)]

@@ -11,6 +11,7 @@ gateway or a network that alters a grant is caught before any key is unwrapped.
 from __future__ import annotations
 
 import io
+import time
 from dataclasses import dataclass, replace
 from typing import Final
 
@@ -101,6 +102,13 @@ def parse_header(raw: bytes) -> Header:
     if header.encoded != raw:
         raise IntegrityError("grant header has trailing bytes")
     return header
+
+
+def issue_grant(record: str, original: Header, owner: Identity, grantee: IdentityCard) -> Grant:
+    """A grant of ``record`` (whose envelope header is ``original``) for ``grantee``: the owner
+    unwraps the file key with its own keys and re-wraps it, signed and dated now."""
+    file_key = envelope.unlock(original, owner.transport_keys.values())
+    return make_grant(record, original, file_key, owner, grantee, int(time.time()))
 
 
 def make_grant(

@@ -38,6 +38,7 @@ from scanseal.integrity.chain import encode_timestamp
 from scanseal.integrity.pixels import pixel_digest
 from scanseal.storage import BlobStore, cid_of
 from scanseal.transfer._pipeline import HashingReader, HashingWriter
+from scanseal.transfer.grants import check_same_payload
 from scanseal.transfer.manifest import (
     Manifest,
     Recipient,
@@ -321,7 +322,7 @@ def _name_unnamed(fd: int, final: Path) -> None:
 
 
 @contextmanager
-def _plaintext_output(final: Path) -> Iterator[tuple[BinaryIO, Path]]:
+def plaintext_output(final: Path) -> Iterator[tuple[BinaryIO, Path]]:
     """A private file for plaintext, named ``final`` only if the body raises nothing.
 
     Yields the writable (and readable) file and a path that reads it back (for the pixel
@@ -371,29 +372,39 @@ def _check_recipients(header: Header, manifest: Manifest) -> None:
         raise IntegrityError("envelope recipients differ from the signed manifest's")
 
 
-def _decrypt_checked(
+def decrypt_checked(
     envelope_path: Path,
     manifest: Manifest,
     identity: Identity,
     dst: BinaryIO,
     progress: Progress | None,
+    granted: Header | None = None,
 ) -> ImageMetadata:
-    """Decrypt into ``dst`` and check every binding except the pixel digest."""
+    """Decrypt into ``dst`` and check every binding except the pixel digest: the envelope
+    digest, the recipient list, H1–H3 and the metadata. With ``granted`` (a grant's header,
+    already verified against the owner) the file key is unwrapped from it instead, after its
+    payload parameters are checked to be the envelope's."""
     plain = HashingWriter(dst)
     with envelope_path.open("rb") as raw:
         src = HashingReader(raw)
-        header, file_key = envelope.open_envelope(
+        original = envelope.read_header(src)  # type: ignore[arg-type]  # duck-typed read()
+        header = original
+        if granted is not None:
+            check_same_payload(original, granted)
+            header = granted
+        file_key = envelope.unlock(header, identity.transport_keys.values())
+        envelope.decrypt_payload(
             src,  # type: ignore[arg-type]  # duck-typed: only read() is used
             plain,  # type: ignore[arg-type]  # duck-typed: only write() is used
-            identity.transport_keys.values(),
-            on_plaintext=_progress_only(progress),
+            file_key,
+            header,
+            _progress_only(progress),
         )
-    h1 = plain.digest
     if src.digest.digest() != manifest.envelope_sha256 or src.size != manifest.envelope_size:
         raise IntegrityError("envelope bytes differ from the signed manifest's digest")
-    _check_recipients(header, manifest)
+    _check_recipients(original, manifest)
     canonical = decrypt_metadata(file_key, header.salt, manifest.metadata_ciphertext)
-    verify_chain(manifest.chain, h1.digest(), canonical)
+    verify_chain(manifest.chain, plain.digest.digest(), canonical)
     return ImageMetadata.from_dict(_parse_metadata(canonical))
 
 
@@ -417,8 +428,8 @@ def open_sealed(
     additionally audits the uploader's own claim, at the price of decoding the image again.
     """
     manifest = _load_manifest(envelope_path, manifest_path)
-    with _plaintext_output(output) as (dst, readable):
-        metadata = _decrypt_checked(envelope_path, manifest, identity, dst, progress)
+    with plaintext_output(output) as (dst, readable):
+        metadata = decrypt_checked(envelope_path, manifest, identity, dst, progress)
         if check_pixels:
             dst.flush()
             if pixel_digest(readable) != manifest.pixel_digest:

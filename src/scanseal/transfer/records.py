@@ -1,9 +1,11 @@
-"""The workflows on the ledger: register, grant, revoke, open, verify and audit a record.
+"""The record operations on the ledger: register, authorize a fetch, grant, revoke, audit, verify.
 
-A *record* is one sealed image registered on the ledger under its manifest CID. These functions
-talk to a :class:`~scanseal.ledger.Ledger` and a :class:`~scanseal.storage.BlobStore` directly,
-with the caller's own keys: they are what a department gateway runs on behalf of its clinicians
-(``scanseal.service``), and what a site with its own node can run without a gateway.
+A *record* is one sealed image registered on the ledger under its manifest CID. :class:`Records`
+is the one implementation of what happens to a record, acting with one operator account over a
+:class:`~scanseal.ledger.Ledger` and a :class:`~scanseal.storage.BlobStore`: the department
+gateway runs it with its admin account after it has authenticated a request (and holds its
+ledger lock around each call; ``Records`` itself does not lock), and a site with its own node can
+run it with its own uploader account.
 
 Opening checks every hash three ways: the envelope against the signed manifest, the decrypted
 bytes against the manifest's hash chain, and the manifest's hashes against the ledger record.
@@ -11,128 +13,46 @@ bytes against the manifest's hash chain, and the manifest's hashes against the l
 
 from __future__ import annotations
 
+import hashlib
 import io
 import tempfile
-import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
+
+from eth_account.signers.local import LocalAccount
+from eth_utils.address import to_checksum_address
 
 from scanseal.crypto import envelope
-from scanseal.crypto.envelope import Header
 from scanseal.crypto.identity import Identity, IdentityCard
-from scanseal.errors import AccessDenied, IntegrityError
-from scanseal.ingest import ImageMetadata
-from scanseal.integrity import verify_chain
-from scanseal.ledger import AccessType, AuditEntry, Ledger, Receipt, Record
+from scanseal.errors import AccessDenied, IntegrityError, InvalidInput, ScanSealError
+from scanseal.ledger import (
+    AccessResult,
+    AccessType,
+    AuditEntry,
+    GrantState,
+    Ledger,
+    Reason,
+    Receipt,
+    Record,
+)
 from scanseal.storage import CID, BlobStore
-from scanseal.transfer._pipeline import HashingReader, HashingWriter
-from scanseal.transfer.grants import Grant, check_same_payload, make_grant
+from scanseal.transfer.grants import Grant, issue_grant
 from scanseal.transfer.local import (
     OpenedFile,
     Progress,
-    SealedFile,
     VerifyReport,
-    _check_recipients,
-    _parse_metadata,
-    _plaintext_output,
-    seal_file,
+    decrypt_checked,
+    plaintext_output,
     verify_sealed,
 )
-from scanseal.transfer.manifest import Manifest, decrypt_metadata
-from scanseal.transfer.stored import fetch_sealed, publish_manifest
-from scanseal.transfer.upload import with_self
-
-
-@dataclass(frozen=True)
-class SealReceipt:
-    """What registering an image gives back: the manifest CID names the record everywhere."""
-
-    manifest_cid: str
-    envelope_cid: str
-    sealed: SealedFile
-    ledger: Receipt
-
-
-@dataclass(frozen=True)
-class GrantReceipt:
-    grant: Grant
-    grant_cid: str
-    ledger: Receipt
+from scanseal.transfer.manifest import Manifest
+from scanseal.transfer.stored import fetch_sealed
 
 
 def cid_bytes(cid: str) -> bytes:
     """The binary form of a CID as text, which is what the ledger keys records by."""
     return CID.parse(cid).to_bytes()
-
-
-# --- register, grant, revoke --------------------------------------------------------------------
-
-
-def register(
-    source: Path,
-    recipients: Sequence[IdentityCard],
-    uploader: Identity,
-    output: Path,
-    *,
-    store: BlobStore,
-    ledger: Ledger,
-    progress: Progress | None = None,
-) -> SealReceipt:
-    """Seal ``source`` for ``recipients`` (and the uploader), store it, and record it on chain.
-
-    The uploader must be an authorized uploader on the ledger; each recipient other than the
-    uploader is granted access, so ``has_access`` agrees with who can decrypt.
-    """
-    sealed = seal_file(
-        source, with_self(recipients, uploader), uploader, output, store=store, progress=progress
-    )
-    manifest_cid = publish_manifest(sealed, store)
-    receipt = record_manifest(ledger, uploader, manifest_cid, sealed.manifest)
-    for card in recipients:
-        if card.address != uploader.address:
-            ledger.grant(uploader.account, cid_bytes(manifest_cid), card.address)
-    assert sealed.manifest.cid is not None
-    return SealReceipt(manifest_cid, sealed.manifest.cid, sealed, receipt)
-
-
-def record_manifest(ledger: Ledger, uploader: Identity, manifest_cid: str, m: Manifest) -> Receipt:
-    """Commit a manifest's hashes under its CID (a transaction, or a batched log entry)."""
-    return ledger.store_record(
-        uploader.account, cid_bytes(manifest_cid), m.chain.h1, m.chain.h3, m.pixel_digest
-    )
-
-
-def issue_grant(
-    manifest_cid: str, owner: Identity, grantee: IdentityCard, store: BlobStore
-) -> Grant:
-    """Unwrap the file key from the stored envelope with the owner's key; re-wrap for grantee."""
-    manifest = load_manifest(store, manifest_cid)
-    if manifest.uploader.address != owner.address:
-        raise AccessDenied(f"{owner.name} is not the owner of record {manifest_cid}")
-    assert manifest.cid is not None
-    with store.get(manifest.cid) as stream:
-        header = envelope.read_header(stream)
-    file_key = envelope.unlock(header, owner.transport_keys.values())
-    return make_grant(manifest_cid, header, file_key, owner, grantee, int(time.time()))
-
-
-def grant(
-    manifest_cid: str, owner: Identity, grantee: IdentityCard, *, store: BlobStore, ledger: Ledger
-) -> GrantReceipt:
-    """Publish a signed grant for ``grantee`` in the store and record the grant on chain."""
-    issued = issue_grant(manifest_cid, owner, grantee, store)
-    grant_cid = store.put(io.BytesIO(issued.to_bytes()))
-    receipt = ledger.grant(owner.account, cid_bytes(manifest_cid), grantee.address)
-    return GrantReceipt(issued, grant_cid, receipt)
-
-
-def revoke(manifest_cid: str, owner: Identity, grantee: str, *, ledger: Ledger) -> Receipt:
-    """Stop future releases to ``grantee``; what it already opened stays with it."""
-    return ledger.revoke(owner.account, cid_bytes(manifest_cid), grantee)
-
-
-# --- open, verify, audit ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -157,24 +77,160 @@ class LedgerHashes:
                 raise IntegrityError(f"manifest {name} differs from the ledger record")
 
 
+@dataclass(frozen=True)
+class Registration:
+    """A registered upload: its record (manifest CID), envelope, ledger receipt and the
+    recipients the manifest names (each granted on the ledger)."""
+
+    manifest_cid: str
+    envelope_cid: str
+    receipt: Receipt
+    granted: tuple[str, ...]
+
+
+class Registrar(Protocol):
+    """Who registers sealed uploads for a receiver (the gateway): the half of an upload that
+    follows authentication. The DICOM receiver depends on this, not on the gateway."""
+
+    def register_upload(self, manifest_bytes: bytes, payload: bytes, uploader: str) -> Registration:
+        """Store, register and grant one sealed upload by ``uploader`` (its manifest's signer)."""
+        ...
+
+
+def signed_manifest(manifest_bytes: bytes) -> Manifest:
+    """A manifest as received, parsed and with its uploader's signature checked."""
+    manifest = Manifest.from_json(manifest_bytes)
+    manifest.verify_signature()
+    return manifest
+
+
+def store_sealed(
+    store: BlobStore, manifest: Manifest, manifest_bytes: bytes, payload: bytes
+) -> str:
+    """Store an envelope and its manifest once the envelope is the one the manifest signs;
+    returns the envelope's CID."""
+    digest = hashlib.sha256(payload).digest()
+    if digest != manifest.envelope_sha256 or len(payload) != manifest.envelope_size:
+        raise IntegrityError("envelope bytes differ from the signed manifest's digest")
+    envelope_cid = store.put(io.BytesIO(payload))
+    if envelope_cid != manifest.cid:
+        raise IntegrityError("envelope does not hash to the CID the manifest names")
+    store.put(io.BytesIO(manifest_bytes))
+    return envelope_cid
+
+
+class Records:
+    """Record operations acting with ``operator`` (the account that pays and signs)."""
+
+    def __init__(self, ledger: Ledger, store: BlobStore, operator: LocalAccount) -> None:
+        self.ledger = ledger
+        self.store = store
+        self.operator = operator
+        self.address = to_checksum_address(operator.address)
+
+    def register(self, manifest_cid: str, manifest: Manifest) -> Receipt:
+        """Record a stored manifest on the ledger and grant its recipients, or find it there
+        already (an upload repeated after a crash, or sent twice): the same manifest CID with
+        the same hashes from this operator is the same record and answers with the receipt it
+        was first committed with.
+
+        Every recipient is checked before anything is written, so a refusal leaves no
+        half-registered record behind."""
+        for recipient in manifest.recipients:
+            if self.ledger.identity_of(recipient.address) is None:
+                raise InvalidInput(f"recipient {recipient.name} is not registered on the ledger")
+        receipt = self.registered(manifest_cid, manifest)
+        if receipt is None:
+            try:
+                receipt = self.ledger.store_record(
+                    self.operator, cid_bytes(manifest_cid), manifest.chain.h1, manifest.chain.h3,
+                    manifest.pixel_digest,
+                )  # fmt: skip
+            except ScanSealError:
+                receipt = self.registered(manifest_cid, manifest)  # mined after all (a timeout)
+                if receipt is None:
+                    raise
+        self.grant_recipients(cid_bytes(manifest_cid), manifest)
+        return receipt
+
+    def registered(self, manifest_cid: str, manifest: Manifest) -> Receipt | None:
+        """The receipt of this manifest's record if the ledger already holds it; refuses a
+        record under this CID that this operator did not register with these hashes."""
+        binary = cid_bytes(manifest_cid)
+        receipt = self.ledger.record_receipt(binary)
+        if receipt is None:
+            return None
+        held = self.ledger.get_record(binary)
+        same = (held.image_hash, held.h3, held.pixel_digest) == (
+            manifest.chain.h1, manifest.chain.h3, manifest.pixel_digest,
+        ) and to_checksum_address(held.uploader) == self.address  # fmt: skip
+        if not same:
+            raise IntegrityError(
+                f"record {manifest_cid} is on the ledger with other hashes or another uploader"
+            )
+        return receipt
+
+    def grant_recipients(self, record: bytes, manifest: Manifest) -> None:
+        """Grant each recipient that was never granted. One whose grant the owner revoked
+        since stays revoked when the upload is repeated."""
+        for recipient in manifest.recipients:
+            if self.ledger.has_access(record, recipient.address):
+                continue
+            if self.ledger.grant_state(record, recipient.address) == GrantState.NEVER:
+                self.ledger.grant(self.operator, record, recipient.address)
+
+    def authorize_fetch(
+        self, record: bytes, requester: str, reason: Reason = Reason.NONE
+    ) -> AccessResult:
+        """Ask the ledger whether ``requester`` may read the record, logging the attempt either
+        way; a nonzero ``reason`` (a refusal found before the ledger) forces a denial."""
+        return self.ledger.log_access(self.operator, record, requester, AccessType.DOWNLOAD, reason)
+
+    def grant(self, record: bytes, grantee: str) -> Receipt | None:
+        """Grant ``grantee`` on the ledger; None when it may read the record already."""
+        if self.ledger.has_access(record, grantee):
+            return None
+        return self.ledger.grant(self.operator, record, grantee)
+
+    def revoke(self, record: bytes, grantee: str) -> Receipt | None:
+        """Stop future releases to ``grantee`` (what it opened stays with it); None when the
+        grant is revoked already (a repeated revocation whose answer was lost)."""
+        if self.ledger.grant_state(record, grantee) == GrantState.REVOKED:
+            return None
+        return self.ledger.revoke(self.operator, record, grantee)
+
+    def audit(self, record: bytes) -> list[AuditEntry]:
+        """Every stored, granted, revoked and access event of the record, oldest first."""
+        return self.ledger.audit_trail(record)
+
+    def hashes(self, record: bytes) -> LedgerHashes:
+        return LedgerHashes.of(self.ledger.get_record(record))
+
+    def verify_record(self, manifest_cid: str, hashes: LedgerHashes | None = None) -> VerifyReport:
+        """Public checks (no key): signature, envelope digest and CID, recipients, H3, and the
+        ledger's hashes (``hashes`` when the caller holds them already)."""
+        with tempfile.TemporaryDirectory(prefix="scanseal-verify-") as scratch:
+            report = verify_sealed(fetch_sealed(manifest_cid, self.store, Path(scratch)))
+        (hashes or self.hashes(cid_bytes(manifest_cid))).check(report.manifest)
+        report.checks.append("H1, H3 and pixel digest match the ledger record")
+        return report
+
+
 def open_record(
     manifest_cid: str,
     identity: Identity,
     output: Path,
     *,
-    store: BlobStore,
-    ledger: Ledger,
+    records: Records,
     grant: Grant | None = None,
 ) -> OpenedFile:
     """Ask the ledger (which logs the attempt), then fetch, check and decrypt the record."""
-    result = ledger.log_access(
-        identity.account, cid_bytes(manifest_cid), identity.address, AccessType.DOWNLOAD
-    )
-    if not result.allowed:
+    binary = cid_bytes(manifest_cid)
+    if not records.authorize_fetch(binary, identity.address).allowed:
         raise AccessDenied(f"the ledger denies {identity.name} access to {manifest_cid}")
-    hashes = LedgerHashes.of(ledger.get_record(cid_bytes(manifest_cid)))
+    hashes = records.hashes(binary)
     with tempfile.TemporaryDirectory(prefix="scanseal-fetch-") as scratch:
-        envelope_path = fetch_sealed(manifest_cid, store, Path(scratch))
+        envelope_path = fetch_sealed(manifest_cid, records.store, Path(scratch))
         manifest = Manifest.load(envelope_path.with_name(envelope_path.name + ".manifest.json"))
         return open_checked(envelope_path, manifest, identity, output, hashes, grant=grant)
 
@@ -198,62 +254,20 @@ def open_checked(
     manifest.verify_signature()
     hashes.check(manifest)
     granted = None if grant is None else grant.verify(manifest.uploader.address)
-    with _plaintext_output(output) as (dst, _):
-        metadata = _decrypt(envelope_path, manifest, identity, dst, granted, progress)
+    with plaintext_output(output) as (dst, _):
+        metadata = decrypt_checked(envelope_path, manifest, identity, dst, progress, granted)
     return OpenedFile(output, manifest, metadata)
 
 
-def _decrypt(
-    envelope_path: Path,
-    manifest: Manifest,
-    identity: Identity,
-    dst: object,
-    granted: Header | None,
-    progress: Progress | None,
-) -> ImageMetadata:
-    plain = HashingWriter(dst)  # type: ignore[arg-type]  # duck-typed: only write() is used
-    observe = None if progress is None else (lambda chunk: progress(len(chunk)))
-    with envelope_path.open("rb") as raw:
-        src = HashingReader(raw)
-        original = envelope.read_header(src)  # type: ignore[arg-type]  # duck-typed read()
-        header = original
-        if granted is not None:
-            check_same_payload(original, granted)
-            header = granted
-        file_key = envelope.unlock(header, identity.transport_keys.values())
-        envelope.decrypt_payload(
-            src,  # type: ignore[arg-type]  # duck-typed: only read() is used
-            plain,  # type: ignore[arg-type]  # duck-typed: only write() is used
-            file_key,
-            header,
-            observe,
-        )
-    if src.digest.digest() != manifest.envelope_sha256 or src.size != manifest.envelope_size:
-        raise IntegrityError("envelope bytes differ from the signed manifest's digest")
-    _check_recipients(original, manifest)
-    canonical = decrypt_metadata(file_key, header.salt, manifest.metadata_ciphertext)
-    verify_chain(manifest.chain, plain.digest.digest(), canonical)
-    return ImageMetadata.from_dict(_parse_metadata(canonical))
-
-
-def verify_record(manifest_cid: str, *, store: BlobStore, ledger: Ledger) -> VerifyReport:
-    """Public checks (no key): signature, envelope digest and CID, recipients, H3, ledger."""
-    with tempfile.TemporaryDirectory(prefix="scanseal-verify-") as scratch:
-        envelope_path = fetch_sealed(manifest_cid, store, Path(scratch))
-        report = verify_sealed(envelope_path)
-    LedgerHashes.of(ledger.get_record(cid_bytes(manifest_cid))).check(report.manifest)
-    report.checks.append("H1, H3 and pixel digest match the ledger record")
-    return report
-
-
-def audit(manifest_cid: str, ledger: Ledger) -> list[AuditEntry]:
-    """Every stored, granted, revoked and access event of the record, oldest first."""
-    return ledger.audit_trail(cid_bytes(manifest_cid))
-
-
-def load_manifest(store: BlobStore, manifest_cid: str) -> Manifest:
-    """A stored manifest, verified against its CID (by the store) and its signature."""
+def grant_stored(
+    manifest_cid: str, owner: Identity, grantee: IdentityCard, store: BlobStore
+) -> Grant:
+    """A grant for ``grantee`` over a stored record, re-wrapped and signed by its owner."""
     with store.get(manifest_cid) as stream:
-        manifest = Manifest.from_json(stream.read())
-    manifest.verify_signature()
-    return manifest
+        manifest = signed_manifest(stream.read())
+    if manifest.uploader.address != owner.address:
+        raise AccessDenied(f"{owner.name} is not the owner of record {manifest_cid}")
+    assert manifest.cid is not None
+    with store.get(manifest.cid) as stream:
+        header = envelope.read_header(stream)
+    return issue_grant(manifest_cid, header, owner, grantee)

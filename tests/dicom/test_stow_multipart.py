@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from scanseal.dicom.stow import split_multipart
 from scanseal.errors import InvalidInput
-from scanseal.service.stow import split_multipart
 
 _BODY = b"--b1\r\nContent-Type: application/dicom\r\n\r\nDICM\r\n--b1--\r\n"
 

@@ -17,6 +17,13 @@ from typing import Any, Final, TypeVar
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from scanseal.dicom.scp import (
+    CANNOT_UNDERSTAND,
+    DATASET_MISMATCH,
+    Receiver,
+    parse_header,
+    status_for,
+)
 from scanseal.errors import InvalidInput, ScanSealError
 
 T = TypeVar("T")
@@ -54,8 +61,12 @@ def split_multipart(content_type: str, body: bytes) -> list[bytes]:
     return parts
 
 
-def add_routes(app: FastAPI, receiver: Any, run: Runner[Any], body: Callable[..., Any]) -> None:
-    """Mount STOW-RS on ``app`` over ``receiver`` (a :class:`scanseal.dicom.scp.Receiver`)."""
+def add_routes(
+    app: FastAPI, receiver: Receiver, run: Runner[Any], body: Callable[..., Any]
+) -> None:
+    """Mount STOW-RS on ``app`` over ``receiver``: ``run`` runs blocking work off the event loop
+    (and counts it), ``body`` reads a request body within the app's limit; the app that mounts
+    it gives both (``scanseal.service.create_app``'s mounts)."""
 
     async def store(request: Request, study: str | None = None) -> JSONResponse:
         content_type = request.headers.get("content-type", "")
@@ -73,9 +84,9 @@ def add_routes(app: FastAPI, receiver: Any, run: Runner[Any], body: Callable[...
                       summary="STOW-RS into one study")  # fmt: skip
 
 
-def _store_all(receiver: Any, parts: list[bytes], study: str | None) -> tuple[int, dict[str, Any]]:
-    from scanseal.dicom.scp import CANNOT_UNDERSTAND, parse_header, status_for
-
+def _store_all(
+    receiver: Receiver, parts: list[bytes], study: str | None
+) -> tuple[int, dict[str, Any]]:
     stored: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
     for raw in parts:
@@ -86,12 +97,12 @@ def _store_all(receiver: Any, parts: list[bytes], study: str | None) -> tuple[in
                 failed.append(_failure(header, CANNOT_UNDERSTAND))
                 continue
             if study is not None and header.get("StudyInstanceUID") != study:
-                raise InvalidInput("instance belongs to another study than the URL names")
+                failed.append(_failure(header, DATASET_MISMATCH))  # of another study than the URL
+                continue
             receiver.receive(raw, "STOW-RS", header)
             stored.append(_reference(header))
         except ScanSealError as error:
-            reason = 0xA900 if "another study" in error.reason else status_for(error)
-            failed.append(_failure(header, reason))
+            failed.append(_failure(header, status_for(error)))
         except Exception:  # never report a failure as stored
             failed.append(_failure(header, _PROCESSING_FAILURE))
     result: dict[str, Any] = {}

@@ -1,0 +1,228 @@
+"""The gateway's REST routes, one router per resource (docs/PROTOCOL.md describes each).
+
+Handlers stay thin: the signed-request headers and the gateway come in as dependencies, the work
+runs off the event loop through the app's runner (which also counts it), and the answers are
+typed models, so the OpenAPI schema at ``/openapi.json`` says what each route returns.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Final
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+
+from scanseal.protocol import REQUEST_HEADER, SIGNATURE_HEADER, wire
+from scanseal.service._http import MAX_JSON_BODY, read_body
+from scanseal.service.gateway import Gateway
+
+_SIGNED: Final = {
+    "parameters": [
+        {"name": REQUEST_HEADER, "in": "header", "required": True, "schema": {"type": "string"},
+         "description": "base64url of the canonical JSON request (docs/PROTOCOL.md §2)"},
+        {"name": SIGNATURE_HEADER, "in": "header", "required": True,
+         "schema": {"type": "string"}, "description": "EIP-712 signature, 0x + 130 hex"},
+    ],
+}  # fmt: skip
+_BUNDLE_BODY: Final = {
+    "requestBody": {
+        "required": True,
+        "content": {wire.MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+_BUNDLE_REPLY: Final[dict[int | str, dict[str, Any]]] = {
+    200: {"content": {wire.MEDIA_TYPE: {}}, "description": "bundle: manifest, grant, envelope"}
+}
+_JSON_OBJECT: Final = {"application/json": {"schema": {"type": "object"}}}
+
+
+# --- dependencies (async: a sync one would cost each request a hop to the thread pool)
+
+
+async def signed_request(request: Request) -> dict[str, str | None]:
+    """The two headers of a signed request (checked by the gateway, which logs refusals)."""
+    return {
+        "request": request.headers.get(REQUEST_HEADER),
+        "signature": request.headers.get(SIGNATURE_HEADER),
+    }
+
+
+async def gateway_of(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+async def runner_of(request: Request) -> Any:
+    return request.app.state.run
+
+
+Signed = Annotated[dict[str, str | None], Depends(signed_request)]
+GatewayDep = Annotated[Gateway, Depends(gateway_of)]
+Run = Annotated[Any, Depends(runner_of)]
+
+
+# --- answers
+
+
+class LedgerReceipt(BaseModel):
+    """Where the ledger committed a write: a transaction (per-record) or a batched log entry."""
+
+    mode: str
+    record_id: str
+    tx_hash: str | None
+    log_index: int | None
+
+
+class Uploaded(BaseModel):
+    manifest_cid: str
+    envelope_cid: str
+    ledger: LedgerReceipt
+    granted: list[str]
+
+
+class Granted(BaseModel):
+    grant_cid: str
+    ledger: LedgerReceipt | None
+
+
+class Revoked(BaseModel):
+    revoked: str
+    ledger: LedgerReceipt | None
+
+
+class AuditLine(BaseModel):
+    """One event of a record's trail (``AuditEntry.to_dict``)."""
+
+    timestamp: int
+    action: str
+    actor: str
+    subject: str | None
+    access_type: str | None
+    allowed: bool | None
+    reason: str | None
+    source: str
+    tx_hash: str | None
+    proof: dict[str, Any] | None
+    evidence: str
+
+
+class InboxEntry(BaseModel):
+    seq: int
+    record: str
+
+
+class InboxPage(BaseModel):
+    records: list[InboxEntry]
+    next: int
+    more: bool
+
+
+class Verified(BaseModel):
+    record: str
+    checks: list[str]
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+    gateway: str
+    chain_id: int
+    contract: str
+    ledger_mode: str
+    max_lifetime: int
+
+
+# --- routers
+
+operations = APIRouter(tags=["operations"])
+records = APIRouter(prefix="/v1/records", tags=["records"])
+inbox = APIRouter(prefix="/v1", tags=["inbox"])
+
+
+@operations.get(
+    "/v1/health", summary="Gateway identity, chain and contract (the signing domain)",
+    response_class=Response, responses={200: {"model": Health}, 503: {"model": Health}},
+)  # fmt: skip
+async def health(gateway: GatewayDep) -> Response:
+    info = gateway.health()  # "starting" (HTTP 503) until the warm-up is done
+    code = 200 if info["status"] == "ok" else 503
+    return Response(json.dumps(info).encode(), code, media_type="application/json")
+
+
+@operations.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def prometheus(request: Request) -> Response:
+    return Response(
+        generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
+    )
+
+
+@records.post(
+    "", summary="Upload a sealed envelope and its manifest; register the record",
+    response_model=Uploaded, openapi_extra={**_SIGNED, **_BUNDLE_BODY},
+)  # fmt: skip
+async def upload(request: Request, signed: Signed, gateway: GatewayDep, run: Run) -> Any:
+    body = await read_body(request)
+    return await run("upload", lambda: gateway.upload(signed, body))
+
+
+@records.get(
+    "/{record}",
+    summary="Fetch a record by a signed request (single-use nonce; logged on the ledger)",
+    response_class=Response, responses=_BUNDLE_REPLY, openapi_extra=_SIGNED,
+)  # fmt: skip
+async def fetch(record: str, request: Request, signed: Signed) -> Response:
+    status, media, body = await request.app.state.fetcher.answer(record, signed)
+    return Response(body, status_code=status, media_type=media)
+
+
+@records.post(
+    "/{record}/grants", response_model=Granted,
+    summary="Publish the owner's signed grant (a re-wrapped header) and grant on chain",
+    openapi_extra={**_SIGNED, "requestBody": {"required": True, "content": _JSON_OBJECT}},
+)  # fmt: skip
+async def grant(
+    record: str, request: Request, signed: Signed, gateway: GatewayDep, run: Run
+) -> Any:
+    body = await read_body(request, MAX_JSON_BODY)
+    return await run("grant", lambda: gateway.grant(record, signed, body))
+
+
+@records.post(
+    "/{record}/revocations", response_model=Revoked,
+    summary="Revoke a grantee's access (owner only); stops future releases",
+    openapi_extra={**_SIGNED, "requestBody": {"required": True, "content": {
+        "application/json": {"schema": {"type": "object", "properties": {
+            "grantee": {"type": "string"}}}}}}},
+)  # fmt: skip
+async def revoke(
+    record: str, request: Request, signed: Signed, gateway: GatewayDep, run: Run
+) -> Any:
+    body = await read_body(request, MAX_JSON_BODY)
+    return await run("revoke", lambda: gateway.revoke(record, signed, body))
+
+
+@records.get(
+    "/{record}/audit", response_model=list[AuditLine], openapi_extra=_SIGNED,
+    summary="The record's audit trail (owner, grantees, auditors)",
+)  # fmt: skip
+async def audit(record: str, signed: Signed, gateway: GatewayDep, run: Run) -> Any:
+    return await run("audit", lambda: gateway.audit(record, signed))
+
+
+@records.get(
+    "/{record}/verify", response_model=Verified,
+    summary="Public checks against manifest and ledger",
+)  # fmt: skip
+async def verify(record: str, gateway: GatewayDep, run: Run) -> Any:
+    return await run("verify", lambda: gateway.verify(record))
+
+
+@inbox.get(
+    "/inbox", response_model=InboxPage, openapi_extra=_SIGNED,
+    summary="Records granted to the caller after a cursor (the signed record)",
+)  # fmt: skip
+async def inbox_page(signed: Signed, gateway: GatewayDep, run: Run, after: int = 0) -> Any:
+    return await run("inbox", lambda: gateway.inbox_for(after, signed))
