@@ -29,6 +29,11 @@ class InvalidInput(ScanSealError):
     http_status = 400
 
 
+class Unreadable(InvalidInput):
+    """The input claims a format but cannot be parsed or decoded as it (a DICOM receiver answers
+    C210 "cannot understand"; everywhere else it is an InvalidInput)."""
+
+
 class IntegrityError(ScanSealError):
     """Bytes changed: an authentication tag, a hash, a signature or a CID does not match."""
 
@@ -96,5 +101,6 @@ __all__ = [
     "ReplayDetected",
     "ScanSealError",
     "StorageUnavailable",
+    "Unreadable",
     "WrongPassphrase",
 ]

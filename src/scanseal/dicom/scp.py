@@ -30,6 +30,7 @@ from scanseal.errors import (
     LedgerUnavailable,
     ScanSealError,
     StorageUnavailable,
+    Unreadable,
 )
 from scanseal.transfer import Registrar, seal_for_upload
 
@@ -140,9 +141,9 @@ def parse_header(raw: bytes) -> Dataset:
         header = pydicom.dcmread(io.BytesIO(raw), stop_before_pixels=True)
         uid = header.SOPInstanceUID
     except Exception:  # pydicom raises many kinds on garbage: all mean "cannot understand"
-        raise InvalidInput("the data set cannot be parsed") from None
+        raise Unreadable("the data set cannot be parsed") from None
     if not uid:
-        raise InvalidInput("the data set has no SOP Instance UID")
+        raise Unreadable("the data set has no SOP Instance UID")
     return header
 
 
@@ -150,9 +151,10 @@ def status_for(error: ScanSealError) -> int:
     """The C-STORE failure status (also STOW's FailureReason) for a refusal."""
     if isinstance(error, StorageUnavailable | LedgerUnavailable):
         return OUT_OF_RESOURCES  # worth a retry later
+    if isinstance(error, Unreadable):
+        return CANNOT_UNDERSTAND
     if isinstance(error, InvalidInput):
-        unreadable = "parsed" in error.reason or "undecodable" in error.reason
-        return CANNOT_UNDERSTAND if unreadable else REFUSED_BY_SCREEN
+        return REFUSED_BY_SCREEN
     return FAILED
 
 

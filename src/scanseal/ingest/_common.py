@@ -20,14 +20,14 @@ def one_line(text: str) -> str:
     return flat if len(flat) <= _MAX_REASON else flat[: _MAX_REASON - 3] + "..."
 
 
-def fail(path: Path, problem: str) -> NoReturn:
-    """Raise InvalidInput as "<file name>: <problem>"."""
-    raise InvalidInput(one_line(f"{path.name}: {problem}"))
+def fail(path: Path, problem: str, kind: type[InvalidInput] = InvalidInput) -> NoReturn:
+    """Raise InvalidInput (or ``kind``, e.g. Unreadable) as "<file name>: <problem>"."""
+    raise kind(one_line(f"{path.name}: {problem}"))
 
 
 @contextmanager
-def mapped_errors(path: Path, what: str) -> Iterator[None]:
-    """Turn any exception raised by pydicom, Pillow or a codec into InvalidInput.
+def mapped_errors(path: Path, what: str, kind: type[InvalidInput] = InvalidInput) -> Iterator[None]:
+    """Turn any exception raised by pydicom, Pillow or a codec into InvalidInput (or ``kind``).
 
     Those libraries raise a zoo of types (ValueError, OSError, struct.error, RuntimeError,
     KeyError...) on malformed input; callers of ScanSeal must only ever see InvalidInput. A
@@ -41,7 +41,7 @@ def mapped_errors(path: Path, what: str) -> Iterator[None]:
         if not isinstance(exc, Exception) and not decoder_panic(exc):
             raise  # KeyboardInterrupt, SystemExit, GeneratorExit
         detail = str(exc) or type(exc).__name__
-        raise InvalidInput(one_line(f"{path.name}: {what}: {detail}")) from exc
+        raise kind(one_line(f"{path.name}: {what}: {detail}")) from exc
 
 
 def decoder_panic(error: BaseException) -> bool:

@@ -21,6 +21,7 @@ from pydicom.pixels.decoders.base import get_decoder
 from pydicom.pixels.utils import iter_pixels
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, RLELossless
 
+from scanseal.errors import Unreadable
 from scanseal.ingest import _dates, _rle
 from scanseal.ingest._common import fail, file_size, mapped_errors
 from scanseal.ingest.limits import MAX_DECODED_BYTES, MAX_FRAME_PIXELS
@@ -389,7 +390,7 @@ def iter_frames(
     plugin = _rle.PLUGIN if header.transfer_syntax == RLELossless else ""  # "": pydicom picks
     frames = iter_pixels(source, indices=indices, raw=raw, decoding_plugin=plugin)
     while True:
-        with mapped_errors(path, f"undecodable Pixel Data in frame {count}"):
+        with mapped_errors(path, f"undecodable Pixel Data in frame {count}", Unreadable):
             frame = next(frames, None)
         if frame is None:
             break
@@ -398,11 +399,12 @@ def iter_frames(
                 path,
                 f"undecodable Pixel Data: frame {count} decoded to shape {frame.shape}, "
                 f"expected {shape}",
+                Unreadable,
             )
         count += 1
         yield _stored_bits_only(frame, meta.bits_stored)
     if wanted is not None and count != wanted:
-        fail(path, f"undecodable Pixel Data: {count} frames decoded, {wanted} declared")
+        fail(path, f"undecodable Pixel Data: {count} frames decoded, {wanted} declared", Unreadable)
 
 
 def _stored_bits_only(frame: np.ndarray[Any, Any], bits_stored: int) -> np.ndarray[Any, Any]:

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 from pydicom.pixels.processing import apply_color_lut, apply_modality_lut
 
-from scanseal.errors import InvalidInput
+from scanseal.errors import InvalidInput, Unreadable
 from scanseal.ingest import _dicom, _raster
 from scanseal.ingest._common import fail, mapped_errors
 from scanseal.ingest._detect import detect_format
@@ -90,7 +90,7 @@ def decode_frame(path: Path, header: _dicom.DicomHeader, index: int) -> np.ndarr
     """Frame ``index`` alone, colour converted to RGB (YBR) but palettes not looked up."""
     frame = next(_dicom.iter_frames(path, header, indices=[index], raw=False), None)
     if frame is None:
-        fail(path, f"undecodable Pixel Data: frame {index} missing")
+        fail(path, f"undecodable Pixel Data: frame {index} missing", Unreadable)
     return frame
 
 
