@@ -32,9 +32,9 @@ would reset it, and the client would lose the answer."""
 _FETCH_PATH: Final = re.compile(r"/v1/records/([^/]+)")
 _FETCH_THREADS: Final = 2
 """Threads answering fetches. A fetch holds the GIL for most of its work, so more threads only
-add contention: with anyio's default of 40 (and still with 4) the event loop waited for the GIL
-behind them and new connections' TLS handshakes fell seconds behind. Two keep one thread working
-while the other waits for its nonce's commit (bench/gateway_load.py, docs/PROTOCOL.md §9.5)."""
+add contention (the event loop, waiting for the GIL behind them, falls behind on new
+connections' TLS handshakes); two keep one thread working while the other waits for its nonce's
+commit. docs/PROTOCOL.md §9.5 has the measurements."""
 
 
 class Fetcher:

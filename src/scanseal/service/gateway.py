@@ -476,8 +476,8 @@ def _claimed_requester(headers: Mapping[str, str | None]) -> str:
 
 
 def _read(store: BlobStore, cid: str) -> bytes:
-    """A whole stored object, read in large pieces: ``read()`` without a size goes through
-    RawIOBase.readall, 8 KiB at a time, which cost a 512 KiB envelope some seventy calls."""
+    """A whole stored object, read in large pieces (``read()`` without a size would go through
+    RawIOBase.readall, 8 KiB at a time)."""
     parts = []
     with store.get(cid) as stream:
         while part := stream.read(_READ_PIECE):

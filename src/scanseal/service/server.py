@@ -164,10 +164,10 @@ def _start_scp(gateway: Gateway, dicom: DicomConfig) -> StorageSCP:
 
 def _tune_collector() -> None:
     """Everything loaded so far (web3, py-evm, the chain's state) lives as long as the process:
-    leaving it out of the collector's full passes keeps them from growing with the imports.
-    A fetch allocates a few thousand short-lived objects (request, TLS records, ledger entry);
-    at the default threshold (700) the collector ran many times per fetch and took a sixth of
-    the gateway's CPU under load. Reference counting frees nearly all of them anyway."""
+    leaving it out of the collector's full passes keeps them from growing with the imports. A
+    fetch allocates a few thousand short-lived objects, which reference counting frees anyway,
+    so the young generation's threshold is raised far above the default 700 that would run
+    several passes per fetch (docs/PROTOCOL.md §9.5)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(_GC_YOUNG_THRESHOLD, 20, 20)

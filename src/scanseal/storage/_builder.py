@@ -136,8 +136,7 @@ def hashed_chunks(source: Readable, lookahead: int = 2) -> Iterator[tuple[bytes,
     """Chunks of ``source`` with their SHA-256, hashed on a worker thread a few chunks ahead.
 
     hashlib releases the GIL, so on a second core the hashing overlaps reading the source and
-    whatever the consumer does with each block (writing it to a pack, say): on a quiet 2-core
-    machine this took a put from about 60 % to about 90 % of the SHA-256 floor. Memory stays
+    whatever the consumer does with each block (writing it to a pack, say). Memory stays
     bounded by ``lookahead + 1`` chunks.
     """
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="leaf-sha256") as pool:
