@@ -11,7 +11,6 @@ are the policy, and a policy must not wait for a batch.
 from __future__ import annotations
 
 import functools
-import json
 import threading
 import time
 from collections import deque
@@ -20,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
@@ -28,10 +26,9 @@ from eth_utils.crypto import keccak
 from scanseal._address import checksum
 from scanseal.errors import AccessDenied, IntegrityError, InvalidInput, NotFound, ScanSealError
 from scanseal.integrity.merkle import empty_root, leaf_hash, verify_inclusion
-from scanseal.ledger import _abi
-from scanseal.ledger._artifact import load_artifact
+from scanseal.ledger import _abi, _deploy
 from scanseal.ledger._batch import BatchLog, Entry
-from scanseal.ledger._chain import Chain, EmbeddedChain, JsonRpcChain, RevertError
+from scanseal.ledger._chain import Chain, RevertError
 from scanseal.ledger._mirror import AccessMirror
 from scanseal.ledger._revert import error_from_revert
 from scanseal.ledger.config import LedgerConfig
@@ -50,7 +47,6 @@ from scanseal.ledger.models import (
 
 _GAS = {"storeImage": 300_000, "anchorBatch": 400_000, "logAccess": 150_000}
 _DEFAULT_GAS = 150_000
-_DEPLOY_GAS = 3_000_000
 _WINDOW = 32
 """Transactions kept in flight by store_records: enough to hide the round trips, few enough
 that a node's pool never backs up (anvil slows sharply with hundreds of pending transactions)."""
@@ -112,7 +108,7 @@ class Ledger:
         self._anchored_root = empty_root()
         self._first_pending: float | None = None
         self._batch_lock = threading.RLock()  # one writer at a time on the log and its anchors
-        first_block = _deploy_block(config.state_dir, chain, address)
+        first_block = _deploy.deploy_block(config.state_dir, chain, address)
         checkpoint = Path(config.state_dir) / f"mirror-{chain.chain_id}-{self.address}.sqlite3"
         self._access = AccessMirror(chain, self.address, first_block, checkpoint)
         if self.mode == "batched":
@@ -131,15 +127,15 @@ class Ledger:
         """Connect as configured; deploy the contract first if there is none and a deployer is
         given (the deployer becomes its owner)."""
         config = config if config is not None else LedgerConfig.load()
-        chain = _connect(config)
-        address = config.contract or _saved_address(config.state_dir, chain.chain_id)
+        chain = _deploy.connect(config)
+        address = config.contract or _deploy.saved_address(config.state_dir, chain.chain_id)
         if address is None:
             if deployer is None:
                 chain.close()
                 raise NotFound("no ImageRegistry is deployed on this chain yet")
-            address, block = _deploy(chain, deployer)
-            _save_address(config.state_dir, chain.chain_id, address, block)
-        _check_code(chain, address)
+            address, block = _deploy.deploy(chain, deployer)
+            _deploy.save_address(config.state_dir, chain.chain_id, address, block)
+        _deploy.check_code(chain, address)
         return cls(chain, address, config, operator)
 
     def close(self) -> None:
@@ -649,58 +645,6 @@ class Ledger:
 
 
 # ---------------------------------------------------------------- module helpers
-
-
-def _connect(config: LedgerConfig) -> Chain:
-    if config.backend == "embedded":
-        return EmbeddedChain(Path(config.state_dir), config.timeout)
-    funder = Account.from_key(config.funder_key) if config.funder_key else None
-    assert config.url is not None
-    return JsonRpcChain(config.url, funder, config.timeout)
-
-
-def _deploy(chain: Chain, deployer: LocalAccount) -> tuple[str, int]:
-    tx = {"data": bytes.fromhex(load_artifact().bytecode[2:]), "gas": _DEPLOY_GAS}
-    receipt = chain.wait(chain.send(deployer, tx))
-    if receipt["status"] != 1 or not receipt.get("contractAddress"):
-        raise IntegrityError("deploying ImageRegistry failed")
-    return str(receipt["contractAddress"]), int(receipt["blockNumber"])
-
-
-def _check_code(chain: Chain, address: str) -> None:
-    """Refuse to talk to an address whose code is not the committed ImageRegistry."""
-    code = bytes(chain.w3.eth.get_code(to_checksum_address(address)))
-    if code != bytes.fromhex(load_artifact().deployed_bytecode[2:]):
-        raise IntegrityError(f"{address} does not hold the ImageRegistry bytecode of this build")
-
-
-def _state_file(state_dir: Path, chain_id: int) -> Path:
-    return Path(state_dir) / f"contract-{chain_id}.json"
-
-
-def _saved_address(state_dir: Path, chain_id: int) -> str | None:
-    path = _state_file(state_dir, chain_id)
-    if not path.exists():
-        return None
-    return str(json.loads(path.read_text("utf-8"))["address"])
-
-
-def _save_address(state_dir: Path, chain_id: int, address: str, block: int) -> None:
-    path = _state_file(state_dir, chain_id)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    saved = {"address": address, "chain_id": chain_id, "block": block}
-    path.write_text(json.dumps(saved) + "\n", "utf-8")
-
-
-def _deploy_block(state_dir: Path, chain: Chain, address: str) -> int:
-    """The block that deployed `address`, where its events start (0 when not recorded)."""
-    path = _state_file(state_dir, chain.chain_id)
-    if not path.exists():
-        return 0
-    saved = json.loads(path.read_text("utf-8"))
-    if to_checksum_address(saved["address"]) != to_checksum_address(address):
-        return 0
-    return int(saved.get("block", 0))
 
 
 def _check_hash(value: bytes, what: str) -> None:
