@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
@@ -26,7 +26,7 @@ from eth_utils.crypto import keccak
 from scanseal._address import checksum
 from scanseal.errors import AccessDenied, IntegrityError, InvalidInput, NotFound, ScanSealError
 from scanseal.integrity.merkle import empty_root, leaf_hash, verify_inclusion
-from scanseal.ledger import _abi, _deploy
+from scanseal.ledger import _abi, _audit, _deploy
 from scanseal.ledger._batch import BatchLog, Entry
 from scanseal.ledger._chain import Chain, RevertError
 from scanseal.ledger._mirror import AccessMirror
@@ -51,7 +51,6 @@ _WINDOW = 32
 """Transactions kept in flight by store_records: enough to hide the round trips, few enough
 that a node's pool never backs up (anvil slows sharply with hundreds of pending transactions)."""
 _UPLOADER_CACHE_SECONDS = 5.0
-_AUDITED_EVENTS = ("ImageStored", "AccessGranted", "AccessRevoked", "AccessAttempt")
 
 
 @dataclass(frozen=True)
@@ -352,7 +351,8 @@ class Ledger:
     def audit_trail(self, cid: bytes) -> list[AuditEntry]:
         """Every stored, granted, revoked and access event for a record, oldest first."""
         rid = record_id(cid)
-        trail = self._chain_trail(rid) + self._batch_trail(rid)
+        trail = _audit.chain_trail(self.chain, self.address, self._access.first_block, rid)
+        trail += self._batch_trail(rid)
         trail.sort(key=lambda entry: entry.timestamp)
         return trail
 
@@ -603,36 +603,6 @@ class Ledger:
             raise NotFound(f"record 0x{rid.hex()[:16]}… is not in the batched log")
         return index
 
-    # ------------------------------------------------------------ internals: audit
-
-    def _chain_trail(self, rid: bytes) -> list[AuditEntry]:
-        """The record's events on chain: filtered by its recordId topic, from the contract's
-        deployment block (none can be older)."""
-        topics = ["0x" + _abi.event_topic(name).hex() for name in _AUDITED_EVENTS]
-        logs = self.chain.w3.eth.get_logs(
-            {
-                "address": self.address,
-                "fromBlock": self._access.first_block,
-                "toBlock": "latest",
-                "topics": [topics, "0x" + rid.hex()],
-            }
-        )
-        trail: list[AuditEntry] = []
-        stamps: dict[int, int] = {}
-        for log in logs:
-            decoded = _abi.decode_log(list(log["topics"]), bytes(log["data"]))
-            if decoded is None:
-                continue
-            block = int(log["blockNumber"])
-            if block not in stamps:
-                stamps[block] = int(self.chain.w3.eth.get_block(block)["timestamp"])
-            trail.append(
-                _audit_from_event(
-                    *decoded, stamps[block], "0x" + bytes(log["transactionHash"]).hex()
-                )
-            )
-        return trail
-
     def _batch_trail(self, rid: bytes) -> list[AuditEntry]:
         if self._log is None:
             return []
@@ -640,7 +610,7 @@ class Ledger:
         for index in self._log.indexes_for(rid):
             entry = Entry.decode(self._log.entry(index))
             proof = self.prove(index) if index < self._anchored_size else None
-            trail.append(_audit_from_entry(entry, proof))
+            trail.append(_audit.audit_from_entry(entry, proof))
         return trail
 
 
@@ -671,44 +641,3 @@ def _record_from_entry(entry: Entry) -> Record:
         entry.timestamp,
         "batch",
     )
-
-
-def _audit_from_event(name: str, f: dict[str, Any], stamp: int, tx_hash: str) -> AuditEntry:
-    if name == "ImageStored":
-        return AuditEntry(stamp, "stored", f["uploader"], tx_hash=tx_hash)
-    if name in ("AccessGranted", "AccessRevoked"):
-        action: Literal["granted", "revoked"] = "granted" if name == "AccessGranted" else "revoked"
-        return AuditEntry(stamp, action, f["by"], subject=f["grantee"], tx_hash=tx_hash)
-    return AuditEntry(
-        stamp,
-        "access",
-        f["reporter"],
-        subject=f["accessor"],
-        access_type=_access_label(f["accessType"]),
-        allowed=bool(f["allowed"]),
-        reason=Reason.label(f["reason"]),
-        tx_hash=tx_hash,
-    )
-
-
-def _audit_from_entry(entry: Entry, proof: BatchProof | None) -> AuditEntry:
-    if entry.kind == "record":
-        return AuditEntry(entry.timestamp, "stored", entry.actor, proof=proof, source="batch")
-    return AuditEntry(
-        entry.timestamp,
-        "access",
-        entry.reporter,
-        subject=entry.actor,
-        access_type=_access_label(entry.access_type),
-        allowed=entry.allowed,
-        reason=Reason.label(entry.reason),
-        proof=proof,
-        source="batch",
-    )
-
-
-def _access_label(code: int) -> str:
-    try:
-        return AccessType(code).name.lower()
-    except ValueError:
-        return f"type-{code}"
