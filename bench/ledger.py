@@ -26,7 +26,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from scanseal.ledger import Ledger, LedgerConfig, RecordInput
-from scanseal.ledger.core import _WINDOW as WINDOW
+from scanseal.ledger._per_record import _WINDOW as WINDOW
 from scanseal.ledger.devnode import ANVIL_FUNDER_KEY, running_anvil
 
 

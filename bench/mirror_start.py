@@ -82,9 +82,10 @@ def _store_fast(ledger: Ledger, uploader: LocalAccount, count: int) -> None:
     if anvil is not None:
         ledger.chain.ensure_funded(uploader.address)  # mined while automining is still on
         anvil.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
+    contract = ledger._contract
     for done in range(0, count, _CHUNK):
         sent = [
-            ledger._send(uploader, "storeImage", [i.cid, i.image_hash, i.h3, i.pixel_digest])
+            contract.send(uploader, "storeImage", [i.cid, i.image_hash, i.h3, i.pixel_digest])
             for i in _items(min(_CHUNK, count - done))
         ]
         if anvil is not None:
