@@ -46,13 +46,15 @@ from pydicom.data import get_testdata_file
 from pydicom.uid import ExplicitVRLittleEndian
 
 from scanseal.crypto.identity import Keystore
-from scanseal.ledger.devnode import ANVIL_FUNDER_KEY, running_anvil
 from scanseal.service import GatewayClient, wire
 from scanseal.service.signed import new_request, sign_request
 from scanseal.service.tls import make_certs
 from scanseal.storage import cid_of
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # the anvil launcher the tests use
+from devnode import ANVIL_FUNDER_KEY, running_anvil  # noqa: E402
+
 PASSPHRASE = "bench passphrase"
 READERS = 16
 

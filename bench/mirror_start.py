@@ -33,12 +33,13 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "tests"))  # the anvil launcher the tests use
 
 from eth_account import Account  # noqa: E402
 from eth_account.signers.local import LocalAccount  # noqa: E402
 
+from devnode import ANVIL_FUNDER_KEY, running_anvil  # noqa: E402
 from scanseal.ledger import Ledger, LedgerConfig, RecordInput  # noqa: E402
-from scanseal.ledger.devnode import ANVIL_FUNDER_KEY, running_anvil  # noqa: E402
 
 _BEHIND = 500
 _CHUNK = 100

@@ -42,11 +42,13 @@ from pydicom.data import get_testdata_file
 
 from gateway_load import ROOT, _transport, ct_slice, measured, start_gateway
 from scanseal.crypto.identity import Identity
-from scanseal.ledger.devnode import running_anvil
 from scanseal.service import GatewayClient, wire
 from scanseal.service.client import open_bundle, seal_for_upload
 from scanseal.service.signed import Domain, signed_headers
 from scanseal.storage import cid_of
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the anvil launcher
+from devnode import running_anvil
 
 SMALL = Path(str(get_testdata_file("CT_small.dcm")))
 RECIPIENTS = 2

@@ -54,10 +54,10 @@ from typing import Any, TypeVar
 import httpx
 from eth_account import Account
 
+from devnode import ANVIL_FUNDER_KEY, running_anvil
 from scanseal.crypto.identity import Identity, Keystore
 from scanseal.errors import AccessDenied
 from scanseal.ledger import Ledger, LedgerConfig
-from scanseal.ledger.devnode import ANVIL_FUNDER_KEY, running_anvil
 from scanseal.service import GatewayClient
 from scanseal.service.client import open_bundle, seal_for_upload
 from scanseal.storage import CID

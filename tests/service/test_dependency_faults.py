@@ -33,8 +33,8 @@ import httpx
 import pytest
 from pydicom.data import get_testdata_file
 
+from devnode import ANVIL_FUNDER_KEY, anvil_binary
 from gateway_harness import GatewayProcess, World, free_port, make_world
-from scanseal.ledger.devnode import ANVIL_FUNDER_KEY, anvil_binary
 from scanseal.service import wire
 from scanseal.service.client import open_bundle, seal_for_upload
 from scanseal.service.signed import Domain, signed_headers
