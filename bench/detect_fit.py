@@ -23,17 +23,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from scanseal.detect import MODEL_DIR  # noqa: E402
-from scanseal.detect.training import compare, synth, train  # noqa: E402
+from scanseal.detect.training import compare, evaluation, sets, synth  # noqa: E402
 
 
 def measure(model_dir: Path, samples: list[synth.Sample]) -> dict[str, float]:
     scores, maps, card = compare.card_scores(model_dir, samples)
-    overall = train.evaluate(samples, scores, maps, card["threshold"])["overall"]
+    overall = evaluation.evaluate(samples, scores, maps, card["threshold"])["overall"]
     keys = ("accuracy", "recall", "false_alarm_rate", "auc", "detection_at_1pct_fa", "loc_f1")
     return {key: round(float(overall[key]), 4) for key in keys}
 
 
-def pool_samples(pool: train.Pool, pairs: int) -> list[synth.Sample]:
+def pool_samples(pool: sets.Pool, pairs: int) -> list[synth.Sample]:
     return [
         synth.Sample(
             pool.planes[row].astype(np.float32),
@@ -52,20 +52,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--images", type=int, default=80, help="training images and pool pairs")
     parser.add_argument("--seed", type=int, default=20261124, help="make train's seed")
     args = parser.parse_args(argv)
-    bases = train._bases(args.seed, "train", train.PHANTOMS)
+    bases = sets.base_images(args.seed, "train", sets.PHANTOMS)
     chosen = np.random.default_rng([args.seed, 99]).choice(len(bases), args.images, replace=False)
-    sets: dict[str, list[synth.Sample]] = {
+    groups: dict[str, list[synth.Sample]] = {
         "training images, fresh tampering": synth.balanced_set(
             np.random.default_rng([args.seed, 98]), [bases[i] for i in chosen]
         ),
         "training pool (as trained)": pool_samples(
-            train.build_pool(args.seed, bases, 2 * args.images), args.images
+            sets.build_pool(args.seed, bases, 2 * args.images), args.images
         ),
-        "validation": train.held_out(args.seed, "val")[0],
+        "validation": sets.held_out(args.seed, "val")[0],
     }
     print("| set | samples | accuracy | recall | false alarms | AUC | det. @1% FA | loc. F1 |")
     print("|---|---|---|---|---|---|---|---|")
-    for name, samples in sets.items():
+    for name, samples in groups.items():
         row = measure(args.model_dir, samples)
         print(
             f"| {name} | {len(samples)} | {row['accuracy']:.1%} | {row['recall']:.1%} "

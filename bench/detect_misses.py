@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from scanseal.detect import MODEL_DIR  # noqa: E402
-from scanseal.detect.training import compare, synth, train  # noqa: E402
+from scanseal.detect.training import compare, sets, synth  # noqa: E402
 
 AREA_EDGES = (0, 400, 1000, 2000, np.inf)
 """Mask area bins in pixels; a blob of radius r covers about 3.1 r² (r is 6-30 pixels)."""
@@ -91,7 +91,7 @@ def _recall(rows: list[dict[str, Any]]) -> str:
 
 def measure(model_dir: Path, seed: int) -> list[dict[str, Any]]:
     """One row per tampered test image: family, modality, area, strength, detected."""
-    test, bases = train.held_out(seed, "test")
+    test, bases = sets.held_out(seed, "test")
     scores, _, card = compare.card_scores(model_dir, test)
     per_base = len(synth.FAMILIES) + len(synth.BENIGN)
     rows = []

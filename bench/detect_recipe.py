@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT / "src"))
 import torch  # noqa: E402
 
 from scanseal.detect import sigmoid  # noqa: E402
-from scanseal.detect.training import metrics, train  # noqa: E402
+from scanseal.detect.training import evaluation, metrics, sets, train  # noqa: E402
 
 KEYS: dict[str, Any] = {
     "crop": int,
@@ -89,9 +89,10 @@ def _scored(model: torch.nn.Module, two_views: bool) -> dict[str, float]:
     val = _DATA["val"]
     labels = np.array([s.tampered for s in val], float)
     logits, maps = train.predict(model, val, two_views=two_views)
-    temperature = train.fit_temperature(labels, logits)
+    temperature = evaluation.fit_temperature(labels, logits)
     scores = sigmoid(logits / temperature)
-    overall = train.evaluate(val, scores, maps, metrics.best_threshold(labels, scores))["overall"]
+    threshold = metrics.best_threshold(labels, scores)
+    overall = evaluation.evaluate(val, scores, maps, threshold)["overall"]
     keys = ("accuracy", "auc", "detection_at_1pct_fa", "loc_f1")
     return {key: round(float(overall[key]), 4) for key in keys}
 
@@ -106,7 +107,7 @@ def run_variant(job: tuple[str, float, int]) -> dict[str, Any]:
     arch = str(options.get("arch", "proposed"))
     views = int(options.get("views", 0))
     pool = _DATA["pools"][views]
-    fresh = train.fresh_pairs(seed, _DATA["bases"][views], float(options.get("fresh", 0)))
+    fresh = sets.fresh_pairs(seed, _DATA["bases"][views], float(options.get("fresh", 0)))
     model = train.train(arch, pool, budget, seed=seed, augment=True, fresh=fresh)
     return {
         "variant": text,
@@ -122,19 +123,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--variant", action="append", required=True, help="key=value,...")
     parser.add_argument("--minutes", type=float, default=7.7, help="wall clock per variant")
     parser.add_argument("--seed", type=int, default=20261124)
-    parser.add_argument("--phantoms", type=int, default=train.PHANTOMS)
+    parser.add_argument("--phantoms", type=int, default=sets.PHANTOMS)
     parser.add_argument("--pool", type=int, default=8000)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "detect-recipe.json")
     args = parser.parse_args(argv)
     options = [parse_variant(text) for text in args.variant]  # a typo fails before the data
     pools, bases = {}, {}
     for views in sorted({int(option.get("views", 0)) for option in options}):
-        bases[views] = train._bases(args.seed, "train", args.phantoms, views)
-        pools[views] = train.build_pool(args.seed, bases[views], args.pool)
+        bases[views] = sets.base_images(args.seed, "train", args.phantoms, views)
+        pools[views] = sets.build_pool(args.seed, bases[views], args.pool)
     _DATA.update(
         pools=pools,
         bases=bases,
-        val=train.held_out(args.seed, "val", args.phantoms)[0],
+        val=sets.held_out(args.seed, "val", args.phantoms)[0],
     )
     jobs = [(text, args.minutes * 60, args.seed) for text in args.variant]
     context = multiprocessing.get_context("fork")

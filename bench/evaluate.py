@@ -38,6 +38,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "tests"))  # the anvil launcher the tests use (devnode)
 
 from evaluation import SECTIONS  # noqa: E402
 from evaluation._common import table  # noqa: E402

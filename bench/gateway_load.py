@@ -47,13 +47,15 @@ from pydicom.uid import ExplicitVRLittleEndian
 
 from scanseal.client import GatewayClient
 from scanseal.crypto.identity import Keystore
-from scanseal.ledger.devnode import ANVIL_FUNDER_KEY, running_anvil
 from scanseal.protocol import wire
 from scanseal.protocol.signed import new_request, sign_request
 from scanseal.service.tls import make_certs
 from scanseal.storage import cid_of
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # the anvil launcher the tests use
+from devnode import ANVIL_FUNDER_KEY, running_anvil  # noqa: E402
+
 PASSPHRASE = "bench passphrase"
 READERS = 16
 

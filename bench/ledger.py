@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import tempfile
 import time
 from collections import deque
@@ -26,8 +27,10 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from scanseal.ledger import Ledger, LedgerConfig, RecordInput
-from scanseal.ledger.core import _WINDOW as WINDOW
-from scanseal.ledger.devnode import ANVIL_FUNDER_KEY, running_anvil
+from scanseal.ledger._per_record import _WINDOW as WINDOW
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the anvil launcher
+from devnode import ANVIL_FUNDER_KEY, running_anvil
 
 
 def _items(count: int) -> list[RecordInput]:

@@ -33,12 +33,13 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "tests"))  # the anvil launcher the tests use
 
 from eth_account import Account  # noqa: E402
 from eth_account.signers.local import LocalAccount  # noqa: E402
 
+from devnode import ANVIL_FUNDER_KEY, running_anvil  # noqa: E402
 from scanseal.ledger import Ledger, LedgerConfig, RecordInput  # noqa: E402
-from scanseal.ledger.devnode import ANVIL_FUNDER_KEY, running_anvil  # noqa: E402
 
 _BEHIND = 500
 _CHUNK = 100
@@ -82,9 +83,10 @@ def _store_fast(ledger: Ledger, uploader: LocalAccount, count: int) -> None:
     if anvil is not None:
         ledger.chain.ensure_funded(uploader.address)  # mined while automining is still on
         anvil.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
+    contract = ledger._contract
     for done in range(0, count, _CHUNK):
         sent = [
-            ledger._send(uploader, "storeImage", [i.cid, i.image_hash, i.h3, i.pixel_digest])
+            contract.send(uploader, "storeImage", [i.cid, i.image_hash, i.h3, i.pixel_digest])
             for i in _items(min(_CHUNK, count - done))
         ]
         if anvil is not None:

@@ -43,11 +43,13 @@ from pydicom.data import get_testdata_file
 from gateway_load import ROOT, _transport, ct_slice, measured, start_gateway
 from scanseal.client import GatewayClient, open_bundle
 from scanseal.crypto.identity import Identity
-from scanseal.ledger.devnode import running_anvil
 from scanseal.protocol import wire
 from scanseal.protocol.signed import Domain, signed_headers
 from scanseal.storage import cid_of
 from scanseal.transfer.upload import seal_for_upload
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the anvil launcher
+from devnode import running_anvil
 
 SMALL = Path(str(get_testdata_file("CT_small.dcm")))
 RECIPIENTS = 2

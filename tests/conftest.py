@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from devnode import ANVIL_FUNDER_KEY, anvil_binary, running_anvil
 from engine_support import ConfigFactory, missing_engine
 from scanseal.ledger import LedgerConfig
-from scanseal.ledger.devnode import ANVIL_FUNDER_KEY, anvil_binary, running_anvil
 
 
 @pytest.fixture(scope="session")

@@ -140,7 +140,7 @@ class Servers(AbstractContextManager["Servers"]):
 
     def anvil(self) -> tuple[str, subprocess.Popen[bytes]]:
         """A real anvil node (JSON-RPC) on 127.0.0.1: its URL and its process."""
-        from scanseal.ledger.devnode import anvil_binary
+        from devnode import anvil_binary
 
         binary = anvil_binary()
         if binary is None:
@@ -193,7 +193,7 @@ class Servers(AbstractContextManager["Servers"]):
         )
         env = dict(os.environ, SCANSEAL_HOME=str(home), SCANSEAL_PASSPHRASE=PASSPHRASE)
         if chain:
-            from scanseal.ledger.devnode import ANVIL_FUNDER_KEY
+            from devnode import ANVIL_FUNDER_KEY
 
             env["SCANSEAL_LEDGER_FUNDER_KEY"] = ANVIL_FUNDER_KEY
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])

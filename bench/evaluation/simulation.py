@@ -54,11 +54,11 @@ from typing import Any, TypeVar
 import httpx
 from eth_account import Account
 
+from devnode import ANVIL_FUNDER_KEY, running_anvil
 from scanseal.client import GatewayClient, open_bundle
 from scanseal.crypto.identity import Identity, Keystore
 from scanseal.errors import AccessDenied
 from scanseal.ledger import Ledger, LedgerConfig
-from scanseal.ledger.devnode import ANVIL_FUNDER_KEY, running_anvil
 from scanseal.storage import CID
 from scanseal.transfer.upload import seal_for_upload
 

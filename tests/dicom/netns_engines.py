@@ -27,12 +27,12 @@ from tests.dicom.engines import Orthanc
 from tests.dicom.scu import count, same_instance
 from tests.dicom.test_scp import gateway as gateway
 
+from devnode import ANVIL_FUNDER_KEY, anvil_binary, running_anvil
 from gateway_harness import PASSPHRASE, GatewayProcess, World, free_port, make_world
 from scanseal.crypto.identity import Keystore
 from scanseal.dicom.agent import FORWARDED, ForwardState
 from scanseal.dicom.index import DicomIndex
 from scanseal.ledger import Ledger, LedgerConfig
-from scanseal.ledger.devnode import ANVIL_FUNDER_KEY, anvil_binary, running_anvil
 from scanseal.transfer.records import cid_bytes
 
 pytestmark = pytest.mark.skipif(

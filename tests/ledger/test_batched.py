@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from eth_account import Account
@@ -29,6 +30,7 @@ from scanseal.ledger import (
     check_proof,
     record_id,
 )
+from scanseal.ledger._batched import BatchedWriter
 
 from .conftest import ROOT, Cast, ConfigFactory, card, new_cid, populate
 
@@ -45,6 +47,13 @@ def _batched(make_config: ConfigFactory, cast: Cast, **overrides: object) -> Led
         populate(setup, cast)
     config = make_config(mode="batched", **overrides)
     return Ledger.open(config, operator=cast.admin)
+
+
+def _log_path(ledger: Ledger) -> Path:
+    """Where the batched ledger's operator log lives."""
+    writer = ledger._writer
+    assert isinstance(writer, BatchedWriter)
+    return writer.log.path
 
 
 def test_anchors_every_n_entries_and_proves_each(make_config: ConfigFactory, cast: Cast) -> None:
@@ -117,8 +126,7 @@ def test_proof_survives_json_round_trip(make_config: ConfigFactory, cast: Cast) 
 def test_rewritten_log_file_is_refused_on_open(make_config: ConfigFactory, cast: Cast) -> None:
     with _batched(make_config, cast, batch_size=4) as ledger:
         ledger.store_records(cast.uploader, _items(4))
-        path = ledger._log.path if ledger._log else None
-    assert path is not None
+        path = _log_path(ledger)
     lines = path.read_text().splitlines()
     entry = Entry.decode(bytes.fromhex(json.loads(lines[2])["entry"]))
     forged = replace(entry, image_hash=os.urandom(32))  # well-formed, but not what was anchored
@@ -131,8 +139,7 @@ def test_rewritten_log_file_is_refused_on_open(make_config: ConfigFactory, cast:
 def test_log_that_lost_entries_is_refused(make_config: ConfigFactory, cast: Cast) -> None:
     with _batched(make_config, cast, batch_size=4) as ledger:
         ledger.store_records(cast.uploader, _items(4))
-        path = ledger._log.path if ledger._log else None
-    assert path is not None
+        path = _log_path(ledger)
     path.write_text("".join(path.read_text().splitlines(keepends=True)[:3]))
     with pytest.raises(IntegrityError, match="4 are anchored"):
         Ledger.open(make_config(mode="batched"), operator=cast.admin)

@@ -7,9 +7,9 @@ import json
 import shutil
 import subprocess
 
+from devnode import NODE_MODULES
 from engine_support import missing_engine
 from scanseal.ledger._artifact import load_artifact
-from scanseal.ledger.devnode import NODE_MODULES
 
 from .conftest import ROOT
 

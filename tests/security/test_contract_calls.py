@@ -37,7 +37,7 @@ def test_unauthorized_contract_calls_revert(make_config: ConfigFactory) -> None:
 
         def anchor(account) -> Callable[[], object]:
             data = _abi.encode_call("anchorBatch", os.urandom(32), 1, [])
-            return lambda: ledger._settle(  # a raw transaction, on purpose
+            return lambda: ledger._contract.settle(  # a raw transaction, on purpose
                 account, *_send(ledger, account, data), record_id(cid), "anchor batch"
             )
 

@@ -33,9 +33,9 @@ import httpx
 import pytest
 from pydicom.data import get_testdata_file
 
+from devnode import ANVIL_FUNDER_KEY, anvil_binary
 from gateway_harness import GatewayProcess, World, free_port, make_world
 from scanseal.client import open_bundle
-from scanseal.ledger.devnode import ANVIL_FUNDER_KEY, anvil_binary
 from scanseal.protocol import wire
 from scanseal.protocol.signed import Domain, signed_headers
 from scanseal.storage import CID, EmbeddedStore, KuboNode, cid_of

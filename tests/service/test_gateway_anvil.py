@@ -14,11 +14,11 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from pydicom.data import get_testdata_file
 
+from devnode import ANVIL_FUNDER_KEY, anvil_binary, running_anvil
 from gateway_harness import GatewayProcess, World, make_world
 from scanseal.client import GatewayClient
 from scanseal.errors import AccessDenied
 from scanseal.ledger import Ledger, LedgerConfig
-from scanseal.ledger.devnode import ANVIL_FUNDER_KEY, anvil_binary, running_anvil
 from scanseal.storage import CID
 
 pytestmark = pytest.mark.integration

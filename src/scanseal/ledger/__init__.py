@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from scanseal.ledger._batch import Entry
 from scanseal.ledger.config import LedgerConfig
-from scanseal.ledger.core import Ledger, RecordInput, check_proof, record_id
+from scanseal.ledger.core import Ledger, check_proof
 from scanseal.ledger.models import (
     AccessLogEntry,
     AccessResult,
@@ -16,6 +16,8 @@ from scanseal.ledger.models import (
     Reason,
     Receipt,
     Record,
+    RecordInput,
+    record_id,
 )
 
 __all__ = [

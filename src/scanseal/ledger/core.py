@@ -1,39 +1,31 @@
 """The Ledger: ImageRegistry on an EVM, in per-record or Merkle-batched mode.
 
-Per-record mode is the paper's design: one transaction per image and per access. Batched mode
-appends records and access events to the operator's RFC 6962 log and publishes only its root,
-every `batch_size` entries or `batch_seconds` seconds; each entry then has an inclusion proof
-that anyone can check against the root stored on chain, and the contract itself checks that
-each new root extends the previous one. Roles, identities and grants are always on chain: they
-are the policy, and a policy must not wait for a batch.
+Per-record mode is the paper's design: one transaction per image and per access
+(`_per_record`). Batched mode appends records and access events to the operator's RFC 6962 log
+and publishes only its root (`_batched`); each entry then has an inclusion proof that anyone
+can check against the root stored on chain. The facade picks one writer when it opens and
+sends every record and access event to it. Roles, identities and grants are always on chain:
+they are the policy, and a policy must not wait for a batch.
 """
 
 from __future__ import annotations
 
-import functools
-import json
-import threading
-import time
-from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Protocol
 
-from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
-from eth_utils.crypto import keccak
 
-from scanseal._address import checksum
-from scanseal.errors import AccessDenied, IntegrityError, InvalidInput, NotFound, ScanSealError
-from scanseal.integrity.merkle import empty_root, leaf_hash, verify_inclusion
-from scanseal.ledger import _abi
-from scanseal.ledger._artifact import load_artifact
-from scanseal.ledger._batch import BatchLog, Entry
-from scanseal.ledger._chain import Chain, EmbeddedChain, JsonRpcChain, RevertError
+from scanseal.errors import IntegrityError, InvalidInput, NotFound
+from scanseal.integrity.merkle import leaf_hash, verify_inclusion
+from scanseal.ledger import _abi, _audit, _deploy
+from scanseal.ledger._batch import Entry
+from scanseal.ledger._batched import BatchedWriter
+from scanseal.ledger._chain import Chain
+from scanseal.ledger._contract import Contract
 from scanseal.ledger._mirror import AccessMirror
-from scanseal.ledger._revert import error_from_revert
+from scanseal.ledger._per_record import PerRecordWriter
 from scanseal.ledger.config import LedgerConfig
 from scanseal.ledger.models import (
     AccessLogEntry,
@@ -46,33 +38,11 @@ from scanseal.ledger.models import (
     Reason,
     Receipt,
     Record,
+    RecordInput,
+    record_id,
 )
 
-_GAS = {"storeImage": 300_000, "anchorBatch": 400_000, "logAccess": 150_000}
-_DEFAULT_GAS = 150_000
-_DEPLOY_GAS = 3_000_000
-_WINDOW = 32
-"""Transactions kept in flight by store_records: enough to hide the round trips, few enough
-that a node's pool never backs up (anvil slows sharply with hundreds of pending transactions)."""
-_UPLOADER_CACHE_SECONDS = 5.0
-_AUDITED_EVENTS = ("ImageStored", "AccessGranted", "AccessRevoked", "AccessAttempt")
-
-
-@dataclass(frozen=True)
-class RecordInput:
-    """What an uploader commits for one image."""
-
-    cid: bytes
-    image_hash: bytes
-    h3: bytes
-    pixel_digest: bytes
-
-
-@functools.lru_cache(maxsize=4096)
-def record_id(cid: bytes) -> bytes:
-    """The contract's key for a record: keccak256 of the binary manifest CID (recent ones
-    kept: a gateway derives the same key on every fetch of a record)."""
-    return keccak(cid)
+__all__ = ["Ledger", "RecordInput", "check_proof", "record_id"]
 
 
 def check_proof(proof: BatchProof) -> Entry:
@@ -83,6 +53,40 @@ def check_proof(proof: BatchProof) -> Entry:
     """
     verify_inclusion(leaf_hash(proof.entry), proof.index, proof.size, proof.path, proof.root)
     return Entry.decode(proof.entry)
+
+
+class _Writer(Protocol):
+    """Where records and access events go, chosen once when the ledger opens: transactions
+    (`PerRecordWriter`) or the operator's batched log (`BatchedWriter`)."""
+
+    @property
+    def pending(self) -> int: ...
+
+    def store(self, uploader: LocalAccount, items: Sequence[RecordInput]) -> list[Receipt]: ...
+
+    def log_access(
+        self, reporter: LocalAccount, rid: bytes, accessor: str, kind: AccessType, reason: Reason
+    ) -> AccessResult: ...
+
+    def may_access(self, rid: bytes, account: str) -> bool: ...
+
+    def batched_record(self, rid: bytes) -> Entry | None: ...
+
+    def log_index(self, rid: bytes) -> int | None: ...
+
+    def trail(self, rid: bytes) -> list[AuditEntry]: ...
+
+    def forget_uploader(self, address: str) -> None: ...
+
+    def anchor(self) -> AnchorInfo | None: ...
+
+    def tick(self) -> AnchorInfo | None: ...
+
+    def prove(self, index: int) -> BatchProof: ...
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]: ...
+
+    def close(self) -> None: ...
 
 
 class Ledger:
@@ -99,24 +103,15 @@ class Ledger:
         self.address = to_checksum_address(address)
         self.mode = config.mode
         self._config = config
-        self._operator = operator
-        self._operator_address = (
-            operator.address
-            if operator is not None
-            else (to_checksum_address(config.operator) if config.operator else None)
-        )
-        self._uploaders: dict[str, float] = {}
-        self._log: BatchLog | None = None
-        self._anchor_count = 0
-        self._anchored_size = 0
-        self._anchored_root = empty_root()
-        self._first_pending: float | None = None
-        self._batch_lock = threading.RLock()  # one writer at a time on the log and its anchors
-        first_block = _deploy_block(config.state_dir, chain, address)
+        self._contract = Contract(chain, self.address)
+        first_block = _deploy.deploy_block(config.state_dir, chain, address)
         checkpoint = Path(config.state_dir) / f"mirror-{chain.chain_id}-{self.address}.sqlite3"
         self._access = AccessMirror(chain, self.address, first_block, checkpoint)
+        self._writer: _Writer
         if self.mode == "batched":
-            self._open_batch_log()
+            self._writer = BatchedWriter(self._contract, self._access, config, operator)
+        else:
+            self._writer = PerRecordWriter(self._contract, self._access)
 
     # ------------------------------------------------------------ opening
 
@@ -131,22 +126,21 @@ class Ledger:
         """Connect as configured; deploy the contract first if there is none and a deployer is
         given (the deployer becomes its owner)."""
         config = config if config is not None else LedgerConfig.load()
-        chain = _connect(config)
-        address = config.contract or _saved_address(config.state_dir, chain.chain_id)
+        chain = _deploy.connect(config)
+        address = config.contract or _deploy.saved_address(config.state_dir, chain.chain_id)
         if address is None:
             if deployer is None:
                 chain.close()
                 raise NotFound("no ImageRegistry is deployed on this chain yet")
-            address, block = _deploy(chain, deployer)
-            _save_address(config.state_dir, chain.chain_id, address, block)
-        _check_code(chain, address)
+            address, block = _deploy.deploy(chain, deployer)
+            _deploy.save_address(config.state_dir, chain.chain_id, address, block)
+        _deploy.check_code(chain, address)
         return cls(chain, address, config, operator)
 
     def close(self) -> None:
         """Anchor nothing, lose nothing: pending batched entries stay in the log file."""
         self._access.close()
-        if self._log is not None:
-            self._log.close()
+        self._writer.close()
         self.chain.close()
 
     def __enter__(self) -> Ledger:
@@ -180,7 +174,7 @@ class Ledger:
 
     def deauthorize_uploader(self, admin: LocalAccount, account: str) -> Receipt:
         """Admin only: stop an uploader from storing further records."""
-        self._uploaders.pop(to_checksum_address(account), None)
+        self._writer.forget_uploader(to_checksum_address(account))
         return self._tx(admin, "deauthorizeUploader", b"", [account], "deauthorize uploader")
 
     def identity_of(self, account: str) -> bytes | None:
@@ -210,20 +204,7 @@ class Ledger:
         A refusal raises after the transactions already sent have settled or failed."""
         for item in items:
             _check_record_input(item)
-        if self.mode == "batched":
-            with self._batch_lock:
-                return self._append_records(uploader, items)
-        receipts: list[Receipt] = []
-        in_flight: deque[tuple[dict[str, Any], str, bytes]] = deque()
-        for item in items:
-            args = [item.cid, item.image_hash, item.h3, item.pixel_digest]
-            tx, tx_hash = self._send(uploader, "storeImage", args)
-            in_flight.append((tx, tx_hash, record_id(item.cid)))
-            if len(in_flight) >= _WINDOW:
-                receipts.append(self._settle(uploader, *in_flight.popleft(), "store record"))
-        while in_flight:
-            receipts.append(self._settle(uploader, *in_flight.popleft(), "store record"))
-        return receipts
+        return self._writer.store(uploader, items)
 
     def get_record(self, cid: bytes) -> Record:
         """The record for a manifest CID: from the chain, or from an anchored batch entry."""
@@ -231,7 +212,7 @@ class Ledger:
         try:
             values = self._view("getRecord", rid)
         except NotFound:
-            entry = self._batched_record(rid)
+            entry = self._writer.batched_record(rid)
             if entry is None:
                 raise
             return _record_from_entry(entry)
@@ -243,7 +224,7 @@ class Ledger:
         entry in the batched log, else its ``ImageStored`` transaction. This is how a repeated
         upload learns that it was already registered (a crash before its answer was sent)."""
         rid = record_id(cid)
-        index = None if self._log is None else self._log.record_index(rid)
+        index = self._writer.log_index(rid)
         if index is not None:
             return Receipt(rid, "batched", log_index=index)
         if self._access.uploader_of(rid) is None:
@@ -311,13 +292,7 @@ class Ledger:
     def has_access(self, cid: bytes, account: str) -> bool:
         """Whether `account` may open the record now: the contract's hasAccess (answered from
         its mirrored grant table), or the uploader of a record that exists only in this log."""
-        return self._may_access(record_id(cid), account)
-
-    def _may_access(self, rid: bytes, account: str) -> bool:
-        if self._access.has_access(rid, account):
-            return True
-        entry = self._batched_record(rid)
-        return entry is not None and entry.actor == to_checksum_address(account)
+        return self._writer.may_access(record_id(cid), account)
 
     def log_access(
         self,
@@ -329,17 +304,7 @@ class Ledger:
     ) -> AccessResult:
         """Record an access attempt, allowed or denied. The contract (or, batched, the grant
         table on chain) decides `allowed`; a nonzero `reason` from the reporter forces a denial."""
-        rid = record_id(cid)
-        if self.mode == "batched":
-            with self._batch_lock:
-                return self._append_access(reporter, rid, accessor, access_type, reason)
-        receipt = self._tx(
-            reporter, "logAccess", rid, [accessor, int(access_type), int(reason)], "log access"
-        )
-        for name, fields in self._receipt_events(receipt):
-            if name == "AccessAttempt":
-                return AccessResult(bool(fields["allowed"]), int(fields["reason"]), receipt)
-        raise IntegrityError("logAccess emitted no AccessAttempt event")
+        return self._writer.log_access(reporter, record_id(cid), accessor, access_type, reason)
 
     def access_log(self, cid: bytes) -> list[AccessLogEntry]:
         """The paper's AccessLog array for a record, as the contract stores it (per-record)."""
@@ -356,7 +321,8 @@ class Ledger:
     def audit_trail(self, cid: bytes) -> list[AuditEntry]:
         """Every stored, granted, revoked and access event for a record, oldest first."""
         rid = record_id(cid)
-        trail = self._chain_trail(rid) + self._batch_trail(rid)
+        trail = _audit.chain_trail(self.chain, self.address, self._access.first_block, rid)
+        trail += self._writer.trail(rid)
         trail.sort(key=lambda entry: entry.timestamp)
         return trail
 
@@ -365,68 +331,19 @@ class Ledger:
     @property
     def pending(self) -> int:
         """Entries appended to the batched log but not anchored yet."""
-        return 0 if self._log is None else self._log.size - self._anchored_size
+        return self._writer.pending
 
     def anchor(self) -> AnchorInfo | None:
         """Publish the log's current root (with a consistency proof from the last one)."""
-        log, operator = self._batch_parts()
-        with self._batch_lock:
-            return self._anchor(log, operator)
-
-    def _anchor(self, log: BatchLog, operator: LocalAccount) -> AnchorInfo | None:
-        if self.pending == 0:
-            return None
-        log.sync()
-        size = log.size
-        root = log.tree.root(size)
-        proof = log.tree.consistency_proof(self._anchored_size, size)
-        try:
-            receipt = self._tx(operator, "anchorBatch", b"", [root, size, proof], "anchor batch")
-        except ScanSealError:
-            self._sync_anchors()  # it may have been mined after all (a receipt timeout)
-            raise
-        self._anchor_count += 1
-        self._anchored_size = size
-        self._anchored_root = root
-        self._first_pending = None
-        stamp = next(
-            f["timestamp"] for n, f in self._receipt_events(receipt) if n == "BatchAnchored"
-        )
-        return AnchorInfo(
-            operator.address,
-            self._anchor_count - 1,
-            root,
-            size,
-            stamp,
-            receipt.tx_hash,
-            receipt.gas_used,
-        )
+        return self._writer.anchor()
 
     def tick(self) -> AnchorInfo | None:
         """Anchor if the oldest pending entry has waited `batch_seconds`; call periodically."""
-        if self._first_pending is None:
-            return None
-        if time.monotonic() - self._first_pending < self._config.batch_seconds:
-            return None
-        return self.anchor()
+        return self._writer.tick()
 
     def prove(self, index: int) -> BatchProof:
         """The inclusion proof of log entry `index` against the latest anchored root."""
-        log, operator = self._read_parts()
-        if not 0 <= index < log.size:
-            raise NotFound(f"no batched entry #{index}")
-        if index >= self._anchored_size:
-            raise InvalidInput(f"batched entry #{index} is not anchored yet")
-        path = log.tree.inclusion_proof(index, self._anchored_size)
-        return BatchProof(
-            operator,
-            self._anchor_count - 1,
-            index,
-            self._anchored_size,
-            self._anchored_root,
-            log.entry(index),
-            tuple(path),
-        )
+        return self._writer.prove(index)
 
     def verify_proof(self, proof: BatchProof) -> Entry:
         """Check a proof against the root the contract stores; returns the proven entry."""
@@ -437,270 +354,34 @@ class Ledger:
 
     def get_anchor(self, operator: str, index: int) -> AnchorInfo:
         """Anchor `index` of `operator`, read from the contract."""
-        ((root, size, stamp),) = self._view("getAnchor", operator, index)
-        return AnchorInfo(to_checksum_address(operator), index, bytes(root), int(size), int(stamp))
+        return self._contract.get_anchor(operator, index)
 
     def anchor_count(self, operator: str) -> int:
         """How many roots `operator` has anchored."""
-        return int(self._view("anchorCount", operator)[0])
+        return self._contract.anchor_count(operator)
 
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
         """Proof that the operator's log at `old_size` is a prefix of the log at `new_size`."""
-        log, _ = self._read_parts()
-        return log.tree.consistency_proof(old_size, new_size)
+        return self._writer.consistency_proof(old_size, new_size)
 
-    # ------------------------------------------------------------ internals: transactions
-
-    def _send(
-        self, account: LocalAccount, function: str, args: list[Any]
-    ) -> tuple[dict[str, Any], str]:
-        data = _abi.encode_call(function, *args)
-        tx = {"to": self.address, "data": data, "gas": _GAS.get(function, _DEFAULT_GAS)}
-        return tx, self.chain.send(account, tx)
-
-    def _settle(
-        self, account: LocalAccount, tx: dict[str, Any], tx_hash: str, rid: bytes, action: str
-    ) -> Receipt:
-        receipt = self.chain.wait(tx_hash)
-        if receipt["status"] != 1:
-            data = self.chain.revert_data(tx, account.address, int(receipt["blockNumber"]) - 1)
-            raise error_from_revert(data, action)
-        return Receipt(
-            rid, "per-record", tx_hash, int(receipt["blockNumber"]), int(receipt["gasUsed"])
-        )
-
-    def _tx(
-        self, account: LocalAccount, function: str, rid: bytes, args: list[Any], action: str
-    ) -> Receipt:
-        call_args = [rid, *args] if rid else args
-        tx, tx_hash = self._send(account, function, call_args)
-        return self._settle(account, tx, tx_hash, rid, action)
-
-    def _receipt_events(self, receipt: Receipt) -> list[tuple[str, dict[str, Any]]]:
-        assert receipt.tx_hash is not None
-        logs = self.chain.wait(receipt.tx_hash)["logs"]
-        decoded = [_abi.decode_log(list(log["topics"]), bytes(log["data"])) for log in logs]
-        return [event for event in decoded if event is not None]
-
-    def _view(self, function: str, *args: Any) -> tuple[Any, ...]:
-        try:
-            raw = self.chain.call(self.address, _abi.encode_call(function, *args))
-        except RevertError as reverted:
-            raise error_from_revert(reverted.data, function) from None
-        return _abi.decode_output(function, raw)
-
-    # ------------------------------------------------------------ internals: batched log
-
-    def _batch_parts(self) -> tuple[BatchLog, LocalAccount]:
-        """The log and the operator's signing account, for writing."""
-        if self._log is None or self._operator is None:
-            raise InvalidInput("this ledger is not the operator of a batched log")
-        return self._log, self._operator
-
-    def _read_parts(self) -> tuple[BatchLog, str]:
-        """The log and the operator's address, for reading and proving."""
-        if self._log is None or self._operator_address is None:
-            raise InvalidInput("this ledger is not in batched mode")
-        return self._log, self._operator_address
-
-    def _open_batch_log(self) -> None:
-        operator = self._operator_address
-        if operator is None:
-            raise InvalidInput("batched mode needs the operator: its account, or its address")
-        path = Path(self._config.state_dir) / f"batch-{operator}.jsonl"
-        self._log = BatchLog(path, durable=self._config.durable)
-        self._sync_anchors()
-        if self._log.size < self._anchored_size:
-            raise IntegrityError(
-                f"{path} holds {self._log.size} entries but {self._anchored_size} are anchored"
-            )
-        if self._log.tree.root(self._anchored_size) != self._anchored_root:
-            raise IntegrityError(f"{path} does not match the root anchored on chain")
-        if self.pending and self._operator is not None:
-            self.anchor()  # entries that were appended before a crash
-
-    def _sync_anchors(self) -> None:
-        """Take the operator's latest anchor from the chain, the only authority on it."""
-        assert self._operator_address is not None
-        self._anchor_count = self.anchor_count(self._operator_address)
-        if self._anchor_count:
-            latest = self.get_anchor(self._operator_address, self._anchor_count - 1)
-            self._anchored_size, self._anchored_root = latest.size, latest.root
-
-    def _append_records(
-        self, uploader: LocalAccount, items: Sequence[RecordInput]
-    ) -> list[Receipt]:
-        log, operator = self._batch_parts()
-        self._require_uploader(uploader.address)
-        receipts = []
-        for item in items:
-            rid = record_id(item.cid)
-            if self._batched_record(rid) is not None:
-                raise InvalidInput(f"record 0x{rid.hex()[:16]}… is already in the batched log")
-            entry = Entry(
-                "record",
-                rid,
-                uploader.address,
-                int(time.time()),
-                operator.address,
-                cid=item.cid,
-                image_hash=item.image_hash,
-                h3=item.h3,
-                pixel_digest=item.pixel_digest,
-            )
-            receipts.append(Receipt(rid, "batched", log_index=log.append(entry)))
-            self._after_append()
-        return receipts
-
-    def _append_access(
-        self, reporter: LocalAccount, rid: bytes, accessor: str, kind: AccessType, reason: Reason
-    ) -> AccessResult:
-        log, operator = self._batch_parts()
-        if reporter.address != operator.address:
-            raise AccessDenied(f"{reporter.address} is not the operator of this batched log")
-        code = int(reason)
-        allowed = False
-        if code == Reason.NONE:
-            allowed = self._may_access(rid, accessor)
-            if not allowed:
-                revoked = self._access.grant_of(rid, accessor) == GrantState.REVOKED
-                code = int(Reason.REVOKED if revoked else Reason.NO_GRANT)
-        entry = Entry(
-            "access",
-            rid,
-            checksum(accessor),
-            int(time.time()),
-            operator.address,
-            access_type=int(kind),
-            allowed=allowed,
-            reason=code,
-        )
-        index = log.append(entry)
-        self._after_append()
-        return AccessResult(allowed, code, Receipt(rid, "batched", log_index=index))
-
-    def _after_append(self) -> None:
-        if self._first_pending is None:
-            self._first_pending = time.monotonic()
-        if self.pending >= self._config.batch_size:
-            self.anchor()
-        else:
-            self.tick()
-
-    def _require_uploader(self, address: str) -> None:
-        checked = self._uploaders.get(address)
-        if checked is not None and time.monotonic() - checked < _UPLOADER_CACHE_SECONDS:
-            return
-        if not self.is_uploader(address):
-            raise AccessDenied(f"store record: {address} is not an authorized uploader")
-        self._uploaders[address] = time.monotonic()
-
-    def _batched_record(self, rid: bytes) -> Entry | None:
-        if self._log is None:
-            return None
-        index = self._log.record_index(rid)
-        return None if index is None else Entry.decode(self._log.entry(index))
+    # ------------------------------------------------------------ internals
 
     def _record_index(self, rid: bytes) -> int:
-        index = None if self._log is None else self._log.record_index(rid)
+        index = self._writer.log_index(rid)
         if index is None:
             raise NotFound(f"record 0x{rid.hex()[:16]}… is not in the batched log")
         return index
 
-    # ------------------------------------------------------------ internals: audit
+    def _tx(
+        self, account: LocalAccount, function: str, rid: bytes, args: list[Any], action: str
+    ) -> Receipt:
+        return self._contract.transact(account, function, rid, args, action)
 
-    def _chain_trail(self, rid: bytes) -> list[AuditEntry]:
-        """The record's events on chain: filtered by its recordId topic, from the contract's
-        deployment block (none can be older)."""
-        topics = ["0x" + _abi.event_topic(name).hex() for name in _AUDITED_EVENTS]
-        logs = self.chain.w3.eth.get_logs(
-            {
-                "address": self.address,
-                "fromBlock": self._access.first_block,
-                "toBlock": "latest",
-                "topics": [topics, "0x" + rid.hex()],
-            }
-        )
-        trail: list[AuditEntry] = []
-        stamps: dict[int, int] = {}
-        for log in logs:
-            decoded = _abi.decode_log(list(log["topics"]), bytes(log["data"]))
-            if decoded is None:
-                continue
-            block = int(log["blockNumber"])
-            if block not in stamps:
-                stamps[block] = int(self.chain.w3.eth.get_block(block)["timestamp"])
-            trail.append(
-                _audit_from_event(
-                    *decoded, stamps[block], "0x" + bytes(log["transactionHash"]).hex()
-                )
-            )
-        return trail
-
-    def _batch_trail(self, rid: bytes) -> list[AuditEntry]:
-        if self._log is None:
-            return []
-        trail = []
-        for index in self._log.indexes_for(rid):
-            entry = Entry.decode(self._log.entry(index))
-            proof = self.prove(index) if index < self._anchored_size else None
-            trail.append(_audit_from_entry(entry, proof))
-        return trail
+    def _view(self, function: str, *args: Any) -> tuple[Any, ...]:
+        return self._contract.view(function, *args)
 
 
 # ---------------------------------------------------------------- module helpers
-
-
-def _connect(config: LedgerConfig) -> Chain:
-    if config.backend == "embedded":
-        return EmbeddedChain(Path(config.state_dir), config.timeout)
-    funder = Account.from_key(config.funder_key) if config.funder_key else None
-    assert config.url is not None
-    return JsonRpcChain(config.url, funder, config.timeout)
-
-
-def _deploy(chain: Chain, deployer: LocalAccount) -> tuple[str, int]:
-    tx = {"data": bytes.fromhex(load_artifact().bytecode[2:]), "gas": _DEPLOY_GAS}
-    receipt = chain.wait(chain.send(deployer, tx))
-    if receipt["status"] != 1 or not receipt.get("contractAddress"):
-        raise IntegrityError("deploying ImageRegistry failed")
-    return str(receipt["contractAddress"]), int(receipt["blockNumber"])
-
-
-def _check_code(chain: Chain, address: str) -> None:
-    """Refuse to talk to an address whose code is not the committed ImageRegistry."""
-    code = bytes(chain.w3.eth.get_code(to_checksum_address(address)))
-    if code != bytes.fromhex(load_artifact().deployed_bytecode[2:]):
-        raise IntegrityError(f"{address} does not hold the ImageRegistry bytecode of this build")
-
-
-def _state_file(state_dir: Path, chain_id: int) -> Path:
-    return Path(state_dir) / f"contract-{chain_id}.json"
-
-
-def _saved_address(state_dir: Path, chain_id: int) -> str | None:
-    path = _state_file(state_dir, chain_id)
-    if not path.exists():
-        return None
-    return str(json.loads(path.read_text("utf-8"))["address"])
-
-
-def _save_address(state_dir: Path, chain_id: int, address: str, block: int) -> None:
-    path = _state_file(state_dir, chain_id)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    saved = {"address": address, "chain_id": chain_id, "block": block}
-    path.write_text(json.dumps(saved) + "\n", "utf-8")
-
-
-def _deploy_block(state_dir: Path, chain: Chain, address: str) -> int:
-    """The block that deployed `address`, where its events start (0 when not recorded)."""
-    path = _state_file(state_dir, chain.chain_id)
-    if not path.exists():
-        return 0
-    saved = json.loads(path.read_text("utf-8"))
-    if to_checksum_address(saved["address"]) != to_checksum_address(address):
-        return 0
-    return int(saved.get("block", 0))
 
 
 def _check_hash(value: bytes, what: str) -> None:
@@ -727,44 +408,3 @@ def _record_from_entry(entry: Entry) -> Record:
         entry.timestamp,
         "batch",
     )
-
-
-def _audit_from_event(name: str, f: dict[str, Any], stamp: int, tx_hash: str) -> AuditEntry:
-    if name == "ImageStored":
-        return AuditEntry(stamp, "stored", f["uploader"], tx_hash=tx_hash)
-    if name in ("AccessGranted", "AccessRevoked"):
-        action: Literal["granted", "revoked"] = "granted" if name == "AccessGranted" else "revoked"
-        return AuditEntry(stamp, action, f["by"], subject=f["grantee"], tx_hash=tx_hash)
-    return AuditEntry(
-        stamp,
-        "access",
-        f["reporter"],
-        subject=f["accessor"],
-        access_type=_access_label(f["accessType"]),
-        allowed=bool(f["allowed"]),
-        reason=Reason.label(f["reason"]),
-        tx_hash=tx_hash,
-    )
-
-
-def _audit_from_entry(entry: Entry, proof: BatchProof | None) -> AuditEntry:
-    if entry.kind == "record":
-        return AuditEntry(entry.timestamp, "stored", entry.actor, proof=proof, source="batch")
-    return AuditEntry(
-        entry.timestamp,
-        "access",
-        entry.reporter,
-        subject=entry.actor,
-        access_type=_access_label(entry.access_type),
-        allowed=entry.allowed,
-        reason=Reason.label(entry.reason),
-        proof=proof,
-        source="batch",
-    )
-
-
-def _access_label(code: int) -> str:
-    try:
-        return AccessType(code).name.lower()
-    except ValueError:
-        return f"type-{code}"

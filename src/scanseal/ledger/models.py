@@ -1,10 +1,14 @@
-"""Plain values the ledger hands out: records, receipts, access results, audit entries, proofs."""
+"""Plain values the ledger takes and hands out: record inputs and their key, records, receipts,
+access results, audit entries, proofs."""
 
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from eth_utils.crypto import keccak
 
 Mode = Literal["per-record", "batched"]
 
@@ -44,6 +48,23 @@ class Reason(enum.IntEnum):
             return cls(code).name.lower().replace("_", "-")
         except ValueError:
             return f"code-{code}"
+
+
+@dataclass(frozen=True)
+class RecordInput:
+    """What an uploader commits for one image."""
+
+    cid: bytes
+    image_hash: bytes
+    h3: bytes
+    pixel_digest: bytes
+
+
+@functools.lru_cache(maxsize=4096)
+def record_id(cid: bytes) -> bytes:
+    """The contract's key for a record: keccak256 of the binary manifest CID (recent ones
+    kept: a gateway derives the same key on every fetch of a record)."""
+    return keccak(cid)
 
 
 @dataclass(frozen=True)

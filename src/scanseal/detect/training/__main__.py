@@ -1,5 +1,5 @@
-"""``python -m scanseal.detect.training``: retrain, re-export and measure (see train.py)."""
+"""``python -m scanseal.detect.training``: retrain, re-export and measure (see run.py)."""
 
-from scanseal.detect.training.train import main
+from scanseal.detect.training.run import main
 
 main()

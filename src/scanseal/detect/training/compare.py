@@ -26,7 +26,8 @@ import numpy as np
 
 from scanseal.detect import MODEL_DIR
 from scanseal.detect.training import report, synth
-from scanseal.detect.training.train import PHANTOMS, evaluate, held_out, onnx_predict
+from scanseal.detect.training.evaluation import evaluate, onnx_predict
+from scanseal.detect.training.sets import PHANTOMS, held_out
 
 KEYS = ("accuracy", "auc", "detection_at_1pct_fa", "loc_f1", "false_alarm_rate")
 

@@ -1,4 +1,4 @@
-"""A local anvil node for development, tests and benchmarks.
+"""A local anvil node for the tests and the benchmarks (tooling, not part of the package).
 
 anvil comes from the contracts/ npm project (``make install-contracts``). It is started as a
 child process on 127.0.0.1 and a free port, and stopped by its own PID, never by name.
@@ -21,7 +21,7 @@ from scanseal.errors import LedgerUnavailable
 
 #: anvil's first default account: a well-known development key, funded on every anvil start.
 ANVIL_FUNDER_KEY: Final = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
-_CHECKOUT: Final = Path(__file__).resolve().parents[3]
+_CHECKOUT: Final = Path(__file__).resolve().parents[1]
 NODE_MODULES: Final = _CHECKOUT / "contracts" / "node_modules"
 
 
@@ -42,7 +42,7 @@ def running_anvil(binary: Path | None = None, *, start_timeout: float = 15.0) ->
     if binary is None:
         raise LedgerUnavailable("anvil is not installed: run `make install-contracts`")
     port = _free_port()
-    process = subprocess.Popen(  # noqa: S603 - our own binary, fixed arguments
+    process = subprocess.Popen(
         [str(binary), "--host", "127.0.0.1", "--port", str(port), "--silent"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -68,13 +68,11 @@ def _free_port() -> int:
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})
-    request = urllib.request.Request(  # noqa: S310 - an http:// loopback URL built above
-        url, body.encode(), {"Content-Type": "application/json"}
-    )
+    request = urllib.request.Request(url, body.encode(), {"Content-Type": "application/json"})
     deadline = time.monotonic() + timeout
     while process.poll() is None and time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(request, timeout=0.5):  # noqa: S310
+            with urllib.request.urlopen(request, timeout=0.5):
                 return
         except OSError:
             time.sleep(0.02)

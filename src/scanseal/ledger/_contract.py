@@ -1,0 +1,80 @@
+"""ImageRegistry at one address: encoded calls, signed transactions and their receipts, views.
+
+Every writer of the ledger goes through this one object, so a refused transaction is turned
+into the same ScanSeal error whichever mode sent it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from eth_utils.address import to_checksum_address
+
+from scanseal.ledger import _abi
+from scanseal.ledger._chain import Chain, RevertError
+from scanseal.ledger._revert import error_from_revert
+from scanseal.ledger.models import AnchorInfo, Receipt
+
+_GAS = {"storeImage": 300_000, "anchorBatch": 400_000, "logAccess": 150_000}
+_DEFAULT_GAS = 150_000
+
+
+class Contract:
+    """The deployed ImageRegistry on `chain` at `address`."""
+
+    def __init__(self, chain: Chain, address: str) -> None:
+        self.chain = chain
+        self.address = to_checksum_address(address)
+
+    def send(
+        self, account: LocalAccount, function: str, args: list[Any]
+    ) -> tuple[dict[str, Any], str]:
+        """Submit a call of `function` signed by `account`; the transaction and its hash."""
+        data = _abi.encode_call(function, *args)
+        tx = {"to": self.address, "data": data, "gas": _GAS.get(function, _DEFAULT_GAS)}
+        return tx, self.chain.send(account, tx)
+
+    def settle(
+        self, account: LocalAccount, tx: dict[str, Any], tx_hash: str, rid: bytes, action: str
+    ) -> Receipt:
+        """Wait for a sent transaction; a revert raises the error its data names."""
+        receipt = self.chain.wait(tx_hash)
+        if receipt["status"] != 1:
+            data = self.chain.revert_data(tx, account.address, int(receipt["blockNumber"]) - 1)
+            raise error_from_revert(data, action)
+        return Receipt(
+            rid, "per-record", tx_hash, int(receipt["blockNumber"]), int(receipt["gasUsed"])
+        )
+
+    def transact(
+        self, account: LocalAccount, function: str, rid: bytes, args: list[Any], action: str
+    ) -> Receipt:
+        """Send and settle one call; `rid`, when given, is its first argument."""
+        call_args = [rid, *args] if rid else args
+        tx, tx_hash = self.send(account, function, call_args)
+        return self.settle(account, tx, tx_hash, rid, action)
+
+    def receipt_events(self, receipt: Receipt) -> list[tuple[str, dict[str, Any]]]:
+        """The ImageRegistry events a mined transaction emitted, decoded."""
+        assert receipt.tx_hash is not None
+        logs = self.chain.wait(receipt.tx_hash)["logs"]
+        decoded = [_abi.decode_log(list(log["topics"]), bytes(log["data"])) for log in logs]
+        return [event for event in decoded if event is not None]
+
+    def view(self, function: str, *args: Any) -> tuple[Any, ...]:
+        """Call a view function; a revert raises the error its data names."""
+        try:
+            raw = self.chain.call(self.address, _abi.encode_call(function, *args))
+        except RevertError as reverted:
+            raise error_from_revert(reverted.data, function) from None
+        return _abi.decode_output(function, raw)
+
+    def get_anchor(self, operator: str, index: int) -> AnchorInfo:
+        """Anchor `index` of `operator`, read from the contract."""
+        ((root, size, stamp),) = self.view("getAnchor", operator, index)
+        return AnchorInfo(to_checksum_address(operator), index, bytes(root), int(size), int(stamp))
+
+    def anchor_count(self, operator: str) -> int:
+        """How many roots `operator` has anchored."""
+        return int(self.view("anchorCount", operator)[0])
