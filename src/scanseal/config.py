@@ -71,25 +71,21 @@ def flag(value: Any) -> bool:
 
 def integer(minimum: int | None = None) -> Coerce:
     """An integer (or its decimal text), at least ``minimum`` when given."""
-
-    def coerce(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int | str):
-            raise ValueError("not an integer")
-        number = int(value)
-        if minimum is not None and number < minimum:
-            raise ValueError(f"must be at least {minimum}")
-        return number
-
-    return coerce
+    return _bounded(int, (int, str), "an integer", minimum)
 
 
 def number(minimum: float | None = None) -> Coerce:
     """A number of any TOML kind (or its text) as a float, at least ``minimum`` when given."""
+    return _bounded(float, (int, float, str), "a number", minimum)
 
+
+def _bounded(
+    convert: Callable[[Any], float], kinds: tuple[type, ...], what: str, minimum: float | None
+) -> Coerce:
     def coerce(value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise ValueError("not a number")
-        result = float(value)
+        if isinstance(value, bool) or not isinstance(value, kinds):  # True is an int to Python
+            raise ValueError(f"not {what}")
+        result = convert(value)
         if minimum is not None and result < minimum:
             raise ValueError(f"must be at least {minimum:g}")
         return result
@@ -118,10 +114,8 @@ def paths(value: Any) -> tuple[Path, ...]:
     return tuple(path(item) for item in value)
 
 
-def table(value: Any) -> dict[str, Any]:
-    """A nested table, left for its section to read (e.g. ``[dicom.routes]``)."""
-    if not isinstance(value, dict):
-        raise ValueError("not a table")
+def nested(value: Any) -> Any:
+    """A nested table (``[dicom.routes]``), passed on as it is: its section checks its shape."""
     return value
 
 
@@ -168,7 +162,7 @@ TABLES: Final[Mapping[str, Mapping[str, Coerce]]] = {
         "port": integer(),
         "stow": flag,
         "recipients": paths,
-        "routes": table,
+        "routes": nested,
     },
     "forward": {  # docs/DICOM.md
         "gateway": text,

@@ -15,7 +15,6 @@ import typer
 from rich.console import Console
 
 from scanseal._cli.sealing import _unlock
-from scanseal.config import scanseal_home
 from scanseal.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -25,15 +24,11 @@ _out = Console(highlight=False, soft_wrap=True)
 
 
 def load_forward(config: Path | None) -> ForwardConfig | None:
-    """The [forward] table of ``config`` (default $SCANSEAL_HOME/scanseal.toml), if any."""
+    """The [forward] table of the configuration (``--config``, $SCANSEAL_CONFIG or the home
+    file), if any."""
     from scanseal.dicom.agent import ForwardConfig
 
-    path = config if config is not None else scanseal_home() / "scanseal.toml"
-    if not path.exists():
-        if config is not None:
-            raise InvalidInput(f"config file {path} does not exist")
-        return None
-    return ForwardConfig.load(path)
+    return ForwardConfig.load(config)
 
 
 def agent_for(config: Path | None) -> ForwardAgent | None:
