@@ -30,7 +30,7 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -106,10 +106,12 @@ class ForwardConfig:
         return cls(**values)
 
     @classmethod
-    def load(cls, path: Path | None = None) -> ForwardConfig | None:
+    def load(
+        cls, path: Path | None = None, env: Mapping[str, str] | None = None
+    ) -> ForwardConfig | None:
         """The [forward] table of the file :func:`scanseal.config.resolve` chooses; None when
         there is no such file or it has no [forward] table."""
-        config = resolve(path)
+        config = resolve(path, env)
         return cls.from_table(config.table("forward")) if config.has("forward") else None
 
 

@@ -11,10 +11,14 @@ recipients = ["cards/radiology.card.json"]           # every pushed study is sea
 [dicom.routes]
 CT_ROOM_2 = ["cards/cardiology.card.json"]            # ...unless the calling AE has a route
 ```
+
+Relative card paths are relative to the directory of the file; which file, and how its values are
+checked, is :func:`scanseal.config.resolve`'s.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,9 +62,9 @@ class DicomConfig:
         return cls(**values)
 
     @classmethod
-    def load(cls, path: Path | None = None) -> DicomConfig:
+    def load(cls, path: Path | None = None, env: Mapping[str, str] | None = None) -> DicomConfig:
         """The [dicom] table of the file :func:`scanseal.config.resolve` chooses."""
-        return cls.from_table(resolve(path).table("dicom"))
+        return cls.from_table(resolve(path, env).table("dicom"))
 
 
 def _routes(routes: Any, table: Table) -> dict[str, tuple[Path, ...]]:
