@@ -51,6 +51,7 @@ Coerce = Callable[[Any], Any]
 
 
 def text(value: Any) -> str:
+    """A string, as it is: ``host = 8`` is refused rather than turned into "8"."""
     if not isinstance(value, str):
         raise ValueError("not a string")
     return value
