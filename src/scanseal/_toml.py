@@ -1,9 +1,10 @@
 """Reading ScanSeal's TOML configuration files, bounded before ``tomllib`` parses them.
 
 ``tomllib`` descends one Python call per nested array or inline table; with the recursion limit
-py-evm sets that is a RecursionError (or a stack overflow) rather than a refusal. Every
-configuration loader reads its file through :func:`read_toml`: at most :data:`MAX_CONFIG` bytes
-of UTF-8, nested at most :data:`MAX_DEPTH` levels, and any failure one InvalidInput naming it.
+py-evm sets that is a RecursionError (or a stack overflow) rather than a refusal. The
+configuration file is read through :func:`read_toml` (by ``scanseal.config.resolve``): at most
+:data:`MAX_CONFIG` bytes of UTF-8, nested at most :data:`MAX_DEPTH` levels, and any failure one
+InvalidInput naming it.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from cli_support import FAST, PASSPHRASE, one_error_line
-from scanseal._cli.keys import unlock_identity
+from scanseal._cli._common import unlock_identity
 from scanseal.crypto.identity import IdentityCard, Keystore
 
 

@@ -14,34 +14,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from scanseal._cli.sealing import _unlock
-from scanseal.config import scanseal_home
+from scanseal._cli._common import load_forward, unlock
 from scanseal.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from scanseal.dicom.agent import ForwardAgent, ForwardConfig, ForwardState
+    from scanseal.dicom.agent import ForwardState
 
 _out = Console(highlight=False, soft_wrap=True)
-
-
-def load_forward(config: Path | None) -> ForwardConfig | None:
-    """The [forward] table of ``config`` (default $SCANSEAL_HOME/scanseal.toml), if any."""
-    from scanseal.dicom.agent import ForwardConfig
-
-    path = config if config is not None else scanseal_home() / "scanseal.toml"
-    if not path.exists():
-        if config is not None:
-            raise InvalidInput(f"config file {path} does not exist")
-        return None
-    return ForwardConfig.load(path)
-
-
-def agent_for(config: Path | None) -> ForwardAgent | None:
-    """An agent with its identity unlocked when the config has a [forward] table."""
-    from scanseal.dicom.agent import ForwardAgent
-
-    settings = load_forward(config)
-    return None if settings is None else ForwardAgent(settings, _unlock(settings.identity))
 
 
 def agent(
@@ -64,7 +43,7 @@ def agent(
         finally:
             state.close()
         return
-    runner = ForwardAgent(settings, _unlock(settings.identity))
+    runner = ForwardAgent(settings, unlock(settings.identity))
     log_to_stderr()
     try:
         if once:

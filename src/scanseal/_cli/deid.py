@@ -6,28 +6,18 @@ back (a second opinion, a research result); without them nobody can link it to t
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from scanseal._cli._common import KeepOption
+
 _out = Console(highlight=False, soft_wrap=True)
 
 KeyOption = Annotated[
     Path, typer.Option("--key", help="The sender's de-identification key file (deid-key).")
-]
-KeepOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--keep",
-        help="A PS3.15 Retain option (repeatable): dates (Retain Longitudinal Temporal "
-        "Information with Modified Dates: the keyed shift), patient (characteristics), device "
-        "(identity), uids, full-dates, institution (identity).",
-    ),
 ]
 CleanOption = Annotated[
     list[str] | None,
@@ -79,26 +69,6 @@ def reid(
 
     reidentify_file(file, token, load_key(key), output)
     _out.print(f"{file} -> {output}  (re-identified)")
-
-
-@contextmanager
-def deidentified(
-    files: list[Path], key: Path | None, keep: list[str] | None, workdir: Path
-) -> Iterator[list[Path]]:
-    """``files`` themselves without a key; else de-identified copies that live as long as the
-    block, their tokens kept in ``workdir/tokens`` (``scanseal send --deid``)."""
-    if key is None:
-        yield files
-        return
-    from scanseal.dicom import choose_options
-    from scanseal.dicom.deid_files import deidentify_files, load_key
-
-    chosen, secret = choose_options(keep or []), load_key(key)
-    with tempfile.TemporaryDirectory(prefix="scanseal-deid-") as scratch:
-        written = deidentify_files(files, secret, chosen, Path(scratch), workdir / "tokens")
-        for item in written:
-            _out.print(f"{item.source} de-identified as {item.output.stem}  token {item.token}")
-        yield [item.output for item in written]
 
 
 def register(app: typer.Typer) -> None:

@@ -7,70 +7,35 @@ take the same ``--gateway`` option (see their modules).
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from scanseal._cli.deid import KeepOption
-from scanseal._cli.keys import read_passphrase
-from scanseal._cli.sealing import AsName, _unlock
+from scanseal._cli._common import (
+    AsName,
+    CaOption,
+    ConfigOption,
+    GatewayOption,
+    KeepOption,
+    agent_for,
+    connect,
+    deidentified,
+    read_passphrase,
+    study_bars,
+)
 from scanseal.crypto.identity import IdentityCard
 from scanseal.errors import InvalidInput
 
 if TYPE_CHECKING:  # the client pulls in httpx: import it only when talking to a gateway
     from scanseal.client import GatewayClient
 
-URL_ENV = "SCANSEAL_GATEWAY_URL"
-CA_ENV = "SCANSEAL_GATEWAY_CA"
 _out = Console(highlight=False, soft_wrap=True)
-
-GatewayOption = Annotated[
-    str | None, typer.Option("--gateway", help=f"Gateway URL (default: ${URL_ENV}).")
-]
-CaOption = Annotated[
-    Path | None, typer.Option("--ca", help=f"CA certificate of the gateway (default: ${CA_ENV}).")
-]
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", help="scanseal.toml with [gateway], [ledger], [storage] tables."),
-]
-
-
-def connect(gateway: str | None, ca: Path | None, as_name: str | None) -> GatewayClient:
-    """A client for ``gateway`` acting as ``as_name`` (unlocked), or anonymous when None."""
-    from scanseal.client import GatewayClient
-
-    url = gateway or os.environ.get(URL_ENV)
-    if not url:
-        raise InvalidInput(f"name the gateway with --gateway URL or ${URL_ENV}")
-    ca_file = ca if ca is not None else (Path(os.environ[CA_ENV]) if CA_ENV in os.environ else None)
-    identity = _unlock(as_name) if as_name != "-" else None
-    return GatewayClient(url, identity, ca=ca_file)
-
-
-@contextmanager
-def _bars() -> Iterator[Progress]:
-    """One overall bar for a study (bytes over every image), on stderr when it is a terminal."""
-    console = Console(stderr=True)
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as p:
-        yield p
 
 
 def serve(config: ConfigOption = None) -> None:
     """Run the department gateway (embedded chain and store unless configured otherwise)."""
-    from scanseal._cli.agent import agent_for
     from scanseal.service.config import GatewayConfig
     from scanseal.service.server import check_startup, open_gateway
     from scanseal.service.server import serve as run
@@ -114,8 +79,6 @@ def send(
     keep: KeepOption = None,
 ) -> None:
     """Seal each image here and upload it; prints one record (manifest CID) per image."""
-    from scanseal._cli.deid import deidentified
-
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         raise InvalidInput(f"no such file: {', '.join(missing)}")
@@ -128,7 +91,7 @@ def _send(
     files: list[Path], cards: list[IdentityCard], workdir: Path, client: GatewayClient
 ) -> None:
     total = sum(f.stat().st_size for f in files)
-    with client, _bars() as p:
+    with client, study_bars() as p:
         task = p.add_task(f"sending {len(files)} image(s)", total=total)
         for file in files:
             answer = client.send(file, cards, workdir, progress=lambda n: p.advance(task, n))
@@ -158,7 +121,7 @@ def fetch(
 
         destination = Destination.parse(to_pacs)
     opened_paths: list[Path] = []
-    with connect(gateway, ca, as_name) as client, _bars() as p:
+    with connect(gateway, ca, as_name) as client, study_bars() as p:
         task = p.add_task(f"fetching {len(records)} record(s)", total=len(records))
         for record in records:
             target = output / record if len(records) > 1 or output.is_dir() else output

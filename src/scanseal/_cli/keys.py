@@ -1,20 +1,19 @@
-"""``scanseal keys``: create identities, hand out their cards, and unlock them for other commands.
+"""``scanseal keys``: create identities, hand out their cards, and check that they unlock.
 
 The passphrase comes from ``$SCANSEAL_PASSPHRASE`` when set (scripts, CI), otherwise from a
-hidden prompt on the terminal. Prompts go to stderr so a command's stdout stays clean for pipes.
+hidden prompt on the terminal (``_common.read_passphrase``, which every command uses).
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from scanseal.config import PASSPHRASE_ENV, passphrase_from_env
-from scanseal.crypto.identity import Identity, IdentityCard, Keystore
+from scanseal._cli._common import read_passphrase, unlock_identity
+from scanseal.crypto.identity import IdentityCard, Keystore
 from scanseal.errors import InvalidInput
 
 app = typer.Typer(
@@ -30,27 +29,6 @@ OUTPUT_OPTION = typer.Option(
     None, "-o", "--output", help="Write the card to FILE instead of stdout."
 )
 CARD_ARGUMENT = typer.Argument(..., help="A card file someone sent you.")
-
-
-def read_passphrase(name: str, *, confirm: bool = False) -> str:
-    """The passphrase for ``name``: the environment first, else a hidden prompt on stderr."""
-    from_env = passphrase_from_env()
-    if from_env is not None:
-        return from_env
-    if not sys.stdin.isatty():  # getpass would fall back to echoing input and warn about it
-        raise InvalidInput(
-            f"a passphrase for {name} is needed: set {PASSPHRASE_ENV} or use a terminal"
-        )
-    prompt = f"Passphrase for {name}"
-    answer = typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm, err=True)
-    return str(answer)
-
-
-def unlock_identity(name: str, keystore: Keystore | None = None) -> Identity:
-    """Load and decrypt identity ``name``; the one way every command gets private keys."""
-    store = keystore if keystore is not None else Keystore()
-    store.card(name)  # fail on an unknown or corrupt name before asking for a passphrase
-    return store.load(name, read_passphrase(name))
 
 
 @app.command("new")
@@ -118,4 +96,4 @@ def _card_table(card: IdentityCard, title: str) -> Table:
     return table
 
 
-__all__ = ["app", "read_passphrase", "unlock_identity"]
+__all__ = ["app"]

@@ -19,10 +19,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from scanseal._cli._common import ConfigOption, connect
 from scanseal.errors import InvalidInput, NotFound
 from scanseal.storage import CID
 
-_BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _COLUMNS = ("time", "action", "actor", "subject", "access", "allowed", "reason", "evidence")
 
 
@@ -39,9 +39,7 @@ def audit(
     csv_out: Annotated[
         Path | None, typer.Option("--csv", help="Write CSV to FILE ('-': stdout).")
     ] = None,
-    config: Annotated[
-        Path | None, typer.Option("--config", help="TOML file with a [ledger] table.")
-    ] = None,
+    config: ConfigOption = None,
     gateway: Annotated[
         str | None,
         typer.Option("--gateway", help="Ask this gateway (signed request) instead of the ledger."),
@@ -74,8 +72,6 @@ def _remote_trail(
     record: str, gateway: str | None, as_name: str | None, ca: Path | None
 ) -> list[dict[str, Any]]:
     """The trail a gateway returns to a signed request, already in ``AuditEntry.to_dict`` form."""
-    from scanseal._cli.gateway import connect
-
     with connect(gateway, ca, as_name) as client:
         return client.audit(record)
 

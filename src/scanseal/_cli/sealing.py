@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,84 +10,26 @@ from typing import Annotated, cast
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 
-from scanseal._cli.keys import unlock_identity
-from scanseal.crypto.identity import Identity, IdentityCard, Keystore
+from scanseal._cli._common import AsName, ConfigOption, byte_bar, connect, unlock, unlock_identity
+from scanseal.crypto.identity import IdentityCard
 from scanseal.crypto.stanzas import DEFAULT_KIND, RECIPIENT_KINDS
 from scanseal.errors import InvalidInput
 from scanseal.ingest import read_metadata
 from scanseal.storage import BlobStore, load_config, open_store
-from scanseal.transfer.local import Progress as ProgressCallback
-from scanseal.transfer.local import (
+from scanseal.transfer import (
     ScreenPolicy,
     check_seal_output,
+    fetch_sealed,
     open_sealed,
+    publish_manifest,
     seal_file,
     verify_sealed,
 )
-from scanseal.transfer.stored import fetch_sealed, publish_manifest
 
 SCREEN_POLICIES = ("flag", "block", "off")
 
-IDENTITY_ENV = "SCANSEAL_IDENTITY"
 _out = Console(highlight=False, soft_wrap=True)
-
-AsName = Annotated[
-    str | None,
-    typer.Option(
-        "--as",
-        help="Your identity in the keystore (default: $SCANSEAL_IDENTITY, or the only one there).",
-    ),
-]
-
-
-def _identity_name(name: str | None) -> str:
-    """Resolve ``--as``: explicit, then the environment, then the keystore's only identity."""
-    if name:
-        return name
-    if env := os.environ.get(IDENTITY_ENV):
-        return env
-    names = Keystore().names()
-    if len(names) == 1:
-        return names[0]
-    if not names:
-        raise InvalidInput("no identity in the keystore: run 'scanseal keys new NAME' first")
-    raise InvalidInput(f"several identities ({', '.join(names)}): choose one with --as NAME")
-
-
-def _unlock(name: str | None) -> Identity:
-    return unlock_identity(_identity_name(name))
-
-
-@contextmanager
-def _bar(label: str, total: int) -> Iterator[ProgressCallback]:
-    """A Rich progress bar on stderr, shown only when stderr is a terminal."""
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-    )
-    console = Console(stderr=True)
-    with Progress(
-        *columns, console=console, transient=True, disable=not console.is_terminal
-    ) as bar:
-        task = bar.add_task(label, total=total)
-        yield lambda n: bar.advance(task, n)
-
-
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", help="TOML file with a [storage] table.")
-]
 
 
 def seal(
@@ -117,10 +58,10 @@ def seal(
     check_seal_output(output)  # refuse a bad output or image before asking for a passphrase
     read_metadata(file)
     cards = [IdentityCard.load(path) for path in to]
-    uploader = _unlock(as_name)
+    uploader = unlock(as_name)
     with (
         _maybe_store(store, config) as blobs,
-        _bar(f"sealing {file.name}", file.stat().st_size) as bar,
+        byte_bar(f"sealing {file.name}", file.stat().st_size) as bar,
     ):
         sealed = seal_file(
             file, cards, uploader, output, kind=kind, progress=bar, store=blobs,
@@ -179,10 +120,10 @@ def open_(
     config: ConfigOption = None,
 ) -> None:
     """Decrypt an envelope and check every hash; the file appears only if all checks hold."""
-    identity = _unlock(as_name)
+    identity = unlock(as_name)
     with _local_envelope(target, config) as envelope_path:
         size = envelope_path.stat().st_size if envelope_path.is_file() else 0
-        with _bar(f"opening {envelope_path.name}", size) as progress:
+        with byte_bar(f"opening {envelope_path.name}", size) as progress:
             opened = open_sealed(envelope_path, identity, output, progress=progress)
     uploader = opened.manifest.uploader
     _out.print(f"opened {target} -> {opened.path}")
@@ -206,8 +147,6 @@ def verify(
 ) -> None:
     """Check an envelope's signature and hashes (with --as, the plaintext hashes too)."""
     if gateway is not None:
-        from scanseal._cli.gateway import connect
-
         with connect(gateway, ca, "-") as client:
             checks = client.verify(target)["checks"]
         for check in checks:

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from scanseal._cli._common import ConfigOption
 from scanseal.errors import InvalidInput
 from scanseal.storage import (
     CID,
@@ -28,7 +29,6 @@ car_app = typer.Typer(help="Exchange objects with any IPFS node as CAR v1.", no_
 _out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
 
-_CONFIG = typer.Option(None, "--config", help="TOML file with a [storage] table.")
 _OUTPUT = typer.Option(..., "-o", "--output", help="File to write (replaced only on success).")
 
 
@@ -56,7 +56,7 @@ def _input(path: Path) -> Path:
 
 
 @storage_app.command("add")
-def add(file: Path, config: Path | None = _CONFIG) -> None:
+def add(file: Path, config: ConfigOption = None) -> None:
     """Store FILE and print its CID (the CID kubo gives for `ipfs add --cid-version=1`)."""
     with _open(config) as store, open(_input(file), "rb") as source:
         cid = store.put(source)
@@ -70,7 +70,7 @@ def add(file: Path, config: Path | None = _CONFIG) -> None:
 def get(
     cid: str,
     output: Path = _OUTPUT,
-    config: Path | None = _CONFIG,
+    config: ConfigOption = None,
 ) -> None:
     """Fetch CID, verify every block, and write the content to OUTPUT."""
     CID.parse(cid)
@@ -86,7 +86,7 @@ def get(
 
 
 @storage_app.command("status")
-def status(config: Path | None = _CONFIG) -> None:
+def status(config: ConfigOption = None) -> None:
     """Show each node's health and each local object's replica count."""
     with _open(config) as store:
         pins = store.pins()
@@ -119,7 +119,7 @@ def _node_table(store: ReplicatedStore) -> None:
 def car_export(
     cid: str,
     output: Path = _OUTPUT,
-    config: Path | None = _CONFIG,
+    config: ConfigOption = None,
 ) -> None:
     """Write the object CID and all its blocks as a CAR v1 file."""
     with _open(config) as store:
@@ -138,7 +138,7 @@ def car_export(
 
 
 @car_app.command("import")
-def car_import(file: Path, config: Path | None = _CONFIG) -> None:
+def car_import(file: Path, config: ConfigOption = None) -> None:
     """Verify and store every block of a CAR v1 file; print its root CIDs."""
     with _open(config) as store, open(_input(file), "rb") as source:
         roots = import_car(_local(store), source)

@@ -30,14 +30,13 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from scanseal._sqlite import open_database
-from scanseal._toml import read_toml
-from scanseal.config import scanseal_home
+from scanseal.config import Table, resolve, scanseal_home
 from scanseal.crypto.identity import Identity
 from scanseal.dicom.forward import Destination, forward
 from scanseal.errors import IntegrityError, InvalidInput, ScanSealError
@@ -94,34 +93,26 @@ class ForwardConfig:
         return float(min(self.max_retry_seconds, self.retry_seconds * 2 ** min(attempts - 1, 30)))
 
     @classmethod
-    def load(cls, path: Path) -> ForwardConfig | None:
-        """The [forward] table of ``path``; None when the file has none."""
-        table = read_toml(path).get("forward")
-        if table is None:
-            return None
-        if not isinstance(table, dict):
-            raise InvalidInput(f"{path}: [forward] must be a table")
-        return cls(**_coerce(table, path.parent))
+    def from_table(cls, table: Table) -> ForwardConfig:
+        """The checked [forward] table; ``ca`` and ``state_dir`` are relative to the file."""
+        missing = {"gateway", "identity", "destination"} - set(table.values)
+        if missing:
+            raise InvalidInput(f"forward: missing setting(s): {', '.join(sorted(missing))}")
+        values = dict(table.values)
+        values["destination"] = Destination.parse(values["destination"])
+        for name in ("ca", "state_dir"):
+            if name in values:
+                values[name] = table.base_dir / values[name]
+        return cls(**values)
 
-
-def _coerce(table: dict[str, Any], base: Path) -> dict[str, Any]:
-    kinds: dict[str, Callable[[Any], Any]] = {
-        "gateway": str, "identity": str, "calling_ae": str,
-        "destination": lambda v: Destination.parse(str(v)),
-        "ca": lambda v: base / Path(str(v)).expanduser(),
-        "state_dir": lambda v: base / Path(str(v)).expanduser(),
-        "poll_seconds": float, "retry_seconds": float, "max_retry_seconds": float,
-    }  # fmt: skip
-    unknown = set(table) - set(kinds)
-    if unknown:
-        raise InvalidInput(f"unknown forward setting(s): {', '.join(sorted(unknown))}")
-    missing = {"gateway", "identity", "destination"} - set(table)
-    if missing:
-        raise InvalidInput(f"forward: missing setting(s): {', '.join(sorted(missing))}")
-    try:
-        return {name: kinds[name](value) for name, value in table.items()}
-    except (TypeError, ValueError) as error:
-        raise InvalidInput(f"forward setting: {error}") from error
+    @classmethod
+    def load(
+        cls, path: Path | None = None, env: Mapping[str, str] | None = None
+    ) -> ForwardConfig | None:
+        """The [forward] table of the file :func:`scanseal.config.resolve` chooses; None when
+        there is no such file or it has no [forward] table."""
+        config = resolve(path, env)
+        return cls.from_table(config.table("forward")) if config.has("forward") else None
 
 
 @dataclass(frozen=True)

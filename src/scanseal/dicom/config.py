@@ -11,16 +11,19 @@ recipients = ["cards/radiology.card.json"]           # every pushed study is sea
 [dicom.routes]
 CT_ROOM_2 = ["cards/cardiology.card.json"]            # ...unless the calling AE has a route
 ```
+
+Relative card paths are relative to the directory of the file; which file, and how its values are
+checked, is :func:`scanseal.config.resolve`'s.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scanseal._toml import read_toml
-from scanseal.config import scanseal_home
+from scanseal.config import Table, paths, resolve
 from scanseal.crypto.identity import IdentityCard
 from scanseal.errors import InvalidInput
 
@@ -49,39 +52,33 @@ class DicomConfig:
         return [IdentityCard.load(path) for path in paths]
 
     @classmethod
-    def load(cls, path: Path | None = None) -> DicomConfig:
-        file = path if path is not None else scanseal_home() / "scanseal.toml"
-        if not file.exists():
-            return cls()
-        table = read_toml(file).get("dicom", {})
-        if not isinstance(table, dict):
-            raise InvalidInput(f"{file}: [dicom] must be a table")
-        return cls(**_coerce(table, file.parent))
+    def from_table(cls, table: Table) -> DicomConfig:
+        """The checked [dicom] table; card paths are relative to the file's directory."""
+        values = dict(table.values)
+        if "recipients" in values:
+            values["recipients"] = tuple(table.base_dir / card for card in values["recipients"])
+        if "routes" in values:
+            values["routes"] = _routes(values["routes"], table)
+        return cls(**values)
+
+    @classmethod
+    def load(cls, path: Path | None = None, env: Mapping[str, str] | None = None) -> DicomConfig:
+        """The [dicom] table of the file :func:`scanseal.config.resolve` chooses."""
+        return cls.from_table(resolve(path, env).table("dicom"))
 
 
-def _coerce(table: dict[str, Any], base: Path) -> dict[str, Any]:
-    def paths(raw: Any) -> tuple[Path, ...]:
-        if not isinstance(raw, list):
-            raise InvalidInput("dicom: recipients must be a list of card files")
-        return tuple(base / Path(str(p)).expanduser() for p in raw)
-
-    known = {"enabled", "stow", "ae_title", "host", "port", "recipients", "routes"}
-    unknown = set(table) - known
-    if unknown:
-        raise InvalidInput(f"unknown dicom setting(s): {', '.join(sorted(unknown))}")
-    values: dict[str, Any] = {}
-    try:
-        for name in ("enabled", "stow", "ae_title", "host", "port"):
-            if name in table:
-                kind = {"enabled": bool, "stow": bool, "port": int}.get(name, str)
-                values[name] = kind(table[name])
-    except (TypeError, ValueError) as error:
-        raise InvalidInput(f"dicom setting: {error}") from error
-    if "recipients" in table:
-        values["recipients"] = paths(table["recipients"])
-    if "routes" in table:
-        routes = table["routes"]
-        if not isinstance(routes, dict):
-            raise InvalidInput("dicom: routes must be a table of AE title = [card files]")
-        values["routes"] = {str(ae): paths(cards) for ae, cards in routes.items()}
-    return values
+def _routes(routes: Any, table: Table) -> dict[str, tuple[Path, ...]]:
+    """``[dicom.routes]``: calling AE title = [card files], each relative to the file."""
+    if not isinstance(routes, dict):
+        raise InvalidInput(
+            f"{table.origin}: dicom routes must be a table of AE title = [card files]"
+        )
+    chosen: dict[str, tuple[Path, ...]] = {}
+    for ae, cards in routes.items():
+        try:
+            chosen[ae] = tuple(table.base_dir / card for card in paths(cards))
+        except ValueError:
+            raise InvalidInput(
+                f"{table.origin}: dicom recipients must be a list of card files (routes.{ae})"
+            ) from None
+    return chosen

@@ -1,21 +1,21 @@
 """Gateway configuration: the [gateway] table of scanseal.toml, then SCANSEAL_GATEWAY_* variables.
 
 The same file carries the [ledger] and [storage] tables, so one ``--config`` picks the chain
-(embedded by default, JSON-RPC by URL) and the block store (embedded, or kubo nodes).
+(embedded by default, JSON-RPC by URL) and the block store (embedded, or kubo nodes); which file,
+and how its values are checked, is :func:`scanseal.config.resolve`'s. Relative paths are relative
+to the working directory. ``SCANSEAL_GATEWAY_AUDITORS`` is a comma-separated list.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from eth_utils.address import to_checksum_address
 
-from scanseal._toml import read_toml
-from scanseal.config import scanseal_home
+from scanseal.config import Table, resolve, scanseal_home
 from scanseal.errors import InvalidInput
 
 ENV_PREFIX = "SCANSEAL_GATEWAY_"
@@ -48,44 +48,22 @@ class GatewayConfig:
         return "https" if self.tls_cert is not None else "http"
 
     @classmethod
+    def from_table(cls, table: Table, env: Mapping[str, str]) -> GatewayConfig:
+        """The defaults, then the checked [gateway] table, then its environment variables."""
+        values = dict(table.with_environment(env, ENV_PREFIX).values)
+        if "auditors" in values:
+            values["auditors"] = _auditors(values["auditors"])
+        return replace(cls(), **values)
+
+    @classmethod
     def load(cls, path: Path | None = None, env: Mapping[str, str] | None = None) -> GatewayConfig:
+        """Defaults, then the file :func:`scanseal.config.resolve` chooses, then the environment."""
         env = os.environ if env is None else env
-        file = path if path is not None else scanseal_home() / "scanseal.toml"
-        values: dict[str, Any] = {}
-        if path is not None and not file.exists():
-            raise InvalidInput(f"config file {file} does not exist")
-        if file.exists():
-            values.update(_table(file))
-        for name in _names():
-            raw = env.get(ENV_PREFIX + name.upper())
-            if raw:
-                values[name] = raw.split(",") if name == "auditors" else raw
-        return replace(cls(), **{k: _coerce(k, v) for k, v in values.items()})
+        return cls.from_table(resolve(path, env).table("gateway"), env)
 
 
-def _names() -> list[str]:
-    return [f.name for f in fields(GatewayConfig)]
-
-
-def _table(file: Path) -> dict[str, Any]:
-    table = read_toml(file).get("gateway", {})
-    if not isinstance(table, dict):
-        raise InvalidInput(f"{file}: [gateway] must be a table")
-    return {key.replace("-", "_"): value for key, value in table.items()}
-
-
-def _coerce(name: str, raw: Any) -> Any:
+def _auditors(addresses: tuple[str, ...]) -> tuple[str, ...]:
     try:
-        if name in ("port", "max_lifetime", "clock_skew"):
-            return int(raw)
-        if name == "tick_seconds":
-            return float(raw)
-        if name in ("tls_cert", "tls_key", "members", "state_dir"):
-            return Path(str(raw)).expanduser()
-        if name == "auditors":
-            return tuple(to_checksum_address(str(a).strip()) for a in raw if str(a).strip())
-        if name in ("identity", "host"):
-            return str(raw)
-    except (TypeError, ValueError, OverflowError) as error:  # Overflow: an int float() cannot hold
-        raise InvalidInput(f"gateway setting {name}: {error}") from error
-    raise InvalidInput(f"unknown gateway setting {name!r}")
+        return tuple(to_checksum_address(address) for address in addresses)
+    except ValueError as error:
+        raise InvalidInput(f"gateway setting auditors: {error}") from None

@@ -1,0 +1,208 @@
+"""What the command groups share: unlocking an identity, the common options, progress bars, the
+gateway connection, the forwarding agent and de-identification before a send.
+
+Every module of ``scanseal._cli`` imports its shared helpers from here and from the library
+packages, never from another command module, so the command modules form no import cycle.
+
+The passphrase comes from ``$SCANSEAL_PASSPHRASE`` when set (scripts, CI), otherwise from a
+hidden prompt on the terminal; prompts go to stderr so a command's stdout stays clean for pipes.
+The gateway URL comes from ``--gateway`` or ``$SCANSEAL_GATEWAY_URL``; a private CA certificate
+for TLS from ``--ca`` or ``$SCANSEAL_GATEWAY_CA``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from scanseal.config import PASSPHRASE_ENV, passphrase_from_env
+from scanseal.crypto.identity import Identity, Keystore
+from scanseal.errors import InvalidInput
+
+if TYPE_CHECKING:  # the client pulls in httpx, the agent pynetdicom: import them when used
+    from scanseal.client import GatewayClient
+    from scanseal.dicom.agent import ForwardAgent, ForwardConfig
+    from scanseal.transfer import Progress as ProgressCallback
+
+IDENTITY_ENV = "SCANSEAL_IDENTITY"
+URL_ENV = "SCANSEAL_GATEWAY_URL"
+CA_ENV = "SCANSEAL_GATEWAY_CA"
+_out = Console(highlight=False, soft_wrap=True)
+
+AsName = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        help="Your identity in the keystore (default: $SCANSEAL_IDENTITY, or the only one there).",
+    ),
+]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="scanseal.toml (default: $SCANSEAL_CONFIG, else $SCANSEAL_HOME/scanseal.toml).",
+    ),
+]
+GatewayOption = Annotated[
+    str | None, typer.Option("--gateway", help=f"Gateway URL (default: ${URL_ENV}).")
+]
+CaOption = Annotated[
+    Path | None, typer.Option("--ca", help=f"CA certificate of the gateway (default: ${CA_ENV}).")
+]
+KeepOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--keep",
+        help="A PS3.15 Retain option (repeatable): dates (Retain Longitudinal Temporal "
+        "Information with Modified Dates: the keyed shift), patient (characteristics), device "
+        "(identity), uids, full-dates, institution (identity).",
+    ),
+]
+
+
+# --- identities ------------------------------------------------------------------------------
+
+
+def read_passphrase(name: str, *, confirm: bool = False) -> str:
+    """The passphrase for ``name``: the environment first, else a hidden prompt on stderr."""
+    from_env = passphrase_from_env()
+    if from_env is not None:
+        return from_env
+    if not sys.stdin.isatty():  # getpass would fall back to echoing input and warn about it
+        raise InvalidInput(
+            f"a passphrase for {name} is needed: set {PASSPHRASE_ENV} or use a terminal"
+        )
+    prompt = f"Passphrase for {name}"
+    answer = typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm, err=True)
+    return str(answer)
+
+
+def unlock_identity(name: str, keystore: Keystore | None = None) -> Identity:
+    """Load and decrypt identity ``name``; the one way every command gets private keys."""
+    store = keystore if keystore is not None else Keystore()
+    store.card(name)  # fail on an unknown or corrupt name before asking for a passphrase
+    return store.load(name, read_passphrase(name))
+
+
+def identity_name(name: str | None) -> str:
+    """Resolve ``--as``: explicit, then the environment, then the keystore's only identity."""
+    if name:
+        return name
+    if env := os.environ.get(IDENTITY_ENV):
+        return env
+    names = Keystore().names()
+    if len(names) == 1:
+        return names[0]
+    if not names:
+        raise InvalidInput("no identity in the keystore: run 'scanseal keys new NAME' first")
+    raise InvalidInput(f"several identities ({', '.join(names)}): choose one with --as NAME")
+
+
+def unlock(name: str | None) -> Identity:
+    """The identity ``--as`` names (see :func:`identity_name`), unlocked."""
+    return unlock_identity(identity_name(name))
+
+
+# --- progress --------------------------------------------------------------------------------
+
+
+@contextmanager
+def byte_bar(label: str, total: int) -> Iterator[ProgressCallback]:
+    """A Rich progress bar of one file's bytes on stderr, shown only when stderr is a terminal."""
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    console = Console(stderr=True)
+    with Progress(
+        *columns, console=console, transient=True, disable=not console.is_terminal
+    ) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+@contextmanager
+def study_bars() -> Iterator[Progress]:
+    """One overall bar for a study (bytes over every image), on stderr when it is a terminal."""
+    console = Console(stderr=True)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as p:
+        yield p
+
+
+# --- the gateway and the forwarding agent ----------------------------------------------------
+
+
+def connect(gateway: str | None, ca: Path | None, as_name: str | None) -> GatewayClient:
+    """A client for ``gateway`` acting as ``as_name`` (unlocked), or anonymous when ``-``."""
+    from scanseal.client import GatewayClient
+
+    url = gateway or os.environ.get(URL_ENV)
+    if not url:
+        raise InvalidInput(f"name the gateway with --gateway URL or ${URL_ENV}")
+    ca_file = ca if ca is not None else (Path(os.environ[CA_ENV]) if CA_ENV in os.environ else None)
+    identity = unlock(as_name) if as_name != "-" else None
+    return GatewayClient(url, identity, ca=ca_file)
+
+
+def load_forward(config: Path | None) -> ForwardConfig | None:
+    """The [forward] table of the configuration (``--config``, $SCANSEAL_CONFIG or the home
+    file), if any."""
+    from scanseal.dicom.agent import ForwardConfig
+
+    return ForwardConfig.load(config)
+
+
+def agent_for(config: Path | None) -> ForwardAgent | None:
+    """An agent with its identity unlocked when the config has a [forward] table."""
+    from scanseal.dicom.agent import ForwardAgent
+
+    settings = load_forward(config)
+    return None if settings is None else ForwardAgent(settings, unlock(settings.identity))
+
+
+# --- de-identification before a send ---------------------------------------------------------
+
+
+@contextmanager
+def deidentified(
+    files: list[Path], key: Path | None, keep: list[str] | None, workdir: Path
+) -> Iterator[list[Path]]:
+    """``files`` themselves without a key; else de-identified copies that live as long as the
+    block, their tokens kept in ``workdir/tokens`` (``scanseal send --deid``)."""
+    if key is None:
+        yield files
+        return
+    from scanseal.dicom import choose_options
+    from scanseal.dicom.deid_files import deidentify_files, load_key
+
+    chosen, secret = choose_options(keep or []), load_key(key)
+    with tempfile.TemporaryDirectory(prefix="scanseal-deid-") as scratch:
+        written = deidentify_files(files, secret, chosen, Path(scratch), workdir / "tokens")
+        for item in written:
+            _out.print(f"{item.source} de-identified as {item.output.stem}  token {item.token}")
+        yield [item.output for item in written]
