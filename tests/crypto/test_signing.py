@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import pytest
 from eth_account import Account
-from eth_account.messages import encode_defunct
+from eth_account.messages import _hash_eip191_message, encode_defunct
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from scanseal.crypto.signing import recover_signer, sign_message, verify_signature
+from scanseal.crypto.signing import (
+    personal_digest,
+    recover_signer,
+    sign_message,
+    verify_signature,
+)
 from scanseal.errors import IntegrityError, InvalidInput
 
 # Published web3.js example (web3.eth.accounts.sign): an outside check that our bytes are EIP-191.
@@ -96,6 +103,10 @@ def test_flipped_recovery_byte(alice):
         lambda s: s[2:],  # no 0x
         lambda s: s[:-1] + "g",  # not hex
         lambda s: "",
+        lambda s: " " + s,
+        lambda s: s + "\n",
+        lambda s: s[:40] + " " + s[41:],  # whitespace that bytes.fromhex would skip
+        lambda s: "0X" + s[2:],
     ],
 )
 def test_malformed_signature(alice, mangle):
@@ -128,8 +139,37 @@ def test_non_canonical_v(alice, v):
 
 
 def test_zero_signature():
-    with pytest.raises(IntegrityError):
+    with pytest.raises(IntegrityError, match="high s"):
         recover_signer(MESSAGE, "0x" + "00" * 64 + "1b")
+
+
+@pytest.mark.parametrize("r_s", [(0, 1), (SECP256K1_N, 1), (1, 0), (1, SECP256K1_N // 2 + 1)])
+def test_r_or_s_out_of_range(r_s):
+    raw = r_s[0].to_bytes(32, "big") + r_s[1].to_bytes(32, "big") + b"\x1c"
+    with pytest.raises(IntegrityError, match="r or s out of range"):
+        recover_signer(MESSAGE, "0x" + raw.hex())
+
+
+def test_no_key_for_r():
+    raw = (5).to_bytes(32, "big") + (1).to_bytes(32, "big") + b"\x1b"  # x = 5 is not on the curve
+    with pytest.raises(IntegrityError, match=r"^signature does not recover to any key$"):
+        recover_signer(MESSAGE, "0x" + raw.hex())
+
+
+@settings(max_examples=60, deadline=None)
+@given(key=st.binary(min_size=32, max_size=32), message=st.binary(max_size=300))
+def test_equals_eth_account(key, message):
+    """Digest, signature and recovery agree with eth_account's personal_sign for any bytes."""
+    try:
+        account = Account.from_key(key)
+    except Exception:  # zero or past the curve order: not a key
+        return
+    signable = encode_defunct(primitive=message)
+    assert personal_digest(message) == _hash_eip191_message(signable)
+    signature = sign_message(account, message)
+    assert signature == "0x" + bytes(account.sign_message(signable).signature).hex()
+    assert recover_signer(message, signature) == account.address
+    assert Account.recover_message(signable, signature=signature) == account.address
 
 
 @pytest.mark.parametrize(

@@ -1,60 +1,123 @@
-"""Uploader signatures with an Ethereum (secp256k1) key.
+"""Signatures with an Ethereum (secp256k1) key: one decoder and one recovery for all of them.
 
-A ScanSeal signature is an EIP-191 ``personal_sign`` signature over the exact message bytes, the
-same thing a wallet such as MetaMask produces, so the signer is the Ethereum address that the
-ledger contract sees as ``msg.sender``. Signatures travel as ``0x`` followed by 130 hex digits:
-``r ‖ s ‖ v`` with ``v`` in {27, 28}.
+ScanSeal signs two kinds of things. Manifests, identity cards and grants carry an EIP-191
+``personal_sign`` signature over their exact bytes (``sign_message``, ``verify_signature``), the
+same thing a wallet such as MetaMask produces, so the signer is the Ethereum address the ledger
+contract sees as ``msg.sender``. Gateway requests carry an EIP-712 signature over a typed-data
+digest (``scanseal.crypto.typed_data``; ``scanseal.protocol.signed`` builds it). Both are a
+secp256k1 signature over a 32-byte digest, so both are made by ``sign_digest`` and checked by
+``decode_signature`` then ``recover_address``.
 
-Verification accepts only the canonical form: ``s`` in the lower half of the curve order (EIP-2)
-and ``v`` in {27, 28}. Otherwise one signature could be rewritten into a second valid one for the
-same message, and anything that hashes a signature (a card hash, a manifest CID) would then have
-two values for one signed object.
+A signature travels as ``0x`` followed by 130 hex digits: ``r ‖ s ‖ v``. Only the canonical form
+is accepted: ``0 < r < n``, ``s`` in the lower half of the curve order (EIP-2) and ``v`` in
+{27, 28}. Otherwise one signature could be rewritten into a second valid one for the same digest,
+and anything that hashes a signature (a card hash, a manifest CID, a used-request log) would then
+have two values for one signed object.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Final
 
-from eth_account import Account
-from eth_account.messages import encode_defunct
+from coincurve import PublicKey
 from eth_account.signers.local import LocalAccount
+from eth_hash.auto import keccak
+from eth_typing import Hash32
 from eth_utils.address import is_checksum_address, to_checksum_address
 
+from scanseal._address import checksum
 from scanseal.errors import IntegrityError, InvalidInput
 
 SIGNATURE_SIZE: Final = 65
 
 _SECP256K1_N: Final = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
-_SIGNATURE_RE: Final = re.compile(r"0x[0-9a-fA-F]{130}")
+_SIGNATURE_RE: Final = re.compile(r"0x[0-9a-fA-F]{130}")  # bytes.fromhex alone skips whitespace
 _ADDRESS_RE: Final = re.compile(r"0x[0-9a-fA-F]{40}")
 
 
-def sign_message(account: LocalAccount, message: bytes) -> str:
-    """Sign ``message`` with EIP-191 personal_sign; returns ``0x`` + 65 bytes in hex.
+@dataclass(frozen=True)
+class Refusals:
+    """The IntegrityError reasons for each way a signature can be refused.
 
-    eth-account signs deterministically (RFC 6979) with a low ``s``, so signing the same bytes
+    The checks are the same for every signature; the words are the caller's, since a gateway
+    names its header where a manifest check names the signature. ``recovery_byte`` may contain
+    ``{v}``, replaced by the byte found.
+    """
+
+    malformed: str
+    out_of_range: str
+    recovery_byte: str
+    no_key: str
+
+
+SIGNATURE_REFUSALS: Final = Refusals(
+    malformed=f"malformed signature: expected 0x and {2 * SIGNATURE_SIZE} hex digits",
+    out_of_range="malformed signature: r or s out of range (high s is not accepted)",
+    recovery_byte="malformed signature: recovery byte v={v}, expected 27 or 28",
+    no_key="signature does not recover to any key",
+)
+"""The reasons of EIP-191 signatures (manifests, cards, grants)."""
+
+
+def decode_signature(signature: object, refusals: Refusals = SIGNATURE_REFUSALS) -> bytes:
+    """The 65 bytes of a ``0x`` + 130 hex digit signature in canonical form, else IntegrityError.
+
+    To the caller a mangled signature is the same event as a forged one.
+    """
+    if not isinstance(signature, str) or not _SIGNATURE_RE.fullmatch(signature):
+        raise IntegrityError(refusals.malformed)
+    raw = bytes.fromhex(signature[2:])
+    r = int.from_bytes(raw[0:32], "big")
+    s = int.from_bytes(raw[32:64], "big")
+    if not 0 < r < _SECP256K1_N or not 0 < s <= _SECP256K1_N // 2:
+        raise IntegrityError(refusals.out_of_range)
+    if raw[64] not in (27, 28):
+        raise IntegrityError(refusals.recovery_byte.format(v=raw[64]))
+    return raw
+
+
+def recover_address(digest: bytes, raw: bytes, refusals: Refusals = SIGNATURE_REFUSALS) -> str:
+    """The checksummed address whose key made the decoded signature ``raw`` over ``digest``."""
+    try:
+        key = PublicKey.from_signature_and_message(
+            raw[:64] + bytes([raw[64] - 27]), digest, hasher=None
+        )
+    except Exception:  # no point on the curve for this r, or another unusable signature
+        raise IntegrityError(refusals.no_key) from None
+    return checksum(keccak(key.format(compressed=False)[1:])[-20:])
+
+
+def sign_digest(account: LocalAccount, digest: bytes) -> str:
+    """Sign a 32-byte digest; returns ``0x`` + 65 bytes in hex, canonical.
+
+    eth-account signs deterministically (RFC 6979) with a low ``s``, so signing the same digest
     twice gives the same signature, which keeps signed objects reproducible.
     """
-    signed = account.sign_message(encode_defunct(primitive=bytes(message)))
-    raw = bytes(signed.signature)
-    _require_canonical(raw)
-    return "0x" + raw.hex()
+    signature = "0x" + bytes(account.unsafe_sign_hash(Hash32(digest)).signature).hex()
+    decode_signature(signature)
+    return signature
+
+
+def personal_digest(message: bytes) -> bytes:
+    """The EIP-191 version ``0x45`` (``personal_sign``) digest of ``message``."""
+    prefix = b"\x19Ethereum Signed Message:\n" + str(len(message)).encode("ascii")
+    return keccak(prefix + bytes(message))
+
+
+def sign_message(account: LocalAccount, message: bytes) -> str:
+    """Sign ``message`` with EIP-191 personal_sign; returns ``0x`` + 65 bytes in hex."""
+    return sign_digest(account, personal_digest(message))
 
 
 def recover_signer(message: bytes, signature: str) -> str:
     """The checksummed address whose key made ``signature`` over ``message``.
 
-    Any signature that is not 65 canonical bytes raises IntegrityError: to the caller a mangled
-    signature is the same event as a forged one.
+    Any signature that is not 65 canonical bytes raises IntegrityError.
     """
-    raw = _decode_signature(signature)
-    _require_canonical(raw)
-    try:
-        address = Account.recover_message(encode_defunct(primitive=bytes(message)), signature=raw)
-    except Exception:  # eth-keys raises several unrelated types for an unusable point
-        raise IntegrityError("signature does not recover to any key") from None
-    return str(address)
+    raw = decode_signature(signature)
+    return recover_address(personal_digest(message), raw)
 
 
 def verify_signature(message: bytes, signature: str, expected_address: str) -> None:
@@ -78,21 +141,15 @@ def _checksummed(address: str) -> str:
     return str(to_checksum_address(address))
 
 
-def _decode_signature(signature: str) -> bytes:
-    if not isinstance(signature, str) or not _SIGNATURE_RE.fullmatch(signature):
-        raise IntegrityError(
-            f"malformed signature: expected 0x and {2 * SIGNATURE_SIZE} hex digits"
-        )
-    return bytes.fromhex(signature[2:])
-
-
-def _require_canonical(raw: bytes) -> None:
-    r = int.from_bytes(raw[0:32], "big")
-    s = int.from_bytes(raw[32:64], "big")
-    if not 0 < r < _SECP256K1_N or not 0 < s <= _SECP256K1_N // 2:
-        raise IntegrityError("malformed signature: r or s out of range (high s is not accepted)")
-    if raw[64] not in (27, 28):
-        raise IntegrityError(f"malformed signature: recovery byte v={raw[64]}, expected 27 or 28")
-
-
-__all__ = ["SIGNATURE_SIZE", "recover_signer", "sign_message", "verify_signature"]
+__all__ = [
+    "SIGNATURE_REFUSALS",
+    "SIGNATURE_SIZE",
+    "Refusals",
+    "decode_signature",
+    "personal_digest",
+    "recover_address",
+    "recover_signer",
+    "sign_digest",
+    "sign_message",
+    "verify_signature",
+]

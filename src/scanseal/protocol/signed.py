@@ -5,6 +5,11 @@ meant for, a random 32-byte nonce, when it was issued and when it expires, and t
 the request body. The domain binds the chain id and the ImageRegistry address, so a request for
 one deployment or one gateway is worthless at another; the body hash means a man in the middle
 cannot swap what is uploaded under a valid signature. docs/PROTOCOL.md §2 is the normative text.
+
+The client and the gateway hash a request with the same EIP-712 encoder
+(``scanseal.crypto.typed_data``) and sign or recover it with the same signature code
+(``scanseal.crypto.signing``); this module only names the request's fields and the words of its
+refusals.
 """
 
 from __future__ import annotations
@@ -18,45 +23,38 @@ import time
 from dataclasses import dataclass
 from typing import Any, Final
 
-from coincurve import PublicKey
-from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
-from eth_utils.crypto import keccak
 
-from scanseal._address import checksum, is_checksummed
+from scanseal._address import is_checksummed
 from scanseal._json import Reader, canonical_json, parse_object
-from scanseal.errors import IntegrityError, InvalidInput
+from scanseal.crypto import typed_data
+from scanseal.crypto.signing import Refusals, decode_signature, recover_address, sign_digest
+from scanseal.errors import InvalidInput
 
 REQUEST_HEADER: Final = "X-ScanSeal-Request"
 SIGNATURE_HEADER: Final = "X-ScanSeal-Signature"
 ACTIONS: Final = ("upload", "fetch", "grant", "revoke", "audit", "inbox")
 DEFAULT_LIFETIME: Final = 60
-_SECP256K1_N: Final = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _WHAT: Final = "signed request"
 MAX_REQUEST_HEADER: Final = 4096
 """Longest X-ScanSeal-Request accepted (characters). A request's JSON is about 350 bytes; its
 base64 about 480."""
 _BASE64URL: Final = re.compile(r"(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2}==|[A-Za-z0-9_-]{3}=)?")
-_SIGNATURE: Final = re.compile(r"0x[0-9a-fA-F]{130}")
+_REFUSALS: Final = Refusals(
+    malformed=f"{SIGNATURE_HEADER} must be 0x and 130 hex digits",
+    out_of_range="request signature is not in canonical form",
+    recovery_byte="request signature is not in canonical form",
+    no_key="request signature does not recover to any key",
+)
 
-_TYPES: Final = {
-    "EIP712Domain": [
-        {"name": "name", "type": "string"},
-        {"name": "version", "type": "string"},
-        {"name": "chainId", "type": "uint256"},
-        {"name": "verifyingContract", "type": "address"},
-    ],
-    "Request": [
-        {"name": "action", "type": "string"},
-        {"name": "record", "type": "string"},
-        {"name": "requester", "type": "address"},
-        {"name": "gateway", "type": "address"},
-        {"name": "nonce", "type": "bytes32"},
-        {"name": "issuedAt", "type": "uint64"},
-        {"name": "expiresAt", "type": "uint64"},
-        {"name": "bodyHash", "type": "bytes32"},
-    ],
-}
+REQUEST_TYPE: Final = typed_data.StructType(
+    "Request",
+    (("action", "string"), ("record", "string"), ("requester", "address"),
+     ("gateway", "address"), ("nonce", "bytes32"), ("issuedAt", "uint64"),
+     ("expiresAt", "uint64"), ("bodyHash", "bytes32")),
+)  # fmt: skip
+"""The EIP-712 struct a request is signed as (docs/PROTOCOL.md §2); the domain is
+``EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)``."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +66,7 @@ class Domain:
     gateway: str
 
     def as_typed(self) -> dict[str, Any]:
+        """The EIP-712 domain values (name ScanSeal, version 1)."""
         return {
             "name": "ScanSeal",
             "version": "1",
@@ -90,6 +89,7 @@ class Request:
     body_hash: bytes
 
     def as_typed(self) -> dict[str, Any]:
+        """The EIP-712 message values, by the field names of ``REQUEST_TYPE``."""
         return {
             "action": self.action,
             "record": self.record,
@@ -142,53 +142,19 @@ class Request:
         return request
 
 
-def _type_hash(name: str) -> bytes:
-    fields = ",".join(f"{f['type']} {f['name']}" for f in _TYPES[name])
-    return keccak(text=f"{name}({fields})")
-
-
-_DOMAIN_TYPE_HASH: Final = _type_hash("EIP712Domain")
-_REQUEST_TYPE_HASH: Final = _type_hash("Request")
-
-
-def _word(value: int) -> bytes:
-    return value.to_bytes(32, "big")
-
-
-def _address_word(address: str) -> bytes:
-    return bytes(12) + bytes.fromhex(address[2:])
-
-
 def typed_digest(domain: Domain, request: Request) -> bytes:
-    """The EIP-712 digest a wallet signs, computed directly (EIP-712 §"Specification").
+    """The EIP-712 digest a wallet signs for ``request`` under ``domain``.
 
     The same 32 bytes as eth_account's ``encode_typed_data`` then ``_hash_eip191_message``
-    (tests compare the two), about a hundred times faster: the gateway computes one per request.
+    (tests compare the two); both signing and recovery use it.
     """
-    struct = keccak(
-        _REQUEST_TYPE_HASH
-        + keccak(text=request.action)
-        + keccak(text=request.record)
-        + _address_word(request.requester)
-        + _address_word(request.gateway)
-        + request.nonce
-        + _word(request.issued_at)
-        + _word(request.expires_at)
-        + request.body_hash
-    )
-    return keccak(b"\x19\x01" + _separator(domain) + struct)
+    return typed_data.typed_digest(_separator(domain), REQUEST_TYPE.hash_struct(request.as_typed()))
 
 
 @functools.lru_cache(maxsize=16)
 def _separator(domain: Domain) -> bytes:
     """The domain separator: one per gateway, so computed once."""
-    return keccak(
-        _DOMAIN_TYPE_HASH
-        + keccak(text="ScanSeal")
-        + keccak(text="1")
-        + _word(domain.chain_id)
-        + _address_word(domain.contract)
-    )
+    return typed_data.EIP712_DOMAIN.hash_struct(domain.as_typed())
 
 
 def _hex32(reader: Reader, key: str) -> bytes:
@@ -196,17 +162,6 @@ def _hex32(reader: Reader, key: str) -> bytes:
     if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
         reader.fail(key, "must be 64 lowercase hex digits")
     return bytes.fromhex(value)
-
-
-def _signable(domain: Domain, request: Request) -> Any:
-    return encode_typed_data(
-        full_message={
-            "types": _TYPES,
-            "primaryType": "Request",
-            "domain": domain.as_typed(),
-            "message": request.as_typed(),
-        }
-    )
 
 
 def new_request(
@@ -235,10 +190,9 @@ def new_request(
 
 def sign_request(account: LocalAccount, domain: Domain, request: Request) -> dict[str, str]:
     """The two HTTP headers that carry a request and its EIP-712 signature."""
-    signed = account.sign_message(_signable(domain, request))
     return {
         REQUEST_HEADER: base64.urlsafe_b64encode(request.to_json()).decode("ascii"),
-        SIGNATURE_HEADER: "0x" + bytes(signed.signature).hex(),
+        SIGNATURE_HEADER: sign_digest(account, typed_digest(domain, request)),
     }
 
 
@@ -278,21 +232,5 @@ def recover_requester(domain: Domain, request: Request, signature: str | None) -
 
     Only canonical (low-s) signatures are accepted, so one request has exactly one signature.
     """
-    raw = _decode_signature(signature)
-    try:
-        key = PublicKey.from_signature_and_message(
-            raw[:64] + bytes([raw[64] - 27]), typed_digest(domain, request), hasher=None
-        )
-    except Exception:  # no point on the curve for this r, or another unusable signature
-        raise IntegrityError("request signature does not recover to any key") from None
-    return checksum(keccak(key.format(compressed=False)[1:])[-20:])
-
-
-def _decode_signature(signature: str | None) -> bytes:
-    if not signature or not _SIGNATURE.fullmatch(signature):  # fromhex would skip whitespace
-        raise IntegrityError(f"{SIGNATURE_HEADER} must be 0x and 130 hex digits")
-    raw = bytes.fromhex(signature[2:])
-    r, s, v = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:64], "big"), raw[64]
-    if not (0 < r < _SECP256K1_N and 0 < s <= _SECP256K1_N // 2 and v in (27, 28)):
-        raise IntegrityError("request signature is not in canonical form")
-    return raw
+    raw = decode_signature(signature, _REFUSALS)
+    return recover_address(typed_digest(domain, request), raw, _REFUSALS)

@@ -1,7 +1,7 @@
 """A client for the kubo RPC API (``/api/v0``), as served by kubo and by js-ipfs.
 
 Only the calls ScanSeal needs: ``add`` (CIDv1, raw leaves, 256 KiB chunks, pinned), ``cat``
-with offset and a server-side timeout, ``block/get``, ``block/stat``, ``pin/add``, ``pin/rm``,
+with offset and a server-side timeout, ``block/get``, ``pin/add``, ``pin/rm``,
 ``pin/ls``, ``version``, and ``dag/import``/``dag/export`` for CAR interchange. Uploads stream
 (chunked multipart) so memory stays bounded. Every failure to talk to the node becomes
 :class:`~scanseal.errors.StorageUnavailable` naming the node (:class:`NodeSilent` when it stayed
@@ -82,10 +82,6 @@ class KuboNode:
 
     def block_get(self, cid: str) -> bytes:
         return self._small("block/get", {"arg": cid, "timeout": f"{self.timeout:g}s"})
-
-    def block_stat(self, cid: str) -> int:
-        params = {"arg": cid, "timeout": f"{self.timeout:g}s", "cid-base": "base32"}
-        return int(_reply(self._small("block/stat", params))["Size"])
 
     def pin_add(self, cid: str) -> None:
         self._small("pin/add", {"arg": cid, "timeout": f"{self.timeout:g}s"})

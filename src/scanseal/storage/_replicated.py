@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import BinaryIO, TypeVar
 
 from scanseal.errors import IntegrityError, InvalidInput, StorageUnavailable
@@ -76,11 +76,6 @@ class NodeHealth:
     version: str = ""
     latency_ms: float = 0.0
     error: str = ""
-
-
-@dataclass
-class _ReadLog:
-    failures: list[str] = field(default_factory=list)
 
 
 class ReplicatedStore(BlobStore):
