@@ -177,11 +177,10 @@ def load_forward(config: Path | None) -> ForwardConfig | None:
     return ForwardConfig.load(config)
 
 
-def agent_for(config: Path | None) -> ForwardAgent | None:
+def agent_for(settings: ForwardConfig | None) -> ForwardAgent | None:
     """An agent with its identity unlocked when the config has a [forward] table."""
     from scanseal.dicom.agent import ForwardAgent
 
-    settings = load_forward(config)
     return None if settings is None else ForwardAgent(settings, unlock(settings.identity))
 
 

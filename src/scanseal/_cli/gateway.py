@@ -36,14 +36,13 @@ _out = Console(highlight=False, soft_wrap=True)
 
 def serve(config: ConfigOption = None) -> None:
     """Run the department gateway (embedded chain and store unless configured otherwise)."""
-    from scanseal.service.config import GatewayConfig
-    from scanseal.service.server import check_startup, open_gateway
+    from scanseal.service.server import ServerConfig, check_startup, open_gateway
     from scanseal.service.server import serve as run
 
-    check_startup(config)  # TLS files and ports, before the passphrase, chain and state
-    name = GatewayConfig.load(config).identity
-    forwarder = agent_for(config)  # [forward]: this department's own records into its PACS
-    run(open_gateway(config, read_passphrase(name)), config, forwarder)
+    settings = ServerConfig.load(config)  # the one read of scanseal.toml
+    check_startup(settings)  # TLS files and ports, before the passphrase, chain and state
+    forwarder = agent_for(settings.forward)  # [forward]: this department's records into its PACS
+    run(open_gateway(settings, read_passphrase(settings.gateway.identity)), settings, forwarder)
 
 
 def certs(

@@ -4,24 +4,28 @@ from __future__ import annotations
 
 import errno
 import gc
+import os
 import socket
 import ssl
 import sys
 import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from scanseal._disk import disk_error
+from scanseal.config import resolve
 from scanseal.crypto.identity import Keystore
 from scanseal.errors import GatewayUnavailable, InvalidInput, ScanSealError
 from scanseal.ledger import Ledger, LedgerConfig
 from scanseal.service.config import GatewayConfig
 from scanseal.service.gateway import Gateway
 from scanseal.service.state import GatewayState
-from scanseal.storage import load_config, open_store
+from scanseal.storage import StorageConfig, load_config, open_store
 
 if TYPE_CHECKING:
-    from scanseal.dicom.agent import ForwardAgent
+    from scanseal.dicom.agent import ForwardAgent, ForwardConfig
     from scanseal.dicom.config import DicomConfig
     from scanseal.dicom.scp import Receiver, StorageSCP
     from scanseal.service.app import Mount
@@ -30,7 +34,42 @@ _GC_YOUNG_THRESHOLD: Final = 50_000
 _UVICORN_STARTUP_FAILURE: Final = 3  # uvicorn's sys.exit code when it cannot listen
 
 
-def check_startup(config_path: Path | None) -> None:
+@dataclass(frozen=True)
+class ServerConfig:
+    """Every section ``scanseal serve`` runs on, from one configuration file read once."""
+
+    gateway: GatewayConfig
+    ledger: LedgerConfig
+    storage: StorageConfig
+    dicom: DicomConfig
+    forward: ForwardConfig | None
+
+    @classmethod
+    def load(cls, path: Path | None = None, env: Mapping[str, str] | None = None) -> ServerConfig:
+        """The file :func:`scanseal.config.resolve` chooses (``path``, ``$SCANSEAL_CONFIG``, the
+        home's scanseal.toml), each section with its environment overrides."""
+        from scanseal.dicom.agent import ForwardConfig
+        from scanseal.dicom.config import DicomConfig
+
+        env = os.environ if env is None else env
+        config = resolve(path, env)
+        forward = (
+            ForwardConfig.from_table(config.table("forward")) if config.has("forward") else None
+        )
+        return cls(
+            GatewayConfig.from_table(config.table("gateway"), env),
+            LedgerConfig.from_table(config.table("ledger"), env),
+            load_config(env=env, resolved=config),
+            DicomConfig.from_table(config.table("dicom")),
+            forward,
+        )
+
+
+def _settings(config: ServerConfig | Path | None) -> ServerConfig:
+    return config if isinstance(config, ServerConfig) else ServerConfig.load(config)
+
+
+def check_startup(settings: ServerConfig | Path | None) -> None:
     """What ``serve`` can check before the identity is unlocked and chain and state are opened.
 
     The TLS certificate and key load as a pair, and the HTTP port and (with ``[dicom]
@@ -38,13 +77,11 @@ def check_startup(config_path: Path | None) -> None:
     is taken, most likely by a gateway already running); everything else is a bad setting,
     InvalidInput (exit 2). Each names the file or the address.
     """
-    from scanseal.dicom.config import DicomConfig
-
-    config = GatewayConfig.load(config_path)
+    settings = _settings(settings)
+    config, dicom = settings.gateway, settings.dicom
     if config.tls_cert is not None and config.tls_key is not None:
         _check_tls(config.tls_cert, config.tls_key)
     _check_port(config.host, config.port, "HTTP")
-    dicom = DicomConfig.load(config_path)
     if dicom.enabled:
         _check_port(dicom.host, dicom.port, "DICOM")
 
@@ -88,18 +125,18 @@ def _listen_error(host: str, port: int, what: str, error: OSError) -> ScanSealEr
     return InvalidInput(f"{where}: {error.strerror or error}")
 
 
-def open_gateway(config_path: Path | None, passphrase: str) -> Gateway:
+def open_gateway(settings: ServerConfig | Path | None, passphrase: str) -> Gateway:
     """Unlock the gateway identity, open ledger, store and state, and bootstrap its roles.
 
     On a fresh embedded chain the gateway deploys the ImageRegistry and so becomes its owner.
     """
-    config = GatewayConfig.load(config_path)
-    ledger_config = LedgerConfig.load(config_path)
+    settings = _settings(settings)
+    config, ledger_config = settings.gateway, settings.ledger
     identity = Keystore().load(config.identity, passphrase)
     operator = identity.account if ledger_config.mode == "batched" else None
     ledger = Ledger.open(ledger_config, operator=operator, deployer=identity.account)
     try:
-        store = open_store(load_config(config_path))
+        store = open_store(settings.storage)
     except BaseException:
         ledger.close()
         raise
@@ -114,20 +151,18 @@ def open_gateway(config_path: Path | None, passphrase: str) -> Gateway:
 
 
 def serve(
-    gateway: Gateway, config_path: Path | None = None, agent: ForwardAgent | None = None
+    gateway: Gateway, settings: ServerConfig | Path | None = None, agent: ForwardAgent | None = None
 ) -> None:
     """Serve until interrupted (SIGINT or SIGTERM), then anchor what is pending and close.
 
     With ``[dicom] enabled`` the Storage SCP runs beside the REST API on the same gateway; an
     ``agent`` ([forward]) forwards records granted to its identity into a PACS meanwhile.
     """
-    from scanseal.dicom.config import DicomConfig
-
+    dicom = _settings(settings).dicom
     config = gateway.config
     gateway.start()  # the grant-table mirror catches up while the listeners come up
     url = f"{config.scheme}://{config.host}:{config.port}"
     print(f"scanseal gateway {gateway.identity.address} listening on {url}", flush=True)
-    dicom = DicomConfig.load(config_path)
     scp = _start_scp(gateway, dicom) if dicom.enabled else None
     sys.stdout.flush()
     _tune_collector()

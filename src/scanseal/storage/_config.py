@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from scanseal.config import Table, resolve, scanseal_home
+from scanseal.config import Config, Table, resolve, scanseal_home
 from scanseal.errors import InvalidInput
 
 ENV_PREFIX = "SCANSEAL_STORAGE_"
@@ -54,8 +54,15 @@ class StorageConfig:
         return config
 
 
-def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) -> StorageConfig:
-    """The storage configuration; an explicit ``path`` (or ``$SCANSEAL_CONFIG``) must exist."""
+def load_config(
+    path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    resolved: Config | None = None,
+) -> StorageConfig:
+    """The storage configuration; an explicit ``path`` (or ``$SCANSEAL_CONFIG``) must exist.
+    ``resolved``: the configuration a caller read already (then ``path`` is not read again)."""
     env = os.environ if env is None else env
-    table = resolve(path, env).table("storage").with_environment(env, ENV_PREFIX, strict=True)
+    config = resolve(path, env) if resolved is None else resolved
+    table = config.table("storage").with_environment(env, ENV_PREFIX, strict=True)
     return StorageConfig.from_table(table)
