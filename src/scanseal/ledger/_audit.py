@@ -1,5 +1,6 @@
 """Audit entries for a record, assembled from the contract's events and from batched log
-entries; both kinds read the same to an auditor."""
+entries (both kinds read the same to an auditor), and the event lookup that finds a record's
+``ImageStored`` transaction."""
 
 from __future__ import annotations
 
@@ -39,6 +40,21 @@ def chain_trail(chain: Chain, address: str, first_block: int, rid: bytes) -> lis
         tx_hash = "0x" + bytes(log["transactionHash"]).hex()
         trail.append(audit_from_event(*decoded, stamps[block], tx_hash))
     return trail
+
+
+def stored_tx(chain: Chain, address: str, first_block: int, rid: bytes) -> str | None:
+    """The hash of the transaction whose ``ImageStored`` event committed the record, if any."""
+    topics = ["0x" + _abi.event_topic("ImageStored").hex(), "0x" + rid.hex()]
+    head = chain.head()[0]
+    logs = chain.w3.eth.get_logs(
+        {
+            "address": to_checksum_address(address),
+            "fromBlock": first_block,
+            "toBlock": head,
+            "topics": topics,
+        }
+    )
+    return "0x" + bytes(logs[0]["transactionHash"]).hex() if logs else None
 
 
 def audit_from_event(name: str, f: dict[str, Any], stamp: int, tx_hash: str) -> AuditEntry:

@@ -12,20 +12,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 
 from scanseal.errors import IntegrityError, InvalidInput, NotFound
 from scanseal.integrity.merkle import leaf_hash, verify_inclusion
-from scanseal.ledger import _abi, _audit, _deploy
+from scanseal.ledger import _audit, _deploy
 from scanseal.ledger._batch import Entry
 from scanseal.ledger._batched import BatchedWriter
 from scanseal.ledger._chain import Chain
 from scanseal.ledger._contract import Contract
 from scanseal.ledger._mirror import AccessMirror
 from scanseal.ledger._per_record import PerRecordWriter
+from scanseal.ledger._writer import Writer
 from scanseal.ledger.config import LedgerConfig
 from scanseal.ledger.models import (
     AccessLogEntry,
@@ -55,40 +56,6 @@ def check_proof(proof: BatchProof) -> Entry:
     return Entry.decode(proof.entry)
 
 
-class _Writer(Protocol):
-    """Where records and access events go, chosen once when the ledger opens: transactions
-    (`PerRecordWriter`) or the operator's batched log (`BatchedWriter`)."""
-
-    @property
-    def pending(self) -> int: ...
-
-    def store(self, uploader: LocalAccount, items: Sequence[RecordInput]) -> list[Receipt]: ...
-
-    def log_access(
-        self, reporter: LocalAccount, rid: bytes, accessor: str, kind: AccessType, reason: Reason
-    ) -> AccessResult: ...
-
-    def may_access(self, rid: bytes, account: str) -> bool: ...
-
-    def batched_record(self, rid: bytes) -> Entry | None: ...
-
-    def log_index(self, rid: bytes) -> int | None: ...
-
-    def trail(self, rid: bytes) -> list[AuditEntry]: ...
-
-    def forget_uploader(self, address: str) -> None: ...
-
-    def anchor(self) -> AnchorInfo | None: ...
-
-    def tick(self) -> AnchorInfo | None: ...
-
-    def prove(self, index: int) -> BatchProof: ...
-
-    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]: ...
-
-    def close(self) -> None: ...
-
-
 class Ledger:
     """ImageRegistry seen from Python; every method that writes takes the signing account."""
 
@@ -107,7 +74,7 @@ class Ledger:
         first_block = _deploy.deploy_block(config.state_dir, chain, address)
         checkpoint = Path(config.state_dir) / f"mirror-{chain.chain_id}-{self.address}.sqlite3"
         self._access = AccessMirror(chain, self.address, first_block, checkpoint)
-        self._writer: _Writer
+        self._writer: Writer
         if self.mode == "batched":
             self._writer = BatchedWriter(self._contract, self._access, config, operator)
         else:
@@ -229,19 +196,9 @@ class Ledger:
             return Receipt(rid, "batched", log_index=index)
         if self._access.uploader_of(rid) is None:
             return None
-        topics = ["0x" + _abi.event_topic("ImageStored").hex(), "0x" + rid.hex()]
-        head = self.chain.head()[0]
-        logs = self.chain.w3.eth.get_logs(
-            {
-                "address": self.address,
-                "fromBlock": self._access.first_block,
-                "toBlock": head,
-                "topics": topics,
-            }
-        )
-        if not logs:
+        tx_hash = _audit.stored_tx(self.chain, self.address, self._access.first_block, rid)
+        if tx_hash is None:
             return None
-        tx_hash = "0x" + bytes(logs[0]["transactionHash"]).hex()
         mined = self.chain.wait(tx_hash)
         return Receipt(rid, "per-record", tx_hash, int(mined["blockNumber"]), int(mined["gasUsed"]))
 
