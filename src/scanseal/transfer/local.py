@@ -21,18 +21,18 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
-from scanseal._disk import disk_errors
+from scanseal._disk import disk_error, disk_errors, staged_files
 from scanseal._json import parse_object
 from scanseal.crypto import envelope
 from scanseal.crypto.envelope import Header
 from scanseal.crypto.identity import Identity, IdentityCard
 from scanseal.crypto.stanzas import DEFAULT_KIND, RecipientKey
-from scanseal.errors import IntegrityError, InvalidInput
+from scanseal.errors import IntegrityError, InvalidInput, ScanSealError
 from scanseal.ingest import ImageMetadata, IngestedImage, read_image
 from scanseal.integrity import hash_chain, verify_chain
 from scanseal.integrity.chain import encode_timestamp
@@ -267,34 +267,19 @@ def check_seal_output(output: Path) -> None:
             raise InvalidInput(f"{parent} is not a directory")
 
 
-@contextmanager
-def _staged(*finals: Path) -> Iterator[list[Path]]:
+def _staged(*finals: Path) -> AbstractContextManager[list[Path]]:
     """A temporary file beside each of ``finals``: renamed into place on success, else removed.
 
     The renames come only after the body succeeded, in order; if one fails, those already made
     are undone, so a seal leaves either both envelope and manifest or neither, and no
-    ``.part`` file in any case.
+    ``.part`` file in any case (see :func:`scanseal._disk.staged_files`).
     """
-    temporaries: list[Path] = []
-    placed: list[Path] = []
-    try:
-        for final in finals:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            with disk_errors(final, instead=True):  # name the file asked for, not a temporary
-                handle, name = tempfile.mkstemp(
-                    prefix=f".{final.name}.", suffix=".part", dir=final.parent
-                )
-            os.close(handle)
-            temporaries.append(Path(name))
-        yield temporaries
-        for temporary, final in zip(temporaries, finals, strict=True):
-            with disk_errors(final, instead=True):
-                os.replace(temporary, final)
-            placed.append(final)
-    except BaseException:
-        for path in (*temporaries, *placed):
-            path.unlink(missing_ok=True)
-        raise
+    return staged_files(*finals, on_error=_naming_final)
+
+
+def _naming_final(error: OSError, final: Path) -> ScanSealError:
+    """Name the file asked for, not the temporary beside it."""
+    return disk_error(error, final, instead=True)
 
 
 _NO_TMPFILE = frozenset({errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL})
