@@ -98,3 +98,15 @@ def test_the_shared_image_gives_the_digest_of_the_file(tmp_path, people):
         assert sealed.manifest.pixel_digest == pixel_digest(source) == pixel_digest(image)
         (frame,) = list(image.frames())
         assert frame is image.frame(0)  # decoded once, then kept
+
+
+def test_an_image_ingested_beforehand_is_not_parsed_again(tmp_path, people, calls):
+    source = Path(get_testdata_file("CT_small.dcm"))
+    image = read_image(source)
+    calls.clear()
+    from_image = _seal(people, image, tmp_path / "a.sseal").manifest
+    assert calls["dcmread"] == 0
+    from_path = _seal(people, source, tmp_path / "b.sseal").manifest
+    assert from_image.chain == from_path.chain
+    assert from_image.pixel_digest == from_path.pixel_digest
+    assert from_image.screen == from_path.screen

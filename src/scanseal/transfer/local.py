@@ -86,7 +86,7 @@ class VerifyReport:
 
 
 def seal_file(
-    source: Path,
+    source: Path | IngestedImage,
     recipients: Sequence[IdentityCard],
     uploader: Identity,
     output: Path,
@@ -108,11 +108,15 @@ def seal_file(
 
     ``screen`` runs the tamper detector first: ``flag`` records its verdict in the signed
     manifest, ``block`` also refuses (IntegrityError) an image it flags, ``off`` skips it.
+
+    ``source`` is a file, or the file already ingested (:func:`scanseal.ingest.read_image`,
+    e.g. to refuse a bad image before asking for a passphrase) so that it is not parsed again.
     """
     if not recipients:
         raise InvalidInput("name at least one recipient (--to CARD)")
     check_seal_output(output)
-    image = read_image(source)  # the header is parsed here once, the pixels decoded once
+    # One ingested image: the header is parsed once and the pixels decoded once for all steps.
+    image = source if isinstance(source, IngestedImage) else read_image(source)
     verdict = _screen(image, screen)
     keys = [card.recipient(kind) for card in recipients]
     manifest_path = manifest_path_for(output)
