@@ -109,8 +109,9 @@ class IngestedImage:
     def frame(self, index: int, *, as_rgb: bool = False) -> Frame:
         """Frame ``index`` alone; with ``as_rgb``, YCbCr converted to RGB as pydicom does.
 
-        Palettes are not looked up. Where the conversion cannot change the samples (grey, RGB,
-        PNG, JPEG files) the stored frame is returned, so it decodes once.
+        Palettes are not looked up. Where the conversion cannot change the samples (grey
+        images, colour DICOM neither YBR_FULL nor JPEG-coded, PNG and JPEG files) the stored frame
+        is returned, so it is decoded once for screening and the digest alike.
         """
         self._check_index(index)
         if as_rgb and not self._rgb_as_stored():
