@@ -13,12 +13,18 @@ Where ScanSeal writes, it maps them here:
 A store ScanSeal keeps for itself (the block store under ``$SCANSEAL_HOME``, which a gateway
 writes on every upload) is different: whatever stops it from writing, the request was fine and
 the service is not, so every failure there is :class:`StorageUnavailable` (``store=True``).
+
+Files that must appear whole or not at all (an envelope and its manifest, a keystore) are
+written through :func:`staged_files`: a private temporary file beside each, put in place only
+once everything was written.
 """
 
 from __future__ import annotations
 
 import errno
-from collections.abc import Iterator
+import os
+import tempfile
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -53,3 +59,96 @@ def disk_errors(
         yield
     except OSError as error:
         raise disk_error(error, path, instead=instead, store=store) from error
+
+
+OnError = Callable[[OSError, Path], BaseException]
+"""Turns a failure of staging or placing a file into the error to raise, given the final path."""
+
+_NO_HARD_LINKS = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK})
+
+
+@contextmanager
+def staged_files(
+    *finals: Path,
+    overwrite: bool = True,
+    durable: bool = False,
+    suffix: str = ".part",
+    parent_mode: int = 0o777,
+    on_error: OnError | None = None,
+) -> Iterator[list[Path]]:
+    """A new empty temporary file beside each of ``finals``, put in place if the body succeeds.
+
+    Each temporary is ``.NAME.<random><suffix>`` in the final's directory (created with
+    ``parent_mode`` if missing), mode 0600. After the body they are put in place in order;
+    if one cannot be, those already placed are removed again, so the caller gets all of
+    ``finals`` or none, and no temporary is left in any case (a crash may leave one).
+
+    ``overwrite``: rename over an existing final; otherwise hard-link, so that an existing
+    final (even one created meanwhile) is never replaced but refused (InvalidInput), with a
+    check-then-rename where the file system has no hard links. ``durable``: fsync each file
+    before it is placed and its directory after. ``on_error`` maps an OSError of these steps
+    (not of the body) to what is raised instead, e.g. an error naming the final, not the
+    temporary.
+    """
+    temporaries: list[Path] = []
+    placed: list[Path] = []
+    try:
+        for final in finals:
+            final.parent.mkdir(parents=True, exist_ok=True, mode=parent_mode)
+            with _mapped(final, on_error):
+                handle, name = tempfile.mkstemp(
+                    prefix=f".{final.name}.", suffix=suffix, dir=final.parent
+                )
+            os.close(handle)
+            temporaries.append(Path(name))
+        yield temporaries
+        for temporary, final in zip(temporaries, finals, strict=True):
+            with _mapped(final, on_error):
+                if durable:
+                    _fsync(temporary)
+                _place(temporary, final, overwrite=overwrite)
+                if durable:
+                    _fsync(final.parent)
+            placed.append(final)
+    except BaseException:
+        for path in placed:
+            path.unlink(missing_ok=True)
+        raise
+    finally:
+        for path in temporaries:
+            path.unlink(missing_ok=True)  # a hard-linked temporary is still there
+
+
+@contextmanager
+def _mapped(final: Path, on_error: OnError | None) -> Iterator[None]:
+    try:
+        yield
+    except OSError as error:
+        if on_error is None:
+            raise
+        raise on_error(error, final) from error
+
+
+def _place(temporary: Path, final: Path, *, overwrite: bool) -> None:
+    if overwrite:
+        os.replace(temporary, final)
+        return
+    try:
+        os.link(temporary, final)
+    except FileExistsError:
+        raise InvalidInput(f"{final} already exists; refusing to overwrite it") from None
+    except OSError as error:
+        if error.errno not in _NO_HARD_LINKS:
+            raise
+        if final.exists():  # no hard links here: fall back to check-then-rename
+            raise InvalidInput(f"{final} already exists; refusing to overwrite it") from None
+        os.replace(temporary, final)
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file's (or a directory's entries') data to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

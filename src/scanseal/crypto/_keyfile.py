@@ -8,11 +8,9 @@ file format be read and reviewed on its own.
 
 from __future__ import annotations
 
-import errno
 import hmac
 import json
 import os
-import tempfile
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +20,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from scanseal._disk import staged_files
 from scanseal._json import JsonObject, Reader, b64encode, canonical_json, parse_object
 from scanseal.errors import IntegrityError, InvalidInput, NotFound, WrongPassphrase
 
@@ -171,47 +170,13 @@ def write_new(path: Path, text: str) -> None:
     into place: a crash leaves either no file or the whole file, never half a keystore, and a
     concurrent ``create`` of the same name fails instead of silently overwriting a key.
     """
+    staged = staged_files(path, overwrite=False, durable=True, suffix=".tmp", parent_mode=0o700)
     try:
-        _write_then_link(path, text.encode("utf-8"))
+        with staged as (temp,), temp.open("wb") as handle:
+            os.fchmod(handle.fileno(), 0o600)
+            handle.write(text.encode("utf-8"))
     except OSError as error:
         raise InvalidInput(f"cannot write {path}: {error.strerror or error}") from None
-
-
-def _write_then_link(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    temp = Path(temp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o600)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        _link_into_place(temp, path)
-        _fsync_directory(path.parent)
-    finally:
-        temp.unlink(missing_ok=True)
-
-
-def _link_into_place(temp: Path, path: Path) -> None:
-    try:
-        os.link(temp, path)
-    except FileExistsError:
-        raise InvalidInput(f"{path} already exists; refusing to overwrite it") from None
-    except OSError as error:
-        if error.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK):
-            raise
-        if path.exists():  # no hard links here: fall back to check-then-rename
-            raise InvalidInput(f"{path} already exists; refusing to overwrite it") from None
-        os.replace(temp, path)
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _aad(card: JsonObject, params: ScryptParams, check: bytes) -> bytes:

@@ -14,7 +14,7 @@ from PIL import Image
 
 from scanseal.detect import heat
 from scanseal.errors import InvalidInput
-from scanseal.ingest import display_frame, preprocess, read_metadata
+from scanseal.ingest import IngestedImage, display_frame, preprocess, read_image
 
 MODEL_DIR: Final = Path(__file__).resolve().parent / "model"
 Policy = Literal["flag", "block", "off"]
@@ -109,11 +109,16 @@ class Detector:
             boxes if score >= self.threshold else [], plane, maps[0],
         )  # fmt: skip
 
-    def screen(self, path: Path) -> Screening:
-        """Validate, preprocess and screen an image file (InvalidInput for a bad file)."""
-        metadata = read_metadata(path)
-        plane = preprocess(path, self.size)
-        return self.screen_plane(plane, path=path, shape=(metadata.rows, metadata.columns))
+    def screen(self, source: Path | IngestedImage) -> Screening:
+        """Validate, preprocess and screen an image file (InvalidInput for a bad file).
+
+        ``source`` may be an image already ingested: sealing passes the one it hashes, so the
+        file is parsed and its screened frame decoded once for both.
+        """
+        image = source if isinstance(source, IngestedImage) else read_image(Path(source))
+        plane = preprocess(image, self.size)
+        shape = (image.metadata.rows, image.metadata.columns)
+        return self.screen_plane(plane, path=image.path, shape=shape)
 
     def heatmap(self, result: Screening, image: FloatArray | None = None) -> Image.Image:
         """The heat map drawn on the screened image at the image's own size and aspect, with

@@ -4,6 +4,11 @@ Everything a user can feed ScanSeal passes through here first. Formats are recog
 bytes, never by their names; anything malformed, truncated, inconsistent or oversized is refused
 with :class:`scanseal.errors.InvalidInput` and a one-line reason naming the file. Limits are in
 :mod:`scanseal.ingest.limits`; the rules are written down in docs/INGEST.md.
+
+:func:`read_image` ingests a file once: an :class:`IngestedImage` holds the validated header
+and decodes frames on demand, and is what sealing hands to the pixel digest and the detector.
+The path-taking functions (``read_metadata``, ``iter_frames``, ``validate``, ``preprocess``,
+``display_frame``) each ingest the file they are given.
 """
 
 from __future__ import annotations
@@ -11,17 +16,21 @@ from __future__ import annotations
 from scanseal.ingest._api import iter_frames, read_metadata, validate
 from scanseal.ingest._detect import detect_format
 from scanseal.ingest._display import display_frame
+from scanseal.ingest._image import IngestedImage, RawPixels, read_image
 from scanseal.ingest._preprocess import preprocess, preprocess_views
 from scanseal.ingest.metadata import ImageFormat, ImageMetadata
 
 __all__ = [
     "ImageFormat",
     "ImageMetadata",
+    "IngestedImage",
+    "RawPixels",
     "detect_format",
     "display_frame",
     "iter_frames",
     "preprocess",
     "preprocess_views",
+    "read_image",
     "read_metadata",
     "validate",
 ]

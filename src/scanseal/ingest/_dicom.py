@@ -374,18 +374,16 @@ def iter_frames(
     """Yield decoded frames one at a time, shape-checked.
 
     With ``raw`` (the default) samples come as stored, without YCbCr to RGB conversion: that is
-    what the pixel digest covers. Deflated datasets are decoded from memory (pydicom inflates
-    them whole); everything else is read from the file frame by frame.
+    what the pixel digest covers. Deflated datasets are decoded from the dataset the header
+    read already holds (pydicom inflates them whole); everything else is read from the file
+    frame by frame.
     """
     meta = header.metadata
     shape: tuple[int, ...] = (meta.rows, meta.columns)
     if meta.samples_per_pixel > 1:
         shape = (*shape, meta.samples_per_pixel)
     wanted = meta.frames if indices is None else None
-    source: Any = path
-    if header.layout.value_offset is None:
-        with mapped_errors(path, "malformed DICOM"):
-            source = pydicom.dcmread(path)
+    source: Path | Dataset = path if header.layout.value_offset is not None else header.dataset
     count = 0
     plugin = _rle.PLUGIN if header.transfer_syntax == RLELossless else ""  # "": pydicom picks
     frames = iter_pixels(source, indices=indices, raw=raw, decoding_plugin=plugin)

@@ -16,17 +16,16 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.pixels.processing import apply_color_lut, apply_modality_lut, apply_voi_lut
 
-from scanseal.ingest import _dicom, _raster
 from scanseal.ingest._common import mapped_errors
-from scanseal.ingest._detect import detect_format
-from scanseal.ingest._preprocess import _luminance, _normalise, _window, decode_frame
+from scanseal.ingest._image import IngestedImage, read_image
+from scanseal.ingest._preprocess import _luminance, _normalise, _window
 
 Grey = np.ndarray[Any, np.dtype[np.float32]]
 _EXTREMES = np.array([-1e30, 1e30])
 """Far below and above any stored value: the window maps them to its output range's ends."""
 
 
-def display_frame(path: Path) -> Grey:
+def display_frame(source: Path | IngestedImage) -> Grey:
     """The middle frame (the one the detector screens) as float32 (rows, cols) in [0, 1].
 
     DICOM grey: Modality LUT, then the file's own VOI LUT or window, else the detector's CT
@@ -34,16 +33,14 @@ def display_frame(path: Path) -> Grey:
     (RGB, YBR, PALETTE COLOR, PNG and JPEG RGB) becomes BT.601 luma. 8-bit PNG and JPEG are
     shown as stored; deeper ones through the percentile range. InvalidInput for a bad file.
     """
-    path = Path(path)
-    fmt = detect_format(path)
-    if fmt != "dicom":
-        array = _raster.decode(path, fmt)[1]
-        grey = _luminance(array)
-        return _float32(grey / 255.0 if array.dtype == np.uint8 else _normalise(grey))
-    header = _dicom.read_header(path)
-    frame = decode_frame(path, header, header.metadata.frames // 2)
+    image = source if isinstance(source, IngestedImage) else read_image(Path(source))
+    frame = image.frame(image.middle, as_rgb=True)
+    header = image._dicom  # ingest's own: the dataset's lookup tables and window
+    if header is None:
+        grey = _luminance(frame)
+        return _float32(grey / 255.0 if frame.dtype == np.uint8 else _normalise(grey))
     ds, photometric = header.dataset, header.layout.photometric
-    with mapped_errors(path, "cannot apply DICOM lookup tables"):
+    with mapped_errors(image.path, "cannot apply DICOM lookup tables"):
         if photometric == "PALETTE COLOR":
             frame = apply_color_lut(frame, ds)
         if frame.ndim == 3:

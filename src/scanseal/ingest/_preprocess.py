@@ -15,10 +15,9 @@ import numpy as np
 from PIL import Image
 from pydicom.pixels.processing import apply_color_lut, apply_modality_lut
 
-from scanseal.errors import InvalidInput, Unreadable
-from scanseal.ingest import _dicom, _raster
-from scanseal.ingest._common import fail, mapped_errors
-from scanseal.ingest._detect import detect_format
+from scanseal.errors import InvalidInput
+from scanseal.ingest._common import mapped_errors
+from scanseal.ingest._image import IngestedImage, read_image
 
 CT_WINDOW_HU: Final[tuple[float, float]] = (-1000.0, 1000.0)
 """CT window in Hounsfield units: air and lung through soft tissue to dense bone, one window
@@ -44,61 +43,47 @@ class _Values:
     mode: Literal["ct", "range", "inverted"]
 
 
-def preprocess(path: Path, size: int = 224) -> np.ndarray[Any, np.dtype[np.float32]]:
-    """Return the middle frame as float32 (size, size) in [0, 1], normalised as documented."""
-    path = Path(path)
-    _check_size(path, size)
-    return _finish(_frame_values(path, None), WHOLE, size)
+def preprocess(
+    source: Path | IngestedImage, size: int = 224
+) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """Return the middle frame as float32 (size, size) in [0, 1], normalised as documented.
+
+    ``source`` is a file, or an image already ingested (its frame is then decoded once for
+    the detector and the pixel digest alike).
+    """
+    image = _ingested(source, size)
+    return _finish(_frame_values(image, image.middle), WHOLE, size)
 
 
 def preprocess_views(
-    path: Path, frame: int, boxes: Sequence[Box], size: int = 224
+    source: Path | IngestedImage, frame: int, boxes: Sequence[Box], size: int = 224
 ) -> list[np.ndarray[Any, np.dtype[np.float32]]]:
     """Planes of one frame cropped to each box, each normalised as :func:`preprocess`
     normalises a whole image (the crop is an image with a smaller field of view).
 
     The frame is decoded once for all boxes. Training uses this to draw more authentic images
     from the few real studies it has: other frames, other fields of view."""
-    path = Path(path)
-    _check_size(path, size)
-    values = _frame_values(path, frame)
+    image = _ingested(source, size)
+    values = _frame_values(image, frame)
     return [_finish(values, box, size) for box in boxes]
 
 
-def _frame_values(path: Path, frame: int | None) -> _Values:
-    """Decode frame ``frame`` (the middle one if None) of any accepted format."""
-    fmt = detect_format(path)
-    if fmt == "dicom":
-        header = _dicom.read_header(path)
-        count = header.metadata.frames
-        if frame is None:
-            frame = count // 2
-        elif not 0 <= frame < count:
-            fail(path, f"no frame {frame}: frames are numbered 0 to {count - 1}")
-        return _dicom_values(path, header, frame)
-    if frame not in (None, 0):
-        fail(path, f"no frame {frame}: a {fmt.upper()} file has frame 0 only")
-    return _Values(_luminance(_raster.decode(path, fmt)[1]), "range")
-
-
-def _check_size(path: Path, size: int) -> None:
+def _ingested(source: Path | IngestedImage, size: int) -> IngestedImage:
+    """The image to preprocess, once ``size`` is known to be usable (checked first)."""
+    path = source.path if isinstance(source, IngestedImage) else Path(source)
     if size < 1:
         raise InvalidInput(f"{path.name}: preprocess size must be positive, got {size}")
+    return source if isinstance(source, IngestedImage) else read_image(path)
 
 
-def decode_frame(path: Path, header: _dicom.DicomHeader, index: int) -> np.ndarray[Any, Any]:
-    """Frame ``index`` alone, colour converted to RGB (YBR) but palettes not looked up."""
-    frame = next(_dicom.iter_frames(path, header, indices=[index], raw=False), None)
-    if frame is None:
-        fail(path, f"undecodable Pixel Data: frame {index} missing", Unreadable)
-    return frame
-
-
-def _dicom_values(path: Path, header: _dicom.DicomHeader, index: int) -> _Values:
-    """Decode frame ``index`` (colour converted to RGB) and say how to normalise it."""
-    frame = decode_frame(path, header, index)
+def _frame_values(image: IngestedImage, index: int) -> _Values:
+    """Frame ``index`` (colour converted to RGB) and how to normalise it."""
+    frame = image.frame(index, as_rgb=True)
+    header = image._dicom  # ingest's own: the dataset's lookup tables
+    if header is None:
+        return _Values(_luminance(frame), "range")
     ds, photometric = header.dataset, header.layout.photometric
-    with mapped_errors(path, "cannot apply DICOM lookup tables"):
+    with mapped_errors(image.path, "cannot apply DICOM lookup tables"):
         if photometric == "PALETTE COLOR":
             return _Values(_luminance(apply_color_lut(frame, ds)), "range")
         if frame.ndim == 3:

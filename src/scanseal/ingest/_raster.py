@@ -62,9 +62,11 @@ def read_header(path: Path, fmt: ImageFormat) -> ImageMetadata:
         return _metadata(path, fmt, im)
 
 
-def decode(path: Path, fmt: ImageFormat) -> tuple[ImageMetadata, np.ndarray[Any, Any]]:
-    """Validate fully (PNG chunk CRCs included) and return the converted pixel array."""
-    meta = read_header(path, fmt)
+def decode_pixels(path: Path, fmt: ImageFormat) -> np.ndarray[Any, Any]:
+    """The converted pixel array of a file whose header :func:`read_header` accepted.
+
+    PNG chunk CRCs are checked first (``verify``), which decoding alone skips for image data.
+    """
     with _pillow_errors(path, fmt):
         if fmt == "png":
             with Image.open(path, formats=["PNG"]) as im:
@@ -76,7 +78,7 @@ def decode(path: Path, fmt: ImageFormat) -> tuple[ImageMetadata, np.ndarray[Any,
             array = np.array(converted)
     if array.dtype.byteorder == ">":
         array = array.astype(array.dtype.newbyteorder("="))
-    return meta, array
+    return array
 
 
 @contextmanager

@@ -14,37 +14,32 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 
-from scanseal.ingest._api import open_frames, raw_canonical_span
-from scanseal.ingest._common import fail, mapped_errors
+from scanseal.ingest import IngestedImage, RawPixels, read_image
 
 PIXEL_DIGEST_DOMAIN: Final[bytes] = b"scanseal/pixels/v1"
 """Domain separation: a pixel digest can never collide with another ScanSeal hash input."""
 
 _DIMENSIONS = struct.Struct(">LLLL")
-_READ_CHUNK = 1 << 18
 
 
-def pixel_digest(path: Path) -> bytes:
+def pixel_digest(source: Path | IngestedImage) -> bytes:
     """Return the 32-byte SHA-256 of the canonical decoded pixels of a DICOM, PNG or JPEG file.
 
-    Memory stays bounded by one frame (or one 256 KiB read for native little-endian DICOM, whose
-    Pixel Data bytes are hashed directly when they provably equal the canonical form).
+    ``source`` is a file, or an image already ingested (sealing passes the one the detector
+    screened, so its frame is not decoded again). Memory stays bounded by one frame (or one
+    256 KiB read for native little-endian DICOM, whose Pixel Data bytes are hashed directly
+    when they provably equal the canonical form).
     """
-    path = Path(path)
-    span = raw_canonical_span(path)
-    if span is not None:
-        meta = span.metadata
-        header = canonical_header(
-            meta.rows, meta.columns, meta.frames, meta.samples_per_pixel, span.dtype
-        )
-        return _hash_span(path, header, span.offset, span.length, span.dtype, span.mask)
-    return _hash_frames(path)
+    image = source if isinstance(source, IngestedImage) else read_image(Path(source))
+    raw = image.raw_pixels()
+    if raw is not None:
+        return _hash_raw(image, raw)
+    return _hash_frames(image)
 
 
 def canonical_header(rows: int, columns: int, frames: int, samples: int, dtype: Any) -> bytes:
@@ -62,48 +57,35 @@ def canonical_frame_bytes(frame: np.ndarray[Any, Any]) -> bytes:
     return np.ascontiguousarray(frame, dtype=little).tobytes()
 
 
-def _hash_frames(path: Path) -> bytes:
+def _image_header(image: IngestedImage, dtype: Any) -> bytes:
+    meta = image.metadata
+    return canonical_header(meta.rows, meta.columns, meta.frames, meta.samples_per_pixel, dtype)
+
+
+def _hash_frames(image: IngestedImage) -> bytes:
     """Decode frame by frame, hashing the header once the first frame shows the dtype."""
-    meta, frames = open_frames(path)
     digest = hashlib.sha256()
     first = True
-    for frame in frames:
+    for frame in image.frames():
         if first:
-            digest.update(
-                canonical_header(
-                    meta.rows, meta.columns, meta.frames, meta.samples_per_pixel, frame.dtype
-                )
-            )
+            digest.update(_image_header(image, frame.dtype))
             first = False
         digest.update(canonical_frame_bytes(frame))
     return digest.digest()
 
 
-def _hash_span(
-    path: Path, header: bytes, offset: int, length: int, dtype: np.dtype[Any], mask: int | None
-) -> bytes:
-    """Hash the header then exactly `length` file bytes from `offset`, in bounded chunks.
+def _hash_raw(image: IngestedImage, raw: RawPixels) -> bytes:
+    """Hash the header then the stored Pixel Data bytes, in bounded chunks.
 
     With a mask, each chunk's samples have their unused high bits cleared first, exactly as
     decoding does; chunks are whole samples because the chunk size is a multiple of 8.
     """
-    digest = hashlib.sha256(header)
-    for chunk in _read_span(path, offset, length):
-        if mask is None:
+    digest = hashlib.sha256(_image_header(image, raw.dtype))
+    for chunk in raw.chunks():
+        if raw.mask is None:
             digest.update(chunk)
         else:
-            digest.update((np.frombuffer(chunk, dtype=dtype) & mask).astype(dtype).tobytes())
+            digest.update(
+                (np.frombuffer(chunk, dtype=raw.dtype) & raw.mask).astype(raw.dtype).tobytes()
+            )
     return digest.digest()
-
-
-def _read_span(path: Path, offset: int, length: int) -> Iterator[bytes]:
-    """Yield the bytes of a file range; a file shrinking under us is reported, not hashed."""
-    with mapped_errors(path, "cannot read Pixel Data"), path.open("rb") as f:
-        f.seek(offset)
-        remaining = length
-        while remaining:
-            chunk = f.read(min(remaining, _READ_CHUNK))
-            if not chunk:
-                fail(path, f"truncated DICOM: Pixel Data ends early, {remaining} bytes missing")
-            remaining -= len(chunk)
-            yield chunk

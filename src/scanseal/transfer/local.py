@@ -1,13 +1,14 @@
 """Local sealing: a file becomes an envelope plus a signed manifest, and back.
 
-``seal_file`` reads the image once for validation and the pixel digest, then once more while
-encrypting (H1 is computed in that same pass). ``open_sealed`` decrypts into a file that has no
-name yet (Linux ``O_TMPFILE`` in the output's directory, mode 0600), checks the envelope digest,
-H1, H2, H3 and the recipient list against the signed manifest, and only then links it into
-place: at no moment does a directory entry hold plaintext that has not passed every check, not
-even if the process is killed. Where ``O_TMPFILE`` is missing it falls back to a private
-temporary file beside the output, removed on any error (but left behind by a crash).
-``verify_sealed`` with a key also re-derives the pixel digest.
+``seal_file`` ingests the image once (:func:`scanseal.ingest.read_image`: one header parse, one
+decode, shared by the detector's screening and the pixel digest), then reads its bytes once
+more while encrypting (H1 is computed in that same pass). ``open_sealed`` decrypts into a file
+that has no name yet (Linux ``O_TMPFILE`` in the output's directory, mode 0600), checks the
+envelope digest, H1, H2, H3 and the recipient list against the signed manifest, and only then
+links it into place: at no moment does a directory entry hold plaintext that has not passed
+every check, not even if the process is killed. Where ``O_TMPFILE`` is missing it falls back
+to a private temporary file beside the output, removed on any error (but left behind by a
+crash). ``verify_sealed`` with a key also re-derives the pixel digest.
 """
 
 from __future__ import annotations
@@ -18,21 +19,21 @@ import os
 import secrets
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
-from scanseal._disk import disk_errors
+from scanseal._disk import disk_error, disk_errors, staged_files
 from scanseal._json import parse_object
 from scanseal.crypto import envelope
 from scanseal.crypto.envelope import Header
 from scanseal.crypto.identity import Identity, IdentityCard
 from scanseal.crypto.stanzas import DEFAULT_KIND, RecipientKey
-from scanseal.errors import IntegrityError, InvalidInput
-from scanseal.ingest import ImageMetadata, read_metadata
+from scanseal.errors import IntegrityError, InvalidInput, ScanSealError
+from scanseal.ingest import ImageMetadata, IngestedImage, read_image
 from scanseal.integrity import hash_chain, verify_chain
 from scanseal.integrity.chain import encode_timestamp
 from scanseal.integrity.pixels import pixel_digest
@@ -86,7 +87,7 @@ class VerifyReport:
 
 
 def seal_file(
-    source: Path,
+    source: Path | IngestedImage,
     recipients: Sequence[IdentityCard],
     uploader: Identity,
     output: Path,
@@ -108,55 +109,80 @@ def seal_file(
 
     ``screen`` runs the tamper detector first: ``flag`` records its verdict in the signed
     manifest, ``block`` also refuses (IntegrityError) an image it flags, ``off`` skips it.
+
+    ``source`` is a file, or the file already ingested (:func:`scanseal.ingest.read_image`,
+    e.g. to refuse a bad image before asking for a passphrase) so that it is not parsed again.
     """
     if not recipients:
         raise InvalidInput("name at least one recipient (--to CARD)")
     check_seal_output(output)
-    metadata = read_metadata(source)
-    verdict = _screen(source, screen)
+    # One ingested image: the header is parsed once and the pixels decoded once for all steps.
+    image = source if isinstance(source, IngestedImage) else read_image(source)
+    verdict = _screen(image, screen)
     keys = [card.recipient(kind) for card in recipients]
     manifest_path = manifest_path_for(output)
+    with (
+        _unpinned_on_failure(store) as stored,
+        disk_errors(output),
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="pixel-digest") as pool,
+        _staged(output, manifest_path) as (env_tmp, man_tmp),
+    ):
+        # Decoding and hashing the pixels overlaps the encryption pass (hashlib and file
+        # reads release the GIL), so on a second core it costs no wall time.
+        pixels = pool.submit(pixel_digest, image)
+        sealed = _encrypt(image.path, env_tmp, keys, segment_size, progress)
+        cid = _store_envelope(store, env_tmp)
+        stored += [cid] if cid is not None else []
+        manifest = _manifest(
+            image, sealed, pixels, zip(recipients, keys, strict=True), uploader,
+            cid=cid, screen=verdict, timestamp=timestamp,
+        )  # fmt: skip
+        man_tmp.write_text(manifest.to_json(), encoding="utf-8")
+    return SealedFile(output, manifest_path, manifest)
+
+
+def _manifest(
+    image: IngestedImage,
+    sealed: _Encrypted,
+    pixels: Future[bytes],
+    recipients: Iterable[tuple[IdentityCard, RecipientKey]],
+    uploader: Identity,
+    *,
+    cid: str | None,
+    screen: dict[str, Any] | None,
+    timestamp: int | None,
+) -> Manifest:
+    """The signed manifest binding the envelope, the hashes, the recipients and the verdict."""
+    canonical = image.metadata.canonical_bytes()
+    return Manifest(
+        envelope_sha256=sealed.envelope_sha256,
+        envelope_size=sealed.envelope_size,
+        image_format=image.format,
+        image_size=image.path.stat().st_size,
+        chain=hash_chain(
+            sealed.h1, canonical, int(time.time()) if timestamp is None else timestamp
+        ),
+        pixel_digest=pixels.result(),
+        metadata_ciphertext=encrypt_metadata(sealed.file_key, sealed.header.salt, canonical),
+        recipients=tuple(
+            Recipient(card.name, card.address, key.kind, key.key_id) for card, key in recipients
+        ),
+        uploader=Uploader(uploader.name, uploader.card.address, uploader.card.card_hash),
+        cid=cid,
+        screen=screen,
+    ).signed_by(uploader.sign)
+
+
+@contextmanager
+def _unpinned_on_failure(store: BlobStore | None) -> Iterator[list[str]]:
+    """Collects the CIDs a seal stores; if the seal then fails, they are unpinned again."""
     stored: list[str] = []
     try:
-        with (
-            disk_errors(output),
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="pixel-digest") as pool,
-            _staged(output, manifest_path) as (env_tmp, man_tmp),
-        ):
-            # Decoding and hashing the pixels overlaps the encryption pass (hashlib and file
-            # reads release the GIL), so on a second core it costs no wall time.
-            pixels = pool.submit(pixel_digest, source)
-            sealed = _encrypt(source, env_tmp, keys, segment_size, progress)
-            cid = _store_envelope(store, env_tmp)
-            stored += [cid] if cid is not None else []
-            manifest = Manifest(
-                envelope_sha256=sealed.envelope_sha256,
-                envelope_size=sealed.envelope_size,
-                image_format=metadata.format,
-                image_size=source.stat().st_size,
-                chain=hash_chain(
-                    sealed.h1,
-                    metadata.canonical_bytes(),
-                    int(time.time()) if timestamp is None else timestamp,
-                ),
-                pixel_digest=pixels.result(),
-                metadata_ciphertext=encrypt_metadata(
-                    sealed.file_key, sealed.header.salt, metadata.canonical_bytes()
-                ),
-                recipients=tuple(
-                    Recipient(card.name, card.address, key.kind, key.key_id)
-                    for card, key in zip(recipients, keys, strict=True)
-                ),
-                uploader=Uploader(uploader.name, uploader.card.address, uploader.card.card_hash),
-                cid=cid,
-                screen=verdict,
-            ).signed_by(uploader.sign)
-            man_tmp.write_text(manifest.to_json(), encoding="utf-8")
+        yield stored
     except BaseException:
         if store is not None:
             _unpin_quietly(store, stored)
         raise
-    return SealedFile(output, manifest_path, manifest)
 
 
 def _unpin_quietly(store: BlobStore, cids: Sequence[str]) -> None:
@@ -170,7 +196,7 @@ def _unpin_quietly(store: BlobStore, cids: Sequence[str]) -> None:
             store.unpin(cid)
 
 
-def _screen(source: Path, policy: ScreenPolicy) -> dict[str, Any] | None:
+def _screen(image: IngestedImage, policy: ScreenPolicy) -> dict[str, Any] | None:
     """The manifest's ``screen`` entry for ``policy``; raises if ``block`` and flagged."""
     if policy not in ("flag", "block", "off"):
         raise InvalidInput(f"screen policy must be flag, block or off, not {policy!r}")
@@ -178,10 +204,10 @@ def _screen(source: Path, policy: ScreenPolicy) -> dict[str, Any] | None:
         return None
     from scanseal.detect import default_detector  # onnxruntime loads only when screening
 
-    result = default_detector().screen(source)
+    result = default_detector().screen(image)
     if policy == "block" and result.tampered:
         raise IntegrityError(
-            f"{source.name}: refused by screening: tampering score {result.score:.3f} "
+            f"{image.path.name}: refused by screening: tampering score {result.score:.3f} "
             f">= threshold {result.threshold:.3f} (model {result.model_version})"
         )
     return result.manifest_entry(policy)
@@ -246,34 +272,19 @@ def check_seal_output(output: Path) -> None:
             raise InvalidInput(f"{parent} is not a directory")
 
 
-@contextmanager
-def _staged(*finals: Path) -> Iterator[list[Path]]:
+def _staged(*finals: Path) -> AbstractContextManager[list[Path]]:
     """A temporary file beside each of ``finals``: renamed into place on success, else removed.
 
     The renames come only after the body succeeded, in order; if one fails, those already made
     are undone, so a seal leaves either both envelope and manifest or neither, and no
-    ``.part`` file in any case.
+    ``.part`` file in any case (see :func:`scanseal._disk.staged_files`).
     """
-    temporaries: list[Path] = []
-    placed: list[Path] = []
-    try:
-        for final in finals:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            with disk_errors(final, instead=True):  # name the file asked for, not a temporary
-                handle, name = tempfile.mkstemp(
-                    prefix=f".{final.name}.", suffix=".part", dir=final.parent
-                )
-            os.close(handle)
-            temporaries.append(Path(name))
-        yield temporaries
-        for temporary, final in zip(temporaries, finals, strict=True):
-            with disk_errors(final, instead=True):
-                os.replace(temporary, final)
-            placed.append(final)
-    except BaseException:
-        for path in (*temporaries, *placed):
-            path.unlink(missing_ok=True)
-        raise
+    return staged_files(*finals, on_error=_naming_final)
+
+
+def _naming_final(error: OSError, final: Path) -> ScanSealError:
+    """Name the file asked for, not the temporary beside it."""
+    return disk_error(error, final, instead=True)
 
 
 _NO_TMPFILE = frozenset({errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL})
