@@ -135,7 +135,7 @@ def test_a_failed_seal_leaves_no_file_and_no_pinned_envelope(
             raise OSError(errno.EROFS, "Read-only file system")
         real_replace(src, dst)
 
-    monkeypatch.setattr(local.os, "replace", replace)
+    monkeypatch.setattr(os, "replace", replace)  # the seal renames through os.replace
     result = seal(run, CT, card, tmp_path / "ct.sseal", "--screen", "off")
     assert result.code == 2
     assert "ct.sseal.manifest.json: Read-only file system" in one_error_line(result)

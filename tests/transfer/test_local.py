@@ -17,7 +17,7 @@ from scanseal.crypto import envelope
 from scanseal.crypto.identity import Identity, Keystore
 from scanseal.crypto.stanzas import RECIPIENT_KINDS
 from scanseal.errors import IntegrityError, InvalidInput, NotARecipient
-from scanseal.transfer import local
+from scanseal.transfer import _output, local
 from scanseal.transfer.local import (
     manifest_path_for,
     open_sealed,
@@ -249,7 +249,7 @@ def test_a_false_pixel_digest_is_caught_by_verify(
 
 
 def _has_unnamed_files(directory: Path) -> bool:
-    fd = local._unnamed_file(directory)
+    fd = _output._unnamed_file(directory)
     if fd is None:
         return False
     os.close(fd)
@@ -329,7 +329,7 @@ def test_an_existing_output_is_replaced_whole(tmp_path: Path, people: dict[str, 
 def test_without_o_tmpfile_the_named_fallback_still_cleans_up(
     tmp_path: Path, people: dict[str, Identity], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(local, "_unnamed_file", lambda _directory: None)
+    monkeypatch.setattr(_output, "_unnamed_file", lambda _directory: None)
     out = tmp_path / "out"
     out.mkdir()
     with pytest.raises(IntegrityError):

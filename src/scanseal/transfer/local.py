@@ -13,31 +13,29 @@ crash). ``verify_sealed`` with a key also re-derives the pixel digest.
 
 from __future__ import annotations
 
-import errno
 import hashlib
-import os
-import secrets
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import AbstractContextManager, contextmanager, suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
-from scanseal._disk import disk_error, disk_errors, staged_files
+from scanseal._disk import disk_errors
 from scanseal._json import parse_object
 from scanseal.crypto import envelope
 from scanseal.crypto.envelope import Header
 from scanseal.crypto.identity import Identity, IdentityCard
 from scanseal.crypto.stanzas import DEFAULT_KIND, RecipientKey
-from scanseal.errors import IntegrityError, InvalidInput, ScanSealError
+from scanseal.errors import IntegrityError, InvalidInput
 from scanseal.ingest import ImageMetadata, IngestedImage, read_image
 from scanseal.integrity import hash_chain, verify_chain
 from scanseal.integrity.chain import encode_timestamp
 from scanseal.integrity.pixels import pixel_digest
 from scanseal.storage import BlobStore, cid_of
+from scanseal.transfer._output import plaintext_output, staged
 from scanseal.transfer._pipeline import HashingReader, HashingWriter
 from scanseal.transfer.grants import check_same_payload
 from scanseal.transfer.manifest import (
@@ -125,7 +123,7 @@ def seal_file(
         _unpinned_on_failure(store) as stored,
         disk_errors(output),
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="pixel-digest") as pool,
-        _staged(output, manifest_path) as (env_tmp, man_tmp),
+        staged(output, manifest_path) as (env_tmp, man_tmp),
     ):
         # Decoding and hashing the pixels overlaps the encryption pass (hashlib and file
         # reads release the GIL), so on a second core it costs no wall time.
@@ -270,89 +268,6 @@ def check_seal_output(output: Path) -> None:
         parent = next((p for p in path.parents if p.exists()), None)
         if parent is not None and not parent.is_dir():
             raise InvalidInput(f"{parent} is not a directory")
-
-
-def _staged(*finals: Path) -> AbstractContextManager[list[Path]]:
-    """A temporary file beside each of ``finals``: renamed into place on success, else removed.
-
-    The renames come only after the body succeeded, in order; if one fails, those already made
-    are undone, so a seal leaves either both envelope and manifest or neither, and no
-    ``.part`` file in any case (see :func:`scanseal._disk.staged_files`).
-    """
-    return staged_files(*finals, on_error=_naming_final)
-
-
-def _naming_final(error: OSError, final: Path) -> ScanSealError:
-    """Name the file asked for, not the temporary beside it."""
-    return disk_error(error, final, instead=True)
-
-
-_NO_TMPFILE = frozenset({errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL})
-_PROC_FD = Path("/proc/self/fd")
-
-
-def _unnamed_file(directory: Path) -> int | None:
-    """A descriptor for a new file in ``directory`` with no name (O_TMPFILE), if supported.
-
-    None means the platform, kernel or file system cannot do it (or /proc, needed to name the
-    file later, is missing); the caller then falls back to a named temporary file.
-    """
-    flag = getattr(os, "O_TMPFILE", None)
-    if flag is None or not _PROC_FD.is_dir():
-        return None
-    try:
-        return os.open(directory, flag | os.O_RDWR | os.O_CLOEXEC, 0o600)
-    except OSError as error:
-        if error.errno in _NO_TMPFILE:
-            return None
-        raise
-
-
-def _name_unnamed(fd: int, final: Path) -> None:
-    """Give the unnamed file its name: linkat directly, or via a fresh name and a rename.
-
-    ``src_dir_fd`` makes CPython call linkat with AT_SYMLINK_FOLLOW (with plain paths it calls
-    link(), which would try to link the /proc symlink itself and fail with EXDEV).
-    """
-    proc = os.open(_PROC_FD, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        try:
-            os.link(str(fd), final, src_dir_fd=proc, follow_symlinks=True)
-            return
-        except FileExistsError:
-            pass
-        temporary = final.with_name(f".{final.name}.{secrets.token_hex(8)}.part")
-        os.link(str(fd), temporary, src_dir_fd=proc, follow_symlinks=True)
-    finally:
-        os.close(proc)
-    try:
-        os.replace(temporary, final)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
-@contextmanager
-def plaintext_output(final: Path) -> Iterator[tuple[BinaryIO, Path]]:
-    """A private file for plaintext, named ``final`` only if the body raises nothing.
-
-    Yields the writable (and readable) file and a path that reads it back (for the pixel
-    check). With O_TMPFILE nothing in the directory names the file until the end, so neither
-    an error nor a crash leaves plaintext under a name; otherwise see ``_staged``. The caller
-    must not close the file.
-    """
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd = _unnamed_file(final.parent)
-    if fd is None:
-        with _staged(final) as (tmp,):
-            os.chmod(tmp, 0o600)
-            with tmp.open("w+b") as staged:
-                yield staged, tmp
-        return
-    with os.fdopen(fd, "w+b") as unnamed:
-        yield unnamed, _PROC_FD / str(fd)
-        unnamed.flush()
-        _name_unnamed(fd, final)
 
 
 # --- open and verify ---------------------------------------------------------------------------

@@ -37,13 +37,13 @@ from scanseal.ledger import (
     Record,
 )
 from scanseal.storage import CID, BlobStore
+from scanseal.transfer._output import plaintext_output
 from scanseal.transfer.grants import Grant, issue_grant
 from scanseal.transfer.local import (
     OpenedFile,
     Progress,
     VerifyReport,
     decrypt_checked,
-    plaintext_output,
     verify_sealed,
 )
 from scanseal.transfer.manifest import Manifest
