@@ -153,8 +153,19 @@ class GatewayClient:
         progress: Progress | None = None,
     ) -> dict[str, Any]:
         """Seal ``source`` here (the gateway never sees plaintext) and upload it."""
-        sealed = seal_for_upload(source, recipients, self._me(), workdir, progress=progress)
-        return self.upload(sealed)
+        return self.upload(self.seal(source, recipients, workdir, progress=progress))
+
+    def seal(
+        self,
+        source: Path,
+        recipients: Sequence[IdentityCard],
+        workdir: Path,
+        *,
+        progress: Progress | None = None,
+    ) -> SealedFile:
+        """Seal ``source`` as this identity for an :meth:`upload` (what :meth:`send` does
+        first); a caller that shows the signed manifest (its screening verdict) seals here."""
+        return seal_for_upload(source, recipients, self._me(), workdir, progress=progress)
 
     def upload(self, sealed: SealedFile) -> dict[str, Any]:
         manifest = sealed.manifest_path.read_bytes()
