@@ -13,6 +13,7 @@ import json
 import re
 from pathlib import Path
 
+import httpx
 import pytest
 
 from cli_support import FAST, PASSPHRASE, Result, run_cli
@@ -118,9 +119,12 @@ def remote(world: World, gateway: GatewayProcess, monkeypatch, capsys):
     return invoke
 
 
-def test_send_and_fetch_warn_for_a_flagged_record_through_a_gateway(
-    remote, world: World, tmp_path: Path
+def test_send_fetch_and_verify_warn_for_a_flagged_record_through_a_gateway(
+    remote, world: World, gateway: GatewayProcess, tmp_path: Path
 ) -> None:
+    """The flag travels: the sender's warning, the recipient's on fetch, anyone's on a gateway
+    verify (from the manifest the gateway sends, checked against the record CID), and the
+    gateway's verify JSON carries ``screening``."""
     edited = save_png16(flagged_plane(), tmp_path / "edited.png")
     clean = make_png(tmp_path / "clean.png", 96, 96)
     outbox = tmp_path / "outbox"
@@ -143,3 +147,22 @@ def test_send_and_fetch_warn_for_a_flagged_record_through_a_gateway(
     assert fetched.err.splitlines() == [expected_warning(signed, flagged)]  # the clean one: none
     assert (inbox / flagged).read_bytes() == edited.read_bytes()
     assert [line.split()[0] for line in fetched.out.splitlines()] == [flagged, unflagged]
+
+    checked = remote("verify", flagged, "--gateway", gateway.url)  # the manifest, CID-checked
+    assert checked.code == 0, checked.err
+    assert checked.err.splitlines() == [expected_warning(signed, flagged)]
+    assert (
+        checked.out.splitlines()[-1] == f"verified {flagged} at {gateway.url}: public (no key used)"
+    )
+    quiet = remote("verify", unflagged, "--gateway", gateway.url)
+    assert (quiet.code, quiet.err) == (0, "")
+
+    answer = httpx.get(f"{gateway.url}/v1/records/{flagged}/verify", timeout=30).json()
+    screen = json.loads(signed.read_text())["screen"]
+    assert answer["screening"] == {
+        "flagged": True, "score": screen["score"], "threshold": screen["threshold"],
+        "model_version": screen["model_version"], "policy": "flag",
+    }  # fmt: skip
+    assert answer["manifest"] == signed.read_text()
+    clean_answer = httpx.get(f"{gateway.url}/v1/records/{unflagged}/verify", timeout=30).json()
+    assert clean_answer["screening"]["flagged"] is False

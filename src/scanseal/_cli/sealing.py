@@ -156,9 +156,13 @@ def verify(
 ) -> None:
     """Check an envelope's signature and hashes (with --as, the plaintext hashes too)."""
     if gateway is not None:
+        from scanseal.client import record_manifest
+
         with connect(gateway, ca, "-") as client:
-            checks = client.verify(target)["checks"]
-        for check in checks:
+            answer = client.verify(target)
+        if "manifest" in answer:  # the uploader's signed verdict, checked against the record CID
+            warn_if_flagged(record_manifest(answer["manifest"], target), target)
+        for check in answer["checks"]:
             _out.print(f"ok  {check}")
         _out.print(f"verified {target} at {gateway}: public (no key used)")
         return
