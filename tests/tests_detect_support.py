@@ -1,4 +1,5 @@
-"""Images the shipped detector flags or clears, from the held-out check set (for CLI tests)."""
+"""Images the shipped detector flags or clears, from the held-out check set (for CLI, transfer
+and DICOM tests)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from corpus import make_dicom
 from scanseal.detect import default_detector
 from scanseal.detect.training import synth
 from scanseal.detect.training.data import check_set
@@ -31,3 +33,11 @@ def save_png16(plane: np.ndarray, path: Path) -> Path:
     """Store a plane losslessly enough (16-bit gray PNG) for screening from the file."""
     Image.fromarray((np.clip(plane, 0, 1) * 65535 + 0.5).astype(np.uint16)).save(path)
     return path
+
+
+def flagged_dicom(path: Path, modality: str = "CT") -> Path:
+    """:func:`flagged_plane` as a 16-bit DICOM the shipped model flags too (scored about 0.80
+        against a threshold near 0.52). The SOP Instance UID derives from the file name: give each
+    instance sent to one gateway a name of its own."""
+    pixels = (np.clip(flagged_plane(), 0, 1) * 65535 + 0.5).astype(np.uint16)
+    return make_dicom(path, pixels, modality=modality)

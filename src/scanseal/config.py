@@ -175,6 +175,7 @@ TABLES: Final[Mapping[str, Mapping[str, Coerce]]] = {
         "retry_seconds": number(),
         "max_retry_seconds": number(),
         "state_dir": path,
+        "flagged": text,
     },
 }
 """Every table of scanseal.toml, every key in it and the kind of its value. Keys may be written

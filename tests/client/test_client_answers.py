@@ -19,9 +19,9 @@ with warnings.catch_warnings():  # Starlette would rather test through httpx2, n
     warnings.simplefilter("ignore", UserWarning)
     from starlette.testclient import TestClient
 
-from scanseal.client import GatewayClient
+from scanseal.client import GatewayClient, record_manifest
 from scanseal.crypto.identity import Identity
-from scanseal.errors import GatewayUnavailable
+from scanseal.errors import GatewayUnavailable, IntegrityError
 from scanseal.transfer.upload import seal_for_upload
 
 BASE = "http://testserver"
@@ -83,6 +83,7 @@ HOSTILE = [
     ("inbox", {"records": [], "next": 0, "more": "no"}),
     ("verify", {"record": RECORD}),
     ("verify", {"checks": [1, 2]}),
+    ("verify", {"record": RECORD, "checks": [], "manifest": {"screen": None}}),
 ]
 
 
@@ -101,3 +102,10 @@ def test_answers_inside_the_protocol_still_pass(me: Identity) -> None:
     assert GatewayClient(BASE, me, http=gateway_answering(page)).inbox() == page
     report = {"record": RECORD, "checks": ["manifest signed"]}
     assert GatewayClient(BASE, me, http=gateway_answering(report)).verify(RECORD) == report
+
+
+def test_a_manifest_that_is_not_the_records_is_an_integrity_error(me: Identity) -> None:
+    """A gateway may leave the manifest out of a verify answer, never swap it: the record's CID
+    names the manifest."""
+    with pytest.raises(IntegrityError, match="does not hash to the record's CID"):
+        record_manifest('{"scanseal_manifest": 1}', RECORD)

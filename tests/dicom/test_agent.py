@@ -33,9 +33,11 @@ from scanseal.dicom.agent import (
 )
 from scanseal.dicom.forward import Destination
 from scanseal.errors import IntegrityError, InvalidInput
+from tests_detect_support import flagged_dicom
 
 HERE = Path(__file__).parent
-WARDS = {"WARD_A": "amy", "WARD_B": "bob", "WARD_C": "cho", "WARD_E": "eve"}
+WARDS = {"WARD_A": "amy", "WARD_B": "bob", "WARD_C": "cho", "WARD_E": "eve", "WARD_F": "fay",
+         "WARD_G": "gus"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -236,6 +238,53 @@ def test_inbox_lists_what_the_caller_may_read_and_signs_the_cursor(
             assert [e["record"] for e in dan.inbox(cursor)["records"]] == [record]
 
 
+def test_a_flagged_record_is_held_by_default_and_forwarded_under_forward(
+    gateway: GatewayProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+):
+    """An instance the tamper screen flags at the SCP's sealing warns in the gateway's log and in
+    each agent's; ``flagged = "hold"`` (the default) keeps it out of the PACS, held with its
+    reason in ``--status``; ``flagged = "forward"`` sends it on. The clean one goes either way."""
+    world = gateway.world
+    pacs = Pacs(free_port(), tmp_path / "pacs")
+    try:
+        for who, ward, extra in (
+            ("fay", "WARD_F", {}),
+            ("gus", "WARD_G", {"flagged": '"forward"'}),
+        ):
+            flagged = flagged_dicom(tmp_path / f"flagged-{who}.dcm")
+            (clean,) = fresh_copies(tmp_path)[:1]
+            assert push(world.dicom_port, [flagged, clean], calling=ward) == [0, 0]
+            uid = str(pydicom.dcmread(flagged, stop_before_pixels=True).SOPInstanceUID)
+            config = agent_config(world, gateway, who, pacs.port, **extra)
+            done = run_agent(world, config, "--once")
+            assert done.returncode == 0, done.stderr
+            warned = [line for line in done.stderr.splitlines() if "WARNING" in line]
+            assert len(warned) == 1, done.stderr
+            assert "flagged by the tamper screen at sealing (score " in warned[0]
+            record = warned[0].split("record ")[1].split()[0].rstrip(":")
+            scp_log = [line for line in gateway.log.read_text().splitlines() if uid in line]
+            assert len(scp_log) == 1
+            assert "WARNING" in scp_log[0]
+            assert f"stored as record {record}, flagged by the tamper screen" in scp_log[0]
+            assert clean.name in {p.name for p in pacs.inbox.iterdir()}
+            if who == "fay":
+                assert "2 new, 1 forwarded, 0 failed, 1 held" in done.stdout
+                assert f"record {record} held, not forwarded: flagged by" in warned[0]
+                assert not (pacs.inbox / f"{uid}.dcm").exists()
+                monkeypatch.setenv("SCANSEAL_HOME", str(world.home))
+                status = run_cli(monkeypatch, capsys, "agent", "--status", "--config", str(config))
+                assert status.code == 0
+                assert "1 forwarded, 1 held" in status.out
+                assert f"{record}  held  1 attempt(s)  flagged by the tamper screen" in status.out
+                assert forward_once(world, config, "fay") == (0, 0, 0)  # held stays held
+            else:
+                assert "2 new, 2 forwarded, 0 failed" in done.stdout
+                assert 'forwarding it anyway (flagged = "forward")' in warned[0]
+                same_instance(pacs.inbox / f"{uid}.dcm", flagged)
+    finally:
+        pacs.stop()
+
+
 def test_a_malformed_inbox_answer_is_an_integrity_error() -> None:
     good = {"records": [{"seq": 3, "record": "bafk"}], "next": 3, "more": False}
     assert inbox_page(good, 0) == (["bafk"], 3, False)
@@ -252,6 +301,7 @@ def test_forward_settings_are_checked(tmp_path: Path) -> None:
         'gateway = "http://x"\nidentity = "a"\ndestination = "P@h"': "AET@HOST:PORT",
         'gateway = "http://x"\nidentity = "a"\ndestination = "P@h:1"\ncolour = 1': "colour",
         'gateway = "http://x"\nidentity = "a"\ndestination = "P@h:1"\npoll_seconds = 0': "positive",
+        'gateway = "http://x"\nidentity = "a"\ndestination = "P@h:1"\nflagged = "drop"': "hold",
     }
     for body, words in bad.items():
         path = tmp_path / "bad.toml"

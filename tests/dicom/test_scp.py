@@ -17,6 +17,7 @@ from cli.crafted import crafted_rle
 from gateway_harness import GatewayProcess, World, free_port, make_world
 from scanseal.client import GatewayClient
 from scanseal.dicom.index import DicomIndex
+from tests_detect_support import flagged_dicom
 
 FILES = [Path(str(get_testdata_file(n))) for n in ("CT_small.dcm", "MR_small_RLE.dcm")]
 CT_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
@@ -134,6 +135,27 @@ def test_an_instance_that_crashes_the_rle_decoder_is_refused_and_the_scp_serves_
     ds = pydicom.dcmread(FILES[0])
     ds.SOPInstanceUID = generate_uid()
     assert push(world.dicom_port, [ds]) == [0]
+
+
+def test_each_instance_is_logged_with_its_signed_verdict(gateway: GatewayProcess, tmp_path: Path):
+    """C-STORE of a flagged and a clean instance: both stored (0000); the flagged one logs a
+    warning naming its SOP Instance UID and record, the clean one an INFO line."""
+    world = gateway.world
+    flagged = flagged_dicom(tmp_path / "scp-flagged.dcm")
+    clean = tmp_path / "clean.dcm"
+    ds = pydicom.dcmread(FILES[1])
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.save_as(clean, enforce_file_format=True)
+    assert push(world.dicom_port, [flagged, clean], calling="CARDIO") == [0, 0]
+    index = indexed(world)
+    rows = {i.sop_instance_uid: i.manifest_cid for i in index.instances()}
+    index.close()
+    log = gateway.log.read_text().splitlines()
+    for path, level, said in ((flagged, "WARNING", "flagged"), (clean, "INFO", "not flagged")):
+        uid = str(pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID)
+        (line,) = [line for line in log if f"instance {uid} " in line]
+        assert f" {level} instance {uid} from CARDIO stored as record {rows[uid]}, " in line
+        assert f"{said} by the tamper screen at sealing (score " in line
 
 
 def test_unknown_sop_class_is_rejected_at_negotiation(gateway: GatewayProcess):

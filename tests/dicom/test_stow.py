@@ -16,6 +16,7 @@ from tests.dicom.test_scp import world as world
 from gateway_harness import GatewayProcess, World
 from scanseal.client import GatewayClient
 from scanseal.dicom.index import DicomIndex
+from tests_detect_support import flagged_dicom
 
 
 def multipart(parts: list[bytes]) -> tuple[bytes, str]:
@@ -109,3 +110,20 @@ def test_an_instance_without_sop_class_is_a_failed_instance(
     assert "00081150" not in failed
     assert failed["00081155"]["Value"] == [ds.SOPInstanceUID]
     assert records(gateway.world) == before
+
+
+def test_stow_logs_each_instance_with_its_signed_verdict(gateway: GatewayProcess, tmp_path: Path):
+    """A flagged part is stored and logged as a warning naming its SOP Instance UID and record;
+    a clean one stays an INFO line."""
+    flagged, clean = flagged_dicom(tmp_path / "stow-flagged.dcm"), fresh(FILES[0], tmp_path)
+    answer = stow(gateway, [flagged.read_bytes(), clean.read_bytes()])
+    assert answer.status_code == 200, answer.text
+    index = DicomIndex.at(gateway.world.home / "gateway")
+    rows = {i.sop_instance_uid: i.manifest_cid for i in index.instances()}
+    index.close()
+    log = gateway.log.read_text().splitlines()
+    for path, level, said in ((flagged, "WARNING", "flagged"), (clean, "INFO", "not flagged")):
+        uid = str(pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID)
+        (line,) = [line for line in log if f"instance {uid} " in line]
+        assert f" {level} instance {uid} from STOW-RS stored as record {rows[uid]}, " in line
+        assert f"{said} by the tamper screen at sealing (score " in line

@@ -1,5 +1,6 @@
 """What the command groups share: unlocking an identity, the common options, progress bars, the
-gateway connection, the forwarding agent and de-identification before a send.
+gateway connection, the forwarding agent, de-identification before a send and the warning for
+an image the tamper screen flagged at sealing.
 
 Every module of ``scanseal._cli`` imports its shared helpers from here and from the library
 packages, never from another command module, so the command modules form no import cycle.
@@ -34,16 +35,19 @@ from rich.progress import (
 from scanseal.config import PASSPHRASE_ENV, passphrase_from_env
 from scanseal.crypto.identity import Identity, Keystore
 from scanseal.errors import InvalidInput
+from scanseal.transfer import flag_warning
 
 if TYPE_CHECKING:  # the client pulls in httpx, the agent pynetdicom: import them when used
     from scanseal.client import GatewayClient
     from scanseal.dicom.agent import ForwardAgent, ForwardConfig
+    from scanseal.transfer import Manifest
     from scanseal.transfer import Progress as ProgressCallback
 
 IDENTITY_ENV = "SCANSEAL_IDENTITY"
 URL_ENV = "SCANSEAL_GATEWAY_URL"
 CA_ENV = "SCANSEAL_GATEWAY_CA"
 _out = Console(highlight=False, soft_wrap=True)
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 AsName = Annotated[
     str | None,
@@ -117,6 +121,14 @@ def identity_name(name: str | None) -> str:
 def unlock(name: str | None) -> Identity:
     """The identity ``--as`` names (see :func:`identity_name`), unlocked."""
     return unlock_identity(identity_name(name))
+
+
+def warn_if_flagged(manifest: Manifest, subject: str) -> None:
+    """``warning: SUBJECT: flagged by the tamper screen at sealing (...)`` on stderr when the
+    signed manifest says so; stdout, what scripts read, stays as it was."""
+    line = flag_warning(manifest, subject)
+    if line is not None:
+        _err.print(f"warning: {line}", markup=False)
 
 
 # --- progress --------------------------------------------------------------------------------

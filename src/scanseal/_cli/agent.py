@@ -48,7 +48,10 @@ def agent(
     try:
         if once:
             done = runner.run_once()
-            _out.print(f"{done.discovered} new, {done.forwarded} forwarded, {done.failed} failed")
+            held = f", {done.held} held" if done.held else ""  # a flag at sealing ([forward])
+            _out.print(
+                f"{done.discovered} new, {done.forwarded} forwarded, {done.failed} failed{held}"
+            )
             if done.failed:
                 raise typer.Exit(5)
             return

@@ -24,6 +24,7 @@ from scanseal._cli._common import (
     deidentified,
     read_passphrase,
     study_bars,
+    warn_if_flagged,
 )
 from scanseal.crypto.identity import IdentityCard
 from scanseal.errors import InvalidInput
@@ -93,7 +94,9 @@ def _send(
     with client, study_bars() as p:
         task = p.add_task(f"sending {len(files)} image(s)", total=total)
         for file in files:
-            answer = client.send(file, cards, workdir, progress=lambda n: p.advance(task, n))
+            sealed = client.seal(file, cards, workdir, progress=lambda n: p.advance(task, n))
+            answer = client.upload(sealed)
+            warn_if_flagged(sealed.manifest, file.name)
             _out.print(f"{file.name}  record {answer['manifest_cid']}")
 
 
@@ -125,6 +128,7 @@ def fetch(
         for record in records:
             target = output / record if len(records) > 1 or output.is_dir() else output
             opened = client.fetch(record, target)
+            warn_if_flagged(opened.manifest, record)
             opened_paths.append(opened.path)
             p.advance(task, 1)
             _out.print(f"{record} -> {opened.path}  (verified against manifest and ledger)")

@@ -11,11 +11,19 @@ from typing import Annotated, cast
 import typer
 from rich.console import Console
 
-from scanseal._cli._common import AsName, ConfigOption, byte_bar, connect, unlock, unlock_identity
+from scanseal._cli._common import (
+    AsName,
+    ConfigOption,
+    byte_bar,
+    connect,
+    unlock,
+    unlock_identity,
+    warn_if_flagged,
+)
 from scanseal.crypto.identity import IdentityCard
 from scanseal.crypto.stanzas import DEFAULT_KIND, RECIPIENT_KINDS
 from scanseal.errors import InvalidInput
-from scanseal.ingest import read_metadata
+from scanseal.ingest import read_image
 from scanseal.storage import BlobStore, load_config, open_store
 from scanseal.transfer import (
     ScreenPolicy,
@@ -56,7 +64,7 @@ def seal(
     if screen not in SCREEN_POLICIES:
         raise InvalidInput(f"--screen must be one of {', '.join(SCREEN_POLICIES)}, not {screen!r}")
     check_seal_output(output)  # refuse a bad output or image before asking for a passphrase
-    read_metadata(file)
+    image = read_image(file)  # parsed once, here and for sealing
     cards = [IdentityCard.load(path) for path in to]
     uploader = unlock(as_name)
     with (
@@ -64,7 +72,7 @@ def seal(
         byte_bar(f"sealing {file.name}", file.stat().st_size) as bar,
     ):
         sealed = seal_file(
-            file, cards, uploader, output, kind=kind, progress=bar, store=blobs,
+            image, cards, uploader, output, kind=kind, progress=bar, store=blobs,
             screen=cast(ScreenPolicy, screen),
         )  # fmt: skip
         receipt = publish_manifest(sealed, blobs) if blobs is not None else None
@@ -125,6 +133,7 @@ def open_(
         size = envelope_path.stat().st_size if envelope_path.is_file() else 0
         with byte_bar(f"opening {envelope_path.name}", size) as progress:
             opened = open_sealed(envelope_path, identity, output, progress=progress)
+    warn_if_flagged(opened.manifest, target)
     uploader = opened.manifest.uploader
     _out.print(f"opened {target} -> {opened.path}")
     _out.print(
@@ -147,15 +156,20 @@ def verify(
 ) -> None:
     """Check an envelope's signature and hashes (with --as, the plaintext hashes too)."""
     if gateway is not None:
+        from scanseal.client import record_manifest
+
         with connect(gateway, ca, "-") as client:
-            checks = client.verify(target)["checks"]
-        for check in checks:
+            answer = client.verify(target)
+        if "manifest" in answer:  # the uploader's signed verdict, checked against the record CID
+            warn_if_flagged(record_manifest(answer["manifest"], target), target)
+        for check in answer["checks"]:
             _out.print(f"ok  {check}")
         _out.print(f"verified {target} at {gateway}: public (no key used)")
         return
     identity = unlock_identity(as_name) if as_name else None
     with _local_envelope(target, config) as envelope_path:
         report = verify_sealed(envelope_path, identity)
+    warn_if_flagged(report.manifest, target)
     for check in report.checks:
         _out.print(f"ok  {check}")
     level = "full (decrypted)" if report.decrypted else "public (no key used)"

@@ -1,11 +1,17 @@
 """The gateway client: seal and send, fetch and open, grant, revoke, audit and verify over HTTPS.
 
 Apart from the server (``scanseal.service``): both speak ``scanseal.protocol``. Nothing a gateway
-answers is trusted; ``open_bundle`` checks a fetched bundle before anything is decrypted.
+answers is trusted; ``open_bundle`` checks a fetched bundle before anything is decrypted, and
+``record_manifest`` a manifest a gateway sends against the record's CID.
 """
 
 from __future__ import annotations
 
-from scanseal.client.gateway_client import GatewayClient, error_from_response, open_bundle
+from scanseal.client.gateway_client import (
+    GatewayClient,
+    error_from_response,
+    open_bundle,
+    record_manifest,
+)
 
-__all__ = ["GatewayClient", "error_from_response", "open_bundle"]
+__all__ = ["GatewayClient", "error_from_response", "open_bundle", "record_manifest"]

@@ -153,8 +153,19 @@ class GatewayClient:
         progress: Progress | None = None,
     ) -> dict[str, Any]:
         """Seal ``source`` here (the gateway never sees plaintext) and upload it."""
-        sealed = seal_for_upload(source, recipients, self._me(), workdir, progress=progress)
-        return self.upload(sealed)
+        return self.upload(self.seal(source, recipients, workdir, progress=progress))
+
+    def seal(
+        self,
+        source: Path,
+        recipients: Sequence[IdentityCard],
+        workdir: Path,
+        *,
+        progress: Progress | None = None,
+    ) -> SealedFile:
+        """Seal ``source`` as this identity for an :meth:`upload` (what :meth:`send` does
+        first); a caller that shows the signed manifest (its screening verdict) seals here."""
+        return seal_for_upload(source, recipients, self._me(), workdir, progress=progress)
 
     def upload(self, sealed: SealedFile) -> dict[str, Any]:
         manifest = sealed.manifest_path.read_bytes()
@@ -209,9 +220,13 @@ class GatewayClient:
         return page
 
     def verify(self, record: str) -> dict[str, Any]:
+        """The gateway's public checks; its ``manifest`` (text), when sent, is for
+        :func:`record_manifest` to check before anything in it is shown."""
         path = f"/v1/records/{record}/verify"
         report = self._object("GET", path, checks=list)
         if not all(isinstance(check, str) for check in report["checks"]):
+            raise self._off_protocol(path)
+        if not isinstance(report.get("manifest", ""), str):
             raise self._off_protocol(path)
         return report
 
@@ -226,10 +241,7 @@ def open_bundle(
     """Check and open a fetch response; IntegrityError if anything in it was altered."""
     meta, payload = wire.unpack(bundle)
     wire.require_keys(meta, "grant", "manifest", "record")
-    manifest_bytes = str(wire.text_field(meta, "manifest")).encode("utf-8")
-    if cid_of(io.BytesIO(manifest_bytes)) != record:
-        raise IntegrityError("the manifest received does not hash to the record's CID")
-    manifest = Manifest.from_json(manifest_bytes)
+    manifest = record_manifest(str(wire.text_field(meta, "manifest")), record)
     grant_text = wire.text_field(meta, "grant", optional=True)
     grant = None if grant_text is None else Grant.from_bytes(grant_text)
     if grant is not None and (grant.record != record or grant.grantee != identity.address):
@@ -241,6 +253,16 @@ def open_bundle(
         return open_checked(
             envelope_path, manifest, identity, output, hashes, grant=grant, progress=progress
         )
+
+
+def record_manifest(text: str, record: str) -> Manifest:
+    """The manifest a gateway sent for ``record``, parsed once it hashes to the record's CID
+    (which names it): a gateway can leave it out, never swap it. Its signature is checked by
+    whatever reads it (``open_checked``, ``transfer.screen_verdict``)."""
+    raw = text.encode("utf-8")
+    if cid_of(io.BytesIO(raw)) != record:
+        raise IntegrityError("the manifest received does not hash to the record's CID")
+    return Manifest.from_json(raw)
 
 
 _ADDRESS: Final = re.compile(r"0x[0-9a-fA-F]{40}")

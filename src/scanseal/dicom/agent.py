@@ -7,7 +7,12 @@ where the recipient's key is: this agent holds one identity, asks the sending ga
 into the configured PACS. Its SQLite state remembers the inbox cursor and every record's fate,
 so a record forwarded once is never forwarded again, across restarts; a failure is retried with
 exponential backoff, logged with its reason at every attempt and kept in the state until it
-succeeds (``scanseal agent --status`` lists what is still pending or failed).
+succeeds (``scanseal agent --status`` lists what is still pending, failed or held).
+
+A record the tamper screen flagged at sealing (its signed manifest says so) logs a warning
+either way; ``flagged`` decides whether it still goes into the PACS (``forward``) or is kept out
+of it (``hold``, the default: it stays ``held`` in the state, with the verdict as its reason,
+for a person to look at; docs/DICOM.md).
 
 ```toml
 [forward]
@@ -20,6 +25,7 @@ poll_seconds = 5
 retry_seconds = 5                             # first retry; doubles up to max_retry_seconds
 max_retry_seconds = 600
 state_dir = "forward"                         # default $SCANSEAL_HOME/forward
+flagged = "hold"                              # or "forward": what a flagged record does
 ```
 """
 
@@ -38,8 +44,10 @@ from typing import TYPE_CHECKING, Any, Final
 from scanseal._sqlite import open_database
 from scanseal.config import Table, resolve, scanseal_home
 from scanseal.crypto.identity import Identity
+from scanseal.dicom._logs import to_stderr
 from scanseal.dicom.forward import Destination, forward
 from scanseal.errors import IntegrityError, InvalidInput, ScanSealError
+from scanseal.transfer import Manifest, screen_verdict
 
 if TYPE_CHECKING:
     from scanseal.client import GatewayClient
@@ -48,6 +56,9 @@ log = logging.getLogger("scanseal.agent")
 PENDING: Final = "pending"
 FORWARDED: Final = "forwarded"
 FAILED: Final = "failed"
+HELD: Final = "held"
+FLAGGED_POLICIES: Final = ("hold", "forward")
+"""What the agent does with a record flagged at sealing: keep it out of the PACS, or send it."""
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS cursors (
     gateway TEXT PRIMARY KEY,
@@ -79,6 +90,7 @@ class ForwardConfig:
     retry_seconds: float = 5.0
     max_retry_seconds: float = 600.0
     state_dir: Path = field(default_factory=lambda: scanseal_home() / "forward")
+    flagged: str = "hold"
 
     def __post_init__(self) -> None:
         if not self.gateway.startswith(("http://", "https://")):
@@ -87,6 +99,8 @@ class ForwardConfig:
             raise InvalidInput("forward: poll_seconds and retry times must be positive")
         if not 0 < len(self.calling_ae) <= 16:
             raise InvalidInput("forward: calling_ae must be 1 to 16 characters")
+        if self.flagged not in FLAGGED_POLICIES:
+            raise InvalidInput(f"forward: flagged must be hold or forward, not {self.flagged!r}")
 
     def backoff(self, attempts: int) -> float:
         """Seconds to wait after the ``attempts``-th failure: doubling, capped."""
@@ -185,6 +199,10 @@ class ForwardState:
     def done(self, manifest_cid: str, now: float) -> None:
         self._set(manifest_cid, FORWARDED, None, now, None)
 
+    def held(self, manifest_cid: str, reason: str, now: float) -> None:
+        """Keep a record out of the PACS for good, with why (a flag at sealing)."""
+        self._set(manifest_cid, HELD, reason, now, None)
+
     def failed(self, manifest_cid: str, error: str, now: float, retry_at: float | None) -> None:
         """Record a failed attempt; ``retry_at`` None makes the failure final."""
         self._set(manifest_cid, FAILED if retry_at is None else PENDING, error, now, retry_at)
@@ -213,6 +231,7 @@ class Pass:
     discovered: int = 0
     forwarded: int = 0
     failed: int = 0
+    held: int = 0
 
 
 class ForwardAgent:
@@ -240,8 +259,11 @@ class ForwardAgent:
             except ScanSealError as error:  # still retry what is queued: it may be another cause
                 log.warning("inbox of %s unavailable: %s", self.config.gateway, error.reason)
             for item in self.state.due(now()):
-                if self._forward(client, item, now):
+                outcome = self._forward(client, item, now)
+                if outcome == FORWARDED:
                     done.forwarded += 1
+                elif outcome == HELD:
+                    done.held += 1
                 else:
                     done.failed += 1
         return done
@@ -271,17 +293,35 @@ class ForwardAgent:
             log.info("%d new record(s) granted to %s", added, self.identity.address)
         return added
 
-    def _forward(self, client: GatewayClient, item: Item, now: Callable[[], float]) -> bool:
+    def _forward(self, client: GatewayClient, item: Item, now: Callable[[], float]) -> str:
+        """Fetch, check and C-STORE one record: its new status (FORWARDED, HELD, or FAILED for
+        an attempt that failed, whether or not it is retried)."""
         record, destination = item.manifest_cid, self.config.destination
         try:
             with tempfile.TemporaryDirectory(prefix="scanseal-agent-") as scratch:
                 opened = client.fetch(record, Path(scratch) / "instance.dcm")
+                if self._held(record, opened.manifest, now()):
+                    return HELD
                 forward([opened.path], destination, self.config.calling_ae)
         except ScanSealError as error:
             self._failure(item, error, now())
-            return False
+            return FAILED
         self.state.done(record, now())
         log.info("record %s forwarded to %s", record, destination)
+        return FORWARDED
+
+    def _held(self, record: str, manifest: Manifest, now: float) -> bool:
+        """Warn for a record flagged at sealing (its signed manifest, checked again); under the
+        ``hold`` policy keep it out of the PACS, with the verdict as the reason."""
+        verdict = screen_verdict(manifest)
+        if verdict is None or not verdict.flagged:
+            return False
+        reason = verdict.describe()
+        if self.config.flagged == "forward":
+            log.warning('record %s: %s; forwarding it anyway (flagged = "forward")', record, reason)
+            return False
+        log.warning("record %s held, not forwarded: %s", record, reason)
+        self.state.held(record, reason, now)
         return True
 
     def _failure(self, item: Item, error: ScanSealError, now: float) -> None:
@@ -315,9 +355,4 @@ def inbox_page(answer: dict[str, Any], cursor: int) -> tuple[list[str], int, boo
 
 def log_to_stderr() -> None:
     """Give the agent's log a stderr handler when nothing else configured one."""
-    if not log.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
-        log.propagate = False
+    to_stderr(log)

@@ -7,6 +7,10 @@ recipients the calling AE is routed to and handed to a :class:`~scanseal.transfe
 indexed and Success (0000) answered; any failure answers a failure status with an ErrorComment,
 and since registration checks every recipient before it writes to the ledger, a refused
 instance leaves no record behind.
+
+Every stored instance logs one line with the tamper screen's verdict, read from the manifest
+just signed: a warning naming the SOP Instance UID and the record when the screen flagged it,
+an info line otherwise (``scanseal serve`` shows both on stderr).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from scanseal.crypto.identity import Identity, IdentityCard
+from scanseal.dicom._logs import to_stderr
 from scanseal.dicom.config import DicomConfig
 from scanseal.dicom.index import DicomIndex, Instance
 from scanseal.errors import (
@@ -32,7 +37,7 @@ from scanseal.errors import (
     StorageUnavailable,
     Unreadable,
 )
-from scanseal.transfer import Registrar, seal_for_upload
+from scanseal.transfer import Manifest, Registrar, screen_verdict, seal_for_upload
 
 SUCCESS: Final = 0x0000
 OUT_OF_RESOURCES: Final = 0xA700
@@ -63,16 +68,20 @@ class Receiver:
         with tempfile.TemporaryDirectory(prefix="scanseal-dicom-") as scratch:
             source = Path(scratch) / "instance.dcm"
             source.write_bytes(raw)
-            cid = register_sealed(self.registrar, self.identity, source, cards, Path(scratch))
+            cid, manifest = register_sealed(
+                self.registrar, self.identity, source, cards, Path(scratch)
+            )
+        uid = str(header.SOPInstanceUID)
         self.index.add(
             Instance(
-                str(header.SOPInstanceUID),
+                uid,
                 str(header.get("StudyInstanceUID", "")),
                 str(header.get("SeriesInstanceUID", "")),
                 cid,
                 calling,
             )
         )
+        log_verdict(manifest, f"instance {uid} from {calling} stored as record {cid}")
         return cid
 
 
@@ -112,27 +121,44 @@ class StorageSCP:
             header = parse_header(raw)
             if header.get("SOPClassUID") != event.request.AffectedSOPClassUID:
                 return _status(DATASET_MISMATCH, "SOP Class UID differs from the request's")
-            cid = self.receiver.receive(raw, calling, header)
+            self.receiver.receive(raw, calling, header)
         except ScanSealError as error:
             _log.warning("C-STORE from %s refused: %s", calling, error)
             return _status(status_for(error), error.reason)
         except BaseException as error:  # a bug (or a native decoder's panic) still answers
             _log.exception("C-STORE from %s failed", calling)  # a failure, never Success
             return _status(FAILED, f"internal error: {type(error).__name__}")
-        _log.info("C-STORE from %s stored as record %s", calling, cid)
-        return _status(SUCCESS, None)
+        return _status(SUCCESS, None)  # Receiver.receive logged the instance and its verdict
 
 
 def register_sealed(
     registrar: Registrar, identity: Identity, source: Path, cards: list[IdentityCard], workdir: Path
-) -> str:
-    """Seal ``source`` as ``identity`` for ``cards`` and register it; the record's CID."""
+) -> tuple[str, Manifest]:
+    """Seal ``source`` as ``identity`` for ``cards`` and register it; the record's CID and its
+    signed manifest."""
     sealed = seal_for_upload(source, cards, identity, workdir)
     manifest = sealed.manifest_path.read_bytes()
     registration = registrar.register_upload(
         manifest, sealed.envelope.read_bytes(), identity.address
     )
-    return registration.manifest_cid
+    return registration.manifest_cid, sealed.manifest
+
+
+def log_verdict(manifest: Manifest, stored: str) -> None:
+    """One line per stored instance: ``stored`` and the screen's verdict, a warning if flagged."""
+    verdict = screen_verdict(manifest)
+    if verdict is None:
+        _log.info("%s (not screened)", stored)
+    elif verdict.flagged:
+        _log.warning("%s, %s", stored, verdict.describe())
+    else:
+        _log.info("%s, %s", stored, verdict.describe())
+
+
+def log_to_stderr() -> None:
+    """Give the receiving log (C-STORE and STOW-RS, one line per instance) a stderr handler
+    when nothing else configured one (``scanseal serve``)."""
+    to_stderr(_log)
 
 
 def parse_header(raw: bytes) -> Dataset:

@@ -55,6 +55,7 @@ from scanseal.transfer import (
     Registration,
     check_same_payload,
     cid_bytes,
+    screen_verdict,
     signed_manifest,
     store_sealed,
 )
@@ -447,10 +448,14 @@ class Gateway:
         return [entry.to_dict() for entry in trail]
 
     def verify(self, record: str) -> dict[str, Any]:
-        """Public checks of a stored record against its manifest and the ledger (no key)."""
+        """Public checks of a stored record against its manifest and the ledger (no key), the
+        signed manifest (a client reads the screen's verdict from it) and that verdict."""
         _record_bytes(record)
         report = self.records.verify_record(record, LedgerHashes.of(self._ledger_record(record)))
-        return {"record": record, "checks": report.checks}
+        verdict, manifest = screen_verdict(report.manifest), _read(self.store, record).decode()
+        screening = None if verdict is None else verdict.to_dict()
+        answer = {"record": record, "checks": report.checks, "manifest": manifest}
+        return {**answer, "screening": screening}
 
 
 def _tag(error: ScanSealError, reason: int) -> ScanSealError:

@@ -123,6 +123,8 @@ class InboxPage(BaseModel):
 class Verified(BaseModel):
     record: str
     checks: list[str]
+    manifest: str
+    screening: dict[str, Any] | None
 
 
 class Health(BaseModel):

@@ -184,7 +184,7 @@ def serve(
 def _start_scp(gateway: Gateway, dicom: DicomConfig) -> StorageSCP:
     """The Storage SCP over the gateway (as its registrar, sealing as its identity)."""
     from scanseal.dicom.index import DicomIndex
-    from scanseal.dicom.scp import Receiver, StorageSCP
+    from scanseal.dicom.scp import Receiver, StorageSCP, log_to_stderr
 
     index = DicomIndex.at(gateway.config.state_dir)
     try:
@@ -194,6 +194,7 @@ def _start_scp(gateway: Gateway, dicom: DicomConfig) -> StorageSCP:
         gateway.close()
         raise _listen_error(dicom.host, dicom.port, "DICOM", error) from None
     print(f"DICOM Storage SCP {dicom.ae_title} on {dicom.host}:{scp.port}", flush=True)
+    log_to_stderr()  # one line per received instance, with the tamper screen's verdict
     return scp
 
 

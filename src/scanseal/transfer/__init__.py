@@ -6,7 +6,9 @@ recipients and the uploader and names the envelope's CID without keeping it. On 
 :class:`Records` registers, authorizes fetches, grants, revokes, audits and verifies records with
 one operator account — the gateway (``scanseal.service``) runs it after authenticating a request;
 ``open_record`` and ``open_checked`` are the one verified-decrypt path of a fetched record.
-A :class:`Registrar` is what a receiver (``scanseal.dicom``) hands sealed uploads to.
+``screen_verdict`` and ``flag_warning`` read the tamper screen's verdict back from a signed
+manifest, for every place that shows it. A :class:`Registrar` is what a receiver
+(``scanseal.dicom``) hands sealed uploads to.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from scanseal.transfer.local import (
 from scanseal.transfer.manifest import Manifest
 from scanseal.transfer.stored import fetch_sealed, publish_manifest
 from scanseal.transfer.upload import seal_for_upload, with_self
+from scanseal.transfer.verdict import ScreenVerdict, flag_warning, screen_verdict
 
 if TYPE_CHECKING:
     from scanseal.transfer.records import (
@@ -69,12 +72,14 @@ __all__ = [
     "Registrar",
     "Registration",
     "ScreenPolicy",
+    "ScreenVerdict",
     "SealedFile",
     "VerifyReport",
     "check_same_payload",
     "check_seal_output",
     "cid_bytes",
     "fetch_sealed",
+    "flag_warning",
     "grant_stored",
     "issue_grant",
     "make_grant",
@@ -83,6 +88,7 @@ __all__ = [
     "open_record",
     "open_sealed",
     "publish_manifest",
+    "screen_verdict",
     "seal_file",
     "seal_for_upload",
     "signed_manifest",
