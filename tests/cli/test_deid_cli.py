@@ -55,7 +55,7 @@ def test_deid_then_reid_round_trip(home: Path, run, key: Path) -> None:
         assert str(source.PatientName) not in match.read_bytes().decode("latin-1")
         assert ds.SOPInstanceUID != source.SOPInstanceUID
         assert ds.StudyDate != source.StudyDate  # shifted, not kept
-        token = out / "tokens" / f"{match.stem}.token"
+        token = home / "deid-tokens" / "out" / f"{match.stem}.token"
         back = home / f"back-{match.name}"
         result = run("reid", str(match), "--token", str(token), "--key", str(key), "-o", str(back))
         assert result.code == 0, result.err
@@ -98,7 +98,7 @@ def test_reid_restores_the_original_exactly_file_meta_included(home: Path, run, 
         assert "SourceApplicationEntityTitle" not in meta, path.name
         assert meta.MediaStorageSOPInstanceUID == pydicom.dcmread(shared).SOPInstanceUID
         back = home / f"back-{path.name}"
-        token = out / "tokens" / f"{shared.stem}.token"
+        token = home / "deid-tokens" / out.name / f"{shared.stem}.token"
         result = run("reid", str(shared), "--token", str(token), "--key", str(key), "-o", str(back))
         assert result.code == 0, result.err
         original, restored = pydicom.dcmread(path), pydicom.dcmread(back)
@@ -183,7 +183,7 @@ def test_wrong_key_and_foreign_token_are_refused(home: Path, run, key: Path) -> 
     first, second = sorted(out.glob("*.dcm"))
     other = home / "other.key"
     assert run("deid-key", str(other)).code == 0
-    tokens = out / "tokens"
+    tokens = home / "deid-tokens" / "out"
     attempts = {
         "wrong key": (first, tokens / f"{first.stem}.token", other),
         "foreign token": (first, tokens / f"{second.stem}.token", key),
@@ -346,16 +346,20 @@ def test_a_killed_run_leaves_no_partial_output_under_the_final_names(
         assert sorted(p.name for p in out.iterdir()) == ["earlier.dcm"]
     else:
         assert not out.exists()
-    (stale,) = leftovers(home)  # the hidden staging directory, never under a final name
-    assert list((home / stale).rglob("*.token")), "the killed run had staged a token"
-    live = home / f".out.partial-{os.getpid()}-0123abcd"  # a run still writing: left alone
+    tokens = home / "deid-tokens"
+    assert not (tokens / "out").exists()
+    (stale,) = leftovers(tokens)  # the hidden staging directory, never under a final name
+    assert list((tokens / stale).rglob("*.token")), "the killed run had staged a token"
+    live = tokens / f".out.partial-{os.getpid()}-0123abcd"  # a run still writing: left alone
     live.mkdir()
     result = run("deid", *map(str, batch), "-o", str(out), "--key", str(key))
     assert result.code == 0, result.err
-    assert leftovers(home) == [live.name]  # the killed run's staged tokens are gone
+    assert leftovers(tokens) == [live.name]  # the killed run's staged tokens are gone
+    assert leftovers(home) == []
     assert len(list(out.glob("*.dcm"))) == 3 + existing
-    assert len(list((out / "tokens").glob("*.token"))) == 3
-    assert (out / "tokens").stat().st_mode & 0o777 == 0o700
+    assert len(list((tokens / "out").glob("*.token"))) == 3
+    assert (tokens / "out").stat().st_mode & 0o777 == 0o700
+    assert tokens.stat().st_mode & 0o777 == 0o700
 
 
 def test_an_element_that_does_not_decode_is_found_before_writing(home: Path, run, key: Path):
@@ -374,3 +378,28 @@ def test_an_element_that_does_not_decode_is_found_before_writing(home: Path, run
     assert result.code == 2
     assert "broken.dcm has a malformed element" in one_error_line(result)
     assert not out.exists()
+
+
+def test_tokens_stay_outside_the_output_folder(home: Path, run, key: Path) -> None:
+    """OUTPUT is what a user zips and sends: by default the tokens go under $SCANSEAL_HOME,
+    and a --tokens directory inside OUTPUT is refused with nothing written."""
+    out = home / "share" / "study"
+    result = run("deid", *map(str, FILES), "-o", str(out), "--key", str(key))
+    assert result.code == 0, result.err
+    assert sorted(p.suffix for p in out.rglob("*")) == [".dcm", ".dcm"]  # nothing else to leak
+    tokens = home / "deid-tokens" / "study"
+    assert len(list(tokens.glob("*.token"))) == 2
+    for line in result.out.splitlines():
+        assert f"token {tokens}/" in line
+    for inside in (out / "tokens", out, out / "a" / ".." / "b"):
+        again = run("deid", str(FILES[0]), "-o", str(out), "--tokens", str(inside),
+                    "--key", str(key))  # fmt: skip
+        assert again.code == 2
+        line = one_error_line(again)
+        assert f"tokens {inside} would be inside the output {out}" in line
+    other = home / "elsewhere"
+    result = run("deid", str(FILES[0]), "-o", str(home / "o2"), "--tokens", str(other),
+                 "--key", str(key))  # fmt: skip
+    assert result.code == 0, result.err
+    assert len(list(other.glob("*.token"))) == 1
+    assert sorted(p.suffix for p in out.rglob("*")) == [".dcm", ".dcm"]

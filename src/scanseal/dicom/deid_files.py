@@ -11,6 +11,11 @@ leaves the sender, and neither do the tokens. A batch runs in three steps:
    the staging directories whose process is gone (they hold tokens);
 3. the staging directory is renamed into place: in one step when the destination does not
    exist yet, else file by file (tokens first, each file complete).
+
+The tokens never go inside the output directory: that is the folder a user zips and sends, and
+the tokens (with the key) re-identify every instance in it. By default they go to
+``$SCANSEAL_HOME/deid-tokens/<output directory's name>/`` (:func:`default_tokens`), beside the
+keystore; a tokens directory inside the output is refused.
 """
 
 from __future__ import annotations
@@ -30,8 +35,12 @@ from typing import Final
 import pydicom
 from pydicom.dataset import Dataset
 
+from scanseal.config import scanseal_home
 from scanseal.dicom.deid import DeidKey, Option, deidentify, reidentify
 from scanseal.errors import InvalidInput, ScanSealError
+
+TOKENS_DIR: Final = "deid-tokens"
+"""Under ``$SCANSEAL_HOME``: one directory of tokens per output directory name."""
 
 
 def new_key_file(path: Path) -> None:
@@ -89,6 +98,7 @@ def deidentify_files(
     check_batch(sources)
     _check_destination(outdir)
     _check_destination(tokens)
+    _check_apart(outdir, tokens)
     with _Batch(outdir, tokens) as batch:
         written = []
         for source in sources:
@@ -98,6 +108,24 @@ def deidentify_files(
                 batch.add(name, encode(result.dataset), result.token)
             written.append(Written(source, outdir / f"{name}.dcm", tokens / f"{name}.token"))
     return written
+
+
+def default_tokens(outdir: Path) -> Path:
+    """Where the tokens of a batch into ``outdir`` go unless told: ``$SCANSEAL_HOME/deid-tokens/
+    <outdir's name>`` (created owner-only), outside anything the user would share. Token names
+    are the keyed new SOP Instance UIDs, so runs into directories of one name share it safely."""
+    base = scanseal_home() / TOKENS_DIR
+    base.mkdir(mode=0o700, exist_ok=True)
+    return base / (outdir.resolve().name or "output")
+
+
+def _check_apart(outdir: Path, tokens: Path) -> None:
+    """InvalidInput for a tokens directory inside the output directory (or the same one)."""
+    if tokens.resolve().is_relative_to(outdir.resolve()):
+        raise InvalidInput(
+            f"tokens {tokens} would be inside the output {outdir}, which is what gets shared; "
+            "keep them outside it (--tokens DIR, default $SCANSEAL_HOME/deid-tokens)"
+        )
 
 
 def check_batch(sources: Sequence[Path]) -> None:
@@ -222,14 +250,12 @@ class _Stage:
         path.write_bytes(data)
         self.names.append(relative)
 
-    def commit(self, first: Sequence[str] = ()) -> None:
-        """Move into ``final``: one rename if it does not exist, else ``first`` and then the
-        rest file by file."""
+    def commit(self) -> None:
+        """Move into ``final``: one rename if it does not exist, else file by file."""
         if not self.final.exists():
             self.dir.rename(self.final)
             return
-        ordered = [n for n in self.names if n in first] + [n for n in self.names if n not in first]
-        for relative in ordered:
+        for relative in self.names:
             target = self.final / relative
             target.parent.mkdir(0o700, parents=True, exist_ok=True)
             (self.dir / relative).replace(target)
@@ -240,19 +266,16 @@ class _Stage:
 
 
 class _Batch:
-    """Outputs and tokens staged beside their destinations; tokens land first, so no
-    de-identified instance is ever in place without its token."""
+    """Outputs and tokens staged beside their destinations (never one inside the other);
+    tokens land first, so no de-identified instance is ever in place without its token."""
 
     def __init__(self, outdir: Path, tokens: Path) -> None:
         self.outdir, self.tokens = outdir, tokens
-        self.inside = tokens.absolute().is_relative_to(outdir.absolute())
-        self.relative = tokens.absolute().relative_to(outdir.absolute()) if self.inside else None
-        self.token_names: list[str] = []
 
     def __enter__(self) -> _Batch:
         self.out_stage = _Stage(self.outdir, 0o777)
         try:
-            self.token_stage = self.out_stage if self.inside else _Stage(self.tokens, 0o700)
+            self.token_stage = _Stage(self.tokens, 0o700)
         except InvalidInput:
             self.out_stage.discard()
             raise
@@ -262,23 +285,19 @@ class _Batch:
         if f"{name}.dcm" in self.out_stage.names:
             raise InvalidInput(f"two inputs de-identify to the same SOP Instance UID {name}")
         token_name = f"{name}.token"
-        if self.relative is not None:
-            token_name = str(self.relative / token_name)
         try:
             self.token_stage.write(token_name, token, mode=0o700)
             self.out_stage.write(f"{name}.dcm", instance)
         except OSError as error:
             raise InvalidInput(f"cannot write {self.outdir}: {error.strerror}") from None
-        self.token_names.append(token_name)
 
     def __exit__(self, kind: object, error: object, trace: object) -> None:
         if kind is not None:
             self.discard()
             return
         try:
-            if self.token_stage is not self.out_stage:
-                self.token_stage.commit()
-            self.out_stage.commit(first=self.token_names)
+            self.token_stage.commit()
+            self.out_stage.commit()
         except OSError as failure:
             self.discard()
             raise InvalidInput(f"cannot write {self.outdir}: {failure.strerror}") from None
