@@ -92,7 +92,8 @@ def exact_elements(ds: Dataset) -> dict[BaseTag, bytes]:
 def test_reid_restores_the_original_exactly_file_meta_included(home: Path, run, key: Path):
     for path in EXACT:  # one batch each: two of them share a SOP Instance UID
         out = home / f"out-{path.stem}"
-        assert run("deid", str(path), "-o", str(out), "--key", str(key)).code == 0
+        allow = ["--allow-burned-in"]  # image_dfl.dcm is a secondary capture
+        assert run("deid", str(path), "-o", str(out), "--key", str(key), *allow).code == 0
         (shared,) = out.glob("*.dcm")
         meta = pydicom.dcmread(shared).file_meta
         assert "SourceApplicationEntityTitle" not in meta, path.name
@@ -403,3 +404,72 @@ def test_tokens_stay_outside_the_output_folder(home: Path, run, key: Path) -> No
     assert result.code == 0, result.err
     assert len(list(other.glob("*.token"))) == 1
     assert sorted(p.suffix for p in out.rglob("*")) == [".dcm", ".dcm"]
+
+
+def with_burned_in(path: Path, home: Path, value: str | None, name: str) -> Path:
+    """A copy of ``path`` whose BurnedInAnnotation is ``value`` (None: absent)."""
+    ds = pydicom.dcmread(path)
+    if value is None:
+        ds.pop("BurnedInAnnotation", None)
+    else:
+        ds.BurnedInAnnotation = value
+    copy = home / name
+    ds.save_as(copy)
+    return copy
+
+
+US = Path(str(get_testdata_file("US1_UNCR.dcm")))  # no BurnedInAnnotation
+SC = Path(str(get_testdata_file("SC_rgb.dcm")))  # Secondary Capture, Modality OT, none either
+
+
+def test_pixels_that_may_show_text_are_refused_unless_allowed(home: Path, run, key: Path):
+    """ScanSeal does not de-identify pixels (PS3.15 E.1.1 leaves them to the user): YES, or no
+    BurnedInAnnotation on an ultrasound or secondary capture, is one line and nothing written."""
+    assert "BurnedInAnnotation" not in pydicom.dcmread(US)
+    assert "BurnedInAnnotation" not in pydicom.dcmread(SC)
+    ct_yes = with_burned_in(FILES[0], home, "YES", "ct-yes.dcm")
+    refused = {
+        US: "US1_UNCR.dcm: an ultrasound image with no BurnedInAnnotation (0028,0301) may hold "
+        "burned-in text; de-identifying pixels is the user's task (PS3.15 E.1.1)",
+        SC: "SC_rgb.dcm: a secondary capture image with no BurnedInAnnotation (0028,0301) may "
+        "hold burned-in text",
+        ct_yes: "ct-yes.dcm: BurnedInAnnotation (0028,0301) is YES: its pixels show text",
+    }
+    out = home / "out"
+    for path, reason in refused.items():
+        result = run("deid", str(FILES[1]), str(path), "-o", str(out), "--key", str(key))
+        assert result.code == 2, path.name
+        line = one_error_line(result)
+        assert reason in line, line
+        assert line.endswith("check the image, then --allow-burned-in")
+        assert not out.exists()
+        assert not (home / "deid-tokens" / "out").exists()
+    us_no = with_burned_in(US, home, "NO", "us-no.dcm")
+    result = run("deid", str(us_no), "-o", str(home / "fine"), "--key", str(key))
+    assert result.code == 0, result.err
+    assert result.err == ""
+    allowed = run("deid", str(US), str(ct_yes), "-o", str(out), "--key", str(key),
+                  "--allow-burned-in")  # fmt: skip
+    assert allowed.code == 0, allowed.err
+    assert len(list(out.glob("*.dcm"))) == 2
+    warnings = allowed.err.splitlines()
+    assert len(warnings) == 2
+    assert warnings[0].startswith(f"warning: {US}: an ultrasound image with no Burned")
+    assert warnings[1].startswith(f"warning: {ct_yes}: BurnedInAnnotation (0028,0301) is YES")
+    assert all(w.endswith("its pixels are unchanged (--allow-burned-in)") for w in warnings)
+
+
+def test_send_deid_refuses_burned_in_text_before_anything_is_sent(home: Path, run, key: Path):
+    """`send --deid` applies the same rule; the refusal comes before any gateway is asked."""
+    from cli_support import FAST, PASSPHRASE
+    from scanseal.crypto.identity import Keystore
+
+    card = home / "bob.card.json"
+    card.write_text(Keystore(home / "keys", scrypt_n=FAST).create("bob", PASSPHRASE).card.to_json())
+    work = home / "work"
+    result = run("send", str(US), "--to", str(card), "--as", "bob", "--workdir", str(work),
+                 "--gateway", "http://127.0.0.1:9", "--deid", str(key))  # fmt: skip
+    assert result.code == 2
+    assert "US1_UNCR.dcm: an ultrasound image with no BurnedInAnnotation" in one_error_line(result)
+    assert not (work / "tokens").exists()
+    assert "--allow-burned-in" in run("send", "--help").out

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from scanseal._cli._common import KeepOption
+from scanseal._cli._common import BurnedInOption, KeepOption, warn_burned_in
 
 _out = Console(highlight=False, soft_wrap=True)
 
@@ -51,16 +51,22 @@ def deid(
             "OUTPUT); never inside OUTPUT, never send them.",
         ),
     ] = None,
+    allow_burned_in: BurnedInOption = False,
 ) -> None:
-    """De-identify (PS3.15 Basic Profile) into OUTPUT; nothing is written if any input fails."""
+    """De-identify (PS3.15 Basic Profile) into OUTPUT; nothing is written if any input fails.
+
+    Pixels are not de-identified: an image whose pixels may show text (BurnedInAnnotation YES,
+    or absent on an ultrasound or secondary capture) is refused unless --allow-burned-in."""
     from scanseal.dicom import choose_options
     from scanseal.dicom.deid_files import default_tokens, deidentify_files, load_key
 
     chosen = choose_options(keep or [], clean or [])
     secret = load_key(key)
-    written = deidentify_files(files, secret, chosen, outdir, tokens or default_tokens(outdir))
+    destination = tokens or default_tokens(outdir)
+    written = deidentify_files(files, secret, chosen, outdir, destination, allow_burned_in)
     for item in written:
         _out.print(f"{item.source} -> {item.output}  token {item.token}", markup=False)
+        warn_burned_in(item)
 
 
 def reid(

@@ -4,7 +4,8 @@ The key file holds the sender's 32-byte secret as 64 hexadecimal digits (mode 06
 leaves the sender, and neither do the tokens. A batch runs in three steps:
 
 1. every input is read and checked (a DICOM file, with SOP Class and SOP Instance UIDs, no two
-   with the same SOP Instance UID) before anything is written;
+   with the same SOP Instance UID, no pixels that may show burned-in text unless allowed:
+   :func:`burned_in_text`) before anything is written;
 2. each is de-identified and written, with its token, into a hidden staging directory beside
    the destination (``.NAME.partial-PID-…``, PID the writing process), so a refused or killed
    run leaves nothing under the final names; the next run into the same destination removes
@@ -88,14 +89,22 @@ class Written:
     source: Path
     output: Path
     token: Path
+    burned_in: str | None = None
+    """Why its pixels may show identifying text, when that was allowed (``allow_burned_in``)."""
 
 
 def deidentify_files(
-    sources: Sequence[Path], key: DeidKey, chosen: Sequence[Option], outdir: Path, tokens: Path
+    sources: Sequence[Path],
+    key: DeidKey,
+    chosen: Sequence[Option],
+    outdir: Path,
+    tokens: Path,
+    allow_burned_in: bool = False,
 ) -> list[Written]:
     """De-identify every source, all or nothing, into ``outdir/<new SOP UID>.dcm``, each token
-    into ``tokens/<new SOP UID>.token``; InvalidInput (nothing written) for any bad input."""
-    check_batch(sources)
+    into ``tokens/<new SOP UID>.token``; InvalidInput (nothing written) for any bad input, an
+    instance whose pixels may show burned-in text included unless ``allow_burned_in``."""
+    check_batch(sources, allow_burned_in)
     _check_destination(outdir)
     _check_destination(tokens)
     _check_apart(outdir, tokens)
@@ -103,10 +112,12 @@ def deidentify_files(
         written = []
         for source in sources:
             with _naming(source):
-                result = deidentify(read_instance(source), key, chosen)
+                original = read_instance(source)
+                result = deidentify(original, key, chosen)
                 name = str(result.dataset.SOPInstanceUID)
                 batch.add(name, encode(result.dataset), result.token)
-            written.append(Written(source, outdir / f"{name}.dcm", tokens / f"{name}.token"))
+            output, token = outdir / f"{name}.dcm", tokens / f"{name}.token"
+            written.append(Written(source, output, token, burned_in_text(original)))
     return written
 
 
@@ -128,18 +139,68 @@ def _check_apart(outdir: Path, tokens: Path) -> None:
         )
 
 
-def check_batch(sources: Sequence[Path]) -> None:
-    """Read every source: each a DICOM file with SOP Class and Instance UIDs, no UID twice."""
+def check_batch(sources: Sequence[Path], allow_burned_in: bool = False) -> None:
+    """Read every source: each a DICOM file with SOP Class and Instance UIDs, no UID twice,
+    and unless ``allow_burned_in`` none whose pixels may show burned-in text."""
     seen: dict[str, Path] = {}
     for source in sources:
         dataset = read_instance(source)
         for keyword in ("SOPClassUID", "SOPInstanceUID"):
             if not str(dataset.get(keyword, "") or "").strip():
                 raise InvalidInput(f"{source.name} has no {keyword} (not a storable instance)")
+        burned_in = burned_in_text(dataset)
+        if burned_in is not None and not allow_burned_in:
+            raise InvalidInput(
+                f"{source.name}: {burned_in}; de-identifying pixels is the user's task (PS3.15 "
+                "E.1.1), ScanSeal leaves them as they are: check the image, then --allow-burned-in"
+            )
         uid = str(dataset.SOPInstanceUID)
         if uid in seen:
             raise InvalidInput(f"{seen[uid]} and {source} have the same SOP Instance UID")
         seen[uid] = source
+
+
+_US_SC_CLASSES: Final = {
+    "1.2.840.10008.5.1.4.1.1.6.1": "an ultrasound",  # Ultrasound Image
+    "1.2.840.10008.5.1.4.1.1.6.2": "an ultrasound",  # Enhanced US Volume
+    "1.2.840.10008.5.1.4.1.1.3.1": "an ultrasound",  # Ultrasound Multi-frame Image
+    "1.2.840.10008.5.1.4.1.1.6": "an ultrasound",  # retired
+    "1.2.840.10008.5.1.4.1.1.3": "an ultrasound",  # retired multi-frame
+    "1.2.840.10008.5.1.4.1.1.7": "a secondary capture",
+    "1.2.840.10008.5.1.4.1.1.7.1": "a secondary capture",  # multi-frame single bit
+    "1.2.840.10008.5.1.4.1.1.7.2": "a secondary capture",  # multi-frame grayscale byte
+    "1.2.840.10008.5.1.4.1.1.7.3": "a secondary capture",  # multi-frame grayscale word
+    "1.2.840.10008.5.1.4.1.1.7.4": "a secondary capture",  # multi-frame true color
+}
+"""SOP Classes whose images often carry text in their pixels (patient name, dates on screen)."""
+_US_SC_MODALITIES: Final = {
+    "US": "an ultrasound",
+    "SC": "a secondary capture",
+    "OT": "an OT (other)",
+    "XC": "an external-camera (XC)",
+}
+_PIXELS: Final = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+
+
+def burned_in_text(dataset: Dataset) -> str | None:
+    """Why the pixels of ``dataset`` may show identifying text, or None.
+
+    ScanSeal de-identifies elements, never pixels (PS3.15 E.1.1 leaves that to the user), so an
+    instance is refused when its BurnedInAnnotation (0028,0301) is YES, or when it is missing
+    (or neither YES nor NO) on an ultrasound, secondary capture, OT or XC image, where machines
+    commonly write the patient's name and dates into the picture. NO, or no pixels, is fine."""
+    if not any(keyword in dataset for keyword in _PIXELS):
+        return None
+    said = str(dataset.get("BurnedInAnnotation", "") or "").strip().upper()
+    if said == "YES":
+        return "BurnedInAnnotation (0028,0301) is YES: its pixels show text"
+    if said == "NO":
+        return None
+    kind = _US_SC_CLASSES.get(str(dataset.get("SOPClassUID", "")))
+    kind = kind or _US_SC_MODALITIES.get(str(dataset.get("Modality", "") or "").strip().upper())
+    if kind is None:
+        return None
+    return f"{kind} image with no BurnedInAnnotation (0028,0301) may hold burned-in text"
 
 
 def reidentify_file(source: Path, token: Path, key: DeidKey, output: Path) -> None:
