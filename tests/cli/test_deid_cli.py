@@ -473,3 +473,37 @@ def test_send_deid_refuses_burned_in_text_before_anything_is_sent(home: Path, ru
     assert "US1_UNCR.dcm: an ultrasound image with no BurnedInAnnotation" in one_error_line(result)
     assert not (work / "tokens").exists()
     assert "--allow-burned-in" in run("send", "--help").out
+
+
+def test_no_file_meta_element_of_the_source_travels(home: Path, run, key: Path) -> None:
+    """The source's AE titles, address, implementation and private file meta information name
+    the hospital and its devices: the output's file meta is its own; reid brings them back."""
+    ds = pydicom.dcmread(FILES[0])
+    meta = ds.file_meta
+    meta.SourceApplicationEntityTitle = "HOSPITAL_CT1"
+    meta.SendingApplicationEntityTitle = "HOSP_SEND"
+    meta.ReceivingApplicationEntityTitle = "HOSP_RECV"
+    meta.SourcePresentationAddress = "dicom://ct1.hospital.example:104"
+    meta.PrivateInformationCreatorUID = "1.2.3.4.5"
+    meta.PrivateInformation = b"ward 7 bed 3"
+    meta.ImplementationVersionName = "HOSPCT_V1"
+    source = home / "meta.dcm"
+    ds.save_as(source)
+    out = home / "out"
+    assert run("deid", str(source), "-o", str(out), "--key", str(key)).code == 0
+    (written,) = out.glob("*.dcm")
+    kept = {element.keyword for element in pydicom.dcmread(written).file_meta}
+    assert kept == {
+        "FileMetaInformationGroupLength", "FileMetaInformationVersion", "MediaStorageSOPClassUID",
+        "MediaStorageSOPInstanceUID", "TransferSyntaxUID", "ImplementationClassUID",
+        "ImplementationVersionName",
+    }  # fmt: skip
+    data = written.read_bytes()
+    for value in (b"HOSPITAL_CT1", b"HOSP_SEND", b"HOSP_RECV", b"hospital.example", b"ward 7",
+                  b"HOSPCT_V1", b"1.2.3.4.5"):  # fmt: skip
+        assert value not in data, value
+    token = home / "deid-tokens" / "out" / f"{written.stem}.token"
+    back = home / "back.dcm"
+    assert run("reid", str(written), "--token", str(token), "--key", str(key),
+               "-o", str(back)).code == 0  # fmt: skip
+    assert pydicom.dcmread(back).file_meta.PrivateInformation == b"ward 7 bed 3"
