@@ -6,12 +6,13 @@ leaves the sender, and neither do the tokens. A batch runs in three steps:
 1. every input is read and checked (a DICOM file, with SOP Class and SOP Instance UIDs, no two
    with the same SOP Instance UID, no pixels that may show burned-in text unless allowed:
    :func:`burned_in_text`) before anything is written;
-2. each is de-identified and written, with its token, into a hidden staging directory beside
-   the destination (``.NAME.partial-PID-…``, PID the writing process), so a refused or killed
-   run leaves nothing under the final names; the next run into the same destination removes
-   the staging directories whose process is gone (they hold tokens);
-3. the staging directory is renamed into place: in one step when the destination does not
-   exist yet, else file by file (tokens first, each file complete).
+2. each is de-identified and written into a hidden staging directory beside the output
+   directory, its token into one beside the tokens directory (``.NAME.partial-PID-…``, PID the
+   writing process), so a refused or killed run leaves nothing under the final names; the
+   next run into the same destination removes the staging directories whose process is gone
+   (they may hold tokens);
+3. the tokens' staging directory and then the instances' are renamed into place: each in one
+   step when its destination does not exist yet, else file by file (each file complete).
 
 The tokens never go inside the output directory: that is the folder a user zips and sends, and
 the tokens (with the key) re-identify every instance in it. By default they go to
