@@ -55,7 +55,7 @@ def test_deid_then_reid_round_trip(home: Path, run, key: Path) -> None:
         assert str(source.PatientName) not in match.read_bytes().decode("latin-1")
         assert ds.SOPInstanceUID != source.SOPInstanceUID
         assert ds.StudyDate != source.StudyDate  # shifted, not kept
-        token = out / "tokens" / f"{match.stem}.token"
+        token = home / "deid-tokens" / "out" / f"{match.stem}.token"
         back = home / f"back-{match.name}"
         result = run("reid", str(match), "--token", str(token), "--key", str(key), "-o", str(back))
         assert result.code == 0, result.err
@@ -92,13 +92,14 @@ def exact_elements(ds: Dataset) -> dict[BaseTag, bytes]:
 def test_reid_restores_the_original_exactly_file_meta_included(home: Path, run, key: Path):
     for path in EXACT:  # one batch each: two of them share a SOP Instance UID
         out = home / f"out-{path.stem}"
-        assert run("deid", str(path), "-o", str(out), "--key", str(key)).code == 0
+        allow = ["--allow-burned-in"]  # image_dfl.dcm is a secondary capture
+        assert run("deid", str(path), "-o", str(out), "--key", str(key), *allow).code == 0
         (shared,) = out.glob("*.dcm")
         meta = pydicom.dcmread(shared).file_meta
         assert "SourceApplicationEntityTitle" not in meta, path.name
         assert meta.MediaStorageSOPInstanceUID == pydicom.dcmread(shared).SOPInstanceUID
         back = home / f"back-{path.name}"
-        token = out / "tokens" / f"{shared.stem}.token"
+        token = home / "deid-tokens" / out.name / f"{shared.stem}.token"
         result = run("reid", str(shared), "--token", str(token), "--key", str(key), "-o", str(back))
         assert result.code == 0, result.err
         original, restored = pydicom.dcmread(path), pydicom.dcmread(back)
@@ -183,7 +184,7 @@ def test_wrong_key_and_foreign_token_are_refused(home: Path, run, key: Path) -> 
     first, second = sorted(out.glob("*.dcm"))
     other = home / "other.key"
     assert run("deid-key", str(other)).code == 0
-    tokens = out / "tokens"
+    tokens = home / "deid-tokens" / "out"
     attempts = {
         "wrong key": (first, tokens / f"{first.stem}.token", other),
         "foreign token": (first, tokens / f"{second.stem}.token", key),
@@ -346,16 +347,20 @@ def test_a_killed_run_leaves_no_partial_output_under_the_final_names(
         assert sorted(p.name for p in out.iterdir()) == ["earlier.dcm"]
     else:
         assert not out.exists()
-    (stale,) = leftovers(home)  # the hidden staging directory, never under a final name
-    assert list((home / stale).rglob("*.token")), "the killed run had staged a token"
-    live = home / f".out.partial-{os.getpid()}-0123abcd"  # a run still writing: left alone
+    tokens = home / "deid-tokens"
+    assert not (tokens / "out").exists()
+    (stale,) = leftovers(tokens)  # the hidden staging directory, never under a final name
+    assert list((tokens / stale).rglob("*.token")), "the killed run had staged a token"
+    live = tokens / f".out.partial-{os.getpid()}-0123abcd"  # a run still writing: left alone
     live.mkdir()
     result = run("deid", *map(str, batch), "-o", str(out), "--key", str(key))
     assert result.code == 0, result.err
-    assert leftovers(home) == [live.name]  # the killed run's staged tokens are gone
+    assert leftovers(tokens) == [live.name]  # the killed run's staged tokens are gone
+    assert leftovers(home) == []
     assert len(list(out.glob("*.dcm"))) == 3 + existing
-    assert len(list((out / "tokens").glob("*.token"))) == 3
-    assert (out / "tokens").stat().st_mode & 0o777 == 0o700
+    assert len(list((tokens / "out").glob("*.token"))) == 3
+    assert (tokens / "out").stat().st_mode & 0o777 == 0o700
+    assert tokens.stat().st_mode & 0o777 == 0o700
 
 
 def test_an_element_that_does_not_decode_is_found_before_writing(home: Path, run, key: Path):
@@ -374,3 +379,131 @@ def test_an_element_that_does_not_decode_is_found_before_writing(home: Path, run
     assert result.code == 2
     assert "broken.dcm has a malformed element" in one_error_line(result)
     assert not out.exists()
+
+
+def test_tokens_stay_outside_the_output_folder(home: Path, run, key: Path) -> None:
+    """OUTPUT is what a user zips and sends: by default the tokens go under $SCANSEAL_HOME,
+    and a --tokens directory inside OUTPUT is refused with nothing written."""
+    out = home / "share" / "study"
+    result = run("deid", *map(str, FILES), "-o", str(out), "--key", str(key))
+    assert result.code == 0, result.err
+    assert sorted(p.suffix for p in out.rglob("*")) == [".dcm", ".dcm"]  # nothing else to leak
+    tokens = home / "deid-tokens" / "study"
+    assert len(list(tokens.glob("*.token"))) == 2
+    for line in result.out.splitlines():
+        assert f"token {tokens}/" in line
+    for inside in (out / "tokens", out, out / "a" / ".." / "b"):
+        again = run("deid", str(FILES[0]), "-o", str(out), "--tokens", str(inside),
+                    "--key", str(key))  # fmt: skip
+        assert again.code == 2
+        line = one_error_line(again)
+        assert f"tokens {inside} would be inside the output {out}" in line
+    other = home / "elsewhere"
+    result = run("deid", str(FILES[0]), "-o", str(home / "o2"), "--tokens", str(other),
+                 "--key", str(key))  # fmt: skip
+    assert result.code == 0, result.err
+    assert len(list(other.glob("*.token"))) == 1
+    assert sorted(p.suffix for p in out.rglob("*")) == [".dcm", ".dcm"]
+
+
+def with_burned_in(path: Path, home: Path, value: str | None, name: str) -> Path:
+    """A copy of ``path`` whose BurnedInAnnotation is ``value`` (None: absent)."""
+    ds = pydicom.dcmread(path)
+    if value is None:
+        ds.pop("BurnedInAnnotation", None)
+    else:
+        ds.BurnedInAnnotation = value
+    copy = home / name
+    ds.save_as(copy)
+    return copy
+
+
+US = Path(str(get_testdata_file("US1_UNCR.dcm")))  # no BurnedInAnnotation
+SC = Path(str(get_testdata_file("SC_rgb.dcm")))  # Secondary Capture, Modality OT, none either
+
+
+def test_pixels_that_may_show_text_are_refused_unless_allowed(home: Path, run, key: Path):
+    """ScanSeal does not de-identify pixels (PS3.15 E.1.1 leaves them to the user): YES, or no
+    BurnedInAnnotation on an ultrasound or secondary capture, is one line and nothing written."""
+    assert "BurnedInAnnotation" not in pydicom.dcmread(US)
+    assert "BurnedInAnnotation" not in pydicom.dcmread(SC)
+    ct_yes = with_burned_in(FILES[0], home, "YES", "ct-yes.dcm")
+    refused = {
+        US: "US1_UNCR.dcm: an ultrasound image with no BurnedInAnnotation (0028,0301) may hold "
+        "burned-in text; de-identifying pixels is the user's task (PS3.15 E.1.1)",
+        SC: "SC_rgb.dcm: a secondary capture image with no BurnedInAnnotation (0028,0301) may "
+        "hold burned-in text",
+        ct_yes: "ct-yes.dcm: BurnedInAnnotation (0028,0301) is YES: its pixels show text",
+    }
+    out = home / "out"
+    for path, reason in refused.items():
+        result = run("deid", str(FILES[1]), str(path), "-o", str(out), "--key", str(key))
+        assert result.code == 2, path.name
+        line = one_error_line(result)
+        assert reason in line, line
+        assert line.endswith("check the image, then --allow-burned-in")
+        assert not out.exists()
+        assert not (home / "deid-tokens" / "out").exists()
+    us_no = with_burned_in(US, home, "NO", "us-no.dcm")
+    result = run("deid", str(us_no), "-o", str(home / "fine"), "--key", str(key))
+    assert result.code == 0, result.err
+    assert result.err == ""
+    allowed = run("deid", str(US), str(ct_yes), "-o", str(out), "--key", str(key),
+                  "--allow-burned-in")  # fmt: skip
+    assert allowed.code == 0, allowed.err
+    assert len(list(out.glob("*.dcm"))) == 2
+    warnings = allowed.err.splitlines()
+    assert len(warnings) == 2
+    assert warnings[0].startswith(f"warning: {US}: an ultrasound image with no Burned")
+    assert warnings[1].startswith(f"warning: {ct_yes}: BurnedInAnnotation (0028,0301) is YES")
+    assert all(w.endswith("its pixels are unchanged (--allow-burned-in)") for w in warnings)
+
+
+def test_send_deid_refuses_burned_in_text_before_anything_is_sent(home: Path, run, key: Path):
+    """`send --deid` applies the same rule; the refusal comes before any gateway is asked."""
+    from cli_support import FAST, PASSPHRASE
+    from scanseal.crypto.identity import Keystore
+
+    card = home / "bob.card.json"
+    card.write_text(Keystore(home / "keys", scrypt_n=FAST).create("bob", PASSPHRASE).card.to_json())
+    work = home / "work"
+    result = run("send", str(US), "--to", str(card), "--as", "bob", "--workdir", str(work),
+                 "--gateway", "http://127.0.0.1:9", "--deid", str(key))  # fmt: skip
+    assert result.code == 2
+    assert "US1_UNCR.dcm: an ultrasound image with no BurnedInAnnotation" in one_error_line(result)
+    assert not (work / "tokens").exists()
+    assert "--allow-burned-in" in run("send", "--help").out
+
+
+def test_no_file_meta_element_of_the_source_travels(home: Path, run, key: Path) -> None:
+    """The source's AE titles, address, implementation and private file meta information name
+    the hospital and its devices: the output's file meta is its own; reid brings them back."""
+    ds = pydicom.dcmread(FILES[0])
+    meta = ds.file_meta
+    meta.SourceApplicationEntityTitle = "HOSPITAL_CT1"
+    meta.SendingApplicationEntityTitle = "HOSP_SEND"
+    meta.ReceivingApplicationEntityTitle = "HOSP_RECV"
+    meta.SourcePresentationAddress = "dicom://ct1.hospital.example:104"
+    meta.PrivateInformationCreatorUID = "1.2.3.4.5"
+    meta.PrivateInformation = b"ward 7 bed 3"
+    meta.ImplementationVersionName = "HOSPCT_V1"
+    source = home / "meta.dcm"
+    ds.save_as(source)
+    out = home / "out"
+    assert run("deid", str(source), "-o", str(out), "--key", str(key)).code == 0
+    (written,) = out.glob("*.dcm")
+    kept = {element.keyword for element in pydicom.dcmread(written).file_meta}
+    assert kept == {
+        "FileMetaInformationGroupLength", "FileMetaInformationVersion", "MediaStorageSOPClassUID",
+        "MediaStorageSOPInstanceUID", "TransferSyntaxUID", "ImplementationClassUID",
+        "ImplementationVersionName",
+    }  # fmt: skip
+    data = written.read_bytes()
+    for value in (b"HOSPITAL_CT1", b"HOSP_SEND", b"HOSP_RECV", b"hospital.example", b"ward 7",
+                  b"HOSPCT_V1", b"1.2.3.4.5"):  # fmt: skip
+        assert value not in data, value
+    token = home / "deid-tokens" / "out" / f"{written.stem}.token"
+    back = home / "back.dcm"
+    assert run("reid", str(written), "--token", str(token), "--key", str(key),
+               "-o", str(back)).code == 0  # fmt: skip
+    assert pydicom.dcmread(back).file_meta.PrivateInformation == b"ward 7 bed 3"

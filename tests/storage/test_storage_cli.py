@@ -83,3 +83,44 @@ def test_a_rotten_block_fails_get_with_exit_3_and_no_output_file(tmp_path):
     assert got.returncode == 3, got.stderr
     assert "does not match its CID" in got.stderr
     assert not (tmp_path / "out.bin").exists()
+
+
+def test_add_warns_that_the_object_is_stored_unencrypted(tmp_path):
+    """One line on stderr, naming what makes it worse: a DICOM file's patient data."""
+    from pydicom.data import get_testdata_file
+
+    (tmp_path / "in.bin").write_bytes(os.urandom(1000))
+    plain = _run(tmp_path / "h", "storage", "add", str(tmp_path / "in.bin"))
+    assert plain.returncode == 0, plain.stderr
+    (line,) = plain.stderr.splitlines()
+    assert line.startswith("warning: in.bin is stored unencrypted")
+    assert "`scanseal seal` or `scanseal send`" in line
+
+    ct = str(get_testdata_file("CT_small.dcm"))
+    dicom = _run(tmp_path / "h", "storage", "add", ct)
+    assert dicom.returncode == 0, dicom.stderr
+    (line,) = dicom.stderr.splitlines()
+    assert line.startswith(
+        "warning: CT_small.dcm, a DICOM file with patient data (PatientName, PatientID), "
+        "is stored unencrypted"
+    )
+    assert dicom.stdout.strip().startswith("bafk")  # stdout stays the CID alone
+
+
+def test_get_writes_its_output_owner_only_and_atomically(tmp_path):
+    (tmp_path / "in.bin").write_bytes(os.urandom(300_000))
+    cid = _run(tmp_path / "h", "storage", "add", str(tmp_path / "in.bin")).stdout.strip()
+    out = tmp_path / "got" / "out.bin"
+    out.parent.mkdir()
+    old = os.umask(0o022)
+    try:
+        got = _run(tmp_path / "h", "storage", "get", cid, "-o", str(out))
+        exported = _run(tmp_path / "h", "car", "export", cid, "-o", str(out.parent / "x.car"))
+    finally:
+        os.umask(old)
+    assert got.returncode == 0, got.stderr
+    assert exported.returncode == 0, exported.stderr
+    assert out.read_bytes() == (tmp_path / "in.bin").read_bytes()
+    assert out.stat().st_mode & 0o777 == 0o600
+    assert (out.parent / "x.car").stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in out.parent.iterdir()) == ["out.bin", "x.car"]  # no temporary

@@ -40,6 +40,7 @@ from scanseal.transfer import flag_warning
 if TYPE_CHECKING:  # the client pulls in httpx, the agent pynetdicom: import them when used
     from scanseal.client import GatewayClient
     from scanseal.dicom.agent import ForwardAgent, ForwardConfig
+    from scanseal.dicom.deid_files import Written
     from scanseal.transfer import Manifest
     from scanseal.transfer import Progress as ProgressCallback
 
@@ -76,6 +77,14 @@ KeepOption = Annotated[
         help="A PS3.15 Retain option (repeatable): dates (Retain Longitudinal Temporal "
         "Information with Modified Dates: the keyed shift), patient (characteristics), device "
         "(identity), uids, full-dates, institution (identity).",
+    ),
+]
+BurnedInOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-burned-in",
+        help="De-identify instances whose pixels may show text (BurnedInAnnotation YES, or "
+        "absent on US, SC, OT, XC images) as they are: you checked the pixels yourself.",
     ),
 ]
 
@@ -201,10 +210,15 @@ def agent_for(settings: ForwardConfig | None) -> ForwardAgent | None:
 
 @contextmanager
 def deidentified(
-    files: list[Path], key: Path | None, keep: list[str] | None, workdir: Path
+    files: list[Path],
+    key: Path | None,
+    keep: list[str] | None,
+    workdir: Path,
+    allow_burned_in: bool = False,
 ) -> Iterator[list[Path]]:
     """``files`` themselves without a key; else de-identified copies that live as long as the
-    block, their tokens kept in ``workdir/tokens`` (``scanseal send --deid``)."""
+    block, their tokens kept in ``workdir/tokens`` (``scanseal send --deid``). An instance
+    whose pixels may show burned-in text is refused unless ``allow_burned_in``."""
     if key is None:
         yield files
         return
@@ -213,7 +227,20 @@ def deidentified(
 
     chosen, secret = choose_options(keep or []), load_key(key)
     with tempfile.TemporaryDirectory(prefix="scanseal-deid-") as scratch:
-        written = deidentify_files(files, secret, chosen, Path(scratch), workdir / "tokens")
+        written = deidentify_files(
+            files, secret, chosen, Path(scratch), workdir / "tokens", allow_burned_in
+        )
         for item in written:
             _out.print(f"{item.source} de-identified as {item.output.stem}  token {item.token}")
+            warn_burned_in(item)
         yield [item.output for item in written]
+
+
+def warn_burned_in(item: Written) -> None:
+    """One line on stderr for an instance de-identified with its pixels as they were."""
+    if item.burned_in is not None:
+        _err.print(
+            f"warning: {item.source}: {item.burned_in}; its pixels are unchanged "
+            "(--allow-burned-in)",
+            markup=False,
+        )

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape  # help text is Rich markup: "[forward]" would vanish
 
 from scanseal._cli._common import load_forward, unlock
 from scanseal.errors import InvalidInput
@@ -24,7 +25,9 @@ _out = Console(highlight=False, soft_wrap=True)
 
 
 def agent(
-    config: Annotated[Path, typer.Option("--config", help="scanseal.toml with a [forward] table.")],
+    config: Annotated[
+        Path, typer.Option("--config", help=escape("scanseal.toml with a [forward] table."))
+    ],
     once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,
     status: Annotated[
         bool, typer.Option("--status", help="List records not forwarded yet, then exit.")

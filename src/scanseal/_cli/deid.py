@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from scanseal._cli._common import KeepOption
+from scanseal._cli._common import BurnedInOption, KeepOption, warn_burned_in
 
 _out = Console(highlight=False, soft_wrap=True)
 
@@ -34,7 +34,7 @@ def deid_key(path: Annotated[Path, typer.Argument(help="Key file to create (mode
     from scanseal.dicom.deid_files import new_key_file
 
     new_key_file(path)
-    _out.print(f"key written to {path}")
+    _out.print(f"key written to {path}", markup=False)
 
 
 def deid(
@@ -45,17 +45,28 @@ def deid(
     clean: CleanOption = None,
     tokens: Annotated[
         Path | None,
-        typer.Option("--tokens", help="Where tokens go (default OUTPUT/tokens); never send them."),
+        typer.Option(
+            "--tokens",
+            help="Where tokens go (default $SCANSEAL_HOME/deid-tokens/NAME, NAME the name of "
+            "OUTPUT); never inside OUTPUT, never send them.",
+        ),
     ] = None,
+    allow_burned_in: BurnedInOption = False,
 ) -> None:
-    """De-identify (PS3.15 Basic Profile) into OUTPUT; nothing is written if any input fails."""
+    """De-identify (PS3.15 Basic Profile) into OUTPUT; nothing is written if any input fails.
+
+    Pixels are not de-identified: an image whose pixels may show text (BurnedInAnnotation YES,
+    or absent on an ultrasound or secondary capture) is refused unless --allow-burned-in."""
     from scanseal.dicom import choose_options
-    from scanseal.dicom.deid_files import deidentify_files, load_key
+    from scanseal.dicom.deid_files import default_tokens, deidentify_files, load_key
 
     chosen = choose_options(keep or [], clean or [])
-    written = deidentify_files(files, load_key(key), chosen, outdir, tokens or outdir / "tokens")
+    secret = load_key(key)
+    destination = tokens or default_tokens(outdir)
+    written = deidentify_files(files, secret, chosen, outdir, destination, allow_burned_in)
     for item in written:
-        _out.print(f"{item.source} -> {item.output}  token {item.token}")
+        _out.print(f"{item.source} -> {item.output}  token {item.token}", markup=False)
+        warn_burned_in(item)
 
 
 def reid(
@@ -68,7 +79,7 @@ def reid(
     from scanseal.dicom.deid_files import load_key, reidentify_file
 
     reidentify_file(file, token, load_key(key), output)
-    _out.print(f"{file} -> {output}  (re-identified)")
+    _out.print(f"{file} -> {output}  (re-identified)", markup=False)
 
 
 def register(app: typer.Typer) -> None:

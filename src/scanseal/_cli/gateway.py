@@ -15,6 +15,7 @@ from rich.console import Console
 
 from scanseal._cli._common import (
     AsName,
+    BurnedInOption,
     CaOption,
     ConfigOption,
     GatewayOption,
@@ -58,7 +59,10 @@ def certs(
 
     files = make_certs(directory, name or None)
     _out.print(f"CA {files.ca}  (give it to clients: --ca)")
-    _out.print(f"certificate {files.cert}  key {files.key}  (tls_cert / tls_key in [gateway])")
+    _out.print(
+        f"certificate {files.cert}  key {files.key}  (tls_cert / tls_key in [gateway])",
+        markup=False,
+    )
 
 
 def send(
@@ -77,13 +81,14 @@ def send(
         ),
     ] = None,
     keep: KeepOption = None,
+    allow_burned_in: BurnedInOption = False,
 ) -> None:
     """Seal each image here and upload it; prints one record (manifest CID) per image."""
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         raise InvalidInput(f"no such file: {', '.join(missing)}")
     cards = [IdentityCard.load(path) for path in to]
-    with deidentified(files, deid_key, keep, workdir) as sending:
+    with deidentified(files, deid_key, keep, workdir, allow_burned_in) as sending:
         _send(sending, cards, workdir, connect(gateway, ca, as_name))
 
 

@@ -11,7 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from scanseal._cli._common import ConfigOption
-from scanseal.errors import InvalidInput
+from scanseal._disk import disk_error, staged_files
+from scanseal.errors import InvalidInput, ScanSealError
 from scanseal.storage import (
     CID,
     BlobStore,
@@ -57,13 +58,39 @@ def _input(path: Path) -> Path:
 
 @storage_app.command("add")
 def add(file: Path, config: ConfigOption = None) -> None:
-    """Store FILE and print its CID (the CID kubo gives for `ipfs add --cid-version=1`)."""
+    """Store FILE as it is, unencrypted, and print its CID (as kubo's `ipfs add --cid-version=1`).
+
+    For images use `scanseal seal` or `scanseal send`: they encrypt before anything is stored."""
     with _open(config) as store, open(_input(file), "rb") as source:
         cid = store.put(source)
         if isinstance(store, ReplicatedStore) and store.last_report is not None:
             for failure in store.last_report.failures:
                 _err.print(f"warning: replica not made: {failure.error}", markup=False)
+    _err.print(f"warning: {_plaintext_warning(file)}", markup=False)
     typer.echo(cid)
+
+
+def _plaintext_warning(file: Path) -> str:
+    """One line: FILE is stored unencrypted, and what it is when that makes it worse (a DICOM
+    file naming its patient, an image), so nobody puts PHI in the clear without a word."""
+    from scanseal.ingest import detect_format, read_metadata
+
+    what = ""
+    try:
+        kind = detect_format(file)
+        if kind != "dicom":
+            what = f", a {kind.upper()} image,"
+        else:
+            meta = read_metadata(file)
+            found = (("PatientName", meta.patient_name), ("PatientID", meta.patient_id))
+            named = ", ".join(keyword for keyword, value in found if value)
+            what = f", a DICOM file with patient data ({named})," if named else ", a DICOM file,"
+    except InvalidInput:
+        pass  # not an image ScanSeal reads: the plain warning
+    return (
+        f"{file.name}{what} is stored unencrypted: whoever reads this store or fetches the CID "
+        "reads it; use `scanseal seal` or `scanseal send` for images"
+    )
 
 
 @storage_app.command("get")
@@ -72,17 +99,20 @@ def get(
     output: Path = _OUTPUT,
     config: ConfigOption = None,
 ) -> None:
-    """Fetch CID, verify every block, and write the content to OUTPUT."""
+    """Fetch CID, verify every block, and write the content to OUTPUT (mode 0600)."""
     CID.parse(cid)
-    partial = output.with_name(f".{output.name}.partial")
-    with _open(config) as store:
-        try:
-            with store.get(cid) as source, open(partial, "wb") as sink:
-                shutil.copyfileobj(source, sink, 1 << 20)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-    partial.replace(output)
+    with (
+        _open(config) as store,
+        staged_files(output, on_error=_naming_output) as (partial,),
+        store.get(cid) as source,
+        open(partial, "wb") as sink,
+    ):
+        shutil.copyfileobj(source, sink, 1 << 20)
+
+
+def _naming_output(error: OSError, final: Path) -> ScanSealError:
+    """Name the file asked for, not the temporary beside it."""
+    return disk_error(error, final, instead=True)
 
 
 @storage_app.command("status")
@@ -121,20 +151,17 @@ def car_export(
     output: Path = _OUTPUT,
     config: ConfigOption = None,
 ) -> None:
-    """Write the object CID and all its blocks as a CAR v1 file."""
+    """Write the object CID and all its blocks as a CAR v1 file (mode 0600, unencrypted)."""
     with _open(config) as store:
         local = _local(store)
         if not local.has(cid):
             raise InvalidInput(f"{cid} is not complete in the local store")
-        partial = output.with_name(f".{output.name}.partial")
-        try:
-            with open(partial, "wb") as sink:
-                for piece in export_car(local, cid):
-                    sink.write(piece)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-        partial.replace(output)
+        with (
+            staged_files(output, on_error=_naming_output) as (partial,),
+            open(partial, "wb") as sink,
+        ):
+            for piece in export_car(local, cid):
+                sink.write(piece)
 
 
 @car_app.command("import")

@@ -4,13 +4,20 @@ The key file holds the sender's 32-byte secret as 64 hexadecimal digits (mode 06
 leaves the sender, and neither do the tokens. A batch runs in three steps:
 
 1. every input is read and checked (a DICOM file, with SOP Class and SOP Instance UIDs, no two
-   with the same SOP Instance UID) before anything is written;
-2. each is de-identified and written, with its token, into a hidden staging directory beside
-   the destination (``.NAME.partial-PID-…``, PID the writing process), so a refused or killed
-   run leaves nothing under the final names; the next run into the same destination removes
-   the staging directories whose process is gone (they hold tokens);
-3. the staging directory is renamed into place: in one step when the destination does not
-   exist yet, else file by file (tokens first, each file complete).
+   with the same SOP Instance UID, no pixels that may show burned-in text unless allowed:
+   :func:`burned_in_text`) before anything is written;
+2. each is de-identified and written into a hidden staging directory beside the output
+   directory, its token into one beside the tokens directory (``.NAME.partial-PID-…``, PID the
+   writing process), so a refused or killed run leaves nothing under the final names; the
+   next run into the same destination removes the staging directories whose process is gone
+   (they may hold tokens);
+3. the tokens' staging directory and then the instances' are renamed into place: each in one
+   step when its destination does not exist yet, else file by file (each file complete).
+
+The tokens never go inside the output directory: that is the folder a user zips and sends, and
+the tokens (with the key) re-identify every instance in it. By default they go to
+``$SCANSEAL_HOME/deid-tokens/<output directory's name>/`` (:func:`default_tokens`), beside the
+keystore; a tokens directory inside the output is refused.
 """
 
 from __future__ import annotations
@@ -30,8 +37,12 @@ from typing import Final
 import pydicom
 from pydicom.dataset import Dataset
 
+from scanseal.config import scanseal_home
 from scanseal.dicom.deid import DeidKey, Option, deidentify, reidentify
 from scanseal.errors import InvalidInput, ScanSealError
+
+TOKENS_DIR: Final = "deid-tokens"
+"""Under ``$SCANSEAL_HOME``: one directory of tokens per output directory name."""
 
 
 def new_key_file(path: Path) -> None:
@@ -79,39 +90,118 @@ class Written:
     source: Path
     output: Path
     token: Path
+    burned_in: str | None = None
+    """Why its pixels may show identifying text, when that was allowed (``allow_burned_in``)."""
 
 
 def deidentify_files(
-    sources: Sequence[Path], key: DeidKey, chosen: Sequence[Option], outdir: Path, tokens: Path
+    sources: Sequence[Path],
+    key: DeidKey,
+    chosen: Sequence[Option],
+    outdir: Path,
+    tokens: Path,
+    allow_burned_in: bool = False,
 ) -> list[Written]:
     """De-identify every source, all or nothing, into ``outdir/<new SOP UID>.dcm``, each token
-    into ``tokens/<new SOP UID>.token``; InvalidInput (nothing written) for any bad input."""
-    check_batch(sources)
+    into ``tokens/<new SOP UID>.token``; InvalidInput (nothing written) for any bad input, an
+    instance whose pixels may show burned-in text included unless ``allow_burned_in``."""
+    check_batch(sources, allow_burned_in)
     _check_destination(outdir)
     _check_destination(tokens)
+    _check_apart(outdir, tokens)
     with _Batch(outdir, tokens) as batch:
         written = []
         for source in sources:
             with _naming(source):
-                result = deidentify(read_instance(source), key, chosen)
+                original = read_instance(source)
+                result = deidentify(original, key, chosen)
                 name = str(result.dataset.SOPInstanceUID)
                 batch.add(name, encode(result.dataset), result.token)
-            written.append(Written(source, outdir / f"{name}.dcm", tokens / f"{name}.token"))
+            output, token = outdir / f"{name}.dcm", tokens / f"{name}.token"
+            written.append(Written(source, output, token, burned_in_text(original)))
     return written
 
 
-def check_batch(sources: Sequence[Path]) -> None:
-    """Read every source: each a DICOM file with SOP Class and Instance UIDs, no UID twice."""
+def default_tokens(outdir: Path) -> Path:
+    """Where the tokens of a batch into ``outdir`` go unless told: ``$SCANSEAL_HOME/deid-tokens/
+    <outdir's name>`` (created owner-only), outside anything the user would share. Token names
+    are the keyed new SOP Instance UIDs, so runs into directories of one name share it safely."""
+    base = scanseal_home() / TOKENS_DIR
+    base.mkdir(mode=0o700, exist_ok=True)
+    return base / (outdir.resolve().name or "output")
+
+
+def _check_apart(outdir: Path, tokens: Path) -> None:
+    """InvalidInput for a tokens directory inside the output directory (or the same one)."""
+    if tokens.resolve().is_relative_to(outdir.resolve()):
+        raise InvalidInput(
+            f"tokens {tokens} would be inside the output {outdir}, which is what gets shared; "
+            "keep them outside it (--tokens DIR, default $SCANSEAL_HOME/deid-tokens)"
+        )
+
+
+def check_batch(sources: Sequence[Path], allow_burned_in: bool = False) -> None:
+    """Read every source: each a DICOM file with SOP Class and Instance UIDs, no UID twice,
+    and unless ``allow_burned_in`` none whose pixels may show burned-in text."""
     seen: dict[str, Path] = {}
     for source in sources:
         dataset = read_instance(source)
         for keyword in ("SOPClassUID", "SOPInstanceUID"):
             if not str(dataset.get(keyword, "") or "").strip():
                 raise InvalidInput(f"{source.name} has no {keyword} (not a storable instance)")
+        burned_in = burned_in_text(dataset)
+        if burned_in is not None and not allow_burned_in:
+            raise InvalidInput(
+                f"{source.name}: {burned_in}; de-identifying pixels is the user's task (PS3.15 "
+                "E.1.1), ScanSeal leaves them as they are: check the image, then --allow-burned-in"
+            )
         uid = str(dataset.SOPInstanceUID)
         if uid in seen:
             raise InvalidInput(f"{seen[uid]} and {source} have the same SOP Instance UID")
         seen[uid] = source
+
+
+_US_SC_CLASSES: Final = {
+    "1.2.840.10008.5.1.4.1.1.6.1": "an ultrasound",  # Ultrasound Image
+    "1.2.840.10008.5.1.4.1.1.6.2": "an ultrasound",  # Enhanced US Volume
+    "1.2.840.10008.5.1.4.1.1.3.1": "an ultrasound",  # Ultrasound Multi-frame Image
+    "1.2.840.10008.5.1.4.1.1.6": "an ultrasound",  # retired
+    "1.2.840.10008.5.1.4.1.1.3": "an ultrasound",  # retired multi-frame
+    "1.2.840.10008.5.1.4.1.1.7": "a secondary capture",
+    "1.2.840.10008.5.1.4.1.1.7.1": "a secondary capture",  # multi-frame single bit
+    "1.2.840.10008.5.1.4.1.1.7.2": "a secondary capture",  # multi-frame grayscale byte
+    "1.2.840.10008.5.1.4.1.1.7.3": "a secondary capture",  # multi-frame grayscale word
+    "1.2.840.10008.5.1.4.1.1.7.4": "a secondary capture",  # multi-frame true color
+}
+"""SOP Classes whose images often carry text in their pixels (patient name, dates on screen)."""
+_US_SC_MODALITIES: Final = {
+    "US": "an ultrasound",
+    "SC": "a secondary capture",
+    "OT": "an OT (other)",
+    "XC": "an external-camera (XC)",
+}
+_PIXELS: Final = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+
+
+def burned_in_text(dataset: Dataset) -> str | None:
+    """Why the pixels of ``dataset`` may show identifying text, or None.
+
+    ScanSeal de-identifies elements, never pixels (PS3.15 E.1.1 leaves that to the user), so an
+    instance is refused when its BurnedInAnnotation (0028,0301) is YES, or when it is missing
+    (or neither YES nor NO) on an ultrasound, secondary capture, OT or XC image, where machines
+    commonly write the patient's name and dates into the picture. NO, or no pixels, is fine."""
+    if not any(keyword in dataset for keyword in _PIXELS):
+        return None
+    said = str(dataset.get("BurnedInAnnotation", "") or "").strip().upper()
+    if said == "YES":
+        return "BurnedInAnnotation (0028,0301) is YES: its pixels show text"
+    if said == "NO":
+        return None
+    kind = _US_SC_CLASSES.get(str(dataset.get("SOPClassUID", "")))
+    kind = kind or _US_SC_MODALITIES.get(str(dataset.get("Modality", "") or "").strip().upper())
+    if kind is None:
+        return None
+    return f"{kind} image with no BurnedInAnnotation (0028,0301) may hold burned-in text"
 
 
 def reidentify_file(source: Path, token: Path, key: DeidKey, output: Path) -> None:
@@ -222,14 +312,12 @@ class _Stage:
         path.write_bytes(data)
         self.names.append(relative)
 
-    def commit(self, first: Sequence[str] = ()) -> None:
-        """Move into ``final``: one rename if it does not exist, else ``first`` and then the
-        rest file by file."""
+    def commit(self) -> None:
+        """Move into ``final``: one rename if it does not exist, else file by file."""
         if not self.final.exists():
             self.dir.rename(self.final)
             return
-        ordered = [n for n in self.names if n in first] + [n for n in self.names if n not in first]
-        for relative in ordered:
+        for relative in self.names:
             target = self.final / relative
             target.parent.mkdir(0o700, parents=True, exist_ok=True)
             (self.dir / relative).replace(target)
@@ -240,19 +328,16 @@ class _Stage:
 
 
 class _Batch:
-    """Outputs and tokens staged beside their destinations; tokens land first, so no
-    de-identified instance is ever in place without its token."""
+    """Outputs and tokens staged beside their destinations (never one inside the other);
+    tokens land first, so no de-identified instance is ever in place without its token."""
 
     def __init__(self, outdir: Path, tokens: Path) -> None:
         self.outdir, self.tokens = outdir, tokens
-        self.inside = tokens.absolute().is_relative_to(outdir.absolute())
-        self.relative = tokens.absolute().relative_to(outdir.absolute()) if self.inside else None
-        self.token_names: list[str] = []
 
     def __enter__(self) -> _Batch:
         self.out_stage = _Stage(self.outdir, 0o777)
         try:
-            self.token_stage = self.out_stage if self.inside else _Stage(self.tokens, 0o700)
+            self.token_stage = _Stage(self.tokens, 0o700)
         except InvalidInput:
             self.out_stage.discard()
             raise
@@ -262,23 +347,19 @@ class _Batch:
         if f"{name}.dcm" in self.out_stage.names:
             raise InvalidInput(f"two inputs de-identify to the same SOP Instance UID {name}")
         token_name = f"{name}.token"
-        if self.relative is not None:
-            token_name = str(self.relative / token_name)
         try:
             self.token_stage.write(token_name, token, mode=0o700)
             self.out_stage.write(f"{name}.dcm", instance)
         except OSError as error:
             raise InvalidInput(f"cannot write {self.outdir}: {error.strerror}") from None
-        self.token_names.append(token_name)
 
     def __exit__(self, kind: object, error: object, trace: object) -> None:
         if kind is not None:
             self.discard()
             return
         try:
-            if self.token_stage is not self.out_stage:
-                self.token_stage.commit()
-            self.out_stage.commit(first=self.token_names)
+            self.token_stage.commit()
+            self.out_stage.commit()
         except OSError as failure:
             self.discard()
             raise InvalidInput(f"cannot write {self.outdir}: {failure.strerror}") from None
