@@ -54,9 +54,7 @@ class DicomConfig:
     @classmethod
     def from_table(cls, table: Table) -> DicomConfig:
         """The checked [dicom] table; card paths are relative to the file's directory."""
-        values = dict(table.values)
-        if "recipients" in values:
-            values["recipients"] = tuple(table.base_dir / card for card in values["recipients"])
+        values = dict(table.relative_to_file("recipients").values)
         if "routes" in values:
             values["routes"] = _routes(values["routes"], table)
         return cls(**values)

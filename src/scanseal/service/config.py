@@ -2,8 +2,9 @@
 
 The same file carries the [ledger] and [storage] tables, so one ``--config`` picks the chain
 (embedded by default, JSON-RPC by URL) and the block store (embedded, or kubo nodes); which file,
-and how its values are checked, is :func:`scanseal.config.resolve`'s. Relative paths are relative
-to the working directory. ``SCANSEAL_GATEWAY_AUDITORS`` is a comma-separated list.
+and how its values are checked, is :func:`scanseal.config.resolve`'s. Relative paths in the file
+are relative to the file's directory (in a ``SCANSEAL_GATEWAY_*`` variable, to the working
+directory). ``SCANSEAL_GATEWAY_AUDITORS`` is a comma-separated list.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ class GatewayConfig:
     @classmethod
     def from_table(cls, table: Table, env: Mapping[str, str]) -> GatewayConfig:
         """The defaults, then the checked [gateway] table, then its environment variables."""
-        values = dict(table.with_environment(env, ENV_PREFIX).values)
+        relative = table.relative_to_file("tls_cert", "tls_key", "members", "state_dir")
+        values = dict(relative.with_environment(env, ENV_PREFIX).values)
         if "auditors" in values:
             values["auditors"] = _auditors(values["auditors"])
         return replace(cls(), **values)
