@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -33,7 +33,7 @@ from rich.progress import (
 
 from scanseal.config import PASSPHRASE_ENV, passphrase_from_env
 from scanseal.crypto.identity import Identity, Keystore
-from scanseal.errors import InvalidInput
+from scanseal.errors import InvalidInput, ScanSealError
 
 if TYPE_CHECKING:  # the client pulls in httpx, the agent pynetdicom: import them when used
     from scanseal.client import GatewayClient
@@ -44,6 +44,7 @@ IDENTITY_ENV = "SCANSEAL_IDENTITY"
 URL_ENV = "SCANSEAL_GATEWAY_URL"
 CA_ENV = "SCANSEAL_GATEWAY_CA"
 _out = Console(highlight=False, soft_wrap=True)
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 AsName = Annotated[
     str | None,
@@ -117,6 +118,19 @@ def identity_name(name: str | None) -> str:
 def unlock(name: str | None) -> Identity:
     """The identity ``--as`` names (see :func:`identity_name`), unlocked."""
     return unlock_identity(identity_name(name))
+
+
+def refuse(problems: Sequence[ScanSealError], exit_code: int | None = None) -> None:
+    """Nothing when there are no problems; else each one as its own ``error:`` line on stderr
+    (the last one raised, shown as every error is), exit ``exit_code``, by default the first
+    one's."""
+    if not problems:
+        return
+    for problem in problems[:-1]:
+        _err.print(f"error: {problem.reason}", markup=False)
+    last = ScanSealError(problems[-1].reason)
+    last.exit_code = problems[0].exit_code if exit_code is None else exit_code
+    raise last
 
 
 # --- progress --------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ class GatewayConfig:
     identity: str = "gateway"
     host: str = "127.0.0.1"
     port: int = 8470
+    """0: a port the system picks; ``serve`` prints the one it listens on."""
     tls_cert: Path | None = None
     tls_key: Path | None = None
     members: Path | None = None
@@ -41,7 +42,7 @@ class GatewayConfig:
     def __post_init__(self) -> None:
         if (self.tls_cert is None) != (self.tls_key is None):
             raise InvalidInput("gateway: set both tls_cert and tls_key, or neither")
-        if self.max_lifetime < 1 or self.clock_skew < 0 or not 0 < self.port < 65536:
+        if self.max_lifetime < 1 or self.clock_skew < 0 or not 0 <= self.port < 65536:
             raise InvalidInput("gateway: max_lifetime, clock_skew or port out of range")
 
     @property
