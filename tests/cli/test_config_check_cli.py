@@ -148,3 +148,11 @@ def test_serve_exits_5_when_its_one_problem_is_a_port_in_use(site: Path, run, ta
     result = run("serve", "--config", str(config))
     assert result.code == 5, result.err
     assert f"127.0.0.1:{taken_port} (HTTP): the port is in use" in one_error_line(result)
+
+
+def test_port_zero_still_needs_a_host_it_can_bind(site: Path, run) -> None:
+    config = _write(site, gateway='host = "192.0.2.1"')  # TEST-NET-1: not an address of ours
+    result = run("config", "check", "--config", str(config))
+    assert result.code == 2, result.err
+    (line,) = _errors(result)
+    assert line.startswith("cannot listen on 192.0.2.1:0 (HTTP): ")

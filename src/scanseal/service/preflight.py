@@ -123,8 +123,8 @@ def check_tls(cert: Path, key: Path) -> None:
 
 
 def port_problems(host: str, port: int, what: str) -> list[ScanSealError]:
-    """:func:`check_port`'s error, if any; port 0 (any free port) needs no check."""
-    return [] if port == 0 else problem(lambda: check_port(host, port, what))
+    """:func:`check_port`'s error, if any (port 0 checks that ``host`` can be bound at all)."""
+    return problem(lambda: check_port(host, port, what))
 
 
 def check_port(host: str, port: int, what: str) -> None:

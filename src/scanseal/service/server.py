@@ -126,13 +126,6 @@ def _not_checked(settings: ServerConfig) -> list[str]:
     return missing
 
 
-def check_startup(settings: ServerConfig | Path | None) -> None:
-    """:func:`preflight`, raising its first problem (the library's way to refuse a start)."""
-    found = preflight(settings).problems
-    if found:
-        raise found[0]
-
-
 def open_gateway(settings: ServerConfig | Path | None, passphrase: str) -> Gateway:
     """Unlock the gateway identity, open ledger, store and state, and bootstrap its roles.
 
@@ -168,7 +161,11 @@ def serve(
     """
     dicom = _settings(settings).dicom
     config = gateway.config
-    listener = _any_free_port(config.host) if config.port == 0 else None
+    try:
+        listener = _any_free_port(config.host) if config.port == 0 else None
+    except ScanSealError:
+        gateway.close()
+        raise
     port = listener.getsockname()[1] if listener is not None else config.port
     gateway.start()  # the grant-table mirror catches up while the listeners come up
     url = f"{config.scheme}://{config.host}:{port}"
@@ -199,7 +196,7 @@ def _start_scp(gateway: Gateway, dicom: DicomConfig) -> StorageSCP:
     index = DicomIndex.at(gateway.config.state_dir)
     try:
         scp = StorageSCP(Receiver(gateway, gateway.identity, dicom, index)).start()
-    except OSError as error:  # taken since check_startup looked
+    except OSError as error:  # taken since preflight looked
         index.close()
         gateway.close()
         raise checks.listen_error(dicom.host, dicom.port, "DICOM", error) from None
