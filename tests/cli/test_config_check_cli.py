@@ -63,7 +63,19 @@ def test_a_ready_configuration_is_ok_from_any_working_directory(
     assert ok.startswith(f"ok: {config}: gateway 'gw' on http://127.0.0.1 (any free port)")
     assert "1 member card(s)" in ok
     assert "DICOM SCP SCANSEAL on 127.0.0.1:(any free port) for 1 card(s)" in ok
-    assert not_checked.startswith("not checked: whether the cards are registered on the ledger")
+    assert not_checked == (
+        "not checked: whether the [dicom] card(s) outside the members directory are registered "
+        "(radiology.card.json)"
+    )
+
+
+def test_cards_the_gateway_enrolls_itself_need_no_ledger(site: Path, run) -> None:
+    config = _write(site, dicom='[dicom.routes]\nCT_2 = ["members/lee.card.json"]')
+    (site / "radiology.card.json").unlink()
+    config.write_text(config.read_text().replace("radiology.card.json", "members/lee.card.json"))
+    result = run("config", "check", "--config", str(config))
+    assert result.code == 0, result.err
+    assert len(result.out.splitlines()) == 1  # an ok line, nothing left unchecked
 
 
 def test_every_problem_is_one_line_and_exit_2(site: Path, run, home: Path, taken_port) -> None:

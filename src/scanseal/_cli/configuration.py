@@ -4,7 +4,8 @@ It reads the file as ``serve`` does and runs the checks ``serve`` runs before it
 passphrase (:func:`scanseal.service.server.preflight`), without unlocking, opening or starting
 anything: each problem is one ``error:`` line on stderr and the exit code is 2; a configuration
 without problems prints one ``ok`` line with what it runs, and a line naming what only a start
-can tell (the chain, the nodes, whether the cards are registered).
+can tell (a JSON-RPC chain, kubo nodes, whether the ``[dicom]`` cards outside the members
+directory are registered on the ledger).
 """
 
 from __future__ import annotations
@@ -32,4 +33,5 @@ def check(config: ConfigOption = None) -> None:
     refuse(found.problems, _BAD_CONFIGURATION)
     _out.print(f"ok: {file if file is not None else 'no file, every default'}: ", end="")
     _out.print("; ".join(found.runs), markup=False)
-    _out.print(f"not checked: {'; '.join(found.not_checked)}", markup=False)
+    if found.not_checked:
+        _out.print(f"not checked: {'; '.join(found.not_checked)}", markup=False)

@@ -95,7 +95,7 @@ def preflight(settings: ServerConfig | Path | None, keystore: Keystore | None = 
     found += checks.port_problems(gateway.host, gateway.port, "HTTP")
     if dicom.enabled:
         found += checks.port_problems(dicom.host, dicom.port, "DICOM")
-    return Preflight(found, _runs(settings), _not_checked(settings))
+    return Preflight(found, _runs(settings), _not_checked(settings, keystore))
 
 
 def _runs(settings: ServerConfig) -> list[str]:
@@ -114,9 +114,11 @@ def _runs(settings: ServerConfig) -> list[str]:
     return runs
 
 
-def _not_checked(settings: ServerConfig) -> list[str]:
+def _not_checked(settings: ServerConfig, keystore: Keystore) -> list[str]:
     ledger, storage, forward = settings.ledger, settings.storage, settings.forward
-    missing = ["whether the cards are registered on the ledger (serve enrolls the members)"]
+    missing = []
+    if settings.dicom.enabled:
+        missing += _registrations(settings.gateway, settings.dicom, keystore)
     if ledger.backend == "jsonrpc":
         missing.append(f"the chain at {ledger.url}")
     if storage.backend == "kubo":
@@ -124,6 +126,19 @@ def _not_checked(settings: ServerConfig) -> list[str]:
     if forward is not None:
         missing.append(f"the gateway {forward.gateway} and the PACS {forward.destination}")
     return missing
+
+
+def _registrations(gateway: GatewayConfig, dicom: DicomConfig, keystore: Keystore) -> list[str]:
+    """The [dicom] cards ``serve`` does not enroll itself (the members' and its own it does):
+    whether they are registered, only the ledger knows, and this check does not open it."""
+    own: list[str] = []
+    if not checks.identity_problems(gateway.identity, "gateway", keystore):
+        own.append(keystore.card(gateway.identity).address)
+    outside = checks.outside_members(dicom.card_paths(), gateway.members, *own)
+    if not outside:
+        return []
+    names = ", ".join(path.name for path in outside)
+    return [f"whether the [dicom] card(s) outside the members directory are registered ({names})"]
 
 
 def open_gateway(settings: ServerConfig | Path | None, passphrase: str) -> Gateway:
