@@ -22,6 +22,21 @@ def _errors(result) -> list[str]:
     return [line.removeprefix("error: ") for line in lines]
 
 
+def _refused(run, config: Path) -> list[str]:
+    """`config check` of ``config``: exit 2, and its problems, one per line."""
+    result = run("config", "check", "--config", str(config))
+    assert result.code == 2, result.err
+    assert result.out == ""
+    return _errors(result)
+
+
+def _no_identity(table: str, name: str, home: Path) -> str:
+    return (
+        f"{table}: identity {name!r} is not in the keystore {home}/keys "
+        f"(create it with 'scanseal keys new {name}')"
+    )
+
+
 @pytest.fixture
 def site(home: Path) -> Path:
     """A department's configuration directory: scanseal.toml, its cards beside it, the gateway
@@ -88,10 +103,7 @@ def test_every_problem_is_one_line_and_exit_2(site: Path, run, home: Path, taken
         dicom='[dicom.routes]\nCT_2 = ["cardiology.card.json"]',
     )
     (site / "radiology.card.json").unlink()
-    result = run("config", "check", "--config", str(config))
-    assert result.code == 2, result.err
-    assert result.out == ""
-    errors = _errors(result)
+    errors = _refused(run, config)
     assert errors[0].startswith(
         f"gateway: members: {site}/members/broken.json: identity card is not valid JSON"
     )
@@ -109,11 +121,8 @@ def test_a_missing_members_directory_and_identity_are_named(site: Path, run, hom
     config = _write(site, gateway='members = "cards"')
     config.write_text(config.read_text().replace('members = "members"\n', ""))
     (home / "keys" / "gw.json").unlink()
-    result = run("config", "check", "--config", str(config))
-    assert result.code == 2, result.err
-    assert _errors(result) == [
-        f"gateway: identity 'gw' is not in the keystore {home}/keys "
-        "(create it with 'scanseal keys new gw')",
+    assert _refused(run, config) == [
+        _no_identity("gateway", "gw", home),
         f"gateway: members {site}/cards is not a directory",
     ]
 
@@ -121,9 +130,7 @@ def test_a_missing_members_directory_and_identity_are_named(site: Path, run, hom
 def test_tls_files_must_be_a_pair(site: Path, run, home: Path) -> None:
     one, other = make_certs(home / "one"), make_certs(home / "other")
     config = _write(site, gateway=f'tls_cert = "{one.cert}"\ntls_key = "{other.key}"')
-    result = run("config", "check", "--config", str(config))
-    assert result.code == 2, result.err
-    (line,) = _errors(result)
+    (line,) = _refused(run, config)
     assert line.startswith(f"gateway: tls_cert {one.cert} and tls_key {other.key} are not a usable")
 
 
@@ -147,8 +154,7 @@ def test_serve_runs_the_same_check_before_the_passphrase(
     result = run("serve", "--config", str(config))
     assert result.code == 2, result.err
     assert _errors(result) == [
-        f"gateway: identity 'gw' is not in the keystore {home}/keys "
-        "(create it with 'scanseal keys new gw')",
+        _no_identity("gateway", "gw", home),
         f"dicom: recipients: no identity card at {site}/radiology.card.json",
     ]
     assert not (home / "chain").exists()  # nothing opened
@@ -164,7 +170,25 @@ def test_serve_exits_5_when_its_one_problem_is_a_port_in_use(site: Path, run, ta
 
 def test_port_zero_still_needs_a_host_it_can_bind(site: Path, run) -> None:
     config = _write(site, gateway='host = "192.0.2.1"')  # TEST-NET-1: not an address of ours
-    result = run("config", "check", "--config", str(config))
-    assert result.code == 2, result.err
-    (line,) = _errors(result)
+    (line,) = _refused(run, config)
     assert line.startswith("cannot listen on 192.0.2.1:0 (HTTP): ")
+
+
+def test_an_agents_file_is_checked_for_what_the_agent_needs(home: Path, run) -> None:
+    config = home / "agent.toml"
+    config.write_text(
+        '[forward]\ngateway = "https://gw.example:8470"\nidentity = "eve"\n'
+        'destination = "PACS@pacs.example:104"\nca = "ca.pem"\n'
+    )
+    assert _refused(run, config) == [
+        _no_identity("forward", "eve", home),
+        f"forward: ca {home}/ca.pem is not a file",
+    ]
+    Keystore(home / "keys", scrypt_n=FAST).create("eve", PASSPHRASE)
+    (home / "ca.pem").write_text("a CA certificate")
+    result = run("config", "check", "--config", str(config))
+    assert result.code == 0, result.err
+    assert result.out.splitlines() == [
+        f"ok: {config}: agent forwarding as 'eve' to PACS@pacs.example:104",
+        "not checked: the gateway https://gw.example:8470 and the PACS PACS@pacs.example:104",
+    ]

@@ -1,5 +1,8 @@
 """``scanseal config check``: is this configuration ready for ``scanseal serve``?
 
+(Or for ``scanseal agent``: a file with a [forward] table and no [gateway] one is the agent's,
+and only what the agent needs is checked.)
+
 It reads the file as ``serve`` does and runs the checks ``serve`` runs before it asks for a
 passphrase (:func:`scanseal.service.server.preflight`), without unlocking, opening or starting
 anything: each problem is one ``error:`` line on stderr and the exit code is 2; a configuration
@@ -31,7 +34,7 @@ def check(config: ConfigOption = None) -> None:
     settings = ServerConfig.load(config)  # first one found, InvalidInput (exit 2)
     found = preflight(settings)
     refuse(found.problems, _BAD_CONFIGURATION)
-    _out.print(f"ok: {file if file is not None else 'no file, every default'}: ", end="")
-    _out.print("; ".join(found.runs), markup=False)
+    where = file if file is not None else "no file, every default"
+    _out.print(f"ok: {where}: {'; '.join(found.runs)}", markup=False)
     if found.not_checked:
         _out.print(f"not checked: {'; '.join(found.not_checked)}", markup=False)

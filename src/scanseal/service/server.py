@@ -41,6 +41,9 @@ class ServerConfig:
     storage: StorageConfig
     dicom: DicomConfig
     forward: ForwardConfig | None
+    for_agent: bool = False
+    """The file has a [forward] table and no [gateway] one: it configures ``scanseal agent``
+    (``config check`` then checks only what the agent needs)."""
 
     @classmethod
     def load(cls, path: Path | None = None, env: Mapping[str, str] | None = None) -> ServerConfig:
@@ -60,6 +63,7 @@ class ServerConfig:
             load_config(env=env, resolved=config),
             DicomConfig.from_table(config.table("dicom")),
             forward,
+            for_agent=forward is not None and not config.has("gateway"),
         )
 
 
@@ -80,26 +84,37 @@ class Preflight:
 def preflight(settings: ServerConfig | Path | None, keystore: Keystore | None = None) -> Preflight:
     """Everything ``serve`` can check before it unlocks an identity or opens chain and state
     (``scanseal config check``): every problem, each one ScanSealError naming its file, key or
-    address (:mod:`scanseal.service.preflight`)."""
+    address (:mod:`scanseal.service.preflight`). For an agent's file, the [forward] table only."""
     settings = _settings(settings)
     keystore = keystore if keystore is not None else Keystore()
-    gateway, dicom, forward = settings.gateway, settings.dicom, settings.forward
+    found = [] if settings.for_agent else _gateway_problems(settings, keystore)
+    if settings.forward is not None:
+        found += _forward_problems(settings.forward, keystore)
+    return Preflight(found, _runs(settings), _not_checked(settings, keystore))
+
+
+def _gateway_problems(settings: ServerConfig, keystore: Keystore) -> list[ScanSealError]:
+    gateway, dicom = settings.gateway, settings.dicom
     found = checks.gateway_problems(gateway, keystore)
     found += checks.store_problems(settings.ledger, settings.storage)
     found += dicom.problems()
-    if forward is not None:
-        found += checks.identity_problems(forward.identity, "forward", keystore)
-        if forward.ca is not None and not forward.ca.is_file():
-            found.append(InvalidInput(f"forward: ca {forward.ca} is not a file"))
-        found += checks.directory_problems("forward", "state_dir", forward.state_dir)
     found += checks.port_problems(gateway.host, gateway.port, "HTTP")
     if dicom.enabled:
         found += checks.port_problems(dicom.host, dicom.port, "DICOM")
-    return Preflight(found, _runs(settings), _not_checked(settings, keystore))
+    return found
+
+
+def _forward_problems(forward: ForwardConfig, keystore: Keystore) -> list[ScanSealError]:
+    found = checks.identity_problems(forward.identity, "forward", keystore)
+    if forward.ca is not None and not forward.ca.is_file():
+        found.append(InvalidInput(f"forward: ca {forward.ca} is not a file"))
+    return found + checks.directory_problems("forward", "state_dir", forward.state_dir)
 
 
 def _runs(settings: ServerConfig) -> list[str]:
     gateway, dicom, forward = settings.gateway, settings.dicom, settings.forward
+    if settings.for_agent and forward is not None:
+        return [f"agent forwarding as {forward.identity!r} to {forward.destination}"]
     where = f"{gateway.scheme}://{gateway.host}"
     where += f":{gateway.port}" if gateway.port else " (any free port)"
     runs = [f"gateway {gateway.identity!r} on {where}"]
@@ -116,12 +131,12 @@ def _runs(settings: ServerConfig) -> list[str]:
 
 def _not_checked(settings: ServerConfig, keystore: Keystore) -> list[str]:
     ledger, storage, forward = settings.ledger, settings.storage, settings.forward
-    missing = []
-    if settings.dicom.enabled:
+    missing: list[str] = []
+    if settings.dicom.enabled and not settings.for_agent:
         missing += _registrations(settings.gateway, settings.dicom, keystore)
-    if ledger.backend == "jsonrpc":
+    if ledger.backend == "jsonrpc" and not settings.for_agent:
         missing.append(f"the chain at {ledger.url}")
-    if storage.backend == "kubo":
+    if storage.backend == "kubo" and not settings.for_agent:
         missing.append(f"the kubo node(s) {', '.join(storage.nodes)}")
     if forward is not None:
         missing.append(f"the gateway {forward.gateway} and the PACS {forward.destination}")
