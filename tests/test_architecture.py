@@ -18,7 +18,18 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = SRC / "scanseal"
 LAYERS: list[set[str]] = [
-    {"__init__", "errors", "_json", "_bounds", "_address", "_disk", "_sqlite", "_toml", "config"},
+    {
+        "__init__",
+        "errors",
+        "_json",
+        "_bounds",
+        "_address",
+        "_disk",
+        "_lock",
+        "_sqlite",
+        "_toml",
+        "config",
+    },
     {"ingest"},
     {"integrity"},
     {"detect"},

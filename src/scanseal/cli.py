@@ -50,9 +50,20 @@ def _root(
 
 def _register_groups() -> None:
     """Attach every command group; kept in one place so the command tree is easy to read."""
-    from scanseal._cli import agent, deid, gateway, keys, ledger, screen, sealing, storage
+    from scanseal._cli import (
+        agent,
+        configuration,
+        deid,
+        gateway,
+        keys,
+        ledger,
+        screen,
+        sealing,
+        storage,
+    )
 
     app.add_typer(keys.app, name="keys")
+    app.add_typer(configuration.app, name="config")
     sealing.register(app)
     storage.register(app)
     ledger.register(app)

@@ -95,7 +95,8 @@ def _bounded(
 
 
 def path(value: Any) -> Path:
-    """A file system path, ``~`` expanded; what a relative one is relative to is the section's."""
+    """A file system path, ``~`` expanded; a relative one is made relative to the file's
+    directory by its section (:meth:`Table.relative_to_file`)."""
     return Path(text(value)).expanduser()
 
 
@@ -209,8 +210,21 @@ class Table:
     origin: str
     """The file the values came from (or the environment), for error messages."""
     base_dir: Path
-    """The directory of that file: sections that resolve relative paths against the file use
-    it (``[dicom]``, ``[forward]``); the others keep them relative to the working directory."""
+    """The directory of that file: every section resolves the relative paths the file gives
+    against it (:meth:`relative_to_file`), so a configuration means the same from any working
+    directory. A path from an environment variable has no file: it stays as given."""
+
+    def relative_to_file(self, *keys: str) -> Table:
+        """These values with the paths of ``keys`` (a path or a tuple of paths) joined to
+        :attr:`base_dir`; an absolute path stays as it is."""
+        values = dict(self.values)
+        for key in keys:
+            value = values.get(key)
+            if isinstance(value, Path):
+                values[key] = self.base_dir / value
+            elif isinstance(value, tuple):
+                values[key] = tuple(self.base_dir / item for item in value)
+        return Table(self.name, values, self.origin, self.base_dir)
 
     def with_environment(
         self, env: Mapping[str, str], prefix: str, *, strict: bool = False

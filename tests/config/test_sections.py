@@ -62,15 +62,32 @@ def test_every_section_honours_scanseal_config(
     assert GatewayConfig.load(home / "scanseal.toml", env=env).port == 1111  # --config wins
 
 
-def test_relative_paths_keep_what_each_section_resolves_them_against(tmp_path: Path) -> None:
+def test_relative_paths_in_the_file_are_relative_to_its_directory(tmp_path: Path) -> None:
     path = tmp_path / "scanseal.toml"
     path.write_text(
-        '[storage]\nroot = "blocks"\n[ledger]\nstate_dir = "chain"\n[gateway]\nmembers = "cards"\n',
+        '[storage]\nroot = "blocks"\n[ledger]\nstate_dir = "chain"\n'
+        '[gateway]\nmembers = "cards"\nstate_dir = "/srv/gw"\n'
+        'tls_cert = "tls/server.pem"\ntls_key = "tls/server.key"\n',
         "utf-8",
     )
-    assert load_config(path, env={}).root == Path("blocks")
-    assert LedgerConfig.load(path, env={}).state_dir == Path("chain")
-    assert GatewayConfig.load(path, env={}).members == Path("cards")
+    assert load_config(path, env={}).root == tmp_path / "blocks"
+    assert LedgerConfig.load(path, env={}).state_dir == tmp_path / "chain"
+    gateway = GatewayConfig.load(path, env={})
+    assert gateway.members == tmp_path / "cards"
+    assert gateway.state_dir == Path("/srv/gw")  # an absolute path stays as it is
+    assert gateway.tls_cert == tmp_path / "tls/server.pem"
+    assert gateway.tls_key == tmp_path / "tls/server.key"
+
+
+def test_relative_paths_from_the_environment_stay_relative_to_the_working_directory(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "scanseal.toml"
+    path.write_text('[gateway]\nmembers = "cards"\n', "utf-8")
+    env = {"SCANSEAL_GATEWAY_MEMBERS": "here", "SCANSEAL_LEDGER_STATE_DIR": "chain"}
+    assert GatewayConfig.load(path, env=env).members == Path("here")
+    assert LedgerConfig.load(path, env=env).state_dir == Path("chain")
+    assert load_config(path, env={"SCANSEAL_STORAGE_ROOT": "blocks"}).root == Path("blocks")
 
 
 def test_a_typo_in_another_table_fails_every_section(tmp_path: Path) -> None:

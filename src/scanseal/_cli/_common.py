@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -34,7 +34,7 @@ from rich.progress import (
 
 from scanseal.config import PASSPHRASE_ENV, passphrase_from_env
 from scanseal.crypto.identity import Identity, Keystore
-from scanseal.errors import InvalidInput
+from scanseal.errors import InvalidInput, ScanSealError
 from scanseal.transfer import flag_warning
 
 if TYPE_CHECKING:  # the client pulls in httpx, the agent pynetdicom: import them when used
@@ -138,6 +138,19 @@ def warn_if_flagged(manifest: Manifest, subject: str) -> None:
     line = flag_warning(manifest, subject)
     if line is not None:
         _err.print(f"warning: {line}", markup=False)
+
+
+def refuse(problems: Sequence[ScanSealError], exit_code: int | None = None) -> None:
+    """Nothing when there are no problems; else each one as its own ``error:`` line on stderr
+    (the last one raised, shown as every error is), exit ``exit_code``, by default the first
+    one's."""
+    if not problems:
+        return
+    for problem in problems[:-1]:
+        _err.print(f"error: {problem.reason}", markup=False)
+    last = ScanSealError(problems[-1].reason)
+    last.exit_code = problems[0].exit_code if exit_code is None else exit_code
+    raise last
 
 
 # --- progress --------------------------------------------------------------------------------

@@ -16,10 +16,11 @@ from rich.console import Console
 from rich.markup import escape  # help text is Rich markup: "[forward]" would vanish
 
 from scanseal._cli._common import load_forward, unlock
+from scanseal._lock import home_lock
 from scanseal.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from scanseal.dicom.agent import ForwardState
+    from scanseal.dicom.agent import ForwardAgent, ForwardState
 
 _out = Console(highlight=False, soft_wrap=True)
 
@@ -34,7 +35,7 @@ def agent(
     ] = False,
 ) -> None:
     """Forward every record granted to an identity at a gateway into a PACS, once each."""
-    from scanseal.dicom.agent import ForwardAgent, ForwardState, log_to_stderr
+    from scanseal.dicom.agent import ForwardAgent, ForwardState
 
     settings = load_forward(config)
     if settings is None:
@@ -46,7 +47,14 @@ def agent(
         finally:
             state.close()
         return
-    runner = ForwardAgent(settings, unlock(settings.identity))
+    with home_lock("agent"):  # one agent per home, before its state is opened
+        _forward(ForwardAgent(settings, unlock(settings.identity)), once=once)
+
+
+def _forward(runner: ForwardAgent, *, once: bool) -> None:
+    """Run ``runner`` (one pass with ``once``, else until SIGINT or SIGTERM), then close it."""
+    from scanseal.dicom.agent import log_to_stderr
+
     log_to_stderr()
     try:
         if once:

@@ -7,6 +7,7 @@ take the same ``--gateway`` option (see their modules).
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -24,9 +25,11 @@ from scanseal._cli._common import (
     connect,
     deidentified,
     read_passphrase,
+    refuse,
     study_bars,
     warn_if_flagged,
 )
+from scanseal._lock import home_lock
 from scanseal.crypto.identity import IdentityCard
 from scanseal.errors import InvalidInput
 
@@ -38,13 +41,17 @@ _out = Console(highlight=False, soft_wrap=True)
 
 def serve(config: ConfigOption = None) -> None:
     """Run the department gateway (embedded chain and store unless configured otherwise)."""
-    from scanseal.service.server import ServerConfig, check_startup, open_gateway
+    from scanseal.service.server import ServerConfig, open_gateway, preflight
     from scanseal.service.server import serve as run
 
     settings = ServerConfig.load(config)  # the one read of scanseal.toml
-    check_startup(settings)  # TLS files and ports, before the passphrase, chain and state
-    forwarder = agent_for(settings.forward)  # [forward]: this department's records into its PACS
-    run(open_gateway(settings, read_passphrase(settings.gateway.identity)), settings, forwarder)
+    with ExitStack() as held:  # one serve per home (and one agent, with [forward]), first
+        held.enter_context(home_lock("serve"))
+        if settings.forward is not None:
+            held.enter_context(home_lock("agent"))
+        refuse(preflight(settings).problems)  # before the passphrase, chain and state
+        forwarder = agent_for(settings.forward)  # [forward]: records into this department's PACS
+        run(open_gateway(settings, read_passphrase(settings.gateway.identity)), settings, forwarder)
 
 
 def certs(

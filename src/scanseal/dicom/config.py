@@ -25,7 +25,7 @@ from typing import Any
 
 from scanseal.config import Table, paths, resolve
 from scanseal.crypto.identity import IdentityCard
-from scanseal.errors import InvalidInput
+from scanseal.errors import InvalidInput, ScanSealError
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class DicomConfig:
     routes: dict[str, tuple[Path, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not 0 < self.port < 65536:
+        if not 0 <= self.port < 65536:  # 0: any free port, which the SCP reports once listening
             raise InvalidInput("dicom: port out of range")
         if not 0 < len(self.ae_title) <= 16 or not self.ae_title.isascii():
             raise InvalidInput("dicom: ae_title must be 1 to 16 ASCII characters")
@@ -51,12 +51,30 @@ class DicomConfig:
         paths = self.routes.get(calling_ae.strip(), self.recipients)
         return [IdentityCard.load(path) for path in paths]
 
+    def problems(self) -> list[ScanSealError]:
+        """With the SCP enabled, every recipient and route card that is missing or does not
+        parse, one error each: otherwise the SCP would start and refuse every C-STORE."""
+        if not self.enabled:
+            return []
+        found: list[ScanSealError] = []
+        named = [("recipients", self.recipients)]
+        named += [(f"routes.{ae}", cards) for ae, cards in sorted(self.routes.items())]
+        for key, cards in named:
+            for path in cards:
+                try:
+                    IdentityCard.load(path)
+                except ScanSealError as error:
+                    found.append(type(error)(f"dicom: {key}: {error.reason}"))
+        return found
+
+    def card_paths(self) -> set[Path]:
+        """Every card file the SCP seals for (the default list and every route's)."""
+        return {*self.recipients, *(path for cards in self.routes.values() for path in cards)}
+
     @classmethod
     def from_table(cls, table: Table) -> DicomConfig:
         """The checked [dicom] table; card paths are relative to the file's directory."""
-        values = dict(table.values)
-        if "recipients" in values:
-            values["recipients"] = tuple(table.base_dir / card for card in values["recipients"])
+        values = dict(table.relative_to_file("recipients").values)
         if "routes" in values:
             values["routes"] = _routes(values["routes"], table)
         return cls(**values)

@@ -3,7 +3,8 @@
 Precedence, lowest first: built-in defaults (embedded chain, per-record mode), the [ledger] table
 of the file :func:`scanseal.config.resolve` chooses (``--config``, else ``$SCANSEAL_CONFIG``, else
 ``$SCANSEAL_HOME/scanseal.toml``), then SCANSEAL_LEDGER_* variables (``SCANSEAL_LEDGER_<KEY>``).
-A relative ``state_dir`` is relative to the working directory. The funder key (which pays gas
+A relative ``state_dir`` is relative to the file's directory (in the environment, to the working
+directory). The funder key (which pays gas
 for new actors on a JSON-RPC chain) is read only from the environment so that it never sits in a
 config file.
 """
@@ -52,7 +53,8 @@ class LedgerConfig:
     @classmethod
     def from_table(cls, table: Table, env: Mapping[str, str]) -> LedgerConfig:
         """The defaults, then the checked [ledger] table and its environment, then the funder."""
-        values = dict(table.with_environment(env, ENV_PREFIX).values)
+        relative = table.relative_to_file("state_dir")
+        values = dict(relative.with_environment(env, ENV_PREFIX).values)
         if env.get(FUNDER_KEY_ENV):
             values["funder_key"] = env[FUNDER_KEY_ENV]
         return replace(cls(), **values)

@@ -2,8 +2,9 @@
 
 The same file carries the [ledger] and [storage] tables, so one ``--config`` picks the chain
 (embedded by default, JSON-RPC by URL) and the block store (embedded, or kubo nodes); which file,
-and how its values are checked, is :func:`scanseal.config.resolve`'s. Relative paths are relative
-to the working directory. ``SCANSEAL_GATEWAY_AUDITORS`` is a comma-separated list.
+and how its values are checked, is :func:`scanseal.config.resolve`'s. Relative paths in the file
+are relative to the file's directory (in a ``SCANSEAL_GATEWAY_*`` variable, to the working
+directory). ``SCANSEAL_GATEWAY_AUDITORS`` is a comma-separated list.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class GatewayConfig:
     identity: str = "gateway"
     host: str = "127.0.0.1"
     port: int = 8470
+    """0: a port the system picks; ``serve`` prints the one it listens on."""
     tls_cert: Path | None = None
     tls_key: Path | None = None
     members: Path | None = None
@@ -40,7 +42,7 @@ class GatewayConfig:
     def __post_init__(self) -> None:
         if (self.tls_cert is None) != (self.tls_key is None):
             raise InvalidInput("gateway: set both tls_cert and tls_key, or neither")
-        if self.max_lifetime < 1 or self.clock_skew < 0 or not 0 < self.port < 65536:
+        if self.max_lifetime < 1 or self.clock_skew < 0 or not 0 <= self.port < 65536:
             raise InvalidInput("gateway: max_lifetime, clock_skew or port out of range")
 
     @property
@@ -50,7 +52,8 @@ class GatewayConfig:
     @classmethod
     def from_table(cls, table: Table, env: Mapping[str, str]) -> GatewayConfig:
         """The defaults, then the checked [gateway] table, then its environment variables."""
-        values = dict(table.with_environment(env, ENV_PREFIX).values)
+        relative = table.relative_to_file("tls_cert", "tls_key", "members", "state_dir")
+        values = dict(relative.with_environment(env, ENV_PREFIX).values)
         if "auditors" in values:
             values["auditors"] = _auditors(values["auditors"])
         return replace(cls(), **values)

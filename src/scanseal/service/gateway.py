@@ -18,7 +18,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 from eth_utils.address import is_address, to_checksum_address
@@ -45,6 +44,7 @@ from scanseal.protocol import wire
 from scanseal.protocol.signed import Domain, Request, parse_request, recover_requester
 from scanseal.service.config import GatewayConfig
 from scanseal.service.inbox import PAGE, Inbox
+from scanseal.service.preflight import member_cards
 from scanseal.service.state import GatewayState, StoredRecord
 from scanseal.storage import CID, BlobStore, cid_of
 from scanseal.transfer import (
@@ -148,7 +148,7 @@ class Gateway:
             if not self.ledger.is_uploader(me):
                 self.ledger.authorize_uploader(self.identity.account, me)
         if self.config.members is not None:
-            for path in sorted(Path(self.config.members).glob("*.json")):
+            for path in member_cards(self.config.members):
                 self.enroll(IdentityCard.load(path))
 
     def start(self) -> None:

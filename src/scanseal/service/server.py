@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import errno
 import gc
 import os
 import socket
-import ssl
 import sys
 import threading
 from collections.abc import Mapping
@@ -14,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from scanseal._disk import disk_error
 from scanseal.config import resolve
 from scanseal.crypto.identity import Keystore
 from scanseal.errors import GatewayUnavailable, InvalidInput, ScanSealError
 from scanseal.ledger import Ledger, LedgerConfig
+from scanseal.service import preflight as checks
 from scanseal.service.config import GatewayConfig
 from scanseal.service.gateway import Gateway
 from scanseal.service.state import GatewayState
@@ -43,6 +41,9 @@ class ServerConfig:
     storage: StorageConfig
     dicom: DicomConfig
     forward: ForwardConfig | None
+    for_agent: bool = False
+    """The file has a [forward] table and no [gateway] one: it configures ``scanseal agent``
+    (``config check`` then checks only what the agent needs)."""
 
     @classmethod
     def load(cls, path: Path | None = None, env: Mapping[str, str] | None = None) -> ServerConfig:
@@ -62,6 +63,7 @@ class ServerConfig:
             load_config(env=env, resolved=config),
             DicomConfig.from_table(config.table("dicom")),
             forward,
+            for_agent=forward is not None and not config.has("gateway"),
         )
 
 
@@ -69,60 +71,89 @@ def _settings(config: ServerConfig | Path | None) -> ServerConfig:
     return config if isinstance(config, ServerConfig) else ServerConfig.load(config)
 
 
-def check_startup(settings: ServerConfig | Path | None) -> None:
-    """What ``serve`` can check before the identity is unlocked and chain and state are opened.
+@dataclass(frozen=True)
+class Preflight:
+    """What :func:`preflight` found: the problems (none: ready to start), what the configuration
+    runs, and what could not be checked without opening the chain or reaching a node."""
 
-    The TLS certificate and key load as a pair, and the HTTP port and (with ``[dicom]
-    enabled``) the DICOM port can be bound. A port in use is GatewayUnavailable (exit 5: it
-    is taken, most likely by a gateway already running); everything else is a bad setting,
-    InvalidInput (exit 2). Each names the file or the address.
-    """
+    problems: list[ScanSealError]
+    runs: list[str]
+    not_checked: list[str]
+
+
+def preflight(settings: ServerConfig | Path | None, keystore: Keystore | None = None) -> Preflight:
+    """Everything ``serve`` can check before it unlocks an identity or opens chain and state
+    (``scanseal config check``): every problem, each one ScanSealError naming its file, key or
+    address (:mod:`scanseal.service.preflight`). For an agent's file, the [forward] table only."""
     settings = _settings(settings)
-    config, dicom = settings.gateway, settings.dicom
-    if config.tls_cert is not None and config.tls_key is not None:
-        _check_tls(config.tls_cert, config.tls_key)
-    _check_port(config.host, config.port, "HTTP")
+    keystore = keystore if keystore is not None else Keystore()
+    found = [] if settings.for_agent else _gateway_problems(settings, keystore)
+    if settings.forward is not None:
+        found += _forward_problems(settings.forward, keystore)
+    return Preflight(found, _runs(settings), _not_checked(settings, keystore))
+
+
+def _gateway_problems(settings: ServerConfig, keystore: Keystore) -> list[ScanSealError]:
+    gateway, dicom = settings.gateway, settings.dicom
+    found = checks.gateway_problems(gateway, keystore)
+    found += checks.store_problems(settings.ledger, settings.storage)
+    found += dicom.problems()
+    found += checks.port_problems(gateway.host, gateway.port, "HTTP")
     if dicom.enabled:
-        _check_port(dicom.host, dicom.port, "DICOM")
+        found += checks.port_problems(dicom.host, dicom.port, "DICOM")
+    return found
 
 
-def _check_tls(cert: Path, key: Path) -> None:
-    for name, path in (("tls_cert", cert), ("tls_key", key)):
-        if not path.is_file():
-            raise InvalidInput(f"gateway: {name} {path} is not a file")
-    try:
-        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
-    except ssl.SSLError as error:
-        reason = error.reason or error.strerror or "unreadable"
-        raise InvalidInput(
-            f"gateway: tls_cert {cert} and tls_key {key} are not a usable pair ({reason})"
-        ) from None
-    except OSError as error:
-        raise disk_error(error, cert) from None
+def _forward_problems(forward: ForwardConfig, keystore: Keystore) -> list[ScanSealError]:
+    found = checks.identity_problems(forward.identity, "forward", keystore)
+    if forward.ca is not None and not forward.ca.is_file():
+        found.append(InvalidInput(f"forward: ca {forward.ca} is not a file"))
+    return found + checks.directory_problems("forward", "state_dir", forward.state_dir)
 
 
-def _check_port(host: str, port: int, what: str) -> None:
-    """Bind (then release) every address ``host`` resolves to, as the server will."""
-    try:
-        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror as error:
-        raise InvalidInput(f"{what} host {host!r} does not resolve ({error.strerror})") from None
-    for family, kind, proto, _, address in addresses:
-        with socket.socket(family, kind, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6:
-                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            try:
-                probe.bind(address)
-            except OSError as error:
-                raise _listen_error(host, port, what, error) from None
+def _runs(settings: ServerConfig) -> list[str]:
+    gateway, dicom, forward = settings.gateway, settings.dicom, settings.forward
+    if settings.for_agent and forward is not None:
+        return [f"agent forwarding as {forward.identity!r} to {forward.destination}"]
+    where = f"{gateway.scheme}://{gateway.host}"
+    where += f":{gateway.port}" if gateway.port else " (any free port)"
+    runs = [f"gateway {gateway.identity!r} on {where}"]
+    if gateway.members is not None and gateway.members.is_dir():
+        runs.append(f"{len(checks.member_cards(gateway.members))} member card(s)")
+    runs.append(f"{settings.ledger.backend} chain, {settings.storage.backend} store")
+    if dicom.enabled:
+        scp = f"DICOM SCP {dicom.ae_title} on {dicom.host}:{dicom.port or '(any free port)'}"
+        runs.append(f"{scp} for {len(dicom.card_paths())} card(s)")
+    if forward is not None:
+        runs.append(f"forwarding as {forward.identity!r} to {forward.destination}")
+    return runs
 
 
-def _listen_error(host: str, port: int, what: str, error: OSError) -> ScanSealError:
-    where = f"cannot listen on {host}:{port} ({what})"
-    if error.errno == errno.EADDRINUSE:
-        return GatewayUnavailable(f"{where}: the port is in use (is a gateway running already?)")
-    return InvalidInput(f"{where}: {error.strerror or error}")
+def _not_checked(settings: ServerConfig, keystore: Keystore) -> list[str]:
+    ledger, storage, forward = settings.ledger, settings.storage, settings.forward
+    missing: list[str] = []
+    if settings.dicom.enabled and not settings.for_agent:
+        missing += _registrations(settings.gateway, settings.dicom, keystore)
+    if ledger.backend == "jsonrpc" and not settings.for_agent:
+        missing.append(f"the chain at {ledger.url}")
+    if storage.backend == "kubo" and not settings.for_agent:
+        missing.append(f"the kubo node(s) {', '.join(storage.nodes)}")
+    if forward is not None:
+        missing.append(f"the gateway {forward.gateway} and the PACS {forward.destination}")
+    return missing
+
+
+def _registrations(gateway: GatewayConfig, dicom: DicomConfig, keystore: Keystore) -> list[str]:
+    """The [dicom] cards ``serve`` does not enroll itself (the members' and its own it does):
+    whether they are registered, only the ledger knows, and this check does not open it."""
+    own: list[str] = []
+    if not checks.identity_problems(gateway.identity, "gateway", keystore):
+        own.append(keystore.card(gateway.identity).address)
+    outside = checks.outside_members(dicom.card_paths(), gateway.members, *own)
+    if not outside:
+        return []
+    names = ", ".join(path.name for path in outside)
+    return [f"whether the [dicom] card(s) outside the members directory are registered ({names})"]
 
 
 def open_gateway(settings: ServerConfig | Path | None, passphrase: str) -> Gateway:
@@ -160,8 +191,14 @@ def serve(
     """
     dicom = _settings(settings).dicom
     config = gateway.config
+    try:
+        listener = _any_free_port(config.host) if config.port == 0 else None
+    except ScanSealError:
+        gateway.close()
+        raise
+    port = listener.getsockname()[1] if listener is not None else config.port
     gateway.start()  # the grant-table mirror catches up while the listeners come up
-    url = f"{config.scheme}://{config.host}:{config.port}"
+    url = f"{config.scheme}://{config.host}:{port}"
     print(f"scanseal gateway {gateway.identity.address} listening on {url}", flush=True)
     scp = _start_scp(gateway, dicom) if dicom.enabled else None
     sys.stdout.flush()
@@ -169,7 +206,7 @@ def serve(
     stop = threading.Event()
     forwarding = _start_forwarding(agent, stop)
     try:
-        _run_http(gateway, _stow_mounts(scp.receiver) if scp and dicom.stow else [])
+        _run_http(gateway, _stow_mounts(scp.receiver) if scp and dicom.stow else [], listener)
     finally:
         stop.set()
         forwarding.join(timeout=60)  # a pass in flight ends after its current record
@@ -189,10 +226,10 @@ def _start_scp(gateway: Gateway, dicom: DicomConfig) -> StorageSCP:
     index = DicomIndex.at(gateway.config.state_dir)
     try:
         scp = StorageSCP(Receiver(gateway, gateway.identity, dicom, index)).start()
-    except OSError as error:  # taken since check_startup looked
+    except OSError as error:  # taken since preflight looked
         index.close()
         gateway.close()
-        raise _listen_error(dicom.host, dicom.port, "DICOM", error) from None
+        raise checks.listen_error(dicom.host, dicom.port, "DICOM", error) from None
     print(f"DICOM Storage SCP {dicom.ae_title} on {dicom.host}:{scp.port}", flush=True)
     log_to_stderr()  # one line per received instance, with the tamper screen's verdict
     return scp
@@ -220,14 +257,29 @@ def _start_forwarding(agent: ForwardAgent | None, stop: threading.Event) -> thre
     return forwarding
 
 
-def _run_http(gateway: Gateway, mounts: list[Mount]) -> None:
+def _any_free_port(host: str) -> socket.socket:
+    """``port = 0``: a socket bound to a port the system picks, as uvicorn would bind it, so
+    that ``serve`` can say which port before it serves."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, 0))
+    except OSError as error:
+        listener.close()
+        raise checks.listen_error(host, 0, "HTTP", error) from None
+    return listener
+
+
+def _run_http(gateway: Gateway, mounts: list[Mount], listener: socket.socket | None) -> None:
+    """Serve the REST API on ``config.port``, or on ``listener`` (already bound) when given."""
     import uvicorn
 
     from scanseal.service.app import BoundedHttp, create_app
 
     config = gateway.config
-    try:
-        uvicorn.run(
+    server = uvicorn.Server(
+        uvicorn.Config(
             create_app(gateway, mounts),
             host=config.host,
             port=config.port,
@@ -237,12 +289,18 @@ def _run_http(gateway: Gateway, mounts: list[Mount]) -> None:
             access_log=False,
             http=BoundedHttp,
         )
+    )
+    try:
+        server.run(sockets=None if listener is None else [listener])
+    except KeyboardInterrupt:  # SIGINT once the server has shut down, as uvicorn.run takes it
+        pass
     except SystemExit as exited:
         if exited.code != _UVICORN_STARTUP_FAILURE:
             raise
-        raise GatewayUnavailable(  # uvicorn exits 3, which ScanSeal reserves for integrity
+    if not server.started:  # uvicorn would exit 3, which ScanSeal reserves for integrity
+        raise GatewayUnavailable(
             f"cannot listen on {config.host}:{config.port} (HTTP): the server did not start"
-        ) from None
+        )
 
 
 def _stow_mounts(receiver: Receiver) -> list[Mount]:

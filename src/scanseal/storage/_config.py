@@ -27,8 +27,8 @@ class StorageConfig:
 
     backend: str = "embedded"
     root: Path | None = None
-    """Local block store; ``$SCANSEAL_HOME/blocks`` when unset. Relative: to the working
-    directory."""
+    """Local block store; ``$SCANSEAL_HOME/blocks`` when unset. Relative: to the configuration
+    file's directory (from ``SCANSEAL_STORAGE_ROOT``, to the working directory)."""
     nodes: tuple[str, ...] = ()
     """kubo RPC URLs, e.g. ``http://127.0.0.1:5001``."""
     min_replicas: int = 2
@@ -64,5 +64,6 @@ def load_config(
     ``resolved``: the configuration a caller read already (then ``path`` is not read again)."""
     env = os.environ if env is None else env
     config = resolve(path, env) if resolved is None else resolved
-    table = config.table("storage").with_environment(env, ENV_PREFIX, strict=True)
+    file_table = config.table("storage").relative_to_file("root")
+    table = file_table.with_environment(env, ENV_PREFIX, strict=True)
     return StorageConfig.from_table(table)
