@@ -20,13 +20,16 @@ contract ImageRegistry {
         uint64 timestamp; // block time of storeImage; 0 means no record
     }
 
-    /// @notice The paper's AccessLog, packed into one storage slot.
+    /// @notice The paper's AccessLog, with the account that reported the attempt (a gateway or
+    /// admin, or the accessor itself), so a self-reported entry is never mistaken for a
+    /// gateway's. Two storage slots.
     struct AccessLog {
         address accessor;
         uint64 accessTime;
         uint8 accessType;
         bool authorized;
         uint8 reason;
+        address reporter;
     }
 
     /// @notice A Merkle root (RFC 6962) published by a log operator.
@@ -40,10 +43,12 @@ contract ImageRegistry {
     uint8 private constant _GRANT_ACTIVE = 1;
     uint8 private constant _GRANT_REVOKED = 2;
 
-    /// @notice Reason codes the contract itself assigns; gateways pass their own codes (>= 16).
+    /// @notice Reason codes the contract itself assigns (below FIRST_REPORTER_REASON); reporters
+    /// pass REASON_NONE or their own codes, from FIRST_REPORTER_REASON up.
     uint8 public constant REASON_NONE = 0;
     uint8 public constant REASON_NO_GRANT = 1;
     uint8 public constant REASON_REVOKED = 2;
+    uint8 public constant FIRST_REPORTER_REASON = 16;
 
     uint256 public constant MAX_CID_LENGTH = 128;
     uint256 public constant MAX_PROOF_LENGTH = 64;
@@ -259,18 +264,26 @@ contract ImageRegistry {
         return _grants[recordId][account] == _GRANT_ACTIVE;
     }
 
-    /// @notice The paper's logAccess, made callable: the gateway (an admin) reports every
-    /// attempt, or an accessor reports its own. The contract decides `allowed` from its own grant
-    /// table; a nonzero `reason` from the reporter (bad signature, replay, ...) can only turn an
-    /// attempt into a denial, never into an allowed access. Never reverts for a denial, so the
-    /// denial itself is on record.
+    /// @notice The paper's logAccess, made callable: a gateway (an admin) reports any attempt, and
+    /// a registered identity may report its own attempt on a record the chain knows of for it
+    /// (stored on chain, or one it holds or held a grant on). The contract decides `allowed`
+    /// from its own grant table; a reporter's `reason` (bad signature, replay, ...) must be one of
+    /// the reporter codes (>= FIRST_REPORTER_REASON) and can only turn an attempt into a denial,
+    /// never into an allowed access. The reporter is stored with the entry. Never reverts for a
+    /// denial, so the denial itself is on record.
     function logAccess(bytes32 recordId, address accessor, uint8 accessType, uint8 reason)
         external
         returns (bool allowed)
     {
-        if (msg.sender != accessor && !isAdmin(msg.sender)) {
-            revert NotAccessReporter(msg.sender, accessor);
+        if (!isAdmin(msg.sender)) {
+            if (msg.sender != accessor || _identities[msg.sender] == bytes32(0)) {
+                revert NotAccessReporter(msg.sender, accessor);
+            }
+            if (_records[recordId].timestamp == 0 && _grants[recordId][msg.sender] == 0) {
+                revert UnknownRecord(recordId);
+            }
         }
+        if (reason != REASON_NONE && reason < FIRST_REPORTER_REASON) revert InvalidArgument(6);
         if (reason == REASON_NONE) {
             allowed = hasAccess(recordId, accessor);
             if (!allowed) {
@@ -280,7 +293,7 @@ contract ImageRegistry {
             }
         }
         _accessLogs[recordId].push(
-            AccessLog(accessor, uint64(block.timestamp), accessType, allowed, reason)
+            AccessLog(accessor, uint64(block.timestamp), accessType, allowed, reason, msg.sender)
         );
         emit AccessAttempt(recordId, accessor, accessType, allowed, reason, msg.sender);
     }

@@ -232,6 +232,7 @@ def test_log_access_decides_from_the_grant_table(
     assert (result.allowed, result.reason) == (allowed, reason)
     (logged,) = world.ledger.access_log(world.cid)
     assert (logged.accessor, logged.authorized, logged.reason) == (accessor, allowed, reason)
+    assert logged.reporter == world.cast.admin.address
     assert logged.access_type == AccessType.DOWNLOAD
 
 
@@ -244,19 +245,24 @@ def test_gateway_reason_turns_access_into_denial(world: World) -> None:
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_log_access_own_attempt_by_anyone_others_by_admins(world: World, role: str) -> None:
+def test_log_access_own_attempt_by_identities_others_by_admins(world: World, role: str) -> None:
     caller = _who(world, role)
-    own = world.ledger.log_access(caller, world.cid, caller.address)
-    assert own.allowed is (role in ("uploader", "grantee"))
+    identified = role in ("uploader", "grantee", "revoked")
+    if role in ADMINS or identified:
+        own = world.ledger.log_access(caller, world.cid, caller.address)
+        assert own.allowed is (role in ("uploader", "grantee"))
+    else:  # no role and no identity: not even its own attempt
+        with _refused(caller, NOT_REPORTER):
+            world.ledger.log_access(caller, world.cid, caller.address)
     other = Account.create().address  # nobody's own attempt in this cast
     if role in ADMINS:
         assert world.ledger.log_access(caller, world.cid, other).reason == Reason.NO_GRANT
     else:
         with _refused(caller, NOT_REPORTER):
             world.ledger.log_access(caller, world.cid, other)
-    assert [e.accessor for e in world.ledger.access_log(world.cid)][1:] == (
-        [other] if role in ADMINS else []
-    )
+    reporters = [(e.accessor, e.reporter) for e in world.ledger.access_log(world.cid)]
+    expected = [(caller.address, caller.address)] if role in ADMINS or identified else []
+    assert reporters == expected + ([(other, caller.address)] if role in ADMINS else [])
 
 
 # ------------------------------------------------------------------ batched anchors
@@ -319,6 +325,7 @@ VIEWS: dict[str, ViewArgs] = {
     "REASON_NONE": lambda w, a: (),
     "REASON_NO_GRANT": lambda w, a: (),
     "REASON_REVOKED": lambda w, a: (),
+    "FIRST_REPORTER_REASON": lambda w, a: (),
     "owner": lambda w, a: (),
     "isAdmin": lambda w, a: (a,),
     "isUploader": lambda w, a: (a,),
@@ -424,7 +431,7 @@ TRANSACTIONS: dict[str, Callable[[World, str], None]] = {
     "storeImage": test_store_record_only_uploaders,
     "grantAccess": test_grant_by_uploader_or_admin,
     "revokeAccess": test_revoke_by_uploader_or_admin,
-    "logAccess": test_log_access_own_attempt_by_anyone_others_by_admins,
+    "logAccess": test_log_access_own_attempt_by_identities_others_by_admins,
     "anchorBatch": test_anchor_batch_only_admins,
 }
 

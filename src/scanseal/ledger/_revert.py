@@ -25,6 +25,7 @@ _INVALID_ARGUMENTS = {
     3: "a CID must be 2 to 128 bytes",
     4: "image hash and H3 must be nonzero",
     5: "malformed consistency proof",
+    6: "reason codes 1 to 15 are the contract's own; reporters use 0 or 16 and up",
 }
 
 

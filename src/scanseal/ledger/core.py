@@ -260,7 +260,9 @@ class Ledger:
         reason: Reason = Reason.NONE,
     ) -> AccessResult:
         """Record an access attempt, allowed or denied. The contract (or, batched, the grant
-        table on chain) decides `allowed`; a nonzero `reason` from the reporter forces a denial."""
+        table on chain) decides `allowed`; a nonzero `reason` from the reporter forces a denial
+        and must be a reporter code (>= 16, InvalidInput otherwise)."""
+        Reason.check_reported(int(reason))
         return self._writer.log_access(reporter, record_id(cid), accessor, access_type, reason)
 
     def access_log(self, cid: bytes) -> list[AccessLogEntry]:
@@ -269,8 +271,8 @@ class Ledger:
         count = int(self._view("accessLogCount", rid)[0])
         entries = []
         for index in range(count):
-            ((accessor, when, kind, authorized, reason),) = self._view("accessLogAt", rid, index)
-            entries.append(AccessLogEntry(accessor, int(when), int(kind), bool(authorized), reason))
+            ((accessor, when, kind, allowed, why, by),) = self._view("accessLogAt", rid, index)
+            entries.append(AccessLogEntry(accessor, int(when), int(kind), bool(allowed), why, by))
         return entries
 
     # ------------------------------------------------------------ audit

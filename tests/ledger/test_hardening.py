@@ -1,0 +1,107 @@
+"""The contract's answers to the findings of its review, each attack refused and the honest path
+kept, on the embedded EVM and on anvil (`make_config` in tests/conftest.py).
+
+Each test sends the attack as a raw transaction where the Python facade would refuse it first,
+so what is proven is the contract's own rule. docs/LEDGER.md ("Threat model") names the test
+behind each line of the role table.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from scanseal.errors import AccessDenied, InvalidInput, NotFound
+from scanseal.ledger import AccessType, Reason, record_id
+
+from .conftest import Cast, ConfigFactory, World, card, new_cid
+from .test_batched import _batched, _items
+
+
+def _raw(world: World, caller: LocalAccount, function: str, *args: Any) -> None:
+    """A transaction straight to the contract, past the facade's own checks."""
+    world.ledger._tx(caller, function, b"", list(args), function)
+
+
+# ------------------------------------------------------------------ finding 3: the access log
+
+
+def test_access_log_refuses_strangers_and_unknown_records(world: World) -> None:
+    cast, rid = world.cast, record_id(world.cid)
+    nobody = Account.create()
+    world.ledger.chain.ensure_funded(nobody.address)
+    for accessor in (nobody.address, cast.grantee.address):  # its own attempt, or another's
+        with pytest.raises(AccessDenied, match=re.escape(f"{nobody.address} may not report")):
+            _raw(world, nobody, "logAccess", rid, accessor, 0, 0)
+    with pytest.raises(AccessDenied, match="may not report"):  # also for a record never stored
+        _raw(world, nobody, "logAccess", record_id(new_cid()), nobody.address, 0, 0)
+    # a registered identity reports only its own attempts, on records the chain knows of for it
+    member = Account.create()
+    world.ledger.register_identity(cast.admin, member.address, card(member))
+    world.ledger.chain.ensure_funded(member.address)
+    with pytest.raises(NotFound, match="not on the ledger"):
+        _raw(world, member, "logAccess", record_id(new_cid()), member.address, 0, 0)
+    with pytest.raises(AccessDenied, match="may not report"):
+        _raw(world, member, "logAccess", rid, cast.grantee.address, 0, 0)
+    assert world.ledger.access_log(world.cid) == []
+
+
+@pytest.mark.parametrize("code", [1, 2, 15])
+def test_reporters_cannot_use_the_contracts_reason_codes(world: World, code: int) -> None:
+    cast, rid = world.cast, record_id(world.cid)
+    for reporter, accessor in ((cast.admin, cast.stranger), (cast.grantee, cast.grantee)):
+        with pytest.raises(InvalidInput, match="the contract's own"):
+            _raw(world, reporter, "logAccess", rid, accessor.address, 0, code)
+        if code in (Reason.NO_GRANT, Reason.REVOKED):  # and the facade says so first
+            with pytest.raises(InvalidInput, match="the contract's own"):
+                world.ledger.log_access(reporter, world.cid, accessor.address, reason=Reason(code))
+    assert world.ledger.access_log(world.cid) == []
+
+
+def test_the_reporter_is_stored_and_the_honest_reports_work(world: World) -> None:
+    cast = world.cast
+    mine = world.ledger.log_access(cast.grantee, world.cid, cast.grantee.address)
+    gateway = world.ledger.log_access(cast.admin, world.cid, cast.grantee.address)
+    denied = world.ledger.log_access(
+        cast.admin, world.cid, cast.grantee.address, AccessType.DOWNLOAD, Reason.REPLAY
+    )
+    revoked = world.ledger.log_access(cast.revoked, world.cid, cast.revoked.address)
+    elsewhere = new_cid()  # a gateway reports on records the chain does not hold (batched)
+    assert not world.ledger.log_access(cast.admin, elsewhere, cast.grantee.address).allowed
+    assert [(r.allowed, r.reason) for r in (mine, gateway, denied, revoked)] == [
+        (True, Reason.NONE),
+        (True, Reason.NONE),
+        (False, Reason.REPLAY),
+        (False, Reason.REVOKED),
+    ]
+    log = world.ledger.access_log(world.cid)
+    assert [(e.accessor, e.reporter) for e in log] == [
+        (cast.grantee.address, cast.grantee.address),
+        (cast.grantee.address, cast.admin.address),
+        (cast.grantee.address, cast.admin.address),
+        (cast.revoked.address, cast.revoked.address),
+    ]
+    assert [e.actor for e in world.ledger.audit_trail(world.cid) if e.action == "access"] == [
+        cast.grantee.address,
+        cast.admin.address,
+        cast.admin.address,
+        cast.revoked.address,
+    ]
+
+
+def test_batched_access_entries_take_only_reporter_codes(
+    make_config: ConfigFactory, cast: Cast
+) -> None:
+    """The operator writes every access entry of its log, with the same reason rule."""
+    with _batched(make_config, cast) as ledger:
+        item = _items(1)[0]
+        ledger.store_records(cast.uploader, [item])
+        with pytest.raises(InvalidInput, match="the contract's own"):
+            ledger.log_access(cast.admin, item.cid, cast.grantee.address, reason=Reason.REVOKED)
+        result = ledger.log_access(cast.admin, item.cid, cast.uploader.address)
+        assert (result.allowed, result.reason) == (True, Reason.NONE)
+        assert ledger.pending == 2
