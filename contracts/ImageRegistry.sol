@@ -54,6 +54,9 @@ contract ImageRegistry {
     uint256 public constant MAX_PROOF_LENGTH = 64;
 
     address public owner;
+    /// @notice The account the owner proposed as the next owner; it becomes owner only by
+    /// calling acceptOwnership, so a mistyped address never takes the role.
+    address public pendingOwner;
     mapping(address => bool) private _admins;
     mapping(address => bool) private _uploaders;
     mapping(address => bytes32) private _identities;
@@ -63,6 +66,7 @@ contract ImageRegistry {
     mapping(address => Anchor[]) private _anchors;
 
     error NotOwner(address caller);
+    error NotPendingOwner(address caller);
     error NotAdmin(address caller);
     error NotUploader(address caller);
     error NotRecordController(bytes32 recordId, address caller);
@@ -78,6 +82,7 @@ contract ImageRegistry {
     error UnknownAnchor(address operator, uint256 index);
 
     event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
+    event OwnershipTransferStarted(address indexed owner, address indexed pendingOwner);
     event AdminChanged(address indexed account, bool enabled, address indexed by);
     event IdentityRegistered(address indexed account, bytes32 cardHash, address indexed by);
     event UploaderChanged(address indexed account, bool authorized, address indexed by);
@@ -121,10 +126,22 @@ contract ImageRegistry {
 
     // ---------------------------------------------------------------- roles and identities
 
+    /// @notice Step one of two: propose `newOwner`, who must call acceptOwnership. Proposing
+    /// the owner itself withdraws a pending proposal; a later proposal replaces an earlier one.
     function transferOwnership(address newOwner) external onlyOwner {
         if (newOwner == address(0)) revert InvalidArgument(1);
-        emit OwnershipTransferred(owner, newOwner);
-        owner = newOwner;
+        address proposed = newOwner == owner ? address(0) : newOwner;
+        if (proposed == pendingOwner) return; // nothing changes, nothing is emitted
+        pendingOwner = proposed;
+        emit OwnershipTransferStarted(owner, proposed);
+    }
+
+    /// @notice Step two: the proposed owner takes the role (and the old owner loses it).
+    function acceptOwnership() external {
+        if (msg.sender != pendingOwner) revert NotPendingOwner(msg.sender);
+        emit OwnershipTransferred(owner, msg.sender);
+        owner = msg.sender;
+        pendingOwner = address(0);
     }
 
     /// @notice Department admins authorize uploaders, register identities, grant on behalf of

@@ -31,6 +31,7 @@ CONTROLLERS = ("owner", "admin", "uploader")  # of the world's record, which the
 
 # The contract's custom errors as AccessDenied messages (scanseal.ledger._revert), after the caller
 NOT_OWNER = "is not the contract owner"
+NOT_PENDING = "is not the proposed owner"
 NOT_ADMIN = "is not an admin"
 NOT_UPLOADER = "is not an authorized uploader"
 NOT_CONTROLLER = "is neither the uploader of record"
@@ -60,7 +61,10 @@ def test_transfer_ownership_only_owner(world: World, role: str) -> None:
     caller, heir = _who(world, role), world.cast.stranger
     if role == "owner":
         world.ledger.transfer_ownership(caller, heir.address)
-        assert world.ledger.owner() == heir.address
+        assert world.ledger.owner() == caller.address
+        assert world.ledger.pending_owner() == heir.address
+        world.ledger.accept_ownership(heir)
+        assert (world.ledger.owner(), world.ledger.pending_owner()) == (heir.address, None)
         with _refused(caller, NOT_OWNER):  # the old owner has given its powers away
             world.ledger.set_admin(caller, world.cast.grantee.address)
         world.ledger.set_admin(heir, world.cast.grantee.address)
@@ -69,6 +73,23 @@ def test_transfer_ownership_only_owner(world: World, role: str) -> None:
         with _refused(caller, NOT_OWNER):
             world.ledger.transfer_ownership(caller, caller.address)
         assert world.ledger.owner() == world.cast.owner.address
+        assert world.ledger.pending_owner() is None
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_accept_ownership_only_the_proposed_owner(world: World, role: str) -> None:
+    caller, owner = _who(world, role), world.cast.owner
+    world.ledger.transfer_ownership(owner, world.cast.stranger.address)
+    if role == "stranger":
+        world.ledger.accept_ownership(caller)
+        assert (world.ledger.owner(), world.ledger.pending_owner()) == (caller.address, None)
+        with _refused(caller, NOT_PENDING):  # one acceptance per proposal
+            world.ledger.accept_ownership(caller)
+    else:
+        with _refused(caller, NOT_PENDING):
+            world.ledger.accept_ownership(caller)
+        assert world.ledger.owner() == owner.address
+        assert world.ledger.pending_owner() == world.cast.stranger.address
 
 
 def test_transfer_ownership_refuses_the_zero_address(world: World) -> None:
@@ -327,6 +348,7 @@ VIEWS: dict[str, ViewArgs] = {
     "REASON_REVOKED": lambda w, a: (),
     "FIRST_REPORTER_REASON": lambda w, a: (),
     "owner": lambda w, a: (),
+    "pendingOwner": lambda w, a: (),
     "isAdmin": lambda w, a: (a,),
     "isUploader": lambda w, a: (a,),
     "identityOf": lambda w, a: (a,),
@@ -424,6 +446,7 @@ def test_audit_trail_tells_the_whole_story(world: World) -> None:
 #: The role-parametrized test of each state-changing function of the contract.
 TRANSACTIONS: dict[str, Callable[[World, str], None]] = {
     "transferOwnership": test_transfer_ownership_only_owner,
+    "acceptOwnership": test_accept_ownership_only_the_proposed_owner,
     "setAdmin": test_set_admin_only_owner,
     "registerIdentity": test_register_identity_only_admins,
     "authorizeUploader": test_authorize_uploader_only_admins,

@@ -105,3 +105,28 @@ def test_batched_access_entries_take_only_reporter_codes(
         result = ledger.log_access(cast.admin, item.cid, cast.uploader.address)
         assert (result.allowed, result.reason) == (True, Reason.NONE)
         assert ledger.pending == 2
+
+
+# ------------------------------------------------------------------ finding 4: ownership
+
+
+def test_a_mistyped_owner_never_takes_the_contract(world: World) -> None:
+    owner, ledger = world.cast.owner, world.ledger
+    typo = "0x" + "de" * 20  # nobody holds its key
+    ledger.transfer_ownership(owner, typo)
+    pending = ledger.pending_owner()
+    assert ledger.owner() == owner.address
+    assert pending is not None
+    assert pending.lower() == typo
+    ledger.set_admin(owner, world.cast.stranger.address)  # still the owner, with all its powers
+    ledger.transfer_ownership(owner, owner.address)  # withdrawn
+    assert ledger.pending_owner() is None
+    heir = world.cast.grantee
+    ledger.transfer_ownership(owner, typo)
+    ledger.transfer_ownership(owner, heir.address)  # the right address replaces the typo
+    with pytest.raises(AccessDenied, match="is not the proposed owner"):
+        ledger.accept_ownership(world.cast.admin)
+    ledger.accept_ownership(heir)
+    assert (ledger.owner(), ledger.pending_owner()) == (heir.address, None)
+    assert ledger.is_admin(heir.address)
+    assert not ledger.is_admin(owner.address)

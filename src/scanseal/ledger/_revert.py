@@ -43,6 +43,7 @@ def _short(value: Any) -> str:
 
 _MESSAGES: dict[str, tuple[type[ScanSealError], Callable[[list[Any]], str]]] = {
     "NotOwner": (AccessDenied, lambda a: f"{a[0]} is not the contract owner"),
+    "NotPendingOwner": (AccessDenied, lambda a: f"{a[0]} is not the proposed owner"),
     "NotAdmin": (AccessDenied, lambda a: f"{a[0]} is not an admin"),
     "NotUploader": (AccessDenied, lambda a: f"{a[0]} is not an authorized uploader"),
     "NotRecordController": (

@@ -119,8 +119,18 @@ class Ledger:
     # ------------------------------------------------------------ roles and identities
 
     def transfer_ownership(self, owner: LocalAccount, new_owner: str) -> Receipt:
-        """Owner only: hand the contract to another account."""
+        """Owner only, step one of two: propose `new_owner`, who takes the role only by
+        `accept_ownership`. Proposing the owner itself withdraws a pending proposal."""
         return self._tx(owner, "transferOwnership", b"", [new_owner], "transfer ownership")
+
+    def accept_ownership(self, new_owner: LocalAccount) -> Receipt:
+        """Step two: the proposed owner takes the contract (AccessDenied for anyone else)."""
+        return self._tx(new_owner, "acceptOwnership", b"", [], "accept ownership")
+
+    def pending_owner(self) -> str | None:
+        """The proposed next owner, if a transfer is pending."""
+        (pending,) = self._view("pendingOwner")
+        return None if int(pending, 16) == 0 else str(pending)
 
     def owner(self) -> str:
         """The contract owner's address."""
