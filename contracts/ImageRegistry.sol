@@ -60,6 +60,7 @@ contract ImageRegistry {
     mapping(address => bool) private _admins;
     mapping(address => bool) private _uploaders;
     mapping(address => bytes32) private _identities;
+    mapping(bytes32 => address) private _cardHolders; // one account per identity-card hash
     mapping(bytes32 => ImageRecord) private _records;
     mapping(bytes32 => mapping(address => uint8)) private _grants;
     mapping(bytes32 => AccessLog[]) private _accessLogs;
@@ -80,11 +81,15 @@ contract ImageRegistry {
     error AnchorNotGrowing(uint64 latestSize, uint64 size);
     error InconsistentAnchor(uint64 latestSize, uint64 size);
     error UnknownAnchor(address operator, uint256 index);
+    error UnknownAccessLog(bytes32 recordId, uint256 index);
+    error CardInUse(bytes32 cardHash, address holder);
 
     event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
     event OwnershipTransferStarted(address indexed owner, address indexed pendingOwner);
     event AdminChanged(address indexed account, bool enabled, address indexed by);
-    event IdentityRegistered(address indexed account, bytes32 cardHash, address indexed by);
+    event IdentityRegistered(
+        address indexed account, bytes32 cardHash, bytes32 previousCardHash, address indexed by
+    );
     event UploaderChanged(address indexed account, bool authorized, address indexed by);
     event ImageStored(
         bytes32 indexed recordId,
@@ -145,9 +150,12 @@ contract ImageRegistry {
     }
 
     /// @notice Department admins authorize uploaders, register identities, grant on behalf of
-    /// their department, report access attempts and anchor batches. The owner is always one.
+    /// their department, report access attempts and anchor batches. The owner is always one, so
+    /// setting it is refused; a call that changes nothing emits nothing.
     function setAdmin(address account, bool enabled) external onlyOwner {
         if (account == address(0)) revert InvalidArgument(1);
+        if (account == owner) revert InvalidArgument(7);
+        if (_admins[account] == enabled) return;
         _admins[account] = enabled;
         emit AdminChanged(account, enabled, msg.sender);
     }
@@ -157,11 +165,23 @@ contract ImageRegistry {
     }
 
     /// @notice Binds an account to the hash of its holder's identity card (never the card).
+    /// Admins register accounts that have no identity yet; changing a registered identity, and
+    /// setting the owner's, is the owner's alone, and the event carries the hash it replaced. A
+    /// card hash belongs to one account at a time.
     function registerIdentity(address account, bytes32 cardHash) external onlyAdmin {
         if (account == address(0)) revert InvalidArgument(1);
         if (cardHash == bytes32(0)) revert InvalidArgument(2);
+        bytes32 previous = _identities[account];
+        if (previous == cardHash) return; // nothing changes, nothing is emitted
+        if ((previous != bytes32(0) || account == owner) && msg.sender != owner) {
+            revert NotOwner(msg.sender);
+        }
+        address holder = _cardHolders[cardHash];
+        if (holder != address(0)) revert CardInUse(cardHash, holder);
+        if (previous != bytes32(0)) delete _cardHolders[previous];
+        _cardHolders[cardHash] = account;
         _identities[account] = cardHash;
-        emit IdentityRegistered(account, cardHash, msg.sender);
+        emit IdentityRegistered(account, cardHash, previous, msg.sender);
     }
 
     function identityOf(address account) external view returns (bytes32) {
@@ -170,11 +190,13 @@ contract ImageRegistry {
 
     function authorizeUploader(address account) external onlyAdmin {
         if (_identities[account] == bytes32(0)) revert UnknownIdentity(account);
+        if (_uploaders[account]) return;
         _uploaders[account] = true;
         emit UploaderChanged(account, true, msg.sender);
     }
 
     function deauthorizeUploader(address account) external onlyAdmin {
+        if (!_uploaders[account]) return;
         _uploaders[account] = false;
         emit UploaderChanged(account, false, msg.sender);
     }
@@ -320,6 +342,7 @@ contract ImageRegistry {
     }
 
     function accessLogAt(bytes32 recordId, uint256 index) external view returns (AccessLog memory) {
+        if (index >= _accessLogs[recordId].length) revert UnknownAccessLog(recordId, index);
         return _accessLogs[recordId][index];
     }
 

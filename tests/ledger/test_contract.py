@@ -339,7 +339,7 @@ STANDING = {
 
 ViewArgs = Callable[[World, str], tuple[Any, ...]]
 #: Every view of the ABI with arguments about the world's record and a subject account; the
-#: last three read past the end and revert (UnknownRecord, UnknownAnchor, an out-of-range index).
+#: last three read past the end and revert (UnknownRecord, UnknownAnchor, UnknownAccessLog).
 VIEWS: dict[str, ViewArgs] = {
     "MAX_CID_LENGTH": lambda w, a: (),
     "MAX_PROOF_LENGTH": lambda w, a: (),

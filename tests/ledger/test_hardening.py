@@ -16,7 +16,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from scanseal.errors import AccessDenied, InvalidInput, NotFound
-from scanseal.ledger import AccessType, Reason, record_id
+from scanseal.ledger import AccessType, Reason, Receipt, record_id
 
 from .conftest import Cast, ConfigFactory, World, card, new_cid
 from .test_batched import _batched, _items
@@ -130,3 +130,85 @@ def test_a_mistyped_owner_never_takes_the_contract(world: World) -> None:
     assert (ledger.owner(), ledger.pending_owner()) == (heir.address, None)
     assert ledger.is_admin(heir.address)
     assert not ledger.is_admin(owner.address)
+
+
+# ------------------------------------------------------------------ finding 6: honest events
+
+
+def _events(world: World, receipt: Receipt) -> list[tuple[str, dict[str, Any]]]:
+    return world.ledger._contract.receipt_events(receipt)
+
+
+def test_the_owner_cannot_be_set_or_unset_as_admin(world: World) -> None:
+    owner = world.cast.owner
+    for enabled in (False, True):
+        with pytest.raises(InvalidInput, match="the owner is always an admin"):
+            world.ledger.set_admin(owner, owner.address, enabled)
+    assert world.ledger.is_admin(owner.address)
+
+
+def test_calls_that_change_nothing_emit_nothing(world: World) -> None:
+    cast, ledger = world.cast, world.ledger
+    assert _events(world, ledger.set_admin(cast.owner, cast.admin.address)) == []
+    assert _events(world, ledger.set_admin(cast.owner, cast.stranger.address, False)) == []
+    assert _events(world, ledger.authorize_uploader(cast.admin, cast.uploader.address)) == []
+    assert _events(world, ledger.deauthorize_uploader(cast.admin, cast.grantee.address)) == []
+    same = ledger.register_identity(cast.admin, cast.grantee.address, card(cast.grantee))
+    assert _events(world, same) == []
+    assert _events(world, ledger.transfer_ownership(cast.owner, cast.owner.address)) == []
+    # the honest changes still say what they did, once
+    (changed,) = _events(world, ledger.set_admin(cast.owner, cast.stranger.address))
+    assert changed == (
+        "AdminChanged",
+        {"account": cast.stranger.address, "enabled": True, "by": cast.owner.address},
+    )
+    (changed,) = _events(world, ledger.deauthorize_uploader(cast.admin, cast.uploader.address))
+    assert changed[0] == "UploaderChanged"
+    assert changed[1]["authorized"] is False
+
+
+def test_identities_change_only_by_the_owner_evented_with_the_old_hash(world: World) -> None:
+    cast, ledger = world.cast, world.ledger
+    with pytest.raises(AccessDenied, match=re.escape(f"{cast.admin.address} is not the contract")):
+        ledger.register_identity(cast.admin, cast.grantee.address, b"\x07" * 32)
+    with pytest.raises(AccessDenied, match="is not the contract owner"):  # the owner's own, too
+        ledger.register_identity(cast.admin, cast.owner.address, b"\x08" * 32)
+    assert ledger.identity_of(cast.grantee.address) == card(cast.grantee)
+    assert ledger.identity_of(cast.owner.address) is None
+    (event,) = _events(
+        world, ledger.register_identity(cast.owner, cast.grantee.address, b"\x07" * 32)
+    )
+    assert event == (
+        "IdentityRegistered",
+        {
+            "account": cast.grantee.address,
+            "cardHash": b"\x07" * 32,
+            "previousCardHash": card(cast.grantee),
+            "by": cast.owner.address,
+        },
+    )
+    ledger.register_identity(cast.owner, cast.owner.address, b"\x08" * 32)
+    assert ledger.identity_of(cast.owner.address) == b"\x08" * 32
+    # the grantee's old card is free again, for a new account
+    newcomer = Account.create()
+    ledger.register_identity(cast.admin, newcomer.address, card(cast.grantee))
+    assert ledger.identity_of(newcomer.address) == card(cast.grantee)
+
+
+def test_one_card_hash_is_one_account(world: World) -> None:
+    cast, ledger = world.cast, world.ledger
+    with pytest.raises(InvalidInput, match=f"already registered to {cast.grantee.address}"):
+        ledger.register_identity(cast.admin, cast.stranger.address, card(cast.grantee))
+    with pytest.raises(InvalidInput, match="already registered"):  # the owner is bound too
+        ledger.register_identity(cast.owner, cast.uploader.address, card(cast.grantee))
+    assert ledger.identity_of(cast.stranger.address) is None
+    assert ledger.identity_of(cast.uploader.address) == card(cast.uploader)
+
+
+def test_reading_past_the_end_of_an_access_log_names_the_error(world: World) -> None:
+    rid = record_id(world.cid)
+    world.ledger.log_access(world.cast.admin, world.cid, world.cast.grantee.address)
+    assert world.ledger._contract.view("accessLogAt", rid, 0)[0][0] == world.cast.grantee.address
+    for index in (1, 2**255):
+        with pytest.raises(NotFound, match=f"no access log entry #{index}"):
+            world.ledger._contract.view("accessLogAt", rid, index)

@@ -26,6 +26,7 @@ _INVALID_ARGUMENTS = {
     4: "image hash and H3 must be nonzero",
     5: "malformed consistency proof",
     6: "reason codes 1 to 15 are the contract's own; reporters use 0 or 16 and up",
+    7: "the owner is always an admin",
 }
 
 
@@ -57,6 +58,14 @@ _MESSAGES: dict[str, tuple[type[ScanSealError], Callable[[list[Any]], str]]] = {
     "UnknownIdentity": (NotFound, lambda a: f"{a[0]} has no registered identity"),
     "UnknownRecord": (NotFound, lambda a: f"record {_short(a[0])} is not on the ledger"),
     "UnknownAnchor": (NotFound, lambda a: f"operator {a[0]} has no anchor #{a[1]}"),
+    "UnknownAccessLog": (
+        NotFound,
+        lambda a: f"record {_short(a[0])} has no access log entry #{a[1]}",
+    ),
+    "CardInUse": (
+        InvalidInput,
+        lambda a: f"identity-card hash {_short(a[0])} is already registered to {a[1]}",
+    ),
     "RecordExists": (InvalidInput, lambda a: f"record {_short(a[0])} is already stored"),
     "AlreadyGranted": (
         InvalidInput,

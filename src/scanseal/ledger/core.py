@@ -141,7 +141,9 @@ class Ledger:
         return self._tx(owner, "setAdmin", b"", [account, enabled], "set admin")
 
     def register_identity(self, admin: LocalAccount, account: str, card_hash: bytes) -> Receipt:
-        """Admin only: bind `account` to the SHA-256 of its holder's identity card."""
+        """Admin only: bind `account`, which has no identity yet, to the SHA-256 of its holder's
+        identity card. Changing a registered identity, or setting the owner's, is the owner's
+        alone; a card hash held by another account is refused; the same hash again is a no-op."""
         _check_hash(card_hash, "identity-card hash")
         return self._tx(admin, "registerIdentity", b"", [account, card_hash], "register identity")
 
