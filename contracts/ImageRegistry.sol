@@ -50,6 +50,9 @@ contract ImageRegistry {
     uint8 public constant REASON_REVOKED = 2;
     uint8 public constant FIRST_REPORTER_REASON = 16;
 
+    /// @dev A record's controller when it was handed over to nobody (see setController).
+    address private constant _NO_CONTROLLER = address(1);
+
     uint256 public constant MAX_CID_LENGTH = 128;
     uint256 public constant MAX_PROOF_LENGTH = 64;
 
@@ -63,6 +66,9 @@ contract ImageRegistry {
     mapping(bytes32 => address) private _cardHolders; // one account per identity-card hash
     mapping(bytes32 => ImageRecord) private _records;
     mapping(bytes32 => mapping(address => uint8)) private _grants;
+    // zero: the record's uploader controls it (no storage written at storeImage), else the
+    // account it was handed to, or _NO_CONTROLLER
+    mapping(bytes32 => address) private _handOvers;
     mapping(bytes32 => AccessLog[]) private _accessLogs;
     mapping(address => Anchor[]) private _anchors;
 
@@ -99,6 +105,9 @@ contract ImageRegistry {
         bytes32 h3,
         bytes32 pixelDigest,
         uint64 timestamp
+    );
+    event ControllerChanged(
+        bytes32 indexed recordId, address indexed previous, address indexed controller, address by
     );
     event AccessGranted(bytes32 indexed recordId, address indexed grantee, address indexed by);
     event AccessRevoked(bytes32 indexed recordId, address indexed grantee, address indexed by);
@@ -273,8 +282,36 @@ contract ImageRegistry {
 
     // ---------------------------------------------------------------- access control
 
-    /// @notice Grants come from the record's uploader or an admin. An admin may grant on a
-    /// record that exists only in an anchored batch (not individually on chain).
+    /// @notice Who controls an on-chain record besides the admins: its uploader until an admin
+    /// or the controller hands it over; the zero address when it was handed to nobody. The
+    /// controller may open the record and, while it is an authorized uploader, grant and revoke
+    /// on it: deauthorizing an uploader stops its control of every record's grants at once.
+    function controllerOf(bytes32 recordId) public view returns (address) {
+        address handedTo = _handOvers[recordId];
+        if (handedTo == address(0)) return _records[recordId].uploader;
+        return handedTo == _NO_CONTROLLER ? address(0) : handedTo;
+    }
+
+    /// @notice Hands an on-chain record to `controller` (a registered identity), or to nobody
+    /// (the zero address: only admins control it, and no one opens it without a grant). Allowed
+    /// to admins, and to the current controller while it is an authorized uploader.
+    function setController(bytes32 recordId, address controller) external {
+        // slither-disable-next-line timestamp (an existence check, not a time comparison)
+        if (_records[recordId].timestamp == 0) revert UnknownRecord(recordId);
+        _requireController(recordId);
+        if (controller == _NO_CONTROLLER) revert InvalidArgument(8);
+        if (controller != address(0) && _identities[controller] == bytes32(0)) {
+            revert UnknownIdentity(controller);
+        }
+        address previous = controllerOf(recordId);
+        if (controller == previous) return; // nothing changes, nothing is emitted
+        _handOvers[recordId] = controller == address(0) ? _NO_CONTROLLER : controller;
+        emit ControllerChanged(recordId, previous, controller, msg.sender);
+    }
+
+    /// @notice Grants come from an admin or the record's controller (while an authorized
+    /// uploader). An admin may grant on a record that exists only in an anchored batch (not
+    /// individually on chain).
     function grantAccess(bytes32 recordId, address grantee) external {
         _requireController(recordId);
         if (_identities[grantee] == bytes32(0)) revert UnknownIdentity(grantee);
@@ -298,8 +335,7 @@ contract ImageRegistry {
 
     function hasAccess(bytes32 recordId, address account) public view returns (bool) {
         if (account == address(0)) return false;
-        // slither-disable-next-line timestamp (compares the uploader address, not a time)
-        if (_records[recordId].uploader == account) return true;
+        if (controllerOf(recordId) == account) return true;
         return _grants[recordId][account] == _GRANT_ACTIVE;
     }
 
@@ -385,14 +421,13 @@ contract ImageRegistry {
 
     // ---------------------------------------------------------------- internals
 
-    /// @dev The uploader of an on-chain record, or an admin (the only controller of a record
-    /// that exists only in an anchored batch, since its uploader is not known on chain).
+    /// @dev An admin, or the controller of an on-chain record while it is an authorized
+    /// uploader (admins are the only controllers of a record that exists only in an anchored
+    /// batch, since its uploader is not known on chain).
     function _requireController(bytes32 recordId) private view {
-        address uploader = _records[recordId].uploader;
-        // slither-disable-next-line timestamp (compares addresses, not a time)
-        if (msg.sender != uploader && !isAdmin(msg.sender)) {
-            revert NotRecordController(recordId, msg.sender);
-        }
+        if (isAdmin(msg.sender)) return;
+        if (msg.sender == controllerOf(recordId) && _uploaders[msg.sender]) return;
+        revert NotRecordController(recordId, msg.sender);
     }
 
     function _node(bytes32 left, bytes32 right) private pure returns (bytes32) {

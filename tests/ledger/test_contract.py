@@ -34,7 +34,7 @@ NOT_OWNER = "is not the contract owner"
 NOT_PENDING = "is not the proposed owner"
 NOT_ADMIN = "is not an admin"
 NOT_UPLOADER = "is not an authorized uploader"
-NOT_CONTROLLER = "is neither the uploader of record"
+NOT_CONTROLLER = "is neither the controller of record"
 NOT_REPORTER = "may not report access attempts for"
 
 
@@ -226,6 +226,34 @@ def test_revoke_by_uploader_or_admin(world: World, role: str) -> None:
         assert world.ledger.has_access(world.cid, grantee)
 
 
+@pytest.mark.parametrize("role", ROLES)
+def test_set_controller_by_admins_or_the_controller(world: World, role: str) -> None:
+    caller, heir, uploader = _who(world, role), world.cast.revoked, world.cast.uploader
+    if role in CONTROLLERS:
+        world.ledger.set_controller(caller, world.cid, heir.address)
+        assert world.ledger.controller_of(world.cid) == heir.address
+        assert world.ledger.has_access(world.cid, heir.address)  # the controller opens it
+        assert not world.ledger.has_access(world.cid, uploader.address)
+        with _refused(uploader, NOT_CONTROLLER):  # handed over: the uploader's control is gone
+            world.ledger.revoke(uploader, world.cid, world.cast.grantee.address)
+    else:
+        with _refused(caller, NOT_CONTROLLER):
+            world.ledger.set_controller(caller, world.cid, caller.address)
+        assert world.ledger.controller_of(world.cid) == uploader.address
+
+
+def test_set_controller_refusals(world: World) -> None:
+    admin, grantee = world.cast.admin, world.cast.grantee.address
+    with pytest.raises(NotFound, match="not on the ledger"):  # batched records have no controller
+        world.ledger.set_controller(admin, new_cid(), grantee)
+    with pytest.raises(NotFound, match="no registered identity"):
+        world.ledger.set_controller(admin, world.cid, world.cast.stranger.address)
+    with pytest.raises(InvalidInput, match="handed to nobody"):
+        world.ledger.set_controller(admin, world.cid, "0x" + "00" * 19 + "01")
+    assert world.ledger.controller_of(world.cid) == world.cast.uploader.address
+    assert world.ledger.controller_of(new_cid()) is None
+
+
 def test_revoke_without_grant(world: World) -> None:
     with pytest.raises(InvalidInput, match="no grant"):
         world.ledger.revoke(world.cast.uploader, world.cid, world.cast.revoked.address)
@@ -356,6 +384,7 @@ VIEWS: dict[str, ViewArgs] = {
     "verifyImage": lambda w, a: (record_id(w.cid), w.hashes[0]),
     "verifyRecord": lambda w, a: (record_id(w.cid), *w.hashes),
     "grantOf": lambda w, a: (record_id(w.cid), a),
+    "controllerOf": lambda w, a: (record_id(w.cid),),
     "hasAccess": lambda w, a: (record_id(w.cid), a),
     "accessLogCount": lambda w, a: (record_id(w.cid),),
     "accessLogAt": lambda w, a: (record_id(w.cid), 0),
@@ -454,6 +483,7 @@ TRANSACTIONS: dict[str, Callable[[World, str], None]] = {
     "storeImage": test_store_record_only_uploaders,
     "grantAccess": test_grant_by_uploader_or_admin,
     "revokeAccess": test_revoke_by_uploader_or_admin,
+    "setController": test_set_controller_by_admins_or_the_controller,
     "logAccess": test_log_access_own_attempt_by_identities_others_by_admins,
     "anchorBatch": test_anchor_batch_only_admins,
 }

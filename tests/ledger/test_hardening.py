@@ -9,6 +9,7 @@ behind each line of the role table.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from eth_account.signers.local import LocalAccount
 
 from scanseal.errors import AccessDenied, InvalidInput, NotFound
 from scanseal.ledger import AccessType, Reason, Receipt, record_id
+from scanseal.ledger._mirror import AccessMirror
 
 from .conftest import Cast, ConfigFactory, World, card, new_cid
 from .test_batched import _batched, _items
@@ -212,3 +214,81 @@ def test_reading_past_the_end_of_an_access_log_names_the_error(world: World) -> 
     for index in (1, 2**255):
         with pytest.raises(NotFound, match=f"no access log entry #{index}"):
             world.ledger._contract.view("accessLogAt", rid, index)
+
+
+# ------------------------------------------------------------------ finding 2: controllers
+
+
+def _contract_has_access(world: World, cid: bytes, account: str) -> bool:
+    return bool(world.ledger._contract.view("hasAccess", record_id(cid), account)[0])
+
+
+def test_a_deauthorized_uploader_loses_control_of_its_records(world: World) -> None:
+    cast, ledger, cid = world.cast, world.ledger, world.cid
+    newcomer = Account.create()
+    ledger.register_identity(cast.admin, newcomer.address, card(newcomer))
+    ledger.revoke(cast.admin, cid, cast.grantee.address)  # an admin's decision
+    ledger.deauthorize_uploader(cast.admin, cast.uploader.address)
+    attacks = [
+        lambda: ledger.grant(cast.uploader, cid, cast.grantee.address),  # undo the admin
+        lambda: ledger.grant(cast.uploader, cid, newcomer.address),
+        lambda: ledger.grant(cast.uploader, cid, cast.revoked.address),
+        lambda: ledger.set_controller(cast.uploader, cid, newcomer.address),
+    ]
+    for attack in attacks:
+        with pytest.raises(AccessDenied, match="is neither the controller"):
+            attack()
+    ledger.grant(cast.admin, cid, newcomer.address)
+    with pytest.raises(AccessDenied, match="is neither the controller"):
+        ledger.revoke(cast.uploader, cid, newcomer.address)  # nor revoke an admin's grant
+    assert ledger.has_access(cid, newcomer.address)
+    assert not ledger.has_access(cid, cast.grantee.address)
+    # its own access is the controller's: an admin takes it away by handing the record over
+    assert ledger.has_access(cid, cast.uploader.address)
+    (event,) = _events(world, ledger.set_controller(cast.admin, cid, None))
+    assert event == (
+        "ControllerChanged",
+        {
+            "recordId": record_id(cid),
+            "previous": cast.uploader.address,
+            "controller": "0x" + "00" * 20,
+            "by": cast.admin.address,
+        },
+    )
+    assert ledger.controller_of(cid) is None
+    assert not ledger.has_access(cid, cast.uploader.address)
+    assert not _contract_has_access(world, cid, cast.uploader.address)
+    ledger.authorize_uploader(cast.admin, cast.uploader.address)  # authorized again: still not
+    with pytest.raises(AccessDenied, match="is neither the controller"):
+        ledger.grant(cast.uploader, cid, cast.grantee.address)
+
+
+def test_records_are_handed_over_and_the_mirror_follows(world: World, tmp_path: Path) -> None:
+    cast, ledger, cid = world.cast, world.ledger, world.cid
+    heir = Account.create()
+    ledger.register_identity(cast.admin, heir.address, card(heir))
+    ledger.authorize_uploader(cast.admin, heir.address)
+    ledger.set_controller(cast.uploader, cid, heir.address)  # the honest hand-over
+    assert _events(world, ledger.set_controller(cast.admin, cid, heir.address)) == []  # no-op
+    ledger.grant(heir, cid, cast.revoked.address)
+    ledger.revoke(heir, cid, cast.grantee.address)
+    with pytest.raises(AccessDenied, match="is neither the controller"):
+        ledger.grant(cast.uploader, cid, cast.grantee.address)
+    people = [cast.uploader, heir, cast.grantee, cast.revoked, cast.admin, cast.stranger]
+    expected = {p.address: _contract_has_access(world, cid, p.address) for p in people}
+    assert expected == {
+        cast.uploader.address: False,
+        heir.address: True,
+        cast.grantee.address: False,
+        cast.revoked.address: True,
+        cast.admin.address: False,
+        cast.stranger.address: False,
+    }
+    assert {a: ledger.has_access(cid, a) for a in expected} == expected
+    # a mirror rebuilt from the events, and one restarted from a checkpoint, agree too
+    checkpoint = tmp_path / "mirror.sqlite3"
+    for _ in range(2):
+        mirror = AccessMirror(ledger.chain, ledger.address, 0, checkpoint)
+        assert {a: mirror.has_access(record_id(cid), a) for a in expected} == expected
+        assert mirror.on_chain(record_id(cid))
+        mirror.close()

@@ -58,6 +58,7 @@ def test_unauthorized_contract_calls_revert(make_config: ConfigFactory) -> None:
                 lambda: ledger.store_record(w, new_cid(), *hashes),
                 lambda: ledger.grant(w, cid, member.address),
                 lambda: ledger.revoke(w, cid, grantee.address),
+                lambda: ledger.set_controller(w, cid, w.address),
                 lambda: ledger.log_access(w, cid, uploader.address, AccessType.VIEW, Reason.NONE),
                 anchor(w),
             ]
@@ -76,7 +77,7 @@ def test_unauthorized_contract_calls_revert(make_config: ConfigFactory) -> None:
         ledger.close()
     earlier, blocked, _, _ = RESULTS.get(ROW, (0, 0, 0, ""))
     RESULTS[ROW] = (earlier + len(attempts), blocked + reverted, 0, "succeeded")
-    assert reverted == len(attempts) == 33
+    assert reverted == len(attempts) == 36
 
 
 def _send(ledger: Ledger, account, data: bytes) -> tuple[dict, str]:

@@ -27,6 +27,7 @@ _INVALID_ARGUMENTS = {
     5: "malformed consistency proof",
     6: "reason codes 1 to 15 are the contract's own; reporters use 0 or 16 and up",
     7: "the owner is always an admin",
+    8: "address 0x…01 marks a record handed to nobody; it cannot control one",
 }
 
 
@@ -49,7 +50,7 @@ _MESSAGES: dict[str, tuple[type[ScanSealError], Callable[[list[Any]], str]]] = {
     "NotUploader": (AccessDenied, lambda a: f"{a[0]} is not an authorized uploader"),
     "NotRecordController": (
         AccessDenied,
-        lambda a: f"{a[1]} is neither the uploader of record {_short(a[0])} nor an admin",
+        lambda a: f"{a[1]} is neither the controller of record {_short(a[0])} nor an admin",
     ),
     "NotAccessReporter": (
         AccessDenied,

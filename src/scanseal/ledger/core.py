@@ -206,7 +206,7 @@ class Ledger:
         index = self._writer.log_index(rid)
         if index is not None:
             return Receipt(rid, "batched", log_index=index)
-        if self._access.uploader_of(rid) is None:
+        if not self._access.on_chain(rid):
             return None
         tx_hash = _audit.stored_tx(self.chain, self.address, self._access.first_block, rid)
         if tx_hash is None:
@@ -236,8 +236,22 @@ class Ledger:
 
     # ------------------------------------------------------------ access control
 
+    def controller_of(self, cid: bytes) -> str | None:
+        """Who controls the on-chain record besides the admins (its uploader until handed
+        over); None for a record handed to nobody or not on chain."""
+        (controller,) = self._view("controllerOf", record_id(cid))
+        return None if int(controller, 16) == 0 else str(controller)
+
+    def set_controller(self, caller: LocalAccount, cid: bytes, controller: str | None) -> Receipt:
+        """Hand an on-chain record to `controller` (a registered identity), or to nobody
+        (None): an admin may, and so may the current controller while an authorized uploader.
+        The old controller loses its control and its own access with it."""
+        target = controller if controller is not None else "0x" + "00" * 20
+        return self._tx(caller, "setController", record_id(cid), [target], "set controller")
+
     def grant(self, controller: LocalAccount, cid: bytes, grantee: str) -> Receipt:
-        """The record's uploader or an admin lets `grantee` open the record."""
+        """An admin, or the record's controller while an authorized uploader, lets `grantee`
+        open the record."""
         return self._tx(controller, "grantAccess", record_id(cid), [grantee], "grant access")
 
     def revoke(self, controller: LocalAccount, cid: bytes, grantee: str) -> Receipt:
