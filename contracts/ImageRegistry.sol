@@ -16,8 +16,9 @@ contract ImageRegistry {
         bytes32 imageHash; // H1 = SHA-256 of the original file bytes
         bytes32 h3; // H3 = SHA-256(H2 || timestamp)
         bytes32 pixelDigest; // SHA-256 of the canonical decoded pixels
-        address uploader;
+        address uploader; // the signer of the record (see storeImage), not the sender
         uint64 timestamp; // block time of storeImage; 0 means no record
+        bool reserved; // an admin granted on it before any storeImage: it lives in a batch
     }
 
     /// @notice The paper's AccessLog, with the account that reported the attempt (a gateway or
@@ -53,6 +54,12 @@ contract ImageRegistry {
     /// @dev A record's controller when it was handed over to nobody (see setController).
     address private constant _NO_CONTROLLER = address(1);
 
+    /// @dev Domain tag of the digest an uploader signs for storeImage (see recordDigest).
+    bytes32 private constant _STORE_TAG = keccak256("ScanSeal ImageRegistry storeImage");
+    /// @dev Half the secp256k1 order: a signature with a larger s is the malleated twin.
+    uint256 private constant _HALF_ORDER =
+        0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
+
     uint256 public constant MAX_CID_LENGTH = 128;
     uint256 public constant MAX_PROOF_LENGTH = 64;
 
@@ -81,6 +88,7 @@ contract ImageRegistry {
     error UnknownIdentity(address account);
     error UnknownRecord(bytes32 recordId);
     error RecordExists(bytes32 recordId);
+    error RecordReserved(bytes32 recordId);
     error AlreadyGranted(bytes32 recordId, address grantee);
     error NotGranted(bytes32 recordId, address grantee);
     error InvalidArgument(uint8 code);
@@ -217,26 +225,56 @@ contract ImageRegistry {
     // ---------------------------------------------------------------- records (per-record mode)
 
     /// @notice The paper's storeImage: one transaction per image. The record id is
-    /// keccak256(cid), so any holder of the manifest CID can find the record.
-    function storeImage(bytes calldata cid, bytes32 imageHash, bytes32 h3, bytes32 pixelDigest)
-        external
-        returns (bytes32 recordId)
-    {
-        if (!_uploaders[msg.sender]) revert NotUploader(msg.sender);
+    /// keccak256(cid), so any holder of the manifest CID can find the record. The record is the
+    /// uploader's by its signature over the CID and the hashes (recordDigest, EIP-191), not by
+    /// who sends the transaction: a copy of a pending storeImage sent first with a higher tip
+    /// stores the same record for the same uploader. A record an admin has granted on before it
+    /// was stored (one that lives in an anchored batch) cannot be stored (RecordReserved).
+    function storeImage(
+        bytes calldata cid,
+        bytes32 imageHash,
+        bytes32 h3,
+        bytes32 pixelDigest,
+        bytes calldata signature
+    ) external returns (bytes32 recordId) {
         if (cid.length < 2 || cid.length > MAX_CID_LENGTH) revert InvalidArgument(3);
         if (imageHash == bytes32(0) || h3 == bytes32(0)) revert InvalidArgument(4);
+        address uploader = _recover(recordDigest(cid, imageHash, h3, pixelDigest), signature);
+        if (!_uploaders[uploader]) revert NotUploader(uploader);
         recordId = keccak256(cid);
         ImageRecord storage record = _records[recordId];
+        // slither-disable-next-line timestamp (an existence check, not a time comparison)
         if (record.timestamp != 0) revert RecordExists(recordId);
+        if (record.reserved) revert RecordReserved(recordId);
         record.cid = cid;
         record.imageHash = imageHash;
         record.h3 = h3;
         record.pixelDigest = pixelDigest;
-        record.uploader = msg.sender;
+        record.uploader = uploader;
         record.timestamp = uint64(block.timestamp);
         emit ImageStored(
-            recordId, msg.sender, cid, imageHash, h3, pixelDigest, uint64(block.timestamp)
+            recordId, uploader, cid, imageHash, h3, pixelDigest, uint64(block.timestamp)
         );
+    }
+
+    /// @notice What an uploader signs (EIP-191, "\x19Ethereum Signed Message:\n32" + digest) to
+    /// store a record: bound to this chain, this contract, the CID and the three hashes.
+    function recordDigest(bytes calldata cid, bytes32 imageHash, bytes32 h3, bytes32 pixelDigest)
+        public
+        view
+        returns (bytes32)
+    {
+        return keccak256(
+            abi.encode(
+                _STORE_TAG, block.chainid, address(this), keccak256(cid), imageHash, h3, pixelDigest
+            )
+        );
+    }
+
+    /// @notice Whether an admin granted on the record before any storeImage (so none can claim
+    /// it: it lives in an anchored batch).
+    function isReserved(bytes32 recordId) external view returns (bool) {
+        return _records[recordId].reserved;
     }
 
     function getRecord(bytes32 recordId)
@@ -316,6 +354,9 @@ contract ImageRegistry {
         _requireController(recordId);
         if (_identities[grantee] == bytes32(0)) revert UnknownIdentity(grantee);
         if (_grants[recordId][grantee] == _GRANT_ACTIVE) revert AlreadyGranted(recordId, grantee);
+        ImageRecord storage record = _records[recordId];
+        // slither-disable-next-line timestamp (an existence check, not a time comparison)
+        if (record.timestamp == 0 && !record.reserved) record.reserved = true; // a batch's
         _grants[recordId][grantee] = _GRANT_ACTIVE;
         emit AccessGranted(recordId, grantee, msg.sender);
     }
@@ -428,6 +469,20 @@ contract ImageRegistry {
         if (isAdmin(msg.sender)) return;
         if (msg.sender == controllerOf(recordId) && _uploaders[msg.sender]) return;
         revert NotRecordController(recordId, msg.sender);
+    }
+
+    /// @dev The signer of an EIP-191 signature over `digest`; refuses malformed and malleated
+    /// signatures (65 bytes, v 27 or 28, s in the lower half of the order).
+    function _recover(bytes32 digest, bytes calldata signature) private pure returns (address) {
+        if (signature.length != 65) revert InvalidArgument(9);
+        bytes32 r = bytes32(signature[0:32]);
+        bytes32 s = bytes32(signature[32:64]);
+        uint8 v = uint8(signature[64]);
+        if (uint256(s) > _HALF_ORDER || (v != 27 && v != 28)) revert InvalidArgument(9);
+        bytes32 signed = keccak256(abi.encodePacked("\x19Ethereum Signed Message:\n32", digest));
+        address signer = ecrecover(signed, v, r, s);
+        if (signer == address(0)) revert InvalidArgument(9);
+        return signer;
     }
 
     function _node(bytes32 left, bytes32 right) private pure returns (bytes32) {

@@ -385,6 +385,8 @@ VIEWS: dict[str, ViewArgs] = {
     "verifyRecord": lambda w, a: (record_id(w.cid), *w.hashes),
     "grantOf": lambda w, a: (record_id(w.cid), a),
     "controllerOf": lambda w, a: (record_id(w.cid),),
+    "isReserved": lambda w, a: (record_id(w.cid),),
+    "recordDigest": lambda w, a: (w.cid, *w.hashes),
     "hasAccess": lambda w, a: (record_id(w.cid), a),
     "accessLogCount": lambda w, a: (record_id(w.cid),),
     "accessLogAt": lambda w, a: (record_id(w.cid), 0),

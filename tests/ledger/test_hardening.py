@@ -8,6 +8,7 @@ behind each line of the role table.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -16,12 +17,14 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from scanseal.errors import AccessDenied, InvalidInput, NotFound
-from scanseal.ledger import AccessType, Reason, Receipt, record_id
+from scanseal.errors import AccessDenied, IntegrityError, InvalidInput, NotFound
+from scanseal.ledger import AccessType, Reason, Receipt, RecordInput, record_id
 from scanseal.ledger._mirror import AccessMirror
 
 from .conftest import Cast, ConfigFactory, World, card, new_cid
 from .test_batched import _batched, _items
+
+SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
 def _raw(world: World, caller: LocalAccount, function: str, *args: Any) -> None:
@@ -292,3 +295,87 @@ def test_records_are_handed_over_and_the_mirror_follows(world: World, tmp_path: 
         assert {a: mirror.has_access(record_id(cid), a) for a in expected} == expected
         assert mirror.on_chain(record_id(cid))
         mirror.close()
+
+
+# ------------------------------------------------------------------ finding 1: record squatting
+
+
+def _item(cid: bytes | None = None) -> RecordInput:
+    return RecordInput(cid or new_cid(), os.urandom(32), os.urandom(32), os.urandom(32))
+
+
+def test_a_copied_store_image_stores_the_honest_uploaders_record(world: World) -> None:
+    cast, ledger = world.cast, world.ledger
+    rival = cast.grantee  # an authorized uploader too
+    ledger.authorize_uploader(cast.admin, rival.address)
+    item = _item()
+    digest = ledger._contract.view(
+        "recordDigest", item.cid, item.image_hash, item.h3, item.pixel_digest
+    )
+    assert digest == (ledger._contract.record_digest(item),)
+    honest = ledger._contract.store_args(cast.uploader, item)
+    _raw(world, rival, "storeImage", *honest)  # the copy, mined first
+    record = ledger.get_record(item.cid)
+    assert (record.uploader, record.image_hash) == (cast.uploader.address, item.image_hash)
+    assert ledger.controller_of(item.cid) == cast.uploader.address
+    assert not ledger.has_access(item.cid, rival.address)
+    with pytest.raises(InvalidInput, match="already stored"):  # the original, mined second
+        ledger.store_records(cast.uploader, [item])
+    ledger.grant(cast.uploader, item.cid, cast.revoked.address)  # the record is the uploader's
+    with pytest.raises(AccessDenied, match="is neither the controller"):
+        ledger.revoke(rival, item.cid, cast.revoked.address)
+
+
+def test_store_image_refuses_forged_and_malleated_signatures(world: World) -> None:
+    cast, ledger = world.cast, world.ledger
+    item = _item()
+    cid, h1, h3, pixel, signature = ledger._contract.store_args(cast.uploader, item)
+    forged = os.urandom(32)  # the honest signature with other hashes: another (random) signer
+    with pytest.raises(AccessDenied, match="is not an authorized uploader"):
+        _raw(world, cast.admin, "storeImage", cid, forged, h3, pixel, signature)
+    r, s, v = signature[:32], int.from_bytes(signature[32:64], "big"), signature[64]
+    twin = r + (SECP256K1_ORDER - s).to_bytes(32, "big") + bytes([55 - v])
+    for bad in (twin, signature[:64], signature + b"\x00", signature[:64] + b"\x1d"):
+        with pytest.raises(InvalidInput, match="signature over the record is malformed"):
+            _raw(world, cast.admin, "storeImage", cid, h1, h3, pixel, bad)
+    stranger_signed = ledger._contract.store_args(cast.stranger, item)
+    with pytest.raises(AccessDenied, match=f"{cast.stranger.address} is not an authorized"):
+        _raw(world, cast.uploader, "storeImage", *stranger_signed)  # sent by an uploader
+    with pytest.raises(NotFound):
+        ledger.get_record(cid)
+    _raw(world, cast.admin, "storeImage", cid, h1, h3, pixel, signature)  # relayed: fine
+    assert ledger.get_record(cid).uploader == cast.uploader.address
+
+
+def test_batched_records_cannot_be_squatted(make_config: ConfigFactory, cast: Cast) -> None:
+    with _batched(make_config, cast, batch_size=2) as ledger:
+        rival = cast.grantee
+        ledger.authorize_uploader(cast.admin, rival.address)
+        granted, bare = _item(), _item()
+        ledger.store_records(cast.uploader, [granted, bare])  # anchored: batch_size 2
+        ledger.grant(cast.admin, granted.cid, cast.revoked.address)  # as a gateway does
+        assert ledger._contract.view("isReserved", record_id(granted.cid)) == (True,)
+        squat = ledger._contract.store_args(rival, _item(granted.cid))
+        with pytest.raises(InvalidInput, match="was granted on by an admin"):
+            ledger._tx(rival, "storeImage", b"", squat, "store record")
+        assert (
+            ledger.verify_record(
+                granted.cid, granted.image_hash, granted.h3, granted.pixel_digest
+            ).source
+            == "batch"
+        )
+        assert ledger.has_access(granted.cid, cast.revoked.address)
+        assert ledger.controller_of(granted.cid) is None
+        # a batch record nobody granted on yet: the chain record never shadows the entry
+        squat = ledger._contract.store_args(rival, _item(bare.cid))
+        ledger._tx(rival, "storeImage", b"", squat, "store record")
+        with pytest.raises(IntegrityError, match="contradict each other"):
+            ledger.get_record(bare.cid)
+        with pytest.raises(IntegrityError, match="contradict each other"):
+            ledger.verify_record(bare.cid, bare.image_hash, bare.h3, bare.pixel_digest)
+        # and the operator appends no entry for a record already stored on chain
+        on_chain = _item()
+        stored = ledger._contract.store_args(rival, on_chain)
+        ledger._tx(rival, "storeImage", b"", stored, "store record")
+        with pytest.raises(InvalidInput, match="already stored on chain"):
+            ledger.store_records(cast.uploader, [on_chain])

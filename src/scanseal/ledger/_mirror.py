@@ -29,6 +29,7 @@ import contextlib
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -122,9 +123,13 @@ class AccessMirror:
 
     def on_chain(self, rid: bytes) -> bool:
         """Whether record ``rid`` was stored on chain (an ``ImageStored`` event)."""
+        return bool(self.stored_among([rid]))
+
+    def stored_among(self, rids: Iterable[bytes]) -> list[bytes]:
+        """Those of ``rids`` stored on chain, after one head check for all of them."""
         with self._lock:
             self._sync()
-            return rid in self._controllers
+            return [rid for rid in rids if rid in self._controllers]
 
     def catch_up(self) -> None:
         """Load the checkpoint, read the blocks since, save the new checkpoint; then ready."""

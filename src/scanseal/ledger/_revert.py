@@ -28,6 +28,7 @@ _INVALID_ARGUMENTS = {
     6: "reason codes 1 to 15 are the contract's own; reporters use 0 or 16 and up",
     7: "the owner is always an admin",
     8: "address 0x…01 marks a record handed to nobody; it cannot control one",
+    9: "the uploader's signature over the record is malformed",
 }
 
 
@@ -66,6 +67,10 @@ _MESSAGES: dict[str, tuple[type[ScanSealError], Callable[[list[Any]], str]]] = {
     "CardInUse": (
         InvalidInput,
         lambda a: f"identity-card hash {_short(a[0])} is already registered to {a[1]}",
+    ),
+    "RecordReserved": (
+        InvalidInput,
+        lambda a: f"record {_short(a[0])} was granted on by an admin (it lives in a batch)",
     ),
     "RecordExists": (InvalidInput, lambda a: f"record {_short(a[0])} is already stored"),
     "AlreadyGranted": (

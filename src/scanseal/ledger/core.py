@@ -186,16 +186,23 @@ class Ledger:
         return self._writer.store(uploader, items)
 
     def get_record(self, cid: bytes) -> Record:
-        """The record for a manifest CID: from the chain, or from an anchored batch entry."""
+        """The record for a manifest CID: from the chain, or from an anchored batch entry.
+        One in both places is an IntegrityError: a record stored on chain under the CID of a
+        batch entry (squatting it) never shadows the entry."""
         rid = record_id(cid)
+        entry = self._writer.batched_record(rid)
         try:
             values = self._view("getRecord", rid)
         except NotFound:
-            entry = self._writer.batched_record(rid)
             if entry is None:
                 raise
             return _record_from_entry(entry)
         stored_cid, image_hash, h3, pixel, uploader, stamp = values
+        if entry is not None:
+            raise IntegrityError(
+                f"record 0x{rid.hex()[:16]}… is in the batched log of {entry.reporter} and also "
+                f"stored on chain by {uploader}: the two contradict each other"
+            )
         return Record(rid, bytes(stored_cid), image_hash, h3, pixel, uploader, stamp, "chain")
 
     def record_receipt(self, cid: bytes) -> Receipt | None:
