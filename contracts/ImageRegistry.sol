@@ -62,6 +62,10 @@ contract ImageRegistry {
 
     uint256 public constant MAX_CID_LENGTH = 128;
     uint256 public constant MAX_PROOF_LENGTH = 64;
+    /// @notice The largest log an anchor may claim (2**40 entries): a size is the operator's
+    /// claim, checked off chain against the log, and a cap keeps a wrong first claim such as
+    /// 2**64 - 1 from freezing the operator's list of anchors.
+    uint64 public constant MAX_LOG_SIZE = 2 ** 40;
 
     address public owner;
     /// @notice The account the owner proposed as the next owner; it becomes owner only by
@@ -442,6 +446,7 @@ contract ImageRegistry {
             latestRoot = latest.root;
         }
         if (size <= latestSize) revert AnchorNotGrowing(latestSize, size);
+        if (size > MAX_LOG_SIZE) revert InvalidArgument(10);
         if (consistency.length > MAX_PROOF_LENGTH) revert InvalidArgument(5);
         if (latestSize > 0 && !_consistent(latestSize, size, latestRoot, root, consistency)) {
             revert InconsistentAnchor(latestSize, size);

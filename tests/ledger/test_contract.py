@@ -371,6 +371,7 @@ ViewArgs = Callable[[World, str], tuple[Any, ...]]
 VIEWS: dict[str, ViewArgs] = {
     "MAX_CID_LENGTH": lambda w, a: (),
     "MAX_PROOF_LENGTH": lambda w, a: (),
+    "MAX_LOG_SIZE": lambda w, a: (),
     "REASON_NONE": lambda w, a: (),
     "REASON_NO_GRANT": lambda w, a: (),
     "REASON_REVOKED": lambda w, a: (),

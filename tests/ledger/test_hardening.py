@@ -18,7 +18,8 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from scanseal.errors import AccessDenied, IntegrityError, InvalidInput, NotFound
-from scanseal.ledger import AccessType, Reason, Receipt, RecordInput, record_id
+from scanseal.ledger import AccessType, Ledger, Reason, Receipt, RecordInput, record_id
+from scanseal.ledger._batched import BatchedWriter
 from scanseal.ledger._mirror import AccessMirror
 
 from .conftest import Cast, ConfigFactory, World, card, new_cid
@@ -379,3 +380,32 @@ def test_batched_records_cannot_be_squatted(make_config: ConfigFactory, cast: Ca
         ledger._tx(rival, "storeImage", b"", stored, "store record")
         with pytest.raises(InvalidInput, match="already stored on chain"):
             ledger.store_records(cast.uploader, [on_chain])
+
+
+# ------------------------------------------------------------------ finding 5: anchored sizes
+
+
+def test_an_anchor_claims_at_most_max_log_size(world: World) -> None:
+    admin, root = world.cast.admin, os.urandom(32)  # a one-entry log: the root is any hash
+    for size in (2**64 - 1, 2**40 + 1):
+        with pytest.raises(InvalidInput, match="at most 2\\*\\*40 entries"):
+            _raw(world, admin, "anchorBatch", root, size, [])
+    assert world.ledger.anchor_count(admin.address) == 0
+    _raw(world, admin, "anchorBatch", root, 1, [])
+    assert world.ledger.get_anchor(admin.address, 0).size == 1
+
+
+def test_a_size_that_is_not_the_roots_is_caught_off_chain(
+    make_config: ConfigFactory, cast: Cast
+) -> None:
+    """The chain takes the operator's word for the size of its first anchor; every ledger that
+    opens the log (the operator's, a reader's) compares the root at that size with the file."""
+    config = make_config(mode="batched", batch_size=10**6)
+    with _batched(make_config, cast, batch_size=10**6) as ledger:
+        ledger.store_records(cast.uploader, _items(4))
+        writer = ledger._writer
+        assert isinstance(writer, BatchedWriter)
+        three = writer.log.tree.root(3)
+        ledger._tx(cast.admin, "anchorBatch", b"", [three, 4, []], "anchor batch")  # mis-sized
+    with pytest.raises(IntegrityError, match="does not match the root anchored on chain"):
+        Ledger.open(config, operator=cast.admin)

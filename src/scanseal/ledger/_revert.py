@@ -29,6 +29,7 @@ _INVALID_ARGUMENTS = {
     7: "the owner is always an admin",
     8: "address 0x…01 marks a record handed to nobody; it cannot control one",
     9: "the uploader's signature over the record is malformed",
+    10: "an anchor may claim at most 2**40 entries",
 }
 
 
