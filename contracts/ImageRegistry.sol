@@ -247,7 +247,6 @@ contract ImageRegistry {
         if (!_uploaders[uploader]) revert NotUploader(uploader);
         recordId = keccak256(cid);
         ImageRecord storage record = _records[recordId];
-        // slither-disable-next-line timestamp (an existence check, not a time comparison)
         if (record.timestamp != 0) revert RecordExists(recordId);
         if (record.reserved) revert RecordReserved(recordId);
         record.cid = cid;
@@ -338,7 +337,7 @@ contract ImageRegistry {
     /// (the zero address: only admins control it, and no one opens it without a grant). Allowed
     /// to admins, and to the current controller while it is an authorized uploader.
     function setController(bytes32 recordId, address controller) external {
-        // slither-disable-next-line timestamp (an existence check, not a time comparison)
+        // slither-disable-next-line incorrect-equality,timestamp (existence: 0 means no record)
         if (_records[recordId].timestamp == 0) revert UnknownRecord(recordId);
         _requireController(recordId);
         if (controller == _NO_CONTROLLER) revert InvalidArgument(8);
@@ -359,7 +358,6 @@ contract ImageRegistry {
         if (_identities[grantee] == bytes32(0)) revert UnknownIdentity(grantee);
         if (_grants[recordId][grantee] == _GRANT_ACTIVE) revert AlreadyGranted(recordId, grantee);
         ImageRecord storage record = _records[recordId];
-        // slither-disable-next-line timestamp (an existence check, not a time comparison)
         if (record.timestamp == 0 && !record.reserved) record.reserved = true; // a batch's
         _grants[recordId][grantee] = _GRANT_ACTIVE;
         emit AccessGranted(recordId, grantee, msg.sender);
@@ -380,6 +378,7 @@ contract ImageRegistry {
 
     function hasAccess(bytes32 recordId, address account) public view returns (bool) {
         if (account == address(0)) return false;
+        // slither-disable-next-line timestamp (compares the controller address, not a time)
         if (controllerOf(recordId) == account) return true;
         return _grants[recordId][account] == _GRANT_ACTIVE;
     }
@@ -472,6 +471,7 @@ contract ImageRegistry {
     /// batch, since its uploader is not known on chain).
     function _requireController(bytes32 recordId) private view {
         if (isAdmin(msg.sender)) return;
+        // slither-disable-next-line timestamp (compares the controller address, not a time)
         if (msg.sender == controllerOf(recordId) && _uploaders[msg.sender]) return;
         revert NotRecordController(recordId, msg.sender);
     }
