@@ -9,7 +9,9 @@ behind each line of the role table.
 from __future__ import annotations
 
 import os
+import random
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,15 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from scanseal.errors import AccessDenied, IntegrityError, InvalidInput, NotFound
-from scanseal.ledger import AccessType, Ledger, Reason, Receipt, RecordInput, record_id
+from scanseal.ledger import (
+    AccessType,
+    GrantState,
+    Ledger,
+    Reason,
+    Receipt,
+    RecordInput,
+    record_id,
+)
 from scanseal.ledger._batched import BatchedWriter
 from scanseal.ledger._mirror import AccessMirror
 
@@ -409,3 +419,109 @@ def test_a_size_that_is_not_the_roots_is_caught_off_chain(
         ledger._tx(cast.admin, "anchorBatch", b"", [three, 4, []], "anchor batch")  # mis-sized
     with pytest.raises(IntegrityError, match="does not match the root anchored on chain"):
         Ledger.open(config, operator=cast.admin)
+
+
+# ------------------------------------------------------------------ all of it, at random
+
+
+class _Model:
+    """What the hardened rules say the contract must do, kept beside it."""
+
+    def __init__(self, world: World, rival: LocalAccount) -> None:
+        cast = world.cast
+        self.admins = {cast.owner.address, cast.admin.address}
+        self.identified = {a.address for a in (cast.uploader, rival, cast.grantee, cast.revoked)}
+        self.uploaders = {cast.uploader.address, rival.address}
+        self.candidates = [cast.uploader.address, rival.address]  # authorized, deauthorized
+        self.controller: dict[bytes, str | None] = {world.cid: cast.uploader.address}
+        self.grants = {
+            (world.cid, cast.grantee.address): GrantState.ACTIVE,
+            (world.cid, cast.revoked.address): GrantState.REVOKED,
+        }
+
+    def controls(self, who: str, cid: bytes) -> bool:
+        return who in self.admins or (self.controller[cid] == who and who in self.uploaders)
+
+    def has_access(self, cid: bytes, who: str) -> bool:
+        return self.controller[cid] == who or self.grants.get((cid, who)) == GrantState.ACTIVE
+
+
+def _succeeds(call: Callable[..., object], *args: Any) -> bool:
+    try:
+        call(*args)
+    except (AccessDenied, InvalidInput, NotFound):
+        return False
+    return True
+
+
+def _random_step(
+    world: World, model: _Model, who: LocalAccount, chooser: random.Random, targets: list[str]
+) -> None:
+    """One random transaction; it must succeed exactly when the model says it may."""
+    ledger, me = world.ledger, who.address
+    cid, target = chooser.choice(list(model.controller)), chooser.choice(targets)
+    kind = chooser.choice(["store", "grant", "revoke", "hand", "upload-role", "log"])
+    if kind == "store":
+        item = _item()
+        ok = me in model.uploaders
+        assert _succeeds(ledger.store_records, who, [item]) is ok
+        if ok:
+            model.controller[item.cid] = me
+    elif kind == "grant":
+        ok = model.controls(me, cid) and target in model.identified
+        ok = ok and model.grants.get((cid, target)) != GrantState.ACTIVE
+        assert _succeeds(ledger.grant, who, cid, target) is ok, (me, kind)
+        if ok:
+            model.grants[(cid, target)] = GrantState.ACTIVE
+    elif kind == "revoke":
+        ok = model.controls(me, cid) and model.grants.get((cid, target)) == GrantState.ACTIVE
+        assert _succeeds(ledger.revoke, who, cid, target) is ok, (me, kind)
+        if ok:
+            model.grants[(cid, target)] = GrantState.REVOKED
+    elif kind == "hand":
+        heir = chooser.choice([target, None])
+        ok = model.controls(me, cid) and (heir is None or heir in model.identified)
+        assert _succeeds(ledger.set_controller, who, cid, heir) is ok, (me, kind)
+        if ok:
+            model.controller[cid] = heir
+    elif kind == "upload-role":
+        subject = chooser.choice(model.candidates)
+        ok = me in model.admins
+        if subject in model.uploaders:
+            assert _succeeds(ledger.deauthorize_uploader, who, subject) is ok, (me, kind)
+            model.uploaders -= {subject} if ok else set()
+        else:
+            assert _succeeds(ledger.authorize_uploader, who, subject) is ok, (me, kind)
+            model.uploaders |= {subject} if ok else set()
+    else:
+        accessor = chooser.choice([me, target])
+        ok = me in model.admins or (accessor == me and me in model.identified)
+        assert _succeeds(ledger.log_access, who, cid, accessor) is ok, (me, kind)
+        if ok:
+            last = ledger.access_log(cid)[-1]
+            assert (last.accessor, last.reporter) == (accessor, me)
+            assert last.authorized is model.has_access(cid, accessor)
+
+
+def test_random_histories_keep_every_rule(world: World) -> None:
+    """Random actors try every transaction; each succeeds exactly when the model says so, and
+    the mirrored access table always equals the model's (and the contract's)."""
+    cast, ledger = world.cast, world.ledger
+    rival = Account.create()
+    ledger.register_identity(cast.admin, rival.address, card(rival))
+    ledger.authorize_uploader(cast.admin, rival.address)
+    model = _Model(world, rival)
+    actors = [cast.owner, cast.admin, cast.uploader, rival, cast.grantee, cast.stranger]
+    for actor in actors:
+        ledger.chain.ensure_funded(actor.address)
+    targets = [a.address for a in (cast.uploader, rival, cast.grantee, cast.revoked, cast.stranger)]
+    chooser = random.Random(23)
+    for _step in range(200):
+        _random_step(world, model, chooser.choice(actors), chooser, targets)
+        for record in model.controller:
+            for account in targets:
+                expected = model.has_access(record, account)
+                assert ledger.has_access(record, account) is expected, (record, account)
+    for record in model.controller:
+        for account in targets:
+            assert _contract_has_access(world, record, account) is model.has_access(record, account)
