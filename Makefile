@@ -6,7 +6,7 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
 .PHONY: demo test lint typecheck unit bench clean install install-dev ipfs-tools bench-storage
 .PHONY: install-contracts contracts bench-ledger bench-gateway security dicom-tools bench-dicom
-.PHONY: bench-detect train test-train fuzz detect-data soak
+.PHONY: bench-detect train test-train fuzz detect-data soak slither
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,7 +50,7 @@ typecheck: install-dev
 unit: install-dev ipfs-tools
 	$(BIN)/python -m pytest
 
-test: lint typecheck unit
+test: lint typecheck unit slither
 
 # The evaluation: every paper table measured on this machine, docs/RESULTS.md and its plots
 # regenerated (about 30 minutes on 2 cores); `python bench/evaluate.py --quick` is the small one.
@@ -75,6 +75,25 @@ contracts: $(CONTRACTS_STAMP)
 	cd contracts && node compile.js
 
 unit: install-contracts
+
+# Static analysis: slither over the very build of the committed artifact. compile.js writes the
+# artifact's standard-JSON input (same source, evmVersion, optimizer, bytecodeHash), slither
+# compiles it through solc-cli.js (the pinned solc-js, offline) and analyses it, and compile.js
+# then checks that the bytecode slither saw is the artifact's. slither-analyzer needs web3 < 8,
+# so it has a venv of its own. Any finding fails the target.
+SLITHER_VENV := .venv-slither
+SLITHER_BUILD := contracts/build
+$(SLITHER_VENV)/.installed:
+	$(PYTHON) -m venv $(SLITHER_VENV)
+	$(SLITHER_VENV)/bin/python -m pip --disable-pip-version-check -q install slither-analyzer==0.11.6
+	touch $@
+
+slither: $(SLITHER_VENV)/.installed $(CONTRACTS_STAMP)
+	mkdir -p $(SLITHER_BUILD)
+	cd contracts && node compile.js --standard-json-input build/input.json
+	cd contracts && SCANSEAL_SOLC_OUTPUT=build/output.json ../$(SLITHER_VENV)/bin/slither \
+		build/input.json --compile-force-framework solc-json --solc ./solc-cli.js
+	cd contracts && node compile.js --check-build build/output.json
 
 bench-ledger: install-dev install-contracts
 	$(BIN)/python bench/ledger.py
@@ -168,4 +187,4 @@ test-train: $(TRAIN_VENV)/.installed detect-data
 	$(TRAIN_VENV)/bin/python -m pytest tests/detect
 
 clean:
-	rm -rf $(VENV) $(TRAIN_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(TRAIN_VENV) $(SLITHER_VENV) $(SLITHER_BUILD) .mypy_cache .ruff_cache .pytest_cache .hypothesis

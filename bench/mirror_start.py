@@ -86,7 +86,7 @@ def _store_fast(ledger: Ledger, uploader: LocalAccount, count: int) -> None:
     contract = ledger._contract
     for done in range(0, count, _CHUNK):
         sent = [
-            contract.send(uploader, "storeImage", [i.cid, i.image_hash, i.h3, i.pixel_digest])
+            contract.send(uploader, "storeImage", contract.store_args(uploader, i))
             for i in _items(min(_CHUNK, count - done))
         ]
         if anvil is not None:

@@ -33,7 +33,10 @@ if (args.includes("--version")) {
     const at = args.indexOf("--allow-paths");
     const allowed = [process.cwd(), ...(at >= 0 ? args[at + 1].split(",") : [])].map((p) => path.resolve(p));
     const input = Buffer.concat(chunks).toString("utf8");
-    process.stdout.write(solc.compile(input, { import: importer(allowed) }));
+    const output = solc.compile(input, { import: importer(allowed) });
+    // SCANSEAL_SOLC_OUTPUT keeps a copy, so that `make slither` can check the build it analysed
+    if (process.env.SCANSEAL_SOLC_OUTPUT) fs.writeFileSync(process.env.SCANSEAL_SOLC_OUTPUT, output);
+    process.stdout.write(output);
   });
 } else {
   process.stderr.write("solc-cli.js supports only --version and --standard-json\n");

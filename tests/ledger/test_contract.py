@@ -31,9 +31,10 @@ CONTROLLERS = ("owner", "admin", "uploader")  # of the world's record, which the
 
 # The contract's custom errors as AccessDenied messages (scanseal.ledger._revert), after the caller
 NOT_OWNER = "is not the contract owner"
+NOT_PENDING = "is not the proposed owner"
 NOT_ADMIN = "is not an admin"
 NOT_UPLOADER = "is not an authorized uploader"
-NOT_CONTROLLER = "is neither the uploader of record"
+NOT_CONTROLLER = "is neither the controller of record"
 NOT_REPORTER = "may not report access attempts for"
 
 
@@ -60,7 +61,10 @@ def test_transfer_ownership_only_owner(world: World, role: str) -> None:
     caller, heir = _who(world, role), world.cast.stranger
     if role == "owner":
         world.ledger.transfer_ownership(caller, heir.address)
-        assert world.ledger.owner() == heir.address
+        assert world.ledger.owner() == caller.address
+        assert world.ledger.pending_owner() == heir.address
+        world.ledger.accept_ownership(heir)
+        assert (world.ledger.owner(), world.ledger.pending_owner()) == (heir.address, None)
         with _refused(caller, NOT_OWNER):  # the old owner has given its powers away
             world.ledger.set_admin(caller, world.cast.grantee.address)
         world.ledger.set_admin(heir, world.cast.grantee.address)
@@ -69,6 +73,23 @@ def test_transfer_ownership_only_owner(world: World, role: str) -> None:
         with _refused(caller, NOT_OWNER):
             world.ledger.transfer_ownership(caller, caller.address)
         assert world.ledger.owner() == world.cast.owner.address
+        assert world.ledger.pending_owner() is None
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_accept_ownership_only_the_proposed_owner(world: World, role: str) -> None:
+    caller, owner = _who(world, role), world.cast.owner
+    world.ledger.transfer_ownership(owner, world.cast.stranger.address)
+    if role == "stranger":
+        world.ledger.accept_ownership(caller)
+        assert (world.ledger.owner(), world.ledger.pending_owner()) == (caller.address, None)
+        with _refused(caller, NOT_PENDING):  # one acceptance per proposal
+            world.ledger.accept_ownership(caller)
+    else:
+        with _refused(caller, NOT_PENDING):
+            world.ledger.accept_ownership(caller)
+        assert world.ledger.owner() == owner.address
+        assert world.ledger.pending_owner() == world.cast.stranger.address
 
 
 def test_transfer_ownership_refuses_the_zero_address(world: World) -> None:
@@ -205,6 +226,34 @@ def test_revoke_by_uploader_or_admin(world: World, role: str) -> None:
         assert world.ledger.has_access(world.cid, grantee)
 
 
+@pytest.mark.parametrize("role", ROLES)
+def test_set_controller_by_admins_or_the_controller(world: World, role: str) -> None:
+    caller, heir, uploader = _who(world, role), world.cast.revoked, world.cast.uploader
+    if role in CONTROLLERS:
+        world.ledger.set_controller(caller, world.cid, heir.address)
+        assert world.ledger.controller_of(world.cid) == heir.address
+        assert world.ledger.has_access(world.cid, heir.address)  # the controller opens it
+        assert not world.ledger.has_access(world.cid, uploader.address)
+        with _refused(uploader, NOT_CONTROLLER):  # handed over: the uploader's control is gone
+            world.ledger.revoke(uploader, world.cid, world.cast.grantee.address)
+    else:
+        with _refused(caller, NOT_CONTROLLER):
+            world.ledger.set_controller(caller, world.cid, caller.address)
+        assert world.ledger.controller_of(world.cid) == uploader.address
+
+
+def test_set_controller_refusals(world: World) -> None:
+    admin, grantee = world.cast.admin, world.cast.grantee.address
+    with pytest.raises(NotFound, match="not on the ledger"):  # batched records have no controller
+        world.ledger.set_controller(admin, new_cid(), grantee)
+    with pytest.raises(NotFound, match="no registered identity"):
+        world.ledger.set_controller(admin, world.cid, world.cast.stranger.address)
+    with pytest.raises(InvalidInput, match="handed to nobody"):
+        world.ledger.set_controller(admin, world.cid, "0x" + "00" * 19 + "01")
+    assert world.ledger.controller_of(world.cid) == world.cast.uploader.address
+    assert world.ledger.controller_of(new_cid()) is None
+
+
 def test_revoke_without_grant(world: World) -> None:
     with pytest.raises(InvalidInput, match="no grant"):
         world.ledger.revoke(world.cast.uploader, world.cid, world.cast.revoked.address)
@@ -232,6 +281,7 @@ def test_log_access_decides_from_the_grant_table(
     assert (result.allowed, result.reason) == (allowed, reason)
     (logged,) = world.ledger.access_log(world.cid)
     assert (logged.accessor, logged.authorized, logged.reason) == (accessor, allowed, reason)
+    assert logged.reporter == world.cast.admin.address
     assert logged.access_type == AccessType.DOWNLOAD
 
 
@@ -244,19 +294,24 @@ def test_gateway_reason_turns_access_into_denial(world: World) -> None:
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_log_access_own_attempt_by_anyone_others_by_admins(world: World, role: str) -> None:
+def test_log_access_own_attempt_by_identities_others_by_admins(world: World, role: str) -> None:
     caller = _who(world, role)
-    own = world.ledger.log_access(caller, world.cid, caller.address)
-    assert own.allowed is (role in ("uploader", "grantee"))
+    identified = role in ("uploader", "grantee", "revoked")
+    if role in ADMINS or identified:
+        own = world.ledger.log_access(caller, world.cid, caller.address)
+        assert own.allowed is (role in ("uploader", "grantee"))
+    else:  # no role and no identity: not even its own attempt
+        with _refused(caller, NOT_REPORTER):
+            world.ledger.log_access(caller, world.cid, caller.address)
     other = Account.create().address  # nobody's own attempt in this cast
     if role in ADMINS:
         assert world.ledger.log_access(caller, world.cid, other).reason == Reason.NO_GRANT
     else:
         with _refused(caller, NOT_REPORTER):
             world.ledger.log_access(caller, world.cid, other)
-    assert [e.accessor for e in world.ledger.access_log(world.cid)][1:] == (
-        [other] if role in ADMINS else []
-    )
+    reporters = [(e.accessor, e.reporter) for e in world.ledger.access_log(world.cid)]
+    expected = [(caller.address, caller.address)] if role in ADMINS or identified else []
+    assert reporters == expected + ([(other, caller.address)] if role in ADMINS else [])
 
 
 # ------------------------------------------------------------------ batched anchors
@@ -312,14 +367,17 @@ STANDING = {
 
 ViewArgs = Callable[[World, str], tuple[Any, ...]]
 #: Every view of the ABI with arguments about the world's record and a subject account; the
-#: last three read past the end and revert (UnknownRecord, UnknownAnchor, an out-of-range index).
+#: last three read past the end and revert (UnknownRecord, UnknownAnchor, UnknownAccessLog).
 VIEWS: dict[str, ViewArgs] = {
     "MAX_CID_LENGTH": lambda w, a: (),
     "MAX_PROOF_LENGTH": lambda w, a: (),
+    "MAX_LOG_SIZE": lambda w, a: (),
     "REASON_NONE": lambda w, a: (),
     "REASON_NO_GRANT": lambda w, a: (),
     "REASON_REVOKED": lambda w, a: (),
+    "FIRST_REPORTER_REASON": lambda w, a: (),
     "owner": lambda w, a: (),
+    "pendingOwner": lambda w, a: (),
     "isAdmin": lambda w, a: (a,),
     "isUploader": lambda w, a: (a,),
     "identityOf": lambda w, a: (a,),
@@ -327,6 +385,9 @@ VIEWS: dict[str, ViewArgs] = {
     "verifyImage": lambda w, a: (record_id(w.cid), w.hashes[0]),
     "verifyRecord": lambda w, a: (record_id(w.cid), *w.hashes),
     "grantOf": lambda w, a: (record_id(w.cid), a),
+    "controllerOf": lambda w, a: (record_id(w.cid),),
+    "isReserved": lambda w, a: (record_id(w.cid),),
+    "recordDigest": lambda w, a: (w.cid, *w.hashes),
     "hasAccess": lambda w, a: (record_id(w.cid), a),
     "accessLogCount": lambda w, a: (record_id(w.cid),),
     "accessLogAt": lambda w, a: (record_id(w.cid), 0),
@@ -417,6 +478,7 @@ def test_audit_trail_tells_the_whole_story(world: World) -> None:
 #: The role-parametrized test of each state-changing function of the contract.
 TRANSACTIONS: dict[str, Callable[[World, str], None]] = {
     "transferOwnership": test_transfer_ownership_only_owner,
+    "acceptOwnership": test_accept_ownership_only_the_proposed_owner,
     "setAdmin": test_set_admin_only_owner,
     "registerIdentity": test_register_identity_only_admins,
     "authorizeUploader": test_authorize_uploader_only_admins,
@@ -424,7 +486,8 @@ TRANSACTIONS: dict[str, Callable[[World, str], None]] = {
     "storeImage": test_store_record_only_uploaders,
     "grantAccess": test_grant_by_uploader_or_admin,
     "revokeAccess": test_revoke_by_uploader_or_admin,
-    "logAccess": test_log_access_own_attempt_by_anyone_others_by_admins,
+    "setController": test_set_controller_by_admins_or_the_controller,
+    "logAccess": test_log_access_own_attempt_by_identities_others_by_admins,
     "anchorBatch": test_anchor_batch_only_admins,
 }
 

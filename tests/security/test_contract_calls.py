@@ -34,6 +34,8 @@ def test_unauthorized_contract_calls_revert(make_config: ConfigFactory) -> None:
         cid = b"\x01\x55" + os.urandom(34)
         ledger.store_record(uploader, cid, os.urandom(32), os.urandom(32), os.urandom(32))
         ledger.grant(uploader, cid, grantee.address)
+        heir = Account.create()  # a pending ownership proposal nobody below may accept
+        ledger.transfer_ownership(owner, heir.address)
 
         def anchor(account) -> Callable[[], object]:
             data = _abi.encode_call("anchorBatch", os.urandom(32), 1, [])
@@ -49,12 +51,14 @@ def test_unauthorized_contract_calls_revert(make_config: ConfigFactory) -> None:
             return [
                 lambda: ledger.set_admin(w, w.address),
                 lambda: ledger.transfer_ownership(w, w.address),
+                lambda: ledger.accept_ownership(w),
                 lambda: ledger.register_identity(w, stranger.address, os.urandom(32)),
                 lambda: ledger.authorize_uploader(w, w.address),
                 lambda: ledger.deauthorize_uploader(w, uploader.address),
                 lambda: ledger.store_record(w, new_cid(), *hashes),
                 lambda: ledger.grant(w, cid, member.address),
                 lambda: ledger.revoke(w, cid, grantee.address),
+                lambda: ledger.set_controller(w, cid, w.address),
                 lambda: ledger.log_access(w, cid, uploader.address, AccessType.VIEW, Reason.NONE),
                 anchor(w),
             ]
@@ -65,7 +69,7 @@ def test_unauthorized_contract_calls_revert(make_config: ConfigFactory) -> None:
             with pytest.raises(AccessDenied):
                 call()
             reverted += 1
-        assert ledger.owner() == owner.address
+        assert (ledger.owner(), ledger.pending_owner()) == (owner.address, heir.address)
         assert ledger.has_access(cid, grantee.address)
         assert not ledger.has_access(cid, member.address)
         assert not ledger.is_admin(stranger.address)
@@ -73,7 +77,7 @@ def test_unauthorized_contract_calls_revert(make_config: ConfigFactory) -> None:
         ledger.close()
     earlier, blocked, _, _ = RESULTS.get(ROW, (0, 0, 0, ""))
     RESULTS[ROW] = (earlier + len(attempts), blocked + reverted, 0, "succeeded")
-    assert reverted == len(attempts) == 30
+    assert reverted == len(attempts) == 36
 
 
 def _send(ledger: Ledger, account, data: bytes) -> tuple[dict, str]:

@@ -102,10 +102,14 @@ class BatchedWriter:
     # ------------------------------------------------------------ writing
 
     def store(self, uploader: LocalAccount, items: Sequence[RecordInput]) -> list[Receipt]:
-        """Append one record entry each; a record already in the log is refused."""
+        """Append one record entry each; a record already in the log or stored on chain is
+        refused (a batch entry and a chain record for one CID would contradict each other)."""
         with self._lock:
             operator = self._signer()
             self._require_uploader(uploader.address)
+            on_chain = self._mirror.stored_among(record_id(item.cid) for item in items)
+            if on_chain:
+                raise InvalidInput(f"record 0x{on_chain[0].hex()[:16]}… is already stored on chain")
             receipts = []
             for item in items:
                 rid = record_id(item.cid)

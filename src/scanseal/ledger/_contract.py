@@ -8,16 +8,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from eth_abi.abi import encode as abi_encode
+from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
 from scanseal.ledger import _abi
 from scanseal.ledger._chain import Chain, RevertError
 from scanseal.ledger._revert import error_from_revert
-from scanseal.ledger.models import AnchorInfo, Receipt
+from scanseal.ledger.models import AnchorInfo, Receipt, RecordInput
 
 _GAS = {"storeImage": 300_000, "anchorBatch": 400_000, "logAccess": 150_000}
 _DEFAULT_GAS = 150_000
+_STORE_TAG = keccak(text="ScanSeal ImageRegistry storeImage")
+_DIGEST_TYPES = ["bytes32", "uint256", "address", "bytes32", "bytes32", "bytes32", "bytes32"]
 
 
 class Contract:
@@ -54,6 +59,19 @@ class Contract:
         call_args = [rid, *args] if rid else args
         tx, tx_hash = self.send(account, function, call_args)
         return self.settle(account, tx, tx_hash, rid, action)
+
+    def record_digest(self, item: RecordInput) -> bytes:
+        """The contract's ``recordDigest``: what an uploader signs to store ``item`` here."""
+        values = [_STORE_TAG, self.chain.chain_id, self.address, keccak(item.cid)]
+        values += [item.image_hash, item.h3, item.pixel_digest]
+        return keccak(abi_encode(_DIGEST_TYPES, values))
+
+    def store_args(self, uploader: LocalAccount, item: RecordInput) -> list[Any]:
+        """storeImage's arguments for ``item``, signed by ``uploader`` (EIP-191), so that the
+        record is the uploader's whoever gets the transaction mined first."""
+        message = encode_defunct(primitive=self.record_digest(item))
+        signature = bytes(uploader.sign_message(message).signature)
+        return [item.cid, item.image_hash, item.h3, item.pixel_digest, signature]
 
     def receipt_events(self, receipt: Receipt) -> list[tuple[str, dict[str, Any]]]:
         """The ImageRegistry events a mined transaction emitted, decoded."""

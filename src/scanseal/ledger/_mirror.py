@@ -1,9 +1,10 @@
 """The contract's access table, mirrored in memory from its events, with a checkpoint on disk.
 
 ``hasAccess(recordId, account)`` is true when ``account`` is not zero and is either the record's
-uploader or holds an active grant. Exactly three events change that answer — ``ImageStored``
-(sets the uploader), ``AccessGranted`` and ``AccessRevoked`` (set the grant state) — so replaying
-them in chain order gives the same table the contract holds. Before every answer the mirror
+controller or holds an active grant. Exactly four events change that answer — ``ImageStored``
+(the uploader is the first controller), ``ControllerChanged`` (a hand-over, possibly to nobody),
+``AccessGranted`` and ``AccessRevoked`` (set the grant state) — so replaying them in chain order
+gives the same table the contract holds. Before every answer the mirror
 compares the chain head with the block it last read and, when the head moved, reads the new
 blocks' events first. An answer therefore reflects the chain as of that head check, as an
 ``eth_call`` at ``latest`` would, but costs a head check and a dict lookup instead of an EVM
@@ -28,6 +29,7 @@ import contextlib
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -40,7 +42,7 @@ from scanseal.ledger._chain import Chain
 from scanseal.ledger.models import GrantState
 
 _ZERO: Final = "0x" + "00" * 20
-_EVENTS: Final = ("ImageStored", "AccessGranted", "AccessRevoked")
+_EVENTS: Final = ("ImageStored", "ControllerChanged", "AccessGranted", "AccessRevoked")
 _SPAN: Final = 10_000
 """Blocks per eth_getLogs query: public nodes cap the range a single query may cover."""
 _SAVE_SECONDS: Final = 2.0
@@ -53,7 +55,7 @@ CREATE TABLE IF NOT EXISTS head (
     number INTEGER NOT NULL,
     hash BLOB NOT NULL
 );
-CREATE TABLE IF NOT EXISTS uploaders (rid BLOB PRIMARY KEY, account TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS controllers (rid BLOB PRIMARY KEY, account TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS grants (
     rid BLOB NOT NULL,
     account TEXT NOT NULL,
@@ -88,12 +90,13 @@ class AccessMirror:
         self._topics = ["0x" + _abi.event_topic(name).hex() for name in _EVENTS]
         self._lock = threading.Lock()
         self._head: Head | None = None
-        self._uploaders: dict[bytes, str] = {}
+        self._controllers: dict[bytes, str] = {}
+        """Each on-chain record's controller (the zero address when handed to nobody)."""
         self._grants: dict[tuple[bytes, str], int] = {}
         self._checkpoint = _Checkpoint(checkpoint, contract, first_block) if checkpoint else None
         self._loaded = False
         self._saved_at = 0.0
-        self._changed_uploaders: set[bytes] = set()
+        self._changed_controllers: set[bytes] = set()
         self._changed_grants: set[tuple[bytes, str]] = set()
         self._rewrite = True
         self.ready = threading.Event()
@@ -107,7 +110,7 @@ class AccessMirror:
             self._sync()
             if account == _ZERO:
                 return False
-            if self._uploaders.get(rid) == account:
+            if self._controllers.get(rid) == account:
                 return True
             return self._grants.get((rid, account), GrantState.NEVER) == GrantState.ACTIVE
 
@@ -118,11 +121,15 @@ class AccessMirror:
             self._sync()
             return GrantState(self._grants.get((rid, account), GrantState.NEVER))
 
-    def uploader_of(self, rid: bytes) -> str | None:
-        """Who stored record ``rid`` on chain (its ``ImageStored`` event), if anyone did."""
+    def on_chain(self, rid: bytes) -> bool:
+        """Whether record ``rid`` was stored on chain (an ``ImageStored`` event)."""
+        return bool(self.stored_among([rid]))
+
+    def stored_among(self, rids: Iterable[bytes]) -> list[bytes]:
+        """Those of ``rids`` stored on chain, after one head check for all of them."""
         with self._lock:
             self._sync()
-            return self._uploaders.get(rid)
+            return [rid for rid in rids if rid in self._controllers]
 
     def catch_up(self) -> None:
         """Load the checkpoint, read the blocks since, save the new checkpoint; then ready."""
@@ -152,7 +159,7 @@ class AccessMirror:
         ):
             known = None  # the chain we read is no longer canonical: start again
         if known is None:
-            self._uploaders.clear()
+            self._controllers.clear()
             self._grants.clear()
             self._rewrite = True
         start = self.first_block if known is None else known.number + 1
@@ -174,10 +181,10 @@ class AccessMirror:
         saved = self._checkpoint.load()
         if saved is None:
             return
-        head, uploaders, grants = saved
+        head, controllers, grants = saved
         if self._chain.block_hash(head.number) != head.hash:
             return  # reorganised, or another chain: rebuilt from the first block
-        self._head, self._uploaders, self._grants = head, uploaders, grants
+        self._head, self._controllers, self._grants = head, controllers, grants
         self._rewrite = False
 
     def _save(self) -> None:
@@ -185,14 +192,15 @@ class AccessMirror:
         if self._checkpoint is None or self._head is None:
             return
         if self._rewrite:
-            self._changed_uploaders, self._changed_grants = set(self._uploaders), set(self._grants)
-        uploaders = [(rid, self._uploaders[rid]) for rid in self._changed_uploaders]
+            self._changed_controllers = set(self._controllers)
+            self._changed_grants = set(self._grants)
+        controllers = [(rid, self._controllers[rid]) for rid in self._changed_controllers]
         grants = [(key[0], key[1], self._grants[key]) for key in self._changed_grants]
-        if not self._checkpoint.save(self._head, uploaders, grants, rewrite=self._rewrite):
+        if not self._checkpoint.save(self._head, controllers, grants, rewrite=self._rewrite):
             self._checkpoint = None  # unwritable: the mirror goes on without one
             return
         self._rewrite = False
-        self._changed_uploaders.clear()
+        self._changed_controllers.clear()
         self._changed_grants.clear()
 
     def _apply(self, log: dict[str, Any]) -> None:
@@ -201,9 +209,10 @@ class AccessMirror:
             return
         name, fields = decoded
         rid = bytes(fields["recordId"])
-        if name == "ImageStored":
-            self._uploaders[rid] = str(fields["uploader"])
-            self._changed_uploaders.add(rid)
+        if name in ("ImageStored", "ControllerChanged"):
+            holder = fields["uploader"] if name == "ImageStored" else fields["controller"]
+            self._controllers[rid] = checksum(str(holder))
+            self._changed_controllers.add(rid)
             return
         key = (rid, str(fields["grantee"]))
         self._grants[key] = GrantState.ACTIVE if name == "AccessGranted" else GrantState.REVOKED
@@ -229,17 +238,17 @@ class _Checkpoint:
             row = db.execute("SELECT contract, first_block, number, hash FROM head").fetchone()
             if row is None or (row[0], row[1]) != (self._contract, self._first_block):
                 return None
-            uploaders = {bytes(r): str(a) for r, a in db.execute("SELECT * FROM uploaders")}
+            controllers = {bytes(r): str(a) for r, a in db.execute("SELECT * FROM controllers")}
             grants = {(bytes(r), str(a)): int(s) for r, a, s in db.execute("SELECT * FROM grants")}
         except (sqlite3.Error, OSError, ScanSealError):  # a cache: unusable means rebuild
             self._discard()
             return None
-        return Head(int(row[2]), bytes(row[3])), uploaders, grants
+        return Head(int(row[2]), bytes(row[3])), controllers, grants
 
     def save(
         self,
         head: Head,
-        uploaders: list[tuple[bytes, str]],
+        controllers: list[tuple[bytes, str]],
         grants: list[tuple[bytes, str, int]],
         *,
         rewrite: bool,
@@ -251,9 +260,9 @@ class _Checkpoint:
             db.execute("BEGIN IMMEDIATE")
             try:
                 if rewrite:
-                    db.execute("DELETE FROM uploaders")
+                    db.execute("DELETE FROM controllers")
                     db.execute("DELETE FROM grants")
-                db.executemany("INSERT OR REPLACE INTO uploaders VALUES (?, ?)", uploaders)
+                db.executemany("INSERT OR REPLACE INTO controllers VALUES (?, ?)", controllers)
                 db.executemany("INSERT OR REPLACE INTO grants VALUES (?, ?, ?)", grants)
                 db.execute(
                     "INSERT OR REPLACE INTO head VALUES (0, ?, ?, ?, ?)",

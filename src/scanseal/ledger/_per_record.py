@@ -52,7 +52,7 @@ class PerRecordWriter:
         receipts: list[Receipt] = []
         in_flight: deque[tuple[dict[str, Any], str, bytes]] = deque()
         for item in items:
-            args = [item.cid, item.image_hash, item.h3, item.pixel_digest]
+            args = self._contract.store_args(uploader, item)
             tx, tx_hash = self._contract.send(uploader, "storeImage", args)
             in_flight.append((tx, tx_hash, record_id(item.cid)))
             if len(in_flight) >= _WINDOW:

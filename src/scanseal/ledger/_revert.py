@@ -25,6 +25,11 @@ _INVALID_ARGUMENTS = {
     3: "a CID must be 2 to 128 bytes",
     4: "image hash and H3 must be nonzero",
     5: "malformed consistency proof",
+    6: "reason codes 1 to 15 are the contract's own; reporters use 0 or 16 and up",
+    7: "the owner is always an admin",
+    8: "address 0x…01 marks a record handed to nobody; it cannot control one",
+    9: "the uploader's signature over the record is malformed",
+    10: "an anchor may claim at most 2**40 entries",
 }
 
 
@@ -42,11 +47,12 @@ def _short(value: Any) -> str:
 
 _MESSAGES: dict[str, tuple[type[ScanSealError], Callable[[list[Any]], str]]] = {
     "NotOwner": (AccessDenied, lambda a: f"{a[0]} is not the contract owner"),
+    "NotPendingOwner": (AccessDenied, lambda a: f"{a[0]} is not the proposed owner"),
     "NotAdmin": (AccessDenied, lambda a: f"{a[0]} is not an admin"),
     "NotUploader": (AccessDenied, lambda a: f"{a[0]} is not an authorized uploader"),
     "NotRecordController": (
         AccessDenied,
-        lambda a: f"{a[1]} is neither the uploader of record {_short(a[0])} nor an admin",
+        lambda a: f"{a[1]} is neither the controller of record {_short(a[0])} nor an admin",
     ),
     "NotAccessReporter": (
         AccessDenied,
@@ -55,6 +61,18 @@ _MESSAGES: dict[str, tuple[type[ScanSealError], Callable[[list[Any]], str]]] = {
     "UnknownIdentity": (NotFound, lambda a: f"{a[0]} has no registered identity"),
     "UnknownRecord": (NotFound, lambda a: f"record {_short(a[0])} is not on the ledger"),
     "UnknownAnchor": (NotFound, lambda a: f"operator {a[0]} has no anchor #{a[1]}"),
+    "UnknownAccessLog": (
+        NotFound,
+        lambda a: f"record {_short(a[0])} has no access log entry #{a[1]}",
+    ),
+    "CardInUse": (
+        InvalidInput,
+        lambda a: f"identity-card hash {_short(a[0])} is already registered to {a[1]}",
+    ),
+    "RecordReserved": (
+        InvalidInput,
+        lambda a: f"record {_short(a[0])} was granted on by an admin (it lives in a batch)",
+    ),
     "RecordExists": (InvalidInput, lambda a: f"record {_short(a[0])} is already stored"),
     "AlreadyGranted": (
         InvalidInput,

@@ -119,8 +119,18 @@ class Ledger:
     # ------------------------------------------------------------ roles and identities
 
     def transfer_ownership(self, owner: LocalAccount, new_owner: str) -> Receipt:
-        """Owner only: hand the contract to another account."""
+        """Owner only, step one of two: propose `new_owner`, who takes the role only by
+        `accept_ownership`. Proposing the owner itself withdraws a pending proposal."""
         return self._tx(owner, "transferOwnership", b"", [new_owner], "transfer ownership")
+
+    def accept_ownership(self, new_owner: LocalAccount) -> Receipt:
+        """Step two: the proposed owner takes the contract (AccessDenied for anyone else)."""
+        return self._tx(new_owner, "acceptOwnership", b"", [], "accept ownership")
+
+    def pending_owner(self) -> str | None:
+        """The proposed next owner, if a transfer is pending."""
+        (pending,) = self._view("pendingOwner")
+        return None if int(pending, 16) == 0 else str(pending)
 
     def owner(self) -> str:
         """The contract owner's address."""
@@ -131,7 +141,9 @@ class Ledger:
         return self._tx(owner, "setAdmin", b"", [account, enabled], "set admin")
 
     def register_identity(self, admin: LocalAccount, account: str, card_hash: bytes) -> Receipt:
-        """Admin only: bind `account` to the SHA-256 of its holder's identity card."""
+        """Admin only: bind `account`, which has no identity yet, to the SHA-256 of its holder's
+        identity card. Changing a registered identity, or setting the owner's, is the owner's
+        alone; a card hash held by another account is refused; the same hash again is a no-op."""
         _check_hash(card_hash, "identity-card hash")
         return self._tx(admin, "registerIdentity", b"", [account, card_hash], "register identity")
 
@@ -174,16 +186,23 @@ class Ledger:
         return self._writer.store(uploader, items)
 
     def get_record(self, cid: bytes) -> Record:
-        """The record for a manifest CID: from the chain, or from an anchored batch entry."""
+        """The record for a manifest CID: from the chain, or from an anchored batch entry.
+        One in both places is an IntegrityError: a record stored on chain under the CID of a
+        batch entry (squatting it) never shadows the entry."""
         rid = record_id(cid)
+        entry = self._writer.batched_record(rid)
         try:
             values = self._view("getRecord", rid)
         except NotFound:
-            entry = self._writer.batched_record(rid)
             if entry is None:
                 raise
             return _record_from_entry(entry)
         stored_cid, image_hash, h3, pixel, uploader, stamp = values
+        if entry is not None:
+            raise IntegrityError(
+                f"record 0x{rid.hex()[:16]}… is in the batched log of {entry.reporter} and also "
+                f"stored on chain by {uploader}: the two contradict each other"
+            )
         return Record(rid, bytes(stored_cid), image_hash, h3, pixel, uploader, stamp, "chain")
 
     def record_receipt(self, cid: bytes) -> Receipt | None:
@@ -194,7 +213,7 @@ class Ledger:
         index = self._writer.log_index(rid)
         if index is not None:
             return Receipt(rid, "batched", log_index=index)
-        if self._access.uploader_of(rid) is None:
+        if not self._access.on_chain(rid):
             return None
         tx_hash = _audit.stored_tx(self.chain, self.address, self._access.first_block, rid)
         if tx_hash is None:
@@ -224,8 +243,22 @@ class Ledger:
 
     # ------------------------------------------------------------ access control
 
+    def controller_of(self, cid: bytes) -> str | None:
+        """Who controls the on-chain record besides the admins (its uploader until handed
+        over); None for a record handed to nobody or not on chain."""
+        (controller,) = self._view("controllerOf", record_id(cid))
+        return None if int(controller, 16) == 0 else str(controller)
+
+    def set_controller(self, caller: LocalAccount, cid: bytes, controller: str | None) -> Receipt:
+        """Hand an on-chain record to `controller` (a registered identity), or to nobody
+        (None): an admin may, and so may the current controller while an authorized uploader.
+        The old controller loses its control and its own access with it."""
+        target = controller if controller is not None else "0x" + "00" * 20
+        return self._tx(caller, "setController", record_id(cid), [target], "set controller")
+
     def grant(self, controller: LocalAccount, cid: bytes, grantee: str) -> Receipt:
-        """The record's uploader or an admin lets `grantee` open the record."""
+        """An admin, or the record's controller while an authorized uploader, lets `grantee`
+        open the record."""
         return self._tx(controller, "grantAccess", record_id(cid), [grantee], "grant access")
 
     def revoke(self, controller: LocalAccount, cid: bytes, grantee: str) -> Receipt:
@@ -260,7 +293,9 @@ class Ledger:
         reason: Reason = Reason.NONE,
     ) -> AccessResult:
         """Record an access attempt, allowed or denied. The contract (or, batched, the grant
-        table on chain) decides `allowed`; a nonzero `reason` from the reporter forces a denial."""
+        table on chain) decides `allowed`; a nonzero `reason` from the reporter forces a denial
+        and must be a reporter code (>= 16, InvalidInput otherwise)."""
+        Reason.check_reported(int(reason))
         return self._writer.log_access(reporter, record_id(cid), accessor, access_type, reason)
 
     def access_log(self, cid: bytes) -> list[AccessLogEntry]:
@@ -269,8 +304,8 @@ class Ledger:
         count = int(self._view("accessLogCount", rid)[0])
         entries = []
         for index in range(count):
-            ((accessor, when, kind, authorized, reason),) = self._view("accessLogAt", rid, index)
-            entries.append(AccessLogEntry(accessor, int(when), int(kind), bool(authorized), reason))
+            ((accessor, when, kind, allowed, why, by),) = self._view("accessLogAt", rid, index)
+            entries.append(AccessLogEntry(accessor, int(when), int(kind), bool(allowed), why, by))
         return entries
 
     # ------------------------------------------------------------ audit

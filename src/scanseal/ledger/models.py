@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from eth_utils.crypto import keccak
 
+from scanseal.errors import InvalidInput
+
 Mode = Literal["per-record", "batched"]
 
 
@@ -29,9 +31,14 @@ class GrantState(enum.IntEnum):
     REVOKED = 2
 
 
+FIRST_REPORTER = 16
+"""The first reason code a reporter may pass (the contract's FIRST_REPORTER_REASON)."""
+
+
 class Reason(enum.IntEnum):
     """Why an access attempt was denied. Codes below 16 are assigned by the contract itself;
-    codes from 16 up are reported by a gateway for failures the chain cannot see."""
+    codes from 16 up (`FIRST_REPORTER`) are reported by a gateway for failures the chain cannot
+    see; a reporter may pass only those or NONE."""
 
     NONE = 0
     NO_GRANT = 1
@@ -40,6 +47,13 @@ class Reason(enum.IntEnum):
     REPLAY = 17
     INTEGRITY = 18
     OTHER = 255
+
+    @classmethod
+    def check_reported(cls, code: int) -> None:
+        """Refuse a reporter's code that is the contract's own (1 to 15): only the contract
+        says "no grant" or "revoked"."""
+        if 0 < code < FIRST_REPORTER:
+            raise InvalidInput(f"reason {code} is the contract's own; reporters use 0 or >= 16")
 
     @classmethod
     def label(cls, code: int) -> str:
@@ -115,6 +129,8 @@ class AccessLogEntry:
     access_type: int
     authorized: bool
     reason: int
+    reporter: str
+    """Who reported the attempt: a gateway or admin, or the accessor itself."""
 
 
 @dataclass(frozen=True)
