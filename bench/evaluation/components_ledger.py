@@ -89,5 +89,25 @@ def render(result: dict[str, Any], figures: Path) -> str:
             f"{PAPER_TPS} TPS ({verdict(tps >= PAPER_TPS)}); batched mode commits records with an "
             "inclusion proof each for one anchor transaction per batch. Why and how: "
             "docs/LEDGER.md.",
+            "",
+            _gas_before(result["rows"]),
         ]
+    )
+
+
+GAS_BEFORE_HARDENING = (186_148, 98.6)
+"""Gas per record (per-record mode) and per batched entry on anvil before the contract was
+hardened (signed claims, stored reporters, controllers), as `make bench` measured them at
+commit 9a5e159; the reading puts today's beside them."""
+
+
+def _gas_before(rows: list[dict[str, Any]]) -> str:
+    per_record = _value(rows, "anvil", "gas per record, per-record")
+    batched = _value(rows, "anvil", "gas per record, batched (1000/anchor)")
+    record_before, batched_before = GAS_BEFORE_HARDENING
+    return (
+        f"Gas beside the contract before its hardening (commit 9a5e159): {per_record:,.0f} per "
+        f"record against {record_before:,}, {batched:,.1f} per batched entry against "
+        f"{batched_before} (the record bound to its uploader's signature costs the difference; "
+        "docs/LEDGER.md)."
     )
