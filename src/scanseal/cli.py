@@ -91,7 +91,7 @@ def main() -> None:
 
 def _run() -> None:
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # click returns a typer.Exit's code in this mode
     except ScanSealError as error:
         _fail(error)
     except typer.Exit as done:
@@ -112,6 +112,8 @@ def _run() -> None:
         if type(error).__module__ != "pyo3_runtime":  # SystemExit and the like pass through
             raise
         _last_resort(error)  # a panic in a native extension, missed where it was called
+    if isinstance(code, int) and code != 0:
+        sys.exit(code)
 
 
 def _fail(error: ScanSealError) -> NoReturn:
