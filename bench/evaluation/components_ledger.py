@@ -89,8 +89,7 @@ def render(result: dict[str, Any], figures: Path) -> str:
             f"{PAPER_TPS} TPS ({verdict(tps >= PAPER_TPS)}); batched mode commits records with an "
             "inclusion proof each for one anchor transaction per batch. Why and how: "
             "docs/LEDGER.md.",
-            "",
-            _gas_before(result["rows"]),
+            *_gas_before(result["rows"]),
         ]
     )
 
@@ -101,13 +100,22 @@ hardened (signed claims, stored reporters, controllers), as `make bench` measure
 commit 9a5e159; the reading puts today's beside them."""
 
 
-def _gas_before(rows: list[dict[str, Any]]) -> str:
-    per_record = _value(rows, "anvil", "gas per record, per-record")
-    batched = _value(rows, "anvil", "gas per record, batched (1000/anchor)")
+def _gas_before(rows: list[dict[str, Any]]) -> list[str]:
+    """The paragraph on gas, when the run measured it on anvil (else nothing)."""
+    measures = {(row["chain"], row["measure"]) for row in rows}
+    if not {("anvil", _GAS_RECORD), ("anvil", _GAS_BATCHED)} <= measures:
+        return []
+    per_record = _value(rows, "anvil", _GAS_RECORD)
+    batched = _value(rows, "anvil", _GAS_BATCHED)
     record_before, batched_before = GAS_BEFORE_HARDENING
-    return (
+    return [
+        "",
         f"Gas beside the contract before its hardening (commit 9a5e159): {per_record:,.0f} per "
         f"record against {record_before:,}, {batched:,.1f} per batched entry against "
         f"{batched_before} (the record bound to its uploader's signature costs the difference; "
-        "docs/LEDGER.md)."
-    )
+        "docs/LEDGER.md).",
+    ]
+
+
+_GAS_RECORD = "gas per record, per-record"
+_GAS_BATCHED = "gas per record, batched (1000/anchor)"

@@ -58,3 +58,15 @@ def test_reading_needs_the_minimal_transaction_row(tmp_path: Path) -> None:
     rows = [r for r in _rows(2000, 80, 100) if r["measure"] != ledger.MINIMAL]
     with pytest.raises(RuntimeError, match="minimal tx"):
         ledger.render({"command": "python bench/ledger.py", "rows": rows}, tmp_path)
+
+
+def test_reading_puts_gas_beside_the_contract_before_its_hardening(tmp_path: Path) -> None:
+    rows = [
+        *_rows(2000, 80, 100),
+        {"chain": "anvil", "measure": "gas per record, per-record", "value": "192792"},
+        {"chain": "anvil", "measure": "gas per record, batched (1000/anchor)", "value": "98.7"},
+    ]
+    text = ledger.render({"command": "python bench/ledger.py", "rows": rows}, tmp_path)
+    assert "192,792 per record against 186,148, 98.7 per batched entry against 98.6" in text
+    without = ledger.render({"command": "x", "rows": _rows(2000, 80, 100)}, tmp_path)
+    assert "Gas beside" not in without
