@@ -91,8 +91,9 @@ def send(
     keep: KeepOption = None,
     allow_burned_in: BurnedInOption = False,
 ) -> None:
-    """Seal each image here and upload it; prints one record (manifest CID) per image, then on
-    stderr each recipient's card fingerprint, to compare with what the recipient reads out."""
+    """Seal each image here and upload it; prints one record (manifest CID) per image.
+
+    Then, on stderr, each recipient's card fingerprint, to compare with what they read out."""
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         raise InvalidInput(f"no such file: {', '.join(missing)}")
