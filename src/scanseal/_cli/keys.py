@@ -1,7 +1,9 @@
 """``scanseal keys``: create identities, hand out their cards, and check that they unlock.
 
-The passphrase comes from ``$SCANSEAL_PASSPHRASE`` when set (scripts, CI), otherwise from a
-hidden prompt on the terminal (``_common.read_passphrase``, which every command uses).
+The passphrase comes from the root ``--passphrase-file`` or ``--passphrase-fd`` when given, else
+from ``$SCANSEAL_PASSPHRASE`` when set (scripts, CI), otherwise from a hidden prompt on the
+terminal (``_common.read_passphrase``, which every command uses). Cards show their fingerprint,
+the short form of the card hash for reading aloud (docs/KEYS.md §2).
 """
 
 from __future__ import annotations
