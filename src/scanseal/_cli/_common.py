@@ -106,8 +106,8 @@ def read_passphrase(name: str, *, confirm: bool = False) -> str:
         return from_env
     if not sys.stdin.isatty():  # getpass would fall back to echoing input and warn about it
         raise InvalidInput(
-            f"a passphrase for {name} is needed: set {PASSPHRASE_ENV} or use a terminal"
-            " (or scanseal --passphrase-file PATH)"
+            f"a passphrase for {name} is needed: give scanseal --passphrase-file PATH, "
+            f"set {PASSPHRASE_ENV} or use a terminal"
         )
     prompt = f"Passphrase for {name}"
     answer = typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm, err=True)
