@@ -26,6 +26,7 @@ LAYERS: list[set[str]] = [
         "_address",
         "_disk",
         "_lock",
+        "_passphrase",
         "_sqlite",
         "_toml",
         "config",

@@ -15,12 +15,13 @@ import os
 import sys
 import traceback
 import warnings
-from typing import Final, NoReturn
+from pathlib import Path
+from typing import Annotated, Final, NoReturn
 
 import typer
 from rich.console import Console
 
-from scanseal import __version__
+from scanseal import __version__, _passphrase
 from scanseal.errors import ScanSealError
 
 app = typer.Typer(
@@ -39,13 +40,42 @@ INTERNAL_ERROR: Final = 1
 """Exit code of a failure ScanSeal did not anticipate (a bug; README's exit-code table)."""
 
 
+PassphraseFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--passphrase-file",
+        metavar="PATH",
+        help="Read the passphrase of every identity this command unlocks from the first line "
+        "of PATH (give it before the command: scanseal --passphrase-file PATH send ...).",
+    ),
+]
+PassphraseFd = Annotated[
+    int | None,
+    typer.Option(
+        "--passphrase-fd",
+        metavar="N",
+        min=0,
+        help="Read that passphrase from the first line of open file descriptor N, then close it.",
+    ),
+]
+
+
 @app.callback(invoke_without_command=True)
 def _root(
+    context: typer.Context,
+    passphrase_file: PassphraseFile = None,
+    passphrase_fd: PassphraseFd = None,
     version: bool = typer.Option(False, "--version", help="Print the version and exit."),
 ) -> None:
+    """Options for the whole invocation: where the passphrase of each unlock comes from (before
+    ``$SCANSEAL_PASSPHRASE`` and the prompt), read once here and forgotten when it ends."""
     if version:
         typer.echo(f"scanseal {__version__}")
         raise typer.Exit(0)
+    context.call_on_close(_passphrase.forget)
+    warning = _passphrase.choose(passphrase_file, passphrase_fd)
+    if warning is not None:
+        _stderr.print(f"warning: {warning}", markup=False)
 
 
 def _register_groups() -> None:

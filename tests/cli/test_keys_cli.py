@@ -80,6 +80,24 @@ def test_card_to_file(alice, run, tmp_path):
     assert IdentityCard.load(target) == alice.card
 
 
+def test_card_shows_its_fingerprint_on_stderr(alice, run, tmp_path):
+    """The fingerprint is on stderr, with or without -o: stdout stays the card alone."""
+    line = f"fingerprint {alice.card.fingerprint}"
+    printed = run("keys", "card", "alice")
+    assert printed.err.splitlines() == [line]
+    assert IdentityCard.from_json(printed.out) == alice.card
+    written = run("keys", "card", "alice", "-o", str(tmp_path / "card.json"))
+    assert written.err.splitlines()[-1] == line
+    assert alice.card.fingerprint.replace(" ", "") == alice.card.card_hash.hex()[:32]
+
+
+def test_list_and_inspect_show_the_fingerprint(alice, run, tmp_path):
+    assert alice.card.fingerprint in run("keys", "list").out
+    card = tmp_path / "card.json"
+    card.write_text(alice.card.to_json())
+    assert alice.card.fingerprint in run("keys", "inspect", str(card)).out
+
+
 def test_card_unknown(home, run):
     result = run("keys", "card", "carol")
     assert result.code == 6

@@ -20,7 +20,7 @@ from cli_support import FAST, PASSPHRASE, Result, run_cli
 from corpus import make_png
 from gateway_harness import PASSPHRASE as GATEWAY_PASSPHRASE
 from gateway_harness import GatewayProcess, World, make_world
-from scanseal.crypto.identity import Keystore
+from scanseal.crypto.identity import IdentityCard, Keystore
 from tests_detect_support import flagged_plane, save_png16
 
 
@@ -138,7 +138,11 @@ def test_send_fetch_and_verify_warn_for_a_flagged_record_through_a_gateway(
         f"clean.png  record {unflagged}",
     ]
     signed = outbox / "edited.png.sseal.manifest.json"
-    assert sent.err.splitlines() == [expected_warning(signed, "edited.png")]
+    lee = IdentityCard.load(world.cards["lee"])
+    assert sent.err.splitlines() == [
+        expected_warning(signed, "edited.png"),
+        f"sealed for lee  fingerprint {lee.fingerprint}",
+    ]
 
     inbox = tmp_path / "inbox"
     inbox.mkdir()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from scanseal.crypto.identity import Identity, IdentityCard, Keystore
+from scanseal.crypto.identity import Identity, IdentityCard, Keystore, fingerprint
 from scanseal.crypto.signing import sign_message, verify_signature
 from scanseal.crypto.stanzas import RECIPIENT_KINDS, X25519, TransportKey
 from scanseal.errors import IntegrityError, InvalidInput, NotFound, WrongPassphrase
@@ -562,3 +562,16 @@ def test_private_key_of_an_unknown_algorithm_is_malformed(alice):
     unknown = der.replace(rsa_oid, b"\x2b" + rsa_oid[1:])
     with pytest.raises(InvalidInput, match="malformed rsa-oaep-2048 private key"):
         TransportKey.from_private_bytes("rsa-oaep-2048", unknown)
+
+
+def test_vector_fingerprint(vector, vector_store):
+    """docs/KEYS.md §2's fingerprint vector: the first 16 bytes of the card hash, grouped."""
+    card = vector_store.card(vector["name"])
+    assert card.fingerprint == "b8b6 bbb5 2e3d 7544 415a 24dc a1c4 9cdd"
+    assert card.fingerprint.replace(" ", "") == vector["expected"]["card_hash"][:32]
+    assert f"fingerprint: `{card.fingerprint}`" in KEYS_DOC.read_text()
+
+
+def test_fingerprint_refuses_a_short_hash():
+    with pytest.raises(InvalidInput, match="16 bytes"):
+        fingerprint(bytes(15))

@@ -5,8 +5,10 @@ an image the tamper screen flagged at sealing.
 Every module of ``scanseal._cli`` imports its shared helpers from here and from the library
 packages, never from another command module, so the command modules form no import cycle.
 
-The passphrase comes from ``$SCANSEAL_PASSPHRASE`` when set (scripts, CI), otherwise from a
-hidden prompt on the terminal; prompts go to stderr so a command's stdout stays clean for pipes.
+The passphrase comes from the root ``--passphrase-file`` or ``--passphrase-fd`` when given
+(``scanseal._passphrase``), else from ``$SCANSEAL_PASSPHRASE`` when set (scripts, CI),
+otherwise from a hidden prompt on the terminal; prompts go to stderr so a command's stdout stays
+clean for pipes.
 The gateway URL comes from ``--gateway`` or ``$SCANSEAL_GATEWAY_URL``; a private CA certificate
 for TLS from ``--ca`` or ``$SCANSEAL_GATEWAY_CA``.
 """
@@ -32,6 +34,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from scanseal import _passphrase
 from scanseal.config import PASSPHRASE_ENV, passphrase_from_env
 from scanseal.crypto.identity import Identity, Keystore
 from scanseal.errors import InvalidInput, ScanSealError
@@ -93,13 +96,18 @@ BurnedInOption = Annotated[
 
 
 def read_passphrase(name: str, *, confirm: bool = False) -> str:
-    """The passphrase for ``name``: the environment first, else a hidden prompt on stderr."""
+    """The passphrase for ``name``: ``--passphrase-file`` or ``--passphrase-fd`` first, then the
+    environment, else a hidden prompt on stderr."""
+    from_option = _passphrase.chosen()
+    if from_option is not None:
+        return from_option
     from_env = passphrase_from_env()
     if from_env is not None:
         return from_env
     if not sys.stdin.isatty():  # getpass would fall back to echoing input and warn about it
         raise InvalidInput(
-            f"a passphrase for {name} is needed: set {PASSPHRASE_ENV} or use a terminal"
+            f"a passphrase for {name} is needed: give scanseal --passphrase-file PATH, "
+            f"set {PASSPHRASE_ENV} or use a terminal"
         )
     prompt = f"Passphrase for {name}"
     answer = typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm, err=True)

@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # the client pulls in httpx: import it only when talking to a
     from scanseal.client import GatewayClient
 
 _out = Console(highlight=False, soft_wrap=True)
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def serve(config: ConfigOption = None) -> None:
@@ -90,7 +91,9 @@ def send(
     keep: KeepOption = None,
     allow_burned_in: BurnedInOption = False,
 ) -> None:
-    """Seal each image here and upload it; prints one record (manifest CID) per image."""
+    """Seal each image here and upload it; prints one record (manifest CID) per image.
+
+    Then, on stderr, each recipient's card fingerprint, to compare with what they read out."""
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         raise InvalidInput(f"no such file: {', '.join(missing)}")
@@ -110,6 +113,8 @@ def _send(
             answer = client.upload(sealed)
             warn_if_flagged(sealed.manifest, file.name)
             _out.print(f"{file.name}  record {answer['manifest_cid']}")
+    for card in cards:
+        _err.print(f"sealed for {card.name}  fingerprint {card.fingerprint}", markup=False)
 
 
 def fetch(

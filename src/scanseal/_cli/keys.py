@@ -1,7 +1,9 @@
 """``scanseal keys``: create identities, hand out their cards, and check that they unlock.
 
-The passphrase comes from ``$SCANSEAL_PASSPHRASE`` when set (scripts, CI), otherwise from a
-hidden prompt on the terminal (``_common.read_passphrase``, which every command uses).
+The passphrase comes from the root ``--passphrase-file`` or ``--passphrase-fd`` when given, else
+from ``$SCANSEAL_PASSPHRASE`` when set (scripts, CI), otherwise from a hidden prompt on the
+terminal (``_common.read_passphrase``, which every command uses). Cards show their fingerprint,
+the short form of the card hash for reading aloud (docs/KEYS.md §2).
 """
 
 from __future__ import annotations
@@ -43,16 +45,20 @@ def new(name: str = NAME_ARGUMENT) -> None:
 
 @app.command("card")
 def card(name: str = NAME_ARGUMENT, output: Path | None = OUTPUT_OPTION) -> None:
-    """Print (or write) the public card of NAME: what senders need to address you."""
-    text = Keystore().card(name).to_json()
+    """Print (or write) the public card of NAME: what senders need to address you. Its
+    fingerprint goes to stderr, so the card on stdout can be redirected to a file as it is."""
+    entry = Keystore().card(name)
+    text = entry.to_json()
     if output is None:
         typer.echo(text, nl=False)
+        _err.print(f"fingerprint {entry.fingerprint}", markup=False)
         return
     try:
         output.write_text(text, encoding="utf-8")
     except OSError as error:
         raise InvalidInput(f"cannot write {output}: {error.strerror or error}") from None
     _err.print(f"wrote the card of {name} to {output}", markup=False)
+    _err.print(f"fingerprint {entry.fingerprint}", markup=False)
 
 
 @app.command("list")
@@ -63,10 +69,10 @@ def list_identities() -> None:
     if not names:
         _err.print(f"no identities in {store.root}", markup=False)
         return
-    table = Table("name", "address", "created")
+    table = Table("name", "address", "created", "fingerprint")
     for name in names:
         entry = store.card(name)
-        table.add_row(entry.name, entry.address, entry.created)
+        table.add_row(entry.name, entry.address, entry.created, entry.fingerprint)
     _out.print(table)
 
 
@@ -93,6 +99,7 @@ def _card_table(card: IdentityCard, title: str) -> Table:
     for kind, key in card.keys.items():
         table.add_row(f"key id {kind}", key.key_id.hex())
     table.add_row("card hash", card.card_hash.hex())
+    table.add_row("fingerprint", card.fingerprint)
     return table
 
 

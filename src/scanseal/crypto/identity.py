@@ -45,6 +45,20 @@ _CREATED_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"
 _SIGNATURE_RE: Final = re.compile(r"0x[0-9a-f]{130}")
 _CARD_FIELDS: Final = ("scanseal_card", "name", "address", "created", "keys", "signature")
 _ETHEREUM_KEY_SIZE: Final = 32
+FINGERPRINT_BYTES: Final = 16
+"""How much of the card hash a fingerprint shows: 128 bits, 32 hex digits."""
+
+
+def fingerprint(card_hash: bytes) -> str:
+    """The short, spoken form of a card hash: its first 16 bytes as lowercase hex in eight
+    groups of four separated by spaces (``b8b6 bbb5 2e3d 7544 415a 24dc a1c4 9cdd``).
+
+    Two people compare it over the phone before trusting a card sent by e-mail; being a prefix
+    of the card hash, it can also be checked by eye against the hash on the ledger."""
+    digits = card_hash[:FINGERPRINT_BYTES].hex()
+    if len(digits) != 2 * FINGERPRINT_BYTES:
+        raise InvalidInput(f"a card hash has at least {FINGERPRINT_BYTES} bytes")
+    return " ".join(digits[i : i + 4] for i in range(0, len(digits), 4))
 
 
 def validate_name(name: str) -> str:
@@ -87,6 +101,11 @@ class IdentityCard:
     def card_hash(self) -> bytes:
         """SHA-256 of the canonical card *with* its signature: the value registered on chain."""
         return hashlib.sha256(canonical_json(self._signed_object())).digest()
+
+    @property
+    def fingerprint(self) -> str:
+        """The card hash's short form for reading aloud (:func:`fingerprint`, docs/KEYS.md)."""
+        return fingerprint(self.card_hash)
 
     def recipient(self, kind: str) -> RecipientKey:
         """The recipient key of ``kind``, for wrapping an envelope's file key to this identity."""
@@ -391,8 +410,10 @@ def _decode_secrets(secrets: bytes, card: IdentityCard, where: str) -> Identity:
 __all__ = [
     "CARD_FORMAT",
     "DEFAULT_SCRYPT_N",
+    "FINGERPRINT_BYTES",
     "Identity",
     "IdentityCard",
     "Keystore",
+    "fingerprint",
     "validate_name",
 ]
