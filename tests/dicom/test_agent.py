@@ -38,6 +38,7 @@ from scanseal.dicom.agent import (
     ForwardState,
     Item,
     Labels,
+    Pass,
     inbox_page,
 )
 from scanseal.dicom.forward import Destination, forward
@@ -534,3 +535,24 @@ def test_a_state_file_from_before_the_labels_column_is_migrated(tmp_path: Path) 
         assert state.item("bafknew").labels is None  # type: ignore[union-attr]
     finally:
         state.close()
+
+
+def test_run_mode_sleeps_while_the_pacs_is_down(world: World, tmp_path: Path) -> None:
+    """Records due while their PACS is left alone do not wake the agent: it sleeps until the
+    PACS is tried again (or the next poll), not in a tight loop of passes that defer them."""
+    config = ForwardConfig(f"http://127.0.0.1:{free_port()}", "amy", Destination.parse("P@h:1"),
+                           poll_seconds=60, state_dir=tmp_path / "fwd")  # fmt: skip
+    agent = ForwardAgent(config, world.people["amy"])
+    agent.state.discovered(config.gateway, 1, ["bafkone", "bafktwo"], time.time() - 1)
+    agent.destination_retry_at = time.time() + 30
+    passes: list[Pass] = []
+    run_once = agent.run_once
+    agent.run_once = lambda *a: passes.append(run_once(*a)) or passes[-1]  # type: ignore[method-assign]
+    stop = threading.Event()
+    thread = threading.Thread(target=agent.run, args=(stop,))
+    thread.start()
+    time.sleep(1)
+    stop.set()
+    thread.join(10)
+    agent.close()
+    assert [(p.deferred, p.failed) for p in passes] == [(2, 0)]
