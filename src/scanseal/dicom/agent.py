@@ -29,8 +29,8 @@ destination = "ORTHANC@127.0.0.1:4242"        # AET@HOST:PORT of the receiving P
 calling_ae = "SCANSEAL"                       # our AE title towards the PACS
 ca = "certs/ca.pem"                           # the gateway's CA, for a private TLS CA
 poll_seconds = 5
-retry_seconds = 5                             # first retry; doubles up to max_retry_seconds
-max_retry_seconds = 600
+retry_seconds = 5                             # first retry of a record or of a PACS that is
+max_retry_seconds = 600                       # down; doubles up to max_retry_seconds
 state_dir = "forward"                         # default $SCANSEAL_HOME/forward
 flagged = "hold"                              # or "forward": what a flagged record does
 ```
