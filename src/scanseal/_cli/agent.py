@@ -94,6 +94,8 @@ def _print_status(state: ForwardState, *, as_json: bool = False) -> None:
     if _out.is_terminal and items:
         table = Table("record", "status", "attempts", "study", "patient", "SOP Instance UID",
                       "reason")  # fmt: skip
+        for column in table.columns:  # whole CIDs and UIDs, to copy: folded, not cut short
+            column.overflow = "fold"
         for item in items:
             described = map(escape, (*_described(item), item.last_error or "-"))
             table.add_row(item.manifest_cid, item.status, str(item.attempts), *described)
