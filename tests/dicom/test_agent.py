@@ -4,6 +4,10 @@ backoff and reported; the gateway's inbox lists only what the caller may read.""
 
 from __future__ import annotations
 
+import io
+import json
+import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -16,10 +20,12 @@ import pydicom
 import pytest
 from PIL import Image
 from pydicom.uid import generate_uid
+from rich.console import Console
 from tests.dicom.scu import push, same_instance
 from tests.dicom.test_scp import FILES
 from tests.dicom.test_scp import gateway as gateway
 
+import scanseal._cli.agent as agent_cli
 from cli_support import run_cli
 from gateway_harness import GatewayProcess, World, free_port, make_world
 from scanseal.client import GatewayClient
@@ -29,15 +35,19 @@ from scanseal.dicom.agent import (
     PENDING,
     ForwardAgent,
     ForwardConfig,
+    ForwardState,
+    Item,
+    Labels,
+    Pass,
     inbox_page,
 )
-from scanseal.dicom.forward import Destination
+from scanseal.dicom.forward import Destination, forward
 from scanseal.errors import IntegrityError, InvalidInput
 from tests_detect_support import flagged_dicom
 
 HERE = Path(__file__).parent
 WARDS = {"WARD_A": "amy", "WARD_B": "bob", "WARD_C": "cho", "WARD_E": "eve", "WARD_F": "fay",
-         "WARD_G": "gus"}  # fmt: skip
+         "WARD_G": "gus", "WARD_H": "hal"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -387,3 +397,162 @@ def test_a_second_gateway_runs_the_agent_inside_scanseal_serve(
     log = dept_b.log.read_text()
     assert "forwarding records granted to" in log
     assert log.count("forwarded to PACS@") == 2
+
+
+def closed_port() -> int:
+    """A port that refuses connections: bound, then closed again."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_a_pacs_that_is_down_is_tried_once_per_pass_with_growing_waits(
+    gateway: GatewayProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+):
+    """Three records, the PACS refusing: one association per pass, not one per record; the rest
+    deferred (untried); the PACS left alone for 5, 10, 20, 20 s; `--status` names what the agent
+    read from the record it opened; the first success forwards everything and resets the wait."""
+    world = gateway.world
+    sent = [*fresh_copies(tmp_path), *fresh_copies(tmp_path)[:1]]
+    assert push(world.dicom_port, sent, calling="WARD_H") == [0, 0, 0]
+    port = closed_port()
+    path = agent_config(world, gateway, "hal", port, retry_seconds=5, max_retry_seconds=20)
+    first = run_agent(world, path, "--once")  # the real entry point: exit 5, one attempt
+    assert first.returncode == 5, first.stderr
+    assert "3 new, 0 forwarded, 1 failed, 2 deferred" in first.stdout
+    assert first.stderr.count("refused or did not answer") == 1
+    assert f"PACS@127.0.0.1:{port} is down (1 time(s) in a row); not tried again for 5 s" in (
+        first.stderr
+    )
+    monkeypatch.setenv("SCANSEAL_HOME", str(world.home))
+    status = run_cli(monkeypatch, capsys, "agent", "--status", "--config", str(path))
+    assert status.code == 0
+    assert "3 pending" in status.out
+    (opened,) = [line for line in status.out.splitlines() if line.startswith("    study ")]
+    uids = {str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID) for p in sent}
+    sop = opened.split("  SOP ")[1]
+    assert sop in uids
+    assert "  patient CompressedSamples^" in opened
+    assert "study 1.3.6.1.4.1.5962.1.2." in opened or "study e+1 1.3.6.1.4.1.5962." in opened
+    assert status.out.count("1 attempt(s)") == 1
+    assert status.out.count("0 attempt(s)") == 2
+    as_json = run_cli(monkeypatch, capsys, "agent", "--status", "--json", "--config", str(path))
+    answer = json.loads(as_json.out)
+    assert answer["counts"] == {"pending": 3}
+    labelled = [row for row in answer["records"] if row["labels"] is not None]
+    assert [row["labels"]["sop_instance_uid"] for row in labelled] == [sop]
+    assert labelled[0]["labels"]["patient_id"] in {"1CT1", "4MR1"}
+
+    config = ForwardConfig.load(path)
+    assert config is not None
+    agent = ForwardAgent(config, world.people["hal"])
+    associations: list[float] = []
+    clock = [time.time() + 10]
+
+    def counting(*args, **kwargs):
+        associations.append(clock[0])
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr("scanseal.dicom.agent.forward", counting)
+    try:
+        waits = []
+        for _ in range(4):
+            done = agent.run_once(lambda: clock[0])
+            assert (done.failed, done.deferred) == (1, 2)
+            waits.append(agent.destination_retry_at - clock[0])
+            clock[0] += 1  # a pass a second later: the PACS is left alone
+            later = agent.run_once(lambda: clock[0])
+            assert later.failed == 0
+            assert later.deferred >= 1
+            clock[0] = agent.destination_retry_at
+        assert waits == [5, 10, 20, 20]
+        assert len(associations) == 4  # one per pass that tried, none for deferred records
+        pacs = Pacs(port, tmp_path / "pacs")
+        try:
+            clock[0] += 60  # every record due
+            done = agent.run_once(lambda: clock[0])
+        finally:
+            pacs.stop()
+        assert (done.forwarded, done.failed, done.deferred) == (3, 0, 0)
+        assert agent.destination_failures == 0
+        assert agent.state.counts() == {"forwarded": 3}
+    finally:
+        agent.close()
+
+
+def test_the_status_is_a_table_on_a_terminal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = ForwardState(tmp_path / "forward.sqlite3")
+    try:
+        state.discovered("http://g", 1, ["bafkone", "bafktwo"], 1.0)
+        state.labelled("bafkone", Labels("1.2.3", "CT [HEAD]", "DOE^JANE", "P7", "1.2.3.4"))
+        state.failed("bafkone", "PACS P@h:1 refused or did not answer", 2.0, 10.0)
+        screen = io.StringIO()
+        monkeypatch.setattr(
+            agent_cli,
+            "_out",
+            Console(file=screen, force_terminal=True, width=250, color_system=None),
+        )
+        agent_cli._print_status(state)
+    finally:
+        state.close()
+    text = screen.getvalue()
+    assert "2 pending" in text
+    for words in ("SOP Instance UID", "CT [HEAD] 1.2.3", "DOE^JANE (P7)", "1.2.3.4", "refused"):
+        assert words in text
+    (untried,) = [line for line in text.splitlines() if "bafktwo" in line]
+    assert untried.count(" - ") >= 3  # never opened: no study, patient or SOP
+
+
+def test_a_state_file_from_before_the_labels_column_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "forward.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE cursors (gateway TEXT PRIMARY KEY, seq INTEGER NOT NULL);"
+        "CREATE TABLE items (manifest_cid TEXT PRIMARY KEY, status TEXT NOT NULL, attempts"
+        " INTEGER NOT NULL, next_try REAL NOT NULL, last_error TEXT, updated REAL NOT NULL);"
+        "INSERT INTO cursors VALUES ('http://g', 4);"
+        "INSERT INTO items VALUES ('bafkold', 'pending', 2, 5.0, 'PACS down', 3.0);"
+        "INSERT INTO items VALUES ('bafkdone', 'forwarded', 0, 1.0, NULL, 1.0);"
+    )
+    old.commit()
+    old.close()
+    for _ in range(2):  # migrated once; opening it again changes nothing
+        state = ForwardState(path)
+        try:
+            assert state.cursor("http://g") == 4
+            assert state.item("bafkold") == Item("bafkold", PENDING, 2, 5.0, "PACS down", None)
+            assert state.counts() == {"pending": 1, "forwarded": 1}
+        finally:
+            state.close()
+    state = ForwardState(path)
+    try:
+        assert state.discovered("http://g", 5, ["bafknew"], 6.0) == 1
+        labels = Labels(sop_instance_uid="1.2.3")
+        state.labelled("bafkold", labels)
+        assert state.item("bafkold").labels == labels  # type: ignore[union-attr]
+        assert state.item("bafknew").labels is None  # type: ignore[union-attr]
+    finally:
+        state.close()
+
+
+def test_run_mode_sleeps_while_the_pacs_is_down(world: World, tmp_path: Path) -> None:
+    """Records due while their PACS is left alone do not wake the agent: it sleeps until the
+    PACS is tried again (or the next poll), not in a tight loop of passes that defer them."""
+    config = ForwardConfig(f"http://127.0.0.1:{free_port()}", "amy", Destination.parse("P@h:1"),
+                           poll_seconds=60, state_dir=tmp_path / "fwd")  # fmt: skip
+    agent = ForwardAgent(config, world.people["amy"])
+    agent.state.discovered(config.gateway, 1, ["bafkone", "bafktwo"], time.time() - 1)
+    agent.destination_retry_at = time.time() + 30
+    passes: list[Pass] = []
+    run_once = agent.run_once
+    agent.run_once = lambda *a: passes.append(run_once(*a)) or passes[-1]  # type: ignore[method-assign]
+    stop = threading.Event()
+    thread = threading.Thread(target=agent.run, args=(stop,))
+    thread.start()
+    time.sleep(1)
+    stop.set()
+    thread.join(10)
+    agent.close()
+    assert [(p.deferred, p.failed) for p in passes] == [(2, 0)]

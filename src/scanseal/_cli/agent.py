@@ -6,21 +6,24 @@ receiving department's gateway then also feeds its PACS); docs/DICOM.md describe
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape  # help text is Rich markup: "[forward]" would vanish
+from rich.table import Table
 
 from scanseal._cli._common import load_forward, unlock
 from scanseal._lock import home_lock
 from scanseal.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from scanseal.dicom.agent import ForwardAgent, ForwardState
+    from scanseal.dicom.agent import ForwardAgent, ForwardState, Item
 
 _out = Console(highlight=False, soft_wrap=True)
 
@@ -33,6 +36,9 @@ def agent(
     status: Annotated[
         bool, typer.Option("--status", help="List records not forwarded yet, then exit.")
     ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="With --status: the same as one JSON object.")
+    ] = False,
 ) -> None:
     """Forward every record granted to an identity at a gateway into a PACS, once each."""
     from scanseal.dicom.agent import ForwardAgent, ForwardState
@@ -43,7 +49,7 @@ def agent(
     if status:
         state = ForwardState(settings.state_dir / "forward.sqlite3")
         try:
-            _print_status(state)
+            _print_status(state, as_json=as_json)
         finally:
             state.close()
         return
@@ -60,8 +66,10 @@ def _forward(runner: ForwardAgent, *, once: bool) -> None:
         if once:
             done = runner.run_once()
             held = f", {done.held} held" if done.held else ""  # a flag at sealing ([forward])
+            deferred = f", {done.deferred} deferred" if done.deferred else ""  # the PACS is down
             _out.print(
-                f"{done.discovered} new, {done.forwarded} forwarded, {done.failed} failed{held}"
+                f"{done.discovered} new, {done.forwarded} forwarded, {done.failed} failed"
+                f"{held}{deferred}"
             )
             if done.failed:
                 raise typer.Exit(5)
@@ -74,12 +82,52 @@ def _forward(runner: ForwardAgent, *, once: bool) -> None:
         runner.close()
 
 
-def _print_status(state: ForwardState) -> None:
-    counts = state.counts()
+def _print_status(state: ForwardState, *, as_json: bool = False) -> None:
+    """The counts per status, then each record not forwarded: a table on a terminal, else one
+    line per record and, when the agent opened it, an indented line with what it is."""
+    counts, items = state.counts(), state.unfinished()
+    if as_json:
+        rows = [_row(item) for item in items]
+        _out.print_json(json.dumps({"counts": counts, "records": rows}))
+        return
     _out.print(", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing yet")
-    for item in state.unfinished():
+    if _out.is_terminal and items:
+        table = Table("record", "status", "attempts", "study", "patient", "SOP Instance UID",
+                      "reason")  # fmt: skip
+        for column in table.columns:  # whole CIDs and UIDs, to copy: folded, not cut short
+            column.overflow = "fold"
+        for item in items:
+            described = map(escape, (*_described(item), item.last_error or "-"))
+            table.add_row(item.manifest_cid, item.status, str(item.attempts), *described)
+        _out.print(table)
+        return
+    for item in items:
         line = f"{item.manifest_cid}  {item.status}  {item.attempts} attempt(s)  {item.last_error}"
         _out.print(line, markup=False)
+        if item.labels is not None:
+            study, patient, sop = _described(item)
+            _out.print(f"    study {study}  patient {patient}  SOP {sop}", markup=False)
+
+
+def _row(item: Item) -> dict[str, object]:
+    """One record for ``--status --json``: ``labels`` null for one the agent never opened."""
+    return {
+        "record": item.manifest_cid, "status": item.status, "attempts": item.attempts,
+        "next_try": item.next_try, "reason": item.last_error,
+        "labels": None if item.labels is None else asdict(item.labels),
+    }  # fmt: skip
+
+
+def _described(item: Item) -> tuple[str, str, str]:
+    """Study, patient and SOP Instance UID as words: "-" for what the agent could not read."""
+    labels = item.labels
+    if labels is None:
+        return "-", "-", "-"
+    study = " ".join(v for v in (labels.study_description, labels.study_uid) if v) or "-"
+    patient = labels.patient_name or "-"
+    if labels.patient_id:
+        patient = f"{patient} ({labels.patient_id})"
+    return study, patient, labels.sop_instance_uid or "-"
 
 
 def register(app: typer.Typer) -> None:

@@ -7,7 +7,14 @@ where the recipient's key is: this agent holds one identity, asks the sending ga
 into the configured PACS. Its SQLite state remembers the inbox cursor and every record's fate,
 so a record forwarded once is never forwarded again, across restarts; a failure is retried with
 exponential backoff, logged with its reason at every attempt and kept in the state until it
-succeeds (``scanseal agent --status`` lists what is still pending, failed or held).
+succeeds (``scanseal agent --status`` lists what is still pending, failed or held, with the
+study, patient and SOP Instance UID the agent read from each instance it opened).
+
+A PACS that is down (no association, or no answer) is one fault, not one per instance: the rest
+of that pass leaves it alone (those records are *deferred*, untried, their attempts unchanged),
+and the next passes try it again only after the same backoff (``retry_seconds`` doubling up to
+``max_retry_seconds``), counted per destination and reset by its first success. That count
+lives in the agent's memory: a restarted agent tries the PACS at once.
 
 A record the tamper screen flagged at sealing (its signed manifest says so) logs a warning
 either way; ``flagged`` decides whether it still goes into the PACS (``forward``) or is kept out
@@ -22,8 +29,8 @@ destination = "ORTHANC@127.0.0.1:4242"        # AET@HOST:PORT of the receiving P
 calling_ae = "SCANSEAL"                       # our AE title towards the PACS
 ca = "certs/ca.pem"                           # the gateway's CA, for a private TLS CA
 poll_seconds = 5
-retry_seconds = 5                             # first retry; doubles up to max_retry_seconds
-max_retry_seconds = 600
+retry_seconds = 5                             # first retry of a record or of a PACS that is
+max_retry_seconds = 600                       # down; doubles up to max_retry_seconds
 state_dir = "forward"                         # default $SCANSEAL_HOME/forward
 flagged = "hold"                              # or "forward": what a flagged record does
 ```
@@ -31,21 +38,24 @@ flagged = "hold"                              # or "forward": what a flagged rec
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
+
+import pydicom
 
 from scanseal._sqlite import open_database
 from scanseal.config import Table, resolve, scanseal_home
 from scanseal.crypto.identity import Identity
 from scanseal.dicom._logs import to_stderr
-from scanseal.dicom.forward import Destination, forward
+from scanseal.dicom.forward import Destination, DestinationUnavailable, forward
 from scanseal.errors import IntegrityError, InvalidInput, ScanSealError
 from scanseal.transfer import Manifest, screen_verdict
 
@@ -70,11 +80,14 @@ CREATE TABLE IF NOT EXISTS items (
     attempts INTEGER NOT NULL,
     next_try REAL NOT NULL,
     last_error TEXT,
-    updated REAL NOT NULL
+    updated REAL NOT NULL,
+    labels TEXT
 );
 CREATE INDEX IF NOT EXISTS items_due ON items (status, next_try);
 """
-_SELECT: Final = "SELECT manifest_cid, status, attempts, next_try, last_error FROM items "
+_SELECT: Final = "SELECT manifest_cid, status, attempts, next_try, last_error, labels FROM items "
+_LABELS: Final = ("StudyInstanceUID", "StudyDescription", "PatientName", "PatientID",
+                  "SOPInstanceUID")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -130,12 +143,46 @@ class ForwardConfig:
 
 
 @dataclass(frozen=True)
+class Labels:
+    """What an opened instance says it is, kept for ``--status``: None where the instance leaves
+    an attribute out (a de-identified one shows its replacement values)."""
+
+    study_uid: str | None = None
+    study_description: str | None = None
+    patient_name: str | None = None
+    patient_id: str | None = None
+    sop_instance_uid: str | None = None
+
+    @classmethod
+    def read(cls, path: Path) -> Labels | None:
+        """The labels of the DICOM file at ``path``; None for a file that is not DICOM."""
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+        except Exception:  # not DICOM (it fails later, with its reason)
+            return None
+        values = (str(ds.get(keyword, "") or "").strip() for keyword in _LABELS)
+        return cls(*(value or None for value in values))
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | None) -> Labels | None:
+        """The labels a state row kept; None for a row without (never opened, or malformed)."""
+        try:
+            return None if text is None else cls(**json.loads(text))
+        except (ValueError, TypeError):
+            return None
+
+
+@dataclass(frozen=True)
 class Item:
     manifest_cid: str
     status: str
     attempts: int
     next_try: float
     last_error: str | None
+    labels: Labels | None = None
 
 
 class ForwardState:
@@ -144,6 +191,7 @@ class ForwardState:
     def __init__(self, path: Path) -> None:
         self._db = open_database(path, _SCHEMA, durable=True)  # "forwarded" survives a crash
         self._lock = threading.Lock()
+        _add_labels_column(self._db)
 
     def close(self) -> None:
         with self._lock:
@@ -162,7 +210,8 @@ class ForwardState:
             try:
                 before = self._db.total_changes
                 self._db.executemany(
-                    "INSERT OR IGNORE INTO items VALUES (?, ?, 0, ?, NULL, ?)",
+                    "INSERT OR IGNORE INTO items (manifest_cid, status, attempts, next_try, "
+                    "updated) VALUES (?, ?, 0, ?, ?)",
                     [(cid, PENDING, now, now) for cid in records],
                 )
                 added = self._db.total_changes - before
@@ -196,6 +245,14 @@ class ForwardState:
             ).fetchone()
         return None if row[0] is None else float(row[0])
 
+    def labelled(self, manifest_cid: str, labels: Labels) -> None:
+        """Keep what the record's instance says it is (read once the agent opened it)."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE items SET labels = ? WHERE manifest_cid = ?",
+                (labels.to_json(), manifest_cid),
+            )
+
     def done(self, manifest_cid: str, now: float) -> None:
         self._set(manifest_cid, FORWARDED, None, now, None)
 
@@ -221,7 +278,23 @@ class ForwardState:
     def _items(self, query: str, *args: object) -> list[Item]:
         with self._lock:
             rows = self._db.execute(query, args).fetchall()
-        return [Item(str(c), str(s), int(a), float(t), e) for c, s, a, t, e in rows]
+        return [
+            Item(str(c), str(s), int(a), float(t), e, Labels.from_json(labels))
+            for c, s, a, t, e, labels in rows
+        ]
+
+
+def _add_labels_column(db: sqlite3.Connection) -> None:
+    """Give a state file from before the ``labels`` column that column (its rows keep NULL)."""
+    columns = {str(row[1]) for row in db.execute("PRAGMA table_info(items)").fetchall()}
+    if "labels" in columns:
+        return
+    try:
+        db.execute("ALTER TABLE items ADD COLUMN labels TEXT")
+    except sqlite3.OperationalError:  # another process (--status beside the agent) added it
+        columns = {str(row[1]) for row in db.execute("PRAGMA table_info(items)").fetchall()}
+        if "labels" not in columns:
+            raise
 
 
 @dataclass
@@ -232,6 +305,8 @@ class Pass:
     forwarded: int = 0
     failed: int = 0
     held: int = 0
+    deferred: int = 0
+    """Due records left untried because their destination was down in this pass or before."""
 
 
 class ForwardAgent:
@@ -241,6 +316,10 @@ class ForwardAgent:
         self.config = config
         self.identity = identity
         self.state = ForwardState(config.state_dir / "forward.sqlite3")
+        self.destination_failures = 0
+        """Consecutive passes in which the PACS was down; 0 after its first success."""
+        self.destination_retry_at = 0.0
+        """When the PACS is tried again after it was down (``time.time()`` seconds)."""
 
     def close(self) -> None:
         self.state.close()
@@ -259,6 +338,9 @@ class ForwardAgent:
             except ScanSealError as error:  # still retry what is queued: it may be another cause
                 log.warning("inbox of %s unavailable: %s", self.config.gateway, error.reason)
             for item in self.state.due(now()):
+                if now() < self.destination_retry_at:  # down: neither fetch nor C-STORE
+                    done.deferred += 1
+                    continue
                 outcome = self._forward(client, item, now)
                 if outcome == FORWARDED:
                     done.forwarded += 1
@@ -266,6 +348,11 @@ class ForwardAgent:
                     done.held += 1
                 else:
                     done.failed += 1
+        if done.deferred:
+            log.info(
+                "%d record(s) deferred: %s is down, tried again in %.0f s",
+                done.deferred, self.config.destination, self.destination_retry_at - now(),
+            )  # fmt: skip
         return done
 
     def run(self, stop: threading.Event) -> None:
@@ -281,6 +368,8 @@ class ForwardAgent:
                 log.exception("forwarding pass failed")
             wake = time.time() + self.config.poll_seconds
             due = self.state.next_due()
+            if due is not None:  # a record due while its PACS is down waits for the PACS
+                due = max(due, self.destination_retry_at)
             stop.wait(max(0.05, min(wake, due if due is not None else wake) - time.time()))
 
     def _poll(self, client: GatewayClient, now: float) -> int:
@@ -300,12 +389,18 @@ class ForwardAgent:
         try:
             with tempfile.TemporaryDirectory(prefix="scanseal-agent-") as scratch:
                 opened = client.fetch(record, Path(scratch) / "instance.dcm")
+                labels = Labels.read(opened.path)
+                if labels is not None:
+                    self.state.labelled(record, labels)
                 if self._held(record, opened.manifest, now()):
                     return HELD
                 forward([opened.path], destination, self.config.calling_ae)
         except ScanSealError as error:
+            if isinstance(error, DestinationUnavailable):
+                self._destination_down(now())
             self._failure(item, error, now())
             return FAILED
+        self.destination_failures = 0
         self.state.done(record, now())
         log.info("record %s forwarded to %s", record, destination)
         return FORWARDED
@@ -323,6 +418,16 @@ class ForwardAgent:
         log.warning("record %s held, not forwarded: %s", record, reason)
         self.state.held(record, reason, now)
         return True
+
+    def _destination_down(self, now: float) -> None:
+        """Leave the PACS alone for the rest of this pass and, doubling, the next ones."""
+        self.destination_failures += 1
+        delay = self.config.backoff(self.destination_failures)
+        self.destination_retry_at = now + delay
+        log.warning(
+            "%s is down (%d time(s) in a row); not tried again for %.0f s",
+            self.config.destination, self.destination_failures, delay,
+        )  # fmt: skip
 
     def _failure(self, item: Item, error: ScanSealError, now: float) -> None:
         """Retry later unless the record itself can never go to a PACS (not DICOM)."""

@@ -3,7 +3,10 @@
 Each file is sent in its own transfer syntax (the bytes the modality encoded, which the sealed
 record carried unchanged), so what arrives has the original's pixel digest and element values.
 A destination that refuses the association, a context or an instance is an error naming the
-DICOM status: nothing is reported forwarded that the PACS did not accept.
+DICOM status: nothing is reported forwarded that the PACS did not accept. A destination that is
+down (no association: refused, nothing listening, no answer in time; or no answer to a C-STORE)
+raises :class:`DestinationUnavailable`, so that the agent can leave it alone for a while instead of
+trying it again for every instance.
 """
 
 from __future__ import annotations
@@ -19,6 +22,11 @@ from pynetdicom import AE
 from scanseal.errors import InvalidInput, StorageUnavailable
 
 _DESTINATION = re.compile(r"^(?P<aet>[^@]{1,16})@(?P<host>[^:]+):(?P<port>\d{1,5})$")
+
+
+class DestinationUnavailable(StorageUnavailable):
+    """The PACS itself did not answer (exit 5, as any StorageUnavailable): not one instance's
+    fault, so the next instance would meet the same."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +58,9 @@ def forward(paths: Sequence[Path], destination: Destination, calling_ae: str = "
         ae.add_requested_context(sop_class, [syntax])
     assoc = ae.associate(destination.host, destination.port, ae_title=destination.ae_title)
     if not assoc.is_established:
-        raise StorageUnavailable(f"PACS {destination} refused or did not answer the association")
+        raise DestinationUnavailable(
+            f"PACS {destination} refused or did not answer the association"
+        )
     try:
         for path in paths:
             _store_one(assoc, path, destination)
@@ -67,7 +77,7 @@ def _store_one(assoc: object, path: Path, destination: Destination) -> None:
         raise StorageUnavailable(f"PACS {destination} cannot take {path.name}: {error}") from None
     code = getattr(status, "Status", None)
     if code is None:
-        raise StorageUnavailable(f"PACS {destination} gave no answer for {path.name}")
+        raise DestinationUnavailable(f"PACS {destination} gave no answer for {path.name}")
     if code not in (0x0000, 0xB000, 0xB007, 0xB006):  # success, or success with a warning
         raise StorageUnavailable(f"PACS {destination} refused {path.name}: status 0x{code:04X}")
 
