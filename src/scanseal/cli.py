@@ -46,7 +46,7 @@ PassphraseFile = Annotated[
         "--passphrase-file",
         metavar="PATH",
         help="Read the passphrase of every identity this command unlocks from the first line "
-        "of PATH (give it before the command: scanseal --passphrase-file PATH send ...).",
+        "of PATH (before or after the command: scanseal send ... --passphrase-file PATH).",
     ),
 ]
 PassphraseFd = Annotated[
@@ -119,7 +119,34 @@ def main() -> None:
         _run()
 
 
+ROOT_OPTIONS: Final = ("--passphrase-file", "--passphrase-fd")
+"""Options of the whole invocation that may also be written after the command."""
+
+
+def hoist_root_options(args: list[str]) -> list[str]:
+    """``seal … --passphrase-file F`` as ``--passphrase-file F seal …``: the passphrase options
+    belong to the root command (one source for every unlock of the run), and people write them
+    after the command as they do every other option. Nothing after ``--`` moves."""
+    front: list[str] = []
+    rest: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg == "--":
+            rest.extend(args[index:])
+            break
+        if arg.split("=", 1)[0] not in ROOT_OPTIONS:
+            rest.append(arg)
+            index += 1
+            continue
+        width = 1 if "=" in arg else 2  # --name=value, or --name value
+        front.extend(args[index : index + width])
+        index += width
+    return front + rest
+
+
 def _run() -> None:
+    sys.argv[1:] = hoist_root_options(sys.argv[1:])
     try:
         code = app(standalone_mode=False)  # click returns a typer.Exit's code in this mode
     except ScanSealError as error:

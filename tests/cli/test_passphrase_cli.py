@@ -131,3 +131,51 @@ def test_process_reads_an_inherited_descriptor(alice, home):
         os.close(reader)
     assert done.returncode == 0, done.stderr
     assert alice.address in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "hoisted"),
+    [
+        (["seal", "x", "--passphrase-file", "pw"], ["--passphrase-file", "pw", "seal", "x"]),
+        (["open", "--passphrase-fd=3", "y"], ["--passphrase-fd=3", "open", "y"]),
+        (["--passphrase-file", "pw", "seal"], ["--passphrase-file", "pw", "seal"]),
+        (["seal", "--", "--passphrase-file"], ["seal", "--", "--passphrase-file"]),  # a file name
+        (["keys", "list"], ["keys", "list"]),
+    ],
+)
+def test_the_options_may_follow_the_command(args, hoisted):
+    from scanseal.cli import hoist_root_options
+
+    assert hoist_root_options(args) == hoisted
+
+
+def test_process_takes_the_file_after_the_command(alice, home, tmp_path):
+    """`scanseal seal … --passphrase-file F`, as people write options, through the real entry
+    point (the option belongs to the root command; the entry point moves it in front)."""
+    card = tmp_path / "alice.card.json"
+    card.write_text(alice.card.to_json())
+    source = secret_file(tmp_path / "pass", PASSPHRASE + "\n")
+    image, sealed = make_png(tmp_path / "scan.png"), tmp_path / "scan.sseal"
+    env = {k: v for k, v in os.environ.items() if k != "SCANSEAL_PASSPHRASE"}
+    env["SCANSEAL_HOME"] = str(home)
+    seal = ["seal", str(image), "--to", str(card), "-o", str(sealed), "--as", "alice"]
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scanseal",
+            *seal,
+            "--screen",
+            "off",
+            "--passphrase-file",
+            str(source),
+        ],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert sealed.is_file()
