@@ -184,20 +184,13 @@ class Gateway:
                 break
             try:
                 manifest = Manifest.from_json(_read(self.store, stored.manifest_cid))
-                complete = functools.partial(self._complete_on_ledger, stored, manifest)
+                complete = functools.partial(self.records.complete, stored.manifest_cid, manifest)
                 if self.locked(complete):
                     self._finish_upload(stored, manifest)
                     finished += 1
             except ScanSealError as error:
                 _log.warning("upload %s stays pending: %s", stored.manifest_cid, error.reason)
         return finished
-
-    def _complete_on_ledger(self, stored: StoredRecord, manifest: Manifest) -> bool:
-        """Grant the recipients of a pending upload the ledger holds; False if it holds none."""
-        if self.records.registered(stored.manifest_cid, manifest) is None:
-            return False
-        self.records.grant_recipients(cid_bytes(stored.manifest_cid), manifest)
-        return True
 
     def health(self) -> dict[str, Any]:
         return {
@@ -326,8 +319,9 @@ class Gateway:
         meta, payload = wire.unpack(body)
         wire.require_keys(meta, "manifest")
         manifest_bytes = str(wire.text_field(meta, "manifest")).encode("utf-8")
-        who = self.authenticate("upload", cid_of(io.BytesIO(manifest_bytes)), headers, body)
-        registration = self.register_upload(manifest_bytes, payload, who.requester)
+        record = cid_of(io.BytesIO(manifest_bytes))
+        who = self.authenticate("upload", record, headers, body)
+        registration = self.register_upload(manifest_bytes, payload, who.requester, cid=record)
         return {
             "manifest_cid": registration.manifest_cid,
             "envelope_cid": registration.envelope_cid,
@@ -335,13 +329,15 @@ class Gateway:
             "granted": list(registration.granted),
         }
 
-    def register_upload(self, manifest_bytes: bytes, payload: bytes, uploader: str) -> Registration:
-        """The half of an upload that follows authentication (the DICOM receiver's way in, as
-        :class:`~scanseal.transfer.Registrar`): ``uploader`` must have signed the manifest and
-        be registered; the envelope and manifest are stored, the record is registered on the
-        ledger and its recipients granted. Crash-safe: the pending row is on disk before the
-        ledger hears of the record, and a repeat finds the record registered."""
-        manifest_cid = cid_of(io.BytesIO(manifest_bytes))
+    def register_upload(
+        self, manifest_bytes: bytes, payload: bytes, uploader: str, *, cid: str | None = None
+    ) -> Registration:
+        """The half of an upload after authentication (the DICOM receiver's way in, as
+        :class:`~scanseal.transfer.Registrar`; ``cid``: the manifest's, when already known):
+        ``uploader`` must have signed the manifest and be registered; envelope and manifest are
+        stored, the record registered and its recipients granted. Crash-safe: the pending row
+        is on disk before the ledger hears of the record; a repeat finds it registered."""
+        manifest_cid = cid_of(io.BytesIO(manifest_bytes)) if cid is None else cid
         manifest = signed_manifest(manifest_bytes)
         if manifest.uploader.address != uploader:
             raise AccessDenied("only the manifest's uploader may upload it")

@@ -170,6 +170,14 @@ class Records:
             )
         return receipt
 
+    def complete(self, manifest_cid: str, manifest: Manifest) -> bool:
+        """Finish a registration the ledger holds (a crash came after its ledger write): grant
+        the recipients not granted yet; False when the ledger holds no such record."""
+        if self.registered(manifest_cid, manifest) is None:
+            return False
+        self.grant_recipients(cid_bytes(manifest_cid), manifest)
+        return True
+
     def grant_recipients(self, record: bytes, manifest: Manifest) -> None:
         """Grant each recipient that was never granted. One whose grant the owner revoked
         since stays revoked when the upload is repeated."""
