@@ -45,3 +45,17 @@ def elements(path: Path) -> dict[str, object]:
     7.5: group lengths and data set trailing padding carry no information)."""
     values = pydicom.dcmread(path).to_json_dict()
     return {k: v for k, v in values.items() if not k.endswith("0000") and k != "FFFCFFFC"}
+
+
+def assert_verdicts_logged(
+    log: Path, records: dict[str, str], flagged: Path, clean: Path, calling: str
+) -> None:
+    """The gateway's log has one line per instance received from ``calling``, naming its record
+    (``records``: SOP Instance UID → manifest CID) and its verdict: WARNING for ``flagged``,
+    INFO for ``clean``."""
+    lines = log.read_text().splitlines()
+    for path, level, said in ((flagged, "WARNING", "flagged"), (clean, "INFO", "not flagged")):
+        uid = str(pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID)
+        (line,) = [line for line in lines if f"instance {uid} " in line]
+        assert f" {level} instance {uid} from {calling} stored as record {records[uid]}, " in line
+        assert f"{said} by the tamper screen at sealing (score " in line

@@ -11,7 +11,7 @@ from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from pynetdicom import AE
-from tests.dicom.scu import count, push, same_instance
+from tests.dicom.scu import assert_verdicts_logged, count, push, same_instance
 
 from cli.crafted import crafted_rle
 from gateway_harness import GatewayProcess, World, free_port, make_world
@@ -150,12 +150,7 @@ def test_each_instance_is_logged_with_its_signed_verdict(gateway: GatewayProcess
     index = indexed(world)
     rows = {i.sop_instance_uid: i.manifest_cid for i in index.instances()}
     index.close()
-    log = gateway.log.read_text().splitlines()
-    for path, level, said in ((flagged, "WARNING", "flagged"), (clean, "INFO", "not flagged")):
-        uid = str(pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID)
-        (line,) = [line for line in log if f"instance {uid} " in line]
-        assert f" {level} instance {uid} from CARDIO stored as record {rows[uid]}, " in line
-        assert f"{said} by the tamper screen at sealing (score " in line
+    assert_verdicts_logged(gateway.log, rows, flagged, clean, "CARDIO")
 
 
 def test_unknown_sop_class_is_rejected_at_negotiation(gateway: GatewayProcess):

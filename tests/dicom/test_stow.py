@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pydicom
 from pydicom.uid import generate_uid
-from tests.dicom.scu import count, same_instance
+from tests.dicom.scu import assert_verdicts_logged, count, same_instance
 from tests.dicom.test_scp import FILES
 from tests.dicom.test_scp import gateway as gateway
 from tests.dicom.test_scp import world as world
@@ -121,9 +121,4 @@ def test_stow_logs_each_instance_with_its_signed_verdict(gateway: GatewayProcess
     index = DicomIndex.at(gateway.world.home / "gateway")
     rows = {i.sop_instance_uid: i.manifest_cid for i in index.instances()}
     index.close()
-    log = gateway.log.read_text().splitlines()
-    for path, level, said in ((flagged, "WARNING", "flagged"), (clean, "INFO", "not flagged")):
-        uid = str(pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID)
-        (line,) = [line for line in log if f"instance {uid} " in line]
-        assert f" {level} instance {uid} from STOW-RS stored as record {rows[uid]}, " in line
-        assert f"{said} by the tamper screen at sealing (score " in line
+    assert_verdicts_logged(gateway.log, rows, flagged, clean, "STOW-RS")
