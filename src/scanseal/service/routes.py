@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from scanseal.protocol import REQUEST_HEADER, SIGNATURE_HEADER, wire
 from scanseal.service._http import MAX_JSON_BODY, read_body
+from scanseal.service.front import signed_headers_of
 from scanseal.service.gateway import Gateway
 
 _SIGNED: Final = {
@@ -43,11 +44,9 @@ _JSON_OBJECT: Final = {"application/json": {"schema": {"type": "object"}}}
 
 
 async def signed_request(request: Request) -> dict[str, str | None]:
-    """The two headers of a signed request (checked by the gateway, which logs refusals)."""
-    return {
-        "request": request.headers.get(REQUEST_HEADER),
-        "signature": request.headers.get(SIGNATURE_HEADER),
-    }
+    """The two headers of a signed request (checked by the gateway, which logs refusals), read
+    as the fetch front reads them."""
+    return signed_headers_of(request.scope)
 
 
 async def gateway_of(request: Request) -> Gateway:
