@@ -26,8 +26,8 @@ from pathlib import Path
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from scanseal.ledger import TRANSACTION_WINDOW as WINDOW
 from scanseal.ledger import Ledger, LedgerConfig, RecordInput
-from scanseal.ledger._per_record import _WINDOW as WINDOW
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the anvil launcher
 from devnode import ANVIL_FUNDER_KEY, running_anvil

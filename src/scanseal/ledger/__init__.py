@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from scanseal.ledger._batch import Entry
+from scanseal.ledger._per_record import TRANSACTION_WINDOW
 from scanseal.ledger.config import LedgerConfig
 from scanseal.ledger.core import Ledger, check_proof
 from scanseal.ledger.models import (
@@ -21,6 +22,7 @@ from scanseal.ledger.models import (
 )
 
 __all__ = [
+    "TRANSACTION_WINDOW",
     "AccessLogEntry",
     "AccessResult",
     "AccessType",

@@ -28,7 +28,7 @@ from scanseal.ledger.models import (
     record_id,
 )
 
-_WINDOW = 32
+TRANSACTION_WINDOW = 32
 """Transactions kept in flight by store: enough to hide the round trips, few enough that a
 node's pool never backs up (anvil slows sharply with hundreds of pending transactions)."""
 
@@ -55,7 +55,7 @@ class PerRecordWriter:
             args = self._contract.store_args(uploader, item)
             tx, tx_hash = self._contract.send(uploader, "storeImage", args)
             in_flight.append((tx, tx_hash, record_id(item.cid)))
-            if len(in_flight) >= _WINDOW:
+            if len(in_flight) >= TRANSACTION_WINDOW:
                 receipts.append(self._settle(uploader, *in_flight.popleft()))
         while in_flight:
             receipts.append(self._settle(uploader, *in_flight.popleft()))
