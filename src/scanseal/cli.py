@@ -32,7 +32,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-_stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+_stderr = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
 
 DEBUG_ENV: Final = "SCANSEAL_DEBUG"
 """Set to 1 to print the traceback of an unexpected failure above its one line."""

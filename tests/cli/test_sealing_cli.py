@@ -190,3 +190,15 @@ def test_no_store_leaves_the_cid_empty(tmp_path, cards, run):
     assert result.code == 0, result.err
     assert "CID" not in result.out
     assert '"cid": null' in (tmp_path / "a.sseal.manifest.json").read_text()
+
+
+def test_bracketed_paths_print_as_they_are(tmp_path, cards, run):
+    """A folder named like a TOML table or Rich markup ("[bold]") shows literally in output."""
+    folder = tmp_path / "[bold]study"
+    folder.mkdir()
+    source = make_png(folder / "[gateway].png")
+    sealed = _seal(run, cards, source, folder / "[red]scan.sseal")
+    assert sealed.code == 0, sealed.err
+    assert "[bold]study" in sealed.out
+    assert "[gateway].png" in sealed.out
+    assert "[red]scan.sseal" in sealed.out

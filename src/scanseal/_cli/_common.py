@@ -50,8 +50,8 @@ if TYPE_CHECKING:  # the client pulls in httpx, the agent pynetdicom: import the
 IDENTITY_ENV = "SCANSEAL_IDENTITY"
 URL_ENV = "SCANSEAL_GATEWAY_URL"
 CA_ENV = "SCANSEAL_GATEWAY_CA"
-_out = Console(highlight=False, soft_wrap=True)
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+_out = Console(markup=False, highlight=False, soft_wrap=True)
+_err = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
 
 AsName = Annotated[
     str | None,

@@ -25,7 +25,7 @@ from scanseal.errors import InvalidInput
 if TYPE_CHECKING:
     from scanseal.dicom.agent import ForwardAgent, ForwardState, Item
 
-_out = Console(highlight=False, soft_wrap=True)
+_out = Console(markup=False, highlight=False, soft_wrap=True)
 
 
 def agent(

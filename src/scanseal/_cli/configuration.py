@@ -20,7 +20,7 @@ from scanseal._cli._common import ConfigOption, refuse
 from scanseal.errors import InvalidInput
 
 app = typer.Typer(help="Check the configuration (scanseal.toml).", no_args_is_help=True)
-_out = Console(highlight=False, soft_wrap=True)
+_out = Console(markup=False, highlight=False, soft_wrap=True)
 _BAD_CONFIGURATION = InvalidInput.exit_code
 
 

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from scanseal._cli._common import BurnedInOption, KeepOption, warn_burned_in
 
-_out = Console(highlight=False, soft_wrap=True)
+_out = Console(markup=False, highlight=False, soft_wrap=True)
 
 KeyOption = Annotated[
     Path, typer.Option("--key", help="The sender's de-identification key file (deid-key).")

@@ -36,8 +36,8 @@ from scanseal.errors import InvalidInput
 if TYPE_CHECKING:  # the client pulls in httpx: import it only when talking to a gateway
     from scanseal.client import GatewayClient
 
-_out = Console(highlight=False, soft_wrap=True)
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+_out = Console(markup=False, highlight=False, soft_wrap=True)
+_err = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
 
 
 def serve(config: ConfigOption = None) -> None:

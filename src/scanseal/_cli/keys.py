@@ -23,8 +23,8 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-_out = Console(highlight=False, soft_wrap=True)
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+_out = Console(markup=False, highlight=False, soft_wrap=True)
+_err = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
 
 NAME_ARGUMENT = typer.Argument(..., help="Identity name: 1-64 of a-z 0-9 . _ -")
 OUTPUT_OPTION = typer.Option(

@@ -140,4 +140,4 @@ def _print_table(record: str, trail: list[dict[str, Any]]) -> None:
         table.add_column(column, overflow="fold")
     for entry in trail:
         table.add_row(*trail_row(entry).values())
-    Console(highlight=False).print(table)
+    Console(markup=False, highlight=False).print(table)

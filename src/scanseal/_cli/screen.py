@@ -21,7 +21,7 @@ from scanseal._disk import disk_errors
 from scanseal.detect import Detector, Screening, default_detector
 from scanseal.errors import InvalidInput
 
-_out = Console(highlight=False, soft_wrap=True)
+_out = Console(markup=False, highlight=False, soft_wrap=True)
 
 
 def screen(

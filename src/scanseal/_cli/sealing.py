@@ -37,7 +37,7 @@ from scanseal.transfer import (
 
 SCREEN_POLICIES = ("flag", "block", "off")
 
-_out = Console(highlight=False, soft_wrap=True)
+_out = Console(markup=False, highlight=False, soft_wrap=True)
 
 
 def seal(

@@ -27,8 +27,8 @@ from scanseal.storage import (
 storage_app = typer.Typer(help="Store and fetch content-addressed objects.", no_args_is_help=True)
 car_app = typer.Typer(help="Exchange objects with any IPFS node as CAR v1.", no_args_is_help=True)
 # Wide when piped, so CIDs in tables stay whole for scripts and logs.
-_out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+_out = Console(markup=False, highlight=False, width=None if sys.stdout.isatty() else 200)
+_err = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
 
 _OUTPUT = typer.Option(..., "-o", "--output", help="File to write (replaced only on success).")
 
