@@ -9,6 +9,7 @@ handler can still name it.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -76,13 +77,16 @@ def open_database(
 ) -> sqlite3.Connection:
     """Autocommit connection in WAL mode with ``schema`` applied, shareable across threads.
 
-    The parent directory is created (owner only) if missing. Callers serialize access with
-    their own lock. ``durable`` sets ``synchronous=FULL`` for
+    The parent directory is created (owner only) if missing, and the file is owner-only (0600;
+    SQLite gives its -wal and -shm files the same mode): state files hold identities, and the
+    DICOM index and the forwarding agent's state hold patient names. Callers serialize access
+    with their own lock. ``durable`` sets ``synchronous=FULL`` for
     state that must survive a power cut (used nonces).
     """
     db: _Connection | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _owner_only(path)
         db = sqlite3.connect(
             path,
             timeout=timeout,
@@ -105,3 +109,14 @@ def open_database(
             raise
         raise mapped from error
     return db
+
+
+def _owner_only(path: Path) -> None:
+    """Create ``path`` as 0600 when it is missing; take group and other bits off one that is
+    wider (a state file written by an older version)."""
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        if os.fstat(descriptor).st_mode & 0o077:
+            os.fchmod(descriptor, 0o600)
+    finally:
+        os.close(descriptor)
