@@ -2,18 +2,21 @@
 
 The passphrase comes from the root ``--passphrase-file`` or ``--passphrase-fd`` when given, else
 from ``$SCANSEAL_PASSPHRASE`` when set (scripts, CI), otherwise from a hidden prompt on the
-terminal (``_common.read_passphrase``, which every command uses). Cards show their fingerprint,
+terminal (``_common.read_passphrase``, which every command uses); ``keys passwd`` reads the new
+one from ``--new-passphrase-file`` or asks for it twice. Cards show their fingerprint,
 the short form of the card hash for reading aloud (docs/KEYS.md §2).
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from scanseal import _passphrase
 from scanseal._cli._common import read_passphrase, unlock_identity
 from scanseal.crypto.identity import IdentityCard, Keystore
 from scanseal.errors import InvalidInput
@@ -31,6 +34,11 @@ OUTPUT_OPTION = typer.Option(
     None, "-o", "--output", help="Write the card to FILE instead of stdout."
 )
 CARD_ARGUMENT = typer.Argument(..., help="A card file someone sent you.")
+NEW_PASSPHRASE_FILE_OPTION = typer.Option(
+    None,
+    "--new-passphrase-file",
+    help="Read the new passphrase from the first line of FILE instead of asking for it twice.",
+)
 
 
 @app.command("new")
@@ -83,10 +91,38 @@ def check(name: str = NAME_ARGUMENT) -> None:
     _out.print(f"{identity.name} unlocks: {identity.address}", markup=False)
 
 
+@app.command("passwd")
+def passwd(
+    name: str = NAME_ARGUMENT, new_passphrase_file: Path | None = NEW_PASSPHRASE_FILE_OPTION
+) -> None:
+    """Change the passphrase of NAME: the current one is asked (or read) first, then the new
+    one; the keystore file is rewritten in one step and the old passphrase opens nothing."""
+    store = Keystore()
+    identity = unlock_identity(name, store)  # a wrong current passphrase stops here, file as is
+    store.replace(identity, _new_passphrase(name, new_passphrase_file))
+    _out.print(f"{name}: passphrase changed ({store.path(name)})", markup=False)
+
+
 @app.command("inspect")
 def inspect(path: Path = CARD_ARGUMENT) -> None:
     """Verify a card file and show who it is for (exit 3 if it was tampered with)."""
     _out.print(_card_table(IdentityCard.load(path), title=f"verified card {path}"))
+
+
+def _new_passphrase(name: str, source: Path | None) -> str:
+    """The new passphrase: from ``--new-passphrase-file``, else asked twice on the terminal
+    (never from ``$SCANSEAL_PASSPHRASE`` or ``--passphrase-file``, which give the current one)."""
+    if source is not None:
+        new, warning = _passphrase.read_file(source, "--new-passphrase-file")
+        if warning is not None:
+            _err.print(f"warning: {warning}", markup=False)
+        return new
+    if not sys.stdin.isatty():
+        raise InvalidInput(f"the new passphrase for {name} is needed: give --new-passphrase-file")
+    answer = typer.prompt(
+        f"New passphrase for {name}", hide_input=True, confirmation_prompt=True, err=True
+    )
+    return str(answer)
 
 
 def _card_table(card: IdentityCard, title: str) -> Table:

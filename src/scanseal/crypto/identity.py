@@ -233,20 +233,33 @@ class Keystore:
     def create(self, name: str, passphrase: str) -> Identity:
         """Generate and store a new identity; an existing name is refused, never replaced."""
         path = self.path(name)
-        if not isinstance(passphrase, str) or not passphrase:
-            raise InvalidInput("the passphrase must not be empty")
+        _check_passphrase(passphrase)
         if path.exists():
             raise InvalidInput(f"identity {name!r} already exists at {path}")
         identity = Identity.generate(name)
-        card = identity.card._signed_object()
-        keyfile = _keyfile.seal(_encode_secrets(identity), card, passphrase, self._scrypt_n)
-        _keyfile.write_new(path, keyfile.to_text())
+        _keyfile.write_new(path, self._sealed(identity, passphrase))
         return identity
+
+    def replace(self, identity: Identity, passphrase: str) -> None:
+        """Store ``identity`` in place of its keystore file, sealed under ``passphrase`` with a
+        fresh salt: a new passphrase (``keys passwd``) or new transport keys (``keys rotate``).
+
+        Only the account the file holds may replace it (another would destroy that key), and
+        the file is rewritten atomically (``_keyfile.replace``): afterwards the old passphrase
+        opens nothing in the keystore directory."""
+        path = self.path(identity.name)
+        _check_passphrase(passphrase)
+        previous, _, held = self._read(identity.name, path)
+        if held.address != identity.address:
+            raise InvalidInput(
+                f"{path} holds account {held.address}, not {identity.address}; not replacing it"
+            )
+        _keyfile.replace(path, self._sealed(identity, passphrase), previous)
 
     def load(self, name: str, passphrase: str) -> Identity:
         """Unlock ``name``: NotFound, WrongPassphrase, or IntegrityError for a tampered file."""
         path = self.path(name)
-        keyfile, card = self._read(name, path)
+        _, keyfile, card = self._read(name, path)
         try:
             secrets = _keyfile.open_secrets(keyfile, card._signed_object(), passphrase)
         except IntegrityError as error:
@@ -257,7 +270,7 @@ class Keystore:
 
     def card(self, name: str) -> IdentityCard:
         """The public card of ``name``, verified; needs no passphrase."""
-        return self._read(name, self.path(name))[1]
+        return self._read(name, self.path(name))[2]
 
     def names(self) -> list[str]:
         """Every identity name in the keystore, sorted."""
@@ -266,7 +279,13 @@ class Keystore:
         stems = (path.stem for path in self._root.glob("*.json") if path.is_file())
         return sorted(stem for stem in stems if _NAME_RE.fullmatch(stem))
 
-    def _read(self, name: str, path: Path) -> tuple[_keyfile.KeyFile, IdentityCard]:
+    def _sealed(self, identity: Identity, passphrase: str) -> str:
+        """The keystore file's text for ``identity`` under ``passphrase``, at this store's cost."""
+        card = identity.card._signed_object()
+        return _keyfile.seal(_encode_secrets(identity), card, passphrase, self._scrypt_n).to_text()
+
+    def _read(self, name: str, path: Path) -> tuple[str, _keyfile.KeyFile, IdentityCard]:
+        """The file's text, parsed envelope and verified card."""
         where = f"keystore {path}"
         try:
             text = _keyfile.read_text(path, "keystore")
@@ -276,7 +295,12 @@ class Keystore:
         card = IdentityCard._from_object(keyfile.card, f"{where}: card")
         if card.name != name:
             raise IntegrityError(f"{where} holds identity {card.name!r}, not {name!r}")
-        return keyfile, card
+        return text, keyfile, card
+
+
+def _check_passphrase(passphrase: str) -> None:
+    if not isinstance(passphrase, str) or not passphrase:
+        raise InvalidInput("the passphrase must not be empty")
 
 
 def _unsigned_object(
