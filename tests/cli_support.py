@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from scanseal.cli import main
+from scanseal.crypto.identity import Keystore
 
 FAST = 2**10  # scrypt cost for keystores made by tests; never the default
 PASSPHRASE = "cli passphrase"
@@ -41,3 +43,14 @@ def run_cli(
         code = done.code if isinstance(done.code, int) else 1
     captured = capsys.readouterr()
     return Result(code, captured.out, captured.err)
+
+
+def card_files(home: Path, *names: str) -> dict[str, Path]:
+    """Cheap identities in ``home``'s keystore and the card file a sender would be handed for
+    each, ``home/NAME.card.json``."""
+    store = Keystore(home / "keys", scrypt_n=FAST)
+    paths = {}
+    for name in names:
+        paths[name] = home / f"{name}.card.json"
+        paths[name].write_text(store.create(name, PASSPHRASE).card.to_json())
+    return paths

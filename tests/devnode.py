@@ -15,7 +15,10 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
+
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
 
 from scanseal.errors import LedgerUnavailable
 
@@ -77,3 +80,20 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float) -> N
         except OSError:
             time.sleep(0.02)
     raise LedgerUnavailable(f"anvil did not answer on {url} within {timeout:.0f} s")
+
+
+def spend_nonces(url: str, account: LocalAccount, count: int = 1) -> None:
+    """Send ``count`` transactions from ``account`` to the node at ``url`` behind ScanSeal's
+    back, as an administrator would with the same key in another tool (web3, cast, a wallet):
+    what ScanSeal keeps as the account's next nonce is then stale."""
+    w3 = Web3(Web3.HTTPProvider(url))
+    for _ in range(count):
+        tx: dict[str, Any] = {
+            "to": account.address, "value": 0, "gas": 21000, "chainId": w3.eth.chain_id,
+            "nonce": w3.eth.get_transaction_count(account.address, "pending"),
+            "maxFeePerGas": 2 * w3.eth.get_block("latest")["baseFeePerGas"] + 10**9,
+            "maxPriorityFeePerGas": 1,
+        }  # fmt: skip
+        sent = w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
+        if w3.eth.wait_for_transaction_receipt(sent, timeout=30)["status"] != 1:
+            raise LedgerUnavailable(f"the outside transaction from {account.address} failed")

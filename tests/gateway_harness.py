@@ -15,11 +15,14 @@ import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
 
+from cli_support import Result, run_cli
 from scanseal.crypto.identity import Identity, Keystore
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -143,3 +146,19 @@ def denied_counts(trail: list[dict[str, object]]) -> dict[str, int]:
             reason = str(entry["reason"])
             counts[reason] = counts.get(reason, 0) + 1
     return counts
+
+
+def cli_against(
+    world: World, gateway: GatewayProcess, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Callable[..., Result]:  # fmt: skip
+    """``scanseal ARGS`` in-process in ``world``'s home, talking to ``gateway``."""
+    monkeypatch.setenv("SCANSEAL_HOME", str(world.home))
+    monkeypatch.setenv("SCANSEAL_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("SCANSEAL_GATEWAY_URL", gateway.url)
+    monkeypatch.setenv("COLUMNS", "250")
+
+    def invoke(*args: str) -> Result:
+        return run_cli(monkeypatch, capsys, *args)
+
+    return invoke

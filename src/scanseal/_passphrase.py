@@ -44,7 +44,7 @@ def choose(file: Path | None, fd: int | None) -> str | None:
         raise InvalidInput("give --passphrase-file or --passphrase-fd, not both")
     warning = None
     if file is not None:
-        _chosen.passphrase, warning = _from_file(file)
+        _chosen.passphrase, warning = read_file(file, "--passphrase-file")
     elif fd is not None:
         _chosen.passphrase = _from_fd(fd)
     return warning
@@ -60,8 +60,11 @@ def chosen() -> str | None:
     return _chosen.passphrase
 
 
-def _from_file(path: Path) -> tuple[str, str | None]:
-    where = f"--passphrase-file {path}"
+def read_file(path: Path, option: str) -> tuple[str, str | None]:
+    """The passphrase on the first line of ``path`` (given as ``option``, which errors and the
+    warning name), and the warning to show when group or others may access the file, else None.
+    ``--passphrase-file`` reads it so, and so does ``keys passwd --new-passphrase-file``."""
+    where = f"{option} {path}"
     warning = None
     try:
         with path.open("rb") as source:
@@ -102,4 +105,4 @@ def _first_line(line: bytes, where: str) -> str:
         raise InvalidInput(f"{where}: the first line is not UTF-8") from None
 
 
-__all__ = ["MAX_LINE", "choose", "chosen", "forget"]
+__all__ = ["MAX_LINE", "choose", "chosen", "forget", "read_file"]

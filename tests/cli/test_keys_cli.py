@@ -16,6 +16,7 @@ import pytest
 from cli_support import FAST, PASSPHRASE, one_error_line
 from scanseal._cli._common import unlock_identity
 from scanseal.crypto.identity import IdentityCard, Keystore
+from scanseal.errors import InvalidInput, WrongPassphrase
 
 
 @pytest.fixture
@@ -237,3 +238,94 @@ def test_process_prompts_on_a_terminal(home):
     assert "typed secret" not in transcript  # hidden input
     assert "repeat" in transcript.lower()  # asked twice for a new identity
     assert Keystore(home / "keys").load("carol", "typed secret").name == "carol"
+
+
+# --- keys passwd ---------------------------------------------------------------------------
+
+
+def _secret(path: Path, text: str) -> Path:
+    path.write_text(text + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
+def test_passwd_from_files(alice, home, run, monkeypatch, tmp_path):
+    monkeypatch.delenv("SCANSEAL_PASSPHRASE")
+    old = _secret(tmp_path / "old", PASSPHRASE)
+    new = _secret(tmp_path / "new", "a new passphrase")
+    result = run("keys", "passwd", "alice", "--passphrase-file", str(old),
+                 "--new-passphrase-file", str(new))  # fmt: skip
+    assert result.code == 0, result.err
+    store = Keystore(home / "keys")
+    assert store.load("alice", "a new passphrase").address == alice.address
+    assert store.card("alice") == alice.card  # the same identity, the same card
+    with pytest.raises(WrongPassphrase):
+        store.load("alice", PASSPHRASE)
+    assert sorted(p.name for p in (home / "keys").iterdir()) == ["alice.json"]  # no old copy
+    assert (home / "keys" / "alice.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_passwd_salts_afresh(alice, home, run, tmp_path):
+    before = json.loads((home / "keys" / "alice.json").read_text())
+    new = _secret(tmp_path / "new", PASSPHRASE)  # even the same passphrase: a new salt and nonce
+    assert run("keys", "passwd", "alice", "--new-passphrase-file", str(new)).code == 0
+    after = json.loads((home / "keys" / "alice.json").read_text())
+    assert after["kdf"]["salt"] != before["kdf"]["salt"]
+    assert after["cipher"]["nonce"] != before["cipher"]["nonce"]
+    assert Keystore(home / "keys").load("alice", PASSPHRASE).address == alice.address
+
+
+def test_passwd_wrong_old_passphrase_leaves_the_file(alice, home, run, monkeypatch, tmp_path):
+    monkeypatch.setenv("SCANSEAL_PASSPHRASE", "not it")
+    before = (home / "keys" / "alice.json").read_bytes()
+    new = _secret(tmp_path / "new", "a new passphrase")
+    result = run("keys", "passwd", "alice", "--new-passphrase-file", str(new))
+    assert result.code == 4
+    assert one_error_line(result) == "error: wrong passphrase for identity 'alice'"
+    assert (home / "keys" / "alice.json").read_bytes() == before
+    assert sorted(p.name for p in (home / "keys").iterdir()) == ["alice.json"]
+
+
+def test_passwd_without_a_new_passphrase_source(alice, home, run):
+    before = (home / "keys" / "alice.json").read_bytes()
+    result = run("keys", "passwd", "alice")  # no terminal here, no --new-passphrase-file
+    assert result.code == 2
+    assert "--new-passphrase-file" in one_error_line(result)
+    assert (home / "keys" / "alice.json").read_bytes() == before
+
+
+def test_passwd_empty_new_passphrase_file(alice, home, run, tmp_path):
+    before = (home / "keys" / "alice.json").read_bytes()
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    result = run("keys", "passwd", "alice", "--new-passphrase-file", str(empty))
+    assert result.code == 2
+    expected = f"error: --new-passphrase-file {empty}: the first line is empty"
+    assert one_error_line(result) == expected
+    assert (home / "keys" / "alice.json").read_bytes() == before
+
+
+def test_passwd_unknown_identity(home, run, tmp_path):
+    result = run("keys", "passwd", "nobody", "--new-passphrase-file", str(tmp_path / "x"))
+    assert result.code == 6
+    one_error_line(result)
+
+
+def test_replace_refuses_another_account(alice, home):
+    store = Keystore(home / "keys", scrypt_n=FAST)
+    impostor = Keystore(home / "other", scrypt_n=FAST).create("alice", PASSPHRASE)
+    before = (home / "keys" / "alice.json").read_bytes()
+    with pytest.raises(InvalidInput, match="not replacing it"):
+        store.replace(impostor, PASSPHRASE)
+    assert (home / "keys" / "alice.json").read_bytes() == before
+
+
+def test_process_passwd_prompts_old_then_new_twice(alice, home):
+    argv = [sys.executable, "-m", "scanseal", "keys", "passwd", "alice"]
+    answers = [PASSPHRASE, "typed new secret", "typed new secret"]
+    code, transcript = _converse(argv, _env(home, None), answers)
+    assert code == 0, transcript
+    assert "typed new secret" not in transcript
+    assert "New passphrase for alice" in transcript
+    assert "repeat" in transcript.lower()
+    assert Keystore(home / "keys").load("alice", "typed new secret").address == alice.address

@@ -16,11 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cli_support import FAST, PASSPHRASE, Result, run_cli
+from cli_support import Result, card_files
 from corpus import make_png
-from gateway_harness import PASSPHRASE as GATEWAY_PASSPHRASE
-from gateway_harness import GatewayProcess, World, make_world
-from scanseal.crypto.identity import IdentityCard, Keystore
+from gateway_harness import GatewayProcess, World, cli_against, make_world
+from scanseal.crypto.identity import IdentityCard
 from tests_detect_support import flagged_plane, save_png16
 
 
@@ -37,12 +36,7 @@ def expected_warning(manifest_path: Path, subject: str) -> str:
 
 @pytest.fixture
 def cards(home):
-    store = Keystore(home / "keys", scrypt_n=FAST)
-    paths = {}
-    for name in ("gateway", "lee"):
-        paths[name] = home / f"{name}.card.json"
-        paths[name].write_text(store.create(name, PASSPHRASE).card.to_json())
-    return paths
+    return card_files(home, "gateway", "lee")
 
 
 def _seal(run, cards, source: Path, out: Path) -> Result:
@@ -108,15 +102,7 @@ def gateway(world: World):
 
 @pytest.fixture
 def remote(world: World, gateway: GatewayProcess, monkeypatch, capsys):
-    monkeypatch.setenv("SCANSEAL_HOME", str(world.home))
-    monkeypatch.setenv("SCANSEAL_PASSPHRASE", GATEWAY_PASSPHRASE)
-    monkeypatch.setenv("SCANSEAL_GATEWAY_URL", gateway.url)
-    monkeypatch.setenv("COLUMNS", "250")
-
-    def invoke(*args: str) -> Result:
-        return run_cli(monkeypatch, capsys, *args)
-
-    return invoke
+    return cli_against(world, gateway, monkeypatch, capsys)
 
 
 def test_send_fetch_and_verify_warn_for_a_flagged_record_through_a_gateway(

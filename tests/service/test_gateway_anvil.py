@@ -14,7 +14,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from pydicom.data import get_testdata_file
 
-from devnode import ANVIL_FUNDER_KEY, anvil_binary, running_anvil
+from devnode import ANVIL_FUNDER_KEY, anvil_binary, running_anvil, spend_nonces
 from gateway_harness import GatewayProcess, World, make_world
 from scanseal.client import GatewayClient
 from scanseal.errors import AccessDenied
@@ -124,3 +124,20 @@ def test_revoke_sent_straight_to_the_chain_denies_the_next_fetch(
         with pytest.raises(AccessDenied, match="revoked"):
             lee.fetch(record, tmp_path / "again.dcm")
     assert not (tmp_path / "again.dcm").exists()
+
+
+def test_the_gateway_account_used_elsewhere_does_not_fail_the_next_transaction(
+    anvil: str, gateway: GatewayProcess, tmp_path: Path
+) -> None:
+    """The gateway's nonce is cached; a transaction from its key outside the gateway makes it
+    stale, and the gateway re-reads it from the node instead of failing the request."""
+    people = gateway.world.people
+    with GatewayClient(gateway.url, people["ito"]) as ito:
+        ito.send(CT, [people["lee"].card], tmp_path / "one")  # the gateway's nonce is cached
+        for attempt in range(2):
+            spend_nonces(anvil, people["gateway"].account)
+            answer = ito.send(CT, [people["lee"].card], tmp_path / f"again{attempt}")
+            assert str(answer["ledger"]["tx_hash"]).startswith("0x")
+    with GatewayClient(gateway.url, people["lee"]) as lee:
+        record = str(answer["manifest_cid"])
+        assert lee.fetch(record, tmp_path / "lee.dcm").path.read_bytes() == CT.read_bytes()

@@ -61,16 +61,28 @@ def certs(
         list[str] | None,
         typer.Option("--name", help="DNS name or IP of the gateway (repeatable)."),
     ] = None,
+    new_ca: Annotated[
+        bool, typer.Option("--new-ca", help="Replace the CA too (every client needs the new one).")
+    ] = False,
 ) -> None:
-    """Create a private CA and a gateway certificate for TLS."""
+    """Create a private CA and a gateway certificate for TLS; run again, renew the certificate
+    under the same CA (clients keep their ca.pem) unless --new-ca."""
     from scanseal.service.tls import make_certs
 
-    files = make_certs(directory, name or None)
-    _out.print(f"CA {files.ca}  (give it to clients: --ca)")
+    files = make_certs(directory, name or None, new_ca=new_ca)
+    _out.print(_CA_OUTCOME[files.outcome].format(ca=files.ca, key=files.ca_key), markup=False)
     _out.print(
         f"certificate {files.cert}  key {files.key}  (tls_cert / tls_key in [gateway])",
         markup=False,
     )
+
+
+_CA_OUTCOME = {
+    "created": "new CA {ca}  (give it to clients: --ca; keep its key {key} to renew)",
+    "renewed": "CA {ca} kept (clients need nothing new); the certificate below is renewed "
+    "under it: restart the gateway to serve it",
+    "replaced": "replaced the CA {ca} and its key {key}: every client needs the new ca.pem",
+}
 
 
 def send(

@@ -179,6 +179,27 @@ def write_new(path: Path, text: str) -> None:
         raise InvalidInput(f"cannot write {path}: {error.strerror or error}") from None
 
 
+def replace(path: Path, text: str, previous: str) -> None:
+    """Put ``text`` in place of the keystore ``path`` holds, atomically, mode 0600: for a new
+    passphrase or new keys of the same identity.
+
+    ``previous`` is what the caller read and unlocked: a file that changed since (another
+    ``passwd`` or ``rotate`` meanwhile) is refused rather than overwritten. The new bytes are
+    written and fsynced beside the file and renamed over it, so the path names the old file or
+    the new one, never a mix, and no copy under the old passphrase is left in the directory.
+    """
+    staged = staged_files(path, overwrite=True, durable=True, suffix=".tmp", parent_mode=0o700)
+    try:
+        with staged as (temp,):
+            with temp.open("wb") as handle:
+                os.fchmod(handle.fileno(), 0o600)
+                handle.write(text.encode("utf-8"))
+            if read_text(path, "keystore") != previous:
+                raise InvalidInput(f"{path} changed while it was being rewritten; try again")
+    except OSError as error:
+        raise InvalidInput(f"cannot write {path}: {error.strerror or error}") from None
+
+
 def _aad(card: JsonObject, params: ScryptParams, check: bytes) -> bytes:
     """Everything in the file except the ``cipher`` member, canonical: tampering there fails."""
     kdf = {**params.to_object(), "check": b64encode(check)}

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +28,8 @@ from eth_utils.address import is_checksum_address
 
 from scanseal._json import JsonObject, Reader, b64encode, canonical_json, parse_object
 from scanseal.config import scanseal_home
-from scanseal.crypto import _keyfile
+from scanseal.crypto import _keyfile, _secrets
+from scanseal.crypto._secrets import RetiredKeys
 from scanseal.crypto.signing import sign_message, verify_signature
 from scanseal.crypto.stanzas import RECIPIENT_KINDS, RecipientKey, TransportKey
 from scanseal.errors import IntegrityError, InvalidInput, NotFound, ScanSealError
@@ -44,7 +45,6 @@ _CREATED_RE: Final = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 _CREATED_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"
 _SIGNATURE_RE: Final = re.compile(r"0x[0-9a-f]{130}")
 _CARD_FIELDS: Final = ("scanseal_card", "name", "address", "created", "keys", "signature")
-_ETHEREUM_KEY_SIZE: Final = 32
 FINGERPRINT_BYTES: Final = 16
 """How much of the card hash a fingerprint shows: 128 bits, 32 hex digits."""
 
@@ -161,18 +161,27 @@ class IdentityCard:
 
 
 class Identity:
-    """The private side of an identity, unlocked: signs, and unwraps envelopes addressed to it."""
+    """The private side of an identity, unlocked: signs, and unwraps envelopes addressed to it.
 
-    __slots__ = ("_account", "_card", "_transport_keys")
+    ``retired`` are the transport keys of the cards earlier rotations replaced (newest first):
+    no longer on the card, still tried when an envelope is opened (:attr:`unwrap_keys`).
+    """
+
+    __slots__ = ("_account", "_card", "_retired", "_transport_keys")
 
     def __init__(
-        self, account: LocalAccount, transport_keys: Mapping[str, TransportKey], card: IdentityCard
+        self,
+        account: LocalAccount,
+        transport_keys: Mapping[str, TransportKey],
+        card: IdentityCard,
+        retired: Sequence[RetiredKeys] = (),
     ) -> None:
         """Bind private keys to their card; a key that does not match the card is refused."""
         _check_keys_match_card(account, transport_keys, card)
         self._account = account
         self._transport_keys = MappingProxyType({k: transport_keys[k] for k in RECIPIENT_KINDS})
         self._card = card
+        self._retired = tuple(retired)
 
     @classmethod
     def generate(cls, name: str) -> Identity:
@@ -201,6 +210,30 @@ class Identity:
     @property
     def card(self) -> IdentityCard:
         return self._card
+
+    @property
+    def retired(self) -> tuple[RetiredKeys, ...]:
+        """The transport keys of earlier cards, newest first (empty until a rotation)."""
+        return self._retired
+
+    @property
+    def unwrap_keys(self) -> tuple[TransportKey, ...]:
+        """Every key an envelope sealed to this identity may name: the card's, then retired."""
+        older = (entry.keys[kind] for entry in self._retired for kind in RECIPIENT_KINDS)
+        return (*self._transport_keys.values(), *older)
+
+    def rotated(self) -> Identity:
+        """The same account (and so the same member on the ledger) with fresh transport keys and
+        a new card dated now; this card's keys move to the front of :attr:`retired`."""
+        if len(self._retired) >= _secrets.MAX_RETIRED:
+            raise InvalidInput(
+                f"identity {self.name!r} has been rotated {len(self._retired)} times, the most "
+                "a keystore keeps; create a new identity instead"
+            )
+        keys = {kind: TransportKey.generate(kind) for kind in RECIPIENT_KINDS}
+        card = _issue_card(self.name, self._account, keys, _utc_now())
+        retired = (RetiredKeys(self._card.card_hash, self._transport_keys), *self._retired)
+        return Identity(self._account, keys, card, retired)
 
     def sign(self, message: bytes) -> str:
         """EIP-191 signature over ``message`` by this identity's Ethereum key."""
@@ -233,31 +266,44 @@ class Keystore:
     def create(self, name: str, passphrase: str) -> Identity:
         """Generate and store a new identity; an existing name is refused, never replaced."""
         path = self.path(name)
-        if not isinstance(passphrase, str) or not passphrase:
-            raise InvalidInput("the passphrase must not be empty")
+        _check_passphrase(passphrase)
         if path.exists():
             raise InvalidInput(f"identity {name!r} already exists at {path}")
         identity = Identity.generate(name)
-        card = identity.card._signed_object()
-        keyfile = _keyfile.seal(_encode_secrets(identity), card, passphrase, self._scrypt_n)
-        _keyfile.write_new(path, keyfile.to_text())
+        _keyfile.write_new(path, self._sealed(identity, passphrase))
         return identity
+
+    def replace(self, identity: Identity, passphrase: str) -> None:
+        """Store ``identity`` in place of its keystore file, sealed under ``passphrase`` with a
+        fresh salt: a new passphrase (``keys passwd``) or new transport keys (``keys rotate``).
+
+        Only the account the file holds may replace it (another would destroy that key), and
+        the file is rewritten atomically (``_keyfile.replace``): afterwards the old passphrase
+        opens nothing in the keystore directory."""
+        path = self.path(identity.name)
+        _check_passphrase(passphrase)
+        previous, _, held = self._read(identity.name, path)
+        if held.address != identity.address:
+            raise InvalidInput(
+                f"{path} holds account {held.address}, not {identity.address}; not replacing it"
+            )
+        _keyfile.replace(path, self._sealed(identity, passphrase), previous)
 
     def load(self, name: str, passphrase: str) -> Identity:
         """Unlock ``name``: NotFound, WrongPassphrase, or IntegrityError for a tampered file."""
         path = self.path(name)
-        keyfile, card = self._read(name, path)
+        _, keyfile, card = self._read(name, path)
         try:
             secrets = _keyfile.open_secrets(keyfile, card._signed_object(), passphrase)
         except IntegrityError as error:
             raise IntegrityError(f"keystore {path}: {error.reason}") from None
         except ScanSealError as error:
             raise type(error)(f"{error.reason} for identity {name!r}") from None
-        return _decode_secrets(secrets, card, f"keystore {path}")
+        return _identity(secrets, card, f"keystore {path}")
 
     def card(self, name: str) -> IdentityCard:
         """The public card of ``name``, verified; needs no passphrase."""
-        return self._read(name, self.path(name))[1]
+        return self._read(name, self.path(name))[2]
 
     def names(self) -> list[str]:
         """Every identity name in the keystore, sorted."""
@@ -266,7 +312,13 @@ class Keystore:
         stems = (path.stem for path in self._root.glob("*.json") if path.is_file())
         return sorted(stem for stem in stems if _NAME_RE.fullmatch(stem))
 
-    def _read(self, name: str, path: Path) -> tuple[_keyfile.KeyFile, IdentityCard]:
+    def _sealed(self, identity: Identity, passphrase: str) -> str:
+        """The keystore file's text for ``identity`` under ``passphrase``, at this store's cost."""
+        card = identity.card._signed_object()
+        return _keyfile.seal(_encode_secrets(identity), card, passphrase, self._scrypt_n).to_text()
+
+    def _read(self, name: str, path: Path) -> tuple[str, _keyfile.KeyFile, IdentityCard]:
+        """The file's text, parsed envelope and verified card."""
         where = f"keystore {path}"
         try:
             text = _keyfile.read_text(path, "keystore")
@@ -276,7 +328,12 @@ class Keystore:
         card = IdentityCard._from_object(keyfile.card, f"{where}: card")
         if card.name != name:
             raise IntegrityError(f"{where} holds identity {card.name!r}, not {name!r}")
-        return keyfile, card
+        return text, keyfile, card
+
+
+def _check_passphrase(passphrase: str) -> None:
+    if not isinstance(passphrase, str) or not passphrase:
+        raise InvalidInput("the passphrase must not be empty")
 
 
 def _unsigned_object(
@@ -379,30 +436,13 @@ def _check_keys_match_card(
 
 
 def _encode_secrets(identity: Identity) -> bytes:
-    transport = {
-        kind: b64encode(key.private_bytes()) for kind, key in identity.transport_keys.items()
-    }
-    return canonical_json(
-        {"ethereum": b64encode(bytes(identity.account.key)), "transport": transport}
-    )
+    return _secrets.encode(identity.account, identity.transport_keys, identity.retired)
 
 
-def _decode_secrets(secrets: bytes, card: IdentityCard, where: str) -> Identity:
-    what = f"{where}: secrets"
-    reader = Reader(parse_object(secrets, what), what)
-    reader.only("ethereum", "transport")
-    ethereum = reader.b64("ethereum")
-    if len(ethereum) != _ETHEREUM_KEY_SIZE:
-        reader.fail("ethereum", f"must be {_ETHEREUM_KEY_SIZE} bytes")
+def _identity(secrets: bytes, card: IdentityCard, where: str) -> Identity:
+    decoded = _secrets.decode(secrets, where)
     try:
-        account = Account.from_key(ethereum)
-    except (ValueError, TypeError):  # eth-keys: zero or above the curve order
-        reader.fail("ethereum", "is not a valid secp256k1 private key")
-    transport_reader = reader.child("transport")
-    transport_reader.only(*RECIPIENT_KINDS)
-    keys = {k: TransportKey.from_private_bytes(k, transport_reader.b64(k)) for k in RECIPIENT_KINDS}
-    try:
-        return Identity(account, keys, card)
+        return Identity(decoded.account, decoded.transport, card, decoded.retired)
     except IntegrityError as error:
         raise IntegrityError(f"{where}: {error.reason}") from None
 
@@ -414,6 +454,7 @@ __all__ = [
     "Identity",
     "IdentityCard",
     "Keystore",
+    "RetiredKeys",
     "fingerprint",
     "validate_name",
 ]

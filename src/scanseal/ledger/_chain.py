@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import json
+import logging
 import os
 import threading
 import time
@@ -42,6 +43,17 @@ _TIP = 1  # wei; local and permissioned chains need no real tip
 _FEE_REFRESH = 256  # sends between base-fee refreshes
 
 
+_STALE_NONCE = ("nonce too low", "replacement transaction underpriced")
+"""What nodes (geth, anvil, reth) answer for a nonce another transaction already took."""
+_log = logging.getLogger("scanseal.ledger")
+
+
+def _stale_nonce(error: Exception) -> bool:
+    """Whether a refused submission says its nonce was taken (not any other failure)."""
+    text = str(error).lower()
+    return any(reason in text for reason in _STALE_NONCE)
+
+
 class RevertError(Exception):
     """A call the contract refused; `data` is the ABI-encoded custom error (may be empty)."""
 
@@ -70,7 +82,13 @@ class Chain:
     # ------------------------------------------------------------ sending
 
     def send(self, account: LocalAccount, tx: dict[str, Any]) -> str:
-        """Sign `tx` with `account` (nonce, fees, chain id filled in) and submit it."""
+        """Sign `tx` with `account` (nonce, fees, chain id filled in) and submit it.
+
+        The next nonce of each account is kept here, not asked of the node per transaction. When
+        the account was used elsewhere meanwhile (an administrator's transaction from the same
+        key), the node refuses the kept nonce as too low, or as an underpriced replacement of
+        the other transaction: the pending nonce is then read from the node again and the
+        transaction signed and submitted once more, once."""
         with self._lock:
             self.ensure_funded(account.address)
             full = dict(tx)
@@ -78,14 +96,26 @@ class Chain:
             full["chainId"] = self.chain_id
             full["nonce"] = self._next_nonce(account.address)
             full.update(self._fee_fields())
-            signed = account.sign_transaction(full)
             try:
-                tx_hash = self._submit(bytes(signed.raw_transaction))
-            except Exception:
-                self._nonces.pop(account.address, None)  # resynchronise from the node
-                raise
+                tx_hash = self._sign_and_submit(account, full)
+            except Exception as error:  # the kept nonce is dropped: resynchronise from the node
+                if not _stale_nonce(error):
+                    raise
+                stale = full["nonce"]
+                full["nonce"] = self._next_nonce(account.address)
+                _log.warning("nonce %d of %s was used elsewhere; sending with nonce %d",
+                             stale, account.address, full["nonce"])  # fmt: skip
+                tx_hash = self._sign_and_submit(account, full)
             self._nonces[account.address] = full["nonce"] + 1
             return tx_hash
+
+    def _sign_and_submit(self, account: LocalAccount, full: dict[str, Any]) -> str:
+        """Submit; on any failure forget the kept nonce, so the next send asks the node."""
+        try:
+            return self._submit(bytes(account.sign_transaction(full).raw_transaction))
+        except Exception:
+            self._nonces.pop(account.address, None)
+            raise
 
     def wait(self, tx_hash: str) -> dict[str, Any]:
         """The receipt of a submitted transaction; LedgerUnavailable if it is not mined in time."""

@@ -44,7 +44,7 @@ from scanseal.protocol import wire
 from scanseal.protocol.signed import Domain, Request, parse_request, recover_requester
 from scanseal.service.config import GatewayConfig
 from scanseal.service.inbox import PAGE, Inbox
-from scanseal.service.preflight import member_cards
+from scanseal.service.members import Members
 from scanseal.service.state import GatewayState, StoredRecord
 from scanseal.storage import CID, BlobStore, cid_of
 from scanseal.transfer import (
@@ -95,6 +95,7 @@ class Gateway:
         self.domain = Domain(ledger.chain.chain_id, ledger.address, identity.address)
         self.records = Records(ledger, store, identity.account)
         self._ledger_lock = threading.RLock()  # py-evm and the batched log: one caller at a time
+        self.members = Members(ledger, identity.account, config.members, self._ledger_lock)
         self.on_denied: Callable[[str, int], None] = lambda _action, _reason: None
         self._records: dict[str, Record] = {}
         self._manifests: dict[str, bytes] = {}
@@ -120,7 +121,9 @@ class Gateway:
             return work()
 
     def tick(self) -> None:
-        """Anchor the batched log when its oldest entry has waited long enough."""
+        """Anchor the batched log when its oldest entry has waited long enough; the members
+        scan SIGHUP asked for."""
+        self.members.tick()
         if self.ledger.mode == "batched":
             with self._ledger_lock:
                 self.ledger.tick()
@@ -128,15 +131,9 @@ class Gateway:
     # --- bootstrap
 
     def enroll(self, card: IdentityCard) -> bool:
-        """Register ``card`` on the ledger unless it already is; True when newly registered."""
-        with self._ledger_lock:
-            known = self.ledger.identity_of(card.address)
-            if known == card.card_hash:
-                return False
-            if known is not None:
-                raise IntegrityError(f"{card.address} is registered with another card")
-            self.ledger.register_identity(self.identity.account, card.address, card.card_hash)
-            return True
+        """Register ``card`` on the ledger unless it already is (a rotated card replaces the
+        previous one when the gateway is the owner: :class:`Members`); True when it changed."""
+        return self.members.enroll(card)
 
     def bootstrap(self) -> None:
         """Make sure the gateway may act: admin, registered, authorized uploader; enroll members."""
@@ -147,9 +144,7 @@ class Gateway:
             self.enroll(self.identity.card)
             if not self.ledger.is_uploader(me):
                 self.ledger.authorize_uploader(self.identity.account, me)
-        if self.config.members is not None:
-            for path in member_cards(self.config.members):
-                self.enroll(IdentityCard.load(path))
+        self.members.bootstrap()
 
     def start(self) -> None:
         """Warm up off the request path (what ``scanseal serve`` does before it listens): bring
@@ -233,6 +228,7 @@ class Gateway:
         self._check_window(request)
         if not self.state.use_nonce(request.nonce, request.requester, request.expires_at):
             raise _tag(ReplayDetected("request nonce was already used (replay)"), Reason.REPLAY)
+        self.members.seen((signer,))
         return Authenticated(request, signer)
 
     def _check_window(self, request: Request) -> None:
@@ -341,6 +337,8 @@ class Gateway:
         manifest = signed_manifest(manifest_bytes)
         if manifest.uploader.address != uploader:
             raise AccessDenied("only the manifest's uploader may upload it")
+        self.members.seen(r.address for r in manifest.recipients)
+        self.members.check_recipients(manifest)
         if self.locked(lambda: self.ledger.identity_of(uploader)) is None:
             raise AccessDenied(f"{uploader} is not a registered identity")
         envelope_cid = store_sealed(self.store, manifest, manifest_bytes, payload)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import socket
 import sys
 import threading
@@ -184,7 +185,8 @@ def open_gateway(settings: ServerConfig | Path | None, passphrase: str) -> Gatew
 def serve(
     gateway: Gateway, settings: ServerConfig | Path | None = None, agent: ForwardAgent | None = None
 ) -> None:
-    """Serve until interrupted (SIGINT or SIGTERM), then anchor what is pending and close.
+    """Serve until interrupted (SIGINT or SIGTERM), then anchor what is pending and close;
+    SIGHUP reads the members directory again (new and rotated cards, docs/KEYS.md §6).
 
     With ``[dicom] enabled`` the Storage SCP runs beside the REST API on the same gateway; an
     ``agent`` ([forward]) forwards records granted to its identity into a PACS meanwhile.
@@ -198,6 +200,7 @@ def serve(
         raise
     port = listener.getsockname()[1] if listener is not None else config.port
     gateway.start()  # the grant-table mirror catches up while the listeners come up
+    signal.signal(signal.SIGHUP, lambda _signal, _frame: gateway.members.rescan_soon())
     url = f"{config.scheme}://{config.host}:{port}"
     print(f"scanseal gateway {gateway.identity.address} listening on {url}", flush=True)
     scp = _start_scp(gateway, dicom) if dicom.enabled else None

@@ -107,7 +107,7 @@ def parse_header(raw: bytes) -> Header:
 def issue_grant(record: str, original: Header, owner: Identity, grantee: IdentityCard) -> Grant:
     """A grant of ``record`` (whose envelope header is ``original``) for ``grantee``: the owner
     unwraps the file key with its own keys and re-wraps it, signed and dated now."""
-    file_key = envelope.unlock(original, owner.transport_keys.values())
+    file_key = envelope.unlock(original, owner.unwrap_keys)
     return make_grant(record, original, file_key, owner, grantee, int(time.time()))
 
 

@@ -318,7 +318,7 @@ def decrypt_checked(
         if granted is not None:
             check_same_payload(original, granted)
             header = granted
-        file_key = envelope.unlock(header, identity.transport_keys.values())
+        file_key = envelope.unlock(header, identity.unwrap_keys)
         envelope.decrypt_payload(
             src,  # type: ignore[arg-type]  # duck-typed: only read() is used
             plain,  # type: ignore[arg-type]  # duck-typed: only write() is used
