@@ -82,6 +82,7 @@ def _register_groups() -> None:
     """Attach every command group; kept in one place so the command tree is easy to read."""
     from scanseal._cli import (
         agent,
+        chain,
         configuration,
         deid,
         gateway,
@@ -94,6 +95,7 @@ def _register_groups() -> None:
 
     app.add_typer(keys.app, name="keys")
     app.add_typer(configuration.app, name="config")
+    app.add_typer(chain.app, name="ledger")
     sealing.register(app)
     storage.register(app)
     ledger.register(app)
