@@ -82,6 +82,7 @@ def _register_groups() -> None:
     """Attach every command group; kept in one place so the command tree is easy to read."""
     from scanseal._cli import (
         agent,
+        backup,
         chain,
         configuration,
         deid,
@@ -103,6 +104,7 @@ def _register_groups() -> None:
     screen.register(app)
     agent.register(app)
     deid.register(app)
+    backup.register(app)
 
 
 _register_groups()
