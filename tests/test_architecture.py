@@ -40,6 +40,7 @@ LAYERS: list[set[str]] = [
     {"transfer"},
     {"protocol"},
     {"client", "dicom", "service"},
+    {"backup"},
     {"_cli", "cli", "demo", "__main__"},
 ]
 JOINS_SERVICE_AND_DICOM = {"scanseal.service.server"}

@@ -105,10 +105,10 @@ def staged_files(
         for temporary, final in zip(temporaries, finals, strict=True):
             with _mapped(final, on_error):
                 if durable:
-                    _fsync(temporary)
+                    fsync(temporary)
                 _place(temporary, final, overwrite=overwrite)
                 if durable:
-                    _fsync(final.parent)
+                    fsync(final.parent)
             placed.append(final)
     except BaseException:
         for path in placed:
@@ -145,7 +145,7 @@ def _place(temporary: Path, final: Path, *, overwrite: bool) -> None:
         os.replace(temporary, final)
 
 
-def _fsync(path: Path) -> None:
+def fsync(path: Path) -> None:
     """Flush a file's (or a directory's entries') data to the disk."""
     fd = os.open(path, os.O_RDONLY)
     try:

@@ -82,6 +82,8 @@ def _register_groups() -> None:
     """Attach every command group; kept in one place so the command tree is easy to read."""
     from scanseal._cli import (
         agent,
+        backup,
+        chain,
         configuration,
         deid,
         gateway,
@@ -94,6 +96,7 @@ def _register_groups() -> None:
 
     app.add_typer(keys.app, name="keys")
     app.add_typer(configuration.app, name="config")
+    app.add_typer(chain.app, name="ledger")
     sealing.register(app)
     storage.register(app)
     ledger.register(app)
@@ -101,6 +104,7 @@ def _register_groups() -> None:
     screen.register(app)
     agent.register(app)
     deid.register(app)
+    backup.register(app)
 
 
 _register_groups()

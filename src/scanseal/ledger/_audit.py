@@ -57,6 +57,25 @@ def stored_tx(chain: Chain, address: str, first_block: int, rid: bytes) -> str |
     return "0x" + bytes(logs[0]["transactionHash"]).hex() if logs else None
 
 
+def admin_accounts(chain: Chain, address: str, first_block: int) -> list[str]:
+    """The accounts whose latest ``AdminChanged`` event made them a department admin, in the
+    order they first became one (the owner is an admin without any event)."""
+    logs = chain.w3.eth.get_logs(
+        {
+            "address": to_checksum_address(address),
+            "fromBlock": first_block,
+            "toBlock": "latest",
+            "topics": ["0x" + _abi.event_topic("AdminChanged").hex()],
+        }
+    )
+    enabled: dict[str, bool] = {}
+    for log in logs:
+        decoded = _abi.decode_log(list(log["topics"]), bytes(log["data"]))
+        if decoded is not None:
+            enabled[str(decoded[1]["account"])] = bool(decoded[1]["enabled"])
+    return [account for account, on in enabled.items() if on]
+
+
 def audit_from_event(name: str, f: dict[str, Any], stamp: int, tx_hash: str) -> AuditEntry:
     """One decoded contract event as an audit entry."""
     if name == "ImageStored":

@@ -140,6 +140,12 @@ class Ledger:
         """Owner only: make `account` a department admin (or stop it being one)."""
         return self._tx(owner, "setAdmin", b"", [account, enabled], "set admin")
 
+    def admins(self) -> list[str]:
+        """The department admins the owner appointed (the owner itself not included), read from
+        the contract's ``AdminChanged`` events and checked against ``isAdmin``."""
+        found = _audit.admin_accounts(self.chain, self.address, self._access.first_block)
+        return [account for account in found if self.is_admin(account)]
+
     def register_identity(self, admin: LocalAccount, account: str, card_hash: bytes) -> Receipt:
         """Admin only: bind `account`, which has no identity yet, to the SHA-256 of its holder's
         identity card. Changing a registered identity, or setting the owner's, is the owner's

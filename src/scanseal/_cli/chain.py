@@ -1,0 +1,175 @@
+"""``scanseal ledger``: the shared ImageRegistry seen by its owner.
+
+Departments share one chain and one contract: the first department's gateway deploys it (and so
+owns it), then makes every other department's gateway an admin, since a gateway must be an admin
+to enroll its members and report accesses. ``deploy`` deploys (or finds) the contract and prints
+its address for the other departments' ``[ledger] contract``; ``admin add CARD`` and
+``admin remove CARD`` appoint and dismiss an admin; ``admin list`` shows who is one.
+
+The signing identity is ``--as NAME``, else the ``[gateway] identity`` of the configuration.
+Whether it owns the contract is read from the chain before its passphrase is asked for: anyone
+else is refused with one line (exit 4). On the embedded chain a write needs the home's ``serve``
+lock: the chain lives in one process's memory and journal, so ``scanseal serve`` must be stopped
+(exit 5 naming its PID otherwise). On a JSON-RPC node the commands run beside a serving gateway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+from scanseal._cli._common import AsName, ConfigOption, unlock_identity
+from scanseal._lock import home_lock
+from scanseal.crypto.identity import IdentityCard, Keystore
+from scanseal.errors import AccessDenied, InvalidInput
+
+if TYPE_CHECKING:  # web3 and py-evm load only when a command opens the chain
+    from eth_account.signers.local import LocalAccount
+
+    from scanseal.ledger import Ledger, LedgerConfig
+
+app = typer.Typer(
+    help="The shared ImageRegistry: deploy it, and appoint other departments' gateways as admins.",
+    no_args_is_help=True,
+)
+admin = typer.Typer(
+    help="Department admins of the contract (the owner's gateway appoints them).",
+    no_args_is_help=True,
+)
+app.add_typer(admin, name="admin")
+
+_out = Console(highlight=False, soft_wrap=True)
+
+CardArgument = Annotated[
+    Path, typer.Argument(help="Identity card of the other department's gateway (keys card).")
+]
+
+
+@app.command("deploy")
+def deploy(as_name: AsName = None, config: ConfigOption = None) -> None:
+    """Deploy the ImageRegistry (its deployer owns it), or show the one already deployed.
+
+    Prints the address the other departments set as contract in their ledger table."""
+    from scanseal.ledger import Ledger
+
+    settings = _ledger_config(config)
+    name = _signer(as_name, config)
+    Keystore().card(name)  # an unknown identity fails before the passphrase is asked for
+    with ExitStack() as held:
+        _hold_embedded(settings, held)
+        identity = unlock_identity(name)
+        ledger = held.enter_context(Ledger.open(settings, deployer=identity.account))
+        chain_id, owner = ledger.chain.chain_id, ledger.owner()
+        _out.print(f"ImageRegistry {ledger.address} on chain {chain_id}, owner {owner}")
+
+
+@admin.command("add")
+def add(card: CardArgument, as_name: AsName = None, config: ConfigOption = None) -> None:
+    """Make the gateway of CARD an admin of the contract (owner only)."""
+    target = IdentityCard.load(card)
+    with _as_owner(as_name, config) as (ledger, signer):
+        if ledger.is_admin(target.address):
+            _out.print(f"{target.name} ({target.address}) is already an admin")
+            return
+        receipt = ledger.set_admin(_unlock(signer), target.address, True)
+    _out.print(
+        f"{target.name} ({target.address}, fingerprint {target.fingerprint}) is now an admin; "
+        f"tx {receipt.tx_hash}"
+    )
+
+
+@admin.command("remove")
+def remove(
+    card: Annotated[str, typer.Argument(help="Card file or 0x address of the admin.")],
+    as_name: AsName = None,
+    config: ConfigOption = None,
+) -> None:
+    """Stop the gateway of CARD being an admin (owner only); its records stay on the ledger."""
+    label, address = _account(card)
+    with _as_owner(as_name, config) as (ledger, signer):
+        if address == ledger.owner():
+            raise InvalidInput(f"{label} is the owner, which is always an admin")
+        if not ledger.is_admin(address):
+            _out.print(f"{label} is not an admin")
+            return
+        receipt = ledger.set_admin(_unlock(signer), address, False)
+    _out.print(f"{label} is no longer an admin; tx {receipt.tx_hash}")
+
+
+@admin.command("list")
+def list_admins(config: ConfigOption = None) -> None:
+    """Print the owner and every admin it appointed, one address a line."""
+    from scanseal.ledger import Ledger
+
+    with Ledger.open(_ledger_config(config)) as ledger:
+        _out.print(f"{ledger.owner()}  owner")
+        for account in ledger.admins():
+            _out.print(f"{account}  admin")
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+@contextmanager
+def _as_owner(as_name: str | None, config: Path | None) -> Iterator[tuple[Ledger, str]]:
+    """The open ledger and the signer's name, once the signer is known to own the contract
+    (checked from its public card, before any passphrase)."""
+    from scanseal.ledger import Ledger
+
+    settings = _ledger_config(config)
+    name = _signer(as_name, config)
+    address = Keystore().card(name).address
+    with ExitStack() as held:
+        _hold_embedded(settings, held)
+        ledger = held.enter_context(Ledger.open(settings))
+        owner = ledger.owner()
+        if owner != address:
+            raise AccessDenied(
+                f"{name} ({address}) does not own the ImageRegistry at {ledger.address} "
+                f"(its owner is {owner}); only the owner appoints admins"
+            )
+        yield ledger, name
+
+
+def _unlock(name: str) -> LocalAccount:
+    return unlock_identity(name).account
+
+
+def _hold_embedded(settings: LedgerConfig, held: ExitStack) -> None:
+    """The embedded chain has one writer: take the home's serve lock before opening it."""
+    if settings.backend == "embedded":
+        held.enter_context(home_lock("serve"))
+
+
+def _ledger_config(config: Path | None) -> LedgerConfig:
+    from scanseal.ledger import LedgerConfig
+
+    return LedgerConfig.load(config)
+
+
+def _signer(as_name: str | None, config: Path | None) -> str:
+    """``--as``, else the configuration's gateway identity (the contract's deployer)."""
+    if as_name:
+        return as_name
+    from scanseal.service.config import GatewayConfig
+
+    return GatewayConfig.load(config).identity
+
+
+def _account(text: str) -> tuple[str, str]:
+    """(label, checksummed address) from a card file or a 0x address."""
+    from eth_utils.address import is_hex_address, to_checksum_address
+
+    if is_hex_address(text):
+        address = to_checksum_address(text)
+        return address, address
+    path = Path(text)
+    if not path.is_file():
+        raise InvalidInput(f"{text} is neither a card file nor a 0x address")
+    card = IdentityCard.load(path)
+    return f"{card.name} ({card.address})", card.address
