@@ -202,3 +202,21 @@ def test_bracketed_paths_print_as_they_are(tmp_path, cards, run):
     assert "[bold]study" in sealed.out
     assert "[gateway].png" in sealed.out
     assert "[red]scan.sseal" in sealed.out
+
+
+def test_objects_without_pixels_seal_open_and_verify(tmp_path, cards, run):
+    """An RT plan, an SR, a key-object selection, a presentation state and a PDF: sealed with
+    "not screened: no pixels" signed, opened byte for byte, verified with the content digest."""
+    from study_objects import mixed_study, write
+
+    for source in write(mixed_study(1)[1:], tmp_path / "in"):
+        out = tmp_path / f"{source.stem}.sseal"
+        sealed = _seal(run, cards, source, out)
+        assert sealed.code == 0, sealed.err
+        assert "screen not screened: no pixels" in sealed.out
+        opened = run("open", str(out), "-o", str(tmp_path / source.name), "--as", "lee")
+        assert opened.code == 0, opened.err
+        assert (tmp_path / source.name).read_bytes() == source.read_bytes()
+        full = run("verify", str(out), "--as", "lee")
+        assert full.code == 0, full.err
+        assert "pixel digest matches" in full.out

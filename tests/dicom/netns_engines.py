@@ -34,6 +34,7 @@ from scanseal.dicom.agent import FORWARDED, ForwardState
 from scanseal.dicom.index import DicomIndex
 from scanseal.ledger import Ledger, LedgerConfig
 from scanseal.transfer.records import cid_bytes
+from study_objects import mixed_study, write
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("SCANSEAL_IN_NETNS") != "1", reason="runs inside test_engines' namespace"
@@ -192,7 +193,7 @@ def test_orthanc_sending_a_non_image_is_refused_and_nothing_registered(
 ):
     source, _target, _dept_b = orthancs
     ds = pydicom.dcmread(STUDY[0])
-    del ds.PixelData  # a CT instance without pixels: the screen refuses it
+    del ds.PixelData  # a CT image whose pixels are missing: ingest refuses it
     ds.SOPInstanceUID = generate_uid()
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     path = tmp_path / "no-pixels.dcm"
@@ -225,6 +226,21 @@ def test_orthanc_stows_an_instance_through_dicomweb(gateway, orthancs, tmp_path:
     same_instance(arrived, path)
 
 
+def forwarded_to_b(dept_b: GatewayProcess, cids: list[str]) -> None:
+    """Wait until B's agent has forwarded every one of ``cids`` (fails with B's log)."""
+    state = ForwardState(dept_b.world.home / "forward" / "forward.sqlite3")
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            items = [state.item(cid) for cid in cids]
+            if all(i is not None and i.status == FORWARDED for i in items):
+                return
+            time.sleep(0.25)
+    finally:
+        state.close()
+    pytest.fail(dept_b.log.read_text()[-4000:])
+
+
 def test_the_study_travels_to_department_b_and_into_its_orthanc(
     gateway: GatewayProcess, dept_b: GatewayProcess, orthancs, tmp_path: Path
 ):
@@ -241,15 +257,7 @@ def test_the_study_travels_to_department_b_and_into_its_orthanc(
     answer = source.post("/modalities/scanseal/store", {"Resources": ids, "Synchronous": True})
     assert answer.status_code == 200, answer.text
     cids = records_for(gateway.world, sent)
-    state = ForwardState(dept_b.world.home / "forward" / "forward.sqlite3")
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        items = [state.item(cid) for cid in cids]
-        if all(i is not None and i.status == FORWARDED for i in items):
-            break
-        time.sleep(0.25)
-    state.close()
-    assert all(i is not None and i.status == FORWARDED for i in items), dept_b.log.read_text()
+    forwarded_to_b(dept_b, cids)
     for path in sent:
         arrived = tmp_path / f"arrived-{path.name}"
         arrived.write_bytes(b_orthanc.file(b_orthanc.find(sop_uid(path))))
@@ -263,3 +271,34 @@ def test_the_study_travels_to_department_b_and_into_its_orthanc(
         trail = ledger.audit_trail(cid_bytes(cids[0]))
     radb = dept_b.world.people["radb"].address
     assert any(e.action == "access" and e.subject == radb and e.allowed for e in trail)
+
+
+def test_mixed_studies_from_dcmsend_and_orthanc_arrive_complete_through_the_agent(
+    gateway: GatewayProcess, orthancs, tmp_path: Path, request: pytest.FixtureRequest
+):
+    """CT images, an RT plan, two SRs, a key-object selection, a presentation state and a PDF:
+    one study pushed by dcmsend, one by Orthanc; every object reaches B's Orthanc through B's
+    agent, element for element. (B's gateway starts after the pushes when this test runs
+    alone: making it an admin signs with A's account from this process, which A's gateway's
+    next transaction would meet as a nonce it already counted.)"""
+    source, _target, b_orthanc = orthancs
+    by_dcmsend = write(mixed_study(2), tmp_path / "dcmsend")
+    command = ["dcmsend", "-dn", "-aet", "CT3", "-aec", "SCANSEAL", "127.0.0.1",
+               str(gateway.world.dicom_port), *map(str, by_dcmsend)]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    by_orthanc = write(mixed_study(2), tmp_path / "orthanc")
+    ids = [source.upload(p) for p in by_orthanc]
+    answer = source.post("/modalities/scanseal/store", {"Resources": ids, "Synchronous": True})
+    assert answer.status_code == 200, answer.text
+    sent = by_dcmsend + by_orthanc
+    index = DicomIndex.at(gateway.world.home / "gateway")
+    held = {i.sop_instance_uid for i in index.instances()}
+    index.close()
+    missing = [(p.parent.name, pydicom.dcmread(p).Modality) for p in sent if p.stem not in held]
+    assert not missing, gateway.log.read_text()[-4000:]  # dcmsend exits 0 on a refusal
+    forwarded_to_b(request.getfixturevalue("dept_b"), records_for(gateway.world, sent))
+    for path in sent:
+        arrived = tmp_path / f"arrived-{path.name}"
+        arrived.write_bytes(b_orthanc.file(b_orthanc.find(sop_uid(path))))
+        same_instance(arrived, path)

@@ -43,11 +43,12 @@ from scanseal.dicom.agent import (
 )
 from scanseal.dicom.forward import Destination, forward
 from scanseal.errors import IntegrityError, InvalidInput
+from study_objects import mixed_study, write
 from tests_detect_support import flagged_dicom
 
 HERE = Path(__file__).parent
 WARDS = {"WARD_A": "amy", "WARD_B": "bob", "WARD_C": "cho", "WARD_E": "eve", "WARD_F": "fay",
-         "WARD_G": "gus", "WARD_H": "hal"}  # fmt: skip
+         "WARD_G": "gus", "WARD_H": "hal", "WARD_S": "sam"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -556,3 +557,20 @@ def test_run_mode_sleeps_while_the_pacs_is_down(world: World, tmp_path: Path) ->
     thread.join(10)
     agent.close()
     assert [(p.deferred, p.failed) for p in passes] == [(2, 0)]
+
+
+def test_every_object_of_a_mixed_study_is_forwarded(gateway: GatewayProcess, tmp_path: Path):
+    """CT images, an RT plan, SRs, a key-object selection, a presentation state and a PDF
+    pushed to the SCP all reach the PACS through the agent, element for element."""
+    world = gateway.world
+    sent = write(mixed_study(2), tmp_path / "study")
+    assert push(world.dicom_port, sent, calling="WARD_S") == [0] * len(sent)
+    pacs = Pacs(free_port(), tmp_path / "pacs")
+    try:
+        done = run_agent(world, agent_config(world, gateway, "sam", pacs.port), "--once")
+        assert done.returncode == 0, done.stderr
+        assert f"{len(sent)} new, {len(sent)} forwarded, 0 failed" in done.stdout
+        for original in sent:
+            same_instance(pacs.inbox / original.name, original)
+    finally:
+        pacs.stop()

@@ -31,6 +31,7 @@ from scanseal.transfer import (
     fetch_sealed,
     open_sealed,
     publish_manifest,
+    screen_verdict,
     seal_file,
     verify_sealed,
 )
@@ -81,7 +82,10 @@ def seal(
     _out.print(
         f"H3 {sealed.manifest.chain.h3.hex()}  recipients {', '.join(c.name for c in cards)}"
     )
-    if (verdict := sealed.manifest.screen) is not None:
+    shown = screen_verdict(sealed.manifest)
+    if shown is not None and shown.not_screened is not None:  # an object without pixels
+        _out.print(f"screen {shown.describe()}", markup=False)
+    elif (verdict := sealed.manifest.screen) is not None:
         label = "FLAGGED as possibly tampered" if verdict["tampered"] else "not flagged"
         _out.print(f"screen {label}: score {verdict['score']:.3f} ({verdict['model_version']})")
     if receipt is not None:

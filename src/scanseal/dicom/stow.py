@@ -4,8 +4,12 @@ The body is ``multipart/related; type="application/dicom"``, one Part 10 instanc
 instance goes through the same :class:`~scanseal.dicom.scp.Receiver` as a C-STORE (seal for the
 configured recipients, Gateway.upload, index). The answer follows PS3.18: 200 when every
 instance was stored, 202 when some failed, 409 when none was, 415 for another media type; the
-body is a DICOM JSON data set with ReferencedSOPSequence and FailedSOPSequence. Like the SCP it
-is meant for the department network: it is mounted only with ``[dicom] stow = true``.
+body is a DICOM JSON data set with ReferencedSOPSequence and FailedSOPSequence. Each stored
+instance's item carries its RetrieveURL (0008,1190): the record on this gateway,
+``/v1/records/{manifest CID}`` (a signed fetch, docs/PROTOCOL.md), and the record's manifest CID
+itself in a private element, (0009,1001) UT of private creator (0009,0010) ``SCANSEAL``
+(docs/DICOM.md). Like the SCP it is meant for the department network: it is mounted only with
+``[dicom] stow = true``.
 """
 
 from __future__ import annotations
@@ -77,7 +81,8 @@ def add_routes(
                                 status_code=415)  # fmt: skip
         raw = await body(request)
         parts = split_multipart(content_type, raw)
-        answer = await run("stow", lambda: _store_all(receiver, parts, study))
+        base = str(request.base_url).rstrip("/")
+        answer = await run("stow", lambda: _store_all(receiver, parts, study, base))
         return JSONResponse(answer[1], status_code=answer[0], media_type=MEDIA_TYPE)
 
     app.add_api_route("/dicom-web/studies", store, methods=["POST"],
@@ -87,7 +92,7 @@ def add_routes(
 
 
 def _store_all(
-    receiver: Receiver, parts: list[bytes], study: str | None
+    receiver: Receiver, parts: list[bytes], study: str | None, base: str
 ) -> tuple[int, dict[str, Any]]:
     stored: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
@@ -101,8 +106,8 @@ def _store_all(
             if study is not None and header.get("StudyInstanceUID") != study:
                 failed.append(_failure(header, DATASET_MISMATCH))  # of another study than the URL
                 continue
-            receiver.receive(raw, "STOW-RS", header)
-            stored.append(_reference(header))
+            record = receiver.receive(raw, "STOW-RS", header)
+            stored.append(_stored(header, record, base))
         except ScanSealError as error:
             failed.append(_failure(header, status_for(error)))
         except Exception:  # never report a failure as stored
@@ -114,6 +119,19 @@ def _store_all(
         result["00081198"] = {"vr": "SQ", "Value": failed}
     code = 200 if not failed else (202 if stored else 409)
     return code, result
+
+
+PRIVATE_CREATOR: Final = "SCANSEAL"
+"""The private creator (0009,0010) of the record element (0009,1001) in a STOW-RS answer."""
+
+
+def _stored(header: Any, record: str, base: str) -> dict[str, Any]:
+    """One ReferencedSOPSequence item: the UIDs, the RetrieveURL of the record, the record."""
+    item = _reference(header)
+    item["00081190"] = {"vr": "UR", "Value": [f"{base}/v1/records/{record}"]}
+    item["00090010"] = {"vr": "LO", "Value": [PRIVATE_CREATOR]}
+    item["00091001"] = {"vr": "UT", "Value": [record]}
+    return item
 
 
 def _failure(header: Any, reason: int) -> dict[str, Any]:

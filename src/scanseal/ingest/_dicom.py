@@ -12,7 +12,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Final
 
 import numpy as np
 import pydicom
@@ -21,7 +21,7 @@ from pydicom.pixels.decoders.base import get_decoder
 from pydicom.pixels.utils import iter_pixels
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, RLELossless
 
-from scanseal.errors import Unreadable
+from scanseal.errors import InvalidInput, Unreadable
 from scanseal.ingest import _dates, _rle
 from scanseal.ingest._common import fail, file_size, mapped_errors
 from scanseal.ingest.limits import MAX_DECODED_BYTES, MAX_FRAME_PIXELS
@@ -68,8 +68,16 @@ class DicomHeader:
 
     metadata: ImageMetadata
     dataset: Dataset
-    layout: PixelLayout
+    layout: PixelLayout | None  # None for an object without pixels (no Pixel Data)
     transfer_syntax: UID
+
+    @property
+    def pixels(self) -> PixelLayout:
+        """The Pixel Data layout; InvalidInput for an object without pixels (nothing to
+        decode: callers reach here only after asking for a frame, which already refused)."""
+        if self.layout is None:
+            raise InvalidInput("this DICOM object has no pixels")
+        return self.layout
 
 
 def read_header(path: Path) -> DicomHeader:
@@ -81,8 +89,10 @@ def read_header(path: Path) -> DicomHeader:
         if tsyntax == DeflatedExplicitVRLittleEndian:
             return _deflated_header(path, size, tsyntax)
         _check_elements_within(path, ds, size)
-        offset, length = _pixel_element(path, ds, f, size, tsyntax)
-    return _finish_header(path, ds, tsyntax, offset, length, size)
+        element = _pixel_element(path, ds, f, size, tsyntax)
+    if element is None:
+        return _no_pixels_header(path, ds, tsyntax)
+    return _finish_header(path, ds, tsyntax, *element, size)
 
 
 def _transfer_syntax(path: Path, ds: Dataset) -> UID:
@@ -126,16 +136,17 @@ def _last_element_end(ds: Dataset) -> int:
 
 def _pixel_element(
     path: Path, ds: Dataset, f: BinaryIO, size: int, tsyntax: UID
-) -> tuple[int, int]:
-    """Read the Pixel Data element header where pydicom stopped; return value offset, length."""
+) -> tuple[int, int] | None:
+    """Read the Pixel Data element header where pydicom stopped; return value offset, length,
+    or None when the data set ends cleanly without one (an object without pixels)."""
     pos = f.tell()
     if pos > size:
         fail(path, f"truncated DICOM: an element ends at byte {pos} but the file has {size}")
     head = f.read(12 if not tsyntax.is_implicit_VR else 8)
     if len(head) < 8:
-        if len(head) > 0 or _last_element_end(ds) < size:
+        if len(head) > 0 or _last_element_end(ds) not in (size, -1):
             fail(path, f"truncated DICOM: the file ends inside an element at byte {size}")
-        fail(path, "DICOM without Pixel Data (7FE0,0010): nothing to seal as an image")
+        return None
     endian = "<" if tsyntax.is_little_endian else ">"
     group, element = struct.unpack(f"{endian}HH", head[:4])
     tag = group << 16 | element
@@ -159,7 +170,7 @@ def _deflated_header(path: Path, size: int, tsyntax: UID) -> DicomHeader:
     _check_inflated_size(path)
     ds = pydicom.dcmread(path)
     if "PixelData" not in ds:
-        fail(path, "DICOM without Pixel Data (7FE0,0010): nothing to seal as an image")
+        return _no_pixels_header(path, ds, tsyntax)
     raw = ds["PixelData"]
     length = None if raw.is_undefined_length else len(ds.PixelData)
     return _finish_header(path, ds, tsyntax, None, length, size)
@@ -179,6 +190,26 @@ def _check_inflated_size(path: Path) -> None:
                     path,
                     f"decompression bomb: deflated dataset inflates past {MAX_DECODED_BYTES} bytes",
                 )
+
+
+_IMAGE_PIXEL_ATTRIBUTES: Final = ("Rows", "Columns", "BitsAllocated", "SamplesPerPixel")
+"""Attributes of the Image Pixel module: a data set declaring any of them is an image, and an
+image whose Pixel Data is missing is refused, never sealed as an object without pixels."""
+
+
+def _no_pixels_header(path: Path, ds: Dataset, tsyntax: UID) -> DicomHeader:
+    """An object without pixels (SR, KOS, PR, RT plan or structure set, encapsulated PDF, …):
+    its metadata has no frames (rows, columns, frames, samples and bits all 0)."""
+    declared = [keyword for keyword in _IMAGE_PIXEL_ATTRIBUTES if keyword in ds]
+    if declared:
+        fail(
+            path,
+            f"DICOM without Pixel Data (7FE0,0010) declares an image ({', '.join(declared)}): "
+            "its pixels are missing",
+        )
+    with mapped_errors(path, "malformed DICOM"):
+        metadata = _metadata(ds, tsyntax, (0, 0, 0, 0, 0, 0))
+    return DicomHeader(metadata, ds, None, tsyntax)
 
 
 def _finish_header(
@@ -383,7 +414,7 @@ def iter_frames(
     if meta.samples_per_pixel > 1:
         shape = (*shape, meta.samples_per_pixel)
     wanted = meta.frames if indices is None else None
-    source: Path | Dataset = path if header.layout.value_offset is not None else header.dataset
+    source: Path | Dataset = path if header.pixels.value_offset is not None else header.dataset
     count = 0
     plugin = _rle.PLUGIN if header.transfer_syntax == RLELossless else ""  # "": pydicom picks
     frames = iter_pixels(source, indices=indices, raw=raw, decoding_plugin=plugin)

@@ -39,7 +39,7 @@ def display_frame(source: Path | IngestedImage) -> Grey:
     if header is None:
         grey = _luminance(frame)
         return _float32(grey / 255.0 if frame.dtype == np.uint8 else _normalise(grey))
-    ds, photometric = header.dataset, header.layout.photometric
+    ds, photometric = header.dataset, header.pixels.photometric
     with mapped_errors(image.path, "cannot apply DICOM lookup tables"):
         if photometric == "PALETTE COLOR":
             frame = apply_color_lut(frame, ds)

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
 from pydicom.uid import (
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
@@ -100,8 +102,11 @@ class IngestedImage:
         """Yield every frame in order, samples as stored (no colour-space conversion).
 
         Shape is (rows, columns) or (rows, columns, samples). This is what the pixel digest
-        covers. A single frame already decoded (by screening) is not decoded again.
+        covers. A single frame already decoded (by screening) is not decoded again. An object
+        without pixels yields none.
         """
+        if not self.has_pixels:
+            return
         if self.metadata.frames == 1:
             yield self.frame(0)
         else:
@@ -134,6 +139,8 @@ class IngestedImage:
         if header is None:
             return None
         meta, layout = header.metadata, header.layout
+        if layout is None:
+            return None
         signed = layout.pixel_representation == 1
         if (
             layout.value_offset is None
@@ -148,8 +155,25 @@ class IngestedImage:
         mask = None if meta.bits_stored == meta.bits_allocated else (1 << meta.bits_stored) - 1
         return RawPixels(self.path, dtype, layout.value_offset, layout.expected_native_bytes, mask)
 
+    @property
+    def has_pixels(self) -> bool:
+        """False for a DICOM object without Pixel Data (SR, KOS, PR, RT plan, PDF, …): it has
+        no frames, its metadata's image fields are all 0, and it is sealed without screening,
+        its content digest standing for the pixel digest (docs/INGEST.md)."""
+        return self.metadata.frames > 0
+
+    def dataset(self) -> Dataset:
+        """The whole DICOM data set, values included (for the content digest of an object
+        without pixels); InvalidInput for PNG and JPEG."""
+        if self._dicom is None:
+            fail(self.path, f"a {self.format.upper()} file has no DICOM data set")
+        with mapped_errors(self.path, "malformed DICOM"):
+            return pydicom.dcmread(self.path)
+
     def _check_index(self, index: int) -> None:
         count = self.metadata.frames
+        if count == 0:
+            fail(self.path, "DICOM object without Pixel Data: it has no frames to decode")
         if self._dicom is None and index != 0:
             fail(self.path, f"no frame {index}: a {self.format.upper()} file has frame 0 only")
         if not 0 <= index < count:
@@ -172,7 +196,7 @@ class IngestedImage:
         if header is None or self.metadata.samples_per_pixel == 1:
             return True
         jpeg = header.transfer_syntax in (*JPEGTransferSyntaxes, *JPEGLSTransferSyntaxes)
-        return not jpeg and header.layout.photometric not in _YBR_CONVERTED
+        return not jpeg and header.pixels.photometric not in _YBR_CONVERTED
 
     def _decode_one(self, index: int, *, raw: bool) -> Frame:
         """Decode one frame; a single stored frame through the whole-image pass.

@@ -82,7 +82,7 @@ def _frame_values(image: IngestedImage, index: int) -> _Values:
     header = image._dicom  # ingest's own: the dataset's lookup tables
     if header is None:
         return _Values(_luminance(frame), "range")
-    ds, photometric = header.dataset, header.layout.photometric
+    ds, photometric = header.dataset, header.pixels.photometric
     with mapped_errors(image.path, "cannot apply DICOM lookup tables"):
         if photometric == "PALETTE COLOR":
             return _Values(_luminance(apply_color_lut(frame, ds)), "range")

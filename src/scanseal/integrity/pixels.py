@@ -8,6 +8,9 @@ docs/INGEST.md with a test vector:
     b"scanseal/pixels/v1" ‖ rows ‖ columns ‖ frames ‖ samples   (each uint32 big-endian)
     ‖ dtype code (2 ASCII bytes: kind u/i/f, then bytes per sample, e.g. b"u2")
     ‖ frame 0 ‖ frame 1 ‖ …   (C order, samples interleaved, little-endian)
+
+A DICOM object without pixels (SR, KOS, PR, RT plan, encapsulated PDF, …) has a content digest
+instead (:func:`content_digest`), in the same place of the manifest and the ledger.
 """
 
 from __future__ import annotations
@@ -18,11 +21,18 @@ from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset
 
 from scanseal.ingest import IngestedImage, RawPixels, read_image
 
 PIXEL_DIGEST_DOMAIN: Final[bytes] = b"scanseal/pixels/v1"
 """Domain separation: a pixel digest can never collide with another ScanSeal hash input."""
+CONTENT_DIGEST_DOMAIN: Final[bytes] = b"scanseal/content/v1"
+"""Likewise for the content digest of a DICOM object without pixels."""
+_TRAILING_PADDING: Final = 0xFFFCFFFC
 
 _DIMENSIONS = struct.Struct(">LLLL")
 
@@ -36,10 +46,44 @@ def pixel_digest(source: Path | IngestedImage) -> bytes:
     when they provably equal the canonical form).
     """
     image = source if isinstance(source, IngestedImage) else read_image(Path(source))
+    if not image.has_pixels:
+        return content_digest(image)
     raw = image.raw_pixels()
     if raw is not None:
         return _hash_raw(image, raw)
     return _hash_frames(image)
+
+
+def content_digest(image: IngestedImage) -> bytes:
+    """The digest that stands for the pixel digest of a DICOM object without pixels.
+
+    SHA-256 of ``b"scanseal/content/v1"`` followed by the data set encoded as Explicit VR
+    Little Endian without its file meta group (0002), its group length elements (gggg,0000)
+    and Data Set Trailing Padding (FFFC,FFFC), at every level of nesting; sequences and items
+    of undefined length (docs/INGEST.md). So, like the pixel digest, it survives a rewritten
+    meta header, dropped group lengths and padding, a change between the uncompressed transfer
+    syntaxes, and changes with any element value.
+    """
+    dataset = image.dataset()
+    buffer = DicomBytesIO()
+    buffer.is_little_endian, buffer.is_implicit_VR = True, False
+    write_dataset(buffer, _canonical_dataset(dataset))
+    return hashlib.sha256(CONTENT_DIGEST_DOMAIN + buffer.getvalue()).digest()
+
+
+def _canonical_dataset(dataset: Dataset) -> Dataset:
+    """A copy without file meta, group lengths and trailing padding, items likewise."""
+    kept = Dataset()
+    for element in dataset:
+        tag = element.tag
+        if tag.group == 0x0002 or tag.element == 0x0000 or tag == _TRAILING_PADDING:
+            continue
+        if element.VR == "SQ":
+            element = DataElement(
+                tag, "SQ", [_canonical_dataset(item) for item in element.value or []]
+            )
+        kept.add(element)
+    return kept
 
 
 def canonical_header(rows: int, columns: int, frames: int, samples: int, dtype: Any) -> bytes:

@@ -45,6 +45,7 @@ from scanseal.transfer.manifest import (
     decrypt_metadata,
     encrypt_metadata,
 )
+from scanseal.transfer.verdict import not_screened_entry
 
 MANIFEST_SUFFIX = ".manifest.json"
 ScreenPolicy = Literal["flag", "block", "off"]
@@ -96,6 +97,7 @@ def seal_file(
     progress: Progress | None = None,
     store: BlobStore | None = None,
     screen: ScreenPolicy = "flag",
+    digest: bytes | None = None,
 ) -> SealedFile:
     """Seal ``source`` for ``recipients``; write ``output`` and its manifest atomically.
 
@@ -106,10 +108,14 @@ def seal_file(
     output is a ScanSealError naming the file (see ``scanseal._disk``).
 
     ``screen`` runs the tamper detector first: ``flag`` records its verdict in the signed
-    manifest, ``block`` also refuses (IntegrityError) an image it flags, ``off`` skips it.
+    manifest, ``block`` also refuses (IntegrityError) an image it flags, ``off`` skips it. A
+    DICOM object without pixels is sealed with "not screened: no pixels" signed in its place
+    (under ``flag`` and ``block``), and its content digest as its pixel digest.
 
     ``source`` is a file, or the file already ingested (:func:`scanseal.ingest.read_image`,
-    e.g. to refuse a bad image before asking for a passphrase) so that it is not parsed again.
+    e.g. to refuse a bad image before asking for a passphrase) so that it is not parsed again;
+    ``digest``, its pixel digest when the caller already computed it (a study send, which looks
+    the instance up by it first), so that it is not computed again.
     """
     if not recipients:
         raise InvalidInput("name at least one recipient (--to CARD)")
@@ -127,7 +133,7 @@ def seal_file(
     ):
         # Decoding and hashing the pixels overlaps the encryption pass (hashlib and file
         # reads release the GIL), so on a second core it costs no wall time.
-        pixels = pool.submit(pixel_digest, image)
+        pixels = pool.submit(pixel_digest, image) if digest is None else _done(digest)
         sealed = _encrypt(image.path, env_tmp, keys, segment_size, progress)
         cid = _store_envelope(store, env_tmp)
         stored += [cid] if cid is not None else []
@@ -171,6 +177,12 @@ def _manifest(
     ).signed_by(uploader.sign)
 
 
+def _done(value: bytes) -> Future[bytes]:
+    done: Future[bytes] = Future()
+    done.set_result(value)
+    return done
+
+
 @contextmanager
 def _unpinned_on_failure(store: BlobStore | None) -> Iterator[list[str]]:
     """Collects the CIDs a seal stores; if the seal then fails, they are unpinned again."""
@@ -200,6 +212,8 @@ def _screen(image: IngestedImage, policy: ScreenPolicy) -> dict[str, Any] | None
         raise InvalidInput(f"screen policy must be flag, block or off, not {policy!r}")
     if policy == "off":
         return None
+    if not image.has_pixels:  # SR, KOS, RT plan, PDF…: nothing the screen could look at
+        return not_screened_entry(policy)
     from scanseal.detect import default_detector  # onnxruntime loads only when screening
 
     result = default_detector().screen(image)

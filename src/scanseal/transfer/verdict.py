@@ -9,16 +9,27 @@ and its wording live here once. The verdict is read only from a manifest whose s
 a flag.
 
 A ``screen`` entry whose ``tampered`` is not a boolean (an uploader's software of another kind)
-counts as flagged: an unreadable verdict is never shown as a clean one.
+counts as flagged: an unreadable verdict is never shown as a clean one. The one exception is the
+entry sealing records for a DICOM object without pixels, ``{"not_screened": "no pixels",
+"policy": …}`` with no ``tampered`` key: there was nothing to screen, so it is not flagged, and
+it says so ("not screened: no pixels").
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from scanseal.transfer.manifest import Manifest
+
+NOT_SCREENED_NO_PIXELS: Final = "no pixels"
+"""The ``not_screened`` reason sealing signs for a DICOM object without Pixel Data."""
+
+
+def not_screened_entry(policy: str) -> dict[str, Any]:
+    """The manifest's ``screen`` entry for an object the screen cannot look at (no pixels)."""
+    return {"not_screened": NOT_SCREENED_NO_PIXELS, "policy": policy}
 
 
 @dataclass(frozen=True)
@@ -34,9 +45,13 @@ class ScreenVerdict:
     model_version: str
     policy: str
     readable: bool = True
+    not_screened: str | None = None
+    """Why the screen did not run (``"no pixels"``); None when it ran."""
 
     def describe(self) -> str:
         """One line for a warning or a log, without the subject: what the screen said."""
+        if self.not_screened is not None:
+            return f"not screened: {self.not_screened}"
         if not self.readable:
             return "the tamper screen's signed verdict is unreadable (treated as flagged)"
         relation = _relation(self.score, self.threshold)
@@ -45,14 +60,18 @@ class ScreenVerdict:
         return f"{said} the tamper screen at sealing ({measured}, detector {self.model_version})"
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form: ``{"flagged", "score", "threshold", "model_version", "policy"}``."""
-        return {
+        """The JSON form: ``{"flagged", "score", "threshold", "model_version", "policy"}``, and
+        ``"not_screened"`` (why) when the screen did not run."""
+        answer: dict[str, Any] = {
             "flagged": self.flagged,
             "score": self.score,
             "threshold": self.threshold,
             "model_version": self.model_version,
             "policy": self.policy,
         }
+        if self.not_screened is not None:
+            answer["not_screened"] = self.not_screened
+        return answer
 
 
 def screen_verdict(manifest: Manifest) -> ScreenVerdict | None:
@@ -66,6 +85,12 @@ def screen_verdict(manifest: Manifest) -> ScreenVerdict | None:
     if entry is None:
         return None
     tampered = entry.get("tampered")
+    reason = entry.get("not_screened")
+    if "tampered" not in entry and reason == NOT_SCREENED_NO_PIXELS:
+        return ScreenVerdict(
+            flagged=False, score=None, threshold=None, model_version="none",
+            policy=str(entry.get("policy", "unknown")), not_screened=reason,
+        )  # fmt: skip
     readable = isinstance(tampered, bool)
     return ScreenVerdict(
         flagged=tampered if isinstance(tampered, bool) else True,
