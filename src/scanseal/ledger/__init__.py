@@ -18,6 +18,7 @@ from scanseal.ledger.models import (
     Record,
     RecordInput,
     record_id,
+    utc_iso,
 )
 
 __all__ = [
@@ -37,4 +38,5 @@ __all__ = [
     "RecordInput",
     "check_proof",
     "record_id",
+    "utc_iso",
 ]
