@@ -5,6 +5,9 @@ and a refused audit read is logged. Per-record and batched mode alike, in chain 
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -122,3 +125,17 @@ def test_refused_audit_read_is_logged(gateway: GatewayProcess, shared: str) -> N
         ("access", people["mallory"].address, "denied")
     ]
     assert refused[0]["subject_name"] is None  # no member card names a stranger
+
+
+def test_cli_audit_through_the_gateway_names_everyone(gateway: GatewayProcess, shared: str) -> None:
+    args = ["audit", shared, "--as", "ito", "--gateway", gateway.url, "--format", "json"]
+    done = subprocess.run(
+        [sys.executable, "-m", "scanseal", *args],
+        capture_output=True, text=True, env=gateway.world.env(), timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    trail = json.loads(done.stdout)
+    assert [e["action"] for e in trail][:5] == ["stored", "granted", "granted", "granted", "access"]
+    assert [e["subject_name"] for e in trail][1:5] == ["lee", "ito", "novak", "novak"]
+    assert all(e["actor_name"] == "gateway" for e in trail)
+    assert sum(e["action"] == "access" and e["outcome"] == "success" for e in trail) == 1
