@@ -38,6 +38,7 @@ LAYERS: list[set[str]] = [
     {"storage"},
     {"ledger"},
     {"transfer"},
+    {"audit"},
     {"protocol"},
     {"client", "dicom", "service"},
     {"backup"},

@@ -700,7 +700,7 @@ class Client(Target):
         return Answer(op, status, body)
 
     def run(self, case: Answer) -> None:
-        from scanseal._cli.ledger import trail_row
+        from scanseal import audit
         from scanseal.dicom.agent import inbox_page
 
         self.answer = case
@@ -719,7 +719,7 @@ class Client(Target):
         elif op == "revoke":
             client.revoke(self.record, self.novak.address)
         elif op == "audit":
-            [trail_row(entry) for entry in client.audit(self.record)]
+            audit.table_rows(audit.entries(client.audit(self.record), {}))
         elif op == "inbox":
             inbox_page(client.inbox(), 0)
         else:

@@ -1,17 +1,18 @@
-"""`scanseal audit RECORD`: a record's audit trail as a table, JSON or CSV.
+"""`scanseal audit RECORD`: a record's audit trail as a table, JSON, CSV, FHIR or DICOM.
 
 RECORD is the manifest CID as printed by `scanseal seal` (base32 `b…`, base58 `Qm…`, or hex
 `f…`/`0x…` of the binary CID). The trail comes from the chain's events and, in batched mode, from
-the operator's log with an inclusion proof per entry.
+the operator's log with an inclusion proof per entry; or from a gateway (`--gateway`, `--as`).
+Names come from the cards in the keystore and those given with `--cards` (a gateway's answer
+brings its members' names).
 """
 
 from __future__ import annotations
 
-import csv
 import io
-import json
 import sys
-from datetime import UTC, datetime
+from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,11 +20,21 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from scanseal import audit as formats
 from scanseal._cli._common import ConfigOption, connect
-from scanseal.errors import InvalidInput, NotFound
+from scanseal.crypto.identity import Keystore
+from scanseal.errors import InvalidInput, NotFound, ScanSealError
 from scanseal.storage import CID
 
-_COLUMNS = ("time", "action", "actor", "subject", "access", "allowed", "reason", "evidence")
+
+class Format(StrEnum):
+    """What `--format` writes."""
+
+    TABLE = "table"
+    JSON = "json"
+    CSV = "csv"
+    FHIR = "fhir"
+    DICOM = "dicom"
 
 
 def register(app: typer.Typer) -> None:
@@ -33,11 +44,21 @@ def register(app: typer.Typer) -> None:
 
 def audit(
     record: Annotated[str, typer.Argument(help="Manifest CID of the record (b…, Qm…, f… or 0x…).")],
+    format_: Annotated[
+        Format, typer.Option("--format", "-f", help="table, json, csv, fhir (R4 Bundle) or dicom.")
+    ] = Format.TABLE,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to FILE ('-': stdout, default).")
+    ] = None,
     json_out: Annotated[
-        Path | None, typer.Option("--json", help="Write JSON to FILE ('-': stdout).")
+        Path | None, typer.Option("--json", help="Also write JSON to FILE ('-': stdout).")
     ] = None,
     csv_out: Annotated[
-        Path | None, typer.Option("--csv", help="Write CSV to FILE ('-': stdout).")
+        Path | None, typer.Option("--csv", help="Also write CSV to FILE ('-': stdout).")
+    ] = None,
+    cards: Annotated[
+        list[Path] | None,
+        typer.Option("--cards", help="Identity cards (a file or a directory) naming addresses."),
     ] = None,
     config: ConfigOption = None,
     gateway: Annotated[
@@ -52,56 +73,61 @@ def audit(
     """Print who stored, granted, revoked and accessed a record, with the evidence for each."""
     cid = parse_cid(record)
     if gateway is not None or as_name is not None:
-        trail = _remote_trail(record, gateway, as_name, ca)
+        trail, source = _remote_trail(record, gateway, as_name, ca)
     else:
-        trail = _local_trail(cid, config)
+        trail, source = _local_trail(cid, config)
     if not trail:
         raise NotFound(f"no ledger events for record {record}")
-    export(record, trail, json_out, csv_out)
+    events = formats.entries(trail, _names(cards or []))
+    if json_out is not None or csv_out is not None:  # the older spellings, which may combine
+        if json_out is not None:
+            _write(json_out, formats.to_json(events))
+        if csv_out is not None:
+            _write(csv_out, formats.to_csv(events))
+        if output is None and format_ is Format.TABLE:
+            return
+    if format_ is Format.TABLE and output in (None, Path("-")):
+        _print_table(record, events)
+        return
+    _write(output or Path("-"), _RENDER[format_](record, events, source))
 
 
-def _local_trail(cid: bytes, config: Path | None) -> list[dict[str, Any]]:
+def _local_trail(cid: bytes, config: Path | None) -> tuple[list[dict[str, Any]], formats.Source]:
     """The trail read from the ledger itself, in the JSON form the gateway also serves."""
     from scanseal.ledger import Ledger, LedgerConfig
 
     with Ledger.open(LedgerConfig.load(config)) as ledger:
-        return [entry.to_dict() for entry in ledger.audit_trail(cid)]
+        trail = [entry.to_dict() for entry in ledger.audit_trail(cid)]
+        source = formats.Source(f"ledger {ledger.chain.chain_id}:{ledger.address}", "ledger")
+    return trail, source
 
 
 def _remote_trail(
     record: str, gateway: str | None, as_name: str | None, ca: Path | None
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], formats.Source]:
     """The trail a gateway returns to a signed request, already in ``AuditEntry.to_dict`` form."""
     with connect(gateway, ca, as_name) as client:
-        return client.audit(record)
+        trail = client.audit(record)
+        source = formats.Source(f"gateway {client.domain.gateway}", client.url)
+    return trail, source
 
 
-def export(
-    record: str, trail: list[dict[str, Any]], json_out: Path | None, csv_out: Path | None
-) -> None:
-    """JSON and/or CSV when asked, else a table: one renderer for the local and remote forms."""
-    if json_out is not None:
-        _write(json_out, json.dumps(trail, indent=2) + "\n")
-    if csv_out is not None:
-        _write(csv_out, _as_csv(trail))
-    if json_out is None and csv_out is None:
-        _print_table(record, trail)
-
-
-def trail_row(entry: dict[str, Any]) -> dict[str, str]:
-    """A table or CSV row from one JSON audit entry (``AuditEntry.to_dict`` form)."""
-    when = datetime.fromtimestamp(int(entry["timestamp"]), UTC).strftime("%Y-%m-%d %H:%M:%S")
-    allowed = entry.get("allowed")
-    return {
-        "time": when,
-        "action": str(entry["action"]),
-        "actor": str(entry["actor"]),
-        "subject": str(entry.get("subject") or ""),
-        "access": str(entry.get("access_type") or ""),
-        "allowed": "" if allowed is None else ("allowed" if allowed else "DENIED"),
-        "reason": str(entry.get("reason") or ""),
-        "evidence": str(entry.get("evidence") or ""),
-    }
+def _names(cards: list[Path]) -> dict[str, str]:
+    """Names by address: the keystore's cards, then the ``--cards`` files and directories."""
+    keystore = Keystore()
+    names: dict[str, str] = {}
+    for name in keystore.names():
+        try:
+            card = keystore.card(name)
+        except ScanSealError:
+            continue
+        names[card.address] = card.name
+    for path in cards:
+        if not path.exists():
+            raise InvalidInput(f"--cards {path}: no such file or directory")
+        files = sorted(path.glob("*.json")) if path.is_dir() else [path]
+        names.update(formats.names_from_cards(files))
+    return names
 
 
 def parse_cid(text: str) -> bytes:
@@ -115,29 +141,43 @@ def parse_cid(text: str) -> bytes:
     return CID.parse(text).to_bytes()
 
 
-def _as_csv(trail: list[dict[str, Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for entry in trail:
-        writer.writerow(trail_row(entry))
-    return buffer.getvalue()
+def _render_table(record: str, events: list[dict[str, Any]], _source: formats.Source) -> str:
+    console = Console(highlight=False, record=True, width=200, file=io.StringIO())
+    console.print(_table(record, events))
+    return console.export_text()
+
+
+_RENDER: dict[Format, Callable[[str, list[dict[str, Any]], formats.Source], str]] = {
+    Format.TABLE: _render_table,
+    Format.JSON: lambda _record, events, _source: formats.to_json(events),
+    Format.CSV: lambda _record, events, _source: formats.to_csv(events),
+    Format.FHIR: lambda record, events, source: formats.to_fhir_json(record, events, source),
+    Format.DICOM: lambda record, events, source: formats.to_dicom_xml(record, events, source),
+}
 
 
 def _write(target: Path, text: str) -> None:
+    """Write ``text`` to ``target`` ('-': stdout) whole: a file appears only complete."""
     if str(target) == "-":
         sys.stdout.write(text)
         return
+    partial = target.with_name(target.name + ".partial")
     try:
-        target.write_text(text, "utf-8")
+        partial.write_text(text, "utf-8")
+        partial.replace(target)
     except OSError as error:
+        partial.unlink(missing_ok=True)
         raise InvalidInput(f"cannot write {target}: {error}") from error
 
 
-def _print_table(record: str, trail: list[dict[str, Any]]) -> None:
+def _table(record: str, events: list[dict[str, Any]]) -> Table:
     table = Table(title=f"audit trail of {record}", title_justify="left")
-    for column in _COLUMNS:
-        table.add_column(column, overflow="fold")
-    for entry in trail:
-        table.add_row(*trail_row(entry).values())
-    Console(markup=False, highlight=False).print(table)
+    for column in formats.TABLE_COLUMNS:  # a time is never folded: it must stay searchable
+        table.add_column(column, overflow="fold", no_wrap=column in ("time", "action", "outcome"))
+    for row in formats.table_rows(events):
+        table.add_row(*row)
+    return table
+
+
+def _print_table(record: str, events: list[dict[str, Any]]) -> None:
+    Console(markup=False, highlight=False).print(_table(record, events))

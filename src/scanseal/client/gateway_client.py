@@ -185,10 +185,13 @@ class GatewayClient:
         return open_bundle(self.fetch_bundle(record), record, self._me(), output, progress)
 
     def grant(self, record: str, grantee: IdentityCard) -> dict[str, Any]:
-        """Re-wrap the record's file key for ``grantee`` (as its owner) and publish the grant."""
+        """Re-wrap the record's file key for ``grantee`` (as its owner) and publish the grant.
+        The gateway sends the owner the envelope's header alone, so the trail shows a grant, not
+        a download."""
         me = self._me()
-        _meta, payload = wire.unpack(self.fetch_bundle(record))
-        issued = issue_grant(record, envelope.read_header(io.BytesIO(payload)), me, grantee)
+        path = f"/v1/records/{record}/header"  # the header only: a grant is not a read
+        encoded = self._call("GET", path, headers=self.signed("grant", record)).content
+        issued = issue_grant(record, envelope.read_header(io.BytesIO(encoded)), me, grantee)
         body = issued.to_bytes()
         headers = {**self.signed("grant", record, body), "Content-Type": "application/json"}
         path = f"/v1/records/{record}/grants"

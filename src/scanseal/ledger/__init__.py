@@ -19,6 +19,7 @@ from scanseal.ledger.models import (
     Record,
     RecordInput,
     record_id,
+    utc_iso,
 )
 
 __all__ = [
@@ -39,4 +40,5 @@ __all__ = [
     "RecordInput",
     "check_proof",
     "record_id",
+    "utc_iso",
 ]

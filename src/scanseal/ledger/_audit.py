@@ -1,6 +1,11 @@
 """Audit entries for a record, assembled from the contract's events and from batched log
 entries (both kinds read the same to an auditor), and the event lookup that finds a record's
-``ImageStored`` transaction."""
+``ImageStored`` transaction.
+
+Each entry says what happened: a stored record, a grant, a revocation, an access attempt, or an
+administrative change of the record (its controller). A refused attempt to grant, revoke or read
+the trail is reported through the access log (the contract's one event for a refusal) with
+access type GRANT, REVOKE or AUDIT, and reads as the action it attempted, denied."""
 
 from __future__ import annotations
 
@@ -13,7 +18,19 @@ from scanseal.ledger._batch import Entry
 from scanseal.ledger._chain import Chain
 from scanseal.ledger.models import AccessType, AuditEntry, BatchProof, Reason
 
-_AUDITED_EVENTS = ("ImageStored", "AccessGranted", "AccessRevoked", "AccessAttempt")
+_AUDITED_EVENTS = (
+    "ImageStored",
+    "AccessGranted",
+    "AccessRevoked",
+    "AccessAttempt",
+    "ControllerChanged",
+)
+_ATTEMPTED: dict[int, Literal["granted", "revoked"]] = {
+    AccessType.GRANT: "granted",
+    AccessType.REVOKE: "revoked",
+}
+_CHAIN, _BATCH = 0, 1
+"""Second element of a position: a batched entry written at head N follows block N's events."""
 
 
 def chain_trail(chain: Chain, address: str, first_block: int, rid: bytes) -> list[AuditEntry]:
@@ -38,7 +55,8 @@ def chain_trail(chain: Chain, address: str, first_block: int, rid: bytes) -> lis
         if block not in stamps:
             stamps[block] = int(chain.w3.eth.get_block(block)["timestamp"])
         tx_hash = "0x" + bytes(log["transactionHash"]).hex()
-        trail.append(audit_from_event(*decoded, stamps[block], tx_hash))
+        position = (block, _CHAIN, int(log["logIndex"]))
+        trail.append(audit_from_event(*decoded, stamps[block], tx_hash, position))
     return trail
 
 
@@ -76,32 +94,53 @@ def admin_accounts(chain: Chain, address: str, first_block: int) -> list[str]:
     return [account for account, on in enabled.items() if on]
 
 
-def audit_from_event(name: str, f: dict[str, Any], stamp: int, tx_hash: str) -> AuditEntry:
+def audit_from_event(
+    name: str,
+    f: dict[str, Any],
+    stamp: int,
+    tx_hash: str,
+    position: tuple[int, int, int] | None = None,
+) -> AuditEntry:
     """One decoded contract event as an audit entry."""
     if name == "ImageStored":
-        return AuditEntry(stamp, "stored", f["uploader"], tx_hash=tx_hash)
+        return AuditEntry(stamp, "stored", f["uploader"], tx_hash=tx_hash, position=position)
     if name in ("AccessGranted", "AccessRevoked"):
         action: Literal["granted", "revoked"] = "granted" if name == "AccessGranted" else "revoked"
-        return AuditEntry(stamp, action, f["by"], subject=f["grantee"], tx_hash=tx_hash)
+        return AuditEntry(
+            stamp, action, f["by"], subject=f["grantee"], tx_hash=tx_hash, position=position
+        )
+    if name == "ControllerChanged":
+        detail = f"controller {f['previous']} -> {f['controller']}"
+        return AuditEntry(
+            stamp, "admin", f["by"], subject=f["controller"], detail=detail, tx_hash=tx_hash,
+            position=position,
+        )  # fmt: skip
     return AuditEntry(
         stamp,
-        "access",
+        _ATTEMPTED.get(int(f["accessType"]), "access"),
         f["reporter"],
         subject=f["accessor"],
         access_type=_access_label(f["accessType"]),
         allowed=bool(f["allowed"]),
         reason=Reason.label(f["reason"]),
         tx_hash=tx_hash,
+        position=position,
     )
 
 
-def audit_from_entry(entry: Entry, proof: BatchProof | None) -> AuditEntry:
-    """One batched log entry as an audit entry, with its inclusion proof once anchored."""
+def audit_from_entry(
+    entry: Entry, proof: BatchProof | None, index: int, block: int | None
+) -> AuditEntry:
+    """One batched log entry (at ``index``, written when the chain's head was ``block``) as an
+    audit entry, with its inclusion proof once anchored."""
+    position = None if block is None else (block, _BATCH, index)
     if entry.kind == "record":
-        return AuditEntry(entry.timestamp, "stored", entry.actor, proof=proof, source="batch")
+        return AuditEntry(
+            entry.timestamp, "stored", entry.actor, proof=proof, source="batch", position=position
+        )
     return AuditEntry(
         entry.timestamp,
-        "access",
+        _ATTEMPTED.get(entry.access_type, "access"),
         entry.reporter,
         subject=entry.actor,
         access_type=_access_label(entry.access_type),
@@ -109,7 +148,17 @@ def audit_from_entry(entry: Entry, proof: BatchProof | None) -> AuditEntry:
         reason=Reason.label(entry.reason),
         proof=proof,
         source="batch",
+        position=position,
     )
+
+
+def in_chain_order(trail: list[AuditEntry]) -> list[AuditEntry]:
+    """The entries in the order they happened: by chain position when every entry has one (a
+    batched entry follows the block its writer had seen, so a record's entry precedes the
+    grants that follow it), else by time, a batched entry first among equal times."""
+    if all(entry.position is not None for entry in trail):
+        return sorted(trail, key=lambda entry: entry.position or (0, 0, 0))
+    return sorted(trail, key=lambda entry: (entry.timestamp, entry.source != "batch"))
 
 
 def _access_label(code: int) -> str:

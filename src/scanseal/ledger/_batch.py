@@ -175,6 +175,7 @@ class BatchLog:
         self._durable = durable
         self.tree = MerkleTree()
         self._entries: list[bytes] = []
+        self._blocks: list[int | None] = []
         self._by_record: dict[bytes, list[int]] = {}
         self._records: dict[bytes, int] = {}  # record id -> index of its (first) record entry
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -186,14 +187,19 @@ class BatchLog:
         """Number of entries appended (anchored or not)."""
         return self.tree.size
 
-    def append(self, entry: Entry) -> int:
-        """Add an entry, write it through to the file, and return its index."""
+    def append(self, entry: Entry, block: int | None = None) -> int:
+        """Add an entry, write it through to the file, and return its index. ``block``: the
+        chain head the writer had seen, kept beside the leaf (not in it) so the audit trail
+        can put the entry in chain order."""
         data = entry.encode()
-        self._file.write(json.dumps({"entry": data.hex()}) + "\n")
+        line: dict[str, object] = {"entry": data.hex()}
+        if block is not None:
+            line["block"] = block
+        self._file.write(json.dumps(line) + "\n")
         self._file.flush()
         if self._durable:
             os.fsync(self._file.fileno())
-        return self._add(data)
+        return self._add(data, block)
 
     def sync(self) -> None:
         """Force appended entries to stable storage (called before anchoring)."""
@@ -205,6 +211,10 @@ class BatchLog:
         if not 0 <= index < len(self._entries):
             raise InvalidInput(f"no batched entry #{index}")
         return self._entries[index]
+
+    def block_at(self, index: int) -> int | None:
+        """The chain head seen when entry ``index`` was written (None in older logs)."""
+        return self._blocks[index]
 
     def record_index(self, record_id: bytes) -> int | None:
         """Index of the entry that stored ``record_id``, if this log holds one."""
@@ -218,9 +228,10 @@ class BatchLog:
         """Close the file; entries already appended stay on disk."""
         self._file.close()
 
-    def _add(self, data: bytes) -> int:
+    def _add(self, data: bytes, block: int | None) -> int:
         index = self.tree.append_leaf_hash(leaf_hash(data))
         self._entries.append(data)
+        self._blocks.append(block)
         record_id = data[32:64]
         self._by_record.setdefault(record_id, []).append(index)
         if data[31] == _KIND_CODES["record"]:
@@ -236,11 +247,15 @@ class BatchLog:
             if not line.endswith(b"\n"):
                 break  # torn write: the entry was never acknowledged
             try:
-                data = bytes.fromhex(parse_object(line, "batched log line")["entry"])
+                parsed = parse_object(line, "batched log line")
+                data = bytes.fromhex(parsed["entry"])
+                block = parsed.get("block")
+                if block is not None and (type(block) is not int or block < 0):
+                    raise ValueError(f"block {block!r} is not a block number")
             except (InvalidInput, ValueError, KeyError, TypeError) as error:
                 raise IntegrityError(f"{self.path}: unreadable entry: {error}") from error
             Entry.decode(data)
-            self._add(data)
+            self._add(data, block)
             good += len(line)
         if good != len(raw):
             with self.path.open("r+b") as handle:

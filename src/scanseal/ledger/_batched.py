@@ -126,7 +126,8 @@ class BatchedWriter:
                     h3=item.h3,
                     pixel_digest=item.pixel_digest,
                 )
-                receipts.append(Receipt(rid, "batched", log_index=self.log.append(entry)))
+                index = self.log.append(entry, self._mirror.head_number(check=False))
+                receipts.append(Receipt(rid, "batched", log_index=index))
                 self._after_append()
             return receipts
 
@@ -156,7 +157,8 @@ class BatchedWriter:
                 allowed=allowed,
                 reason=code,
             )
-            index = self.log.append(entry)
+            head = self._mirror.head_number(check=int(reason) != Reason.NONE)
+            index = self.log.append(entry, head)
             self._after_append()
             return AccessResult(allowed, code, Receipt(rid, "batched", log_index=index))
 
@@ -275,7 +277,7 @@ class BatchedWriter:
         for index in self.log.indexes_for(rid):
             entry = Entry.decode(self.log.entry(index))
             proof = self.prove(index) if index < self._anchored_size else None
-            trail.append(_audit.audit_from_entry(entry, proof))
+            trail.append(_audit.audit_from_entry(entry, proof, index, self.log.block_at(index)))
         return trail
 
     def close(self) -> None:

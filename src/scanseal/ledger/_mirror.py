@@ -131,6 +131,15 @@ class AccessMirror:
             self._sync()
             return [rid for rid in rids if rid in self._controllers]
 
+    def head_number(self, *, check: bool = True) -> int:
+        """The block the table reflects: after a head check, or (``check`` False, right after a
+        decision made one) as last read. A batched entry written now follows that block."""
+        with self._lock:
+            if check or self._head is None:
+                self._sync()
+            assert self._head is not None
+            return self._head.number
+
     def catch_up(self) -> None:
         """Load the checkpoint, read the blocks since, save the new checkpoint; then ready."""
         with self._lock:

@@ -317,12 +317,11 @@ class Ledger:
     # ------------------------------------------------------------ audit
 
     def audit_trail(self, cid: bytes) -> list[AuditEntry]:
-        """Every stored, granted, revoked and access event for a record, oldest first."""
+        """Every stored, granted, revoked, access and administrative event for a record, in
+        the order they happened (see ``_audit.in_chain_order``)."""
         rid = record_id(cid)
         trail = _audit.chain_trail(self.chain, self.address, self._access.first_block, rid)
-        trail += self._writer.trail(rid)
-        trail.sort(key=lambda entry: entry.timestamp)
-        return trail
+        return _audit.in_chain_order(trail + self._writer.trail(rid))
 
     # ------------------------------------------------------------ batched mode
 

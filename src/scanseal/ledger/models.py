@@ -6,6 +6,7 @@ from __future__ import annotations
 import enum
 import functools
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from eth_utils.crypto import keccak
@@ -16,11 +17,17 @@ Mode = Literal["per-record", "batched"]
 
 
 class AccessType(enum.IntEnum):
-    """What an accessor tried to do with a record (stored as uint8 on chain)."""
+    """What an accessor tried to do with a record (stored as uint8 on chain; the contract
+    keeps any value). GRANT, REVOKE and AUDIT mark refused attempts to grant, revoke or read
+    the audit trail, which the gateway reports with the access log because the contract has no
+    other event for a refusal; the audit shows them as what they were, not as reads."""
 
     VIEW = 0
     DOWNLOAD = 1
     VERIFY = 2
+    GRANT = 3
+    REVOKE = 4
+    AUDIT = 5
 
 
 class GrantState(enum.IntEnum):
@@ -46,6 +53,7 @@ class Reason(enum.IntEnum):
     BAD_SIGNATURE = 16
     REPLAY = 17
     INTEGRITY = 18
+    NOT_PERMITTED = 19
     OTHER = 255
 
     @classmethod
@@ -188,12 +196,31 @@ class BatchProof:
         )
 
 
+def utc_iso(stamp: int) -> str:
+    """A Unix time as ISO 8601 UTC with its zone, to the second: ``2026-12-03T10:00:00Z``."""
+    return datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+AuditAction = Literal["stored", "granted", "revoked", "access", "admin"]
+Outcome = Literal["success", "denied", "unauthenticated"]
+UNAUTHENTICATED_REASONS = frozenset({Reason.label(Reason.BAD_SIGNATURE)})
+"""Denial reasons that mean the request's signature did not verify for the identity it claims:
+the claimed subject is not who made the attempt."""
+
+
 @dataclass(frozen=True)
 class AuditEntry:
-    """One line of a record's audit trail: who did what, when, and the evidence for it."""
+    """One line of a record's audit trail: who did what, when, and the evidence for it.
+
+    ``actor`` is the account that wrote the event (the uploader, the granting controller or
+    admin, or the reporter of an access attempt); ``subject`` is whom it concerns (the grantee,
+    or the accessor of an attempt). A refused attempt to grant or revoke carries the action it
+    tried with ``allowed`` False. ``position`` is the event's place in chain order (block, 0
+    for a chain event or 1 for a batched entry, index), None for a batched entry from a log
+    written before positions were kept."""
 
     timestamp: int
-    action: Literal["stored", "granted", "revoked", "access"]
+    action: AuditAction
     actor: str
     subject: str | None = None
     access_type: str | None = None
@@ -202,17 +229,39 @@ class AuditEntry:
     tx_hash: str | None = None
     proof: BatchProof | None = field(default=None, compare=False)
     source: Literal["chain", "batch"] = "chain"
+    detail: str | None = None
+    position: tuple[int, int, int] | None = field(default=None, compare=False)
+
+    @property
+    def outcome(self) -> Outcome:
+        """``success``, ``denied``, or ``unauthenticated`` for a denial whose signature did
+        not verify for the identity it claimed."""
+        if self.allowed is None or self.allowed:
+            return "success"
+        return "unauthenticated" if self.reason in UNAUTHENTICATED_REASONS else "denied"
+
+    @property
+    def subject_verified(self) -> bool | None:
+        """Whether the subject is authenticated: False for an attempt that only claimed it."""
+        if self.subject is None:
+            return None
+        return self.outcome != "unauthenticated"
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form shared by ``scanseal audit --json`` and the gateway's audit route."""
+        """The JSON form shared by ``scanseal audit --format json`` and the gateway's audit
+        route (``timestamp`` in Unix seconds for older clients, ``time`` in ISO 8601 UTC)."""
         return {
             "timestamp": self.timestamp,
+            "time": utc_iso(self.timestamp),
             "action": self.action,
+            "outcome": self.outcome,
             "actor": self.actor,
             "subject": self.subject,
+            "subject_verified": self.subject_verified,
             "access_type": self.access_type,
             "allowed": self.allowed,
             "reason": self.reason,
+            "detail": self.detail,
             "source": self.source,
             "tx_hash": self.tx_hash,
             "proof": self.proof.to_json() if self.proof is not None else None,

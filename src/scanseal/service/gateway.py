@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from eth_utils.address import is_address, to_checksum_address
 
 from scanseal import __version__
+from scanseal.audit import with_names
 from scanseal.crypto import envelope
 from scanseal.crypto.identity import Identity, IdentityCard
 from scanseal.errors import (
@@ -35,6 +36,7 @@ from scanseal.errors import (
 )
 from scanseal.ledger import (
     AccessResult,
+    AccessType,
     Ledger,
     Reason,
     Receipt,
@@ -42,11 +44,17 @@ from scanseal.ledger import (
 )
 from scanseal.protocol import wire
 from scanseal.protocol.signed import Domain, Request, parse_request, recover_requester
+from scanseal.service._requests import claimed_requester as _claimed_requester
+from scanseal.service._requests import read_all as _read
+from scanseal.service._requests import receipt_json as _receipt_json
+from scanseal.service._requests import record_bytes as _record_bytes
+from scanseal.service._requests import refusal_reason
+from scanseal.service._requests import tag as _tag
 from scanseal.service.config import GatewayConfig
 from scanseal.service.inbox import PAGE, Inbox
 from scanseal.service.members import Members
 from scanseal.service.state import GatewayState, StoredRecord
-from scanseal.storage import CID, BlobStore, cid_of
+from scanseal.storage import BlobStore, cid_of
 from scanseal.transfer import (
     Grant,
     LedgerHashes,
@@ -60,8 +68,6 @@ from scanseal.transfer import (
     store_sealed,
 )
 
-_ZERO_ADDRESS = "0x" + "00" * 20
-_READ_PIECE = 1 << 20
 _MANIFESTS_KEPT = 4096  # a manifest is a few KiB
 T = TypeVar("T")
 _log = logging.getLogger("scanseal.gateway")
@@ -270,6 +276,40 @@ class Gateway:
     def _log(self, record: bytes, accessor: str, reason: Reason) -> AccessResult:
         return self.locked(lambda: self.records.authorize_fetch(record, accessor, reason))
 
+    def _refused(
+        self, attempted: AccessType, action: str, record: str, headers: Mapping[str, str | None]
+    ) -> None:
+        """Log a refused ``action`` (grant, revoke, audit) as a denied attempt of that kind,
+        under the requester it claims (an unverified claim when its signature did not hold)."""
+        reason = refusal_reason()
+        claimed, binary = _claimed_requester(headers), _record_bytes(record)
+        self.locked(lambda: self.records.report_refusal(binary, claimed, attempted, reason))
+        self.on_denied(action, int(reason))
+
+    def _as_owner(
+        self,
+        action: str,
+        attempted: AccessType,
+        record: str,
+        headers: Mapping[str, str | None],
+        body: bytes,
+    ) -> tuple[Authenticated, StoredRecord]:
+        """Authenticate ``action`` by the record's owner; a refusal is logged first."""
+        try:
+            who = self.authenticate(action, record, headers, body)
+            return who, self._owned(record, who.requester)
+        except (AccessDenied, ReplayDetected):
+            self._refused(attempted, action, record, headers)
+            raise
+
+    def header(self, record: str, headers: Mapping[str, str | None]) -> bytes:
+        """The envelope header of a record, for its owner to re-wrap the file key for a
+        grantee (signed as a ``grant`` with an empty body). Only the header leaves: the owner's
+        grant is what the ledger records, not a read of the record."""
+        _, stored = self._as_owner("grant", AccessType.GRANT, record, headers, b"")
+        with self.store.get(stored.envelope_cid) as stream:
+            return envelope.read_header(stream).encoded
+
     def _bundle(self, stored: StoredRecord, requester: str) -> bytes:
         record = stored.manifest_cid
         manifest_text = self._manifest(record)
@@ -357,8 +397,7 @@ class Gateway:
 
     def grant(self, record: str, headers: Mapping[str, str | None], body: bytes) -> dict[str, Any]:
         """Relay an owner's signed grant: check it, publish it, record it on the ledger."""
-        who = self.authenticate("grant", record, headers, body)
-        stored = self._owned(record, who.requester)
+        _, stored = self._as_owner("grant", AccessType.GRANT, record, headers, body)
         issued = Grant.from_bytes(body)
         if issued.record != record or not is_address(issued.grantee):
             raise InvalidInput("grant names another record or a malformed grantee")
@@ -387,8 +426,7 @@ class Gateway:
 
     def revoke(self, record: str, headers: Mapping[str, str | None], body: bytes) -> dict[str, Any]:
         """Relay an owner's revocation; the grant object is no longer served."""
-        who = self.authenticate("revoke", record, headers, body)
-        self._owned(record, who.requester)
+        self._as_owner("revoke", AccessType.REVOKE, record, headers, body)
         grantee = wire.text_field(wire.unpack_json(body), "grantee")
         if grantee is None or not is_address(grantee):
             raise InvalidInput("revoke needs the grantee's address")
@@ -428,18 +466,22 @@ class Gateway:
 
     def audit(self, record: str, headers: Mapping[str, str | None]) -> list[dict[str, Any]]:
         """The record's trail, for its owner, its current grantees and configured auditors."""
-        who = self.authenticate("audit", record, headers, b"")
-        stored = self.state.record(record)
         binary = _record_bytes(record)
-        may = (
-            (stored is not None and stored.owner == who.requester)
-            or who.requester in self.config.auditors
-            or self.locked(lambda: self.ledger.has_access(binary, who.requester))
-        )
-        if not may:
-            raise AccessDenied(f"{who.requester} may not read the audit trail of {record}")
+        try:
+            who = self.authenticate("audit", record, headers, b"")
+            stored = self.state.record(record)
+            may = (
+                (stored is not None and stored.owner == who.requester)
+                or who.requester in self.config.auditors
+                or self.locked(lambda: self.ledger.has_access(binary, who.requester))
+            )
+            if not may:
+                raise AccessDenied(f"{who.requester} may not read the audit trail of {record}")
+        except (AccessDenied, ReplayDetected):
+            self._refused(AccessType.AUDIT, "audit", record, headers)
+            raise
         trail = self.locked(lambda: self.records.audit(binary))
-        return [entry.to_dict() for entry in trail]
+        return with_names([entry.to_dict() for entry in trail], self.members.names())
 
     def verify(self, record: str) -> dict[str, Any]:
         """Public checks of a stored record against its manifest and the ledger (no key), the
@@ -450,44 +492,3 @@ class Gateway:
         screening = None if verdict is None else verdict.to_dict()
         answer = {"record": record, "checks": report.checks, "manifest": manifest}
         return {**answer, "screening": screening}
-
-
-def _tag(error: ScanSealError, reason: int) -> ScanSealError:
-    error.ledger_reason = reason  # type: ignore[attr-defined]
-    return error
-
-
-@functools.lru_cache(maxsize=4096)
-def _record_bytes(record: str) -> bytes:
-    """The binary CID of a record (cached: parsing a CID costs more than the rest of a lookup)."""
-    try:
-        return CID.parse(record).to_bytes()
-    except ScanSealError:
-        raise InvalidInput(f"{record!r} is not a record CID") from None
-
-
-def _claimed_requester(headers: Mapping[str, str | None]) -> str:
-    """Who a (possibly invalid) request claims to be, for the ledger's log of the attempt."""
-    try:
-        return parse_request(headers.get("request")).requester
-    except Exception:  # on the way to logging a refusal: nothing may stop it
-        return _ZERO_ADDRESS
-
-
-def _read(store: BlobStore, cid: str) -> bytes:
-    """A whole stored object, read in large pieces (``read()`` without a size would go through
-    RawIOBase.readall, 8 KiB at a time)."""
-    parts = []
-    with store.get(cid) as stream:
-        while part := stream.read(_READ_PIECE):
-            parts.append(part)
-    return b"".join(parts)
-
-
-def _receipt_json(receipt: Receipt) -> dict[str, Any]:
-    return {
-        "mode": receipt.mode,
-        "record_id": "0x" + receipt.record_id.hex(),
-        "tx_hash": receipt.tx_hash,
-        "log_index": receipt.log_index,
-    }

@@ -106,6 +106,10 @@ class Members:
         self._ledger.register_identity(self._operator, card.address, card.card_hash)
         return True
 
+    def names(self) -> dict[str, str]:
+        """Members' names by address, from the cards enrolled, for the audit trail."""
+        return {address: card.name for address, card in self._seen.cards.items()}
+
     def bootstrap(self) -> None:
         """Enrol every card of the directory; the first that cannot be stops the start."""
         with self._scan_lock:

@@ -93,15 +93,23 @@ class Revoked(BaseModel):
 
 
 class AuditLine(BaseModel):
-    """One event of a record's trail (``AuditEntry.to_dict``)."""
+    """One event of a record's trail (``AuditEntry.to_dict`` with names from members' cards;
+    ``claimed_name``: the name a subject whose signature did not verify claimed)."""
 
     timestamp: int
+    time: str
     action: str
+    outcome: str
     actor: str
+    actor_name: str | None
     subject: str | None
+    subject_name: str | None
+    subject_verified: bool | None
+    claimed_name: str | None
     access_type: str | None
     allowed: bool | None
     reason: str | None
+    detail: str | None
     source: str
     tx_hash: str | None
     proof: dict[str, Any] | None
@@ -203,6 +211,17 @@ async def revoke(
 ) -> Any:
     body = await read_body(request, MAX_JSON_BODY)
     return await run("revoke", lambda: gateway.revoke(record, signed, body))
+
+
+@records.get(
+    "/{record}/header", response_class=Response, openapi_extra=_SIGNED,
+    responses={200: {"content": {"application/octet-stream": {}},
+                     "description": "the envelope header (no payload)"}},
+    summary="The envelope header, for its owner to re-wrap for a grantee (signed as a grant)",
+)  # fmt: skip
+async def header(record: str, signed: Signed, gateway: GatewayDep, run: Run) -> Response:
+    encoded = await run("header", lambda: gateway.header(record, signed))
+    return Response(encoded, media_type="application/octet-stream")
 
 
 @records.get(

@@ -194,6 +194,15 @@ class Records:
         way; a nonzero ``reason`` (a refusal found before the ledger) forces a denial."""
         return self.ledger.log_access(self.operator, record, requester, AccessType.DOWNLOAD, reason)
 
+    def report_refusal(
+        self, record: bytes, requester: str, attempted: AccessType, reason: Reason
+    ) -> AccessResult:
+        """Log a refused attempt to grant, revoke or read the trail (``attempted``: GRANT,
+        REVOKE or AUDIT) as what it was, denied with the reporter's ``reason`` (nonzero)."""
+        if reason == Reason.NONE:
+            raise InvalidInput("a refusal needs its reason")
+        return self.ledger.log_access(self.operator, record, requester, attempted, reason)
+
     def grant(self, record: bytes, grantee: str) -> Receipt | None:
         """Grant ``grantee`` on the ledger; None when it may read the record already."""
         if self.ledger.has_access(record, grantee):
