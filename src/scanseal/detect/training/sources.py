@@ -348,13 +348,28 @@ class _Groups:
             self._parent[other] = roots[0]
 
 
+def census(found: list[SourceImage]) -> dict[str, dict[str, int]]:
+    """Distinct images per source and modality (the table of docs/MODEL.md)."""
+    table: dict[str, dict[str, int]] = {}
+    for image in found:
+        row = table.setdefault(image.source, {})
+        row[image.modality] = row.get(image.modality, 0) + 1
+    return table
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Fetch every source into the cache named on the command line (default ``cache_dir()``)."""
+    """Fetch every source into the cache named on the command line (default ``cache_dir()``),
+    then print what each holds after deduplication, read back offline."""
     args = sys.argv[1:] if argv is None else argv
     cache = Path(args[0]) if args else cache_dir()
     for name in fetch(cache):
         count = len(files(name, cache))
         print(f"{name}: {count} files in {cache / name}")
+    found = images(cache)
+    for name, row in census(found).items():
+        modalities = ", ".join(f"{m} {n}" for m, n in sorted(row.items()))
+        groups = len({image.group for image in found if image.source == name})
+        print(f"{name}: {sum(row.values())} distinct images in {groups} groups ({modalities})")
 
 
 if __name__ == "__main__":
