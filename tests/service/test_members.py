@@ -4,6 +4,7 @@ card rolled back to an older date refused."""
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -76,3 +77,28 @@ def test_a_rotated_card_replaces_the_old_one_and_a_rollback_is_refused(ledger, t
     with pytest.raises(IntegrityError, match="refusing to roll it back"):
         members.enroll(member.card)
     assert path.exists()
+
+
+def test_a_forged_card_for_a_member_is_not_registered(ledger, tmp_path):
+    """Someone who can write the members directory but lacks the member's key: a card with the
+    member's address and the attacker's transport keys fails its signature, and the ledger keeps
+    the member's card."""
+    chain, owner = ledger
+    directory = tmp_path / "members"
+    directory.mkdir()
+    member = Identity.generate("member")
+    path = _drop(directory, member.card)
+    members = _members(chain, owner, directory, interval=0)
+    members.bootstrap()
+    attacker = Identity.generate("member")
+    forged = json.loads(member.card.to_json())
+    forged["keys"] = json.loads(attacker.card.to_json())["keys"]
+    path.write_text(json.dumps(forged), "utf-8")
+    assert members.rescan() == 0
+    assert chain.identity_of(member.address) == member.card.card_hash
+    signed_by_attacker = json.loads(attacker.card.to_json())
+    signed_by_attacker["address"] = member.address  # the attacker's own signature, not the member's
+    path.write_text(json.dumps(signed_by_attacker), "utf-8")
+    members.rescan_soon()  # every file read again, whatever its size and time
+    members.tick()
+    assert chain.identity_of(member.address) == member.card.card_hash
