@@ -7,6 +7,8 @@ through the gateway carries their transaction hashes.
 from __future__ import annotations
 
 import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -15,8 +17,9 @@ from eth_account.signers.local import LocalAccount
 from pydicom.data import get_testdata_file
 
 from devnode import ANVIL_FUNDER_KEY, anvil_binary, running_anvil, spend_nonces
-from gateway_harness import GatewayProcess, World, make_world
+from gateway_harness import PASSPHRASE, GatewayProcess, World, make_world
 from scanseal.client import GatewayClient
+from scanseal.crypto.identity import Keystore
 from scanseal.errors import AccessDenied
 from scanseal.ledger import Ledger, LedgerConfig
 from scanseal.storage import CID
@@ -140,4 +143,32 @@ def test_the_gateway_account_used_elsewhere_does_not_fail_the_next_transaction(
             assert str(answer["ledger"]["tx_hash"]).startswith("0x")
     with GatewayClient(gateway.url, people["lee"]) as lee:
         record = str(answer["manifest_cid"])
+        assert lee.fetch(record, tmp_path / "lee.dcm").path.read_bytes() == CT.read_bytes()
+
+
+def test_a_gateway_that_is_not_the_owner_leaves_a_rotated_card_to_the_owner(
+    batched_gateway: GatewayProcess, outside_owner: tuple[Ledger, LocalAccount], tmp_path: Path
+) -> None:
+    """An admin gateway cannot overwrite a registered card (the contract's owner-only rule): a
+    rotated member card dropped in is logged as the owner's to register, the gateway keeps
+    serving, and once the owner registered it a SIGHUP has the gateway use it."""
+    world = batched_gateway.world
+    owner_ledger, owner = outside_owner
+    keystore = Keystore(world.home / "keys", scrypt_n=2**10)
+    rotated = keystore.load("lee", PASSPHRASE).rotated()
+    keystore.replace(rotated, PASSPHRASE)
+    world.cards["lee"].write_text(rotated.card.to_json(), "utf-8")
+    assert batched_gateway.process is not None
+    batched_gateway.process.send_signal(signal.SIGHUP)
+    time.sleep(1.5)
+    assert "only the contract owner" in batched_gateway.log.read_text()
+    assert owner_ledger.identity_of(rotated.address) != rotated.card.card_hash
+
+    owner_ledger.register_identity(owner, rotated.address, rotated.card.card_hash)
+    batched_gateway.process.send_signal(signal.SIGHUP)
+    time.sleep(1.5)
+    people = world.people
+    with GatewayClient(batched_gateway.url, people["ito"]) as ito:
+        record = str(ito.send(CT, [rotated.card], tmp_path)["manifest_cid"])
+    with GatewayClient(batched_gateway.url, rotated) as lee:
         assert lee.fetch(record, tmp_path / "lee.dcm").path.read_bytes() == CT.read_bytes()

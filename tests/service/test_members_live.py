@@ -107,7 +107,7 @@ def test_a_rotated_member_card_reaches_the_gateway_and_the_ledger(remote, world,
 
     stale = _send(remote, source, old_card, "ito", tmp_path / "out3")
     assert stale.code == 2
-    assert "recipient lee has a new card" in stale.err
+    assert "sealed to keys that are not on the card of lee enrolled here" in stale.err
     assert IdentityCard.load(new_card).fingerprint in stale.err
 
     after = _record(_send(remote, source, new_card, "ito", tmp_path / "out4"))
@@ -122,3 +122,20 @@ def test_a_rotated_member_card_reaches_the_gateway_and_the_ledger(remote, world,
     refused = remote("grant", only_okafor, "--to", str(old_card), "--as", "ito")
     assert refused.code != 0
     assert "not registered with the card the grant names" in refused.err
+
+
+def test_the_gateway_rotates_its_own_card_and_restarts(remote, world, gateway, tmp_path):
+    """Its own card changed: ``serve`` registers it in place of the old one as it starts
+    (before, the start failed: registered with another card), and serves what it held."""
+    source = make_png(tmp_path / "scan.png")
+    held = _record(_send(remote, source, world.cards["lee"], "ito", tmp_path / "out"))
+    old = IdentityCard.load(world.cards["gateway"])
+    gateway.stop()
+    rotated = remote("keys", "rotate", "gateway")
+    assert rotated.code == 0, rotated.err
+    assert Keystore(world.home / "keys").card("gateway").address == old.address
+    gateway.start()
+    fetched = remote("fetch", held, "-o", str(tmp_path / "held.png"), "--as", "lee")
+    assert fetched.code == 0, fetched.err
+    again = _record(_send(remote, source, world.cards["lee"], "ito", tmp_path / "out2"))
+    assert again != held

@@ -56,7 +56,7 @@ def serve(config: ConfigOption = None) -> None:
 
 
 def certs(
-    directory: Annotated[Path, typer.Argument(help="Where to write ca.pem, server.pem, .key.")],
+    directory: Annotated[Path, typer.Argument(help="Where ca.pem, ca.key, server.pem, .key go.")],
     name: Annotated[
         list[str] | None,
         typer.Option("--name", help="DNS name or IP of the gateway (repeatable)."),
@@ -65,8 +65,9 @@ def certs(
         bool, typer.Option("--new-ca", help="Replace the CA too (every client needs the new one).")
     ] = False,
 ) -> None:
-    """Create a private CA and a gateway certificate for TLS; run again, renew the certificate
-    under the same CA (clients keep their ca.pem) unless --new-ca."""
+    """Create a private CA and a gateway certificate for TLS.
+
+    Run again: a new certificate under the same CA (clients keep ca.pem), unless --new-ca."""
     from scanseal.service.tls import make_certs
 
     files = make_certs(directory, name or None, new_ca=new_ca)

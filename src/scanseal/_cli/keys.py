@@ -93,8 +93,10 @@ def check(name: str = NAME_ARGUMENT) -> None:
 def passwd(
     name: str = NAME_ARGUMENT, new_passphrase_file: Path | None = NEW_PASSPHRASE_FILE_OPTION
 ) -> None:
-    """Change the passphrase of NAME: the current one is asked (or read) first, then the new
-    one; the keystore file is rewritten in one step and the old passphrase opens nothing."""
+    """Change the passphrase of NAME.
+
+    The current one is asked (or read) first, then the new one; the keystore file is rewritten
+    in one step and the old passphrase opens nothing."""
     store = Keystore()
     identity = unlock_identity(name, store)  # a wrong current passphrase stops here, file as is
     store.replace(identity, _new_passphrase(name, new_passphrase_file))
@@ -103,8 +105,10 @@ def passwd(
 
 @app.command("rotate")
 def rotate(name: str = NAME_ARGUMENT, output: Path | None = NEW_CARD_OPTION) -> None:
-    """Give NAME new transport keys and a new card. The old keys stay in the keystore (envelopes
-    sealed to the old card still open); the signing key, and so the ledger account, stays."""
+    """Give NAME new transport keys and a new card.
+
+    The old keys stay in the keystore (envelopes sealed to the old card still open); the
+    signing key, and so the ledger account, stays."""
     store = Keystore()
     store.card(name)  # an unknown name, or a card file that cannot be written, fails first
     if output is not None and not output.parent.is_dir():

@@ -17,7 +17,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final
@@ -224,14 +224,15 @@ class Identity:
 
     def rotated(self) -> Identity:
         """The same account (and so the same member on the ledger) with fresh transport keys and
-        a new card dated now; this card's keys move to the front of :attr:`retired`."""
+        a new card dated now (always after this card); this card's keys move to the front of
+        :attr:`retired`."""
         if len(self._retired) >= _secrets.MAX_RETIRED:
             raise InvalidInput(
                 f"identity {self.name!r} has been rotated {len(self._retired)} times, the most "
                 "a keystore keeps; create a new identity instead"
             )
         keys = {kind: TransportKey.generate(kind) for kind in RECIPIENT_KINDS}
-        card = _issue_card(self.name, self._account, keys, _utc_now())
+        card = _issue_card(self.name, self._account, keys, _later_than(self._card.created))
         retired = (RetiredKeys(self._card.card_hash, self._transport_keys), *self._retired)
         return Identity(self._account, keys, card, retired)
 
@@ -367,6 +368,13 @@ def _issue_card(
 
 def _utc_now() -> str:
     return datetime.now(UTC).strftime(_CREATED_FORMAT)
+
+
+def _later_than(created: str) -> str:
+    """Now, or one second after ``created`` if that is not yet past: a rotated card is always
+    dated after the card it replaces, so a gateway can tell a replacement from a rollback."""
+    previous = datetime.strptime(created, _CREATED_FORMAT).replace(tzinfo=UTC)
+    return max(datetime.now(UTC), previous + timedelta(seconds=1)).strftime(_CREATED_FORMAT)
 
 
 def _check_card_fields(card: IdentityCard) -> None:

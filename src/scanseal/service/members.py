@@ -18,9 +18,9 @@ owner to make. A replacement dated before the card this gateway read for that ad
 as a rollback. At start a card that cannot be enrolled stops ``serve``; while running it is
 logged and skipped, and the gateway keeps serving everyone else.
 
-An upload sealed to a member's retired keys (the sender used a card from before a rotation) is
-refused with :class:`~scanseal.errors.InvalidInput` naming the member and the current card's
-fingerprint: the envelope would still open, but to keys its holder chose to retire.
+An upload sealed to keys that are not on a member's enrolled card (the sender used a card from
+before a rotation) is refused with :class:`~scanseal.errors.InvalidInput` naming the member and
+the enrolled card's fingerprint: the envelope would still open, but to keys its holder retired.
 """
 
 from __future__ import annotations
@@ -127,8 +127,8 @@ class Members:
                 try:
                     enrolled += self.enroll(IdentityCard.load(path))
                 except ScanSealError as error:
+                    # tried again when the file changes or on SIGHUP, not at every scan
                     _log.warning("members: %s not enrolled: %s", path.name, error.reason)
-                    self._seen.files.pop(path, None)  # tried again when it changes or on SIGHUP
             if enrolled:
                 _log.info("members: %d card(s) enrolled from %s", enrolled, self._directory)
             return enrolled
@@ -160,8 +160,9 @@ class Members:
                 continue
             if card.keys[recipient.kind].key_id != recipient.key_id:
                 raise InvalidInput(
-                    f"recipient {recipient.name} has a new card (fingerprint {card.fingerprint}); "
-                    "the envelope is sealed to keys of an earlier one: seal it to the new card"
+                    f"the envelope is sealed to keys that are not on the card of "
+                    f"{recipient.name} enrolled here (fingerprint {card.fingerprint}): a card "
+                    "from before a rotation? seal it to the current card"
                 )
 
     def _changed(self) -> list[Path]:
