@@ -1,5 +1,6 @@
-"""The shipped systemd units (deploy/systemd/) pass ``systemd-analyze verify`` without a
-warning and rate "OK" in ``systemd-analyze security --offline=yes`` (exposure below 2).
+"""The shipped systemd units (deploy/systemd/: the gateway, the agent, the nightly backup and
+its timer) pass ``systemd-analyze verify`` without a warning, and the services rate "OK" in
+``systemd-analyze security --offline=yes`` (exposure below 2).
 
 The units name /opt/scanseal/bin/scanseal, which verify requires to exist: the copies checked
 here name this machine's interpreter instead, and nothing else in them changes.
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 UNITS = Path(__file__).resolve().parents[2] / "deploy" / "systemd"
-NAMES = ["scanseal-gateway.service", "scanseal-agent.service"]
+NAMES = ["scanseal-gateway.service", "scanseal-agent.service", "scanseal-backup.service"]
 pytestmark = pytest.mark.skipif(
     shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed"
 )
@@ -51,6 +52,15 @@ def test_the_unit_is_confined(name: str, tmp_path: Path) -> None:
     assert found is not None, result.stdout[-2000:] + result.stderr
     assert float(found[1]) < 2.0, result.stdout
     assert found[2] == "OK"
+
+
+def test_the_backup_timer_verifies(tmp_path: Path) -> None:
+    _copy("scanseal-backup.service", tmp_path)
+    timer = tmp_path / "scanseal-backup.timer"
+    timer.write_text((UNITS / timer.name).read_text("utf-8"), "utf-8")
+    result = _analyze("verify", f"./{timer.name}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout + result.stderr == ""
 
 
 def test_a_broken_unit_is_caught(tmp_path: Path) -> None:
