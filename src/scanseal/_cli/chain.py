@@ -10,7 +10,9 @@ The signing identity is ``--as NAME``, else the ``[gateway] identity`` of the co
 Whether it owns the contract is read from the chain before its passphrase is asked for: anyone
 else is refused with one line (exit 4). On the embedded chain a write needs the home's ``serve``
 lock: the chain lives in one process's memory and journal, so ``scanseal serve`` must be stopped
-(exit 5 naming its PID otherwise). On a JSON-RPC node the commands run beside a serving gateway.
+(exit 5 naming its PID otherwise). On a JSON-RPC node they run beside a serving gateway, but
+they sign with its account, so the gateway then meets a nonce it did not send: docs/DEPLOY.md
+runs them while the owner's gateway is stopped.
 """
 
 from __future__ import annotations
