@@ -4,12 +4,13 @@ A recipe is every block with that marker, in page order, run as one ``bash -euo 
 script with ``scanseal`` on the PATH (this checkout's sources), no ``SCANSEAL_*`` variable from
 the caller, and the variables the test chooses. The script runs in its own process group: its
 EXIT trap stops every background job it started by PID, and whatever is left when it ends
-(or when its time is up) is killed through that group, whose id is the script's PID.
+(or when its time is up) is killed through that group, whose id is the script's PID. A page
+starts its servers as simple commands (``scanseal serve &``, not a shell function in the
+background), so that the PID of each job is the server's own.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import signal
@@ -45,6 +46,8 @@ class Run:
     """The script's exit status; -1 when its time ran out."""
     log: str
     seconds: float
+    left_behind: bool
+    """Whether a process of the script outlived it (its trap did not stop everything)."""
 
 
 def run_recipe(blocks: list[str], workdir: Path, variables: dict[str, str], timeout: float) -> Run:
@@ -73,10 +76,15 @@ def run_recipe(blocks: list[str], workdir: Path, variables: dict[str, str], time
             process.wait(timeout=60)
             code = -1
         finally:
-            _kill_group(process.pid, signal.SIGKILL)  # anything the trap missed
-    return Run(code, log_path.read_text("utf-8", "replace"), time.monotonic() - started)
+            left_behind = _kill_group(process.pid, signal.SIGKILL)  # anything the trap missed
+    log_text = log_path.read_text("utf-8", "replace")
+    return Run(code, log_text, time.monotonic() - started, left_behind)
 
 
-def _kill_group(pgid: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
+def _kill_group(pgid: int, signum: int) -> bool:
+    """Signal every process of the group; whether there was one."""
+    try:
         os.killpg(pgid, signum)
+    except ProcessLookupError:
+        return False
+    return True

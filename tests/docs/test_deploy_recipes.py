@@ -61,6 +61,7 @@ def test_one_department(tmp_path: Path) -> None:
     (tmp_path / "etc").mkdir()
     run = run_recipe(recipe("DEPLOY.md", "one"), work, variables, timeout=240)
     assert run.code == 0, run.log[-6000:]
+    assert not run.left_behind  # the trap stopped every job by its PID; none was left over
     first = sorted(Path(variables["STUDY"]).iterdir())[0]
     assert (work / "received.dcm").read_bytes() == first.read_bytes()
     assert (work / "received-again.dcm").read_bytes() == first.read_bytes()
@@ -95,6 +96,7 @@ def test_three_departments_on_one_chain(tmp_path: Path) -> None:
     }
     run = run_recipe(recipe("DEPLOY.md", "three"), tmp_path, variables, timeout=300)
     assert run.code == 0, run.log[-6000:]
+    assert not run.left_behind
     records = [line.split()[2] for line in (root / "sent.txt").read_text().splitlines()]
     for record, original in zip(records, sorted(Path(variables["STUDY"]).iterdir()), strict=True):
         assert (root / "received-in-c" / record).read_bytes() == original.read_bytes()
