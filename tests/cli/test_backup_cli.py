@@ -7,14 +7,19 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import resource
 import sqlite3
 import stat
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
 import pytest
 
 from cli_support import FAST, PASSPHRASE, one_error_line
+from gateway_harness import SRC
 from scanseal._lock import exclusive
 from scanseal.crypto.identity import Keystore
 
@@ -248,3 +253,33 @@ def test_the_archive_is_never_overwritten_nor_inside_the_home(source, run, tmp_p
     assert inside.code == 2
     assert "inside" in one_error_line(inside)
     assert not [p for p in tmp_path.iterdir() if ".partial" in p.name]
+
+
+def _limited(home: Path, *args: str, limit: int) -> subprocess.CompletedProcess[str]:
+    """``scanseal ARGS`` in a child that may write no file larger than ``limit`` bytes (a full
+    disk as the process sees it: writes fail with EFBIG; Python ignores SIGXFSZ)."""
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    env = {**os.environ, "SCANSEAL_HOME": str(home), "PYTHONPATH": str(SRC)}
+    command = [sys.executable, "-m", "scanseal", *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120,
+                          preexec_fn=cap)  # fmt: skip
+
+
+def test_a_full_disk_leaves_no_archive_and_no_half_restored_home(source, run, tmp_path):
+    (source / "blocks").mkdir()
+    (source / "blocks" / "pack").write_bytes(os.urandom(256 * 1024))
+    out = tmp_path / "out"
+    out.mkdir()
+    failed = _limited(source, "backup", str(out / "home.tar"), limit=64 * 1024)
+    assert failed.returncode == 5, failed.stderr
+    assert failed.stderr.startswith("error: ")
+    assert len(failed.stderr.splitlines()) == 1
+    assert list(out.iterdir()) == []  # neither the archive nor its partial file
+    archive = _backup(run, tmp_path)
+    target = tmp_path / "target"
+    refused = _limited(target, "restore", str(archive), limit=64 * 1024)
+    assert refused.returncode == 5, refused.stderr
+    assert sorted(p.name for p in target.iterdir()) == ["agent.lock", "serve.lock"]

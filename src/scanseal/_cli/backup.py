@@ -33,8 +33,9 @@ def backup(
     out: Annotated[Path, typer.Argument(help="The archive to write (a new file, mode 0600).")],
     config: ConfigOption = None,
 ) -> None:
-    """Archive $SCANSEAL_HOME (keys still encrypted, state, embedded chain and store) with a
-    SHA-256 manifest; scanseal serve and agent must be stopped."""
+    """Archive $SCANSEAL_HOME with a SHA-256 manifest (serve and agent stopped).
+
+    The keys stay encrypted; the state, the embedded chain and the block store go in whole."""
     from scanseal.service.server import ServerConfig
 
     home = scanseal_home().resolve()
@@ -67,8 +68,9 @@ def restore(
         ),
     ] = False,
 ) -> None:
-    """Verify every file of ARCHIVE against its manifest, then restore it as $SCANSEAL_HOME
-    (which must be empty unless --force); nothing is written if any file does not match."""
+    """Restore ARCHIVE as $SCANSEAL_HOME once every file matched its manifest.
+
+    The home must be empty unless --force; nothing is written if any file does not match."""
     summary = restore_home(archive, scanseal_home(), force=force)
     when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(summary.created))
     _out.print(

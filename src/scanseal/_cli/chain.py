@@ -10,7 +10,9 @@ The signing identity is ``--as NAME``, else the ``[gateway] identity`` of the co
 Whether it owns the contract is read from the chain before its passphrase is asked for: anyone
 else is refused with one line (exit 4). On the embedded chain a write needs the home's ``serve``
 lock: the chain lives in one process's memory and journal, so ``scanseal serve`` must be stopped
-(exit 5 naming its PID otherwise). On a JSON-RPC node the commands run beside a serving gateway.
+(exit 5 naming its PID otherwise). On a JSON-RPC node they run beside a serving gateway, but
+they sign with its account, so the gateway then meets a nonce it did not send: docs/DEPLOY.md
+runs them while the owner's gateway is stopped.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from rich.console import Console
 from scanseal._cli._common import AsName, ConfigOption, unlock_identity
 from scanseal._lock import home_lock
 from scanseal.crypto.identity import IdentityCard, Keystore
-from scanseal.errors import AccessDenied, InvalidInput
+from scanseal.errors import AccessDenied, InvalidInput, NotFound
 
 if TYPE_CHECKING:  # web3 and py-evm load only when a command opens the chain
     from eth_account.signers.local import LocalAccount
@@ -104,9 +106,8 @@ def remove(
 @admin.command("list")
 def list_admins(config: ConfigOption = None) -> None:
     """Print the owner and every admin it appointed, one address a line."""
-    from scanseal.ledger import Ledger
 
-    with Ledger.open(_ledger_config(config)) as ledger:
+    with _deployed(_ledger_config(config)) as ledger:
         _out.print(f"{ledger.owner()}  owner")
         for account in ledger.admins():
             _out.print(f"{account}  admin")
@@ -119,14 +120,13 @@ def list_admins(config: ConfigOption = None) -> None:
 def _as_owner(as_name: str | None, config: Path | None) -> Iterator[tuple[Ledger, str]]:
     """The open ledger and the signer's name, once the signer is known to own the contract
     (checked from its public card, before any passphrase)."""
-    from scanseal.ledger import Ledger
 
     settings = _ledger_config(config)
     name = _signer(as_name, config)
     address = Keystore().card(name).address
     with ExitStack() as held:
         _hold_embedded(settings, held)
-        ledger = held.enter_context(Ledger.open(settings))
+        ledger = held.enter_context(_deployed(settings))
         owner = ledger.owner()
         if owner != address:
             raise AccessDenied(
@@ -134,6 +134,19 @@ def _as_owner(as_name: str | None, config: Path | None) -> Iterator[tuple[Ledger
                 f"(its owner is {owner}); only the owner appoints admins"
             )
         yield ledger, name
+
+
+def _deployed(settings: LedgerConfig) -> Ledger:
+    """The ledger at the configured or saved contract; none yet says how to make one."""
+    from scanseal.ledger import Ledger
+
+    try:
+        return Ledger.open(settings)
+    except NotFound as missing:
+        raise NotFound(
+            f"{missing.reason}: run scanseal ledger deploy (or start scanseal serve) first, or "
+            "set contract in the ledger table"
+        ) from None
 
 
 def _unlock(name: str) -> LocalAccount:
