@@ -42,6 +42,7 @@ from scanseal.ledger import (
 )
 from scanseal.protocol import wire
 from scanseal.protocol.signed import Domain, Request, parse_request, recover_requester
+from scanseal.service._access import note_requester
 from scanseal.service.config import GatewayConfig
 from scanseal.service.inbox import PAGE, Inbox
 from scanseal.service.preflight import member_cards
@@ -233,6 +234,7 @@ class Gateway:
         self._check_window(request)
         if not self.state.use_nonce(request.nonce, request.requester, request.expires_at):
             raise _tag(ReplayDetected("request nonce was already used (replay)"), Reason.REPLAY)
+        note_requester(signer)  # the request's access-log line names who it authenticated as
         return Authenticated(request, signer)
 
     def _check_window(self, request: Request) -> None:
