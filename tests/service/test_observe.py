@@ -28,7 +28,7 @@ from pydicom.data import get_testdata_file
 from devnode import ANVIL_FUNDER_KEY, anvil_binary, running_anvil
 from gateway_harness import GatewayProcess, World, make_world
 from scanseal.client import GatewayClient
-from scanseal.errors import AccessDenied
+from scanseal.errors import AccessDenied, ScanSealError
 from scanseal.protocol import REQUEST_HEADER, SIGNATURE_HEADER
 
 CT = Path(str(get_testdata_file("CT_small.dcm")))
@@ -240,6 +240,7 @@ def test_health_503_while_the_json_rpc_chain_is_stopped(tmp_path: Path, monkeypa
             assert health["checks"]["chain"]["ok"]
             assert health["chain_id"] == 31337
             assert "batch" not in health["checks"]  # per-record mode: nothing waits
+            _a_transaction_fails(gateway, url, tmp_path)
         except BaseException:
             gateway.stop()
             raise
@@ -253,3 +254,18 @@ def test_health_503_while_the_json_rpc_chain_is_stopped(tmp_path: Path, monkeypa
         assert health["checks"]["store"]["ok"]
     finally:
         gateway.stop()
+
+
+def _a_transaction_fails(gateway: GatewayProcess, url: str, tmp_path: Path) -> None:
+    """The gateway's account drained on anvil: the next upload's storeImage cannot be sent,
+    and /metrics counts the failed transaction."""
+    before = _samples(httpx.get(f"{gateway.url}/metrics").text)
+    assert before["scanseal_ledger_transaction_failures_total"] == 0
+    drain = {"jsonrpc": "2.0", "id": 1, "method": "anvil_setBalance",
+             "params": [gateway.world.people["gateway"].address, "0x0"]}  # fmt: skip
+    assert "error" not in httpx.post(url, json=drain).json()
+    people = gateway.world.people
+    with GatewayClient(gateway.url, people["ito"]) as ito, pytest.raises(ScanSealError):
+        ito.send(CT, [people["ito"].card], tmp_path)
+    after = _samples(httpx.get(f"{gateway.url}/metrics").text)
+    assert after["scanseal_ledger_transaction_failures_total"] >= 1

@@ -14,7 +14,6 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
-from scanseal.errors import ScanSealError
 from scanseal.ledger import _abi
 from scanseal.ledger._chain import Chain, RevertError
 from scanseal.ledger._revert import error_from_revert
@@ -43,7 +42,7 @@ class Contract:
         tx = {"to": self.address, "data": data, "gas": _GAS.get(function, _DEFAULT_GAS)}
         try:
             return tx, self.chain.send(account, tx)
-        except ScanSealError:
+        except Exception:  # refused by the node, unreachable, or an error it did not foresee
             self.failures += 1
             raise
 
@@ -53,7 +52,7 @@ class Contract:
         """Wait for a sent transaction; a revert raises the error its data names."""
         try:
             receipt = self.chain.wait(tx_hash)
-        except ScanSealError:
+        except Exception:
             self.failures += 1
             raise
         if receipt["status"] != 1:
