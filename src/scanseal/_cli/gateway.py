@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape  # help text is Rich markup: "[gateway]" would vanish
 
 from scanseal._cli._common import (
     AsName,
@@ -43,11 +44,13 @@ _err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 LogFormat = Annotated[
     str | None,
-    typer.Option("--log-format", help="text or json (one object per line); [gateway] log_format."),
+    typer.Option(
+        "--log-format", help=escape("text or json (one object per line); [gateway] log_format.")
+    ),
 ]
 LogLevel = Annotated[
     str | None,
-    typer.Option("--log-level", help="debug, info, warning or error; [gateway] log_level."),
+    typer.Option("--log-level", help=escape("debug, info, warning or error; [gateway] log_level.")),
 ]
 
 

@@ -162,9 +162,9 @@ async def health(request: Request) -> Response:
 
 @operations.get("/metrics", summary="Prometheus metrics", response_class=Response)
 async def prometheus(request: Request) -> Response:
-    return Response(
-        generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
-    )
+    """Off the event loop: the dependency series read the store's index and probe its disk."""
+    text = await run_in_threadpool(generate_latest, request.app.state.metrics.registry)
+    return Response(text, media_type=CONTENT_TYPE_LATEST)
 
 
 @records.post(
