@@ -15,7 +15,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,8 +86,17 @@ def make_world(
 class GatewayProcess:
     """``scanseal serve`` as a child process; ``url`` once started."""
 
-    def __init__(self, world: World, *, scheme: str = "http", ca: Path | None = None) -> None:
+    def __init__(
+        self,
+        world: World,
+        *,
+        scheme: str = "http",
+        ca: Path | None = None,
+        args: Sequence[str] = (),
+    ) -> None:
         self.world = world
+        self.args = list(args)
+        """More options for ``serve`` (``--log-format json``)."""
         self.port = free_port()
         self.scheme = scheme
         self.ca = ca
@@ -103,7 +112,15 @@ class GatewayProcess:
         env["SCANSEAL_GATEWAY_PORT"] = str(self.port)
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "scanseal", "serve", "--config", str(self.world.config)],
+                [
+                    sys.executable,
+                    "-m",
+                    "scanseal",
+                    "serve",
+                    "--config",
+                    str(self.world.config),
+                    *self.args,
+                ],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -24,6 +24,7 @@ from __future__ import annotations
 import errno
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -59,6 +60,27 @@ def disk_errors(
         yield
     except OSError as error:
         raise disk_error(error, path, instead=instead, store=store) from error
+
+
+_PROBE_SIZE = 4096
+"""Bytes of a probe file: a full file system refuses them (an empty file may still fit)."""
+
+
+def probe_write(directory: Path) -> str | None:
+    """Write and remove a small file in ``directory`` (what a health check asks of a store):
+    None if that worked, else why not, in one line (a full disk, a read-only or missing
+    directory)."""
+    probe = directory / f".probe-{os.getpid()}-{threading.get_ident()}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, bytes(_PROBE_SIZE))
+        finally:
+            os.close(fd)
+            probe.unlink(missing_ok=True)
+    except OSError as error:
+        return disk_error(error, directory, instead=True).reason
+    return None
 
 
 OnError = Callable[[OSError, Path], BaseException]

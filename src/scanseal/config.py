@@ -156,6 +156,8 @@ TABLES: Final[Mapping[str, Mapping[str, Coerce]]] = {
         "clock_skew": integer(),
         "state_dir": path,
         "tick_seconds": number(),
+        "log_format": text,
+        "log_level": text,
     },
     "dicom": {  # docs/DICOM.md
         "enabled": flag,

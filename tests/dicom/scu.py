@@ -57,5 +57,6 @@ def assert_verdicts_logged(
     for path, level, said in ((flagged, "WARNING", "flagged"), (clean, "INFO", "not flagged")):
         uid = str(pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID)
         (line,) = [line for line in lines if f"instance {uid} " in line]
-        assert f" {level} instance {uid} from {calling} stored as record {records[uid]}, " in line
+        said_by = f" {level} scanseal.dicom.scp: instance {uid} from {calling} stored as record "
+        assert said_by + f"{records[uid]}, " in line
         assert f"{said} by the tamper screen at sealing (score " in line

@@ -8,7 +8,7 @@ overwritten — and then, for every request made meanwhile:
 
 - the answer is one JSON error (``{"error", "reason"}``, one line) with a stable status, never a
   500, and comes within ``HANG`` seconds;
-- the gateway process stays up;
+- the gateway process stays up, and ``/v1/health`` names the dependency that fails;
 - once the dependency is back the gateway serves again, and every upload it acknowledged, before
   or during the fault, is still fetchable, opens and verifies (nothing acknowledged is lost).
 
@@ -149,6 +149,16 @@ class Prober:
 
 def _health(gateway: GatewayProcess) -> None:
     assert httpx.get(f"{gateway.url}/v1/health", timeout=HANG).status_code == 200
+
+
+def _failing(gateway: GatewayProcess, dependency: str) -> None:
+    """/v1/health answers 503 "failing", naming ``dependency``, still with the domain."""
+    answer = httpx.get(f"{gateway.url}/v1/health", timeout=HANG)
+    assert answer.status_code == 503
+    health = answer.json()
+    assert health["status"] == "failing"
+    assert dependency in health["failing"]
+    assert {"gateway", "chain_id", "contract"} <= set(health)
 
 
 # --------------------------------------------------------------------- engines
@@ -311,9 +321,10 @@ def test_anvil_down_and_restarted(networked: Prober, anvil: Anvil) -> None:
     try:
         networked.refused(networked.upload(sealed), 503, "LedgerUnavailable")
         networked.refused(networked.fetch(next(iter(networked.acked))), 503, "LedgerUnavailable")
-        _health(networked.gateway)
+        _failing(networked.gateway, "chain")  # the gateway itself is up, its chain is not
     finally:
         anvil.start()
+    _health(networked.gateway)
     first = networked.upload(sealed)
     networked.ok(first)
     again = networked.upload(sealed)  # the same record twice answers its first receipt

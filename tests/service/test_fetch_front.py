@@ -45,7 +45,8 @@ def apps(world: World) -> Iterator[tuple[TestClient, TestClient]]:
     gateway = open_gateway(world.config, PASSPHRASE)
     try:
         front = create_app(gateway)
-        fastapi = getattr(front, "_app")  # noqa: B009 - the application behind the front
+        fetch_front = getattr(front, "_app")  # noqa: B009 - what the access log wraps
+        fastapi = getattr(fetch_front, "_app")  # noqa: B009 - the application behind the front
         assert isinstance(fastapi, FastAPI)
         with TestClient(front, base_url=BASE) as served:
             yield served, TestClient(fastapi, base_url=BASE)

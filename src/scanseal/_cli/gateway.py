@@ -8,11 +8,13 @@ take the same ``--gateway`` option (see their modules).
 from __future__ import annotations
 
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape  # help text is Rich markup: "[gateway]" would vanish
 
 from scanseal._cli._common import (
     AsName,
@@ -40,12 +42,30 @@ _out = Console(markup=False, highlight=False, soft_wrap=True)
 _err = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
 
 
-def serve(config: ConfigOption = None) -> None:
+LogFormat = Annotated[
+    str | None,
+    typer.Option(
+        "--log-format", help=escape("text or json (one object per line); [gateway] log_format.")
+    ),
+]
+LogLevel = Annotated[
+    str | None,
+    typer.Option("--log-level", help=escape("debug, info, warning or error; [gateway] log_level.")),
+]
+
+
+def serve(
+    config: ConfigOption = None, log_format: LogFormat = None, log_level: LogLevel = None
+) -> None:
     """Run the department gateway (embedded chain and store unless configured otherwise)."""
     from scanseal.service.server import ServerConfig, open_gateway, preflight
     from scanseal.service.server import serve as run
 
     settings = ServerConfig.load(config)  # the one read of scanseal.toml
+    gateway = settings.gateway
+    gateway = replace(gateway, log_format=log_format or gateway.log_format,
+                      log_level=log_level or gateway.log_level)  # fmt: skip
+    settings = replace(settings, gateway=gateway)
     with ExitStack() as held:  # one serve per home (and one agent, with [forward]), first
         held.enter_context(home_lock("serve"))
         if settings.forward is not None:

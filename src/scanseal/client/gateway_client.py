@@ -76,8 +76,14 @@ class GatewayClient:
     # --- plumbing
 
     def health(self) -> dict[str, Any]:
-        """Identity, chain and contract of the gateway (the fields a signing domain needs)."""
-        info = self._object("GET", "/v1/health", chain_id=int, contract=str, gateway=str)
+        """Identity, chain and contract of the gateway (the fields a signing domain needs).
+
+        A gateway whose dependency is down answers HTTP 503 with ``"status": "failing"`` and
+        still the same domain: it is taken, and a request that needs the dependency is refused
+        on its own with its reason. ``"starting"`` (503 until warmed up) is an error here."""
+        info: dict[str, Any] = self._json("GET", "/v1/health", failing_ok=True)
+        if not _typed(info, {"chain_id": int, "contract": str, "gateway": str}):
+            raise self._off_protocol("/v1/health")
         if not 0 <= info["chain_id"] < 2**256 or not all(
             _ADDRESS.fullmatch(info[key]) for key in ("contract", "gateway")
         ):
@@ -101,13 +107,19 @@ class GatewayClient:
         return signed_headers(self._me().account, self.domain, action, record, body=body)
 
     def _call(
-        self, method: str, path: str, *, headers: dict[str, str] | None = None, body: bytes = b""
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: dict[str, str] | None = None,
+        body: bytes = b"",
+        failing_ok: bool = False,
     ) -> httpx.Response:
         try:
             response = self._http.request(method, path, headers=headers, content=body or None)
         except httpx.HTTPError as error:
             raise GatewayUnavailable(f"gateway {self.url}: {error}") from None
-        if response.status_code != 200:
+        if response.status_code != 200 and not (failing_ok and _failing(response)):
             raise error_from_response(response)
         return response
 
@@ -272,6 +284,19 @@ _ADDRESS: Final = re.compile(r"0x[0-9a-fA-F]{40}")
 _LAST_TIMESTAMP: Final = 253402300799  # 9999-12-31T23:59:59Z, the last second datetime can show
 _INBOX_ENTRY: Final = {"seq": int, "record": str}
 _AUDIT_ENTRY: Final = {"timestamp": int, "action": str, "actor": str}
+
+
+def _failing(response: httpx.Response) -> bool:
+    """A health answer of 503 ``"failing"``: the gateway is up, one of its dependencies not."""
+    try:
+        answer = parse_value(response.content, "health answer", max_size=_MAX_ERROR)
+    except ScanSealError:
+        return False
+    return (
+        response.status_code == 503
+        and isinstance(answer, dict)
+        and (answer.get("status") == "failing")
+    )
 
 
 def _typed(obj: Any, fields: dict[str, type]) -> bool:

@@ -308,6 +308,11 @@ class Pass:
     deferred: int = 0
     """Due records left untried because their destination was down in this pass or before."""
 
+    def add(self, other: Pass) -> None:
+        """Add ``other``'s counts to these (the agent's totals over its passes)."""
+        for name in ("discovered", "forwarded", "failed", "held", "deferred"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
 
 class ForwardAgent:
     """Polls one gateway as one identity and forwards what it is granted into one PACS."""
@@ -320,6 +325,8 @@ class ForwardAgent:
         """Consecutive passes in which the PACS was down; 0 after its first success."""
         self.destination_retry_at = 0.0
         """When the PACS is tried again after it was down (``time.time()`` seconds)."""
+        self.totals = Pass()
+        """What every pass since the agent started did, added up (``/metrics``)."""
 
     def close(self) -> None:
         self.state.close()
@@ -353,7 +360,24 @@ class ForwardAgent:
                 "%d record(s) deferred: %s is down, tried again in %.0f s",
                 done.deferred, self.config.destination, self.destination_retry_at - now(),
             )  # fmt: skip
+        self.totals.add(done)
         return done
+
+    def health(self, running: bool) -> dict[str, Any]:
+        """The agent as ``/v1/health`` shows it: ``ok`` while its loop is ``running`` and its
+        PACS answers; the destination, when it is tried again if it is down, its records by
+        status and what its passes did."""
+        up = self.destination_failures == 0
+        found: dict[str, Any] = {"ok": running and up, "running": running,
+                                 "destination": str(self.config.destination),
+                                 "destination_up": up}  # fmt: skip
+        if not up:
+            found["retry_at"] = self.destination_retry_at
+            found["reason"] = f"{self.config.destination} is down"
+        if not running:
+            found["reason"] = "the forwarding loop has stopped"
+        found["records"] = self.state.counts()
+        return found | {"totals": asdict(self.totals)}
 
     def run(self, stop: threading.Event) -> None:
         """Pass after pass until ``stop`` is set; sleeps until the next poll or retry."""

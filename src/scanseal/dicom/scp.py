@@ -18,6 +18,8 @@ from __future__ import annotations
 import io
 import logging
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
@@ -46,6 +48,8 @@ REFUSED_BY_SCREEN: Final = 0xC000
 FAILED: Final = 0xC001
 CANNOT_UNDERSTAND: Final = 0xC210
 
+STOW: Final = "STOW-RS"
+"""The calling AE title STOW-RS instances are received under (the route's key in [dicom])."""
 _log = logging.getLogger(__name__)
 
 
@@ -59,6 +63,9 @@ class Receiver:
         self.identity = identity
         self.config = config
         self.index = index
+        self.observe: Callable[[str, int, float], None] = lambda _via, _status, _seconds: None
+        """Told of every instance answered: the way in, the status and the seconds it took
+        (``scanseal serve`` counts them for /metrics)."""
 
     def receive(self, raw: bytes, calling: str, header: Dataset | None = None) -> str:
         """Seal ``raw`` (a Part 10 file) for the route's recipients and register it; returns the
@@ -81,7 +88,8 @@ class Receiver:
                 calling,
             )
         )
-        log_verdict(manifest, f"instance {uid} from {calling} stored as record {cid}")
+        stored = f"instance {uid} from {calling} stored as record {cid}"
+        log_verdict(manifest, stored, instance_fields(calling, header, SUCCESS) | {"record": cid})
         return cid
 
 
@@ -102,6 +110,11 @@ class StorageSCP:
     def port(self) -> int:
         return int(self._server.server_address[1]) if self._server else self.config.port
 
+    @property
+    def listening(self) -> bool:
+        """Whether the server runs with its socket open (what ``/v1/health`` reports)."""
+        return self._server is not None and self._server.socket.fileno() >= 0
+
     def start(self) -> StorageSCP:
         handlers: list[Any] = [(evt.EVT_C_STORE, self._on_store)]
         self._server = self._ae.start_server(
@@ -115,18 +128,28 @@ class StorageSCP:
             self._server = None
 
     def _on_store(self, event: Any) -> Dataset:
+        started = time.perf_counter()
+        status = self._store(event)
+        self.receiver.observe("C-STORE", int(status.Status), time.perf_counter() - started)
+        return status
+
+    def _store(self, event: Any) -> Dataset:
         calling = str(event.assoc.requestor.ae_title).strip()
+        header = None
         try:
             raw = bytes(event.encoded_dataset())
             header = parse_header(raw)
             if header.get("SOPClassUID") != event.request.AffectedSOPClassUID:
-                return _status(DATASET_MISMATCH, "SOP Class UID differs from the request's")
+                reason = "SOP Class UID differs from the request's"
+                log_refused(calling, header, DATASET_MISMATCH, reason)
+                return _status(DATASET_MISMATCH, reason)
             self.receiver.receive(raw, calling, header)
         except ScanSealError as error:
-            _log.warning("C-STORE from %s refused: %s", calling, error)
+            log_refused(calling, header, status_for(error), error.reason)
             return _status(status_for(error), error.reason)
         except BaseException as error:  # a bug (or a native decoder's panic) still answers
-            _log.exception("C-STORE from %s failed", calling)  # a failure, never Success
+            fields = instance_fields(calling, header, FAILED)  # a failure, never Success
+            _log.exception("C-STORE from %s failed", calling, extra={"fields": fields})
             return _status(FAILED, f"internal error: {type(error).__name__}")
         return _status(SUCCESS, None)  # Receiver.receive logged the instance and its verdict
 
@@ -144,15 +167,44 @@ def register_sealed(
     return registration.manifest_cid, sealed.manifest
 
 
-def log_verdict(manifest: Manifest, stored: str) -> None:
-    """One line per stored instance: ``stored`` and the screen's verdict, a warning if flagged."""
+def log_verdict(manifest: Manifest, stored: str, fields: dict[str, Any] | None = None) -> None:
+    """One line per stored instance: ``stored`` and the screen's verdict, a warning if flagged;
+    ``fields`` (:func:`instance_fields`) with the verdict among them."""
     verdict = screen_verdict(manifest)
+    fields = dict(fields or {})
+    fields["screen"] = None if verdict is None else ("flagged" if verdict.flagged else "clean")
+    extra = {"fields": fields}
     if verdict is None:
-        _log.info("%s (not screened)", stored)
+        _log.info("%s (not screened)", stored, extra=extra)
     elif verdict.flagged:
-        _log.warning("%s, %s", stored, verdict.describe())
+        _log.warning("%s, %s", stored, verdict.describe(), extra=extra)
     else:
-        _log.info("%s, %s", stored, verdict.describe())
+        _log.info("%s, %s", stored, verdict.describe(), extra=extra)
+
+
+def log_refused(calling: str, header: Dataset | None, status: int, reason: str) -> None:
+    """One line per refused instance (C-STORE, or a STOW-RS part): who sent it, its SOP
+    Instance UID when it could be read, the failure status and why."""
+    via = _via(calling)
+    fields = instance_fields(calling, header, status) | {"reason": reason}
+    _log.warning("%s from %s refused: %s", via, calling, reason, extra={"fields": fields})
+
+
+def instance_fields(calling: str, header: Dataset | None, status: int) -> dict[str, Any]:
+    """The fields of an instance's log line: the way in, the calling AE, the SOP Instance UID
+    (None when the data set could not be read) and the DICOM status, as 4 hex digits."""
+    uid = None
+    if header is not None:
+        try:
+            uid = str(header.get("SOPInstanceUID", "")) or None
+        except Exception:  # a value pydicom cannot decode: the line is written without it
+            uid = None
+    return {"via": _via(calling), "calling_ae": calling, "sop_instance_uid": uid,
+            "status": f"{status:04X}"}  # fmt: skip
+
+
+def _via(calling: str) -> str:
+    return STOW if calling == STOW else "C-STORE"
 
 
 def log_to_stderr() -> None:

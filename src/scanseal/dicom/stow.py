@@ -15,6 +15,7 @@ itself in a private element, (0009,1001) UT of private creator (0009,0010) ``SCA
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, TypeVar
 
@@ -24,7 +25,10 @@ from fastapi.responses import JSONResponse
 from scanseal.dicom.scp import (
     CANNOT_UNDERSTAND,
     DATASET_MISMATCH,
+    STOW,
+    SUCCESS,
     Receiver,
+    log_refused,
     parse_header,
     status_for,
 )
@@ -97,21 +101,26 @@ def _store_all(
     stored: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
     for raw in parts:
-        header = None
+        started = time.perf_counter()
+        header, status, reason, record = None, SUCCESS, "", ""
         try:
             header = parse_header(raw)
             if not header.get("SOPClassUID"):  # Type 1, and what the answer references it by
-                failed.append(_failure(header, CANNOT_UNDERSTAND))
-                continue
-            if study is not None and header.get("StudyInstanceUID") != study:
-                failed.append(_failure(header, DATASET_MISMATCH))  # of another study than the URL
-                continue
-            record = receiver.receive(raw, "STOW-RS", header)
-            stored.append(_stored(header, record, base))
+                status, reason = CANNOT_UNDERSTAND, "the data set has no SOP Class UID"
+            elif study is not None and header.get("StudyInstanceUID") != study:
+                status, reason = DATASET_MISMATCH, f"the instance is not of study {study}"
+            else:
+                record = receiver.receive(raw, STOW, header)  # logs the instance and its verdict
         except ScanSealError as error:
-            failed.append(_failure(header, status_for(error)))
-        except Exception:  # never report a failure as stored
-            failed.append(_failure(header, _PROCESSING_FAILURE))
+            status, reason = status_for(error), error.reason
+        except Exception as error:  # never report a failure as stored
+            status, reason = _PROCESSING_FAILURE, f"internal error: {type(error).__name__}"
+        if status == SUCCESS:
+            stored.append(_stored(header, record, base))
+        else:
+            log_refused(STOW, header, status, reason)
+            failed.append(_failure(header, status))
+        receiver.observe(STOW, status, time.perf_counter() - started)
     result: dict[str, Any] = {}
     if stored:
         result["00081199"] = {"vr": "SQ", "Value": stored}

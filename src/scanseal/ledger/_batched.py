@@ -9,6 +9,7 @@ before a crash are anchored then.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -39,6 +40,7 @@ from scanseal.ledger.models import (
 )
 
 _UPLOADER_CACHE_SECONDS = 5.0
+_log = logging.getLogger("scanseal.ledger")
 
 
 class BatchedWriter:
@@ -68,6 +70,7 @@ class BatchedWriter:
         self._anchored_size = 0
         self._anchored_root = empty_root()
         self._first_pending: float | None = None
+        self._anchored_at: float | None = None  # time.time() of the latest anchor
         self._lock = threading.RLock()  # one writer at a time on the log and its anchors
         self.log = BatchLog(
             Path(config.state_dir) / f"batch-{address}.jsonl", durable=config.durable
@@ -93,6 +96,7 @@ class BatchedWriter:
         if self._anchor_count:
             latest = self._contract.get_anchor(self._operator_address, self._anchor_count - 1)
             self._anchored_size, self._anchored_root = latest.size, latest.root
+            self._anchored_at = float(latest.timestamp)
 
     @property
     def pending(self) -> int:
@@ -203,17 +207,25 @@ class BatchedWriter:
         root = self.log.tree.root(size)
         proof = self.log.tree.consistency_proof(self._anchored_size, size)
         args = [root, size, proof]
+        entries = size - self._anchored_size
         try:
             receipt = self._contract.transact(operator, "anchorBatch", b"", args, "anchor batch")
-        except ScanSealError:
+        except ScanSealError as error:
+            fields = {"root": "0x" + root.hex(), "entries": entries, "reason": error.reason}
+            _log.warning("anchoring %d entries failed: %s", entries, error.reason,
+                         extra={"fields": fields})  # fmt: skip
             self._sync_anchors()  # it may have been mined after all (a receipt timeout)
             raise
         self._anchor_count += 1
         self._anchored_size = size
         self._anchored_root = root
         self._first_pending = None
+        self._anchored_at = time.time()
         events = self._contract.receipt_events(receipt)
         stamp = next(f["timestamp"] for n, f in events if n == "BatchAnchored")
+        fields = {"root": "0x" + root.hex(), "entries": entries, "size": size,
+                  "anchor": self._anchor_count - 1, "tx_hash": receipt.tx_hash}  # fmt: skip
+        _log.info("anchored %d entries, root 0x%s", entries, root.hex(), extra={"fields": fields})
         return AnchorInfo(
             operator.address,
             self._anchor_count - 1,
@@ -223,6 +235,13 @@ class BatchedWriter:
             receipt.tx_hash,
             receipt.gas_used,
         )
+
+    def anchoring(self) -> tuple[float | None, float | None, int]:
+        """Seconds the oldest pending entry has waited, seconds since the latest anchor, and
+        how many roots are anchored."""
+        waited = None if self._first_pending is None else time.monotonic() - self._first_pending
+        since = None if self._anchored_at is None else max(0.0, time.time() - self._anchored_at)
+        return (waited if self.pending else None), since, self._anchor_count
 
     def tick(self) -> AnchorInfo | None:
         """Anchor if the oldest pending entry has waited `batch_seconds`."""

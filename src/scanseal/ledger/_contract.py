@@ -31,6 +31,8 @@ class Contract:
     def __init__(self, chain: Chain, address: str) -> None:
         self.chain = chain
         self.address = to_checksum_address(address)
+        self.failures = 0
+        """Transactions that could not be sent or settled (refused, reverted, no answer)."""
 
     def send(
         self, account: LocalAccount, function: str, args: list[Any]
@@ -38,14 +40,23 @@ class Contract:
         """Submit a call of `function` signed by `account`; the transaction and its hash."""
         data = _abi.encode_call(function, *args)
         tx = {"to": self.address, "data": data, "gas": _GAS.get(function, _DEFAULT_GAS)}
-        return tx, self.chain.send(account, tx)
+        try:
+            return tx, self.chain.send(account, tx)
+        except Exception:  # refused by the node, unreachable, or an error it did not foresee
+            self.failures += 1
+            raise
 
     def settle(
         self, account: LocalAccount, tx: dict[str, Any], tx_hash: str, rid: bytes, action: str
     ) -> Receipt:
         """Wait for a sent transaction; a revert raises the error its data names."""
-        receipt = self.chain.wait(tx_hash)
+        try:
+            receipt = self.chain.wait(tx_hash)
+        except Exception:
+            self.failures += 1
+            raise
         if receipt["status"] != 1:
+            self.failures += 1
             data = self.chain.revert_data(tx, account.address, int(receipt["blockNumber"]) - 1)
             raise error_from_revert(data, action)
         return Receipt(

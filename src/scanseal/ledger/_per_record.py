@@ -104,6 +104,10 @@ class PerRecordWriter:
         """Nothing to anchor, ever."""
         return None
 
+    def anchoring(self) -> tuple[float | None, float | None, int]:
+        """Nothing waits and nothing is anchored."""
+        return None, None, 0
+
     def prove(self, index: int) -> BatchProof:
         """Refused: there is no log to prove against."""
         raise InvalidInput("this ledger is not in batched mode")

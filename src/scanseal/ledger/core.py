@@ -36,6 +36,7 @@ from scanseal.ledger.models import (
     AuditEntry,
     BatchProof,
     GrantState,
+    LedgerStatus,
     Reason,
     Receipt,
     Record,
@@ -329,6 +330,14 @@ class Ledger:
     def pending(self) -> int:
         """Entries appended to the batched log but not anchored yet."""
         return self._writer.pending
+
+    def status(self) -> LedgerStatus:
+        """Pending entries, their wait, the time since the last anchor and the transaction
+        failures: what ``/v1/health`` and ``/metrics`` report, without asking the chain."""
+        waited, since, anchors = self._writer.anchoring()
+        wait = self._config.batch_seconds if self.mode == "batched" else None
+        failures = self._contract.failures
+        return LedgerStatus(self.mode, self.pending, waited, since, anchors, failures, wait)
 
     def anchor(self) -> AnchorInfo | None:
         """Publish the log's current root (with a consistency proof from the last one)."""

@@ -155,6 +155,26 @@ class AnchorInfo:
 
 
 @dataclass(frozen=True)
+class LedgerStatus:
+    """What an operator watches on the ledger, known without asking the chain
+    (:meth:`~scanseal.ledger.Ledger.status`)."""
+
+    mode: str
+    pending: int
+    """Batched entries not anchored yet (0 in per-record mode)."""
+    oldest_pending_seconds: float | None
+    """How long the oldest of them has waited; None when nothing waits."""
+    since_anchor_seconds: float | None
+    """Seconds since the operator's last anchor; None before the first (or per-record)."""
+    anchors: int
+    """Roots the operator has anchored."""
+    transaction_failures: int
+    """Transactions refused, reverted or unanswered since the ledger opened."""
+    batch_seconds: float | None
+    """How long an entry may wait before its batch is anchored (None in per-record mode)."""
+
+
+@dataclass(frozen=True)
 class BatchProof:
     """Everything needed to check, offline, that an entry is in an anchored log.
 

@@ -33,7 +33,8 @@ INTERNAL: Final = "InternalError"
 
 class Metrics:
     """The gateway's Prometheus counters: answers by action and outcome, refused reads by
-    ledger reason, and answer times."""
+    ledger reason, answer times, and the DICOM instances received (the dependencies' state is
+    read at each scrape: ``scanseal.service.health.DependencyCollector``)."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -51,7 +52,21 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )  # fmt: skip
 
+        self.instances = Counter(
+            "scanseal_scp_instances", "DICOM instances answered, by way in and status (hex)",
+            ["via", "status"], registry=self.registry,
+        )  # fmt: skip
+        self.instance_seconds = Histogram(
+            "scanseal_scp_instance_seconds", "Time to screen, seal and register an instance",
+            ["via"], registry=self.registry,
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+        )  # fmt: skip
         self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
+
+    def instance(self, via: str, status: int, seconds: float) -> None:
+        """Count one DICOM instance (C-STORE or STOW-RS) answered with ``status``."""
+        self.instances.labels(via, f"{status:04X}").inc()
+        self.instance_seconds.labels(via).observe(seconds)
 
     def denial(self, _action: str, reason: int) -> None:
         self.denied.labels(Reason.label(reason)).inc()

@@ -23,6 +23,7 @@ from starlette.types import ASGIApp
 from scanseal import __version__
 from scanseal.errors import ScanSealError
 from scanseal.service import routes
+from scanseal.service._access import AccessLog
 from scanseal.service._http import (
     MAX_BODY,
     Metrics,
@@ -33,6 +34,7 @@ from scanseal.service._http import (
 )
 from scanseal.service.front import MAX_HEAD, BoundedHttp, Fetcher, FetchFront
 from scanseal.service.gateway import Gateway
+from scanseal.service.health import DependencyCollector, Health, Watch
 
 T = TypeVar("T")
 Runner = Callable[[str, Callable[[], T]], Awaitable[T]]
@@ -42,16 +44,29 @@ BodyReader = Callable[..., Awaitable[bytes]]
 Mount = Callable[[FastAPI, Runner[Any], BodyReader], None]
 """Adds routes of another adapter (STOW-RS) to the app, with the app's runner and body reader."""
 
-__all__ = ["MAX_BODY", "MAX_HEAD", "BodyReader", "BoundedHttp", "Mount", "Runner", "create_app"]
+__all__ = [
+    "MAX_BODY", "MAX_HEAD", "BodyReader", "BoundedHttp", "Metrics", "Mount", "Runner", "Watch",
+    "create_app",
+]  # fmt: skip
 
 
-def create_app(gateway: Gateway, mounts: Sequence[Mount] = ()) -> ASGIApp:
+def create_app(
+    gateway: Gateway,
+    mounts: Sequence[Mount] = (),
+    *,
+    metrics: Metrics | None = None,
+    watch: Watch | None = None,
+) -> ASGIApp:
     """The ASGI application for one gateway; the lifespan anchors batched logs periodically.
 
     Each of ``mounts`` adds its routes (the server wiring mounts STOW-RS this way, so the
-    service knows nothing of DICOM).
+    service knows nothing of DICOM); ``watch`` adds what /v1/health and /metrics report
+    beside the gateway's own dependencies, and ``metrics`` is where the SCP counts.
     """
-    metrics = Metrics()
+    metrics = Metrics() if metrics is None else metrics
+    watch = Watch() if watch is None else watch
+    health = Health(gateway, watch.probes)
+    metrics.registry.register(DependencyCollector(gateway, watch))
     gateway.on_denied = metrics.denial
     fetcher = Fetcher(gateway, metrics)
 
@@ -63,6 +78,7 @@ def create_app(gateway: Gateway, mounts: Sequence[Mount] = ()) -> ASGIApp:
         finally:
             ticker.cancel()
             fetcher.pool.shutdown(wait=True)
+            health.close()
 
     app = FastAPI(
         title="ScanSeal gateway",
@@ -74,12 +90,13 @@ def create_app(gateway: Gateway, mounts: Sequence[Mount] = ()) -> ASGIApp:
     app.state.gateway, app.state.metrics, app.state.fetcher, app.state.run = (
         gateway, metrics, fetcher, run,
     )  # fmt: skip
+    app.state.health = health
     _answer_errors(app)
     for router in (routes.operations, routes.records, routes.inbox):
         app.include_router(router)
     for mount in mounts:
         mount(app, run, read_body)
-    return FetchFront(app, fetcher)
+    return AccessLog(FetchFront(app, fetcher))
 
 
 def _runner(metrics: Metrics) -> Runner[Any]:

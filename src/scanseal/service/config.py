@@ -18,6 +18,7 @@ from eth_utils.address import to_checksum_address
 
 from scanseal.config import Table, resolve, scanseal_home
 from scanseal.errors import InvalidInput
+from scanseal.service import logs
 
 ENV_PREFIX = "SCANSEAL_GATEWAY_"
 
@@ -38,12 +39,18 @@ class GatewayConfig:
     clock_skew: int = 30
     state_dir: Path = field(default_factory=lambda: scanseal_home() / "gateway")
     tick_seconds: float = 1.0
+    log_format: str = "text"
+    """``text`` or ``json`` (one object per line); docs/OPERATIONS.md lists the fields."""
+    log_level: str = "info"
 
     def __post_init__(self) -> None:
         if (self.tls_cert is None) != (self.tls_key is None):
             raise InvalidInput("gateway: set both tls_cert and tls_key, or neither")
         if self.max_lifetime < 1 or self.clock_skew < 0 or not 0 <= self.port < 65536:
             raise InvalidInput("gateway: max_lifetime, clock_skew or port out of range")
+        log_problem = logs.check(self.log_format, self.log_level)
+        if log_problem is not None:
+            raise InvalidInput(f"gateway: {log_problem}")
 
     @property
     def scheme(self) -> str:

@@ -10,6 +10,7 @@ request head as its bytes arrive.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -18,11 +19,14 @@ from typing import Final
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.utils import get_remote_addr
 
 from scanseal.errors import InvalidInput, ScanSealError
 from scanseal.protocol import REQUEST_HEADER, SIGNATURE_HEADER, wire
+from scanseal.service._access import ROUTE_KEY
 from scanseal.service._http import INTERNAL, Metrics, error_body, internal_error_body, mapped
 from scanseal.service.gateway import Gateway
+from scanseal.service.logs import SourceLogger
 
 MAX_HEAD: Final = 64 * 1024
 """Request line and headers together; a signed request's two headers take under 1 KiB."""
@@ -30,6 +34,7 @@ _LINGER: Final = 2.0
 """Seconds a refused connection keeps draining before it is closed: closing with unread bytes
 would reset it, and the client would lose the answer."""
 _FETCH_PATH: Final = re.compile(r"/v1/records/([^/]+)")
+FETCH_ROUTE: Final = "/v1/records/{record}"
 _FETCH_THREADS: Final = 2
 """Threads answering fetches. A fetch holds the GIL for most of its work, so more threads only
 add contention (the event loop, waiting for the GIL behind them, falls behind on new
@@ -49,9 +54,10 @@ class Fetcher:
         """Status, media type and body of the answer to a fetch of ``record``."""
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
+        context = contextvars.copy_context()  # the access log's slot for the requester
         try:
             bundle = await loop.run_in_executor(
-                self.pool, mapped, self._gateway.fetch, record, headers
+                self.pool, context.run, mapped, self._gateway.fetch, record, headers
             )
         except ScanSealError as error:
             self._metrics.answered("fetch", type(error).__name__, started)
@@ -83,6 +89,7 @@ class FetchFront:
         if match is None:
             await self._app(scope, receive, send)
             return
+        scope[ROUTE_KEY] = FETCH_ROUTE
         status, media, body = await self._fetcher.answer(match.group(1), signed_headers_of(scope))
         headers = [(b"content-type", media.encode()), (b"content-length", b"%d" % len(body))]
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -103,6 +110,13 @@ class BoundedHttp(HttpToolsProtocol):
     _head = 0
     _in_head = True
     _refused = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        """uvicorn's logger for this connection, with the peer's address as the ``source``
+        field: its "Invalid HTTP request received" then says who sent it."""
+        peer = get_remote_addr(transport)
+        self.logger = SourceLogger(self.logger, f"{peer[0]}:{peer[1]}" if peer else None)  # type: ignore[assignment]
+        super().connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
         if self._refused:

@@ -44,6 +44,7 @@ from scanseal.ledger import (
 )
 from scanseal.protocol import wire
 from scanseal.protocol.signed import Domain, Request, parse_request, recover_requester
+from scanseal.service._access import note_requester
 from scanseal.service._requests import claimed_requester as _claimed_requester
 from scanseal.service._requests import read_all as _read
 from scanseal.service._requests import receipt_json as _receipt_json
@@ -235,6 +236,7 @@ class Gateway:
         if not self.state.use_nonce(request.nonce, request.requester, request.expires_at):
             raise _tag(ReplayDetected("request nonce was already used (replay)"), Reason.REPLAY)
         self.members.seen((signer,))
+        note_requester(signer)  # the request's access-log line names who it authenticated as
         return Authenticated(request, signer)
 
     def _check_window(self, request: Request) -> None:

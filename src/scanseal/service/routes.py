@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from scanseal.protocol import REQUEST_HEADER, SIGNATURE_HEADER, wire
 from scanseal.service._http import MAX_JSON_BODY, read_body
@@ -135,6 +136,8 @@ class Verified(BaseModel):
 
 
 class Health(BaseModel):
+    """``status``: ok, starting or failing; ``checks``: one object per dependency, with ``ok``."""
+
     status: str
     version: str
     gateway: str
@@ -142,6 +145,8 @@ class Health(BaseModel):
     contract: str
     ledger_mode: str
     max_lifetime: int
+    failing: list[str]
+    checks: dict[str, dict[str, Any]]
 
 
 # --- routers
@@ -152,20 +157,22 @@ inbox = APIRouter(prefix="/v1", tags=["inbox"])
 
 
 @operations.get(
-    "/v1/health", summary="Gateway identity, chain and contract (the signing domain)",
+    "/v1/health",
+    summary="Gateway identity, chain and contract (the signing domain); each dependency's state",
     response_class=Response, responses={200: {"model": Health}, 503: {"model": Health}},
 )  # fmt: skip
-async def health(gateway: GatewayDep) -> Response:
-    info = gateway.health()  # "starting" (HTTP 503) until the warm-up is done
-    code = 200 if info["status"] == "ok" else 503
+async def health(request: Request) -> Response:
+    """ "starting" (HTTP 503) until the warm-up is done, "failing" (503) while a dependency is
+    (``scanseal.service.health``)."""
+    code, info = await run_in_threadpool(request.app.state.health.report)
     return Response(json.dumps(info).encode(), code, media_type="application/json")
 
 
 @operations.get("/metrics", summary="Prometheus metrics", response_class=Response)
 async def prometheus(request: Request) -> Response:
-    return Response(
-        generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
-    )
+    """Off the event loop: the dependency series read the store's index and probe its disk."""
+    text = await run_in_threadpool(generate_latest, request.app.state.metrics.registry)
+    return Response(text, media_type=CONTENT_TYPE_LATEST)
 
 
 @records.post(

@@ -9,7 +9,7 @@ import socket
 import sys
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -17,6 +17,7 @@ from scanseal.config import resolve
 from scanseal.crypto.identity import Keystore
 from scanseal.errors import GatewayUnavailable, InvalidInput, ScanSealError
 from scanseal.ledger import Ledger, LedgerConfig
+from scanseal.service import logs
 from scanseal.service import preflight as checks
 from scanseal.service.config import GatewayConfig
 from scanseal.service.gateway import Gateway
@@ -24,10 +25,13 @@ from scanseal.service.state import GatewayState
 from scanseal.storage import StorageConfig, load_config, open_store
 
 if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
     from scanseal.dicom.agent import ForwardAgent, ForwardConfig
     from scanseal.dicom.config import DicomConfig
     from scanseal.dicom.scp import Receiver, StorageSCP
-    from scanseal.service.app import Mount
+    from scanseal.service.app import Metrics, Mount
+    from scanseal.service.health import Probe, Watch
 
 _GC_YOUNG_THRESHOLD: Final = 50_000
 _UVICORN_STARTUP_FAILURE: Final = 3  # uvicorn's sys.exit code when it cannot listen
@@ -193,6 +197,7 @@ def serve(
     """
     dicom = _settings(settings).dicom
     config = gateway.config
+    logs.configure(config.log_format, config.log_level)  # from here on, every line structured
     try:
         listener = _any_free_port(config.host) if config.port == 0 else None
     except ScanSealError:
@@ -203,13 +208,22 @@ def serve(
     signal.signal(signal.SIGHUP, lambda _signal, _frame: gateway.members.rescan_soon())
     url = f"{config.scheme}://{config.host}:{port}"
     print(f"scanseal gateway {gateway.identity.address} listening on {url}", flush=True)
-    scp = _start_scp(gateway, dicom) if dicom.enabled else None
+    from scanseal.service.app import Metrics, create_app  # FastAPI: only when serving
+
+    metrics = Metrics()
+    scp = _start_scp(gateway, dicom, metrics) if dicom.enabled else None
     sys.stdout.flush()
     _tune_collector()
     stop = threading.Event()
     forwarding = _start_forwarding(agent, stop)
+    app = create_app(
+        gateway,
+        _stow_mounts(scp.receiver) if scp and dicom.stow else [],
+        metrics=metrics,
+        watch=_watch(scp, agent, forwarding),
+    )
     try:
-        _run_http(gateway, _stow_mounts(scp.receiver) if scp and dicom.stow else [], listener)
+        _run_http(gateway, app, listener)
     finally:
         stop.set()
         forwarding.join(timeout=60)  # a pass in flight ends after its current record
@@ -221,14 +235,17 @@ def serve(
         gateway.close()
 
 
-def _start_scp(gateway: Gateway, dicom: DicomConfig) -> StorageSCP:
-    """The Storage SCP over the gateway (as its registrar, sealing as its identity)."""
+def _start_scp(gateway: Gateway, dicom: DicomConfig, metrics: Metrics) -> StorageSCP:
+    """The Storage SCP over the gateway (as its registrar, sealing as its identity), counting
+    every instance in ``metrics``."""
     from scanseal.dicom.index import DicomIndex
     from scanseal.dicom.scp import Receiver, StorageSCP, log_to_stderr
 
     index = DicomIndex.at(gateway.config.state_dir)
+    receiver = Receiver(gateway, gateway.identity, dicom, index)
+    receiver.observe = metrics.instance
     try:
-        scp = StorageSCP(Receiver(gateway, gateway.identity, dicom, index)).start()
+        scp = StorageSCP(receiver).start()
     except OSError as error:  # taken since preflight looked
         index.close()
         gateway.close()
@@ -236,6 +253,23 @@ def _start_scp(gateway: Gateway, dicom: DicomConfig) -> StorageSCP:
     print(f"DICOM Storage SCP {dicom.ae_title} on {dicom.host}:{scp.port}", flush=True)
     log_to_stderr()  # one line per received instance, with the tamper screen's verdict
     return scp
+
+
+def _watch(
+    scp: StorageSCP | None, agent: ForwardAgent | None, forwarding: threading.Thread
+) -> Watch:
+    """The SCP and the agent, for /v1/health and /metrics."""
+    from scanseal.service.health import Watch
+
+    probes: dict[str, Probe] = {}
+    if scp is not None:
+        probes["scp"] = lambda: {"ok": scp.listening, "ae_title": scp.config.ae_title,
+                                 "port": scp.port}  # fmt: skip
+    if agent is None:
+        return Watch(probes)
+    probes["agent"] = lambda: agent.health(forwarding.is_alive())
+    totals = lambda: asdict(agent.totals)  # noqa: E731
+    return Watch(probes, agent_totals=totals, agent_records=agent.state.counts)
 
 
 def _tune_collector() -> None:
@@ -274,22 +308,23 @@ def _any_free_port(host: str) -> socket.socket:
     return listener
 
 
-def _run_http(gateway: Gateway, mounts: list[Mount], listener: socket.socket | None) -> None:
+def _run_http(gateway: Gateway, app: ASGIApp, listener: socket.socket | None) -> None:
     """Serve the REST API on ``config.port``, or on ``listener`` (already bound) when given."""
     import uvicorn
 
-    from scanseal.service.app import BoundedHttp, create_app
+    from scanseal.service.app import BoundedHttp
 
     config = gateway.config
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(gateway, mounts),
+            app,
             host=config.host,
             port=config.port,
             ssl_certfile=str(config.tls_cert) if config.tls_cert else None,
             ssl_keyfile=str(config.tls_key) if config.tls_key else None,
             log_level="warning",
-            access_log=False,
+            log_config=None,  # uvicorn's loggers write through ours (scanseal.service.logs)
+            access_log=False,  # the access log is ours: scanseal.access, one line per request
             http=BoundedHttp,
         )
     )

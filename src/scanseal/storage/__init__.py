@@ -14,7 +14,7 @@ configuration selects ``backend = "kubo"``, in which case it returns a
 
 from __future__ import annotations
 
-from scanseal.storage._api import BlobStore, ObjectStat
+from scanseal.storage._api import BlobStore, ObjectStat, StoreUsage
 from scanseal.storage._builder import CHUNK_SIZE, MAX_LINKS, Readable
 from scanseal.storage._car import export_car, import_car
 from scanseal.storage._cid import CID
@@ -68,6 +68,7 @@ __all__ = [
     "Readable",
     "ReplicatedStore",
     "StorageConfig",
+    "StoreUsage",
     "cid_of",
     "export_car",
     "import_car",

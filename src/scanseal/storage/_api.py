@@ -25,6 +25,20 @@ class ObjectStat:
     """Remote nodes that hold and pin the object (empty for the embedded store)."""
 
 
+@dataclass(frozen=True, slots=True)
+class StoreUsage:
+    """The local copy of a store as an operator watches it (:meth:`BlobStore.usage`)."""
+
+    root: str
+    """The directory it lives in."""
+    stored_bytes: int | None
+    """Bytes of the blocks it holds (None when its index cannot be read)."""
+    free_bytes: int | None
+    """Free space of the file system under ``root`` for this user (None when unknown)."""
+    unwritable: str | None
+    """Why a probe write under ``root`` failed; None when it succeeded."""
+
+
 class BlobStore(ABC):
     """Content-addressed storage of opaque byte streams (ScanSeal stores sealed envelopes).
 
@@ -64,6 +78,11 @@ class BlobStore(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release resources (database handles, open packs)."""
+
+    def usage(self) -> StoreUsage | None:
+        """Bytes held, free space and whether the local copy can be written (probing it with a
+        small file); None for a store with no local copy."""
+        return None
 
     def __enter__(self) -> BlobStore:
         return self

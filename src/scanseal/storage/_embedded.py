@@ -18,6 +18,8 @@ Every read re-hashes the block: disks and copies rot, and the CID is the only au
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator
@@ -25,10 +27,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from scanseal._disk import disk_errors
+from scanseal._disk import disk_errors, probe_write
 from scanseal._sqlite import open_database
 from scanseal.errors import InvalidInput, NotFound
-from scanseal.storage._api import BlobStore, ObjectStat
+from scanseal.storage._api import BlobStore, ObjectStat, StoreUsage
 from scanseal.storage._builder import DagBuilder, Readable, hashed_chunks
 from scanseal.storage._cid import CID, DAG_PB
 from scanseal.storage._dagpb import decode_file_node
@@ -98,6 +100,20 @@ class EmbeddedStore(BlobStore):
                 os.close(fd)
             self._fds.clear()
             self._db.close()
+
+    def usage(self) -> StoreUsage:
+        """Bytes of the indexed blocks, free space, and a probe write beside the packs."""
+        try:
+            with self._lock:
+                row = self._db.execute("SELECT COALESCE(SUM(len), 0) FROM blocks").fetchone()
+            stored: int | None = int(row[0])
+        except sqlite3.Error:
+            stored = None
+        try:
+            free: int | None = shutil.disk_usage(self.root).free
+        except OSError:
+            free = None
+        return StoreUsage(str(self.root), stored, free, probe_write(self.packs))
 
     def put(self, stream: Readable) -> str:
         with self.batch() as pack:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, TypeVar
 
 from scanseal.errors import IntegrityError, InvalidInput, StorageUnavailable
-from scanseal.storage._api import BlobStore, ObjectStat
+from scanseal.storage._api import BlobStore, ObjectStat, StoreUsage
 from scanseal.storage._builder import CHUNK_SIZE, DagBuilder, Readable
 from scanseal.storage._cid import CID, DAG_PB
 from scanseal.storage._dagpb import decode_file_node
@@ -108,6 +108,10 @@ class ReplicatedStore(BlobStore):
 
     def close(self) -> None:
         self.local.close()
+
+    def usage(self) -> StoreUsage:
+        """The local copy's (the nodes report through :meth:`health`)."""
+        return self.local.usage()
 
     def put(self, stream: Readable) -> str:
         cid = self.local.put(stream)
