@@ -118,10 +118,11 @@ security: install-dev
 	$(BIN)/python -m pytest tests/security -q
 
 # Orthanc (with DICOMweb) and dcmtk from Debian for the DICOM engine tests, dicom3tools for
-# dciodvfy (tests/dicom/test_deid_validity.py). Installs only as root and only what is missing
+# dciodvfy (tests/dicom/test_deid_validity.py), rsyslog with its GnuTLS driver for the ATNA
+# syslog-over-TLS test (tests/ledger/test_cli.py). Installs only as root and only what is missing
 # (apt-get update once per run of this target); without root the engine tests skip.
 # tests/dicom/test_engines.py and test_deid_orthanc.py run Orthanc in a private network namespace.
-DICOM_PACKAGES := orthanc orthanc-dicomweb dcmtk dicom3tools
+DICOM_PACKAGES := orthanc orthanc-dicomweb dcmtk dicom3tools rsyslog rsyslog-gnutls
 dicom-tools:
 	@missing=""; for p in $(DICOM_PACKAGES); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \

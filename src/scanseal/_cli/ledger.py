@@ -69,6 +69,10 @@ def audit(
         str | None, typer.Option("--as", help="Your identity, to sign the gateway request.")
     ] = None,
     ca: Annotated[Path | None, typer.Option("--ca", help="CA certificate of the gateway.")] = None,
+    send: Annotated[
+        bool,
+        typer.Option("--send", help="Send DICOM audit messages to the [audit] syslog (ATNA)."),
+    ] = False,
 ) -> None:
     """Print who stored, granted, revoked and accessed a record, with the evidence for each."""
     cid = parse_cid(record)
@@ -79,13 +83,32 @@ def audit(
     if not trail:
         raise NotFound(f"no ledger events for record {record}")
     events = formats.entries(trail, _names(cards or []))
-    if json_out is not None or csv_out is not None:  # the older spellings, which may combine
-        if json_out is not None:
-            _write(json_out, formats.to_json(events))
-        if csv_out is not None:
-            _write(csv_out, formats.to_csv(events))
-        if output is None and format_ is Format.TABLE:
+    if send:
+        target = formats.AuditConfig.load(config)
+        count = formats.send_audit(target, record, events, source)
+        sys.stderr.write(f"sent {count} audit messages to {target.syslog}\n")
+        if output is None and json_out is None and csv_out is None:
             return
+    _emit(record, events, source, format_, output, (json_out, csv_out))
+
+
+def _emit(
+    record: str,
+    events: list[dict[str, Any]],
+    source: formats.Source,
+    format_: Format,
+    output: Path | None,
+    older: tuple[Path | None, Path | None],
+) -> None:
+    """Write the trail as asked: ``--json``/``--csv`` (the older spellings, which combine),
+    then ``--format`` to ``-o`` (a table on the terminal when neither names a file)."""
+    json_out, csv_out = older
+    if json_out is not None:
+        _write(json_out, formats.to_json(events))
+    if csv_out is not None:
+        _write(csv_out, formats.to_csv(events))
+    if (json_out or csv_out) is not None and output is None and format_ is Format.TABLE:
+        return
     if format_ is Format.TABLE and output in (None, Path("-")):
         _print_table(record, events)
         return
