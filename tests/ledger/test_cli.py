@@ -257,6 +257,11 @@ def test_audit_send_without_a_repository_is_one_line(home: tuple[Path, bytes]) -
     done = _scanseal(path, "audit", _multibase32(cid), "--send")
     assert done.returncode == 2
     assert done.stderr.strip() == 'error: no audit repository: set [audit] syslog = "host:port"'
+    (path / "scanseal.toml").write_text(f'[audit]\nsyslog = "127.0.0.1:{free_port()}"\n')
+    down = _scanseal(path, "audit", _multibase32(cid), "--send")
+    assert down.returncode == 5
+    assert down.stderr.startswith("error: audit repository 127.0.0.1:")
+    assert down.stderr.count("\n") == 1
 
 
 def free_port() -> int:
