@@ -290,3 +290,40 @@ def _lines_when_written(path: Path, count: int) -> list[str]:
             return lines
         time.sleep(0.1)
     raise AssertionError(f"rsyslog wrote {path.read_text() if path.exists() else 'nothing'}")
+
+
+def test_audit_admin_lists_the_registrys_administrative_changes(
+    home: tuple[Path, bytes],
+) -> None:
+    from lxml import etree
+
+    path, cid = home
+    done = _scanseal(path, "audit", "--admin", "-f", "json")
+    assert done.returncode == 0, done.stderr
+    changes = json.loads(done.stdout)
+    assert {e["action"] for e in changes} == {"admin"}
+    details = [e["detail"].split(":")[0] for e in changes]
+    assert details == [
+        "ownership transferred",
+        "admin enabled",
+        "identity registered",
+        "identity registered",
+        "identity registered",
+        "uploader authorized",
+    ]
+    dicom = _scanseal(path, "audit", "--admin", "-f", "dicom")
+    document = etree.fromstring(dicom.stdout.encode())
+    assert etree.RelaxNG(etree.parse(str(SCHEMA))).validate(document)
+    subtypes = [e.get("csd-code") for e in document.iter("EventTypeCode")]
+    assert subtypes == ["110136", "110136", "110137", "110137", "110137", "110136"]
+    objects = {
+        e.get("ParticipantObjectID") for e in document.iter("ParticipantObjectIdentification")
+    }
+    assert len(objects) == 1
+    assert objects.pop().startswith("eip155:")
+    both = _scanseal(path, "audit", _multibase32(cid), "--admin")
+    assert both.returncode == 2
+    assert both.stderr.strip() == "error: --admin reads the ledger itself and takes no RECORD"
+    neither = _scanseal(path, "audit")
+    assert neither.returncode == 2
+    assert neither.stderr.count("\n") == 1
