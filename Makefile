@@ -6,7 +6,7 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
 .PHONY: demo test lint typecheck unit bench clean install install-dev ipfs-tools bench-storage
 .PHONY: install-contracts contracts bench-ledger bench-gateway security dicom-tools bench-dicom
-.PHONY: bench-detect train test-train fuzz detect-data detect-unseen soak slither
+.PHONY: bench-detect train test-train fuzz detect-data detect-unseen soak slither apidocs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,24 @@ $(IPFS_TOOLS)/node_modules/.scanseal-stamp: $(IPFS_TOOLS)/package-lock.json
 	fi
 
 ipfs-tools: $(IPFS_TOOLS)/node_modules/.scanseal-stamp
+
+# Swagger UI and ReDoc for the gateway's offline /docs and /redoc: pinned in tools/apidocs, the
+# files the pages load copied with their licences into src/scanseal/service/apidocs (committed,
+# so a Python-only install serves them; tests/service/test_apidocs.py compares the copies with
+# the npm packages when node_modules is there). Without npm the committed copies stay.
+APIDOCS_NPM := tools/apidocs/node_modules
+APIDOCS_DIR := src/scanseal/service/apidocs
+apidocs:
+	@if ! command -v npm >/dev/null 2>&1; then echo "npm not found: keeping $(APIDOCS_DIR)"; exit 0; fi; \
+	cd tools/apidocs && npm install --no-audit --no-fund --legacy-peer-deps --loglevel=error && cd ../.. && \
+	mkdir -p $(APIDOCS_DIR) && \
+	cp $(APIDOCS_NPM)/swagger-ui-dist/swagger-ui-bundle.js $(APIDOCS_NPM)/swagger-ui-dist/swagger-ui.css \
+	   $(APIDOCS_NPM)/swagger-ui-dist/favicon-32x32.png $(APIDOCS_NPM)/swagger-ui-dist/swagger-ui-bundle.js.LICENSE.txt \
+	   $(APIDOCS_NPM)/redoc/bundles/redoc.standalone.js $(APIDOCS_NPM)/redoc/bundles/redoc.standalone.js.LICENSE.txt \
+	   $(APIDOCS_DIR)/ && \
+	cp $(APIDOCS_NPM)/swagger-ui-dist/LICENSE $(APIDOCS_DIR)/LICENSE.swagger-ui-dist && \
+	cp $(APIDOCS_NPM)/swagger-ui-dist/NOTICE $(APIDOCS_DIR)/NOTICE.swagger-ui-dist && \
+	cp $(APIDOCS_NPM)/redoc/LICENSE $(APIDOCS_DIR)/LICENSE.redoc
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
@@ -118,10 +136,11 @@ security: install-dev
 	$(BIN)/python -m pytest tests/security -q
 
 # Orthanc (with DICOMweb) and dcmtk from Debian for the DICOM engine tests, dicom3tools for
-# dciodvfy (tests/dicom/test_deid_validity.py). Installs only as root and only what is missing
+# dciodvfy (tests/dicom/test_deid_validity.py), rsyslog with its GnuTLS driver for the ATNA
+# syslog-over-TLS test (tests/ledger/test_cli.py). Installs only as root and only what is missing
 # (apt-get update once per run of this target); without root the engine tests skip.
 # tests/dicom/test_engines.py and test_deid_orthanc.py run Orthanc in a private network namespace.
-DICOM_PACKAGES := orthanc orthanc-dicomweb dcmtk dicom3tools
+DICOM_PACKAGES := orthanc orthanc-dicomweb dcmtk dicom3tools rsyslog rsyslog-gnutls
 dicom-tools:
 	@missing=""; for p in $(DICOM_PACKAGES); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \

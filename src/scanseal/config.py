@@ -180,6 +180,13 @@ TABLES: Final[Mapping[str, Mapping[str, Coerce]]] = {
         "state_dir": path,
         "flagged": text,
     },
+    "audit": {  # docs/AUDIT.md
+        "syslog": text,
+        "ca": path,
+        "cert": path,
+        "key": path,
+        "timeout": number(0),
+    },
 }
 """Every table of scanseal.toml, every key in it and the kind of its value. Keys may be written
 with ``-`` for ``_`` (``batch-seconds``)."""

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from scanseal.audit import AuditConfig
 from scanseal.config import CONFIG_ENV, TABLES
 from scanseal.dicom.agent import ForwardConfig
 from scanseal.dicom.config import DicomConfig
@@ -21,6 +22,7 @@ SECTIONS: dict[str, type] = {
     "gateway": GatewayConfig,
     "dicom": DicomConfig,
     "forward": ForwardConfig,
+    "audit": AuditConfig,
 }
 ENVIRONMENT_ONLY = {"funder_key"}  # LedgerConfig: never in a file
 

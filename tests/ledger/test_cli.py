@@ -7,8 +7,10 @@ import io
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
+import time
 from base64 import b32encode
 from pathlib import Path
 
@@ -171,3 +173,157 @@ def test_audit_format_errors_are_one_line(home: tuple[Path, bytes], tmp_path: Pa
     assert unwritable.stderr.strip().startswith("error: cannot write")
     assert unwritable.stderr.count("\n") == 1
     assert not missing.parent.exists()
+
+
+RSYSLOGD = "/usr/sbin/rsyslogd"
+GTLS = Path("/usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so")
+
+
+def _rsyslog_or_skip() -> None:
+    """rsyslog with its GnuTLS driver from Debian: installed when root and missing."""
+    if Path(RSYSLOGD).exists() and GTLS.exists():
+        return
+    if os.geteuid() != 0:
+        pytest.skip("rsyslog and rsyslog-gnutls are not installed (and not root to install)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    command = ["apt-get", "install", "-y", "--no-install-recommends", "rsyslog", "rsyslog-gnutls"]
+    done = subprocess.run(command, capture_output=True, env=env, timeout=600, check=False)
+    if done.returncode != 0 or not GTLS.exists():
+        pytest.skip(f"could not install rsyslog-gnutls: {done.stderr[-300:]!r}")
+
+
+def _rsyslog_config(work: Path, port: int, certs: object, out: Path) -> Path:
+    conf = work / "rsyslog.conf"
+    conf.write_text(
+        f'global(workDirectory="{work}" maxMessageSize="64k"\n'
+        f'  DefaultNetstreamDriver="gtls" DefaultNetstreamDriverCAFile="{certs.ca}"\n'  # type: ignore[attr-defined]
+        f'  DefaultNetstreamDriverCertFile="{certs.cert}"\n'  # type: ignore[attr-defined]
+        f'  DefaultNetstreamDriverKeyFile="{certs.key}")\n'  # type: ignore[attr-defined]
+        'module(load="imtcp" StreamDriver.Name="gtls" StreamDriver.Mode="1"\n'
+        '  StreamDriver.AuthMode="anon")\n'
+        f'input(type="imtcp" address="127.0.0.1" port="{port}")\n'
+        f'action(type="omfile" file="{out}" template="RSYSLOG_SyslogProtocol23Format")\n',
+        "utf-8",
+    )
+    return conf
+
+
+def test_audit_send_reaches_a_real_rsyslog_over_tls(
+    home: tuple[Path, bytes], tmp_path: Path
+) -> None:
+    """`scanseal audit --send`: RFC 5424 over TLS (RFC 5425 framing) to rsyslog on 127.0.0.1;
+    every event arrives as one DICOM AuditMessage that validates against the schema."""
+    from lxml import etree
+
+    from scanseal.service.tls import make_certs
+
+    _rsyslog_or_skip()
+    path, cid = home
+    work = tmp_path / "rsyslog"
+    work.mkdir()
+    certs = make_certs(work / "certs", ["127.0.0.1"])
+    port, received = free_port(), work / "received.log"
+    conf = _rsyslog_config(work, port, certs, received)
+    daemon = subprocess.Popen(
+        [RSYSLOGD, "-n", "-f", str(conf), "-i", str(work / "rsyslog.pid")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        _wait_for_port(port, daemon)
+        (path / "scanseal.toml").write_text(
+            f'[audit]\nsyslog = "127.0.0.1:{port}"\nca = "{certs.ca}"\n', "utf-8"
+        )
+        done = _scanseal(path, "audit", _multibase32(cid), "--send")
+        assert done.returncode == 0, done.stderr
+        assert f"sent 5 audit messages to 127.0.0.1:{port}" in done.stderr
+        lines = _lines_when_written(received, 5)
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=30)
+    schema = etree.RelaxNG(etree.parse(str(SCHEMA)))
+    codes = []
+    for line in lines:
+        assert line.startswith("<85>1 ")  # authpriv.notice, RFC 5424 version 1
+        assert " scanseal " in line
+        assert " IHE+RFC-3881 " in line
+        message = etree.fromstring(line[line.index("<AuditMessage") :].encode())
+        assert schema.validate(message), schema.error_log
+        codes.append(message.find("EventIdentification/EventID").get("csd-code"))
+    assert codes == ["110107", "110113", "110113", "110113", "110103"]
+
+
+def test_audit_send_without_a_repository_is_one_line(home: tuple[Path, bytes]) -> None:
+    path, cid = home
+    done = _scanseal(path, "audit", _multibase32(cid), "--send")
+    assert done.returncode == 2
+    assert done.stderr.strip() == 'error: no audit repository: set [audit] syslog = "host:port"'
+    (path / "scanseal.toml").write_text(f'[audit]\nsyslog = "127.0.0.1:{free_port()}"\n')
+    down = _scanseal(path, "audit", _multibase32(cid), "--send")
+    assert down.returncode == 5
+    assert down.stderr.startswith("error: audit repository 127.0.0.1:")
+    assert down.stderr.count("\n") == 1
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_port(port: int, daemon: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if daemon.poll() is not None:
+            raise AssertionError(f"rsyslogd exited: {daemon.stderr.read()!r}")  # type: ignore[union-attr]
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise AssertionError("rsyslogd did not listen")
+
+
+def _lines_when_written(path: Path, count: int) -> list[str]:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        lines = path.read_text("utf-8").splitlines() if path.exists() else []
+        if len(lines) >= count:
+            return lines
+        time.sleep(0.1)
+    raise AssertionError(f"rsyslog wrote {path.read_text() if path.exists() else 'nothing'}")
+
+
+def test_audit_admin_lists_the_registrys_administrative_changes(
+    home: tuple[Path, bytes],
+) -> None:
+    from lxml import etree
+
+    path, cid = home
+    done = _scanseal(path, "audit", "--admin", "-f", "json")
+    assert done.returncode == 0, done.stderr
+    changes = json.loads(done.stdout)
+    assert {e["action"] for e in changes} == {"admin"}
+    details = [e["detail"].split(":")[0] for e in changes]
+    assert details == [
+        "ownership transferred",
+        "admin enabled",
+        "identity registered",
+        "identity registered",
+        "identity registered",
+        "uploader authorized",
+    ]
+    dicom = _scanseal(path, "audit", "--admin", "-f", "dicom")
+    document = etree.fromstring(dicom.stdout.encode())
+    assert etree.RelaxNG(etree.parse(str(SCHEMA))).validate(document)
+    subtypes = [e.get("csd-code") for e in document.iter("EventTypeCode")]
+    assert subtypes == ["110136", "110136", "110137", "110137", "110137", "110136"]
+    objects = {
+        e.get("ParticipantObjectID") for e in document.iter("ParticipantObjectIdentification")
+    }
+    assert len(objects) == 1
+    assert objects.pop().startswith("eip155:")
+    both = _scanseal(path, "audit", _multibase32(cid), "--admin")
+    assert both.returncode == 2
+    assert both.stderr.strip() == "error: --admin reads the ledger itself and takes no RECORD"
+    neither = _scanseal(path, "audit")
+    assert neither.returncode == 2
+    assert neither.stderr.count("\n") == 1

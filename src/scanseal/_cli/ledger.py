@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from scanseal import audit as formats
@@ -43,7 +44,9 @@ def register(app: typer.Typer) -> None:
 
 
 def audit(
-    record: Annotated[str, typer.Argument(help="Manifest CID of the record (b…, Qm…, f… or 0x…).")],
+    record: Annotated[
+        str | None, typer.Argument(help="Manifest CID of the record (b…, Qm…, f… or 0x…).")
+    ] = None,
     format_: Annotated[
         Format, typer.Option("--format", "-f", help="table, json, csv, fhir (R4 Bundle) or dicom.")
     ] = Format.TABLE,
@@ -69,23 +72,46 @@ def audit(
         str | None, typer.Option("--as", help="Your identity, to sign the gateway request.")
     ] = None,
     ca: Annotated[Path | None, typer.Option("--ca", help="CA certificate of the gateway.")] = None,
+    send: Annotated[
+        bool,
+        typer.Option("--send", help=escape("Send DICOM audit messages to the [audit] syslog.")),
+    ] = False,
+    admin: Annotated[
+        bool,
+        typer.Option("--admin", help="The registry's administrative changes (no RECORD)."),
+    ] = False,
 ) -> None:
-    """Print who stored, granted, revoked and accessed a record, with the evidence for each."""
-    cid = parse_cid(record)
-    if gateway is not None or as_name is not None:
-        trail, source = _remote_trail(record, gateway, as_name, ca)
-    else:
-        trail, source = _local_trail(cid, config)
-    if not trail:
-        raise NotFound(f"no ledger events for record {record}")
+    """Print who stored, granted, revoked and accessed a record, with the evidence for each;
+    or, with --admin, who changed the registry's owner, admins, uploaders and identities."""
+    remote = None if gateway is None and as_name is None else (gateway, as_name, ca)
+    record, trail, source = _trail(record, admin, config, remote)
     events = formats.entries(trail, _names(cards or []))
-    if json_out is not None or csv_out is not None:  # the older spellings, which may combine
-        if json_out is not None:
-            _write(json_out, formats.to_json(events))
-        if csv_out is not None:
-            _write(csv_out, formats.to_csv(events))
-        if output is None and format_ is Format.TABLE:
+    if send:
+        target = formats.AuditConfig.load(config)
+        count = formats.send_audit(target, record, events, source)
+        sys.stderr.write(f"sent {count} audit messages to {target.syslog}\n")
+        if output is None and json_out is None and csv_out is None:
             return
+    _emit(record, events, source, format_, output, (json_out, csv_out))
+
+
+def _emit(
+    record: str,
+    events: list[dict[str, Any]],
+    source: formats.Source,
+    format_: Format,
+    output: Path | None,
+    older: tuple[Path | None, Path | None],
+) -> None:
+    """Write the trail as asked: ``--json``/``--csv`` (the older spellings, which combine),
+    then ``--format`` to ``-o`` (a table on the terminal when neither names a file)."""
+    json_out, csv_out = older
+    if json_out is not None:
+        _write(json_out, formats.to_json(events))
+    if csv_out is not None:
+        _write(csv_out, formats.to_csv(events))
+    if (json_out or csv_out) is not None and output is None and format_ is Format.TABLE:
+        return
     if format_ is Format.TABLE and output in (None, Path("-")):
         _print_table(record, events)
         return
@@ -98,8 +124,42 @@ def _local_trail(cid: bytes, config: Path | None) -> tuple[list[dict[str, Any]],
 
     with Ledger.open(LedgerConfig.load(config)) as ledger:
         trail = [entry.to_dict() for entry in ledger.audit_trail(cid)]
-        source = formats.Source(f"ledger {ledger.chain.chain_id}:{ledger.address}", "ledger")
+        source = formats.Source(f"ledger eip155:{ledger.chain.chain_id}:{ledger.address}", "ledger")
     return trail, source
+
+
+def _trail(
+    record: str | None,
+    admin: bool,
+    config: Path | None,
+    remote: tuple[str | None, str | None, Path | None] | None,
+) -> tuple[str, list[dict[str, Any]], formats.Source]:
+    """What was asked for: the registry's changes (``admin``), or a record's trail from the
+    ledger or from a gateway (``remote``: its URL, our identity, its CA)."""
+    if admin:
+        if record is not None or remote is not None:
+            raise InvalidInput("--admin reads the ledger itself and takes no RECORD")
+        record, trail, source = _admin_trail(config)
+    elif record is None:
+        raise InvalidInput("give a RECORD (its manifest CID), or --admin")
+    elif remote is not None:
+        parse_cid(record)
+        trail, source = _remote_trail(record, *remote)
+    else:
+        trail, source = _local_trail(parse_cid(record), config)
+    if not trail:
+        raise NotFound(f"no ledger events for record {record}")
+    return record, trail, source
+
+
+def _admin_trail(config: Path | None) -> tuple[str, list[dict[str, Any]], formats.Source]:
+    """The registry's administrative changes, with the registry as their subject."""
+    from scanseal.ledger import Ledger, LedgerConfig
+
+    with Ledger.open(LedgerConfig.load(config)) as ledger:
+        trail = [entry.to_dict() for entry in ledger.admin_trail()]
+        registry = f"eip155:{ledger.chain.chain_id}:{ledger.address}"
+    return registry, trail, formats.Source(f"ledger {registry}", "ledger")
 
 
 def _remote_trail(

@@ -8,18 +8,26 @@ to an ATNA audit record repository.
 
 from __future__ import annotations
 
+from typing import Any
+
 from scanseal.audit._dicom import audit_message, to_dicom_xml, validate_dicom_xml
 from scanseal.audit._fhir import Source, to_fhir, to_fhir_json
 from scanseal.audit._names import name_of, names_from_cards, with_names
 from scanseal.audit._present import TABLE_COLUMNS, entries, table_rows, to_csv, to_json
+from scanseal.audit._syslog import AuditConfig, octet_counted, send_messages, syslog_message
 
 __all__ = [
     "TABLE_COLUMNS",
+    "AuditConfig",
     "Source",
     "audit_message",
     "entries",
     "name_of",
     "names_from_cards",
+    "octet_counted",
+    "send_audit",
+    "send_messages",
+    "syslog_message",
     "table_rows",
     "to_csv",
     "to_dicom_xml",
@@ -29,3 +37,17 @@ __all__ = [
     "validate_dicom_xml",
     "with_names",
 ]
+
+
+def send_audit(
+    config: AuditConfig, record: str, events: list[dict[str, Any]], source: Source
+) -> int:
+    """Send each event's DICOM audit message to the configured repository; how many."""
+    from lxml import etree
+
+    payloads = []
+    for event in events:
+        message = etree.tostring(audit_message(record, event, source), encoding="UTF-8")
+        validate_dicom_xml(message)
+        payloads.append(message)
+    return send_messages(config, payloads)

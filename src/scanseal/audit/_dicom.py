@@ -14,6 +14,7 @@ from scanseal.audit._codes import (
     SOURCE_ROLE,
     Code,
     classify,
+    object_uri,
 )
 from scanseal.audit._fhir import Source
 from scanseal.errors import IntegrityError
@@ -136,7 +137,7 @@ def _record_object(record: str, event: dict[str, Any]) -> etree._Element:
         ParticipantObjectTypeCodeRole="4",
     )
     _coded(element, "ParticipantObjectIDTypeCode", "12", _RFC3881, "URI")
-    etree.SubElement(element, "ParticipantObjectName").text = f"ipfs://{record}"
+    etree.SubElement(element, "ParticipantObjectName").text = object_uri(record)
     evidence = str(event.get("evidence") or "").encode("utf-8")
     etree.SubElement(
         element,

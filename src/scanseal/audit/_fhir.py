@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Final
 
-from scanseal.audit._codes import DCM_SYSTEM, Code, classify, participant
+from scanseal.audit._codes import DCM_SYSTEM, Code, classify, object_uri, participant
 
 ACCOUNT_SYSTEM: Final = "urn:ietf:rfc:3986"
 _SOURCE_TYPE: Final = "http://terminology.hl7.org/CodeSystem/security-source-type"
@@ -105,7 +105,7 @@ def _entity(record: str, event: dict[str, Any]) -> dict[str, Any]:
     details = [{"type": "evidence", "valueString": str(event.get("evidence") or "")}]
     details.append({"type": "ledger", "valueString": str(event.get("source") or "chain")})
     return {
-        "what": {"identifier": {"system": "urn:ietf:rfc:3986", "value": f"ipfs://{record}"}},
+        "what": {"identifier": {"system": "urn:ietf:rfc:3986", "value": object_uri(record)}},
         "type": {"system": _ENTITY_TYPE, "code": "2", "display": "System Object"},
         "role": {"system": _OBJECT_ROLE, "code": "4", "display": "Domain Resource"},
         "name": record,

@@ -60,6 +60,66 @@ def chain_trail(chain: Chain, address: str, first_block: int, rid: bytes) -> lis
     return trail
 
 
+_ADMIN_EVENTS = (
+    "OwnershipTransferStarted",
+    "OwnershipTransferred",
+    "AdminChanged",
+    "UploaderChanged",
+    "IdentityRegistered",
+)
+
+
+def admin_trail(chain: Chain, address: str, first_block: int) -> list[AuditEntry]:
+    """The registry's administrative changes, in chain order: ownership, admins, uploaders
+    and identities (each an ``admin`` entry whose ``detail`` says what changed)."""
+    topics = ["0x" + _abi.event_topic(name).hex() for name in _ADMIN_EVENTS]
+    logs = chain.w3.eth.get_logs(
+        {
+            "address": to_checksum_address(address),
+            "fromBlock": first_block,
+            "toBlock": "latest",
+            "topics": [topics],
+        }
+    )
+    trail: list[AuditEntry] = []
+    stamps: dict[int, int] = {}
+    for log in logs:
+        decoded = _abi.decode_log(list(log["topics"]), bytes(log["data"]))
+        if decoded is None:
+            continue
+        block = int(log["blockNumber"])
+        if block not in stamps:
+            stamps[block] = int(chain.w3.eth.get_block(block)["timestamp"])
+        actor, subject, detail = _admin_change(*decoded)
+        trail.append(
+            AuditEntry(
+                stamps[block], "admin", actor, subject=subject, detail=detail,
+                tx_hash="0x" + bytes(log["transactionHash"]).hex(),
+                position=(block, _CHAIN, int(log["logIndex"])),
+            )
+        )  # fmt: skip
+    return trail
+
+
+def _admin_change(name: str, f: dict[str, Any]) -> tuple[str, str, str]:
+    """(who changed it, whom it concerns, what changed) for one administrative event."""
+    if name == "OwnershipTransferStarted":
+        return f["owner"], f["pendingOwner"], "ownership proposed"
+    if name == "OwnershipTransferred":
+        return f["previousOwner"], f["newOwner"], "ownership transferred"
+    if name == "AdminChanged":
+        return f["by"], f["account"], "admin enabled" if f["enabled"] else "admin removed"
+    if name == "UploaderChanged":
+        return (
+            f["by"],
+            f["account"],
+            ("uploader authorized" if f["authorized"] else "uploader deauthorized"),
+        )
+    card = "0x" + bytes(f["cardHash"]).hex()
+    replaced = any(bytes(f["previousCardHash"]))
+    return f["by"], f["account"], f"identity {'changed' if replaced else 'registered'}: {card}"
+
+
 def stored_tx(chain: Chain, address: str, first_block: int, rid: bytes) -> str | None:
     """The hash of the transaction whose ``ImageStored`` event committed the record, if any."""
     topics = ["0x" + _abi.event_topic("ImageStored").hex(), "0x" + rid.hex()]

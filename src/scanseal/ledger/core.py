@@ -324,6 +324,11 @@ class Ledger:
         trail = _audit.chain_trail(self.chain, self.address, self._access.first_block, rid)
         return _audit.in_chain_order(trail + self._writer.trail(rid))
 
+    def admin_trail(self) -> list[AuditEntry]:
+        """Every administrative change of the registry (ownership, admins, uploaders,
+        identities), in chain order."""
+        return _audit.admin_trail(self.chain, self.address, self._access.first_block)
+
     # ------------------------------------------------------------ batched mode
 
     @property

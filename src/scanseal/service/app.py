@@ -4,7 +4,8 @@
 Handlers read the raw body, hand the work to a thread (the ledger and the store block), and map
 every :class:`~scanseal.errors.ScanSealError` to its HTTP status with a JSON body
 ``{"error": class name, "reason": one line}``. docs/PROTOCOL.md describes each route; the OpenAPI
-schema is served at ``/openapi.json``.
+schema is served at ``/openapi.json``, Swagger UI at ``/docs`` and ReDoc at ``/redoc`` from
+packaged assets (``apidocs``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from scanseal.service._http import (
     mapped,
     read_body,
 )
+from scanseal.service.apidocs import mount_docs
 from scanseal.service.front import MAX_HEAD, BoundedHttp, Fetcher, FetchFront
 from scanseal.service.gateway import Gateway
 from scanseal.service.health import DependencyCollector, Health, Watch
@@ -85,6 +87,8 @@ def create_app(
         version=__version__,
         description="Upload, fetch, share and audit sealed medical images (docs/PROTOCOL.md).",
         lifespan=lifespan,
+        docs_url=None,  # served from packaged assets by mount_docs, never from a CDN
+        redoc_url=None,
     )
     run = _runner(metrics)
     app.state.gateway, app.state.metrics, app.state.fetcher, app.state.run = (
@@ -96,6 +100,7 @@ def create_app(
         app.include_router(router)
     for mount in mounts:
         mount(app, run, read_body)
+    mount_docs(app)
     return AccessLog(FetchFront(app, fetcher))
 
 

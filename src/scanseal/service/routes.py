@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from scanseal.protocol import REQUEST_HEADER, SIGNATURE_HEADER, wire
 from scanseal.service._http import MAX_JSON_BODY, read_body
+from scanseal.service.apidocs import SIGNED_SECURITY
 from scanseal.service.front import signed_headers_of
 from scanseal.service.gateway import Gateway
 
@@ -28,6 +29,7 @@ _SIGNED: Final = {
         {"name": SIGNATURE_HEADER, "in": "header", "required": True,
          "schema": {"type": "string"}, "description": "EIP-712 signature, 0x + 130 hex"},
     ],
+    "security": SIGNED_SECURITY,
 }  # fmt: skip
 _BUNDLE_BODY: Final = {
     "requestBody": {
