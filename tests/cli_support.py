@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
@@ -41,3 +42,19 @@ def run_cli(
         code = done.code if isinstance(done.code, int) else 1
     captured = capsys.readouterr()
     return Result(code, captured.out, captured.err)
+
+
+def against_gateway(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    home: object,
+    url: str,
+    passphrase: str,
+) -> Callable[..., Result]:
+    """``scanseal ARGS`` in-process with ``home`` as ``$SCANSEAL_HOME`` and ``url`` as
+    ``$SCANSEAL_GATEWAY_URL`` (wide columns: Rich tables keep one line per row)."""
+    monkeypatch.setenv("SCANSEAL_HOME", str(home))
+    monkeypatch.setenv("SCANSEAL_PASSPHRASE", passphrase)
+    monkeypatch.setenv("SCANSEAL_GATEWAY_URL", url)
+    monkeypatch.setenv("COLUMNS", "250")
+    return lambda *args: run_cli(monkeypatch, capsys, *args)

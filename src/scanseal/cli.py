@@ -90,6 +90,7 @@ def _register_groups() -> None:
         screen,
         sealing,
         storage,
+        studies,
     )
 
     app.add_typer(keys.app, name="keys")
@@ -98,6 +99,7 @@ def _register_groups() -> None:
     storage.register(app)
     ledger.register(app)
     gateway.register(app)
+    studies.register(app)
     screen.register(app)
     agent.register(app)
     deid.register(app)

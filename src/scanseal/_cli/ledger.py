@@ -1,8 +1,9 @@
-"""`scanseal audit RECORD`: a record's audit trail as a table, JSON or CSV.
+"""`scanseal audit RECORD|STUDY`: a record's audit trail as a table, JSON or CSV.
 
 RECORD is the manifest CID as printed by `scanseal seal` (base32 `b…`, base58 `Qm…`, or hex
 `f…`/`0x…` of the binary CID). The trail comes from the chain's events and, in batched mode, from
-the operator's log with an inclusion proof per entry.
+the operator's log with an inclusion proof per entry. STUDY, a Study Instance UID, stands for
+each record of that study the caller owns (through its gateway).
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from scanseal._cli._common import ConfigOption, connect
+from scanseal._cli._common import ConfigOption, connect, study_records
 from scanseal.errors import InvalidInput, NotFound
 from scanseal.storage import CID
+from scanseal.transfer.catalogue import is_study_uid
 
 _COLUMNS = ("time", "action", "actor", "subject", "access", "allowed", "reason", "evidence")
 
@@ -49,7 +51,13 @@ def audit(
     ] = None,
     ca: Annotated[Path | None, typer.Option("--ca", help="CA certificate of the gateway.")] = None,
 ) -> None:
-    """Print who stored, granted, revoked and accessed a record, with the evidence for each."""
+    """Print who stored, granted, revoked and accessed a record, with the evidence for each.
+
+    A Study Instance UID in place of the record asks the gateway for the trail of each record
+    of that study you own (one table each; JSON and CSV rows carry their ``record``)."""
+    if is_study_uid(record):
+        _study_trails(record, gateway, as_name, ca, json_out, csv_out)
+        return
     cid = parse_cid(record)
     if gateway is not None or as_name is not None:
         trail = _remote_trail(record, gateway, as_name, ca)
@@ -74,6 +82,27 @@ def _remote_trail(
     """The trail a gateway returns to a signed request, already in ``AuditEntry.to_dict`` form."""
     with connect(gateway, ca, as_name) as client:
         return client.audit(record)
+
+
+def _study_trails(
+    study: str,
+    gateway: str | None,
+    as_name: str | None,
+    ca: Path | None,
+    json_out: Path | None,
+    csv_out: Path | None,
+) -> None:
+    """Each owned record's trail of ``study``, through the gateway (which alone knows it)."""
+    with connect(gateway, ca, as_name) as client:
+        trails = {
+            e.record: client.audit(e.record) for e in study_records(client, study, owned=True)
+        }
+    if json_out is None and csv_out is None:
+        for record, trail in trails.items():
+            _print_table(record, trail)
+        return
+    merged = [{"record": record, **entry} for record, trail in trails.items() for entry in trail]
+    export(study, merged, json_out, csv_out)
 
 
 def export(
@@ -117,10 +146,13 @@ def parse_cid(text: str) -> bytes:
 
 def _as_csv(trail: list[dict[str, Any]]) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=_COLUMNS, lineterminator="\n")
+    studied = any("record" in entry for entry in trail)  # a study's trails, merged
+    columns = ["record", *_COLUMNS] if studied else list(_COLUMNS)
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for entry in trail:
-        writer.writerow(trail_row(entry))
+        row = trail_row(entry)
+        writer.writerow({"record": str(entry["record"]), **row} if studied else row)
     return buffer.getvalue()
 
 
