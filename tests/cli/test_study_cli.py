@@ -15,11 +15,14 @@ from pathlib import Path
 
 import pydicom
 import pytest
+from tests.dicom.scu import same_instance
 
+from cli.crafted import crafted_rle
 from cli_support import Result, against_gateway, one_error_line
-from gateway_harness import PASSPHRASE, GatewayProcess, World, make_world
+from gateway_harness import PASSPHRASE, GatewayProcess, World, free_port, make_world
 from scanseal.client import GatewayClient
 from scanseal.transfer.study import SEND_LOG, StudySender, collect, expand
+from scanseal.transfer.study_manifest import StudyManifest, verify_member
 from study_objects import mixed_study, write
 
 RECORD = re.compile(r"record (b[a-z2-7]+)")
@@ -86,6 +89,16 @@ def test_send_a_directory_by_study_then_again_sends_nothing(run, world, tmp_path
     assert summary(first, len(first_paths), len(first_paths), 0) in lines
     assert summary(second, len(second_paths), len(second_paths), 0) in lines
     assert len(list((tmp_path / "out").glob("*.sseal"))) == count  # same names: no overwrite
+    sent_records = RECORD.findall(sent.out)
+    for study, paths in ((first, first_paths), (second, second_paths)):
+        (line,) = [x for x in lines if x.startswith(f"study {study}: study manifest ")]
+        manifest = StudyManifest.from_bytes(Path(line.split()[-1]).read_bytes())
+        manifest.verify(study)
+        assert manifest.uploader_address == world.people["ito"].address
+        assert len(manifest.instances) == len(paths)
+        assert set(manifest.instances) <= set(sent_records)
+        index, proof = manifest.proof(manifest.instances[-1])
+        verify_member(manifest.instances[-1], index, proof, len(paths), manifest.merkle_root)
 
     again = send(run, world, tmp_path / "export", workdir=tmp_path / "out")
     assert again.code == 0, again.err
@@ -99,17 +112,27 @@ def test_send_a_directory_by_study_then_again_sends_nothing(run, world, tmp_path
 
 
 def test_a_failing_instance_is_named_and_the_others_are_sent(run, world, tmp_path):
+    """A file ingest refuses (truncated) and an instance of the study whose pixels do not
+    decode: both named, exit 2, every other instance sent, and no study manifest for a study
+    that is not all there."""
     study, paths = study_tree(tmp_path / "study", images=1)
     broken = paths[0].parent / "broken.dcm"
     broken.write_bytes(paths[0].read_bytes()[:600])  # truncated
+    undecodable = pydicom.dcmread(crafted_rle(tmp_path / "crafted.dcm"))
+    undecodable.StudyInstanceUID = study
+    undecodable.save_as(paths[0].parent / "undecodable.dcm", enforce_file_format=True)
     before = records(world)
     sent = send(run, world, tmp_path / "study", workdir=tmp_path / "out")
     assert sent.code == 2  # InvalidInput, as for one bad file
-    (error,) = [line for line in sent.err.splitlines() if line.startswith("error:")]
-    assert error.startswith(f"error: {broken.name}: truncated DICOM")
+    errors = [line for line in sent.err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 2
+    assert any(e.startswith(f"error: {broken.name}: truncated DICOM") for e in errors)
+    assert any("undecodable.dcm" in e and "Pixel Data" in e for e in errors)
+    assert "2 of " in sent.err
     assert "Traceback" not in sent.err
     assert len(RECORD.findall(sent.out)) == len(paths)
-    assert f"study {study}: {len(paths)} instance(s), {len(paths)} sent" in sent.out
+    assert summary(study, len(paths) + 1, len(paths), 0, failed=1) in sent.out.splitlines()
+    assert "study manifest" not in sent.out  # the study is not all there: no manifest for it
     assert records(world) == before + len(paths)
     missing = send(run, world, tmp_path / "nope", workdir=tmp_path / "out")
     assert missing.code == 2
@@ -229,3 +252,27 @@ def test_study_grant_revoke_and_audit_cover_every_instance(run, world, gateway, 
     trail = json.loads(audit.out)
     assert len({e["record"] for e in trail}) == len(paths)
     assert {e["action"] for e in trail} >= {"stored", "granted", "revoked", "access"}
+
+
+def test_fetch_study_to_pacs_forwards_every_object(run, world, tmp_path):
+    """`fetch STUDY --to-pacs`: every object of the mixed study reaches the PACS (a pynetdicom
+    Storage SCP child process), element for element."""
+    study, paths = study_tree(tmp_path / "study", images=1, only=4)  # CT, RT plan, two SRs
+    assert send(run, world, tmp_path / "study", workdir=tmp_path / "out").code == 0
+    inbox, port = tmp_path / "pacs", free_port()
+    inbox.mkdir()
+    scp = Path(__file__).parents[1] / "dicom" / "pacs_scp.py"
+    pacs = subprocess.Popen([sys.executable, str(scp), str(port), str(inbox)],
+                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert pacs.stdout is not None
+        assert pacs.stdout.readline().strip() == "ready"
+        done = run("fetch", study, "-o", str(tmp_path / "f"), "--as", "lee",
+                   "--to-pacs", f"PACS@127.0.0.1:{port}")  # fmt: skip
+        assert done.code == 0, done.err
+        assert f"forwarded {len(paths)} instance(s)" in done.out
+        for path in paths:
+            same_instance(inbox / f"{pydicom.dcmread(path).SOPInstanceUID}.dcm", path)
+    finally:
+        pacs.terminate()
+        pacs.wait(timeout=10)

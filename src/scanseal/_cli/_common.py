@@ -224,7 +224,7 @@ def study_records(client: GatewayClient, study: str, *, owned: bool) -> list[Des
         raise InvalidInput("a study needs an identity (--as NAME)")
     me = client.identity.address
     with Catalogue.of(scanseal_home(), me) as catalogue:
-        catalogue.refresh(client)
+        warn_undescribed(catalogue.refresh(client))
         entries = catalogue.records(study)
     if owned:
         entries = [e for e in entries if e.sender_address == me]
@@ -232,6 +232,12 @@ def study_records(client: GatewayClient, study: str, *, owned: bool) -> list[Des
         whose = "that you own" if owned else "shared with you"
         raise NotFound(f"no records of study {study} {whose} at {client.url}")
     return entries
+
+
+def warn_undescribed(problems: Sequence[tuple[str, ScanSealError]]) -> None:
+    """One warning line per inbox record that could not be read (tried again next time)."""
+    for record, problem in problems:
+        _err.print(f"warning: record {record} not listed: {problem.reason}", markup=False)
 
 
 def load_forward(config: Path | None) -> ForwardConfig | None:

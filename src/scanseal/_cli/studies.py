@@ -30,6 +30,7 @@ from scanseal._cli._common import (
     study_bars,
     study_records,
     warn_if_flagged,
+    warn_undescribed,
 )
 from scanseal.crypto.identity import IdentityCard
 from scanseal.errors import GatewayUnavailable, InvalidInput, ScanSealError
@@ -66,13 +67,15 @@ def send(
     keep: KeepOption = None,
     allow_burned_in: BurnedInOption = False,
 ) -> None:
-    """Seal each instance here and upload it, study by study; one record (manifest CID) per
-    instance, and one summary line per study.
+    """Seal each instance here and upload it, study by study: one record per instance.
 
-    Directories are walked recursively. An instance an earlier send already registered (same
-    SOP Instance UID and pixel or content digest, same recipients, same gateway: the send log
-    in WORKDIR) is not sent again; one that fails is named and the others still go. Then, on
-    stderr, each recipient's card fingerprint, to compare with what they read out."""
+    Directories are walked recursively; each study gets a summary line and a signed manifest.
+
+    What an earlier send registered (the send log in WORKDIR) is not sent again.
+
+    An instance that fails is named, and the others are still sent.
+
+    Then, on stderr, each recipient's card fingerprint, to compare with what they read out."""
     from scanseal.transfer.study import expand
 
     files = expand(sources)
@@ -94,10 +97,14 @@ def _send(
     with client, StudySender(client, client.identity, cards, workdir) as sender, study_bars() as p:
         bar = _Bar(p, f"sending {len(found.instances)} instance(s)", total)
         for study, instances in by_study(found.instances):
-            sent, skipped, problems = _send_study(sender, instances, bar)
+            records, skipped, problems = _send_study(sender, instances, bar)
             if study is not None:
-                counts = f"{sent} sent, {skipped} already sent, {len(problems)} failed"
+                counts = f"{len(records) - skipped} sent, {skipped} already sent, "
+                counts += f"{len(problems)} failed"
                 _out.print(f"study {study}: {len(instances)} instance(s), {counts}", markup=False)
+            if study is not None and not problems:
+                path = sender.seal_study(study, records)
+                _out.print(f"study {study}: study manifest {path}", markup=False)
             failed += problems
     for card in cards:
         _err.print(f"sealed for {card.name}  fingerprint {card.fingerprint}", markup=False)
@@ -124,11 +131,12 @@ class _Bar:
 
 def _send_study(
     sender: StudySender, instances: list[Instance], bar: _Bar
-) -> tuple[int, int, list[ScanSealError]]:
-    """Send one study's instances: how many were sent, how many an earlier send had sent, and
-    the failures, each naming its file (a gateway that stops answering ends the whole send:
-    the next instance would meet the same)."""
-    sent_now, skipped, problems = 0, 0, []
+) -> tuple[list[str], int, list[ScanSealError]]:
+    """Send one study's instances: the records of those registered, how many of them an
+    earlier send had sent, and the failures, each naming its file (a gateway that stops
+    answering ends the whole send: the next instance would meet the same)."""
+    records: list[str] = []
+    skipped, problems = 0, []
     for instance in instances:
         try:
             sent = sender.send(instance, progress=bar.advance)
@@ -142,10 +150,10 @@ def _send_study(
         if sent.manifest is not None:
             warn_if_flagged(sent.manifest, instance.path.name)
         skipped += sent.skipped
-        sent_now += not sent.skipped
+        records.append(sent.record)
         again = "  (already sent)" if sent.skipped else ""
         _out.print(f"{instance.path.name}  record {sent.record}{again}", markup=False)
-    return sent_now, skipped, problems
+    return records, skipped, problems
 
 
 def _named(path: Path, error: ScanSealError) -> ScanSealError:
@@ -165,8 +173,9 @@ def inbox(
 ) -> None:
     """List the studies shared with you: patient, date, modality, sender, instances, warnings.
 
-    Each record is fetched once to read what it is (a signed fetch, on the ledger like any
-    other); the description is kept in your home, so the next listing asks only for new ones."""
+    Each new record is fetched once to read what it is (a logged fetch, like any other).
+
+    What it is stays in your home ($SCANSEAL_HOME/catalogue), so the next listing is quick."""
     from scanseal.config import scanseal_home
     from scanseal.transfer.catalogue import Catalogue
 
@@ -174,7 +183,7 @@ def inbox(
         if client.identity is None:
             raise InvalidInput("the inbox needs an identity (--as NAME)")
         with Catalogue.of(scanseal_home(), client.identity.address) as catalogue:
-            catalogue.refresh(client)
+            warn_undescribed(catalogue.refresh(client))
             studies = catalogue.studies()
     if json_out:
         _out.print(json.dumps(studies, indent=2), markup=False)
@@ -214,8 +223,9 @@ def fetch(
 ) -> None:
     """Fetch records by signed request, check every hash, decrypt; nothing written on failure.
 
-    A study is written as DIR/<StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm; a
-    file already there with the sealed bytes is kept, so an interrupted fetch resumes."""
+    A study is written as DIR/<StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm.
+
+    A file already there with the sealed bytes is kept, so an interrupted fetch resumes."""
     studies = [r for r in records if is_study_uid(r)]
     if studies and len(studies) != len(records):
         raise InvalidInput("fetch either studies (UIDs) or records (CIDs), not both at once")
@@ -285,8 +295,9 @@ def grant(
     gateway: GatewayOption = None,
     ca: CaOption = None,
 ) -> None:
-    """Re-wrap a record's key for one more recipient and grant access on the ledger; for a
-    study, each of its instance records that you own."""
+    """Re-wrap a record's key for one more recipient and grant access on the ledger.
+
+    For a study: each of its instance records that you own."""
     card = IdentityCard.load(to)
     with connect(gateway, ca, as_name) as client:
         for cid in _targets(client, record):
@@ -305,8 +316,9 @@ def revoke(
     gateway: GatewayOption = None,
     ca: CaOption = None,
 ) -> None:
-    """Stop future releases of a record (or of each record of a study you own) to a grantee
-    (what it downloaded stays with it)."""
+    """Stop future releases of a record to a grantee (what it downloaded stays with it).
+
+    For a study: each of its instance records that you own."""
     address = IdentityCard.load(Path(grantee)).address if Path(grantee).is_file() else grantee
     with connect(gateway, ca, as_name) as client:
         for cid in _targets(client, record):

@@ -32,6 +32,7 @@ from scanseal._sqlite import open_database
 from scanseal.crypto import envelope
 from scanseal.crypto.envelope import Header
 from scanseal.crypto.identity import Identity
+from scanseal.errors import GatewayUnavailable, ScanSealError
 from scanseal.ingest import ImageMetadata
 from scanseal.integrity import verify_chain
 from scanseal.transfer.grants import Grant, check_same_payload
@@ -140,19 +141,30 @@ class Catalogue:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    def refresh(self, gateway: InboxGateway) -> int:
-        """Describe every record the inbox announced since the last refresh; how many."""
-        after, added = self._cursor(gateway.url), 0
+    def refresh(self, gateway: InboxGateway) -> list[tuple[str, ScanSealError]]:
+        """Describe every record the inbox announced since the last refresh. A record that
+        cannot be described (refused, altered) is returned with why, and the cursor stays
+        before it so the next refresh tries it again; a gateway that stops answering ends the
+        refresh (GatewayUnavailable)."""
+        after, problems = self._cursor(gateway.url), []
+        retry_from: int | None = None
         while True:
             page = gateway.inbox(after)
             for entry in page["records"]:
-                if not self._known(entry["record"]):
-                    self._add(int(entry["seq"]), gateway.describe(entry["record"]))
-                    added += 1
+                seq, record = int(entry["seq"]), str(entry["record"])
+                if self._known(record):
+                    continue
+                try:
+                    self._add(seq, gateway.describe(record))
+                except GatewayUnavailable:
+                    raise
+                except ScanSealError as error:
+                    problems.append((record, error))
+                    retry_from = seq - 1 if retry_from is None else retry_from
             after = int(page["next"])
-            self._set_cursor(gateway.url, after)
+            self._set_cursor(gateway.url, after if retry_from is None else retry_from)
             if not page["more"]:
-                return added
+                return problems
 
     def records(self, study: str | None = None) -> list[Described]:
         """Every described record, or those of ``study``, in inbox order."""

@@ -12,12 +12,14 @@ written *pending* with the record's CID (the manifest's, known before the upload
 upload starts and *done* once the gateway answered, so a send killed at any point and run again
 neither duplicates nor loses an instance: a done row is skipped, a pending one is asked of the
 gateway (:meth:`RecordGateway.holds`) and skipped when the gateway holds it, sealed and sent
-again when not.
+again when not. Once every instance of a study is registered, :meth:`StudySender.seal_study`
+signs the study manifest that lists their records under one Merkle root (docs/FORMAT.md §7).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +33,7 @@ from scanseal.integrity.pixels import pixel_digest
 from scanseal.storage import cid_of
 from scanseal.transfer.local import Progress, SealedFile
 from scanseal.transfer.manifest import Manifest
+from scanseal.transfer.study_manifest import StudyManifest
 from scanseal.transfer.upload import seal_for_upload, with_self
 
 SEND_LOG: Final = ".scanseal-sent.sqlite3"
@@ -187,6 +190,18 @@ class StudySender:
         answer = self.gateway.upload(sealed)
         self._mark(key, str(answer["manifest_cid"]), "done")
         return Sent(instance, str(answer["manifest_cid"]), False, sealed.manifest)
+
+    def seal_study(self, study_uid: str, records: Sequence[str]) -> Path:
+        """Sign the study manifest of ``records`` (docs/FORMAT.md §7) and write it as
+        ``WORKDIR/study-<first 16 hex of its UID digest>.json``; its path."""
+        manifest = StudyManifest.build(
+            study_uid, records, self.uploader.name, self.uploader.address, int(time.time())
+        ).signed_by(self.uploader.sign)
+        path = self.workdir / f"study-{manifest.study_uid_sha256.hex()[:16]}.json"
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(manifest.to_json(), "utf-8")
+        partial.replace(path)
+        return path
 
     def _envelope_name(self, instance: Instance) -> str:
         """``NAME`` of the source file, or ``NAME-2``, ``NAME-3``… when a file of the same
