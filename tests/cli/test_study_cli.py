@@ -21,7 +21,7 @@ from cli.crafted import crafted_rle
 from cli_support import Result, against_gateway, one_error_line
 from gateway_harness import PASSPHRASE, GatewayProcess, World, free_port, make_world
 from scanseal.client import GatewayClient
-from scanseal.transfer.study import SEND_LOG, StudySender, collect, expand
+from scanseal.transfer.study import SEND_LOG, Instance, StudySender
 from scanseal.transfer.study_manifest import StudyManifest, verify_member
 from study_objects import mixed_study, write
 
@@ -177,7 +177,7 @@ class _KilledAfterUpload:
 
 def test_a_pending_upload_the_gateway_holds_is_not_sent_again(world, gateway, tmp_path):
     (source,) = write(mixed_study(1)[:1], tmp_path / "in")
-    (instance,) = collect(expand([source])).instances
+    instance = Instance.read(source)
     before = records(world)
     with GatewayClient(gateway.url, world.people["ito"]) as client:
         card = world.people["lee"].card

@@ -40,7 +40,7 @@ if TYPE_CHECKING:  # the client pulls in httpx: import it only when talking to a
     from rich.progress import Progress
 
     from scanseal.client import GatewayClient
-    from scanseal.transfer.study import Instance, StudySender
+    from scanseal.transfer.study import StudySender, StudyTally
 
 _out = Console(highlight=False, soft_wrap=True)
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -87,34 +87,27 @@ def send(
 def _send(
     files: list[Path], cards: list[IdentityCard], workdir: Path, client: GatewayClient
 ) -> None:
-    from scanseal.transfer.study import StudySender, by_study, collect
+    from scanseal.transfer.study import StudySender
 
     if client.identity is None:
         raise InvalidInput("sending needs an identity (--as NAME)")
-    found = collect(files)
-    failed: list[ScanSealError] = [_named(path, error) for path, error in found.refused]
-    total = sum(i.path.stat().st_size for i in found.instances)
+    total = sum(path.stat().st_size for path in files)
+    unread: list[ScanSealError] = []
     with client, StudySender(client, client.identity, cards, workdir) as sender, study_bars() as p:
-        bar = _Bar(p, f"sending {len(found.instances)} instance(s)", total)
-        for study, instances in by_study(found.instances):
-            records, skipped, problems = _send_study(sender, instances, bar)
-            if study is not None:
-                counts = f"{len(records) - skipped} sent, {skipped} already sent, "
-                counts += f"{len(problems)} failed"
-                _out.print(f"study {study}: {len(instances)} instance(s), {counts}", markup=False)
-            if study is not None and not problems:
-                path = sender.seal_study(study, records)
-                _out.print(f"study {study}: study manifest {path}", markup=False)
-            failed += problems
+        bar = _Bar(p, f"sending {len(files)} file(s)", total)
+        tallies = _send_each(sender, files, bar, unread)
+        for tally in tallies:
+            _summarize(sender, tally)
     for card in cards:
         _err.print(f"sealed for {card.name}  fingerprint {card.fingerprint}", markup=False)
+    failed = unread + [_named(path, error) for t in tallies for path, error in t.failed]
     if len(failed) > 1:
         _err.print(f"{len(failed)} of {len(files)} file(s) not sent:", markup=False)
     refuse(failed)
 
 
 class _Bar:
-    """One bar over every instance's bytes, with rate and time left (on a terminal only)."""
+    """One bar over every file's bytes, with rate and time left (on a terminal only)."""
 
     def __init__(self, progress: Progress, label: str, total: int) -> None:
         self._progress, self.done = progress, 0
@@ -124,36 +117,56 @@ class _Bar:
         self._progress.advance(self._task, n)
 
     def finish(self, size: int) -> None:
-        """An instance is done (sent, skipped or failed): the bar counts exactly its size."""
+        """A file is done (sent, skipped or failed): the bar counts exactly its size."""
         self.done += size
         self._progress.update(self._task, completed=self.done)
 
 
-def _send_study(
-    sender: StudySender, instances: list[Instance], bar: _Bar
-) -> tuple[list[str], int, list[ScanSealError]]:
-    """Send one study's instances: the records of those registered, how many of them an
-    earlier send had sent, and the failures, each naming its file (a gateway that stops
-    answering ends the whole send: the next instance would meet the same)."""
-    records: list[str] = []
-    skipped, problems = 0, []
-    for instance in instances:
+def _send_each(
+    sender: StudySender, files: list[Path], bar: _Bar, unread: list[ScanSealError]
+) -> list[StudyTally]:
+    """Ingest and send each file in turn (then let it go); one tally per study, in the order
+    met. A file ingest refuses goes to ``unread``, naming it; a gateway that stops answering
+    ends the whole send (the next instance would meet the same)."""
+    from scanseal.transfer.study import Instance, StudyTally
+
+    tallies: dict[str | None, StudyTally] = {}
+    for path in files:
         try:
-            sent = sender.send(instance, progress=bar.advance)
+            instance = Instance.read(path)
+            tally = tallies.setdefault(instance.study, StudyTally(instance.study))
+            try:
+                sent = sender.send(instance, progress=bar.advance)
+            except GatewayUnavailable:
+                raise
+            except ScanSealError as error:
+                tally.failed.append((path, error))
+                continue
         except GatewayUnavailable:
             raise
         except ScanSealError as error:
-            problems.append(_named(instance.path, error))
+            unread.append(_named(path, error))
             continue
         finally:
-            bar.finish(instance.path.stat().st_size)
+            bar.finish(path.stat().st_size)
+        tally.add(sent)
         if sent.manifest is not None:
-            warn_if_flagged(sent.manifest, instance.path.name)
-        skipped += sent.skipped
-        records.append(sent.record)
+            warn_if_flagged(sent.manifest, path.name)
         again = "  (already sent)" if sent.skipped else ""
-        _out.print(f"{instance.path.name}  record {sent.record}{again}", markup=False)
-    return records, skipped, problems
+        _out.print(f"{path.name}  record {sent.record}{again}", markup=False)
+    return list(tallies.values())
+
+
+def _summarize(sender: StudySender, tally: StudyTally) -> None:
+    """A study's summary line, and its signed manifest when every instance was registered."""
+    if tally.study is None:
+        return  # PNG and JPEG: no study
+    counts = f"{len(tally.records) - tally.skipped} sent, {tally.skipped} already sent, "
+    counts += f"{len(tally.failed)} failed"
+    _out.print(f"study {tally.study}: {tally.count} instance(s), {counts}", markup=False)
+    if not tally.failed:
+        path = sender.seal_study(tally.study, tally.records)
+        _out.print(f"study {tally.study}: study manifest {path}", markup=False)
 
 
 def _named(path: Path, error: ScanSealError) -> ScanSealError:

@@ -1,9 +1,10 @@
 """Sending a study: files and directories in, one record per instance out, never twice.
 
 A user sends a study, not files: :func:`expand` walks the files and directories named (sorted,
-recursively; hidden files and DICOMDIR indexes left out), :func:`collect` ingests each once and
-keeps what it refuses, by file, for the report; :func:`by_study` groups the instances by Study
-Instance UID (PNG and JPEG, which have none, form the group ``None``), in the order first met.
+recursively; hidden files and DICOMDIR indexes left out). Each file is then ingested once
+(:meth:`Instance.read`), sent and let go, so memory stays that of one instance however large the
+study; a :class:`StudyTally` per Study Instance UID (PNG and JPEG, which have none, share the
+tally ``None``) keeps what became of each instance for the study's summary and manifest.
 
 :class:`StudySender` sends one instance at a time through a :class:`RecordGateway` (the gateway
 client) and keeps a send log, ``WORKDIR/.scanseal-sent.sqlite3``: one row per (gateway,
@@ -60,6 +61,11 @@ class Instance:
     path: Path
     image: IngestedImage
 
+    @classmethod
+    def read(cls, path: Path) -> Instance:
+        """``path`` ingested (InvalidInput naming it when ingest refuses it)."""
+        return cls(path, read_image(path))
+
     @property
     def study(self) -> str | None:
         return self.image.metadata.study_instance_uid
@@ -68,14 +74,6 @@ class Instance:
     def sop(self) -> str:
         """The SOP Instance UID, or "" for a PNG or JPEG file (which has none)."""
         return self.image.metadata.sop_instance_uid or ""
-
-
-@dataclass
-class Collected:
-    """What :func:`collect` found: the instances, and each file it refused with why."""
-
-    instances: list[Instance] = field(default_factory=list)
-    refused: list[tuple[Path, ScanSealError]] = field(default_factory=list)
 
 
 def expand(sources: Sequence[Path]) -> list[Path]:
@@ -98,24 +96,22 @@ def expand(sources: Sequence[Path]) -> list[Path]:
     return list(files)
 
 
-def collect(files: Sequence[Path]) -> Collected:
-    """``files`` ingested, each once; a file that ingest refuses is kept in ``refused`` with
-    why (a send reports it and goes on with the others)."""
-    found = Collected()
-    for path in files:
-        try:
-            found.instances.append(Instance(path, read_image(path)))
-        except ScanSealError as error:
-            found.refused.append((path, error))
-    return found
+@dataclass
+class StudyTally:
+    """What became of one study's instances in a send, in the order they were met."""
 
+    study: str | None
+    records: list[str] = field(default_factory=list)
+    skipped: int = 0
+    failed: list[tuple[Path, ScanSealError]] = field(default_factory=list)
 
-def by_study(instances: Sequence[Instance]) -> list[tuple[str | None, list[Instance]]]:
-    """The instances grouped by Study Instance UID, groups and members in the order met."""
-    groups: dict[str | None, list[Instance]] = {}
-    for instance in instances:
-        groups.setdefault(instance.study, []).append(instance)
-    return list(groups.items())
+    @property
+    def count(self) -> int:
+        return len(self.records) + len(self.failed)
+
+    def add(self, sent: Sent) -> None:
+        self.records.append(sent.record)
+        self.skipped += sent.skipped
 
 
 class RecordGateway(Protocol):
