@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,3 +55,19 @@ def card_files(home: Path, *names: str) -> dict[str, Path]:
         paths[name] = home / f"{name}.card.json"
         paths[name].write_text(store.create(name, PASSPHRASE).card.to_json())
     return paths
+
+
+def against_gateway(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    home: object,
+    url: str,
+    passphrase: str,
+) -> Callable[..., Result]:
+    """``scanseal ARGS`` in-process with ``home`` as ``$SCANSEAL_HOME`` and ``url`` as
+    ``$SCANSEAL_GATEWAY_URL`` (wide columns: Rich tables keep one line per row)."""
+    monkeypatch.setenv("SCANSEAL_HOME", str(home))
+    monkeypatch.setenv("SCANSEAL_PASSPHRASE", passphrase)
+    monkeypatch.setenv("SCANSEAL_GATEWAY_URL", url)
+    monkeypatch.setenv("COLUMNS", "250")
+    return lambda *args: run_cli(monkeypatch, capsys, *args)

@@ -92,6 +92,7 @@ def _register_groups() -> None:
         screen,
         sealing,
         storage,
+        studies,
     )
 
     app.add_typer(keys.app, name="keys")
@@ -101,6 +102,7 @@ def _register_groups() -> None:
     storage.register(app)
     ledger.register(app)
     gateway.register(app)
+    studies.register(app)
     screen.register(app)
     agent.register(app)
     deid.register(app)

@@ -37,7 +37,7 @@ from rich.progress import (
 from scanseal import _passphrase
 from scanseal.config import PASSPHRASE_ENV, passphrase_from_env
 from scanseal.crypto.identity import Identity, Keystore
-from scanseal.errors import InvalidInput, ScanSealError
+from scanseal.errors import InvalidInput, NotFound, ScanSealError
 from scanseal.transfer import flag_warning
 
 if TYPE_CHECKING:  # the client pulls in httpx, the agent pynetdicom: import them when used
@@ -46,6 +46,7 @@ if TYPE_CHECKING:  # the client pulls in httpx, the agent pynetdicom: import the
     from scanseal.dicom.deid_files import Written
     from scanseal.transfer import Manifest
     from scanseal.transfer import Progress as ProgressCallback
+    from scanseal.transfer.catalogue import Described
 
 IDENTITY_ENV = "SCANSEAL_IDENTITY"
 URL_ENV = "SCANSEAL_GATEWAY_URL"
@@ -184,12 +185,14 @@ def byte_bar(label: str, total: int) -> Iterator[ProgressCallback]:
 
 @contextmanager
 def study_bars() -> Iterator[Progress]:
-    """One overall bar for a study (bytes over every image), on stderr when it is a terminal."""
+    """One overall bar for a study (bytes over every image, rate, time left), on stderr when it
+    is a terminal."""
     console = Console(stderr=True)
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
         DownloadColumn(),
+        TransferSpeedColumn(),
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as p:
@@ -209,6 +212,32 @@ def connect(gateway: str | None, ca: Path | None, as_name: str | None) -> Gatewa
     ca_file = ca if ca is not None else (Path(os.environ[CA_ENV]) if CA_ENV in os.environ else None)
     identity = unlock(as_name) if as_name != "-" else None
     return GatewayClient(url, identity, ca=ca_file)
+
+
+def study_records(client: GatewayClient, study: str, *, owned: bool) -> list[Described]:
+    """The records of ``study`` shared with the caller (``owned``: that it uploaded), from its
+    catalogue brought up to date with its inbox first; NotFound when there are none."""
+    from scanseal.config import scanseal_home
+    from scanseal.transfer.catalogue import Catalogue
+
+    if client.identity is None:
+        raise InvalidInput("a study needs an identity (--as NAME)")
+    me = client.identity.address
+    with Catalogue.of(scanseal_home(), me) as catalogue:
+        warn_undescribed(catalogue.refresh(client))
+        entries = catalogue.records(study)
+    if owned:
+        entries = [e for e in entries if e.sender_address == me]
+    if not entries:
+        whose = "that you own" if owned else "shared with you"
+        raise NotFound(f"no records of study {study} {whose} at {client.url}")
+    return entries
+
+
+def warn_undescribed(problems: Sequence[tuple[str, ScanSealError]]) -> None:
+    """One warning line per inbox record that could not be read (tried again next time)."""
+    for record, problem in problems:
+        _err.print(f"warning: record {record} not listed: {problem.reason}", markup=False)
 
 
 def load_forward(config: Path | None) -> ForwardConfig | None:

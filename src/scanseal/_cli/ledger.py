@@ -10,6 +10,7 @@ brings its members' names).
 from __future__ import annotations
 
 import io
+import json
 import sys
 from collections.abc import Callable
 from enum import StrEnum
@@ -22,10 +23,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from scanseal import audit as formats
-from scanseal._cli._common import ConfigOption, connect
+from scanseal._cli._common import ConfigOption, connect, study_records
 from scanseal.crypto.identity import Keystore
 from scanseal.errors import InvalidInput, NotFound, ScanSealError
 from scanseal.storage import CID
+from scanseal.transfer.catalogue import is_study_uid
 
 
 class Format(StrEnum):
@@ -43,47 +45,69 @@ def register(app: typer.Typer) -> None:
     app.command("audit")(audit)
 
 
+RecordArgument = Annotated[
+    str | None,
+    typer.Argument(
+        help="Manifest CID of the record (b…, Qm…, f… or 0x…), or a Study Instance UID."
+    ),
+]
+FormatOption = Annotated[
+    Format, typer.Option("--format", "-f", help="table, json, csv, fhir (R4 Bundle) or dicom.")
+]
+OutputOption = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Write to FILE ('-': stdout, default).")
+]
+JsonOption = Annotated[
+    Path | None, typer.Option("--json", help="Also write JSON to FILE ('-': stdout).")
+]
+CsvOption = Annotated[
+    Path | None, typer.Option("--csv", help="Also write CSV to FILE ('-': stdout).")
+]
+CardsOption = Annotated[
+    list[Path] | None,
+    typer.Option("--cards", help="Identity cards (a file or a directory) naming addresses."),
+]
+AuditGatewayOption = Annotated[
+    str | None,
+    typer.Option("--gateway", help="Ask this gateway (signed request) instead of the ledger."),
+]
+AuditAsOption = Annotated[
+    str | None, typer.Option("--as", help="Your identity, to sign the gateway request.")
+]
+AuditCaOption = Annotated[Path | None, typer.Option("--ca", help="CA certificate of the gateway.")]
+SendOption = Annotated[
+    bool, typer.Option("--send", help=escape("Send DICOM audit messages to the [audit] syslog."))
+]
+AdminOption = Annotated[
+    bool, typer.Option("--admin", help="The registry's administrative changes (no RECORD).")
+]
+
+
 def audit(
-    record: Annotated[
-        str | None, typer.Argument(help="Manifest CID of the record (b…, Qm…, f… or 0x…).")
-    ] = None,
-    format_: Annotated[
-        Format, typer.Option("--format", "-f", help="table, json, csv, fhir (R4 Bundle) or dicom.")
-    ] = Format.TABLE,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write to FILE ('-': stdout, default).")
-    ] = None,
-    json_out: Annotated[
-        Path | None, typer.Option("--json", help="Also write JSON to FILE ('-': stdout).")
-    ] = None,
-    csv_out: Annotated[
-        Path | None, typer.Option("--csv", help="Also write CSV to FILE ('-': stdout).")
-    ] = None,
-    cards: Annotated[
-        list[Path] | None,
-        typer.Option("--cards", help="Identity cards (a file or a directory) naming addresses."),
-    ] = None,
+    record: RecordArgument = None,
+    format_: FormatOption = Format.TABLE,
+    output: OutputOption = None,
+    json_out: JsonOption = None,
+    csv_out: CsvOption = None,
+    cards: CardsOption = None,
     config: ConfigOption = None,
-    gateway: Annotated[
-        str | None,
-        typer.Option("--gateway", help="Ask this gateway (signed request) instead of the ledger."),
-    ] = None,
-    as_name: Annotated[
-        str | None, typer.Option("--as", help="Your identity, to sign the gateway request.")
-    ] = None,
-    ca: Annotated[Path | None, typer.Option("--ca", help="CA certificate of the gateway.")] = None,
-    send: Annotated[
-        bool,
-        typer.Option("--send", help=escape("Send DICOM audit messages to the [audit] syslog.")),
-    ] = False,
-    admin: Annotated[
-        bool,
-        typer.Option("--admin", help="The registry's administrative changes (no RECORD)."),
-    ] = False,
+    gateway: AuditGatewayOption = None,
+    as_name: AuditAsOption = None,
+    ca: AuditCaOption = None,
+    send: SendOption = False,
+    admin: AdminOption = False,
 ) -> None:
     """Print who stored, granted, revoked and accessed a record, with the evidence for each;
-    or, with --admin, who changed the registry's owner, admins, uploaders and identities."""
+    or, with --admin, who changed the registry's owner, admins, uploaders and identities.
+
+    A Study Instance UID in place of the record asks the gateway for the trail of each
+    record of that study you own (a table each; JSON, CSV and FHIR carry each entry's
+    record)."""
     remote = None if gateway is None and as_name is None else (gateway, as_name, ca)
+    if record is not None and is_study_uid(record) and not admin:
+        names = _names(cards or [])
+        _study_trails(record, (gateway, as_name, ca), names, format_, output, (json_out, csv_out))
+        return
     record, trail, source = _trail(record, admin, config, remote)
     events = formats.entries(trail, _names(cards or []))
     if send:
@@ -150,6 +174,65 @@ def _trail(
     if not trail:
         raise NotFound(f"no ledger events for record {record}")
     return record, trail, source
+
+
+def _study_trails(
+    study: str,
+    remote: tuple[str | None, str | None, Path | None],
+    names: dict[str, str],
+    format_: Format,
+    output: Path | None,
+    older: tuple[Path | None, Path | None],
+) -> None:
+    """Each owned record's trail of ``study``, through the gateway (which alone knows it)."""
+    gateway, as_name, ca = remote
+    with connect(gateway, ca, as_name) as client:
+        records = [e.record for e in study_records(client, study, owned=True)]
+        trails = {record: client.audit(record) for record in records}
+        source = formats.Source(f"gateway {client.domain.gateway}", client.url)
+    events = {record: formats.entries(trail, names) for record, trail in trails.items()}
+    json_out, csv_out = older
+    if json_out is not None:
+        _write(json_out, _study_text(Format.JSON, events, source))
+    if csv_out is not None:
+        _write(csv_out, _study_text(Format.CSV, events, source))
+    if (json_out or csv_out) is not None and output is None and format_ is Format.TABLE:
+        return
+    if format_ is Format.TABLE and output in (None, Path("-")):
+        for record, rows in events.items():
+            _print_table(record, rows)
+        return
+    _write(output or Path("-"), _study_text(format_, events, source))
+
+
+def _study_text(
+    format_: Format, events: dict[str, list[dict[str, Any]]], source: formats.Source
+) -> str:
+    """A study's trails in one document: JSON and CSV carry each entry's record, FHIR is one
+    Bundle; DICOM audit messages are written per record."""
+    if format_ is Format.DICOM:
+        raise InvalidInput("--format dicom takes one record; give each record of the study")
+    if format_ is Format.FHIR:
+        bundles = [formats.to_fhir(record, rows, source) for record, rows in events.items()]
+        bundle = {**bundles[0], "entry": [e for b in bundles for e in b.get("entry", [])]}
+        return json.dumps(bundle, indent=2) + "\n"
+    merged = [{"record": record, **row} for record, rows in events.items() for row in rows]
+    if format_ is Format.JSON:
+        return json.dumps(merged, indent=2) + "\n"
+    if format_ is Format.CSV:
+        return _study_csv(merged)
+    return "".join(_render_table(record, rows, source) for record, rows in events.items())
+
+
+def _study_csv(merged: list[dict[str, Any]]) -> str:
+    """The CSV of each record's events, a ``record`` column first."""
+    lines = []
+    for index, row in enumerate(merged):
+        rendered = formats.to_csv([row]).splitlines()
+        if index == 0:
+            lines.append("record," + rendered[0])
+        lines.append(f"{row['record']}," + rendered[1])
+    return "\n".join(lines) + "\n"
 
 
 def _admin_trail(config: Path | None) -> tuple[str, list[dict[str, Any]], formats.Source]:

@@ -23,7 +23,13 @@ from scanseal import errors
 from scanseal._json import parse_value
 from scanseal.crypto import envelope
 from scanseal.crypto.identity import Identity, IdentityCard
-from scanseal.errors import GatewayUnavailable, IntegrityError, InvalidInput, ScanSealError
+from scanseal.errors import (
+    GatewayUnavailable,
+    IntegrityError,
+    InvalidInput,
+    NotFound,
+    ScanSealError,
+)
 from scanseal.protocol import wire
 from scanseal.protocol.signed import Domain, signed_headers
 from scanseal.storage import cid_of
@@ -38,6 +44,8 @@ from scanseal.transfer import (
     open_checked,
     seal_for_upload,
 )
+from scanseal.transfer.catalogue import Described
+from scanseal.transfer.catalogue import describe as describe_record
 
 
 class GatewayClient:
@@ -196,6 +204,25 @@ class GatewayClient:
         """Fetch ``record`` and open it into ``output``, checking everything on the way."""
         return open_bundle(self.fetch_bundle(record), record, self._me(), output, progress)
 
+    def describe(self, record: str) -> Described:
+        """Fetch ``record`` (a signed fetch, logged on the ledger) and read what it is — study,
+        series, instance, patient, sender, the screen's warning — without writing it anywhere:
+        what ``scanseal inbox`` lists (``transfer.catalogue``)."""
+        _meta, manifest, grant, payload = _bundle_parts(
+            self.fetch_bundle(record), record, self._me()
+        )
+        header = envelope.read_header(io.BytesIO(payload))
+        return describe_record(record, manifest, header, self._me(), grant)
+
+    def holds(self, record: str) -> bool:
+        """Whether the gateway holds ``record`` registered (its public verify answers), so a
+        resumed send can tell an upload that went through from one that did not."""
+        try:
+            self.verify(record)
+        except NotFound:
+            return False
+        return True
+
     def grant(self, record: str, grantee: IdentityCard) -> dict[str, Any]:
         """Re-wrap the record's file key for ``grantee`` (as its owner) and publish the grant.
         The gateway sends the owner the envelope's header alone, so the trail shows a grant, not
@@ -254,13 +281,7 @@ def open_bundle(
     progress: Progress | None = None,
 ) -> OpenedFile:
     """Check and open a fetch response; IntegrityError if anything in it was altered."""
-    meta, payload = wire.unpack(bundle)
-    wire.require_keys(meta, "grant", "manifest", "record")
-    manifest = record_manifest(str(wire.text_field(meta, "manifest")), record)
-    grant_text = wire.text_field(meta, "grant", optional=True)
-    grant = None if grant_text is None else Grant.from_bytes(grant_text)
-    if grant is not None and (grant.record != record or grant.grantee != identity.address):
-        raise IntegrityError("the grant received is for another record or recipient")
+    meta, manifest, grant, payload = _bundle_parts(bundle, record, identity)
     hashes = _ledger_hashes(meta.get("record"))
     with tempfile.TemporaryDirectory(prefix="scanseal-fetch-") as scratch:
         envelope_path = Path(scratch) / "envelope.sseal"
@@ -268,6 +289,21 @@ def open_bundle(
         return open_checked(
             envelope_path, manifest, identity, output, hashes, grant=grant, progress=progress
         )
+
+
+def _bundle_parts(
+    bundle: bytes, record: str, identity: Identity
+) -> tuple[dict[str, Any], Manifest, Grant | None, bytes]:
+    """A fetch response's fields, its manifest (checked against the record's CID), its grant
+    (checked to be for this record and recipient) and its envelope bytes."""
+    meta, payload = wire.unpack(bundle)
+    wire.require_keys(meta, "grant", "manifest", "record")
+    manifest = record_manifest(str(wire.text_field(meta, "manifest")), record)
+    grant_text = wire.text_field(meta, "grant", optional=True)
+    grant = None if grant_text is None else Grant.from_bytes(grant_text)
+    if grant is not None and (grant.record != record or grant.grantee != identity.address):
+        raise IntegrityError("the grant received is for another record or recipient")
+    return meta, manifest, grant, payload
 
 
 def record_manifest(text: str, record: str) -> Manifest:

@@ -13,6 +13,7 @@ from typing import BinaryIO
 
 from scanseal.crypto.identity import Identity, IdentityCard
 from scanseal.errors import InvalidInput
+from scanseal.ingest import IngestedImage
 from scanseal.storage import BlobStore, ObjectStat, Readable, cid_of
 from scanseal.transfer.local import Progress, ScreenPolicy, SealedFile, seal_file
 
@@ -26,25 +27,31 @@ def with_self(recipients: Sequence[IdentityCard], owner: Identity) -> list[Ident
 
 
 def seal_for_upload(
-    source: Path,
+    source: Path | IngestedImage,
     recipients: Sequence[IdentityCard],
     uploader: Identity,
     workdir: Path,
     *,
     progress: Progress | None = None,
     screen: ScreenPolicy = "flag",
+    name: str | None = None,
+    digest: bytes | None = None,
 ) -> SealedFile:
     """Seal for ``recipients`` and the uploader (who must be able to grant later); the
     manifest names the envelope's CID, though nothing is stored locally. ``screen`` is the
-    tamper-screening policy of :func:`~scanseal.transfer.local.seal_file`."""
+    tamper-screening policy of :func:`~scanseal.transfer.local.seal_file`. The envelope is
+    ``workdir/NAME.sseal``, NAME the source's file name unless ``name`` says otherwise;
+    ``digest`` is the source's pixel digest when already known (``seal_file``)."""
+    path = source.path if isinstance(source, IngestedImage) else source
     return seal_file(
         source,
         with_self(recipients, uploader),
         uploader,
-        workdir / (source.name + ".sseal"),
+        workdir / ((name or path.name) + ".sseal"),
         store=_CidOnly(),
         progress=progress,
         screen=screen,
+        digest=digest,
     )
 
 

@@ -1,0 +1,357 @@
+"""``scanseal send``, ``inbox``, ``fetch``, ``grant`` and ``revoke``: studies through a gateway.
+
+``send`` takes files and directories (walked recursively), groups the instances by Study
+Instance UID, sends each at most once (``transfer.study``'s send log in ``--workdir``) and says
+what became of each instance and of each study. ``inbox`` lists the studies shared with the
+caller (``transfer.catalogue``); ``fetch``, ``grant`` and ``revoke`` take record CIDs as before,
+or Study Instance UIDs, resolved there to the study's instance records.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from scanseal._cli._common import (
+    AsName,
+    BurnedInOption,
+    CaOption,
+    GatewayOption,
+    KeepOption,
+    connect,
+    deidentified,
+    refuse,
+    study_bars,
+    study_records,
+    warn_if_flagged,
+    warn_undescribed,
+)
+from scanseal.crypto.identity import IdentityCard
+from scanseal.errors import GatewayUnavailable, InvalidInput, ScanSealError
+from scanseal.transfer.catalogue import already_fetched, is_study_uid, study_path
+
+if TYPE_CHECKING:  # the client pulls in httpx: import it only when talking to a gateway
+    from rich.progress import Progress
+
+    from scanseal.client import GatewayClient
+    from scanseal.transfer.study import StudySender, StudyTally
+
+_out = Console(highlight=False, soft_wrap=True)
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def send(
+    sources: Annotated[
+        list[Path], typer.Argument(metavar="DIR|FILE...", help="Studies: files or directories.")
+    ],
+    to: Annotated[list[Path], typer.Option("--to", help="Recipient identity card (repeatable).")],
+    workdir: Annotated[
+        Path,
+        typer.Option("--workdir", help="Where the sealed envelopes and the send log are kept."),
+    ] = Path("."),
+    as_name: AsName = None,
+    gateway: GatewayOption = None,
+    ca: CaOption = None,
+    deid_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--deid", help="De-identify first with this key file (tokens: WORKDIR/tokens)."
+        ),
+    ] = None,
+    keep: KeepOption = None,
+    allow_burned_in: BurnedInOption = False,
+) -> None:
+    """Seal each instance here and upload it, study by study: one record per instance.
+
+    Directories are walked recursively; each study gets a summary line and a signed manifest.
+
+    What an earlier send registered (the send log in WORKDIR) is not sent again.
+
+    An instance that fails is named, and the others are still sent.
+
+    Then, on stderr, each recipient's card fingerprint, to compare with what they read out."""
+    from scanseal.transfer.study import expand
+
+    files = expand(sources)
+    cards = [IdentityCard.load(path) for path in to]
+    with deidentified(files, deid_key, keep, workdir, allow_burned_in) as sending:
+        _send(sending, cards, workdir, connect(gateway, ca, as_name))
+
+
+def _send(
+    files: list[Path], cards: list[IdentityCard], workdir: Path, client: GatewayClient
+) -> None:
+    from scanseal.transfer.study import StudySender
+
+    if client.identity is None:
+        raise InvalidInput("sending needs an identity (--as NAME)")
+    total = sum(path.stat().st_size for path in files)
+    unread: list[ScanSealError] = []
+    with client, StudySender(client, client.identity, cards, workdir) as sender, study_bars() as p:
+        bar = _Bar(p, f"sending {len(files)} file(s)", total)
+        tallies = _send_each(sender, files, bar, unread)
+        for tally in tallies:
+            _summarize(sender, tally)
+    for card in cards:
+        _err.print(f"sealed for {card.name}  fingerprint {card.fingerprint}", markup=False)
+    failed = unread + [_named(path, error) for t in tallies for path, error in t.failed]
+    if len(failed) > 1:
+        _err.print(f"{len(failed)} of {len(files)} file(s) not sent:", markup=False)
+    refuse(failed)
+
+
+class _Bar:
+    """One bar over every file's bytes, with rate and time left (on a terminal only)."""
+
+    def __init__(self, progress: Progress, label: str, total: int) -> None:
+        self._progress, self.done = progress, 0
+        self._task = progress.add_task(label, total=total)
+
+    def advance(self, n: int) -> None:
+        self._progress.advance(self._task, n)
+
+    def finish(self, size: int) -> None:
+        """A file is done (sent, skipped or failed): the bar counts exactly its size."""
+        self.done += size
+        self._progress.update(self._task, completed=self.done)
+
+
+def _send_each(
+    sender: StudySender, files: list[Path], bar: _Bar, unread: list[ScanSealError]
+) -> list[StudyTally]:
+    """Ingest and send each file in turn (then let it go); one tally per study, in the order
+    met. A file ingest refuses goes to ``unread``, naming it; a gateway that stops answering
+    ends the whole send (the next instance would meet the same)."""
+    from scanseal.transfer.study import Instance, StudyTally
+
+    tallies: dict[str | None, StudyTally] = {}
+    for path in files:
+        try:
+            instance = Instance.read(path)
+            tally = tallies.setdefault(instance.study, StudyTally(instance.study))
+            try:
+                sent = sender.send(instance, progress=bar.advance)
+            except GatewayUnavailable:
+                raise
+            except ScanSealError as error:
+                tally.failed.append((path, error))
+                continue
+        except GatewayUnavailable:
+            raise
+        except ScanSealError as error:
+            unread.append(_named(path, error))
+            continue
+        finally:
+            bar.finish(path.stat().st_size)
+        tally.add(sent)
+        if sent.manifest is not None:
+            warn_if_flagged(sent.manifest, path.name)
+        again = "  (already sent)" if sent.skipped else ""
+        _out.print(f"{path.name}  record {sent.record}{again}", markup=False)
+    return list(tallies.values())
+
+
+def _summarize(sender: StudySender, tally: StudyTally) -> None:
+    """A study's summary line, and its signed manifest when every instance was registered."""
+    if tally.study is None:
+        return  # PNG and JPEG: no study
+    counts = f"{len(tally.records) - tally.skipped} sent, {tally.skipped} already sent, "
+    counts += f"{len(tally.failed)} failed"
+    _out.print(f"study {tally.study}: {tally.count} instance(s), {counts}", markup=False)
+    if not tally.failed:
+        path = sender.seal_study(tally.study, tally.records)
+        _out.print(f"study {tally.study}: study manifest {path}", markup=False)
+
+
+def _named(path: Path, error: ScanSealError) -> ScanSealError:
+    """``error`` with its reason naming ``path`` (ingest's reasons already start with it)."""
+    if error.reason.startswith(path.name):
+        return error
+    named = type(error)(f"{path}: {error.reason}")
+    named.exit_code = error.exit_code
+    return named
+
+
+def inbox(
+    as_name: AsName = None,
+    gateway: GatewayOption = None,
+    ca: CaOption = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the studies as JSON.")] = False,
+) -> None:
+    """List the studies shared with you: patient, date, modality, sender, instances, warnings.
+
+    Each new record is fetched once to read what it is (a logged fetch, like any other).
+
+    What it is stays in your home ($SCANSEAL_HOME/catalogue), so the next listing is quick."""
+    from scanseal.config import scanseal_home
+    from scanseal.transfer.catalogue import Catalogue
+
+    with connect(gateway, ca, as_name) as client:
+        if client.identity is None:
+            raise InvalidInput("the inbox needs an identity (--as NAME)")
+        with Catalogue.of(scanseal_home(), client.identity.address) as catalogue:
+            warn_undescribed(catalogue.refresh(client))
+            studies = catalogue.studies()
+    if json_out:
+        _out.print(json.dumps(studies, indent=2), markup=False)
+        return
+    table = Table(title=f"{len(studies)} study(ies) shared with you", title_justify="left")
+    for column in ("study", "patient", "date", "modality", "sender", "instances", "warnings"):
+        table.add_column(column, overflow="fold")
+    for study in studies:
+        patient = " ".join(str(v) for v in (study["patient_name"], study["patient_id"]) if v)
+        table.add_row(
+            str(study["study"] or "(no study: PNG/JPEG)"), patient or "-",
+            str(study["study_datetime"] or "-"), ", ".join(study["modalities"]) or "-",
+            ", ".join(study["senders"]), str(study["instances"]),
+            "\n".join(study["warnings"]) or "-",
+        )  # fmt: skip
+    _out.print(table)
+
+
+def fetch(
+    records: Annotated[
+        list[str], typer.Argument(metavar="STUDY|RECORD...", help="Study Instance UIDs or CIDs.")
+    ],
+    output: Annotated[
+        Path,
+        typer.Option("-o", "--output", help="Directory (studies, several records) or file."),
+    ],
+    as_name: AsName = None,
+    gateway: GatewayOption = None,
+    ca: CaOption = None,
+    to_pacs: Annotated[
+        str | None,
+        typer.Option("--to-pacs", help="Then C-STORE the opened instances to AET@HOST:PORT."),
+    ] = None,
+    calling_ae: Annotated[
+        str, typer.Option("--calling-ae", help="Our AE title towards the PACS.")
+    ] = "SCANSEAL",
+) -> None:
+    """Fetch records by signed request, check every hash, decrypt; nothing written on failure.
+
+    A study is written as DIR/<StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm.
+
+    A file already there with the sealed bytes is kept, so an interrupted fetch resumes."""
+    studies = [r for r in records if is_study_uid(r)]
+    if studies and len(studies) != len(records):
+        raise InvalidInput("fetch either studies (UIDs) or records (CIDs), not both at once")
+    destination = None
+    if to_pacs is not None:
+        from scanseal.dicom.forward import Destination
+
+        destination = Destination.parse(to_pacs)
+    with connect(gateway, ca, as_name) as client:
+        opened = (
+            _fetch_studies(client, studies, output) if studies else _fetch(client, records, output)
+        )
+    if destination is not None:
+        from scanseal.dicom.forward import forward
+
+        sent = forward(opened, destination, calling_ae)
+        _out.print(f"forwarded {sent} instance(s) to {destination}")
+
+
+def _fetch(client: GatewayClient, records: list[str], output: Path) -> list[Path]:
+    opened_paths: list[Path] = []
+    with study_bars() as p:
+        task = p.add_task(f"fetching {len(records)} record(s)", total=len(records))
+        for record in records:
+            target = output / record if len(records) > 1 or output.is_dir() else output
+            opened = client.fetch(record, target)
+            warn_if_flagged(opened.manifest, record)
+            opened_paths.append(opened.path)
+            p.advance(task, 1)
+            _out.print(f"{record} -> {opened.path}  (verified against manifest and ledger)")
+    return opened_paths
+
+
+def _fetch_studies(client: GatewayClient, studies: list[str], output: Path) -> list[Path]:
+    if output.exists() and not output.is_dir():
+        raise InvalidInput(f"{output} is not a directory: a study is fetched into one")
+    paths: list[Path] = []
+    for study in studies:
+        entries = study_records(client, study, owned=False)
+        kept = 0
+        with study_bars() as p:
+            task = p.add_task(f"fetching study {study}", total=len(entries))
+            for entry in entries:
+                target = study_path(output, entry)
+                if already_fetched(target, entry):
+                    kept += 1
+                else:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    opened = client.fetch(entry.record, target)
+                    warn_if_flagged(opened.manifest, entry.sop or entry.record)
+                    _out.print(
+                        f"{entry.record} -> {target}  (verified against manifest and ledger)"
+                    )
+                paths.append(target)
+                p.advance(task, 1)
+        _out.print(f"study {study}: {len(entries)} instance(s), {len(entries) - kept} fetched, "
+                   f"{kept} already here -> {output / study}", markup=False)  # fmt: skip
+    return paths
+
+
+def grant(
+    record: Annotated[
+        str, typer.Argument(metavar="STUDY|RECORD", help="A study or record you own.")
+    ],
+    to: Annotated[Path, typer.Option("--to", help="Identity card of the new recipient.")],
+    as_name: AsName = None,
+    gateway: GatewayOption = None,
+    ca: CaOption = None,
+) -> None:
+    """Re-wrap a record's key for one more recipient and grant access on the ledger.
+
+    For a study: each of its instance records that you own."""
+    card = IdentityCard.load(to)
+    with connect(gateway, ca, as_name) as client:
+        for cid in _targets(client, record):
+            answer = client.grant(cid, card)
+            _out.print(
+                f"granted {card.name} ({card.address}) on {cid}; grant {answer['grant_cid']}"
+            )
+
+
+def revoke(
+    record: Annotated[
+        str, typer.Argument(metavar="STUDY|RECORD", help="A study or record you own.")
+    ],
+    grantee: Annotated[str, typer.Option("--from", help="Address or card file to revoke.")],
+    as_name: AsName = None,
+    gateway: GatewayOption = None,
+    ca: CaOption = None,
+) -> None:
+    """Stop future releases of a record to a grantee (what it downloaded stays with it).
+
+    For a study: each of its instance records that you own."""
+    address = IdentityCard.load(Path(grantee)).address if Path(grantee).is_file() else grantee
+    with connect(gateway, ca, as_name) as client:
+        for cid in _targets(client, record):
+            client.revoke(cid, address)
+            _out.print(f"revoked {address} on {cid}")
+
+
+def _targets(client: GatewayClient, record: str) -> Iterable[str]:
+    """``record`` itself, or the records of the study it names that the caller owns."""
+    if not is_study_uid(record):
+        return [record]
+    return [entry.record for entry in study_records(client, record, owned=True)]
+
+
+def register(app: typer.Typer) -> None:
+    for name, command in (
+        ("send", send),
+        ("inbox", inbox),
+        ("fetch", fetch),
+        ("grant", grant),
+        ("revoke", revoke),
+    ):
+        app.command(name)(command)

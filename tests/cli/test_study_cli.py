@@ -1,0 +1,278 @@
+"""Studies as the unit, through the CLI against a real `scanseal serve`: `send DIR` grouped by
+study and idempotent (a kill mid-way included), `inbox`, `fetch STUDY` into
+study/series/instance files (resumable), and study grants, revocations and audits."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pydicom
+import pytest
+from tests.dicom.scu import same_instance
+
+from cli.crafted import crafted_rle
+from cli_support import Result, against_gateway, one_error_line
+from gateway_harness import PASSPHRASE, GatewayProcess, World, free_port, make_world
+from scanseal.client import GatewayClient
+from scanseal.transfer.study import SEND_LOG, Instance, StudySender
+from scanseal.transfer.study_manifest import StudyManifest, verify_member
+from study_objects import mixed_study, write
+
+RECORD = re.compile(r"record (b[a-z2-7]+)")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    return make_world(tmp_path_factory.mktemp("studies"), ["ito", "lee", "novak"])
+
+
+@pytest.fixture(scope="module")
+def gateway(world: World):
+    process = GatewayProcess(world).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def run(world: World, gateway: GatewayProcess, monkeypatch, capsys):
+    return against_gateway(monkeypatch, capsys, world.home, gateway.url, PASSPHRASE)
+
+
+def records(world: World) -> int:
+    db = world.home / "gateway" / "gateway.sqlite3"
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        return int(conn.execute("SELECT count(*) FROM records").fetchone()[0])
+
+
+def study_tree(root: Path, images: int = 2, only: int | None = None) -> tuple[str, list[Path]]:
+    """A mixed study written as a PACS export would: one folder per series, and the same file
+    names (IM0000, IM0001, …) in every folder (``only``: its first objects alone)."""
+    datasets = mixed_study(images)[:only]
+    series: dict[str, list[Path]] = {}
+    for ds in datasets:
+        names = series.setdefault(ds.SeriesInstanceUID, [])
+        folder = root / f"SE{list(series).index(ds.SeriesInstanceUID):03d}"
+        (written,) = write([ds], folder)
+        names.append(written.rename(folder / f"IM{len(names):04d}"))
+    return str(datasets[0].StudyInstanceUID), [p for names in series.values() for p in names]
+
+
+def summary(study: str, count: int, sent: int, skipped: int, failed: int = 0) -> str:
+    return (
+        f"study {study}: {count} instance(s), {sent} sent, {skipped} already sent, {failed} failed"
+    )
+
+
+def send(run, world: World, *sources: Path, workdir: Path, to: str = "lee") -> Result:
+    return run("send", *map(str, sources), "--to", str(world.cards[to]), "--as", "ito",
+               "--workdir", str(workdir))  # fmt: skip
+
+
+def test_send_a_directory_by_study_then_again_sends_nothing(run, world, tmp_path):
+    first, first_paths = study_tree(tmp_path / "export" / "A")
+    second, second_paths = study_tree(tmp_path / "export" / "B", images=1)
+    (tmp_path / "export" / "DICOMDIR").write_bytes(b"not an instance")  # an index: left out
+    before = records(world)
+    sent = send(run, world, tmp_path / "export", workdir=tmp_path / "out")
+    assert sent.code == 0, sent.err
+    count = len(first_paths) + len(second_paths)
+    assert len(RECORD.findall(sent.out)) == count
+    assert records(world) == before + count
+    lines = sent.out.splitlines()
+    assert summary(first, len(first_paths), len(first_paths), 0) in lines
+    assert summary(second, len(second_paths), len(second_paths), 0) in lines
+    assert len(list((tmp_path / "out").glob("*.sseal"))) == count  # same names: no overwrite
+    sent_records = RECORD.findall(sent.out)
+    for study, paths in ((first, first_paths), (second, second_paths)):
+        (line,) = [x for x in lines if x.startswith(f"study {study}: study manifest ")]
+        manifest = StudyManifest.from_bytes(Path(line.split()[-1]).read_bytes())
+        manifest.verify(study)
+        assert manifest.uploader_address == world.people["ito"].address
+        assert len(manifest.instances) == len(paths)
+        assert set(manifest.instances) <= set(sent_records)
+        index, proof = manifest.proof(manifest.instances[-1])
+        verify_member(manifest.instances[-1], index, proof, len(paths), manifest.merkle_root)
+
+    again = send(run, world, tmp_path / "export", workdir=tmp_path / "out")
+    assert again.code == 0, again.err
+    assert RECORD.findall(again.out) == RECORD.findall(sent.out)
+    assert again.out.count("(already sent)") == count
+    assert summary(first, len(first_paths), 0, len(first_paths)) in again.out.splitlines()
+    assert records(world) == before + count
+    other = send(run, world, first_paths[0], workdir=tmp_path / "out", to="novak")
+    assert "(already sent)" not in other.out  # to someone else: a send of its own
+    assert records(world) == before + count + 1
+
+
+def test_a_failing_instance_is_named_and_the_others_are_sent(run, world, tmp_path):
+    """A file ingest refuses (truncated) and an instance of the study whose pixels do not
+    decode: both named, exit 2, every other instance sent, and no study manifest for a study
+    that is not all there."""
+    study, paths = study_tree(tmp_path / "study", images=1)
+    broken = paths[0].parent / "broken.dcm"
+    broken.write_bytes(paths[0].read_bytes()[:600])  # truncated
+    undecodable = pydicom.dcmread(crafted_rle(tmp_path / "crafted.dcm"))
+    undecodable.StudyInstanceUID = study
+    undecodable.save_as(paths[0].parent / "undecodable.dcm", enforce_file_format=True)
+    before = records(world)
+    sent = send(run, world, tmp_path / "study", workdir=tmp_path / "out")
+    assert sent.code == 2  # InvalidInput, as for one bad file
+    errors = [line for line in sent.err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 2
+    assert any(e.startswith(f"error: {broken.name}: truncated DICOM") for e in errors)
+    assert any("undecodable.dcm" in e and "Pixel Data" in e for e in errors)
+    assert "2 of " in sent.err
+    assert "Traceback" not in sent.err
+    assert len(RECORD.findall(sent.out)) == len(paths)
+    assert summary(study, len(paths) + 1, len(paths), 0, failed=1) in sent.out.splitlines()
+    assert "study manifest" not in sent.out  # the study is not all there: no manifest for it
+    assert records(world) == before + len(paths)
+    missing = send(run, world, tmp_path / "nope", workdir=tmp_path / "out")
+    assert missing.code == 2
+    assert "no such file or directory" in one_error_line(missing)
+
+
+def test_a_send_killed_mid_way_completes_without_duplicates(world, gateway, tmp_path):
+    """SIGKILL after the first records, then the same command again: every instance once."""
+    _study, paths = study_tree(tmp_path / "study", images=6)
+    before = records(world)
+    command = [sys.executable, "-m", "scanseal", "send", str(tmp_path / "study"), "--to",
+               str(world.cards["lee"]), "--as", "ito", "--gateway", gateway.url,
+               "--workdir", str(tmp_path / "out")]  # fmt: skip
+    env = {**world.env(), "PYTHONUNBUFFERED": "1"}
+    child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    for _ in range(3):
+        assert RECORD.search(child.stdout.readline())
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    assert before + 3 <= records(world) < before + len(paths)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("(already sent)") >= 3
+    assert records(world) == before + len(paths)
+
+
+class _KilledAfterUpload:
+    """The real gateway client, with the process 'killed' once the gateway has the upload but
+    before the send log heard back: the window a pending row exists for."""
+
+    def __init__(self, client: GatewayClient) -> None:
+        self.client, self.url = client, client.url
+
+    def upload(self, sealed):
+        self.client.upload(sealed)
+        raise KeyboardInterrupt
+
+    def holds(self, record: str) -> bool:
+        return self.client.holds(record)
+
+
+def test_a_pending_upload_the_gateway_holds_is_not_sent_again(world, gateway, tmp_path):
+    (source,) = write(mixed_study(1)[:1], tmp_path / "in")
+    instance = Instance.read(source)
+    before = records(world)
+    with GatewayClient(gateway.url, world.people["ito"]) as client:
+        card = world.people["lee"].card
+        dying = StudySender(_KilledAfterUpload(client), world.people["ito"], [card], tmp_path)
+        with dying, pytest.raises(KeyboardInterrupt):
+            dying.send(instance)
+        log = sqlite3.connect(tmp_path / SEND_LOG)
+        ((state, record),) = log.execute("SELECT state, record FROM sent").fetchall()
+        log.close()
+        assert state == "pending"
+        with StudySender(client, world.people["ito"], [card], tmp_path) as sender:
+            again = sender.send(instance)
+    assert (again.skipped, again.record) == (True, record)
+    assert records(world) == before + 1
+
+
+def test_inbox_fetch_study_and_resume(run, world, tmp_path):
+    study, paths = study_tree(tmp_path / "study", images=2)
+    assert send(run, world, tmp_path / "study", workdir=tmp_path / "out").code == 0
+    listed = run("inbox", "--as", "lee", "--json")
+    assert listed.code == 0, listed.err
+    (entry,) = [s for s in json.loads(listed.out) if s["study"] == study]
+    assert entry["instances"] == len(paths)
+    assert entry["patient_name"] == "Study^Test"
+    assert entry["senders"] == ["ito"]
+    assert set(entry["modalities"]) == {"CT", "RTPLAN", "SR", "KO", "PR", "DOC"}
+    assert entry["warnings"] == []
+    table = run("inbox", "--as", "lee")
+    assert study in table.out
+    assert "Study^Test" in table.out
+
+    out = tmp_path / "fetched"
+    fetched = run("fetch", study, "-o", str(out), "--as", "lee")
+    assert fetched.code == 0, fetched.err
+    for path in paths:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        target = out / study / ds.SeriesInstanceUID / f"{ds.SOPInstanceUID}.dcm"
+        assert target.read_bytes() == path.read_bytes()
+    expected = f"study {study}: {len(paths)} instance(s), {len(paths)} fetched, 0 already here"
+    assert expected in fetched.out
+    written = sorted(out.rglob("*.dcm"))
+    written[0].unlink()
+    written[1].write_bytes(b"changed")  # not the sealed bytes: fetched again
+    resumed = run("fetch", study, "-o", str(out), "--as", "lee")
+    assert resumed.code == 0, resumed.err
+    assert f"{len(paths)} instance(s), 2 fetched, {len(paths) - 2} already here" in resumed.out
+    assert written[1].read_bytes() != b"changed"
+    stranger = run("fetch", study, "-o", str(tmp_path / "x"), "--as", "novak")
+    assert stranger.code == 6  # NotFound: nothing of that study is shared with novak
+    one_error_line(stranger)
+
+
+def test_study_grant_revoke_and_audit_cover_every_instance(run, world, gateway, tmp_path):
+    study, paths = study_tree(tmp_path / "study", images=1, only=3)  # a CT, an RT plan, an SR
+    assert send(run, world, tmp_path / "study", workdir=tmp_path / "out").code == 0
+    granted = run("grant", study, "--to", str(world.cards["novak"]), "--as", "ito")
+    assert granted.code == 0, granted.err
+    assert granted.out.count("granted novak") == len(paths)
+    assert run("fetch", study, "-o", str(tmp_path / "n"), "--as", "novak").code == 0
+    assert len(list((tmp_path / "n").rglob("*.dcm"))) == len(paths)
+    not_owner = run("grant", study, "--to", str(world.cards["lee"]), "--as", "novak")
+    assert not_owner.code == 6  # novak owns no record of it
+    revoked = run("revoke", study, "--from", str(world.cards["novak"]), "--as", "ito")
+    assert revoked.code == 0, revoked.err
+    assert revoked.out.count("revoked") == len(paths)
+    with GatewayClient(gateway.url, world.people["novak"]) as novak:
+        for record in re.findall(r" on (b[a-z2-7]+);", granted.out):
+            with pytest.raises(Exception, match="revoked"):
+                novak.fetch(record, tmp_path / "again.dcm")
+    audit = run("audit", study, "--as", "ito", "--json", "-")
+    assert audit.code == 0, audit.err
+    trail = json.loads(audit.out)
+    assert len({e["record"] for e in trail}) == len(paths)
+    assert {e["action"] for e in trail} >= {"stored", "granted", "revoked", "access"}
+
+
+def test_fetch_study_to_pacs_forwards_every_object(run, world, tmp_path):
+    """`fetch STUDY --to-pacs`: every object of the mixed study reaches the PACS (a pynetdicom
+    Storage SCP child process), element for element."""
+    study, paths = study_tree(tmp_path / "study", images=1, only=4)  # CT, RT plan, two SRs
+    assert send(run, world, tmp_path / "study", workdir=tmp_path / "out").code == 0
+    inbox, port = tmp_path / "pacs", free_port()
+    inbox.mkdir()
+    scp = Path(__file__).parents[1] / "dicom" / "pacs_scp.py"
+    pacs = subprocess.Popen([sys.executable, str(scp), str(port), str(inbox)],
+                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert pacs.stdout is not None
+        assert pacs.stdout.readline().strip() == "ready"
+        done = run("fetch", study, "-o", str(tmp_path / "f"), "--as", "lee",
+                   "--to-pacs", f"PACS@127.0.0.1:{port}")  # fmt: skip
+        assert done.code == 0, done.err
+        assert f"forwarded {len(paths)} instance(s)" in done.out
+        for path in paths:
+            same_instance(inbox / f"{pydicom.dcmread(path).SOPInstanceUID}.dcm", path)
+    finally:
+        pacs.terminate()
+        pacs.wait(timeout=10)
