@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 from pydicom.data import get_testdata_file
 
@@ -29,9 +30,14 @@ def test_json_line_per_input_with_bad_file_in_the_middle(tmp_path, run):
     assert "bad.png" in lines[1]["error"]
     assert "score" not in lines[1]
     for line in (lines[0], lines[2]):
-        assert set(line) == {"path", "tampered", "score", "threshold", "regions"}
+        assert set(line) == {
+            "path", "tampered", "score", "threshold", "false_alarm_rate", "regions",
+        }  # fmt: skip
         assert 0.0 <= line["score"] <= 1.0
         assert line["tampered"] == (line["score"] >= line["threshold"])
+        rate = default_detector().false_alarm_rate(line["score"])
+        assert rate is not None
+        assert line["false_alarm_rate"] == pytest.approx(rate, abs=1e-4)
         assert all(len(box) == 4 for box in line["regions"])
 
 
