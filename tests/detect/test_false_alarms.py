@@ -18,7 +18,7 @@ from scanseal.detect import MODEL_DIR, Detector, default_detector
 from scanseal.detect.training import falsealarm, metrics, sources, unseen
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
-TEST_SEED = 4243
+TEST_SEED = falsealarm.FLOOR_SEED
 """Neither the calibration's nor the check set's nor the headline run's seed."""
 
 
@@ -99,6 +99,25 @@ def test_a_threshold_over_the_bound_is_never_written(tmp_path):
     with pytest.raises(SystemExit, match="not written"):
         falsealarm.write(tmp_path, chosen)
     assert (tmp_path / "detector.json").read_bytes() == before
+
+
+def test_writing_stores_threshold_block_and_floors(tmp_path):
+    for name in ("detector.json", "detector.onnx"):
+        shutil.copy(MODEL_DIR / name, tmp_path / name)
+    chosen = {
+        "threshold": 0.97,
+        "floors": {"accuracy": 0.5, "acceptance_unseen": {"auc": 0.55}},
+        "false_alarms": {"check_false_alarm_rate": 0.01, "authentic_scores": [0.1, 0.2]},
+    }
+    falsealarm.write(tmp_path, chosen)
+    card = json.loads((tmp_path / "detector.json").read_text())
+    assert card["threshold"] == 0.97
+    assert card["acceptance"]["accuracy"] == 0.5
+    assert card["acceptance"]["auc"] == _card()["acceptance"]["auc"]
+    assert card["acceptance_unseen"] == {"auc": 0.55}
+    assert card["false_alarms"]["authentic_scores"] == [0.1, 0.2]
+    assert card["false_alarms"]["validation_threshold"] == 0.52044, "the first one is kept"
+    assert Detector(tmp_path).false_alarm_rate(0.15) == 0.5
 
 
 def test_the_shipped_threshold_came_from_unseen_sources():
