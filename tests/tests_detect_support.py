@@ -36,8 +36,12 @@ def save_png16(plane: np.ndarray, path: Path) -> Path:
 
 
 def flagged_dicom(path: Path, modality: str = "CT") -> Path:
-    """:func:`flagged_plane` as a 16-bit DICOM the shipped model flags too (scored about 0.80
-        against a threshold near 0.52). The SOP Instance UID derives from the file name: give each
-    instance sent to one gateway a name of its own."""
+    """:func:`flagged_plane` as a 16-bit DICOM the shipped model flags too. A CT holds it as
+    HU −1000…1000 (intercept −1000), the window preprocessing gives CT, so the model sees the
+    plane itself. The SOP Instance UID derives from the file name: give each instance sent to
+    one gateway a name of its own."""
+    if modality == "CT":
+        pixels = (np.clip(flagged_plane(), 0, 1) * 2000 + 0.5).astype(np.uint16)
+        return make_dicom(path, pixels, modality=modality, RescaleIntercept=-1000, RescaleSlope=1)
     pixels = (np.clip(flagged_plane(), 0, 1) * 65535 + 0.5).astype(np.uint16)
     return make_dicom(path, pixels, modality=modality)

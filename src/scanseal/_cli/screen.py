@@ -27,7 +27,10 @@ _out = Console(markup=False, highlight=False, soft_wrap=True)
 def screen(
     files: Annotated[list[Path], typer.Argument(help="DICOM, PNG or JPEG images to screen.")],
     as_json: Annotated[
-        bool, typer.Option("--json", help="One JSON object per line per input.")
+        bool,
+        typer.Option(
+            "--json", help="One JSON object per line per input (with its false_alarm_rate)."
+        ),
     ] = False,
     heatmap: Annotated[
         Path | None,

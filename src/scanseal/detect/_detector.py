@@ -33,7 +33,12 @@ def sigmoid(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
 
 @dataclass(frozen=True)
 class Screening:
-    """One image's verdict: calibrated score, the model's threshold, and where it looked."""
+    """One image's verdict: calibrated score, the model's threshold, and where it looked.
+
+    ``false_alarm_rate`` is the share of the card's authentic images of unseen sources that
+    score at least this high (None for a card without them): how often an untouched image
+    scores like this one.
+    """
 
     path: Path
     score: float
@@ -42,6 +47,7 @@ class Screening:
     regions: list[tuple[int, int, int, int]]
     plane: FloatArray = field(repr=False)
     heat: FloatArray = field(repr=False)
+    false_alarm_rate: float | None = None
 
     @property
     def tampered(self) -> bool:
@@ -54,6 +60,9 @@ class Screening:
             "tampered": self.tampered,
             "score": round(self.score, 6),
             "threshold": self.threshold,
+            "false_alarm_rate": (
+                None if self.false_alarm_rate is None else round(self.false_alarm_rate, 4)
+            ),
             "regions": [list(box) for box in self.regions],
         }
 
@@ -69,7 +78,8 @@ class Screening:
 
 
 class Detector:
-    """Loads ``detector.onnx`` and its card ``detector.json`` (version, threshold, input spec)."""
+    """Loads ``detector.onnx`` and its card ``detector.json`` (version, threshold, input spec,
+    and the authentic scores of unseen sources the threshold was chosen on)."""
 
     def __init__(self, model_dir: Path = MODEL_DIR, *, threads: int = 1) -> None:
         card_path, onnx_path = model_dir / "detector.json", model_dir / "detector.onnx"
@@ -82,12 +92,21 @@ class Detector:
         self.temperature: float = float(card["temperature"])
         self.heat_level: float = float(card.get("heat_level", 0.5))
         self.size: int = int(card["input"]["shape"][2])
+        authentic = card.get("false_alarms", {}).get("authentic_scores", [])
+        self._authentic = np.sort(np.asarray(authentic, np.float64))
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         self._session = onnxruntime.InferenceSession(
             str(onnx_path), options, providers=["CPUExecutionProvider"]
         )
+
+    def false_alarm_rate(self, score: float) -> float | None:
+        """Share of the card's authentic images scoring ``score`` or higher (None without)."""
+        count = len(self._authentic)
+        if count == 0:
+            return None
+        return float(count - np.searchsorted(self._authentic, score, side="left")) / count
 
     def score_planes(self, planes: FloatArray) -> tuple[FloatArray, FloatArray]:
         """Calibrated scores (N,) and probability maps (N, h, w) for (N, size, size) planes."""
@@ -107,6 +126,7 @@ class Detector:
         return Screening(
             path, score, self.threshold, self.version,
             boxes if score >= self.threshold else [], plane, maps[0],
+            self.false_alarm_rate(score),
         )  # fmt: skip
 
     def screen(self, source: Path | IngestedImage) -> Screening:

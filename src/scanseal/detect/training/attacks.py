@@ -60,7 +60,7 @@ def _median3(plane: Plane) -> Plane:
     return np.asarray(np.median(np.stack(stack), axis=0), np.float32)
 
 
-def _box(plane: Plane, half: int) -> Plane:
+def box_mean(plane: Plane, half: int) -> Plane:
     """Mean over a (2·half+1)² box by summed-area table (edge-replicated)."""
     side = 2 * half + 1
     padded = np.pad(plane.astype(np.float64), ((half + 1, half), (half + 1, half)), mode="edge")
@@ -84,7 +84,7 @@ def _dilate(mask: Mask, radius: int) -> Mask:
     """Binary dilation by a square of side 2·radius+1."""
     if radius <= 0:
         return mask
-    return np.asarray(_box(mask.astype(np.float32), radius) > 1e-6)
+    return np.asarray(box_mean(mask.astype(np.float32), radius) > 1e-6)
 
 
 def _gaussian(rng: Rng, shape: tuple[int, ...]) -> Plane:
@@ -349,7 +349,7 @@ def retouch(rng: Rng, plane: Plane, _donor: Plane) -> tuple[Plane, Mask]:
     if kind == 0:
         edited = _median3(_median3(plane))
     elif kind == 1:
-        edited = _box(plane, int(rng.integers(2, 5)))
+        edited = box_mean(plane, int(rng.integers(2, 5)))
     elif kind == 2:
         edited = fft_gauss(plane, float(rng.uniform(1.2, 3.0)))
     else:

@@ -36,7 +36,7 @@ def tables(result: dict[str, Any]) -> str:
     """The headline line and the per-source, per-family and per-modality tables."""
     run, overall = result["run"], result["overall"]
     head = (
-        f"Model {run['model']} at threshold {run['threshold']:.4f}, seed {run['seed']}: "
+        f"Model {run['model']} at threshold {run['threshold']:.5f}, seed {run['seed']}: "
         f"{run['images']} images of {len(run['sources'])} unseen sources, {run['samples']} "
         f"samples ({overall['tampered']:.0f} tampered). AUC {overall['auc']:.3f}, detection at "
         f"1% false alarms {overall['detection_at_1pct_fa']:.1%}, false alarms at the threshold "
