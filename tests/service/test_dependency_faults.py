@@ -306,7 +306,9 @@ def test_ipfs_node_killed_mid_upload(networked: Prober, ipfs: list[jsipfs.Daemon
     assert answers, "the upload did not return"
     networked.refused(answers[0], 503, "StorageUnavailable")
     networked.refused(networked.upload(networked.seal()), 503, "StorageUnavailable")  # node down
+    _failing(networked.gateway, "store")  # one node of two up, min_replicas = 2
     ipfs[0] = jsipfs.relaunch(victim)
+    _health(networked.gateway)
     networked.ok(networked.upload(sealed))
     _pinned_everywhere(networked, ipfs)
     networked.nothing_lost()

@@ -269,3 +269,17 @@ def _a_transaction_fails(gateway: GatewayProcess, url: str, tmp_path: Path) -> N
         ito.send(CT, [people["ito"].card], tmp_path)
     after = _samples(httpx.get(f"{gateway.url}/metrics").text)
     assert after["scanseal_ledger_transaction_failures_total"] >= 1
+
+
+def test_a_batch_is_overdue_only_far_past_batch_seconds():
+    """The batch check fails once the oldest pending entry waits 2 × batch_seconds + 60 s."""
+    from scanseal.ledger import LedgerStatus
+    from scanseal.service.health import overdue
+
+    def waited(seconds: float | None, batch_seconds: float | None = 5.0) -> bool:
+        return overdue(LedgerStatus("batched", 3, seconds, 1.0, 2, 0, batch_seconds))
+
+    assert not waited(None)
+    assert not waited(70.0)
+    assert waited(70.1)
+    assert not waited(10_000.0, None)  # per-record: nothing ever waits

@@ -16,6 +16,7 @@ docs/OPERATIONS.md describes the answer and the series.
 from __future__ import annotations
 
 import shutil
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
@@ -65,6 +66,7 @@ class Health:
         self.probes.update(extra or {})
         self._pool = ThreadPoolExecutor(len(self.probes), thread_name_prefix="health")
         self._running: dict[str, Future[dict[str, Any]]] = {}
+        self._starting = threading.Lock()  # two requests at once start each probe once
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -83,10 +85,11 @@ class Health:
         return (200 if answer["status"] == "ok" else 503), answer
 
     def _start(self, name: str, probe: Probe) -> Future[dict[str, Any]]:
-        running = self._running.get(name)
-        if running is None or running.done():
-            running = self._running[name] = self._pool.submit(probe)
-        return running
+        with self._starting:
+            running = self._running.get(name)
+            if running is None or running.done():
+                running = self._running[name] = self._pool.submit(probe)
+            return running
 
     def _chain(self) -> dict[str, Any]:
         number, _ = self._gateway.locked(self._gateway.ledger.chain.head)

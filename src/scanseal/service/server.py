@@ -216,13 +216,9 @@ def serve(
     _tune_collector()
     stop = threading.Event()
     forwarding = _start_forwarding(agent, stop)
-    app = create_app(
-        gateway,
-        _stow_mounts(scp.receiver) if scp and dicom.stow else [],
-        metrics=metrics,
-        watch=_watch(scp, agent, forwarding),
-    )
+    mounts = _stow_mounts(scp.receiver) if scp and dicom.stow else []
     try:
+        app = create_app(gateway, mounts, metrics=metrics, watch=_watch(scp, agent, forwarding))
         _run_http(gateway, app, listener)
     finally:
         stop.set()
