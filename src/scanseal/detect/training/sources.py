@@ -34,6 +34,7 @@ from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, MRImageStorage, 
 
 from scanseal.detect.training.data import pydicom_dirs
 from scanseal.errors import InvalidInput
+from scanseal.ingest import read_metadata
 from scanseal.integrity import pixel_digest
 
 CACHE_ENV: Final = "SCANSEAL_DETECT_DATA"
@@ -308,6 +309,8 @@ def _describe(path: Path, seen: set[bytes]) -> tuple[list[str], str] | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
+            if read_metadata(path).frames == 0:
+                return None  # an SR, a document, a plan: sealed as it is, never screened
             ds = pydicom.dcmread(path, stop_before_pixels=True)
             digest = pixel_digest(path)
         except Exception:  # pydicom or ingest refuses it: not a candidate
