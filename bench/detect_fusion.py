@@ -1,8 +1,10 @@
-"""An explicit copy-move search fused with the network, measured on the unseen sources.
+"""Hand-built evidence fused with the network, measured on the unseen sources.
 
-    python bench/detect_copymove.py [--seed 20261203] [--out bench/out/detect-copymove.json]
+    python bench/detect_fusion.py --method copymove|noise [--seed 20261203] [--out FILE]
 
-One direction of issue 18's point 3, measured without training: every 8×8 block (stride 1)
+Two directions of issue 18's point 3, measured without training.
+
+``copymove``, an explicit copy-move search: every 8×8 block (stride 1)
 of the half-resolution band-pass residual (the 2×2-mean plane minus its 5×5 mean, so a
 Poisson-cloned copy, whose offset is smooth, matches too), described by features invariant to
 the square's eight symmetries (mean and spread of the residual on six rings around the block's
@@ -12,6 +14,11 @@ is checked on the residual blocks under all eight symmetries (error under 15 % o
 energy). A rigid copy maps its source to its target by one symmetry S and one shift t, so each
 checked pair votes for (S, a − S·b); the evidence is the largest vote. Flat blocks (residual
 spread under half the noise level) are left out.
+
+``noise``, a region against the rest of its own image: the noise level (median absolute
+Laplacian residual) of each 16×16 tile on the body (tile mean over 0.05), as a log ratio to the
+image's median tile; the evidence is the largest absolute log ratio. Blurring, added noise and
+a splice from a source with other noise move a tile away from its image.
 
 Fusion: each score is turned into its false-alarm rate among authentic samples of the *other*
 unseen sources (leave-one-source-out, so no source's own images set its scale), and the fused
@@ -128,6 +135,25 @@ def evidence(plane: np.ndarray[Any, Any], seed: int = 0) -> float:
     return float(max(votes.values(), default=0))
 
 
+def noise_evidence(plane: np.ndarray[Any, Any]) -> float:
+    """The largest |log| ratio of a body tile's noise level to the image's median tile's."""
+    p = np.asarray(plane, np.float32)
+    residual = np.abs(4 * p[1:-1, 1:-1] - p[:-2, 1:-1] - p[2:, 1:-1] - p[1:-1, :-2] - p[1:-1, 2:])
+    side = 16
+    rows, cols = (residual.shape[0] // side) * side, (residual.shape[1] // side) * side
+    tiles = residual[:rows, :cols].reshape(rows // side, side, cols // side, side)
+    level = np.median(tiles.transpose(0, 2, 1, 3).reshape(-1, side * side), axis=1)
+    body = p[1 : rows + 1, 1 : cols + 1].reshape(rows // side, side, cols // side, side)
+    keep = body.mean(axis=(1, 3)).ravel() > 0.05
+    level = level[keep]
+    if len(level) < 4 or np.median(level) <= 0:
+        return 0.0
+    return float(np.max(np.abs(np.log((level + 1e-4) / (np.median(level) + 1e-4)))))
+
+
+METHODS = {"copymove": evidence, "noise": noise_evidence}
+
+
 def _rates(reference: np.ndarray[Any, Any], values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     ordered = np.sort(reference)
     return (len(ordered) - np.searchsorted(ordered, values, side="left") + 1) / (len(ordered) + 1)
@@ -160,9 +186,15 @@ def fuse_held_out(
 
 def _summary(
     labels: np.ndarray[Any, Any], scores: np.ndarray[Any, Any], cases: list[unseen.Case]
-) -> dict[str, float]:
+) -> dict[str, Any]:
     copy = np.array([c.kind == "copy_move" for c in cases]) | ~labels
+    kinds = np.array([c.kind for c in cases])
+    family_auc = {
+        f: metrics.auc(labels[(kinds == f) | ~labels], scores[(kinds == f) | ~labels])
+        for f in attacks.FAMILIES
+    }
     return {
+        "family_auc": family_auc,
         "auc": metrics.auc(labels, scores),
         "det_1pct": metrics.detection_at_false_alarm(labels, scores),
         "copy_move_auc": metrics.auc(labels[copy], scores[copy]),
@@ -172,18 +204,21 @@ def _summary(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--method", choices=sorted(METHODS), default="copymove")
     parser.add_argument("--seed", type=int, default=unseen.SEED)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench/out/detect-copymove.json")
+    parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    out = args.out or ROOT / f"bench/out/detect-fusion-{args.method}.json"
     cases = unseen.build(unseen.base_planes(), args.seed)
     net, _ = unseen.score(default_detector(), cases)
     started = time.process_time()
-    search = np.array([evidence(c.plane) for c in cases])
+    search = np.array([METHODS[args.method](c.plane) for c in cases])
     ms = (time.process_time() - started) / len(cases) * 1000
     labels = np.array([c.tampered for c in cases])
     fused, flagged, held_out_fa = fuse_held_out(net, search, cases)
     copy = np.array([c.kind == "copy_move" for c in cases])
     result = {
+        "method": args.method,
         "seed": args.seed,
         "samples": len(cases),
         "search_ms_per_image_cpu": round(ms, 2),
@@ -202,8 +237,8 @@ def main() -> None:
             "copy_move_recall": float(np.mean(net[copy] >= default_detector().threshold)),
         },
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     print(json.dumps(result, indent=1))
 
 
