@@ -161,7 +161,7 @@ def test_health_reports_each_dependency_and_503_when_the_store_fails(json_gatewa
     health = answer.json()
     assert health["status"] == "ok"
     assert health["failing"] == []
-    checks = health["checks"]
+    checks = {k: v for k, v in health.items() if isinstance(v, dict)}
     assert set(checks) == {"chain", "store", "state", "batch"}
     assert checks["chain"]["ok"]
     assert checks["chain"]["head"] >= 1
@@ -182,8 +182,8 @@ def test_health_reports_each_dependency_and_503_when_the_store_fails(json_gatewa
         health = answer.json()
         assert health["status"] == "failing"
         assert health["failing"] == ["store"]
-        assert health["checks"]["store"]["ok"] is False
-        assert str(blocks) in health["checks"]["store"]["reason"]
+        assert health["store"]["ok"] is False
+        assert str(blocks) in health["store"]["reason"]
         with GatewayClient(json_gateway.url) as anyone:  # the domain is still served
             assert anyone.health()["gateway"] == health["gateway"]
         metrics = httpx.get(f"{json_gateway.url}/metrics").text
@@ -237,9 +237,9 @@ def test_health_503_while_the_json_rpc_chain_is_stopped(tmp_path: Path, monkeypa
         gateway = GatewayProcess(world, args=["--log-format", "json"]).start()
         try:
             health = httpx.get(f"{gateway.url}/v1/health").json()
-            assert health["checks"]["chain"]["ok"]
+            assert health["chain"]["ok"]
             assert health["chain_id"] == 31337
-            assert "batch" not in health["checks"]  # per-record mode: nothing waits
+            assert "batch" not in health  # per-record mode: nothing waits
             _a_transaction_fails(gateway, url, tmp_path)
         except BaseException:
             gateway.stop()
@@ -250,8 +250,8 @@ def test_health_503_while_the_json_rpc_chain_is_stopped(tmp_path: Path, monkeypa
         health = answer.json()
         assert health["status"] == "failing"
         assert "chain" in health["failing"]
-        assert f"Ethereum node {url}" in health["checks"]["chain"]["reason"]
-        assert health["checks"]["store"]["ok"]
+        assert f"Ethereum node {url}" in health["chain"]["reason"]
+        assert health["store"]["ok"]
     finally:
         gateway.stop()
 

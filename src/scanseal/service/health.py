@@ -72,8 +72,8 @@ class Health:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def report(self) -> tuple[int, dict[str, Any]]:
-        """HTTP status and body: the gateway's identity and signing domain, ``status`` and one
-        entry per dependency in ``checks``."""
+        """HTTP status and body: the gateway's identity and signing domain, ``status``,
+        ``failing`` and one entry per dependency under its own name (``chain``, ``store``, …)."""
         futures = {name: self._start(name, probe) for name, probe in self.probes.items()}
         wait_for(futures.values(), timeout=PROBE_SECONDS)
         checks = {name: _outcome(future) for name, future in futures.items()}
@@ -81,7 +81,11 @@ class Health:
         failing = sorted(name for name, check in checks.items() if not check["ok"])
         if answer["status"] == "ok" and failing:
             answer["status"] = "failing"
-        answer["failing"], answer["checks"] = failing, checks
+        answer["failing"] = failing
+        clash = sorted(set(checks) & set(answer))
+        if clash:  # a probe named like a field of the signing domain would hide it
+            raise RuntimeError(f"health probes named like answer fields: {clash}")
+        answer.update(checks)
         return (200 if answer["status"] == "ok" else 503), answer
 
     def _start(self, name: str, probe: Probe) -> Future[dict[str, Any]]:
