@@ -70,6 +70,7 @@ from scanseal.transfer import (
 )
 
 _MANIFESTS_KEPT = 4096  # a manifest is a few KiB
+Headers = Mapping[str, str | None]
 T = TypeVar("T")
 _log = logging.getLogger("scanseal.gateway")
 _WARM_UP_RETRY_SECONDS = 1.0
@@ -278,9 +279,7 @@ class Gateway:
     def _log(self, record: bytes, accessor: str, reason: Reason) -> AccessResult:
         return self.locked(lambda: self.records.authorize_fetch(record, accessor, reason))
 
-    def _refused(
-        self, attempted: AccessType, action: str, record: str, headers: Mapping[str, str | None]
-    ) -> None:
+    def _refused(self, attempted: AccessType, action: str, record: str, headers: Headers) -> None:
         """Log a refused ``action`` (grant, revoke, audit) as a denied attempt of that kind,
         under the requester it claims (an unverified claim when its signature did not hold)."""
         reason = refusal_reason()
@@ -289,26 +288,20 @@ class Gateway:
         self.on_denied(action, int(reason))
 
     def _as_owner(
-        self,
-        action: str,
-        attempted: AccessType,
-        record: str,
-        headers: Mapping[str, str | None],
-        body: bytes,
-    ) -> tuple[Authenticated, StoredRecord]:
+        self, action: str, kind: AccessType, record: str, headers: Headers, body: bytes
+    ) -> StoredRecord:
         """Authenticate ``action`` by the record's owner; a refusal is logged first."""
         try:
-            who = self.authenticate(action, record, headers, body)
-            return who, self._owned(record, who.requester)
+            return self._owned(record, self.authenticate(action, record, headers, body).requester)
         except (AccessDenied, ReplayDetected):
-            self._refused(attempted, action, record, headers)
+            self._refused(kind, action, record, headers)
             raise
 
     def header(self, record: str, headers: Mapping[str, str | None]) -> bytes:
         """The envelope header of a record, for its owner to re-wrap the file key for a
         grantee (signed as a ``grant`` with an empty body). Only the header leaves: the owner's
         grant is what the ledger records, not a read of the record."""
-        _, stored = self._as_owner("grant", AccessType.GRANT, record, headers, b"")
+        stored = self._as_owner("grant", AccessType.GRANT, record, headers, b"")
         with self.store.get(stored.envelope_cid) as stream:
             return envelope.read_header(stream).encoded
 
@@ -399,7 +392,7 @@ class Gateway:
 
     def grant(self, record: str, headers: Mapping[str, str | None], body: bytes) -> dict[str, Any]:
         """Relay an owner's signed grant: check it, publish it, record it on the ledger."""
-        _, stored = self._as_owner("grant", AccessType.GRANT, record, headers, body)
+        stored = self._as_owner("grant", AccessType.GRANT, record, headers, body)
         issued = Grant.from_bytes(body)
         if issued.record != record or not is_address(issued.grantee):
             raise InvalidInput("grant names another record or a malformed grantee")
