@@ -85,6 +85,7 @@ def _register_groups() -> None:
         backup,
         chain,
         configuration,
+        console,
         deid,
         gateway,
         keys,
@@ -105,6 +106,7 @@ def _register_groups() -> None:
     agent.register(app)
     deid.register(app)
     backup.register(app)
+    console.register(app)
 
 
 _register_groups()

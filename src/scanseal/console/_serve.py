@@ -1,0 +1,65 @@
+"""Run the console: a loopback socket, the launch URL with its one-time token, uvicorn.
+
+The socket is bound before the app is built so that port 0 (a free port) can be used and the
+Host check knows the port. The opened records' plaintext lives in a 0700 temporary directory
+that is removed when the console stops.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import tempfile
+import webbrowser
+from collections.abc import Callable
+from pathlib import Path
+
+import uvicorn
+
+from scanseal.client import GatewayClient
+from scanseal.console._app import create_app
+from scanseal.console._guard import TOKEN_PARAMETER, Secrets
+from scanseal.console._views import Console
+from scanseal.errors import InvalidInput
+
+HOST = "127.0.0.1"
+
+
+def bind(port: int) -> socket.socket:
+    """A listening TCP socket on 127.0.0.1:``port`` (0: a free one); InvalidInput if taken."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((HOST, port))
+    except OSError as error:
+        sock.close()
+        raise InvalidInput(f"cannot listen on {HOST}:{port}: {error.strerror}") from None
+    sock.listen(64)
+    return sock
+
+
+def serve(
+    client: GatewayClient,
+    names: dict[str, str],
+    *,
+    port: int = 0,
+    open_browser: bool = True,
+    announce: Callable[[str], None] = print,
+) -> None:
+    """Serve the console for ``client``'s identity until interrupted (Ctrl-C or SIGTERM)."""
+    client.health()  # fail here, in one line, if the gateway is not there
+    sock = bind(port)
+    workdir = Path(tempfile.mkdtemp(prefix="scanseal-console-"))
+    try:
+        keys = Secrets()
+        chosen = int(sock.getsockname()[1])
+        app = create_app(Console(client, workdir, names), keys, chosen)
+        url = f"http://{HOST}:{chosen}/?{TOKEN_PARAMETER}={keys.token}"
+        announce(url)
+        if open_browser:
+            webbrowser.open(url)
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
+        shutil.rmtree(workdir, ignore_errors=True)
