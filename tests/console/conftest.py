@@ -1,20 +1,17 @@
 """One world for the console tests: a batched gateway, a CT sent by ito to lee, granted to
-novak, fetched by lee and novak, a stranger's attempt denied; and a console running as lee."""
+novak, fetched by lee and novak, a stranger's attempt denied; and a console running as lee
+(one per test module: its launch token is single-use)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from pydicom.data import get_testdata_file
 
-from console_harness import ConsoleProcess
+from console_harness import CT, ConsoleProcess
 from gateway_harness import GatewayProcess, World, make_world
 from scanseal.client import GatewayClient
 from scanseal.errors import AccessDenied
-
-CT = Path(str(get_testdata_file("CT_small.dcm")))
 
 
 @pytest.fixture(scope="package")
@@ -45,7 +42,7 @@ def record(gateway: GatewayProcess, tmp_path_factory: pytest.TempPathFactory) ->
     return cid
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def console(world: World, gateway: GatewayProcess, record: str) -> Iterator[ConsoleProcess]:
     process = ConsoleProcess(world, gateway, "lee").start()
     yield process

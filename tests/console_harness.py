@@ -16,8 +16,11 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from pydicom.data import get_testdata_file
+
 from gateway_harness import GatewayProcess, World
 
+CT = Path(str(get_testdata_file("CT_small.dcm")))
 LAUNCH = re.compile(r"console: (http://127\.0\.0\.1:(\d+)/\?token=([\w-]+))")
 
 
