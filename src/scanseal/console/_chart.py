@@ -17,6 +17,7 @@ WIDTH: Final = 640
 HEIGHT: Final = 180
 MARGIN: Final = 28
 MAX_DAYS: Final = 120
+MAX_BAR: Final = 36.0
 
 
 def accesses_per_day(events: list[dict[str, Any]]) -> list[tuple[date, int, int]]:
@@ -46,7 +47,7 @@ def timeline_svg(events: list[dict[str, Any]]) -> str:
     top = max(a + r for _day, a, r in days) or 1
     plot_w, plot_h = WIDTH - 2 * MARGIN, HEIGHT - 2 * MARGIN
     step = plot_w / len(days)
-    bar = max(1.0, step * 0.8)
+    bar = min(MAX_BAR, max(1.0, step * 0.8))
     parts = [
         f'<svg class="timeline" role="img" viewBox="0 0 {WIDTH} {HEIGHT}" '
         f'width="{WIDTH}" height="{HEIGHT}" xmlns="http://www.w3.org/2000/svg">',
