@@ -1,5 +1,6 @@
 """One world for the console tests: a batched gateway, a CT sent by ito to lee, granted to
-novak, fetched by lee and novak, a stranger's attempt denied; and a console running as lee
+novak, fetched by lee and novak, a stranger's attempt denied; an MR the tamper screen flags
+sent by novak to lee; and a console running as lee
 (one per test module: its launch token is single-use)."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from console_harness import CT, ConsoleProcess
 from gateway_harness import GatewayProcess, World, make_world
 from scanseal.client import GatewayClient
 from scanseal.errors import AccessDenied
+from tests_detect_support import flagged_dicom
 
 
 @pytest.fixture(scope="package")
@@ -42,8 +44,19 @@ def record(gateway: GatewayProcess, tmp_path_factory: pytest.TempPathFactory) ->
     return cid
 
 
+@pytest.fixture(scope="package")
+def flagged(gateway: GatewayProcess, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A record whose signed verdict is "flagged" (the real detector, no forced threshold)."""
+    people, scratch = gateway.world.people, tmp_path_factory.mktemp("flagged")
+    source = flagged_dicom(scratch / "edited-mr.dcm", modality="MR")
+    with GatewayClient(gateway.url, people["novak"]) as novak:
+        return str(novak.send(source, [people["lee"].card], scratch)["manifest_cid"])
+
+
 @pytest.fixture(scope="module")
-def console(world: World, gateway: GatewayProcess, record: str) -> Iterator[ConsoleProcess]:
+def console(
+    world: World, gateway: GatewayProcess, record: str, flagged: str
+) -> Iterator[ConsoleProcess]:
     process = ConsoleProcess(world, gateway, "lee").start()
     yield process
     process.stop()

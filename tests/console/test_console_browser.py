@@ -15,7 +15,6 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-import pydicom
 import pytest
 
 from console_harness import CT, ConsoleProcess
@@ -132,18 +131,18 @@ def test_inbox(
     assert "ito" in row.text
     assert "not flagged" in row.text
     _only_this_origin(signed_in, console.base)
-    _shoot(signed_in, shots / "inbox.png")
 
 
 def test_record_open_and_heat_map(
-    signed_in: webdriver.Chrome, console: ConsoleProcess, record: str, shots: Path
+    signed_in: webdriver.Chrome, console: ConsoleProcess, flagged: str, shots: Path
 ) -> None:
     signed_in.get(console.base + "/")
-    signed_in.find_element(By.CSS_SELECTOR, f'tr[data-record="{record}"] a.record-link').click()
+    signed_in.find_element(By.CSS_SELECTOR, f'tr[data-record="{flagged}"] a.record-link').click()
     _wait(signed_in, "#trail")
     page = _text(signed_in)
     assert "H1, H3 and pixel digest match the ledger record" in page
     assert "✔ holds" in page
+    assert signed_in.find_element(By.ID, "verdict").text.startswith("flagged by the tamper screen")
     signed_in.find_element(By.ID, "open-record").click()
     picture = _wait(signed_in, "#heatmap")
     WebDriverWait(signed_in, 60).until(
@@ -151,13 +150,19 @@ def test_record_open_and_heat_map(
             "return arguments[0].complete && arguments[0].naturalWidth", picture
         )
     )
-    assert signed_in.execute_script("return arguments[0].naturalWidth", picture) == 128
-    assert str(pydicom.dcmread(CT).PatientName) in _text(signed_in)
+    columns = signed_in.find_element(By.CSS_SELECTOR, "#metadata").text
+    width = signed_in.execute_script("return arguments[0].naturalWidth", picture)
+    assert f"{width} ×" in columns  # the map is drawn on the image at its own size
+    assert "Test^Patient" in columns
+    assert "MR" in columns
     _only_this_origin(signed_in, console.base)
     _shoot(signed_in, shots / "record.png")
     signed_in.find_element(By.ID, "nav-inbox").click()
     _wait(signed_in, "#inbox")
-    assert str(pydicom.dcmread(CT).PatientName) in _text(signed_in)  # now readable
+    row = signed_in.find_element(By.CSS_SELECTOR, f'tr[data-record="{flagged}"]')
+    assert "Test^Patient" in row.text  # readable now that it was opened
+    assert "⚠ flagged" in row.text
+    _shoot(signed_in, shots / "inbox.png")
 
 
 def test_audit_search_chart_and_export(

@@ -142,6 +142,19 @@ def test_an_opened_record_shows_its_patient_and_heat_map(
     assert Image.open(io.BytesIO(picture.content)).size == (128, 128)
 
 
+def test_the_inbox_warns_of_a_flagged_record(
+    record: str, flagged: str, session: httpx.Client
+) -> None:
+    page = session.get("/").text
+    rows = re.findall(r'<tr class="(\w*)" data-record="(\w+)">(.*?)</tr>', page, re.S)
+    assert [(kind, cid) for kind, cid, _ in rows] == [("flagged", flagged), ("", record)]
+    flagged_row, clean_row = rows[0][2], rows[1][2]  # newest first
+    assert "⚠ flagged by the tamper screen at sealing" in flagged_row
+    assert ">novak <code" in flagged_row
+    assert "not flagged" in clean_row
+    assert ">ito <code" in clean_row
+
+
 def test_the_record_page_checks_every_batched_proof(record: str, session: httpx.Client) -> None:
     page = session.get(f"/records/{record}").text
     proofs = re.findall(r'<td class="proof">(.*?)</td>', page, re.S)
