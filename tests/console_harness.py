@@ -32,6 +32,7 @@ class ConsoleProcess:
         self.process: subprocess.Popen[str] | None = None
         self.url = self.token = ""
         self.port = 0
+        self.extra: list[str] = []
 
     @property
     def base(self) -> str:
@@ -39,7 +40,7 @@ class ConsoleProcess:
 
     def start(self, timeout: float = 60.0) -> ConsoleProcess:
         command = [sys.executable, "-m", "scanseal", "console", "--as", self.name,
-                   "--gateway", self.gateway.url, "--no-browser"]  # fmt: skip
+                   "--gateway", self.gateway.url, "--no-browser", *self.extra]  # fmt: skip
         self.process = subprocess.Popen(
             command, env=self.world.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True,

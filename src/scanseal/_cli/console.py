@@ -27,8 +27,9 @@ def console(
 ) -> None:
     """Serve the web console on 127.0.0.1 and open it: inbox, records, audit, verify, health.
 
-    Prints a URL with a one-time token; the first browser to open it gets the session. Requests
-    to the gateway are signed here with your key, which never reaches the browser. Ctrl-C stops.
+    Prints a link with a one-time token: the first browser to open it gets the session.
+    Gateway requests are signed here with your key, which never reaches the browser.
+    Ctrl-C stops it (docs/CONSOLE.md).
     """
     from scanseal.console import serve
 

@@ -7,6 +7,7 @@ that is removed when the console stops.
 
 from __future__ import annotations
 
+import errno
 import shutil
 import socket
 import tempfile
@@ -20,19 +21,21 @@ from scanseal.client import GatewayClient
 from scanseal.console._app import create_app
 from scanseal.console._guard import TOKEN_PARAMETER, Secrets
 from scanseal.console._views import Console
-from scanseal.errors import InvalidInput
+from scanseal.errors import GatewayUnavailable, InvalidInput
 
 HOST = "127.0.0.1"
 
 
 def bind(port: int) -> socket.socket:
-    """A listening TCP socket on 127.0.0.1:``port`` (0: a free one); InvalidInput if taken."""
+    """A listening TCP socket on 127.0.0.1:``port`` (0: a free one); GatewayUnavailable (exit
+    5, as for ``serve``) when the port is in use, InvalidInput when it cannot be had otherwise."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((HOST, port))
     except OSError as error:
         sock.close()
+        if error.errno == errno.EADDRINUSE:
+            raise GatewayUnavailable(f"{HOST}:{port}: the port is in use") from None
         raise InvalidInput(f"cannot listen on {HOST}:{port}: {error.strerror}") from None
     sock.listen(64)
     return sock

@@ -1,0 +1,53 @@
+"""``scanseal console`` refusing to start: one line and the usual exit code, nothing served."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+
+from console_harness import ConsoleProcess
+from gateway_harness import GatewayProcess, World, free_port
+
+
+def _console(world: World, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "scanseal", "console", "--no-browser", *args],
+        env=world.env(), capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def test_no_gateway_is_exit_5(world: World) -> None:
+    done = _console(world, "--as", "lee", "--gateway", f"http://127.0.0.1:{free_port()}")
+    assert done.returncode == 5
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in done.stderr
+    assert "console:" not in done.stdout
+
+
+def test_a_port_in_use_is_exit_5(world: World, gateway: GatewayProcess) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = str(taken.getsockname()[1])
+        done = _console(world, "--as", "lee", "--gateway", gateway.url, "--port", port)
+    assert done.returncode == 5
+    assert done.stderr.strip() == f"error: 127.0.0.1:{port}: the port is in use"
+
+
+def test_an_unknown_identity_is_not_found(world: World, gateway: GatewayProcess) -> None:
+    done = _console(world, "--as", "nobody", "--gateway", gateway.url)
+    assert done.returncode == 6
+    assert done.stderr.startswith("error: no identity named 'nobody'")
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_fixed_port(world: World, gateway: GatewayProcess, record: str) -> None:
+    process = ConsoleProcess(world, gateway, "lee")
+    port = free_port()
+    process.extra = ["--port", str(port)]
+    process.start()
+    try:
+        assert process.port == port
+    finally:
+        process.stop()
