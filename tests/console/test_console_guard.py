@@ -100,6 +100,14 @@ def test_every_answer_forbids_framing_caching_and_other_origins(session: httpx.C
         assert headers["referrer-policy"] == "no-referrer"
 
 
+def test_no_websocket_is_accepted(console: ConsoleProcess) -> None:
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    with pytest.raises(InvalidStatus):
+        connect(f"ws://127.0.0.1:{console.port}/", open_timeout=10).close()
+
+
 def test_it_listens_on_loopback_only(console: ConsoleProcess) -> None:
     assert console.process is not None
     listening = [
@@ -202,6 +210,12 @@ def test_audit_filters_and_exports(record: str, session: httpx.Client) -> None:
     )
     assert by_lee
     assert len(by_lee) < len(everything)
+    days = sorted(r["time"][:10] for r in everything)
+    for since, until, count in ((days[0], days[-1], len(everything)), ("2999-01-01", "", 0),
+                                ("", "2000-01-01", 0)):  # fmt: skip
+        window = {"record": record, "format": "json", "since": since, "until": until}
+        assert len(json.loads(session.get("/audit/export", params=window).text)) == count
+    assert session.get("/audit", params={"record": record, "since": "last week"}).status_code == 400
     fhir = session.get("/audit/export", params={"record": record, "format": "fhir"})
     assert fhir.headers["content-type"].startswith("application/fhir+json")
     assert json.loads(fhir.text)["resourceType"] == "Bundle"

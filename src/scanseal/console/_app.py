@@ -10,6 +10,7 @@ traceback.
 from __future__ import annotations
 
 import tempfile
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Final
 
@@ -42,7 +43,7 @@ EXPORTS: Final = {
     "fhir": ("application/fhir+json", "fhir.json"),
     "dicom": ("application/xml", "dicom.xml"),
 }
-FILTERS: Final = ("action", "outcome", "who")
+FILTERS: Final = ("action", "outcome", "who", "since", "until")
 MAX_UPLOAD: Final = 512 * 1024 * 1024
 
 _templates = Environment(
@@ -180,7 +181,15 @@ def _record(text: str) -> str:
 
 
 def _filters(request: Request) -> dict[str, str]:
-    return {key: request.query_params.get(key, "").strip() for key in FILTERS}
+    """The audit filters of the query; ``since`` and ``until`` are UTC days (YYYY-MM-DD)."""
+    chosen = {key: request.query_params.get(key, "").strip() for key in FILTERS}
+    for key in ("since", "until"):
+        if chosen[key]:
+            try:
+                chosen[key] = date.fromisoformat(chosen[key]).isoformat()
+            except ValueError:
+                raise InvalidInput(f"{key} must be a day as YYYY-MM-DD") from None
+    return chosen
 
 
 def _filtered(events: list[dict[str, Any]], chosen: dict[str, str]) -> list[dict[str, Any]]:
@@ -193,6 +202,8 @@ def _filtered(events: list[dict[str, Any]], chosen: dict[str, str]) -> list[dict
             (not chosen["action"] or event.get("action") == chosen["action"])
             and (not chosen["outcome"] or event.get("outcome") == chosen["outcome"])
             and (not who or any(who in str(p or "").lower() for p in people))
+            and (not chosen["since"] or str(event.get("time"))[:10] >= chosen["since"])
+            and (not chosen["until"] or str(event.get("time"))[:10] <= chosen["until"])
         )
 
     return [event for event in events if keep(event)]
