@@ -33,6 +33,8 @@ class ConsoleProcess:
         self.url = self.token = ""
         self.port = 0
         self.extra: list[str] = []
+        self.browser = False
+        self.output: list[str] = []
 
     @property
     def base(self) -> str:
@@ -40,12 +42,15 @@ class ConsoleProcess:
 
     def start(self, timeout: float = 60.0) -> ConsoleProcess:
         command = [sys.executable, "-m", "scanseal", "console", "--as", self.name,
-                   "--gateway", self.gateway.url, "--no-browser", *self.extra]  # fmt: skip
+                   "--gateway", self.gateway.url, *self.extra]  # fmt: skip
+        if not self.browser:
+            command.append("--no-browser")
+        env = {k: v for k, v in self.world.env().items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
         self.process = subprocess.Popen(
-            command, env=self.world.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True,
         )  # fmt: skip
-        deadline, seen = time.monotonic() + timeout, []
+        deadline, seen = time.monotonic() + timeout, self.output
         assert self.process.stdout is not None
         while time.monotonic() < deadline:
             line = self.process.stdout.readline()

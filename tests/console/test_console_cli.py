@@ -6,6 +6,8 @@ import socket
 import subprocess
 import sys
 
+import httpx
+
 from console_harness import ConsoleProcess
 from gateway_harness import GatewayProcess, World, free_port
 
@@ -49,5 +51,21 @@ def test_a_fixed_port(world: World, gateway: GatewayProcess, record: str) -> Non
     process.start()
     try:
         assert process.port == port
+    finally:
+        process.stop()
+
+
+def test_without_a_display_no_text_browser_spends_the_token(
+    world: World, gateway: GatewayProcess, record: str
+) -> None:
+    process = ConsoleProcess(world, gateway, "lee")
+    process.browser = True  # no --no-browser, and no DISPLAY in the environment
+    process.start()
+    try:
+        assert process.process is not None
+        assert process.process.stdout is not None
+        line = process.process.stdout.readline()
+        assert line.strip() == "console: no graphical display: open the link in your browser"
+        assert httpx.get(process.url).status_code == 303  # the token is still unspent
     finally:
         process.stop()

@@ -4,6 +4,7 @@ nested ones too, and everything a gateway says is escaped."""
 from __future__ import annotations
 
 from scanseal.console._app import _templates
+from scanseal.console._serve import has_display
 
 
 def _health(health: dict[str, object]) -> str:
@@ -27,3 +28,11 @@ def test_what_a_gateway_says_is_escaped() -> None:
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;" in page
     assert "&lt;b&gt;key&lt;/b&gt;" in page
+
+
+def test_a_browser_is_opened_only_where_there_is_a_display() -> None:
+    assert not has_display({"TERM": "xterm"}, "linux")  # w3m would spend the token
+    assert has_display({"DISPLAY": ":0"}, "linux")
+    assert has_display({"WAYLAND_DISPLAY": "wayland-0"}, "freebsd14")
+    assert has_display({}, "darwin")
+    assert has_display({}, "win32")

@@ -8,11 +8,13 @@ that is removed when the console stops.
 from __future__ import annotations
 
 import errno
+import os
 import shutil
 import socket
+import sys
 import tempfile
 import webbrowser
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import uvicorn
@@ -41,6 +43,15 @@ def bind(port: int) -> socket.socket:
     return sock
 
 
+def has_display(env: Mapping[str, str], platform: str) -> bool:
+    """Whether a graphical browser can be opened. Without a display, Python's ``webbrowser``
+    would start a text browser (w3m, lynx) in this terminal, which would spend the one-time
+    token itself; so on Linux and the BSDs the link is only printed then."""
+    if platform.startswith(("darwin", "win")):
+        return True
+    return bool(env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
+
+
 def serve(
     client: GatewayClient,
     names: dict[str, str],
@@ -59,8 +70,10 @@ def serve(
         app = create_app(Console(client, workdir, names), keys, chosen)
         url = f"http://{HOST}:{chosen}/?{TOKEN_PARAMETER}={keys.token}"
         announce(url)
-        if open_browser:
+        if open_browser and has_display(os.environ, sys.platform):
             webbrowser.open(url)
+        elif open_browser:
+            announce("no graphical display: open the link in your browser")
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
         uvicorn.Server(config).run(sockets=[sock])
     finally:
