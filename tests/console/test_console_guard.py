@@ -262,3 +262,26 @@ def test_health_shows_what_the_gateway_reports(
         assert f"<dt>{key}</dt>" in page
         if not isinstance(value, dict | list):
             assert str(value) in page
+
+
+def test_a_record_not_shared_shows_its_public_checks_only(
+    gateway: GatewayProcess, session: httpx.Client, tmp_path: Path
+) -> None:
+    """A record sent to novak alone: the gateway's public checks show; its trail is refused
+    (and that refusal is the gateway's, logged on its ledger), and opening it is denied."""
+    people = gateway.world.people
+    with GatewayClient(gateway.url, people["ito"]) as ito:
+        other = str(ito.send(CT, [people["novak"].card], tmp_path)["manifest_cid"])
+    page = session.get(f"/records/{other}")
+    assert page.status_code == 200
+    assert "H1, H3 and pixel digest match the ledger record" in page.text
+    assert 'id="trail-refused"' in page.text
+    assert "may not read the audit trail" in page.text
+    opened = session.post(f"/records/{other}/open", data={"csrf": _csrf(page.text)})
+    assert opened.status_code == 403
+    assert "Traceback" not in opened.text
+    with GatewayClient(gateway.url, people["ito"]) as ito:
+        trail = ito.audit(other)
+    lee = people["lee"].address
+    refusals = [e for e in trail if e.get("subject") == lee and e["outcome"] == "denied"]
+    assert {e["access_type"] for e in refusals} >= {"audit", "download"}

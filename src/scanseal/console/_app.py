@@ -96,11 +96,15 @@ def _record_pages(app: FastAPI) -> None:
     @app.get("/records/{record}", response_class=HTMLResponse)
     def record_page(record: str, request: Request, console: ConsoleDep) -> HTMLResponse:
         manifest, report = console.manifest(_record(record))
+        try:
+            trail, refused = console.trail(record), None
+        except errors.AccessDenied as error:  # public checks still show; the trail is not ours
+            trail, refused = [], error.reason
         return render(
             request, "record.html", record=record, manifest=manifest, chain=manifest.chain,
             sealed=utc_iso(manifest.chain.timestamp), checks=report.get("checks", []),
             verdict=verdict_text(manifest), opened=console.opened.get(record),
-            trail=console.trail(record),
+            trail=trail, trail_refused=refused,
         )  # fmt: skip
 
     @app.post("/records/{record}/open", dependencies=[Depends(require_csrf)])
