@@ -47,7 +47,11 @@ def _lee_fetches(gateway: GatewayProcess, record: str) -> int:
     lee = gateway.world.people["lee"]
     with GatewayClient(gateway.url, gateway.world.people["ito"]) as ito:
         trail = ito.audit(record)
-    return sum(1 for e in trail if e["action"] == "access" and e.get("subject") == lee.address)
+    return sum(
+        1 for e in trail
+        if e["action"] == "access" and e.get("subject") == lee.address
+        and e.get("access_type") == "download"
+    )  # fmt: skip
 
 
 def test_the_token_sets_a_strict_http_only_cookie_and_is_spent(
@@ -136,12 +140,16 @@ def test_a_post_without_the_csrf_token_changes_nothing(
 
 
 def test_an_opened_record_shows_its_patient_and_heat_map(
-    record: str, session: httpx.Client
+    gateway: GatewayProcess, record: str, session: httpx.Client
 ) -> None:
     page = session.get(f"/records/{record}").text
     if 'id="heatmap"' not in page:
         session.post(f"/records/{record}/open", data={"csrf": _csrf(page)})
         page = session.get(f"/records/{record}").text
+    csrf, before = _csrf(session.get("/verify").text), _lee_fetches(gateway, record)
+    again = session.post(f"/records/{record}/open", data={"csrf": csrf})
+    assert again.status_code == 303  # opened already: shown again, not fetched again
+    assert _lee_fetches(gateway, record) == before
     patient = str(pydicom.dcmread(CT).PatientName)
     assert patient in page
     assert patient in session.get("/").text  # the inbox can read it now

@@ -102,7 +102,11 @@ class Console:
         )
 
     def open(self, record: str) -> OpenedFile:
-        """Fetch and open ``record`` into the working directory (logged on the ledger)."""
+        """Fetch and open ``record`` into the working directory (logged on the ledger); a
+        record opened already is not fetched again."""
+        with self._lock:
+            if record in self.opened:
+                return self.opened[record]
         target = self.workdir / record
         target.mkdir(mode=0o700, exist_ok=True)
         opened = self.client.fetch(record, target / "image")
