@@ -7,7 +7,6 @@ by its PID.
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -66,17 +65,12 @@ class ConsoleProcess:
         self.stop()
         raise RuntimeError(f"console printed no URL: {''.join(seen)}")
 
-    def stop(self) -> None:
+    def stop(self, how: int = signal.SIGTERM) -> None:
         if self.process is None or self.process.poll() is not None:
             return
-        self.process.send_signal(signal.SIGTERM)
+        self.process.send_signal(how)
         try:
             self.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-
-    def workdirs(self) -> list[Path]:
-        """The console's private directories for opened records (by its PID's temp prefix)."""
-        tmp = Path(os.environ.get("TMPDIR", "/tmp"))
-        return sorted(tmp.glob("scanseal-console-*"))

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import httpx
+import pytest
 
 from console_harness import ConsoleProcess
 from gateway_harness import GatewayProcess, World, free_port
@@ -69,3 +74,32 @@ def test_without_a_display_no_text_browser_spends_the_token(
         assert httpx.get(process.url).status_code == 303  # the token is still unspent
     finally:
         process.stop()
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT])
+def test_opened_plaintext_is_private_and_gone_when_the_console_stops(
+    world: World, gateway: GatewayProcess, record: str, how: int
+) -> None:
+    process = ConsoleProcess(world, gateway, "lee").start()
+    try:
+        with httpx.Client(base_url=process.base) as browser:
+            browser.get(process.url)
+            page = browser.get("/verify").text
+            csrf = re.search(r'name="csrf" value="([\w-]+)"', page)
+            assert csrf is not None
+            assert (
+                browser.post(f"/records/{record}/open", data={"csrf": csrf[1]}).status_code == 303
+            )
+            secret = world.people["lee"].account.key.hex()
+            for path in ("/", f"/records/{record}", f"/audit?record={record}", "/health"):
+                assert secret.removeprefix("0x") not in browser.get(path).text
+        opened = list(Path(tempfile.gettempdir()).glob(f"scanseal-console-*/{record}/image"))
+        assert len(opened) == 1
+        assert opened[0].stat().st_mode & 0o077 == 0
+        assert opened[0].parent.parent.stat().st_mode & 0o077 == 0
+    finally:
+        process.stop(how)
+    assert process.process is not None
+    assert process.process.returncode == 0  # a stop, not a failure
+    assert not opened[0].exists()
+    assert not opened[0].parent.parent.exists()

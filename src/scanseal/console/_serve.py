@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -75,7 +76,27 @@ def serve(
         elif open_browser:
             announce("no graphical display: open the link in your browser")
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-        uvicorn.Server(config).run(sockets=[sock])
+        _run_until_stopped(uvicorn.Server(config), sock)
     finally:
         sock.close()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _run_until_stopped(server: uvicorn.Server, sock: socket.socket) -> None:
+    """Serve until SIGINT or SIGTERM, then return so the caller's clean-up runs.
+
+    uvicorn shuts down gracefully on either signal and then raises it again under the handler it
+    found; a default SIGTERM handler would end the process there, before the opened records'
+    plaintext is deleted, so SIGTERM is made a normal exit while the console runs.
+    """
+
+    def stop(_signal: int, _frame: object) -> None:
+        raise SystemExit(0)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:  # Ctrl-C, re-raised by uvicorn once it has shut down
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
