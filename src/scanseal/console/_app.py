@@ -14,7 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Final
 
-from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -129,8 +129,7 @@ def _audit_pages(app: FastAPI) -> None:
         events = _filtered(console.trail(_record(record)), chosen) if record else []
         return render(
             request, "audit.html", record=record, events=events, filters=chosen,
-            rows=audit.table_rows(events), chart=timeline_svg(events),
-            exports=list(EXPORTS), query=request.url.query,
+            chart=timeline_svg(events), exports=list(EXPORTS), query=request.url.query,
         )  # fmt: skip
 
     @app.get("/audit/export")
@@ -164,10 +163,9 @@ def _tool_pages(app: FastAPI) -> None:
 
     @app.post("/verify", response_class=HTMLResponse, dependencies=[Depends(require_csrf)])
     def verify_file(
-        request: Request, console: ConsoleDep, file: Annotated[UploadFile, File()],
-        csrf: Annotated[str, Form()] = "",
-    ) -> HTMLResponse:  # fmt: skip
-        with tempfile.TemporaryDirectory(prefix="scanseal-console-") as scratch:
+        request: Request, console: ConsoleDep, file: Annotated[UploadFile, File()]
+    ) -> HTMLResponse:
+        with tempfile.TemporaryDirectory(prefix="scanseal-upload-") as scratch:
             path = Path(scratch) / "upload"
             _save(file, path)
             result = check_file(console, file.filename or "upload", path)
