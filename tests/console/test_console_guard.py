@@ -90,6 +90,23 @@ def test_another_host_is_refused(console: ConsoleProcess, session: httpx.Client,
     assert "Shared with me" not in answer.text
 
 
+def test_the_redirect_stays_on_this_origin() -> None:
+    """The exchange redirects to the path it was asked for, never to another host."""
+    from starlette.requests import Request
+
+    from scanseal.console._guard import Guard, Secrets
+
+    keys = Secrets()
+    guard = Guard(lambda *_: None, keys, 8480)  # type: ignore[arg-type,return-value]
+    scope = {
+        "type": "http", "method": "GET", "path": "//evil.example/x", "headers": [
+            (b"host", b"127.0.0.1:8480")], "query_string": f"token={keys.token}&a=1".encode(),
+    }  # fmt: skip
+    answer = guard._refusal(Request(scope))
+    assert answer is not None
+    assert answer.headers["location"] == "/evil.example/x?a=1"
+
+
 def test_localhost_is_a_host_of_its_own(console: ConsoleProcess, session: httpx.Client) -> None:
     assert session.get("/", headers={"Host": f"localhost:{console.port}"}).status_code == 200
 

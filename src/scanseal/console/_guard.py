@@ -107,7 +107,8 @@ class Guard:
 
     def _start_session(self, request: Request) -> Response:
         rest = [(k, v) for k, v in parse_qsl(request.url.query) if k != TOKEN_PARAMETER]
-        target = request.url.path + (f"?{urlencode(rest)}" if rest else "")
+        path = "/" + request.url.path.lstrip("/")  # never "//host": a redirect off this origin
+        target = path + (f"?{urlencode(rest)}" if rest else "")
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(COOKIE, self.keys.session, httponly=True, samesite="strict", path="/")
         return response
