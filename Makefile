@@ -7,6 +7,7 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 .PHONY: demo test lint typecheck unit bench clean install install-dev ipfs-tools bench-storage
 .PHONY: install-contracts contracts bench-ledger bench-gateway security dicom-tools bench-dicom
 .PHONY: bench-detect train test-train fuzz detect-data detect-unseen detect-threshold soak slither apidocs
+.PHONY: browser-tools console-assets console-tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -152,6 +153,40 @@ dicom-tools:
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing
 
 unit: dicom-tools
+
+# The console's browser tests (tests/console) drive Debian's chromium through Debian's
+# chromedriver with selenium (no browser download); without root they skip.
+BROWSER_PACKAGES := chromium chromium-driver
+browser-tools:
+	@missing=""; for p in $(BROWSER_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
+		echo "not root or no apt-get: console browser tests will be skipped (missing:$$missing)"; exit 0; \
+	fi; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing
+
+unit: browser-tools
+
+# The console's pinned script library (tools/console): `npm ci` checks the tarball against the
+# lockfile's integrity; console-assets copies it into the package (commit the result), and
+# tests/console/test_assets.py compares the packaged copy with the installed one.
+CONSOLE_TOOLS := tools/console
+$(CONSOLE_TOOLS)/node_modules/.scanseal-stamp: $(CONSOLE_TOOLS)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		cd $(CONSOLE_TOOLS) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.scanseal-stamp; \
+	else \
+		echo "npm not found: the console's asset check against npm will be skipped"; \
+	fi
+
+console-tools: $(CONSOLE_TOOLS)/node_modules/.scanseal-stamp
+
+console-assets: console-tools
+	cp $(CONSOLE_TOOLS)/node_modules/htmx.org/dist/htmx.min.js src/scanseal/console/static/htmx.min.js
+	cp $(CONSOLE_TOOLS)/node_modules/htmx.org/LICENSE src/scanseal/console/static/htmx.LICENSE
+
+unit: console-tools
 
 # C-STORE to sealed-and-registered throughput and a 200-instance CT series.
 bench-dicom: install-dev

@@ -41,6 +41,7 @@ LAYERS: list[set[str]] = [
     {"audit"},
     {"protocol"},
     {"client", "dicom", "service"},
+    {"console"},
     {"backup"},
     {"_cli", "cli", "demo", "__main__"},
 ]

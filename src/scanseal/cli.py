@@ -85,6 +85,7 @@ def _register_groups() -> None:
         backup,
         chain,
         configuration,
+        console,
         deid,
         gateway,
         keys,
@@ -107,6 +108,7 @@ def _register_groups() -> None:
     agent.register(app)
     deid.register(app)
     backup.register(app)
+    console.register(app)
 
 
 _register_groups()
