@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import io
 import logging
+import socket
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Final
 
@@ -25,6 +27,7 @@ import pydicom
 from pydicom.dataset import Dataset
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+from pynetdicom.transport import ThreadedAssociationServer
 
 from scanseal.crypto.identity import Identity, IdentityCard
 from scanseal.dicom._logs import to_stderr
@@ -104,9 +107,14 @@ class StorageSCP:
 
     def start(self) -> StorageSCP:
         handlers: list[Any] = [(evt.EVT_C_STORE, self._on_store)]
-        self._server = self._ae.start_server(
-            (self.config.host, self.config.port), block=False, evt_handlers=handlers
+        self._server = self._ae.make_server(
+            (self.config.host, self.config.port),
+            evt_handlers=handlers,
+            server_class=_NoDelayServer,
         )
+        self._ae._servers.append(self._server)  # what start_server does: shutdown() expects it
+        serving = threading.Thread(target=self._server.serve_forever, name="dicom-scp", daemon=True)
+        serving.start()
         return self
 
     def stop(self) -> None:
@@ -129,6 +137,17 @@ class StorageSCP:
             _log.exception("C-STORE from %s failed", calling)  # a failure, never Success
             return _status(FAILED, f"internal error: {type(error).__name__}")
         return _status(SUCCESS, None)  # Receiver.receive logged the instance and its verdict
+
+
+class _NoDelayServer(ThreadedAssociationServer):
+    """pynetdicom's threaded server with TCP_NODELAY on every accepted association: the
+    C-STORE-RSP is a small segment that Nagle's algorithm would hold back until the sender's
+    next PDU is acknowledged (a delayed ACK of up to 40 ms per instance)."""
+
+    def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
+        client, address = super().get_request()
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return client, address
 
 
 def register_sealed(
