@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import socket
 import tempfile
 import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -29,7 +32,7 @@ from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 from pynetdicom.transport import ThreadedAssociationServer
 
-from scanseal.crypto.identity import Identity, IdentityCard
+from scanseal.crypto.identity import Identity
 from scanseal.dicom._logs import to_stderr
 from scanseal.dicom.config import DicomConfig
 from scanseal.dicom.index import DicomIndex, Instance
@@ -50,6 +53,11 @@ FAILED: Final = 0xC001
 CANNOT_UNDERSTAND: Final = 0xC210
 
 _log = logging.getLogger(__name__)
+_SHM: Final = "/dev/shm"  # noqa: S108 (a private mkdtemp directory inside it, mode 0700)
+_SCRATCH: Final = _SHM if os.access(_SHM, os.W_OK | os.X_OK) else None
+"""Where an instance is staged while it is sealed (a private directory, removed at once): a
+memory file system when there is one, so that the plaintext never reaches a disk and the
+staging costs no disk writes; the system's temporary directory otherwise."""
 
 
 class Receiver:
@@ -66,14 +74,27 @@ class Receiver:
     def receive(self, raw: bytes, calling: str, header: Dataset | None = None) -> str:
         """Seal ``raw`` (a Part 10 file) for the route's recipients and register it; returns the
         record's manifest CID once it is registered and indexed."""
+        return self.register(self.seal(raw, calling, header), calling)
+
+    def seal(self, raw: bytes, calling: str, header: Dataset | None = None) -> Sealed:
+        """Screen and seal ``raw`` for ``calling``'s recipients, as the gateway's identity:
+        the half of :meth:`receive` that needs no lock (the SCP runs it in its worker pool)."""
         header = parse_header(raw) if header is None else header
         cards = self.config.cards_for(calling)
-        with tempfile.TemporaryDirectory(prefix="scanseal-dicom-") as scratch:
+        with tempfile.TemporaryDirectory(prefix="scanseal-dicom-", dir=_SCRATCH) as scratch:
             source = Path(scratch) / "instance.dcm"
             source.write_bytes(raw)
-            cid, manifest = register_sealed(
-                self.registrar, self.identity, source, cards, Path(scratch)
-            )
+            sealed = seal_for_upload(source, cards, self.identity, Path(scratch))
+            manifest, payload = sealed.manifest_path.read_bytes(), sealed.envelope.read_bytes()
+        return Sealed(manifest, payload, sealed.manifest, header)
+
+    def register(self, sealed: Sealed, calling: str) -> str:
+        """Register a sealed instance with the registrar, index it and log its verdict; the
+        record's manifest CID."""
+        registration = self.registrar.register_upload(
+            sealed.manifest_bytes, sealed.envelope, self.identity.address
+        )
+        cid, header = registration.manifest_cid, sealed.header
         uid = str(header.SOPInstanceUID)
         self.index.add(
             Instance(
@@ -84,8 +105,18 @@ class Receiver:
                 calling,
             )
         )
-        log_verdict(manifest, f"instance {uid} from {calling} stored as record {cid}")
+        log_verdict(sealed.manifest, f"instance {uid} from {calling} stored as record {cid}")
         return cid
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """One received instance sealed for upload, not registered yet."""
+
+    manifest_bytes: bytes
+    envelope: bytes
+    manifest: Manifest
+    header: Dataset
 
 
 class StorageSCP:
@@ -100,6 +131,7 @@ class StorageSCP:
         self._ae.add_supported_context(Verification)
         self._ae.maximum_pdu_size = 0  # no limit: let the sender pick large PDUs
         self._server: Any = None
+        self._workers = ThreadPoolExecutor(self.config.workers, thread_name_prefix="dicom-seal")
 
     @property
     def port(self) -> int:
@@ -115,28 +147,54 @@ class StorageSCP:
         self._ae._servers.append(self._server)  # what start_server does: shutdown() expects it
         serving = threading.Thread(target=self._server.serve_forever, name="dicom-scp", daemon=True)
         serving.start()
+        self._workers.submit(_load_detector)  # its first use would cost a C-STORE seconds
         return self
 
     def stop(self) -> None:
         if self._server is not None:
             self._server.shutdown()
             self._server = None
+        self._workers.shutdown(wait=True)  # an instance being sealed is finished, not cut
 
     def _on_store(self, event: Any) -> Dataset:
+        """One C-STORE: screened and sealed in the worker pool (at most ``workers`` at once),
+        then registered from this association's thread, so that the registrations of several
+        associations can share one grant transaction; answered with exactly this instance's
+        status."""
         calling = str(event.assoc.requestor.ae_title).strip()
         try:
             raw = bytes(event.encoded_dataset())
-            header = parse_header(raw)
-            if header.get("SOPClassUID") != event.request.AffectedSOPClassUID:
-                return _status(DATASET_MISMATCH, "SOP Class UID differs from the request's")
-            self.receiver.receive(raw, calling, header)
+            expected = str(event.request.AffectedSOPClassUID)
+            sealed = self._workers.submit(self._seal, raw, calling, expected).result()
+            if isinstance(sealed, Dataset):
+                return sealed
+            self.receiver.register(sealed, calling)
         except ScanSealError as error:
             _log.warning("C-STORE from %s refused: %s", calling, error)
             return _status(status_for(error), error.reason)
         except BaseException as error:  # a bug (or a native decoder's panic) still answers
             _log.exception("C-STORE from %s failed", calling)  # a failure, never Success
             return _status(FAILED, f"internal error: {type(error).__name__}")
-        return _status(SUCCESS, None)  # Receiver.receive logged the instance and its verdict
+        return _status(SUCCESS, None)  # Receiver.register logged the instance and its verdict
+
+    def _seal(self, raw: bytes, calling: str, expected: str) -> Sealed | Dataset:
+        """The sealed instance, or the status refusing one whose SOP Class is not the one the
+        request named."""
+        header = parse_header(raw)
+        if header.get("SOPClassUID") != expected:
+            return _status(DATASET_MISMATCH, "SOP Class UID differs from the request's")
+        return self.receiver.seal(raw, calling, header)
+
+
+def _load_detector() -> None:
+    """Load the tamper detector (onnxruntime and the model) before the first C-STORE needs it;
+    a failure here is the first C-STORE's to report."""
+    try:
+        from scanseal.detect import default_detector
+
+        default_detector()
+    except Exception as error:  # the C-STORE that screens reports it
+        _log.warning("tamper detector not loaded ahead: %s", error)
 
 
 class _NoDelayServer(ThreadedAssociationServer):
@@ -148,19 +206,6 @@ class _NoDelayServer(ThreadedAssociationServer):
         client, address = super().get_request()
         client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return client, address
-
-
-def register_sealed(
-    registrar: Registrar, identity: Identity, source: Path, cards: list[IdentityCard], workdir: Path
-) -> tuple[str, Manifest]:
-    """Seal ``source`` as ``identity`` for ``cards`` and register it; the record's CID and its
-    signed manifest."""
-    sealed = seal_for_upload(source, cards, identity, workdir)
-    manifest = sealed.manifest_path.read_bytes()
-    registration = registrar.register_upload(
-        manifest, sealed.envelope.read_bytes(), identity.address
-    )
-    return registration.manifest_cid, sealed.manifest
 
 
 def log_verdict(manifest: Manifest, stored: str) -> None:
