@@ -18,7 +18,9 @@ Nagle's algorithm on, which costs a delayed ACK per instance); ScanSeal's SCP se
 association itself. Orthanc and storescp listen on all interfaces, so the whole bench re-runs
 itself inside a private network namespace (``unshare -n``, as tests/dicom/test_engines.py
 does). Each target is started fresh for each association count; every row counts the
-instances the sender's report marks as stored and checks the target holds that many.
+instances the sender's report marks as stored and checks the target holds that many, and the
+target's CPU time per stored instance (user and system, its children included), which other
+work on a shared machine does not change as it changes the wall time.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ _SUCCESS = re.compile(r"\* with status SUCCESS\s*:\s*(\d+)")
 
 
 @contextmanager
-def scanseal(home: Path) -> Iterator[tuple[int, Callable[[], int]]]:
+def scanseal(home: Path) -> Iterator[tuple[int, Callable[[], int], int]]:
     """A `scanseal serve` with the SCP (batched); yields its port and a count of stored
     instances whose manifest carries the screen's verdict (read after it stopped)."""
     home.mkdir()
@@ -66,7 +68,7 @@ def scanseal(home: Path) -> Iterator[tuple[int, Callable[[], int]]]:
         return screened(home)
 
     try:
-        yield port, held
+        yield port, held, process.pid
     finally:
         if not stopped:
             process.send_signal(signal.SIGTERM)
@@ -74,7 +76,7 @@ def scanseal(home: Path) -> Iterator[tuple[int, Callable[[], int]]]:
 
 
 @contextmanager
-def orthanc(home: Path) -> Iterator[tuple[int, Callable[[], int]]]:
+def orthanc(home: Path) -> Iterator[tuple[int, Callable[[], int], int]]:
     """Orthanc as a child process with its own storage; yields its DICOM port and a count of
     the instances it holds."""
     home.mkdir()
@@ -95,13 +97,14 @@ def orthanc(home: Path) -> Iterator[tuple[int, Callable[[], int]]]:
     url = f"http://127.0.0.1:{http}"
     try:
         _wait_until(lambda: httpx.get(url + "/system", timeout=1).status_code == 200, process)
-        yield dicom, lambda: int(httpx.get(url + "/statistics").json()["CountInstances"])
+        count = lambda: int(httpx.get(url + "/statistics").json()["CountInstances"])  # noqa: E731
+        yield dicom, count, process.pid
     finally:
         _stop(process)
 
 
 @contextmanager
-def storescp(home: Path) -> Iterator[tuple[int, Callable[[], int]]]:
+def storescp(home: Path) -> Iterator[tuple[int, Callable[[], int], int]]:
     """dcmtk's storescp writing every instance (one child per association); yields its port
     and a count of the files it wrote."""
     (home / "in").mkdir(parents=True)
@@ -115,7 +118,7 @@ def storescp(home: Path) -> Iterator[tuple[int, Callable[[], int]]]:
         time.sleep(0.5)
         if process.poll() is not None:
             raise RuntimeError((home / "storescp.log").read_text()[-2000:])
-        yield port, lambda: sum(1 for _ in (home / "in").iterdir())
+        yield port, lambda: sum(1 for _ in (home / "in").iterdir()), process.pid
     finally:
         _stop(process)
 
@@ -144,6 +147,14 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user and system) of process ``pid`` and of its children it has reaped: a
+    figure the other work on a shared machine does not change, unlike the wall time."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime stime cutime cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def push(port: int, paths: list[Path], associations: int, work: Path) -> tuple[int, float]:
     """`dcmsend` over ``associations`` concurrent associations (one process each); the
     instances the senders' reports count as stored with Success, and the wall time."""
@@ -168,8 +179,11 @@ def push(port: int, paths: list[Path], associations: int, work: Path) -> tuple[i
 
 def one_row(target: str, paths: list[Path], associations: int, work: Path) -> dict[str, Any]:
     opener = {"scanseal": scanseal, "orthanc": orthanc, "storescp": storescp}[target]
-    with opener(work / target) as (port, held):
+    with opener(work / target) as (port, held, pid):
+        before = cpu_seconds(pid)
         stored, seconds = push(port, paths, associations, work)
+        time.sleep(0.2)  # storescp's children are reaped (and counted) once they exit
+        cpu = cpu_seconds(pid) - before
         holds = held()
     if holds != stored:
         raise SystemExit(f"{target}: the senders count {stored} stored, the target holds {holds}")
@@ -180,6 +194,7 @@ def one_row(target: str, paths: list[Path], associations: int, work: Path) -> di
         "stored": stored,
         "series_seconds": round(seconds, 2),
         "instances_per_second": round(stored / seconds, 1),
+        "cpu_ms_per_instance": round(1000 * cpu / max(stored, 1), 1),
     }
 
 
