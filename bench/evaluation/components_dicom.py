@@ -127,7 +127,7 @@ def _engine_claims(found: dict[str, Any]) -> list[dict[str, Any]]:
     if not rows:
         return []
     best = max(rows, key=lambda r: r.get("instances_per_second") or 0)
-    orthanc = next((r for r in found["rows"] if r.get("target") == "orthanc"
+    orthanc: dict[str, Any] = next((r for r in found["rows"] if r.get("target") == "orthanc"
                     and r.get("associations") == best.get("associations")), {})  # fmt: skip
     rate, theirs = best.get("instances_per_second") or 0, orthanc.get("instances_per_second") or 0
     return [
