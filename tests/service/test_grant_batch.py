@@ -117,3 +117,45 @@ def test_granted_and_revoked_pairs_are_not_sent_again(setup: Setup, tmp_path: Pa
     batcher.grant(cid, [readers[0].address, readers[1].address])  # an upload repeated
     assert batcher.transactions == sent
     assert ledger.grant_state(cid, readers[1].address) == GrantState.REVOKED
+
+
+def test_a_flush_waits_for_the_uploads_under_way(
+    setup: Setup, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger, admin, readers = setup
+    batcher, _lock = _batcher(ledger, admin, tmp_path)
+    monkeypatch.setattr("scanseal.service._grants._LINGER_SECONDS", 30.0)
+    first, second = _cid(), _cid()
+    entered = threading.Event()
+
+    def slower() -> None:
+        with batcher.upload():
+            entered.set()
+            time.sleep(0.3)  # storing and registering
+            batcher.grant(second, [readers[0].address])
+
+    other = threading.Thread(target=slower)
+    other.start()
+    entered.wait(10)
+    started = time.monotonic()
+    with batcher.upload():
+        batcher.grant(first, [readers[0].address])  # waits for the upload under way
+    other.join(30)
+    assert time.monotonic() - started < 15  # it waited for the other upload, not the bound
+    assert batcher.transactions == 1
+    assert ledger.has_access(first, readers[0].address)
+    assert ledger.has_access(second, readers[0].address)
+
+
+def test_a_lone_upload_and_an_abandoned_one_never_keep_a_flush_waiting(
+    setup: Setup, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger, admin, readers = setup
+    batcher, _lock = _batcher(ledger, admin, tmp_path)
+    monkeypatch.setattr("scanseal.service._grants._LINGER_SECONDS", 30.0)
+    with pytest.raises(RuntimeError), batcher.upload():
+        raise RuntimeError("refused before its grants")  # e.g. a recipient not registered
+    started = time.monotonic()
+    with batcher.upload():
+        batcher.grant(_cid(), [readers[0].address])
+    assert time.monotonic() - started < 15

@@ -375,22 +375,25 @@ class Gateway:
         ``uploader`` must have signed the manifest and be registered; envelope and manifest are
         stored, the record registered and its recipients granted. Crash-safe: the pending row
         is on disk before the ledger hears of the record; a repeat finds it registered."""
-        manifest_cid = cid_of(io.BytesIO(manifest_bytes)) if cid is None else cid
-        manifest = signed_manifest(manifest_bytes)
-        if manifest.uploader.address != uploader:
-            raise AccessDenied("only the manifest's uploader may upload it")
-        self.members.seen(r.address for r in manifest.recipients)
-        self.members.check_recipients(manifest)
-        if self.locked(lambda: self.ledger.identity_of(uploader)) is None:
-            raise AccessDenied(f"{uploader} is not a registered identity")
-        envelope_cid = store_sealed(self.store, manifest, manifest_bytes, payload)
-        stored = StoredRecord(manifest_cid, envelope_cid, uploader)
-        self.state.begin_upload(stored)  # on disk before the ledger hears of the record
-        receipt = self.locked(lambda: self.records.register(manifest_cid, manifest, grant=False))
-        granted = tuple(r.address for r in manifest.recipients)
-        self.grants.grant(cid_bytes(manifest_cid), granted)  # shared with concurrent uploads
-        self._finish_upload(stored, manifest)
-        return Registration(manifest_cid, envelope_cid, receipt, granted)
+        with self.grants.upload():  # a grant flush meanwhile waits for this one's pairs
+            manifest_cid = cid_of(io.BytesIO(manifest_bytes)) if cid is None else cid
+            manifest = signed_manifest(manifest_bytes)
+            if manifest.uploader.address != uploader:
+                raise AccessDenied("only the manifest's uploader may upload it")
+            self.members.seen(r.address for r in manifest.recipients)
+            self.members.check_recipients(manifest)
+            if self.locked(lambda: self.ledger.identity_of(uploader)) is None:
+                raise AccessDenied(f"{uploader} is not a registered identity")
+            envelope_cid = store_sealed(self.store, manifest, manifest_bytes, payload)
+            stored = StoredRecord(manifest_cid, envelope_cid, uploader)
+            self.state.begin_upload(stored)  # on disk before the ledger hears of the record
+            receipt = self.locked(
+                lambda: self.records.register(manifest_cid, manifest, grant=False)
+            )
+            granted = tuple(r.address for r in manifest.recipients)
+            self.grants.grant(cid_bytes(manifest_cid), granted)  # shared with concurrent uploads
+            self._finish_upload(stored, manifest)
+            return Registration(manifest_cid, envelope_cid, receipt, granted)
 
     def _finish_upload(self, stored: StoredRecord, manifest: Manifest) -> None:
         """After the ledger holds the record: announce it, then hold it (ends the pending row).
