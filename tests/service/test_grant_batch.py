@@ -119,12 +119,16 @@ def test_granted_and_revoked_pairs_are_not_sent_again(setup: Setup, tmp_path: Pa
     assert ledger.grant_state(cid, readers[1].address) == GrantState.REVOKED
 
 
-def test_a_flush_waits_for_the_uploads_under_way(
-    setup: Setup, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    ledger, admin, readers = setup
-    batcher, _lock = _batcher(ledger, admin, tmp_path)
+@pytest.fixture
+def patient(setup: Setup, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> GrantBatcher:
+    """A batcher whose flush would wait 30 s for uploads under way: a test that ends sooner
+    shows it waited only for those."""
     monkeypatch.setattr("scanseal.service._grants._LINGER_SECONDS", 30.0)
+    return _batcher(setup[0], setup[1], tmp_path)[0]
+
+
+def test_a_flush_waits_for_the_uploads_under_way(setup: Setup, patient: GrantBatcher) -> None:
+    ledger, readers, batcher = setup[0], setup[2], patient
     first, second = _cid(), _cid()
     entered = threading.Event()
 
@@ -148,11 +152,9 @@ def test_a_flush_waits_for_the_uploads_under_way(
 
 
 def test_a_lone_upload_and_an_abandoned_one_never_keep_a_flush_waiting(
-    setup: Setup, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    setup: Setup, patient: GrantBatcher
 ) -> None:
-    ledger, admin, readers = setup
-    batcher, _lock = _batcher(ledger, admin, tmp_path)
-    monkeypatch.setattr("scanseal.service._grants._LINGER_SECONDS", 30.0)
+    readers, batcher = setup[2], patient
     with pytest.raises(RuntimeError), batcher.upload():
         raise RuntimeError("refused before its grants")  # e.g. a recipient not registered
     started = time.monotonic()
