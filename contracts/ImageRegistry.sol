@@ -66,6 +66,7 @@ contract ImageRegistry {
     /// claim, checked off chain against the log, and a cap keeps a wrong first claim such as
     /// 2**64 - 1 from freezing the operator's list of anchors.
     uint64 public constant MAX_LOG_SIZE = 2 ** 40;
+    uint256 private constant _MAX_BATCH_GRANTS = 256;
 
     address public owner;
     /// @notice The account the owner proposed as the next owner; it becomes owner only by
@@ -354,6 +355,25 @@ contract ImageRegistry {
     /// uploader). An admin may grant on a record that exists only in an anchored batch (not
     /// individually on chain).
     function grantAccess(bytes32 recordId, address grantee) external {
+        _grant(recordId, grantee);
+    }
+
+    /// @notice `grantAccess` for each pair (`recordIds[i]`, `grantees[i]`), all in one
+    /// transaction or none: a gateway reserves and grants the records it has just appended to
+    /// its batch together, before it acknowledges any of them. 1 to 256 pairs.
+    function grantAccessBatch(bytes32[] calldata recordIds, address[] calldata grantees)
+        external
+    {
+        uint256 count = recordIds.length;
+        if (count == 0 || count > _MAX_BATCH_GRANTS || count != grantees.length) {
+            revert InvalidArgument(11);
+        }
+        for (uint256 i = 0; i < count; ++i) {
+            _grant(recordIds[i], grantees[i]);
+        }
+    }
+
+    function _grant(bytes32 recordId, address grantee) private {
         _requireController(recordId);
         if (_identities[grantee] == bytes32(0)) revert UnknownIdentity(grantee);
         if (_grants[recordId][grantee] == _GRANT_ACTIVE) revert AlreadyGranted(recordId, grantee);

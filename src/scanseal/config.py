@@ -167,6 +167,7 @@ TABLES: Final[Mapping[str, Mapping[str, Coerce]]] = {
         "stow": flag,
         "recipients": paths,
         "routes": nested,
+        "workers": integer(1),
     },
     "forward": {  # docs/DICOM.md
         "gateway": text,

@@ -37,3 +37,18 @@ def test_bytes_that_are_not_utf8_are_invalid_input(tmp_path: Path) -> None:
     path.write_bytes(b'[dicom]\nae_title = "\xff"\n')
     with pytest.raises(InvalidInput, match="not UTF-8"):
         DicomConfig.load(path)
+
+
+def test_workers_default_to_two_and_are_read(tmp_path: Path) -> None:
+    assert DicomConfig().workers == 2
+    config = tmp_path / "scanseal.toml"
+    config.write_text("[dicom]\nworkers = 3\n", "utf-8")
+    assert DicomConfig.load(config).workers == 3
+
+
+@pytest.mark.parametrize("value", ["0", "65", '"many"', "1.5"])
+def test_bad_worker_counts_are_invalid_input(tmp_path: Path, value: str) -> None:
+    config = tmp_path / "scanseal.toml"
+    config.write_text(f"[dicom]\nworkers = {value}\n", "utf-8")
+    with pytest.raises(InvalidInput, match="workers"):
+        DicomConfig.load(config)

@@ -213,6 +213,49 @@ def test_grant_refusals(world: World) -> None:
 
 
 @pytest.mark.parametrize("role", ROLES)
+def test_grant_batch_by_uploader_or_admin(world: World, role: str) -> None:
+    caller, target = _who(world, role), world.cast.stranger
+    world.ledger.register_identity(world.cast.admin, target.address, card(target))
+    if role in CONTROLLERS:
+        world.ledger.grant_many(caller, [(world.cid, target.address)])
+        assert world.ledger.has_access(world.cid, target.address)
+    else:
+        with _refused(caller, NOT_CONTROLLER):
+            world.ledger.grant_many(caller, [(world.cid, target.address)])
+        assert not world.ledger.has_access(world.cid, target.address)
+
+
+def test_grant_batch_is_all_or_nothing_and_reserves_batch_records(world: World) -> None:
+    ledger, cast = world.ledger, world.cast
+    fresh = [new_cid(), new_cid()]  # not on chain: records of a batch, which an admin reserves
+    pairs = [(fresh[0], cast.grantee.address), (fresh[1], cast.grantee.address)]
+    with pytest.raises(NotFound, match="no registered identity"):  # the last pair fails
+        ledger.grant_many(cast.admin, [*pairs, (fresh[0], cast.stranger.address)])
+    assert not any(ledger.has_access(cid, cast.grantee.address) for cid in fresh)
+    with pytest.raises(InvalidInput, match="already has access"):  # a repeated pair
+        ledger.grant_many(cast.admin, [pairs[0], pairs[0]])
+    with _refused(cast.uploader, NOT_CONTROLLER):  # only an admin grants on a batch record
+        ledger.grant_many(cast.uploader, [(world.cid, cast.revoked.address), pairs[0]])
+    assert not ledger.has_access(world.cid, cast.revoked.address)
+    ledger.grant_many(cast.admin, [*pairs, (world.cid, cast.revoked.address)])
+    assert all(ledger.has_access(cid, cast.grantee.address) for cid in fresh)
+    assert ledger.has_access(world.cid, cast.revoked.address)  # a revoked grant returns
+    assert all(ledger._contract.view("isReserved", record_id(cid)) == (True,) for cid in fresh)
+    assert ledger._contract.view("isReserved", record_id(world.cid)) == (False,)  # on chain
+
+
+def test_grant_batch_bounds(world: World) -> None:
+    ledger, admin, grantee = world.ledger, world.cast.admin, world.cast.grantee.address
+    for size in (0, 257):
+        with pytest.raises(InvalidInput, match="1 to 256"):
+            ledger.grant_many(admin, [(new_cid(), grantee)] * size)
+    rid = record_id(new_cid())
+    for rids, grantees in (([], []), ([rid], []), ([rid] * 257, [grantee] * 257)):
+        with pytest.raises(InvalidInput, match="1 to 256 records, one grantee each"):
+            ledger._tx(admin, "grantAccessBatch", b"", [rids, grantees], "grant access")
+
+
+@pytest.mark.parametrize("role", ROLES)
 def test_revoke_by_uploader_or_admin(world: World, role: str) -> None:
     caller, grantee = _who(world, role), world.cast.grantee.address
     if role in CONTROLLERS:
@@ -485,6 +528,7 @@ TRANSACTIONS: dict[str, Callable[[World, str], None]] = {
     "deauthorizeUploader": test_deauthorize_uploader_only_admins,
     "storeImage": test_store_record_only_uploaders,
     "grantAccess": test_grant_by_uploader_or_admin,
+    "grantAccessBatch": test_grant_batch_by_uploader_or_admin,
     "revokeAccess": test_revoke_by_uploader_or_admin,
     "setController": test_set_controller_by_admins_or_the_controller,
     "logAccess": test_log_access_own_attempt_by_identities_others_by_admins,

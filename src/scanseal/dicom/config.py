@@ -8,6 +8,7 @@ host = "127.0.0.1"
 port = 11112
 stow = true                                           # POST /dicom-web/studies on the API
 recipients = ["cards/radiology.card.json"]           # every pushed study is sealed for these
+workers = 2                                           # instances screened and sealed at once
 [dicom.routes]
 CT_ROOM_2 = ["cards/cardiology.card.json"]            # ...unless the calling AE has a route
 ```
@@ -27,6 +28,8 @@ from scanseal.config import Table, paths, resolve
 from scanseal.crypto.identity import IdentityCard
 from scanseal.errors import InvalidInput, ScanSealError
 
+_MAX_WORKERS = 64
+
 
 @dataclass(frozen=True)
 class DicomConfig:
@@ -37,12 +40,17 @@ class DicomConfig:
     stow: bool = False
     recipients: tuple[Path, ...] = ()
     routes: dict[str, tuple[Path, ...]] = field(default_factory=dict)
+    workers: int = 2
+    """C-STOREs screened and sealed at the same time, whatever the number of associations
+    (the detector, hashing and encryption release the GIL; registration stays one at a time)."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port < 65536:  # 0: any free port, which the SCP reports once listening
             raise InvalidInput("dicom: port out of range")
         if not 0 < len(self.ae_title) <= 16 or not self.ae_title.isascii():
             raise InvalidInput("dicom: ae_title must be 1 to 16 ASCII characters")
+        if not 1 <= self.workers <= _MAX_WORKERS:
+            raise InvalidInput(f"dicom: workers must be 1 to {_MAX_WORKERS}")
         if self.enabled and not self.recipients:
             raise InvalidInput("dicom: name at least one recipient card")
 

@@ -17,9 +17,14 @@ from __future__ import annotations
 
 import io
 import logging
+import os
+import socket
 import tempfile
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -27,8 +32,9 @@ import pydicom
 from pydicom.dataset import Dataset
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+from pynetdicom.transport import ThreadedAssociationServer
 
-from scanseal.crypto.identity import Identity, IdentityCard
+from scanseal.crypto.identity import Identity
 from scanseal.dicom._logs import to_stderr
 from scanseal.dicom.config import DicomConfig
 from scanseal.dicom.index import DicomIndex, Instance
@@ -51,6 +57,11 @@ CANNOT_UNDERSTAND: Final = 0xC210
 STOW: Final = "STOW-RS"
 """The calling AE title STOW-RS instances are received under (the route's key in [dicom])."""
 _log = logging.getLogger(__name__)
+_SHM: Final = "/dev/shm"  # noqa: S108 (a private mkdtemp directory inside it, mode 0700)
+_SCRATCH: Final = _SHM if os.access(_SHM, os.W_OK | os.X_OK) else None
+"""Where an instance is staged while it is sealed (a private directory, removed at once): a
+memory file system when there is one, so that the plaintext never reaches a disk and the
+staging costs no disk writes; the system's temporary directory otherwise."""
 
 
 class Receiver:
@@ -70,14 +81,27 @@ class Receiver:
     def receive(self, raw: bytes, calling: str, header: Dataset | None = None) -> str:
         """Seal ``raw`` (a Part 10 file) for the route's recipients and register it; returns the
         record's manifest CID once it is registered and indexed."""
+        return self.register(self.seal(raw, calling, header), calling)
+
+    def seal(self, raw: bytes, calling: str, header: Dataset | None = None) -> Sealed:
+        """Screen and seal ``raw`` for ``calling``'s recipients, as the gateway's identity:
+        the half of :meth:`receive` that needs no lock (the SCP runs it in its worker pool)."""
         header = parse_header(raw) if header is None else header
         cards = self.config.cards_for(calling)
-        with tempfile.TemporaryDirectory(prefix="scanseal-dicom-") as scratch:
+        with tempfile.TemporaryDirectory(prefix="scanseal-dicom-", dir=_SCRATCH) as scratch:
             source = Path(scratch) / "instance.dcm"
             source.write_bytes(raw)
-            cid, manifest = register_sealed(
-                self.registrar, self.identity, source, cards, Path(scratch)
-            )
+            sealed = seal_for_upload(source, cards, self.identity, Path(scratch))
+            manifest, payload = sealed.manifest_path.read_bytes(), sealed.envelope.read_bytes()
+        return Sealed(manifest, payload, sealed.manifest, header)
+
+    def register(self, sealed: Sealed, calling: str) -> str:
+        """Register a sealed instance with the registrar, index it and log its verdict; the
+        record's manifest CID."""
+        registration = self.registrar.register_upload(
+            sealed.manifest_bytes, sealed.envelope, self.identity.address
+        )
+        cid, header = registration.manifest_cid, sealed.header
         uid = str(header.SOPInstanceUID)
         self.index.add(
             Instance(
@@ -89,8 +113,19 @@ class Receiver:
             )
         )
         stored = f"instance {uid} from {calling} stored as record {cid}"
-        log_verdict(manifest, stored, instance_fields(calling, header, SUCCESS) | {"record": cid})
+        fields = instance_fields(calling, header, SUCCESS) | {"record": cid}
+        log_verdict(sealed.manifest, stored, fields)
         return cid
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """One received instance sealed for upload, not registered yet."""
+
+    manifest_bytes: bytes
+    envelope: bytes
+    manifest: Manifest
+    header: Dataset
 
 
 class StorageSCP:
@@ -105,6 +140,7 @@ class StorageSCP:
         self._ae.add_supported_context(Verification)
         self._ae.maximum_pdu_size = 0  # no limit: let the sender pick large PDUs
         self._server: Any = None
+        self._workers = ThreadPoolExecutor(self.config.workers, thread_name_prefix="dicom-seal")
 
     @property
     def port(self) -> int:
@@ -117,15 +153,22 @@ class StorageSCP:
 
     def start(self) -> StorageSCP:
         handlers: list[Any] = [(evt.EVT_C_STORE, self._on_store)]
-        self._server = self._ae.start_server(
-            (self.config.host, self.config.port), block=False, evt_handlers=handlers
+        self._server = self._ae.make_server(
+            (self.config.host, self.config.port),
+            evt_handlers=handlers,
+            server_class=_NoDelayServer,
         )
+        self._ae._servers.append(self._server)  # what start_server does: shutdown() expects it
+        serving = threading.Thread(target=self._server.serve_forever, name="dicom-scp", daemon=True)
+        serving.start()
+        self._workers.submit(_load_detector)  # its first use would cost a C-STORE seconds
         return self
 
     def stop(self) -> None:
         if self._server is not None:
             self._server.shutdown()
             self._server = None
+        self._workers.shutdown(wait=True)  # an instance being sealed is finished, not cut
 
     def _on_store(self, event: Any) -> Dataset:
         started = time.perf_counter()
@@ -134,37 +177,72 @@ class StorageSCP:
         return status
 
     def _store(self, event: Any) -> Dataset:
+        """One C-STORE: screened and sealed in the worker pool (at most ``workers`` at once),
+        then registered from this association's thread, so that the registrations of several
+        associations can share one grant transaction; answered with exactly this instance's
+        status."""
         calling = str(event.assoc.requestor.ae_title).strip()
-        header = None
+        header: Dataset | None = None
+        raw: bytes | None = None
         try:
             raw = bytes(event.encoded_dataset())
-            header = parse_header(raw)
-            if header.get("SOPClassUID") != event.request.AffectedSOPClassUID:
-                reason = "SOP Class UID differs from the request's"
-                log_refused(calling, header, DATASET_MISMATCH, reason)
-                return _status(DATASET_MISMATCH, reason)
-            self.receiver.receive(raw, calling, header)
+            expected = str(event.request.AffectedSOPClassUID)
+            sealed = self._workers.submit(self._seal, raw, calling, expected).result()
+            if isinstance(sealed, Dataset):
+                return sealed
+            header = sealed.header
+            self.receiver.register(sealed, calling)
         except ScanSealError as error:
+            header = header if header is not None else _header_or_none(raw)
             log_refused(calling, header, status_for(error), error.reason)
             return _status(status_for(error), error.reason)
         except BaseException as error:  # a bug (or a native decoder's panic) still answers
             fields = instance_fields(calling, header, FAILED)  # a failure, never Success
             _log.exception("C-STORE from %s failed", calling, extra={"fields": fields})
             return _status(FAILED, f"internal error: {type(error).__name__}")
-        return _status(SUCCESS, None)  # Receiver.receive logged the instance and its verdict
+        return _status(SUCCESS, None)  # Receiver.register logged the instance and its verdict
+
+    def _seal(self, raw: bytes, calling: str, expected: str) -> Sealed | Dataset:
+        """The sealed instance, or the status refusing one whose SOP Class is not the one the
+        request named."""
+        header = parse_header(raw)
+        if header.get("SOPClassUID") != expected:
+            reason = "SOP Class UID differs from the request's"
+            log_refused(calling, header, DATASET_MISMATCH, reason)
+            return _status(DATASET_MISMATCH, reason)
+        return self.receiver.seal(raw, calling, header)
 
 
-def register_sealed(
-    registrar: Registrar, identity: Identity, source: Path, cards: list[IdentityCard], workdir: Path
-) -> tuple[str, Manifest]:
-    """Seal ``source`` as ``identity`` for ``cards`` and register it; the record's CID and its
-    signed manifest."""
-    sealed = seal_for_upload(source, cards, identity, workdir)
-    manifest = sealed.manifest_path.read_bytes()
-    registration = registrar.register_upload(
-        manifest, sealed.envelope.read_bytes(), identity.address
-    )
-    return registration.manifest_cid, sealed.manifest
+def _header_or_none(raw: bytes | None) -> Dataset | None:
+    """The header of a refused instance for its log line, or None when it cannot be read."""
+    if raw is None:
+        return None
+    try:
+        return parse_header(raw)
+    except ScanSealError:
+        return None
+
+
+def _load_detector() -> None:
+    """Load the tamper detector (onnxruntime and the model) before the first C-STORE needs it;
+    a failure here is the first C-STORE's to report."""
+    try:
+        from scanseal.detect import default_detector
+
+        default_detector()
+    except Exception as error:  # the C-STORE that screens reports it
+        _log.warning("tamper detector not loaded ahead: %s", error)
+
+
+class _NoDelayServer(ThreadedAssociationServer):
+    """pynetdicom's threaded server with TCP_NODELAY on every accepted association: the
+    C-STORE-RSP is a small segment that Nagle's algorithm would hold back until the sender's
+    next PDU is acknowledged (a delayed ACK of up to 40 ms per instance)."""
+
+    def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
+        client, address = super().get_request()
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return client, address
 
 
 def log_verdict(manifest: Manifest, stored: str, fields: dict[str, Any] | None = None) -> None:

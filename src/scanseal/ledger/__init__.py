@@ -5,7 +5,7 @@ from __future__ import annotations
 from scanseal.ledger._batch import Entry
 from scanseal.ledger._per_record import TRANSACTION_WINDOW
 from scanseal.ledger.config import LedgerConfig
-from scanseal.ledger.core import Ledger, check_proof
+from scanseal.ledger.core import MAX_BATCH_GRANTS, Ledger, check_proof
 from scanseal.ledger.models import (
     AccessLogEntry,
     AccessResult,
@@ -24,6 +24,7 @@ from scanseal.ledger.models import (
 )
 
 __all__ = [
+    "MAX_BATCH_GRANTS",
     "TRANSACTION_WINDOW",
     "AccessLogEntry",
     "AccessResult",

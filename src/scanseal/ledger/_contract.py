@@ -21,6 +21,8 @@ from scanseal.ledger.models import AnchorInfo, Receipt, RecordInput
 
 _GAS = {"storeImage": 300_000, "anchorBatch": 400_000, "logAccess": 150_000}
 _DEFAULT_GAS = 150_000
+_GAS_PER_BATCH_GRANT = 80_000
+"""grantAccessBatch: a first grant on a batch record costs about 74,000 (docs/LEDGER.md)."""
 _STORE_TAG = keccak(text="ScanSeal ImageRegistry storeImage")
 _DIGEST_TYPES = ["bytes32", "uint256", "address", "bytes32", "bytes32", "bytes32", "bytes32"]
 
@@ -39,7 +41,10 @@ class Contract:
     ) -> tuple[dict[str, Any], str]:
         """Submit a call of `function` signed by `account`; the transaction and its hash."""
         data = _abi.encode_call(function, *args)
-        tx = {"to": self.address, "data": data, "gas": _GAS.get(function, _DEFAULT_GAS)}
+        gas = _GAS.get(function, _DEFAULT_GAS)
+        if function == "grantAccessBatch":
+            gas = _DEFAULT_GAS + _GAS_PER_BATCH_GRANT * len(args[0])
+        tx = {"to": self.address, "data": data, "gas": gas}
         try:
             return tx, self.chain.send(account, tx)
         except Exception:  # refused by the node, unreachable, or an error it did not foresee

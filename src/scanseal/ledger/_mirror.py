@@ -29,7 +29,7 @@ import contextlib
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -43,6 +43,8 @@ from scanseal.ledger.models import GrantState
 
 _ZERO: Final = "0x" + "00" * 20
 _EVENTS: Final = ("ImageStored", "ControllerChanged", "AccessGranted", "AccessRevoked")
+_IDENTITY_EVENT: Final = "IdentityRegistered"
+"""The one event that changes ``identityOf``: it drops the account's cached identity."""
 _SPAN: Final = 10_000
 """Blocks per eth_getLogs query: public nodes cap the range a single query may cover."""
 _SAVE_SECONDS: Final = 2.0
@@ -87,12 +89,15 @@ class AccessMirror:
         self._chain = chain
         self._contract = contract
         self.first_block = first_block
-        self._topics = ["0x" + _abi.event_topic(name).hex() for name in _EVENTS]
+        self._topics = ["0x" + _abi.event_topic(name).hex() for name in (*_EVENTS, _IDENTITY_EVENT)]
         self._lock = threading.Lock()
         self._head: Head | None = None
         self._controllers: dict[bytes, str] = {}
         """Each on-chain record's controller (the zero address when handed to nobody)."""
         self._grants: dict[tuple[bytes, str], int] = {}
+        self._identities: dict[str, bytes | None] = {}
+        """``identityOf`` answers read since the account's last IdentityRegistered (memory only:
+        the checkpoint does not hold them, a restart reads each again once)."""
         self._checkpoint = _Checkpoint(checkpoint, contract, first_block) if checkpoint else None
         self._loaded = False
         self._saved_at = 0.0
@@ -120,6 +125,21 @@ class AccessMirror:
         with self._lock:
             self._sync()
             return GrantState(self._grants.get((rid, account), GrantState.NEVER))
+
+    def identity_of(self, account: str, read: Callable[[str], bytes | None]) -> bytes | None:
+        """The contract's ``identityOf(account)`` at the current head: ``read`` (an
+        ``eth_call``) the first time, then from memory until an ``IdentityRegistered`` event
+        for the account (or a rebuild) drops the answer. A registration in a block after the
+        head check is seen at the next check, as with ``has_access``."""
+        try:
+            account = checksum(account)
+        except ValueError:  # not an address: the contract call says how it is refused
+            return read(account)
+        with self._lock:
+            self._sync()
+            if account not in self._identities:
+                self._identities[account] = read(account)
+            return self._identities[account]
 
     def on_chain(self, rid: bytes) -> bool:
         """Whether record ``rid`` was stored on chain (an ``ImageStored`` event)."""
@@ -170,6 +190,7 @@ class AccessMirror:
         if known is None:
             self._controllers.clear()
             self._grants.clear()
+            self._identities.clear()
             self._rewrite = True
         start = self.first_block if known is None else known.number + 1
         for low in range(start, number + 1, _SPAN):
@@ -217,6 +238,9 @@ class AccessMirror:
         if decoded is None:
             return
         name, fields = decoded
+        if name == _IDENTITY_EVENT:
+            self._identities.pop(checksum(str(fields["account"])), None)
+            return
         rid = bytes(fields["recordId"])
         if name in ("ImageStored", "ControllerChanged"):
             holder = fields["uploader"] if name == "ImageStored" else fields["controller"]

@@ -30,6 +30,7 @@ _INVALID_ARGUMENTS = {
     8: "address 0x…01 marks a record handed to nobody; it cannot control one",
     9: "the uploader's signature over the record is malformed",
     10: "an anchor may claim at most 2**40 entries",
+    11: "a batch of grants names 1 to 256 records, one grantee each",
 }
 
 

@@ -44,7 +44,9 @@ from scanseal.ledger.models import (
     record_id,
 )
 
-__all__ = ["Ledger", "RecordInput", "check_proof", "record_id"]
+__all__ = ["MAX_BATCH_GRANTS", "Ledger", "RecordInput", "check_proof", "record_id"]
+MAX_BATCH_GRANTS = 256
+"""The most (record, grantee) pairs one ``grantAccessBatch`` takes (the contract's bound)."""
 
 
 def check_proof(proof: BatchProof) -> Entry:
@@ -164,7 +166,12 @@ class Ledger:
         return self._tx(admin, "deauthorizeUploader", b"", [account], "deauthorize uploader")
 
     def identity_of(self, account: str) -> bytes | None:
-        """The registered identity-card hash of `account`, if any."""
+        """The registered identity-card hash of `account`, if any: read once from the
+        contract, then answered by the access mirror until the account's next
+        ``IdentityRegistered`` event (an upload asks for the uploader and every recipient)."""
+        return self._access.identity_of(account, self._read_identity)
+
+    def _read_identity(self, account: str) -> bytes | None:
         (card,) = self._view("identityOf", account)
         return bytes(card) if any(card) else None
 
@@ -267,6 +274,16 @@ class Ledger:
         """An admin, or the record's controller while an authorized uploader, lets `grantee`
         open the record."""
         return self._tx(controller, "grantAccess", record_id(cid), [grantee], "grant access")
+
+    def grant_many(self, controller: LocalAccount, grants: Sequence[tuple[bytes, str]]) -> Receipt:
+        """``grant`` for each (cid, grantee) pair in one transaction, all or none
+        (``grantAccessBatch``, 1 to :data:`MAX_BATCH_GRANTS` pairs): a gateway reserves and
+        grants the records of several uploads at once."""
+        if not 0 < len(grants) <= MAX_BATCH_GRANTS:
+            raise InvalidInput(f"a batch of grants names 1 to {MAX_BATCH_GRANTS} records")
+        rids = [record_id(cid) for cid, _grantee in grants]
+        grantees = [grantee for _cid, grantee in grants]
+        return self._tx(controller, "grantAccessBatch", b"", [rids, grantees], "grant access")
 
     def revoke(self, controller: LocalAccount, cid: bytes, grantee: str) -> Receipt:
         """Stop future releases to `grantee` (what it already downloaded stays with it)."""

@@ -45,6 +45,7 @@ from scanseal.ledger import (
 from scanseal.protocol import wire
 from scanseal.protocol.signed import Domain, Request, parse_request, recover_requester
 from scanseal.service._access import note_requester
+from scanseal.service._grants import GrantBatcher
 from scanseal.service._requests import claimed_requester as _claimed_requester
 from scanseal.service._requests import read_all as _read
 from scanseal.service._requests import receipt_json as _receipt_json
@@ -104,6 +105,7 @@ class Gateway:
         self.records = Records(ledger, store, identity.account)
         self._ledger_lock = threading.RLock()  # py-evm and the batched log: one caller at a time
         self.members = Members(ledger, identity.account, config.members, self._ledger_lock)
+        self.grants = GrantBatcher(ledger, self.records, self.locked)
         self.on_denied: Callable[[str, int], None] = lambda _action, _reason: None
         self._records: dict[str, Record] = {}
         self._manifests: dict[str, bytes] = {}
@@ -368,21 +370,25 @@ class Gateway:
         ``uploader`` must have signed the manifest and be registered; envelope and manifest are
         stored, the record registered and its recipients granted. Crash-safe: the pending row
         is on disk before the ledger hears of the record; a repeat finds it registered."""
-        manifest_cid = cid_of(io.BytesIO(manifest_bytes)) if cid is None else cid
-        manifest = signed_manifest(manifest_bytes)
-        if manifest.uploader.address != uploader:
-            raise AccessDenied("only the manifest's uploader may upload it")
-        self.members.seen(r.address for r in manifest.recipients)
-        self.members.check_recipients(manifest)
-        if self.locked(lambda: self.ledger.identity_of(uploader)) is None:
-            raise AccessDenied(f"{uploader} is not a registered identity")
-        envelope_cid = store_sealed(self.store, manifest, manifest_bytes, payload)
-        stored = StoredRecord(manifest_cid, envelope_cid, uploader)
-        self.state.begin_upload(stored)  # on disk before the ledger hears of the record
-        receipt = self.locked(lambda: self.records.register(manifest_cid, manifest))
-        self._finish_upload(stored, manifest)
-        granted = tuple(r.address for r in manifest.recipients)
-        return Registration(manifest_cid, envelope_cid, receipt, granted)
+        with self.grants.upload():  # a grant flush meanwhile waits for this one's pairs
+            manifest_cid = cid_of(io.BytesIO(manifest_bytes)) if cid is None else cid
+            manifest = signed_manifest(manifest_bytes)
+            if manifest.uploader.address != uploader:
+                raise AccessDenied("only the manifest's uploader may upload it")
+            self.members.seen(r.address for r in manifest.recipients)
+            self.members.check_recipients(manifest)
+            if self.locked(lambda: self.ledger.identity_of(uploader)) is None:
+                raise AccessDenied(f"{uploader} is not a registered identity")
+            envelope_cid = store_sealed(self.store, manifest, manifest_bytes, payload)
+            stored = StoredRecord(manifest_cid, envelope_cid, uploader)
+            self.state.begin_upload(stored)  # on disk before the ledger hears of the record
+            receipt = self.locked(
+                lambda: self.records.register(manifest_cid, manifest, grant=False)
+            )
+            granted = tuple(r.address for r in manifest.recipients)
+            self.grants.grant(cid_bytes(manifest_cid), granted)  # shared with concurrent uploads
+            self._finish_upload(stored, manifest)
+            return Registration(manifest_cid, envelope_cid, receipt, granted)
 
     def _finish_upload(self, stored: StoredRecord, manifest: Manifest) -> None:
         """After the ledger holds the record: announce it, then hold it (ends the pending row).

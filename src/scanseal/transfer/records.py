@@ -128,8 +128,9 @@ class Records:
         self.operator = operator
         self.address = to_checksum_address(operator.address)
 
-    def register(self, manifest_cid: str, manifest: Manifest) -> Receipt:
-        """Record a stored manifest on the ledger and grant its recipients, or find it there
+    def register(self, manifest_cid: str, manifest: Manifest, *, grant: bool = True) -> Receipt:
+        """Record a stored manifest on the ledger and grant its recipients (unless ``grant`` is
+        False: the caller grants them, several uploads in one transaction), or find it there
         already (an upload repeated after a crash, or sent twice): the same manifest CID with
         the same hashes from this operator is the same record and answers with the receipt it
         was first committed with.
@@ -150,7 +151,8 @@ class Records:
                 receipt = self.registered(manifest_cid, manifest)  # mined after all (a timeout)
                 if receipt is None:
                     raise
-        self.grant_recipients(cid_bytes(manifest_cid), manifest)
+        if grant:
+            self.grant_recipients(cid_bytes(manifest_cid), manifest)
         return receipt
 
     def registered(self, manifest_cid: str, manifest: Manifest) -> Receipt | None:
@@ -181,11 +183,18 @@ class Records:
     def grant_recipients(self, record: bytes, manifest: Manifest) -> None:
         """Grant each recipient that was never granted. One whose grant the owner revoked
         since stays revoked when the upload is repeated."""
-        for recipient in manifest.recipients:
-            if self.ledger.has_access(record, recipient.address):
-                continue
-            if self.ledger.grant_state(record, recipient.address) == GrantState.NEVER:
-                self.ledger.grant(self.operator, record, recipient.address)
+        for address in self.ungranted(record, [r.address for r in manifest.recipients]):
+            self.ledger.grant(self.operator, record, address)
+
+    def ungranted(self, record: bytes, accounts: list[str]) -> list[str]:
+        """Those of ``accounts`` that may not open ``record`` and were never granted it (one
+        whose grant the owner revoked stays revoked)."""
+        return [
+            account
+            for account in accounts
+            if not self.ledger.has_access(record, account)
+            and self.ledger.grant_state(record, account) == GrantState.NEVER
+        ]
 
     def authorize_fetch(
         self, record: bytes, requester: str, reason: Reason = Reason.NONE

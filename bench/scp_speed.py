@@ -1,0 +1,259 @@
+"""Storage SCP speed beside the anchors: one CT series pushed by dcmtk's dcmsend, in one run.
+
+    python bench/scp_speed.py [--instances 200] [--associations 1,4] [--json FILE]
+                              [--targets scanseal,orthanc,storescp]
+
+The series is 512 × 512 16-bit CT slices (CT_small's header, a synthetic body and fresh SOP
+Instance UIDs per slice, one study; bench/dicom.py's ``ct_series``). It is pushed by `dcmsend`
+(one process per association, each with its share of the files) into, in turn:
+
+- ScanSeal's Storage SCP: a real `scanseal serve` (batched ledger, embedded chain and store,
+  tamper screen ``flag``): an instance counts once its C-STORE answer is Success, which comes
+  after it was screened, sealed, stored and registered;
+- Orthanc (Debian's, storage uncompressed), the PACS a department would run;
+- dcmtk's `storescp` (``--fork``, writing each file), the floor of what C-STORE costs here.
+
+Every dcmtk process, Orthanc included, runs with ``TCP_NODELAY=1`` (dcmtk's default keeps
+Nagle's algorithm on, which costs a delayed ACK per instance); ScanSeal's SCP sets it on every
+association itself. Orthanc and storescp listen on all interfaces, so the whole bench re-runs
+itself inside a private network namespace (``unshare -n``, as tests/dicom/test_engines.py
+does). Each target is started fresh for each association count; every row counts the
+instances the sender's report marks as stored and checks the target holds that many, and the
+target's CPU time per stored instance (user and system, its children included), which other
+work on a shared machine does not change as it changes the wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from dicom import ct_series, free_port, machine, screened, start_gateway
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGETS = ("scanseal", "orthanc", "storescp")
+NODELAY = dict(os.environ, TCP_NODELAY="1")
+_SUCCESS = re.compile(r"\* with status SUCCESS\s*:\s*(\d+)")
+
+
+@contextmanager
+def scanseal(home: Path) -> Iterator[tuple[int, Callable[[], int], int]]:
+    """A `scanseal serve` with the SCP (batched); yields its port and a count of stored
+    instances whose manifest carries the screen's verdict (read after it stopped)."""
+    home.mkdir()
+    process, _url, port = start_gateway(home, "batched")
+    stopped = False
+
+    def held() -> int:
+        nonlocal stopped
+        if not stopped:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=120)
+            stopped = True
+        return screened(home)
+
+    try:
+        yield port, held, process.pid
+    finally:
+        if not stopped:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=120)
+
+
+@contextmanager
+def orthanc(home: Path) -> Iterator[tuple[int, Callable[[], int], int]]:
+    """Orthanc as a child process with its own storage; yields its DICOM port and a count of
+    the instances it holds."""
+    home.mkdir()
+    http, dicom = free_port(), free_port()
+    config = {
+        "Name": "BENCH", "StorageDirectory": str(home / "db"), "IndexDirectory": str(home / "db"),
+        "HttpPort": http, "DicomPort": dicom, "DicomAet": "ORTHANC",
+        "RemoteAccessAllowed": False, "AuthenticationEnabled": False,
+        "DicomAlwaysAllowStore": True, "DicomCheckCalledAet": False,
+        "StorageCompression": False, "Plugins": [],
+    }  # fmt: skip
+    (home / "orthanc.json").write_text(json.dumps(config), "utf-8")
+    with (home / "orthanc.log").open("ab") as log:
+        process = subprocess.Popen(
+            ["Orthanc", str(home / "orthanc.json")], stdout=log, stderr=subprocess.STDOUT,
+            env=NODELAY,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{http}"
+    try:
+        _wait_until(lambda: httpx.get(url + "/system", timeout=1).status_code == 200, process)
+        count = lambda: int(httpx.get(url + "/statistics").json()["CountInstances"])  # noqa: E731
+        yield dicom, count, process.pid
+    finally:
+        _stop(process)
+
+
+@contextmanager
+def storescp(home: Path) -> Iterator[tuple[int, Callable[[], int], int]]:
+    """dcmtk's storescp writing every instance (one child per association); yields its port
+    and a count of the files it wrote."""
+    (home / "in").mkdir(parents=True)
+    port = free_port()
+    with (home / "storescp.log").open("ab") as log:
+        process = subprocess.Popen(
+            ["storescp", "--fork", "-od", str(home / "in"), str(port)],
+            stdout=log, stderr=subprocess.STDOUT, env=NODELAY,
+        )  # fmt: skip
+    try:
+        time.sleep(0.5)
+        if process.poll() is not None:
+            raise RuntimeError((home / "storescp.log").read_text()[-2000:])
+        yield port, lambda: sum(1 for _ in (home / "in").iterdir()), process.pid
+    finally:
+        _stop(process)
+
+
+def _wait_until(ready: Callable[[], bool], process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"exited with {process.returncode}")
+        try:
+            if ready():
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("did not start in 60 s")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user and system) of process ``pid`` and of its children it has reaped: a
+    figure the other work on a shared machine does not change, unlike the wall time."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime stime cutime cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def push(port: int, paths: list[Path], associations: int, work: Path) -> tuple[int, float]:
+    """`dcmsend` over ``associations`` concurrent associations (one process each); the
+    instances the senders' reports count as stored with Success, and the wall time."""
+    shares = [paths[i::associations] for i in range(associations)]
+    started = time.perf_counter()
+    senders = []
+    for n, share in enumerate(shares):
+        report = work / f"dcmsend-{n}.txt"
+        command = ["dcmsend", "-aet", "BENCH", "-aec", "TARGET", "+crf", str(report),
+                   "127.0.0.1", str(port), *map(str, share)]  # fmt: skip
+        senders.append((subprocess.Popen(command, env=NODELAY, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.PIPE), report))  # fmt: skip
+    stored = 0
+    for sender, report in senders:
+        _out, err = sender.communicate(timeout=900)
+        found = _SUCCESS.search(report.read_text("utf-8")) if report.exists() else None
+        if found is None:
+            raise RuntimeError(f"dcmsend left no summary: {err.decode()[-500:]}")
+        stored += int(found.group(1))
+    return stored, time.perf_counter() - started
+
+
+def one_row(target: str, paths: list[Path], associations: int, work: Path) -> dict[str, Any]:
+    opener = {"scanseal": scanseal, "orthanc": orthanc, "storescp": storescp}[target]
+    with opener(work / target) as (port, held, pid):
+        before = cpu_seconds(pid)
+        stored, seconds = push(port, paths, associations, work)
+        time.sleep(0.2)  # storescp's children are reaped (and counted) once they exit
+        cpu = cpu_seconds(pid) - before
+        holds = held()
+    if holds != stored:
+        raise SystemExit(f"{target}: the senders count {stored} stored, the target holds {holds}")
+    return {
+        "target": target,
+        "associations": associations,
+        "instances": len(paths),
+        "stored": stored,
+        "series_seconds": round(seconds, 2),
+        "instances_per_second": round(stored / seconds, 1),
+        "cpu_ms_per_instance": round(1000 * cpu / max(stored, 1), 1),
+    }
+
+
+def measure(instances: int, associations: list[int], targets: list[str]) -> list[dict[str, Any]]:
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="scanseal-bench-scp-") as scratch:
+        root = Path(scratch)
+        for count in associations:
+            series = root / f"series-{count}"
+            series.mkdir()
+            paths = ct_series(series, instances)  # fresh UIDs for each association count
+            for target in targets:
+                work = root / f"{target}-{count}"
+                work.mkdir()
+                rows.append(one_row(target, paths, count, work))
+                print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def in_namespace() -> None:
+    """Re-run this command inside a private network namespace with only loopback up."""
+    if os.environ.get("SCANSEAL_BENCH_NETNS") == "1":
+        subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+        return
+    if shutil.which("unshare") is None:
+        raise SystemExit("scp_speed needs unshare (util-linux) for its network namespace")
+    env = dict(os.environ, SCANSEAL_BENCH_NETNS="1")
+    command = ["unshare", "-n", sys.executable, *sys.argv]
+    raise SystemExit(subprocess.run(command, env=env, check=False).returncode)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--instances", type=int, default=200)
+    parser.add_argument("--associations", default="1,4")
+    parser.add_argument("--targets", default=",".join(TARGETS))
+    parser.add_argument("--json", type=Path, default=ROOT / "bench" / "out" / "scp_speed.json")
+    args = parser.parse_args()
+    targets = args.targets.split(",")
+    if not set(targets) <= set(TARGETS):
+        parser.error(f"--targets takes {', '.join(TARGETS)}")
+    missing = [tool for tool in ("dcmsend", "storescp", "Orthanc") if shutil.which(tool) is None]
+    if missing:
+        raise SystemExit(f"missing {', '.join(missing)}: run `make dicom-tools`")
+    in_namespace()
+    result: dict[str, Any] = {
+        "machine": machine(),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "command": " ".join(["python", "bench/scp_speed.py", *sys.argv[1:]]),
+        "sender": "dcmsend (dcmtk), TCP_NODELAY=1",
+        "load_average_start": [round(x, 2) for x in os.getloadavg()],
+    }
+    associations = [int(a) for a in args.associations.split(",")]
+    result["rows"] = measure(args.instances, associations, targets)
+    result["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
+    print(f"written to {args.json}")
+
+
+if __name__ == "__main__":
+    main()

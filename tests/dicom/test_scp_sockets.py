@@ -1,0 +1,35 @@
+"""The Storage SCP's sockets: every association it accepts runs with TCP_NODELAY."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from pynetdicom import AE
+
+from gateway_harness import free_port
+from scanseal.dicom.config import DicomConfig
+from scanseal.dicom.scp import Receiver, StorageSCP
+
+
+def test_accepted_associations_disable_nagle(tmp_path: Path) -> None:
+    card = tmp_path / "x.card.json"  # never read: no C-STORE is sent
+    config = DicomConfig(enabled=True, port=free_port(), recipients=(card,))
+    receiver: Any = Receiver(None, None, config, None)  # type: ignore[arg-type]
+    scp = StorageSCP(receiver).start()
+    try:
+        ae = AE(ae_title="PROBE")
+        ae.add_requested_context("1.2.840.10008.1.1")
+        assoc = ae.associate("127.0.0.1", scp.port, ae_title="SCANSEAL")
+        assert assoc.is_established
+        deadline = time.monotonic() + 5
+        while not scp._server.active_associations and time.monotonic() < deadline:
+            time.sleep(0.01)
+        (accepted,) = scp._server.active_associations
+        sock = accepted.dul.socket.socket
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        assoc.release()
+    finally:
+        scp.stop()
