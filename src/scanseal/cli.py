@@ -84,11 +84,13 @@ def _register_groups() -> None:
         agent,
         backup,
         chain,
+        chain_view,
         configuration,
         deid,
         gateway,
         keys,
         ledger,
+        proof,
         screen,
         sealing,
         storage,
@@ -97,7 +99,9 @@ def _register_groups() -> None:
 
     app.add_typer(keys.app, name="keys")
     app.add_typer(configuration.app, name="config")
+    chain_view.register(chain.app)
     app.add_typer(chain.app, name="ledger")
+    app.add_typer(proof.app, name="proof")
     sealing.register(app)
     storage.register(app)
     ledger.register(app)
