@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,8 +46,9 @@ def _toml(config: LedgerConfig, operator: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-@pytest.fixture
-def batched(make_config: ConfigFactory, cast: Cast, tmp_path: Path) -> Batched:
+def make_batched(make_config: Callable[..., LedgerConfig], cast: Cast, home: Path) -> Batched:
+    """Roles on chain, then two records in the admin's batched log, anchored; a transfer, a
+    grant and a failed transaction to point proofs at."""
     txs: dict[str, str] = {}
     with Ledger.open(make_config(), deployer=cast.owner) as setup:
         populate(setup, cast)
@@ -69,8 +71,13 @@ def batched(make_config: ConfigFactory, cast: Cast, tmp_path: Path) -> Batched:
         anchor = ledger.anchor()
         assert anchor is not None
         txs["anchor"] = str(anchor.tx_hash)
-    (tmp_path / "scanseal.toml").write_text(_toml(config, cast.admin.address), "utf-8")
-    return Batched(tmp_path, config, cids, contract, txs)
+    (home / "scanseal.toml").write_text(_toml(config, cast.admin.address), "utf-8")
+    return Batched(home, config, cids, contract, txs)
+
+
+@pytest.fixture
+def batched(make_config: ConfigFactory, cast: Cast, tmp_path: Path) -> Batched:
+    return make_batched(make_config, cast, tmp_path)
 
 
 def scanseal(
