@@ -23,10 +23,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from scanseal import audit as formats
-from scanseal._cli._common import ConfigOption, connect, study_records
+from scanseal._cli._common import ConfigOption, connect, parse_cid, study_records
 from scanseal.crypto.identity import Keystore
 from scanseal.errors import InvalidInput, NotFound, ScanSealError
-from scanseal.storage import CID
 from scanseal.transfer.catalogue import is_study_uid
 
 
@@ -271,17 +270,6 @@ def _names(cards: list[Path]) -> dict[str, str]:
         files = sorted(path.glob("*.json")) if path.is_dir() else [path]
         names.update(formats.names_from_cards(files))
     return names
-
-
-def parse_cid(text: str) -> bytes:
-    """The binary CID from any multibase text form, or ``0x``-hex as the chain shows it."""
-    text = text.strip()
-    if text.startswith("0x"):
-        try:
-            return bytes.fromhex(text[2:])
-        except ValueError:
-            raise InvalidInput(f"{text!r} is not a valid hex CID") from None
-    return CID.parse(text).to_bytes()
 
 
 def _render_table(record: str, events: list[dict[str, Any]], _source: formats.Source) -> str:

@@ -18,8 +18,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from scanseal._cli._common import ConfigOption
-from scanseal._cli.ledger import parse_cid
+from scanseal._cli._common import ConfigOption, parse_cid
 from scanseal.errors import InvalidInput
 
 app = typer.Typer(
