@@ -144,3 +144,18 @@ def test_writes_are_refused(world: Batched, rpc_url: str, cast: Cast) -> None:
     assert w3.eth.block_number == head
     garbage = requests.post(rpc_url, data=b"{not json", timeout=30).json()
     assert garbage["error"]["code"] == -32700
+
+
+def test_port_in_use_and_no_chain_are_one_line(
+    world: Batched, rpc_url: str, tmp_path: Path
+) -> None:
+    port = rpc_url.rsplit(":", 1)[-1]
+    busy = scanseal(world.home, "ledger", "rpc", "--port", port)
+    assert busy.returncode == 5, busy.stderr
+    assert busy.stderr.startswith("error: cannot listen on 127.0.0.1:")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    nothing = scanseal(empty, "ledger", "rpc", "--port", "0")
+    assert nothing.returncode == 6, nothing.stderr
+    assert nothing.stderr.count("\n") == 1
+    assert not (empty / "chain").exists()  # a read-only view creates nothing

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from scanseal import __version__
-from scanseal.errors import InvalidInput
+from scanseal.errors import InvalidInput, LedgerUnavailable
 from scanseal.ledger._chain import FUNDER_ADDRESS, EmbeddedChain
 from scanseal.ledger.config import LedgerConfig
 
@@ -144,7 +144,12 @@ def _serve(rpc: ReadOnlyRpc, port: int, ready: Callable[[int], None]) -> None:
         def log_message(self, format: str, *args: Any) -> None:
             _log.debug("rpc: " + format, *args)
 
-    server = HTTPServer(("127.0.0.1", port), Handler)
+    try:
+        server = HTTPServer(("127.0.0.1", port), Handler)
+    except OSError as error:
+        raise LedgerUnavailable(
+            f"cannot listen on 127.0.0.1:{port}: {error.strerror or error}"
+        ) from None
     try:
         ready(int(server.server_address[1]))
         server.serve_forever()
