@@ -237,3 +237,15 @@ def test_record_id_is_what_the_entry_carries(batched: Batched) -> None:
         RecordInput(entry.cid, entry.image_hash, entry.h3, entry.pixel_digest).cid
         == batched.cids[0]
     )
+
+
+def test_export_beside_the_writer_cuts_nothing(batched: Batched, cast: Cast) -> None:
+    """A line the gateway is still writing (no newline yet) is not the reader's to cut."""
+    log = Path(batched.config.state_dir) / f"batch-{cast.admin.address}.jsonl"
+    with log.open("ab") as handle:
+        handle.write(b'{"entry": "00')
+    before = log.read_bytes()
+    _export(batched, batched.cids[0])
+    audit = scanseal(batched.home, "audit", "0x" + batched.cids[0].hex(), "--json", "-")
+    assert audit.returncode == 0, audit.stderr
+    assert log.read_bytes() == before
