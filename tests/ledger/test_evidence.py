@@ -249,3 +249,19 @@ def test_export_beside_the_writer_cuts_nothing(batched: Batched, cast: Cast) -> 
     audit = scanseal(batched.home, "audit", "0x" + batched.cids[0].hex(), "--json", "-")
     assert audit.returncode == 0, audit.stderr
     assert log.read_bytes() == before
+
+
+def test_readers_leave_the_chain_journal_alone(batched: Batched) -> None:
+    """Beside `serve`, a reader of the embedded chain must not cut the line being written."""
+    if batched.config.backend != "embedded":
+        pytest.skip("only the embedded chain has a journal")
+    journal = Path(batched.config.state_dir) / "journal.jsonl"
+    with journal.open("ab") as handle:
+        handle.write(b'{"kind":"tx","raw":"02')
+    before = journal.read_bytes()
+    cid = "0x" + batched.cids[0].hex()
+    for args in (("ledger", "admin", "list"), ("ledger", "tx", batched.txs["anchor"]),
+                 ("proof", "verify", cid)):  # fmt: skip
+        done = scanseal(batched.home, *args)
+        assert done.returncode == 0, (args, done.stderr)
+        assert journal.read_bytes() == before, args

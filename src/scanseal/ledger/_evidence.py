@@ -125,13 +125,7 @@ def export_record_proof(config: LedgerConfig, cid: bytes) -> ProofFile:
     beside a running gateway (the embedded chain as a read-only replica)."""
     if config.mode != "batched":
         raise InvalidInput('inclusion proofs exist in batched mode only ([ledger] mode "batched")')
-    reader = open_reader(config)
-    try:
-        ledger = Ledger(reader.chain, reader.contract, config)
-    except BaseException:
-        reader.close()
-        raise
-    with ledger:
+    with Ledger.open(config, read_only=True) as ledger:
         return export_proof(ledger, cid)
 
 
