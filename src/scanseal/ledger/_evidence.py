@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from eth_utils.address import is_hex_address, to_checksum_address
@@ -22,7 +21,7 @@ from web3.exceptions import TransactionNotFound
 from scanseal.errors import IntegrityError, InvalidInput, NotFound, ScanSealError
 from scanseal.ledger import _abi, _deploy
 from scanseal.ledger._batch import Entry
-from scanseal.ledger._chain import Chain, EmbeddedChain, JsonRpcChain
+from scanseal.ledger._chain import Chain, JsonRpcChain
 from scanseal.ledger._contract import Contract
 from scanseal.ledger.config import LedgerConfig
 from scanseal.ledger.core import Ledger, check_proof
@@ -106,11 +105,8 @@ def open_reader(
     chain: Chain
     if rpc is not None:
         chain = JsonRpcChain(rpc, None, config.timeout)
-    elif config.backend == "embedded":
-        chain = EmbeddedChain(Path(config.state_dir), config.timeout, read_only=True)
     else:
-        assert config.url is not None
-        chain = JsonRpcChain(config.url, None, config.timeout)
+        chain = _deploy.connect(config, read_only=True)
     address = contract or (
         None if rpc else config.contract or _deploy.saved_address(config.state_dir, chain.chain_id)
     )
