@@ -84,12 +84,14 @@ def _register_groups() -> None:
         agent,
         backup,
         chain,
+        chain_view,
         configuration,
         console,
         deid,
         gateway,
         keys,
         ledger,
+        proof,
         screen,
         sealing,
         storage,
@@ -98,7 +100,9 @@ def _register_groups() -> None:
 
     app.add_typer(keys.app, name="keys")
     app.add_typer(configuration.app, name="config")
+    chain_view.register(chain.app)
     app.add_typer(chain.app, name="ledger")
+    app.add_typer(proof.app, name="proof")
     sealing.register(app)
     storage.register(app)
     ledger.register(app)

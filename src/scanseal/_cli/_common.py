@@ -38,6 +38,7 @@ from scanseal import _passphrase
 from scanseal.config import PASSPHRASE_ENV, passphrase_from_env
 from scanseal.crypto.identity import Identity, Keystore
 from scanseal.errors import InvalidInput, NotFound, ScanSealError
+from scanseal.storage import CID
 from scanseal.transfer import flag_warning
 
 if TYPE_CHECKING:  # the client pulls in httpx, the agent pynetdicom: import them when used
@@ -294,3 +295,14 @@ def warn_burned_in(item: Written) -> None:
             "(--allow-burned-in)",
             markup=False,
         )
+
+
+def parse_cid(text: str) -> bytes:
+    """The binary CID from any multibase text form, or ``0x``-hex as the chain shows it."""
+    text = text.strip()
+    if text.startswith("0x"):
+        try:
+            return bytes.fromhex(text[2:])
+        except ValueError:
+            raise InvalidInput(f"{text!r} is not a valid hex CID") from None
+    return CID.parse(text).to_bytes()

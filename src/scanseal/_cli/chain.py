@@ -107,7 +107,7 @@ def remove(
 def list_admins(config: ConfigOption = None) -> None:
     """Print the owner and every admin it appointed, one address a line."""
 
-    with _deployed(_ledger_config(config)) as ledger:
+    with _deployed(_ledger_config(config), read_only=True) as ledger:
         _out.print(f"{ledger.owner()}  owner")
         for account in ledger.admins():
             _out.print(f"{account}  admin")
@@ -136,12 +136,13 @@ def _as_owner(as_name: str | None, config: Path | None) -> Iterator[tuple[Ledger
         yield ledger, name
 
 
-def _deployed(settings: LedgerConfig) -> Ledger:
-    """The ledger at the configured or saved contract; none yet says how to make one."""
+def _deployed(settings: LedgerConfig, *, read_only: bool = False) -> Ledger:
+    """The ledger at the configured or saved contract; none yet says how to make one.
+    ``read_only``: a reader beside a running gateway (it writes nothing)."""
     from scanseal.ledger import Ledger
 
     try:
-        return Ledger.open(settings)
+        return Ledger.open(settings, read_only=read_only)
     except NotFound as missing:
         raise NotFound(
             f"{missing.reason}: run scanseal ledger deploy (or start scanseal serve) first, or "

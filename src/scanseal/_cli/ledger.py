@@ -23,10 +23,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from scanseal import audit as formats
-from scanseal._cli._common import ConfigOption, connect, study_records
+from scanseal._cli._common import ConfigOption, connect, parse_cid, study_records
 from scanseal.crypto.identity import Keystore
 from scanseal.errors import InvalidInput, NotFound, ScanSealError
-from scanseal.storage import CID
 from scanseal.transfer.catalogue import is_study_uid
 
 
@@ -146,7 +145,7 @@ def _local_trail(cid: bytes, config: Path | None) -> tuple[list[dict[str, Any]],
     """The trail read from the ledger itself, in the JSON form the gateway also serves."""
     from scanseal.ledger import Ledger, LedgerConfig
 
-    with Ledger.open(LedgerConfig.load(config)) as ledger:
+    with Ledger.open(LedgerConfig.load(config), read_only=True) as ledger:
         trail = [entry.to_dict() for entry in ledger.audit_trail(cid)]
         source = formats.Source(f"ledger eip155:{ledger.chain.chain_id}:{ledger.address}", "ledger")
     return trail, source
@@ -239,7 +238,7 @@ def _admin_trail(config: Path | None) -> tuple[str, list[dict[str, Any]], format
     """The registry's administrative changes, with the registry as their subject."""
     from scanseal.ledger import Ledger, LedgerConfig
 
-    with Ledger.open(LedgerConfig.load(config)) as ledger:
+    with Ledger.open(LedgerConfig.load(config), read_only=True) as ledger:
         trail = [entry.to_dict() for entry in ledger.admin_trail()]
         registry = f"eip155:{ledger.chain.chain_id}:{ledger.address}"
     return registry, trail, formats.Source(f"ledger {registry}", "ledger")
@@ -271,17 +270,6 @@ def _names(cards: list[Path]) -> dict[str, str]:
         files = sorted(path.glob("*.json")) if path.is_dir() else [path]
         names.update(formats.names_from_cards(files))
     return names
-
-
-def parse_cid(text: str) -> bytes:
-    """The binary CID from any multibase text form, or ``0x``-hex as the chain shows it."""
-    text = text.strip()
-    if text.startswith("0x"):
-        try:
-            return bytes.fromhex(text[2:])
-        except ValueError:
-            raise InvalidInput(f"{text!r} is not a valid hex CID") from None
-    return CID.parse(text).to_bytes()
 
 
 def _render_table(record: str, events: list[dict[str, Any]], _source: formats.Source) -> str:

@@ -83,6 +83,21 @@ def encode_call(name: str, *args: Any) -> bytes:
     return function.selector + abi_encode(function.inputs, list(args))
 
 
+def decode_call(data: bytes) -> tuple[str, dict[str, Any]] | None:
+    """(function name, arguments by name) of calldata for this contract, or None when its
+    selector is none of the contract's functions."""
+    for item in load_artifact().abi:
+        if item.get("type") != "function":
+            continue
+        function = _functions()[str(item["name"])]
+        if data[:4] != function.selector:
+            continue
+        values = abi_decode(function.inputs, data[4:])
+        names = [str(p["name"]) or f"arg{i}" for i, p in enumerate(item["inputs"])]
+        return str(item["name"]), {n: _normalize(v) for n, v in zip(names, values, strict=True)}
+    return None
+
+
 def decode_output(name: str, data: bytes) -> tuple[Any, ...]:
     """Return values of `name`, addresses checksummed."""
     return tuple(_normalize(v) for v in abi_decode(_functions()[name].outputs, data))

@@ -170,17 +170,21 @@ def _address_word(address: str) -> bytes:
 class BatchLog:
     """The operator's log file and the Merkle tree over it."""
 
-    def __init__(self, path: Path, *, durable: bool = False) -> None:
+    def __init__(self, path: Path, *, durable: bool = False, read_only: bool = False) -> None:
+        """``read_only``: a reader beside the writing process (an audit, a proof export): it
+        neither creates the file nor cuts a torn last line the writer may still be writing."""
         self.path = path
         self._durable = durable
+        self._read_only = read_only
         self.tree = MerkleTree()
         self._entries: list[bytes] = []
         self._blocks: list[int | None] = []
         self._by_record: dict[bytes, list[int]] = {}
         self._records: dict[bytes, int] = {}  # record id -> index of its (first) record entry
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not read_only:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._load()
-        self._file = path.open("a", encoding="ascii")
+        self._file = None if read_only else path.open("a", encoding="ascii")
 
     @property
     def size(self) -> int:
@@ -195,6 +199,8 @@ class BatchLog:
         line: dict[str, object] = {"entry": data.hex()}
         if block is not None:
             line["block"] = block
+        if self._file is None:
+            raise InvalidInput(f"{self.path} is open read-only")
         self._file.write(json.dumps(line) + "\n")
         self._file.flush()
         if self._durable:
@@ -203,6 +209,8 @@ class BatchLog:
 
     def sync(self) -> None:
         """Force appended entries to stable storage (called before anchoring)."""
+        if self._file is None:
+            return
         self._file.flush()
         os.fsync(self._file.fileno())
 
@@ -226,7 +234,8 @@ class BatchLog:
 
     def close(self) -> None:
         """Close the file; entries already appended stay on disk."""
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
 
     def _add(self, data: bytes, block: int | None) -> int:
         index = self.tree.append_leaf_hash(leaf_hash(data))
@@ -257,6 +266,6 @@ class BatchLog:
             Entry.decode(data)
             self._add(data, block)
             good += len(line)
-        if good != len(raw):
+        if good != len(raw) and not self._read_only:
             with self.path.open("r+b") as handle:
                 handle.truncate(good)

@@ -73,7 +73,9 @@ class BatchedWriter:
         self._anchored_at: float | None = None  # time.time() of the latest anchor
         self._lock = threading.RLock()  # one writer at a time on the log and its anchors
         self.log = BatchLog(
-            Path(config.state_dir) / f"batch-{address}.jsonl", durable=config.durable
+            Path(config.state_dir) / f"batch-{address}.jsonl",
+            durable=config.durable,
+            read_only=operator is None,  # only the operator appends
         )
         self._check_log()
 

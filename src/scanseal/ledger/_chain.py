@@ -30,13 +30,15 @@ from web3.providers.rpc import HTTPProvider
 from web3.types import RPCEndpoint, RPCResponse
 
 from scanseal._json import parse_object
-from scanseal.errors import IntegrityError, InvalidInput, LedgerUnavailable
+from scanseal.errors import IntegrityError, InvalidInput, LedgerUnavailable, NotFound
 
 _JOURNAL_VERSION = 1
 _EMBEDDED_FUNDER_KEY = (1).to_bytes(32, "big")
 """eth-tester's first genesis account (private key 1): funds the embedded chain's actors."""
 
-_FUNDER_ADDRESS = Account.from_key(_EMBEDDED_FUNDER_KEY).address
+FUNDER_ADDRESS = Account.from_key(_EMBEDDED_FUNDER_KEY).address
+"""The embedded chain's funder: also the sender of its read-only calls."""
+_FUNDER_ADDRESS = FUNDER_ADDRESS
 _FUNDING = 10 * 10**18  # 10 ether: far more gas than any run here spends
 _LOW_BALANCE = 10**18
 _TIP = 1  # wei; local and permissioned chains need no real tip
@@ -273,12 +275,16 @@ class EmbeddedChain(Chain):
     last line (a crash while writing) is dropped: that transaction was never acknowledged.
     """
 
-    def __init__(self, state_dir: Path, timeout: float = 30.0) -> None:
+    def __init__(self, state_dir: Path, timeout: float = 30.0, *, read_only: bool = False) -> None:
         from eth_tester import EthereumTester, PyEVMBackend
         from web3 import EthereumTesterProvider
 
-        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._journal_path = state_dir / "journal.jsonl"
+        self._read_only = read_only
+        if read_only and not self._journal_path.is_file():
+            raise NotFound(f"no embedded chain at {state_dir} (no journal.jsonl)")
+        if not read_only:
+            state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         lines = self._read_journal()
         genesis = lines[0]["timestamp"] if lines else int(time.time())
         params = PyEVMBackend.generate_genesis_params(overrides={"timestamp": genesis})
@@ -288,6 +294,9 @@ class EmbeddedChain(Chain):
         provider = EthereumTesterProvider(self._tester)
         super().__init__(Web3(provider), Account.from_key(_EMBEDDED_FUNDER_KEY), timeout)
         self._replay(lines[1:])
+        self._journal = -1
+        if read_only:
+            return
         self._journal = os.open(self._journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         if not lines:
             self._write({"kind": "genesis", "version": _JOURNAL_VERSION, "timestamp": genesis})
@@ -296,6 +305,8 @@ class EmbeddedChain(Chain):
         """Journal first, then apply: a transaction the journal cannot hold (a full or
         read-only disk) is never applied, so the chain in memory never runs ahead of the one a
         restart replays; a transaction py-evm refuses is taken out of the journal again."""
+        if self._read_only:
+            raise InvalidInput("this view of the embedded chain is read-only")
         header = self._evm.chain.header
         stamp = max(int(time.time()), header.timestamp)
         self._evm.chain.header = header.copy(timestamp=stamp)
@@ -311,7 +322,8 @@ class EmbeddedChain(Chain):
         return tx_hash
 
     def close(self) -> None:
-        os.close(self._journal)
+        if self._journal >= 0:
+            os.close(self._journal)
 
     def head(self) -> tuple[int, bytes]:
         """Straight from py-evm: the mirror asks before every access decision."""
@@ -371,12 +383,37 @@ class EmbeddedChain(Chain):
             except InvalidInput:  # torn or unreadable: the journal ends here
                 break
             good += len(raw_line)
-        if good != len(data):
+        self._journal_read = good
+        if good != len(data) and not self._read_only:
             with self._journal_path.open("r+b") as handle:
                 handle.truncate(good)
         if lines and lines[0].get("kind") != "genesis":
             raise IntegrityError(f"{self._journal_path} does not start with a genesis line")
         return lines
+
+    def follow(self) -> None:
+        """A read-only view: replay what the writing process journalled since the last look.
+
+        The writer appends whole lines and cuts a line again only when py-evm refused its
+        transaction, which this replica refuses the same way: such a line is left for the
+        next look (by then it is gone). A journal shorter than what was replayed cannot be
+        followed: IntegrityError."""
+        with self._journal_path.open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            if handle.tell() < self._journal_read:
+                raise IntegrityError(f"{self._journal_path} shrank under this read-only view")
+            handle.seek(self._journal_read)
+            fresh = handle.read()
+        for raw_line in fresh.splitlines(keepends=True):
+            if not raw_line.endswith(b"\n"):
+                return
+            try:
+                self._replay([parse_object(raw_line, f"{self._journal_path} line")])
+            except IntegrityError:
+                raise
+            except Exception:  # refused, or torn: the writer cuts it; look again later
+                return
+            self._journal_read += len(raw_line)
 
     def _replay(self, lines: list[dict[str, Any]]) -> None:
         for line in lines:

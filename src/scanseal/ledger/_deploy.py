@@ -18,10 +18,11 @@ from scanseal.ledger.config import LedgerConfig
 _DEPLOY_GAS = 3_000_000
 
 
-def connect(config: LedgerConfig) -> Chain:
-    """The chain backend the configuration names: the embedded one or a JSON-RPC node."""
+def connect(config: LedgerConfig, *, read_only: bool = False) -> Chain:
+    """The chain backend the configuration names: the embedded one (``read_only``: a replica
+    of its journal) or a JSON-RPC node."""
     if config.backend == "embedded":
-        return EmbeddedChain(Path(config.state_dir), config.timeout)
+        return EmbeddedChain(Path(config.state_dir), config.timeout, read_only=read_only)
     funder = Account.from_key(config.funder_key) if config.funder_key else None
     assert config.url is not None
     return JsonRpcChain(config.url, funder, config.timeout)

@@ -68,6 +68,8 @@ class Ledger:
         address: str,
         config: LedgerConfig,
         operator: LocalAccount | None = None,
+        *,
+        read_only: bool = False,
     ) -> None:
         self.chain = chain
         self.address = to_checksum_address(address)
@@ -75,7 +77,9 @@ class Ledger:
         self._config = config
         self._contract = Contract(chain, self.address)
         first_block = _deploy.deploy_block(config.state_dir, chain, address)
-        checkpoint = Path(config.state_dir) / f"mirror-{chain.chain_id}-{self.address}.sqlite3"
+        checkpoint: Path | None = None  # a reader beside the gateway leaves its checkpoint alone
+        if not read_only:
+            checkpoint = Path(config.state_dir) / f"mirror-{chain.chain_id}-{self.address}.sqlite3"
         self._access = AccessMirror(chain, self.address, first_block, checkpoint)
         self._writer: Writer
         if self.mode == "batched":
@@ -92,11 +96,16 @@ class Ledger:
         *,
         operator: LocalAccount | None = None,
         deployer: LocalAccount | None = None,
+        read_only: bool = False,
     ) -> Ledger:
         """Connect as configured; deploy the contract first if there is none and a deployer is
-        given (the deployer becomes its owner)."""
+        given (the deployer becomes its owner). ``read_only``: a reader beside a running
+        gateway; the embedded chain is then a replica of its journal that refuses to send, and
+        nothing on disk is written (no mirror checkpoint, no log file created or cut)."""
         config = config if config is not None else LedgerConfig.load()
-        chain = _deploy.connect(config)
+        if read_only and (operator is not None or deployer is not None):
+            raise InvalidInput("a read-only ledger takes no operator and no deployer")
+        chain = _deploy.connect(config, read_only=read_only)
         address = config.contract or _deploy.saved_address(config.state_dir, chain.chain_id)
         if address is None:
             if deployer is None:
@@ -104,8 +113,12 @@ class Ledger:
                 raise NotFound("no ImageRegistry is deployed on this chain yet")
             address, block = _deploy.deploy(chain, deployer)
             _deploy.save_address(config.state_dir, chain.chain_id, address, block)
-        _deploy.check_code(chain, address)
-        return cls(chain, address, config, operator)
+        try:
+            _deploy.check_code(chain, address)
+            return cls(chain, address, config, operator, read_only=read_only)
+        except BaseException:
+            chain.close()
+            raise
 
     def close(self) -> None:
         """Anchor nothing, lose nothing: pending batched entries stay in the log file."""
