@@ -51,6 +51,7 @@ from scanseal.service._requests import receipt_json as _receipt_json
 from scanseal.service._requests import record_bytes as _record_bytes
 from scanseal.service._requests import refusal_reason
 from scanseal.service._requests import tag as _tag
+from scanseal.service.audit_index import AuditIndex
 from scanseal.service.config import GatewayConfig
 from scanseal.service.inbox import PAGE, Inbox
 from scanseal.service.members import Members
@@ -108,6 +109,7 @@ class Gateway:
         self._records: dict[str, Record] = {}
         self._manifests: dict[str, bytes] = {}
         self.inbox = Inbox(config.state_dir / "inbox.sqlite3")
+        self.audit_index = AuditIndex(config.state_dir / "audit.sqlite3")
         self._warm_up: threading.Thread | None = None
         self._closing = threading.Event()
 
@@ -121,6 +123,7 @@ class Gateway:
             self.ledger.close()
         self.state.close()
         self.inbox.close()
+        self.audit_index.close()
         self.store.close()
 
     def locked(self, work: Callable[[], T]) -> T:
@@ -277,6 +280,7 @@ class Gateway:
         return self._bundle(stored, who.requester)
 
     def _log(self, record: bytes, accessor: str, reason: Reason) -> AccessResult:
+        self.audit_index.touch(record)
         return self.locked(lambda: self.records.authorize_fetch(record, accessor, reason))
 
     def _refused(self, attempted: AccessType, action: str, record: str, headers: Headers) -> None:
@@ -284,6 +288,7 @@ class Gateway:
         under the requester it claims (an unverified claim when its signature did not hold)."""
         reason = refusal_reason()
         claimed, binary = _claimed_requester(headers), _record_bytes(record)
+        self.audit_index.touch(binary)
         self.locked(lambda: self.records.report_refusal(binary, claimed, attempted, reason))
         self.on_denied(action, int(reason))
 
@@ -379,6 +384,7 @@ class Gateway:
         envelope_cid = store_sealed(self.store, manifest, manifest_bytes, payload)
         stored = StoredRecord(manifest_cid, envelope_cid, uploader)
         self.state.begin_upload(stored)  # on disk before the ledger hears of the record
+        self.audit_index.touch(cid_bytes(manifest_cid))
         receipt = self.locked(lambda: self.records.register(manifest_cid, manifest))
         self._finish_upload(stored, manifest)
         granted = tuple(r.address for r in manifest.recipients)
@@ -401,6 +407,7 @@ class Gateway:
             check_same_payload(envelope.read_header(stream), granted_header)
         grantee = to_checksum_address(issued.grantee)
         binary = cid_bytes(record)
+        self.audit_index.touch(binary)
         grant_cid = self.store.put(io.BytesIO(issued.to_bytes()))
 
         def on_chain() -> Receipt | None:
@@ -427,7 +434,7 @@ class Gateway:
             raise InvalidInput("revoke needs the grantee's address")
         grantee = to_checksum_address(grantee)
         binary = cid_bytes(record)
-
+        self.audit_index.touch(binary)
         receipt = self.locked(lambda: self.records.revoke(binary, grantee))
         self.state.end_grant(record, grantee)  # an active row the ledger revoked is never served
         return {"revoked": grantee, "ledger": None if receipt is None else _receipt_json(receipt)}
