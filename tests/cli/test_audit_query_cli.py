@@ -187,3 +187,29 @@ def test_an_edited_index_row_is_caught_and_repaired(world, gateway, shared):
         again = kim.audit_page(action="stored", actor=uploader)
     assert again["repaired"] == 0
     assert forged["tx_hash"] in [e["tx_hash"] for e in again["events"]]  # back as it was
+
+
+def test_batched_entries_are_indexed_and_checked_against_the_log(tmp_path, monkeypatch, capsys):
+    """Batched mode: a record's entries are in the operator's log, not in blocks; the index
+    takes them at the gateway's own writes and checks an edited one against the log."""
+    batched = make_world(tmp_path, ["ito", "lee"], mode="batched")
+    process = GatewayProcess(batched).start()
+    try:
+        run = against_gateway(monkeypatch, capsys, batched.home, process.url, PASSPHRASE)
+        study_tree(tmp_path / "study", images=1, only=1)
+        sent = send(run, batched, tmp_path / "study", workdir=tmp_path / "out")
+        assert sent.code == 0, sent.err
+        (record,) = set(RECORD.findall(sent.out))
+        events = _json(run("audit", record, "--action", "stored", "--as", "lee", "-f", "json"))
+        assert [e["source"] for e in events] == ["batch"]
+        db = batched.home / "gateway" / "audit.sqlite3"
+        with sqlite3.connect(db) as conn:
+            (ukey,) = conn.execute("SELECT ukey FROM events WHERE action = 'stored'").fetchone()
+            assert ukey.startswith("b:")
+            conn.execute("UPDATE events SET action = 'revoked' WHERE ukey = ?", (ukey,))
+        with GatewayClient(process.url, batched.people["lee"]) as lee:
+            page = lee.audit_page(records=[record], action="revoked")
+        assert page["repaired"] == 1
+        assert page["events"] == []
+    finally:
+        process.stop()

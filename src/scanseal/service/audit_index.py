@@ -111,8 +111,18 @@ def key_of(entry: AuditEntry) -> tuple[str, tuple[int, int, int]]:
     return f"c:{position[0]}:{position[2]}", position
 
 
-def _compared(event: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in event.items() if k not in _EVIDENCE}
+def _row_of(rid: str, entry: AuditEntry) -> tuple[Any, ...]:
+    """The ``events`` row of one ledger event."""
+    ukey, order = key_of(entry)
+    body = json.dumps(entry.to_dict(), sort_keys=True)
+    return (ukey, rid, *order, entry.timestamp, entry.action, entry.outcome, entry.actor,
+            entry.subject, body)  # fmt: skip
+
+
+def _compared(row: Sequence[Any]) -> tuple[Any, ...]:
+    """A row as a check compares it: every column, the body without its evidence."""
+    body = {k: v for k, v in json.loads(row[-1]).items() if k not in _EVIDENCE}
+    return (*row[:-1], body)
 
 
 class AuditIndex:
@@ -176,17 +186,16 @@ class AuditIndex:
         wrong, fresh_by_key = 0, {}
         for rid in dict.fromkeys(row.rid for row in rows):
             fresh = self._fresh(ledger, rid)
-            expected = {key_of(e)[0]: e.to_dict() for e in fresh}
+            expected = {row[0]: _compared(row) for row in (_row_of(rid, e) for e in fresh)}
             with self._lock:
-                stored = dict(self._db.execute("SELECT ukey, body FROM events WHERE rid = ?",
-                                               (rid,)).fetchall())  # fmt: skip
+                found = self._db.execute("SELECT * FROM events WHERE rid = ?", (rid,)).fetchall()
+            stored = {row[0]: _compared(row) for row in found}
             keys = set(stored) | set(expected)
-            differ = [k for k in keys if k not in stored or k not in expected
-                      or _compared(json.loads(stored[k])) != _compared(expected[k])]  # fmt: skip
+            differ = [k for k in keys if stored.get(k) != expected.get(k)]
             if differ:
                 wrong += len(differ)
                 self._replace(rid, fresh)
-            fresh_by_key.update(expected)
+            fresh_by_key.update({key_of(e)[0]: e.to_dict() for e in fresh})
         return wrong, fresh_by_key
 
     def record_cid(self, rid: str) -> str | None:
@@ -216,13 +225,7 @@ class AuditIndex:
         self._put([(rid, entry) for entry in entries])
 
     def _put(self, events: Sequence[tuple[str, AuditEntry]]) -> None:
-        rows = []
-        for rid, entry in events:
-            ukey, order = key_of(entry)
-            event = entry.to_dict()
-            body = json.dumps(event, sort_keys=True)
-            rows.append((ukey, rid, *order, entry.timestamp, entry.action, entry.outcome,
-                         entry.actor, entry.subject, body))  # fmt: skip
+        rows = [_row_of(rid, entry) for rid, entry in events]
         with self._lock, self._db:
             self._db.executemany(
                 "INSERT OR REPLACE INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
