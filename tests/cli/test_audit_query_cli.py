@@ -26,8 +26,7 @@ PATIENT = "STUDY01"  # the Patient ID of study_objects.mixed_study
 def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     world = make_world(tmp_path_factory.mktemp("auditq"), ["ito", "lee", "novak", "kim"])
     text = world.config.read_text("utf-8")
-    auditor = world.people["kim"].address
-    world.config.write_text(text.replace("[gateway]\n", f'[gateway]\nauditors = ["{auditor}"]\n'))
+    world.config.write_text(text.replace("[gateway]\n", '[gateway]\nauditors = ["kim"]\n'))
     return world
 
 

@@ -7,7 +7,8 @@ a record's metadata), ``identity`` (actor or subject), ``actor``, ``subject`` (a
 member's card name), ``action``, ``outcome``, ``since`` and ``until`` (ISO 8601), ``limit``
 (1 to 500, default 100) and ``cursor`` (the ``next`` of the page before).
 
-Who sees what: the gateway's auditors (``[gateway] auditors``) every event; a member the events
+Who sees what: the gateway's auditors (``[gateway] auditors``, addresses or card names)
+every event; a member the events
 of the records it owns or may read and those where it is the actor or the subject. A query that
 names a record the caller may not read, or whose signature, window or nonce fails, is refused
 (403) and the refusal is logged on the ledger as a denied attempt of access type AUDIT for each
@@ -53,7 +54,7 @@ def query(gateway: Gateway, headers: dict[str, str | None], body: bytes) -> dict
     records = _records(reader)
     try:
         who = gateway.authenticate("audit", QUERY_RECORD, headers, body).requester
-        auditor = who in gateway.config.auditors
+        auditor = gateway.config.is_auditor(who, gateway.members.names())
         if not auditor:
             _check_readable(gateway, who, records)
     except (AccessDenied, ReplayDetected):

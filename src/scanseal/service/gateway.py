@@ -474,7 +474,7 @@ class Gateway:
             stored = self.state.record(record)
             may = (
                 (stored is not None and stored.owner == who.requester)
-                or who.requester in self.config.auditors
+                or self.config.is_auditor(who.requester, self.members.names())
                 or self.locked(lambda: self.ledger.has_access(binary, who.requester))
             )
             if not may:
