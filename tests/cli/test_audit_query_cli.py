@@ -212,3 +212,62 @@ def test_batched_entries_are_indexed_and_checked_against_the_log(tmp_path, monke
         assert page["events"] == []
     finally:
         process.stop()
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (("--since", "yesterday"), 2),
+        (("--since", "2026-12-01T08:00:00"), 2),  # no zone
+        (("--outcome", "maybe"), 2),
+        (("--action", "download"), 2),
+        (("--actor", "nobody-here"), 2),
+        (("--limit", "0"), 2),
+    ],
+)
+def test_bad_filters_are_one_line_and_exit_2(run, shared, args, code):
+    result = run("audit", *args, "--as", "lee")
+    assert result.code == code, result.out
+    one_error_line(result)
+
+
+def test_query_times_read_iso_dates_and_spans():
+    from scanseal.audit import query_time
+
+    now = datetime(2026, 12, 3, 10, 0, 0, tzinfo=UTC)
+    assert query_time("7d", now) == "2026-11-26T10:00:00Z"
+    assert query_time("30m", now) == "2026-12-03T09:30:00Z"
+    assert query_time("2026-12-01", now) == "2026-12-01T00:00:00Z"
+    assert query_time("2026-12-01T08:00:00+01:00", now) == "2026-12-01T07:00:00Z"
+    assert query_time(None, now) is None
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {"until": "2026-12-01T00:00:00"},
+        {"cursor": "not-a-cursor"},
+        {"limit": 501},
+        {"records": ["not a cid"]},
+        {"colour": "blue"},
+    ],
+)
+def test_the_gateway_refuses_a_malformed_query_with_400(world, gateway, shared, filters):
+    from scanseal.errors import InvalidInput
+
+    with GatewayClient(gateway.url, world.people["kim"]) as kim, pytest.raises(InvalidInput):
+        kim.audit_page(**filters)
+
+
+def test_by_study_from_the_catalogue(run, world, shared):
+    events = _json(run("audit", "--study", shared["study"], "--action", "granted", "--as", "lee",
+                       "-f", "json"))  # fmt: skip
+    assert {e["record"] for e in events} == set(shared["records"])
+    lee = world.people["lee"].address
+    assert {e["record"] for e in events if e["subject"] == lee} == set(shared["records"])
+    dicom = run("audit", "--study", shared["study"], "--limit", "1", "--as", "lee", "-f", "dicom")
+    assert dicom.code == 0, dicom.err
+    assert dicom.out.count("<AuditMessage>") == 1
+    first = _json(run("audit", "--study", shared["study"], "--limit", "1", "--as", "lee", "-f",
+                      "json"))  # fmt: skip
+    assert f'ParticipantObjectID="{first[0]["record"]}"' in dicom.out  # its own record

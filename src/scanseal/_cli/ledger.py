@@ -242,15 +242,23 @@ def _emit_query(
     format_: Format,
     output: Path | None,
 ) -> None:
-    """A query's events: JSON and CSV carry each event's record, the other formats as for
-    one record's trail."""
-    merged = [
-        {"record": event.get("record"), **row} for event, row in zip(events, rows, strict=True)
-    ]
+    """A query's events: JSON and CSV carry each event's record, FHIR and DICOM name it as
+    each event's participant object (its recordId for a record of another gateway, the
+    registry for an administrative change); the table as for one record's trail."""
+    owners = [str(e.get("record") or e.get("record_id") or "registry") for e in events]
+    merged = [{"record": e.get("record"), **row} for e, row in zip(events, rows, strict=True)]
+    target = output or Path("-")
     if format_ is Format.JSON:
-        _write(output or Path("-"), json.dumps(merged, indent=2) + "\n")
+        _write(target, json.dumps(merged, indent=2) + "\n")
     elif format_ is Format.CSV:
-        _write(output or Path("-"), _study_csv(merged) if merged else formats.to_csv([]))
+        _write(target, _study_csv(merged) if merged else formats.to_csv([]))
+    elif format_ is Format.DICOM:
+        _write(target, formats.to_dicom_xml_of(list(zip(owners, rows, strict=True)), source))
+    elif format_ is Format.FHIR and rows:
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        for owner, row in zip(owners, rows, strict=True):
+            grouped.setdefault(owner, []).append(row)
+        _write(target, _study_text(Format.FHIR, grouped, source))
     else:
         _emit(record or "query", rows, source, format_, output, (None, None))
 

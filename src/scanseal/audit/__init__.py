@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from scanseal.audit._dicom import audit_message, to_dicom_xml, validate_dicom_xml
+from scanseal.audit._dicom import (
+    audit_message,
+    to_dicom_xml,
+    to_dicom_xml_of,
+    validate_dicom_xml,
+)
 from scanseal.audit._fhir import Source, to_fhir, to_fhir_json
 from scanseal.audit._names import name_of, names_from_cards, with_names
 from scanseal.audit._present import TABLE_COLUMNS, entries, table_rows, to_csv, to_json
@@ -34,6 +39,7 @@ __all__ = [
     "table_rows",
     "to_csv",
     "to_dicom_xml",
+    "to_dicom_xml_of",
     "to_fhir",
     "to_fhir_json",
     "to_json",
