@@ -271,3 +271,30 @@ def test_by_study_from_the_catalogue(run, world, shared):
     first = _json(run("audit", "--study", shared["study"], "--limit", "1", "--as", "lee", "-f",
                       "json"))  # fmt: skip
     assert f'ParticipantObjectID="{first[0]["record"]}"' in dicom.out  # its own record
+
+
+def test_a_forged_query_is_refused_and_logged_as_unauthenticated(world, gateway, shared):
+    """Attack: novak signs a query that claims to come from lee (who may read the record):
+    403, and the ledger shows an unauthenticated audit attempt under the unverified claim."""
+    import dataclasses
+
+    import httpx
+
+    from scanseal.protocol.signed import new_request, sign_request
+
+    lee, novak = world.people["lee"], world.people["novak"]
+    body = json.dumps({"records": [shared["records"][0]]}).encode()
+    with GatewayClient(gateway.url, novak) as client:
+        domain = client.domain
+    claimed = dataclasses.replace(
+        new_request(novak.account, domain, "audit", "query", body=body), requester=lee.address
+    )
+    headers = {**sign_request(novak.account, domain, claimed), "Content-Type": "application/json"}
+    answer = httpx.post(f"{gateway.url}/v1/audit", content=body, headers=headers, timeout=30)
+    assert answer.status_code == 403
+    with GatewayClient(gateway.url, world.people["kim"]) as kim:
+        logged = list(kim.audit_query(records=[shared["records"][0]], outcome="unauthenticated"))
+    assert any(
+        e["access_type"] == "audit" and e["subject"] == lee.address and not e["subject_verified"]
+        for e in logged
+    )
