@@ -171,6 +171,7 @@ def test_an_edited_index_row_is_caught_and_repaired(world, gateway, shared):
     says it repaired the row."""
     novak, uploader = world.people["novak"].address, world.people["gateway"].address
     db = world.home / "gateway" / "audit.sqlite3"
+    assert db.stat().st_mode & 0o077 == 0  # owner only, like the other state files
     with sqlite3.connect(db) as conn:
         (ukey, body) = conn.execute(
             "SELECT ukey, body FROM events WHERE action = 'stored' LIMIT 1"
