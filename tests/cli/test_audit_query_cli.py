@@ -211,6 +211,16 @@ def test_batched_entries_are_indexed_and_checked_against_the_log(tmp_path, monke
             page = lee.audit_page(records=[record], action="revoked")
         assert page["repaired"] == 1
         assert page["events"] == []
+        before = _json(run("audit", record, "--since", "1d", "--as", "lee", "-f", "json"))
+        process.stop()
+        for path in db.parent.glob("audit.sqlite3*"):  # with its journals
+            path.unlink()  # the index is only a cache of the ledger: rebuilt at the first query
+        process.start()
+        after = _json(run("audit", record, "--since", "1d", "--as", "lee", "-f", "json"))
+        same = ("time", "action", "actor", "subject", "outcome", "tx_hash")
+        assert [[e[k] for k in same] for e in after] == [[e[k] for k in same] for e in before]
+        assert after[0]["evidence"].startswith("leaf 0/")  # anchored as the gateway stopped
+        assert {e["action"] for e in after} >= {"stored", "granted"}
     finally:
         process.stop()
 

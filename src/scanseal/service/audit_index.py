@@ -22,7 +22,8 @@ each row with the chain's event; a row that differs, one the chain does not have
 chain has but the index lost are repaired from the chain before the page is selected again.
 The trade-off: checking only the records on the page costs one log query per record shown, not
 a rebuild per query, and catches any edited, forged or dropped row of those records; a record
-whose every row was deleted from the index is not seen until a rebuild (delete the file).
+whose every row was deleted from the index is not seen until a rebuild (delete the file and
+its journals while the gateway is stopped).
 """
 
 from __future__ import annotations
