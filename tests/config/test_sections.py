@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from eth_utils.address import to_checksum_address
 
 from scanseal.audit import AuditConfig
 from scanseal.config import CONFIG_ENV, TABLES
@@ -118,3 +119,17 @@ def test_gateway_auditors_are_checksummed_from_file_and_environment(tmp_path: Pa
     assert GatewayConfig.load(path, env=env).auditors == checksummed * 2
     with pytest.raises(InvalidInput, match="auditors"):
         GatewayConfig.load(path, env={"SCANSEAL_GATEWAY_AUDITORS": "0x12"})
+
+
+def test_gateway_auditors_may_be_card_names(tmp_path: Path) -> None:
+    address = to_checksum_address("0x" + "ab" * 20)
+    path = tmp_path / "scanseal.toml"
+    path.write_text(f'[gateway]\nauditors = ["dr-kim", "{address}"]\n', "utf-8")
+    config = GatewayConfig.load(path, env={})
+    assert config.auditors == ("dr-kim", address)
+    other = to_checksum_address("0x" + "cd" * 20)
+    assert config.is_auditor(other, {other: "dr-kim"})
+    assert config.is_auditor(address, {})
+    assert not config.is_auditor(other, {other: "dr-lee"})
+    with pytest.raises(InvalidInput, match="auditors"):
+        GatewayConfig.load(path, env={"SCANSEAL_GATEWAY_AUDITORS": "Dr Kim"})

@@ -235,6 +235,21 @@ def study_records(client: GatewayClient, study: str, *, owned: bool) -> list[Des
     return entries
 
 
+def patient_records(client: GatewayClient, patient: str) -> list[str]:
+    """The records of ``patient`` (Patient ID) in your catalogue, brought up to date first."""
+    from scanseal.config import scanseal_home
+    from scanseal.transfer.catalogue import Catalogue
+
+    if client.identity is None:
+        raise InvalidInput("--patient needs an identity (--as NAME)")
+    with Catalogue.of(scanseal_home(), client.identity.address) as catalogue:
+        warn_undescribed(catalogue.refresh(client))
+        found = [e.record for e in catalogue.records() if e.patient_id == patient]
+    if not found:
+        raise NotFound(f"no records of patient {patient} shared with you at {client.url}")
+    return found
+
+
 def warn_undescribed(problems: Sequence[tuple[str, ScanSealError]]) -> None:
     """One warning line per inbox record that could not be read (tried again next time)."""
     for record, problem in problems:

@@ -12,10 +12,11 @@ from __future__ import annotations
 import io
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from enum import StrEnum
+from itertools import islice
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 from rich.console import Console
@@ -23,10 +24,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from scanseal import audit as formats
-from scanseal._cli._common import ConfigOption, connect, parse_cid, study_records
+from scanseal._cli._common import ConfigOption, connect, parse_cid, patient_records, study_records
 from scanseal.crypto.identity import Keystore
 from scanseal.errors import InvalidInput, NotFound, ScanSealError
 from scanseal.transfer.catalogue import is_study_uid
+
+if TYPE_CHECKING:
+    from scanseal.client import GatewayClient
+
+_PAGE: Final = 500
+"""Events asked for per page of a query (the gateway's most)."""
 
 
 class Format(StrEnum):
@@ -77,6 +84,26 @@ AuditCaOption = Annotated[Path | None, typer.Option("--ca", help="CA certificate
 SendOption = Annotated[
     bool, typer.Option("--send", help=escape("Send DICOM audit messages to the [audit] syslog."))
 ]
+ActorOption = Annotated[
+    str | None, typer.Option("--actor", help="Events by or about NAME or ADDRESS (gateway query).")
+]
+PatientOption = Annotated[
+    str | None, typer.Option("--patient", help="Events of a patient's records (Patient ID).")
+]
+StudyOption = Annotated[str | None, typer.Option("--study", help="Events of a study's records.")]
+ActionOption = Annotated[
+    str | None, typer.Option("--action", help="stored, granted, revoked, access or admin.")
+]
+OutcomeOption = Annotated[
+    str | None, typer.Option("--outcome", help="success, denied or unauthenticated.")
+]
+SinceOption = Annotated[
+    str | None, typer.Option("--since", help="From this time: ISO 8601, or 7d, 12h, 30m ago.")
+]
+UntilOption = Annotated[str | None, typer.Option("--until", help="Up to this time (as --since).")]
+LimitOption = Annotated[
+    int | None, typer.Option("--limit", help="At most N events (default: every page).")
+]
 AdminOption = Annotated[
     bool, typer.Option("--admin", help="The registry's administrative changes (no RECORD).")
 ]
@@ -95,14 +122,31 @@ def audit(
     ca: AuditCaOption = None,
     send: SendOption = False,
     admin: AdminOption = False,
+    actor: ActorOption = None,
+    patient: PatientOption = None,
+    study: StudyOption = None,
+    action: ActionOption = None,
+    outcome: OutcomeOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    limit: LimitOption = None,
 ) -> None:
     """Print who stored, granted, revoked and accessed a record, with the evidence for each;
     or, with --admin, who changed the registry's owner, admins, uploaders and identities.
 
     A Study Instance UID in place of the record asks the gateway for the trail of each
     record of that study you own (a table each; JSON, CSV and FHIR carry each entry's
-    record)."""
+    record).
+
+    With --actor, --patient, --study, --action, --outcome, --since, --until or --limit the
+    gateway answers a query across records (RECORD, if given, limits it to that record)."""
     remote = None if gateway is None and as_name is None else (gateway, as_name, ca)
+    options = formats.QueryOptions(actor, patient, study, action, outcome, since, until, limit)
+    if options.given and not admin:
+        events, name, url = query_events(record, options, (gateway, as_name, ca))
+        rows = formats.entries(events, _names(cards or []))
+        _emit_query(record, events, rows, formats.Source(name, url), format_, output)
+        return
     if record is not None and is_study_uid(record) and not admin:
         names = _names(cards or [])
         _study_trails(record, (gateway, as_name, ca), names, format_, output, (json_out, csv_out))
@@ -139,6 +183,83 @@ def _emit(
         _print_table(record, events)
         return
     _write(output or Path("-"), _RENDER[format_](record, events, source))
+
+
+def query_events(
+    record: str | None,
+    options: formats.QueryOptions,
+    remote: tuple[str | None, str | None, Any],
+) -> tuple[list[dict[str, Any]], str, str]:
+    """Every matching event (up to ``--limit``), the gateway's name and its URL."""
+    if options.limit is not None and options.limit < 1:
+        raise InvalidInput("--limit must be at least 1")
+    gateway, as_name, ca = remote
+    with connect(gateway, ca, as_name) as client:
+        records = _records(client, record, options)
+        filters = {
+            "records": records,
+            "identity": options.actor,
+            "action": options.action,
+            "outcome": options.outcome,
+            "since": formats.query_time(options.since),
+            "until": formats.query_time(options.until),
+            "limit": min(options.limit or _PAGE, _PAGE),
+        }
+        found: Iterator[dict[str, Any]] = client.audit_query(**filters)
+        events = list(islice(found, options.limit) if options.limit else found)
+        return events, f"gateway {client.domain.gateway}", client.url
+
+
+def _records(
+    client: GatewayClient, record: str | None, options: formats.QueryOptions
+) -> list[str] | None:
+    """The records the query is limited to: RECORD (or a study UID given as RECORD),
+    ``--study``, ``--patient``; None for no such limit."""
+    chosen: list[str] | None = None
+    if record is not None:
+        chosen = _study(client, record) if is_study_uid(record) else [record]
+    if options.study is not None:
+        chosen = _both(chosen, _study(client, options.study))
+    if options.patient is not None:
+        chosen = _both(chosen, patient_records(client, options.patient))
+    return chosen
+
+
+def _both(first: list[str] | None, second: list[str]) -> list[str]:
+    return second if first is None else [r for r in first if r in second]
+
+
+def _study(client: GatewayClient, study: str) -> list[str]:
+    return [entry.record for entry in study_records(client, study, owned=False)]
+
+
+def _emit_query(
+    record: str | None,
+    events: list[dict[str, Any]],
+    rows: list[dict[str, Any]],
+    source: formats.Source,
+    format_: Format,
+    output: Path | None,
+) -> None:
+    """A query's events: JSON and CSV carry each event's record, FHIR and DICOM name it as
+    each event's participant object (its recordId for a record of another gateway, the
+    registry for an administrative change); the table as for one record's trail."""
+    owners = [str(e.get("record") or e.get("record_id") or "registry") for e in events]
+    merged = [{"record": e.get("record"), **row} for e, row in zip(events, rows, strict=True)]
+    target = output or Path("-")
+    if format_ is Format.JSON:
+        _write(target, json.dumps(merged, indent=2) + "\n")
+    elif format_ is Format.CSV:
+        _write(target, _study_csv(merged) if merged else formats.to_csv([]))
+    elif format_ is Format.DICOM:
+        _write(target, formats.to_dicom_xml_of(list(zip(owners, rows, strict=True)), source))
+    elif format_ is Format.FHIR and rows:
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        for owner, row in zip(owners, rows, strict=True):
+            grouped.setdefault(owner, []).append(row)
+        _write(target, _study_text(Format.FHIR, grouped, source))
+    else:
+        _emit(record or "query", rows, source, format_, output, (None, None))
 
 
 def _local_trail(cid: bytes, config: Path | None) -> tuple[list[dict[str, Any]], formats.Source]:

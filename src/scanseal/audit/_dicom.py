@@ -58,10 +58,15 @@ def audit_message(record: str, event: dict[str, Any], source: Source) -> etree._
 
 def to_dicom_xml(record: str, events: list[dict[str, Any]], source: Source) -> str:
     """Every event's AuditMessage in one ``AuditMessages`` document, validated."""
+    return to_dicom_xml_of([(record, event) for event in events], source)
+
+
+def to_dicom_xml_of(events: list[tuple[str, dict[str, Any]]], source: Source) -> str:
+    """The same for events of several records: (record, event) pairs, as a query returns."""
     from lxml import etree
 
     root = etree.Element("AuditMessages")
-    for event in events:
+    for record, event in events:
         root.append(audit_message(record, event, source))
     text = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
     validate_dicom_xml(text)

@@ -13,7 +13,7 @@ import json
 import re
 import ssl
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -249,6 +249,32 @@ class GatewayClient:
         if not all(_audit_entry(e) for e in trail):
             raise self._off_protocol(path)
         return list(trail)
+
+    def audit_page(self, **filters: Any) -> dict[str, Any]:
+        """One page of an audit query (``POST /v1/audit``): ``{events, next, repaired}``.
+        ``filters``: records, identity, actor, subject, action, outcome, since, until (ISO
+        8601), limit and cursor, as docs/PROTOCOL.md lists them (None values left out)."""
+        chosen = {key: value for key, value in filters.items() if value is not None}
+        body = json.dumps(chosen, sort_keys=True).encode()
+        headers = {**self.signed("audit", "query", body), "Content-Type": "application/json"}
+        page = self._object("POST", "/v1/audit", headers=headers, body=body, events=list,
+                            repaired=int)  # fmt: skip
+        if not all(_audit_entry(e) for e in page["events"]) or not isinstance(
+            page.get("next"), str | None
+        ):
+            raise self._off_protocol("/v1/audit")
+        return page
+
+    def audit_query(self, **filters: Any) -> Iterator[dict[str, Any]]:
+        """Every event matching ``filters`` (see :meth:`audit_page`), page after page as
+        they are read; a ``limit`` is the page size here, not a total."""
+        cursor = filters.pop("cursor", None)
+        while True:
+            page = self.audit_page(**filters, cursor=cursor)
+            yield from page["events"]
+            cursor = page["next"]
+            if cursor is None:
+                return
 
     def inbox(self, after: int = 0) -> dict[str, Any]:
         """Records granted to us after cursor ``after``: ``{records: [{seq, record}], next,

@@ -36,16 +36,26 @@ _CHAIN, _BATCH = 0, 1
 def chain_trail(chain: Chain, address: str, first_block: int, rid: bytes) -> list[AuditEntry]:
     """The record's events on chain: filtered by its recordId topic, from the contract's
     deployment block `first_block` (none can be older)."""
-    topics = ["0x" + _abi.event_topic(name).hex() for name in _AUDITED_EVENTS]
+    return [entry for _rid, entry in chain_events(chain, address, first_block, rid)]
+
+
+def chain_events(
+    chain: Chain, address: str, from_block: int, rid: bytes | None = None
+) -> list[tuple[bytes, AuditEntry]]:
+    """Every record event from block `from_block` on, each with its recordId: of one record
+    (`rid`) or of all of them (what an index of the whole ledger scans for new blocks)."""
+    topics: list[Any] = [["0x" + _abi.event_topic(name).hex() for name in _AUDITED_EVENTS]]
+    if rid is not None:
+        topics.append("0x" + rid.hex())
     logs = chain.w3.eth.get_logs(
         {
             "address": to_checksum_address(address),
-            "fromBlock": first_block,
+            "fromBlock": from_block,
             "toBlock": "latest",
-            "topics": [topics, "0x" + rid.hex()],
+            "topics": topics,
         }
     )
-    trail: list[AuditEntry] = []
+    events: list[tuple[bytes, AuditEntry]] = []
     stamps: dict[int, int] = {}
     for log in logs:
         decoded = _abi.decode_log(list(log["topics"]), bytes(log["data"]))
@@ -56,8 +66,9 @@ def chain_trail(chain: Chain, address: str, first_block: int, rid: bytes) -> lis
             stamps[block] = int(chain.w3.eth.get_block(block)["timestamp"])
         tx_hash = "0x" + bytes(log["transactionHash"]).hex()
         position = (block, _CHAIN, int(log["logIndex"]))
-        trail.append(audit_from_event(*decoded, stamps[block], tx_hash, position))
-    return trail
+        entry = audit_from_event(*decoded, stamps[block], tx_hash, position)
+        events.append((bytes(log["topics"][1]), entry))
+    return events
 
 
 _ADMIN_EVENTS = (

@@ -354,6 +354,15 @@ class Ledger:
         trail = _audit.chain_trail(self.chain, self.address, self._access.first_block, rid)
         return _audit.in_chain_order(trail + self._writer.trail(rid))
 
+    def audit_events(
+        self, from_block: int = 0, rid: bytes | None = None
+    ) -> list[tuple[bytes, AuditEntry]]:
+        """The contract events of every record (or of the one whose recordId is ``rid``) from
+        block ``from_block`` on, each with its recordId, in chain order; batched entries are
+        read per record with :meth:`audit_trail`."""
+        start = max(from_block, self._access.first_block)
+        return _audit.chain_events(self.chain, self.address, start, rid)
+
     def admin_trail(self) -> list[AuditEntry]:
         """Every administrative change of the registry (ownership, admins, uploaders,
         identities), in chain order."""

@@ -1,16 +1,18 @@
 """Pieces of a gateway request that need no gateway: a record's binary CID, who a request
-claims to be, the reason a refusal is logged with, whole stored objects, receipts as JSON."""
+claims to be, whether it is within its time window, the reason a refusal is logged with, whole
+stored objects, receipts as JSON."""
 
 from __future__ import annotations
 
 import functools
 import sys
+import time
 from collections.abc import Mapping
 from typing import Any
 
-from scanseal.errors import InvalidInput, ScanSealError
+from scanseal.errors import InvalidInput, ReplayDetected, ScanSealError
 from scanseal.ledger import Reason, Receipt
-from scanseal.protocol.signed import parse_request
+from scanseal.protocol.signed import Request, parse_request
 from scanseal.storage import CID, BlobStore
 
 ZERO_ADDRESS = "0x" + "00" * 20
@@ -21,6 +23,21 @@ def tag(error: ScanSealError, reason: int) -> ScanSealError:
     """Mark ``error`` with the ledger reason its refusal is logged with."""
     error.ledger_reason = reason  # type: ignore[attr-defined]
     return error
+
+
+def check_window(request: Request, max_lifetime: int, clock_skew: int) -> None:
+    """Refuse (as a replay) a request that lives longer than ``max_lifetime`` seconds, is
+    issued more than ``clock_skew`` seconds in the future, or has expired."""
+    now = int(time.time())
+    if request.expires_at - request.issued_at > max_lifetime:
+        problem = f"request lives longer than {max_lifetime} s"
+    elif request.issued_at > now + clock_skew:
+        problem = "request is issued in the future"
+    elif now > request.expires_at:
+        problem = "request has expired"
+    else:
+        return
+    raise tag(ReplayDetected(problem), Reason.REPLAY)
 
 
 def refusal_reason() -> Reason:

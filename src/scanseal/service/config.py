@@ -4,12 +4,14 @@ The same file carries the [ledger] and [storage] tables, so one ``--config`` pic
 (embedded by default, JSON-RPC by URL) and the block store (embedded, or kubo nodes); which file,
 and how its values are checked, is :func:`scanseal.config.resolve`'s. Relative paths in the file
 are relative to the file's directory (in a ``SCANSEAL_GATEWAY_*`` variable, to the working
-directory). ``SCANSEAL_GATEWAY_AUDITORS`` is a comma-separated list.
+directory). ``SCANSEAL_GATEWAY_AUDITORS`` is a comma-separated list of addresses and members'
+card names.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,6 +23,8 @@ from scanseal.errors import InvalidInput
 from scanseal.service import logs
 
 ENV_PREFIX = "SCANSEAL_GATEWAY_"
+_CARD_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+"""An auditor given by a member's card name rather than an address (not 0x…)."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,11 @@ class GatewayConfig:
         if log_problem is not None:
             raise InvalidInput(f"gateway: {log_problem}")
 
+    def is_auditor(self, address: str, names: Mapping[str, str]) -> bool:
+        """Whether ``address`` is listed in ``auditors``, by itself or by its member's card
+        name (``names``: name by address)."""
+        return address in self.auditors or names.get(address, "\0") in self.auditors
+
     @property
     def scheme(self) -> str:
         return "https" if self.tls_cert is not None else "http"
@@ -72,8 +81,12 @@ class GatewayConfig:
         return cls.from_table(resolve(path, env).table("gateway"), env)
 
 
-def _auditors(addresses: tuple[str, ...]) -> tuple[str, ...]:
+def _auditors(entries: tuple[str, ...]) -> tuple[str, ...]:
+    """Addresses (checksummed) and members' card names, as given."""
     try:
-        return tuple(to_checksum_address(address) for address in addresses)
+        return tuple(
+            e if not e.startswith("0x") and _CARD_NAME.fullmatch(e) else to_checksum_address(e)
+            for e in entries
+        )
     except ValueError as error:
         raise InvalidInput(f"gateway setting auditors: {error}") from None

@@ -15,7 +15,6 @@ import hashlib
 import io
 import logging
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -46,12 +45,13 @@ from scanseal.protocol import wire
 from scanseal.protocol.signed import Domain, Request, parse_request, recover_requester
 from scanseal.service._access import note_requester
 from scanseal.service._grants import GrantBatcher
+from scanseal.service._requests import check_window, refusal_reason
 from scanseal.service._requests import claimed_requester as _claimed_requester
 from scanseal.service._requests import read_all as _read
 from scanseal.service._requests import receipt_json as _receipt_json
 from scanseal.service._requests import record_bytes as _record_bytes
-from scanseal.service._requests import refusal_reason
 from scanseal.service._requests import tag as _tag
+from scanseal.service.audit_index import AuditIndex
 from scanseal.service.config import GatewayConfig
 from scanseal.service.inbox import PAGE, Inbox
 from scanseal.service.members import Members
@@ -110,6 +110,7 @@ class Gateway:
         self._records: dict[str, Record] = {}
         self._manifests: dict[str, bytes] = {}
         self.inbox = Inbox(config.state_dir / "inbox.sqlite3")
+        self.audit_index = AuditIndex(config.state_dir / "audit.sqlite3")
         self._warm_up: threading.Thread | None = None
         self._closing = threading.Event()
 
@@ -123,6 +124,7 @@ class Gateway:
             self.ledger.close()
         self.state.close()
         self.inbox.close()
+        self.audit_index.close()
         self.store.close()
 
     def locked(self, work: Callable[[], T]) -> T:
@@ -235,24 +237,12 @@ class Gateway:
                 AccessDenied(f"request signed by {signer}, not {request.requester}"),
                 Reason.BAD_SIGNATURE,
             )
-        self._check_window(request)
+        check_window(request, self.config.max_lifetime, self.config.clock_skew)
         if not self.state.use_nonce(request.nonce, request.requester, request.expires_at):
             raise _tag(ReplayDetected("request nonce was already used (replay)"), Reason.REPLAY)
         self.members.seen((signer,))
         note_requester(signer)  # the request's access-log line names who it authenticated as
         return Authenticated(request, signer)
-
-    def _check_window(self, request: Request) -> None:
-        now = int(time.time())
-        if request.expires_at - request.issued_at > self.config.max_lifetime:
-            problem = f"request lives longer than {self.config.max_lifetime} s"
-        elif request.issued_at > now + self.config.clock_skew:
-            problem = "request is issued in the future"
-        elif now > request.expires_at:
-            problem = "request has expired"
-        else:
-            return
-        raise _tag(ReplayDetected(problem), Reason.REPLAY)
 
     # --- reading a record
 
@@ -279,6 +269,7 @@ class Gateway:
         return self._bundle(stored, who.requester)
 
     def _log(self, record: bytes, accessor: str, reason: Reason) -> AccessResult:
+        self.audit_index.touch(record)
         return self.locked(lambda: self.records.authorize_fetch(record, accessor, reason))
 
     def _refused(self, attempted: AccessType, action: str, record: str, headers: Headers) -> None:
@@ -286,6 +277,7 @@ class Gateway:
         under the requester it claims (an unverified claim when its signature did not hold)."""
         reason = refusal_reason()
         claimed, binary = _claimed_requester(headers), _record_bytes(record)
+        self.audit_index.touch(binary)
         self.locked(lambda: self.records.report_refusal(binary, claimed, attempted, reason))
         self.on_denied(action, int(reason))
 
@@ -382,6 +374,7 @@ class Gateway:
             envelope_cid = store_sealed(self.store, manifest, manifest_bytes, payload)
             stored = StoredRecord(manifest_cid, envelope_cid, uploader)
             self.state.begin_upload(stored)  # on disk before the ledger hears of the record
+            self.audit_index.touch(cid_bytes(manifest_cid))
             receipt = self.locked(
                 lambda: self.records.register(manifest_cid, manifest, grant=False)
             )
@@ -407,6 +400,7 @@ class Gateway:
             check_same_payload(envelope.read_header(stream), granted_header)
         grantee = to_checksum_address(issued.grantee)
         binary = cid_bytes(record)
+        self.audit_index.touch(binary)
         grant_cid = self.store.put(io.BytesIO(issued.to_bytes()))
 
         def on_chain() -> Receipt | None:
@@ -433,7 +427,7 @@ class Gateway:
             raise InvalidInput("revoke needs the grantee's address")
         grantee = to_checksum_address(grantee)
         binary = cid_bytes(record)
-
+        self.audit_index.touch(binary)
         receipt = self.locked(lambda: self.records.revoke(binary, grantee))
         self.state.end_grant(record, grantee)  # an active row the ledger revoked is never served
         return {"revoked": grantee, "ledger": None if receipt is None else _receipt_json(receipt)}
@@ -473,7 +467,7 @@ class Gateway:
             stored = self.state.record(record)
             may = (
                 (stored is not None and stored.owner == who.requester)
-                or who.requester in self.config.auditors
+                or self.config.is_auditor(who.requester, self.members.names())
                 or self.locked(lambda: self.ledger.has_access(binary, who.requester))
             )
             if not may:

@@ -241,6 +241,13 @@ class GatewayState:
                 self._records.popitem(last=False)
             return known
 
+    def held(self) -> list[str]:
+        """The manifest CIDs of every record this gateway holds (what its audit index
+        rebuilds from)."""
+        with self._lock:
+            rows = self._db.execute("SELECT manifest_cid FROM records").fetchall()
+        return [str(row[0]) for row in rows]
+
     def set_grant(self, manifest_cid: str, grantee: str, grant_cid: str) -> None:
         with self._lock:
             self._db.execute(
