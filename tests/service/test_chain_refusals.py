@@ -91,14 +91,12 @@ def test_anvil_stopped_mid_upload(prober: Prober, anvil: Anvil) -> None:
     answers 200 once and every acknowledged record serves, also after a gateway restart."""
     assert anvil.process is not None
     sealed = prober.seal()
-    anvil.process.send_signal(signal.SIGSTOP)  #: connections accepted, never answered
+    anvil.process.send_signal(signal.SIGSTOP)  # connections accepted, never answered
     answers: list[httpx.Response] = []
     upload = threading.Thread(target=lambda: answers.append(prober.upload(sealed)))
     upload.start()
     time.sleep(1.0)
-    anvil.process.send_signal(
-        signal.SIGCONT
-    )  # , so the SIGTERM below lands and the state is dumped
+    anvil.process.send_signal(signal.SIGCONT)  # so that the SIGTERM lands: state dumped
     anvil.stop()
     upload.join(HANG)
     try:
