@@ -6,6 +6,7 @@ pipe exits 4 with one line before anything listens."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,10 +29,8 @@ def pipe() -> Iterator[tuple[int, int]]:
     read, write = os.pipe()
     yield read, write
     for fd in (read, write):
-        try:
+        with contextlib.suppress(OSError):  # already closed
             os.close(fd)
-        except OSError:
-            pass  # already closed
 
 
 def _healthy(gateway: GatewayProcess) -> None:
