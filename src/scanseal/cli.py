@@ -1,7 +1,7 @@
 """The ``scanseal`` command.
 
 Each concern contributes a Typer group from ``scanseal._cli``, loaded when its command is looked
-up (``scanseal._cli._lazy``, so ``--version`` imports none of them); this module assembles them and
+up (``scanseal._commands``, so ``--version`` imports none of them); this module assembles them and
 turns every :class:`~scanseal.errors.ScanSealError` into one line on stderr and its exit code,
 so a user's mistake never shows a traceback. What escapes unmapped is still one line: a file
 system or database fault gets its usual code, anything else exit 1 (``SCANSEAL_DEBUG=1`` shows
@@ -23,7 +23,7 @@ import typer
 from rich.console import Console
 
 from scanseal import __version__, _passphrase
-from scanseal._cli._lazy import LazyGroup
+from scanseal._commands import LazyGroup
 from scanseal.errors import ScanSealError
 
 app = typer.Typer(

@@ -1,5 +1,5 @@
 """``scanseal --version`` loads no command module: the root group knows its commands by name
-(``scanseal._cli._lazy.COMMANDS``) and imports a module when one of its commands is looked up.
+(``scanseal._commands.COMMANDS``) and imports a module when one of its commands is looked up.
 The table cannot drift from the modules: each module contributes exactly the commands the table
 gives it, and the tree built from the table is the one Typer builds from all modules at once."""
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 from typer.core import TyperGroup
 
-from scanseal._cli._lazy import COMMANDS, SUBAPPS, module_commands
+from scanseal._commands import COMMANDS, SUBAPPS, module_commands
 from scanseal.cli import app
 
 SRC = Path(__file__).resolve().parents[2] / "src"
