@@ -122,3 +122,21 @@ def test_every_ledger_call_is_ledger_unavailable(
         item = new_cid()
         ledger.store_record(cast.uploader, item, os.urandom(32), os.urandom(32), os.urandom(32))
         assert ledger.get_record(item).cid == item
+
+
+def test_a_revert_without_a_reason_is_ledger_unavailable(
+    make_config: ConfigFactory, cast: Cast, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A storeImage mined out of gas (a gas limit far below what it needs): the receipt says
+    reverted and the replay gives no reason; one line, 503/exit 5, and nothing is stored."""
+    from scanseal.ledger import _contract
+
+    with Ledger.open(make_config(), deployer=cast.owner) as ledger:
+        populate(ledger, cast)
+        monkeypatch.setitem(_contract._GAS, "storeImage", 60_000)
+        cid = new_cid()
+        with pytest.raises(LedgerUnavailable, match="reverted without a reason") as refused:
+            ledger.store_record(cast.uploader, cid, os.urandom(32), os.urandom(32), os.urandom(32))
+        assert "\n" not in str(refused.value)
+        monkeypatch.undo()
+        assert ledger.record_receipt(cid) is None
