@@ -93,10 +93,16 @@ class GatewayProcess:
         scheme: str = "http",
         ca: Path | None = None,
         args: Sequence[str] = (),
+        root_args: Sequence[str] = (),
+        pass_fds: Sequence[int] = (),
     ) -> None:
         self.world = world
         self.args = list(args)
         """More options for ``serve`` (``--log-format json``)."""
+        self.root_args = list(root_args)
+        """Options for ``scanseal`` itself, before ``serve`` (``--passphrase-file F``); with
+        any, ``SCANSEAL_PASSPHRASE`` is left out of the environment."""
+        self.pass_fds = tuple(pass_fds)
         self.port = free_port()
         self.scheme = scheme
         self.ca = ca
@@ -110,20 +116,25 @@ class GatewayProcess:
     def start(self, timeout: float = 60.0) -> GatewayProcess:
         env = self.world.env()
         env["SCANSEAL_GATEWAY_PORT"] = str(self.port)
+        if self.root_args:
+            del env["SCANSEAL_PASSPHRASE"]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [
                     sys.executable,
                     "-m",
                     "scanseal",
+                    *self.root_args,
                     "serve",
                     "--config",
                     str(self.world.config),
                     *self.args,
                 ],
                 env=env,
+                stdin=subprocess.DEVNULL,  # no terminal to ask on
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                pass_fds=self.pass_fds,
             )
         deadline = time.monotonic() + timeout
         verify = ssl.create_default_context(cafile=str(self.ca)) if self.ca else True

@@ -43,7 +43,7 @@ LAYERS: list[set[str]] = [
     {"client", "dicom", "service"},
     {"console"},
     {"backup"},
-    {"_cli", "cli", "demo", "__main__"},
+    {"_cli", "_commands", "cli", "demo", "__main__"},
 ]
 JOINS_SERVICE_AND_DICOM = {"scanseal.service.server"}
 MAX_MODULE_LINES = 500

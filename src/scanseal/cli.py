@@ -1,6 +1,7 @@
 """The ``scanseal`` command.
 
-Each concern contributes a Typer group from ``scanseal._cli``; this module assembles them and
+Each concern contributes a Typer group from ``scanseal._cli``, loaded when its command is looked
+up (``scanseal._commands``, so ``--version`` imports none of them); this module assembles them and
 turns every :class:`~scanseal.errors.ScanSealError` into one line on stderr and its exit code,
 so a user's mistake never shows a traceback. What escapes unmapped is still one line: a file
 system or database fault gets its usual code, anything else exit 1 (``SCANSEAL_DEBUG=1`` shows
@@ -22,9 +23,11 @@ import typer
 from rich.console import Console
 
 from scanseal import __version__, _passphrase
+from scanseal._commands import LazyGroup
 from scanseal.errors import ScanSealError
 
 app = typer.Typer(
+    cls=LazyGroup,  # each command module is imported when its command is looked up
     name="scanseal",
     help="Seal, share, open and audit medical images between institutions.",
     no_args_is_help=True,
@@ -76,46 +79,6 @@ def _root(
     warning = _passphrase.choose(passphrase_file, passphrase_fd)
     if warning is not None:
         _stderr.print(f"warning: {warning}", markup=False)
-
-
-def _register_groups() -> None:
-    """Attach every command group; kept in one place so the command tree is easy to read."""
-    from scanseal._cli import (
-        agent,
-        backup,
-        chain,
-        chain_view,
-        configuration,
-        console,
-        deid,
-        gateway,
-        keys,
-        ledger,
-        proof,
-        screen,
-        sealing,
-        storage,
-        studies,
-    )
-
-    app.add_typer(keys.app, name="keys")
-    app.add_typer(configuration.app, name="config")
-    chain_view.register(chain.app)
-    app.add_typer(chain.app, name="ledger")
-    app.add_typer(proof.app, name="proof")
-    sealing.register(app)
-    storage.register(app)
-    ledger.register(app)
-    gateway.register(app)
-    studies.register(app)
-    screen.register(app)
-    agent.register(app)
-    deid.register(app)
-    backup.register(app)
-    console.register(app)
-
-
-_register_groups()
 
 
 def main() -> None:

@@ -19,8 +19,8 @@ from scanseal._cli._common import ConfigOption
 from scanseal.backup import backup_home, restore_home
 from scanseal.config import config_file, scanseal_home
 
-_out = Console(highlight=False, soft_wrap=True)
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+_out = Console(markup=False, highlight=False, soft_wrap=True)
+_err = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -394,7 +394,7 @@ def _names(cards: list[Path]) -> dict[str, str]:
 
 
 def _render_table(record: str, events: list[dict[str, Any]], _source: formats.Source) -> str:
-    console = Console(highlight=False, record=True, width=200, file=io.StringIO())
+    console = Console(markup=False, highlight=False, record=True, width=200, file=io.StringIO())
     console.print(_table(record, events))
     return console.export_text()
 

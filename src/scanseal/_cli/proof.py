@@ -25,7 +25,7 @@ app = typer.Typer(
     help="Inclusion proofs of batched records: export them, check them against the chain.",
     no_args_is_help=True,
 )
-_out = Console(highlight=False, soft_wrap=True, markup=False)
+_out = Console(markup=False, highlight=False, soft_wrap=True)
 
 RecordArgument = Annotated[
     str, typer.Argument(help="Manifest CID of the record (b…, Qm…, f… or 0x…).")

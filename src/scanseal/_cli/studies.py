@@ -42,8 +42,8 @@ if TYPE_CHECKING:  # the client pulls in httpx: import it only when talking to a
     from scanseal.client import GatewayClient
     from scanseal.transfer.study import StudySender, StudyTally
 
-_out = Console(highlight=False, soft_wrap=True)
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+_out = Console(markup=False, highlight=False, soft_wrap=True)
+_err = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
 
 
 def send(

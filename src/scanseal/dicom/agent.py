@@ -395,6 +395,7 @@ class ForwardAgent:
             if due is not None:  # a record due while its PACS is down waits for the PACS
                 due = max(due, self.destination_retry_at)
             stop.wait(max(0.05, min(wake, due if due is not None else wake) - time.time()))
+        log.info("forwarding stopped")
 
     def _poll(self, client: GatewayClient, now: float) -> int:
         gateway = self.config.gateway

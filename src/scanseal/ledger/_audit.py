@@ -47,13 +47,15 @@ def chain_events(
     topics: list[Any] = [["0x" + _abi.event_topic(name).hex() for name in _AUDITED_EVENTS]]
     if rid is not None:
         topics.append("0x" + rid.hex())
-    logs = chain.w3.eth.get_logs(
-        {
-            "address": to_checksum_address(address),
-            "fromBlock": from_block,
-            "toBlock": "latest",
-            "topics": topics,
-        }
+    logs = chain.read(
+        lambda: chain.w3.eth.get_logs(
+            {
+                "address": to_checksum_address(address),
+                "fromBlock": from_block,
+                "toBlock": "latest",
+                "topics": topics,
+            }
+        )
     )
     events: list[tuple[bytes, AuditEntry]] = []
     stamps: dict[int, int] = {}
@@ -63,7 +65,7 @@ def chain_events(
             continue
         block = int(log["blockNumber"])
         if block not in stamps:
-            stamps[block] = int(chain.w3.eth.get_block(block)["timestamp"])
+            stamps[block] = _timestamp(chain, block)
         tx_hash = "0x" + bytes(log["transactionHash"]).hex()
         position = (block, _CHAIN, int(log["logIndex"]))
         entry = audit_from_event(*decoded, stamps[block], tx_hash, position)
@@ -84,13 +86,15 @@ def admin_trail(chain: Chain, address: str, first_block: int) -> list[AuditEntry
     """The registry's administrative changes, in chain order: ownership, admins, uploaders
     and identities (each an ``admin`` entry whose ``detail`` says what changed)."""
     topics = ["0x" + _abi.event_topic(name).hex() for name in _ADMIN_EVENTS]
-    logs = chain.w3.eth.get_logs(
-        {
-            "address": to_checksum_address(address),
-            "fromBlock": first_block,
-            "toBlock": "latest",
-            "topics": [topics],
-        }
+    logs = chain.read(
+        lambda: chain.w3.eth.get_logs(
+            {
+                "address": to_checksum_address(address),
+                "fromBlock": first_block,
+                "toBlock": "latest",
+                "topics": [topics],
+            }
+        )
     )
     trail: list[AuditEntry] = []
     stamps: dict[int, int] = {}
@@ -100,7 +104,7 @@ def admin_trail(chain: Chain, address: str, first_block: int) -> list[AuditEntry
             continue
         block = int(log["blockNumber"])
         if block not in stamps:
-            stamps[block] = int(chain.w3.eth.get_block(block)["timestamp"])
+            stamps[block] = _timestamp(chain, block)
         actor, subject, detail = _admin_change(*decoded)
         trail.append(
             AuditEntry(
@@ -131,17 +135,24 @@ def _admin_change(name: str, f: dict[str, Any]) -> tuple[str, str, str]:
     return f["by"], f["account"], f"identity {'changed' if replaced else 'registered'}: {card}"
 
 
+def _timestamp(chain: Chain, block: int) -> int:
+    """The timestamp of block ``block``."""
+    return int(chain.read(lambda: chain.w3.eth.get_block(block))["timestamp"])
+
+
 def stored_tx(chain: Chain, address: str, first_block: int, rid: bytes) -> str | None:
     """The hash of the transaction whose ``ImageStored`` event committed the record, if any."""
     topics = ["0x" + _abi.event_topic("ImageStored").hex(), "0x" + rid.hex()]
     head = chain.head()[0]
-    logs = chain.w3.eth.get_logs(
-        {
-            "address": to_checksum_address(address),
-            "fromBlock": first_block,
-            "toBlock": head,
-            "topics": topics,
-        }
+    logs = chain.read(
+        lambda: chain.w3.eth.get_logs(
+            {
+                "address": to_checksum_address(address),
+                "fromBlock": first_block,
+                "toBlock": head,
+                "topics": topics,
+            }
+        )
     )
     return "0x" + bytes(logs[0]["transactionHash"]).hex() if logs else None
 
@@ -149,13 +160,15 @@ def stored_tx(chain: Chain, address: str, first_block: int, rid: bytes) -> str |
 def admin_accounts(chain: Chain, address: str, first_block: int) -> list[str]:
     """The accounts whose latest ``AdminChanged`` event made them a department admin, in the
     order they first became one (the owner is an admin without any event)."""
-    logs = chain.w3.eth.get_logs(
-        {
-            "address": to_checksum_address(address),
-            "fromBlock": first_block,
-            "toBlock": "latest",
-            "topics": ["0x" + _abi.event_topic("AdminChanged").hex()],
-        }
+    logs = chain.read(
+        lambda: chain.w3.eth.get_logs(
+            {
+                "address": to_checksum_address(address),
+                "fromBlock": first_block,
+                "toBlock": "latest",
+                "topics": ["0x" + _abi.event_topic("AdminChanged").hex()],
+            }
+        )
     )
     enabled: dict[str, bool] = {}
     for log in logs:

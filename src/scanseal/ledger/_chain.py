@@ -25,12 +25,13 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
-from web3.exceptions import ContractLogicError, TransactionNotFound
+from web3.exceptions import ContractLogicError, TransactionNotFound, Web3Exception
 from web3.providers.rpc import HTTPProvider
 from web3.types import RPCEndpoint, RPCResponse
 
 from scanseal._json import parse_object
 from scanseal.errors import IntegrityError, InvalidInput, LedgerUnavailable, NotFound
+from scanseal.ledger._answers import malformed
 
 _JOURNAL_VERSION = 1
 _EMBEDDED_FUNDER_KEY = (1).to_bytes(32, "big")
@@ -47,6 +48,8 @@ _FEE_REFRESH = 256  # sends between base-fee refreshes
 
 _STALE_NONCE = ("nonce too low", "replacement transaction underpriced")
 """What nodes (geth, anvil, reth) answer for a nonce another transaction already took."""
+_NO_FUNDS = ("insufficient funds", "funds for gas")
+"""What nodes answer for a transaction its account cannot pay for."""
 _log = logging.getLogger("scanseal.ledger")
 
 
@@ -54,6 +57,33 @@ def _stale_nonce(error: Exception) -> bool:
     """Whether a refused submission says its nonce was taken (not any other failure)."""
     text = str(error).lower()
     return any(reason in text for reason in _STALE_NONCE)
+
+
+def _node_message(error: Exception) -> str:
+    """The node's own words for a JSON-RPC error, on one line."""
+    detail: Any = error.args[0] if error.args else error
+    answer = getattr(error, "rpc_response", None)  # web3's Web3RPCError keeps the reply
+    if isinstance(answer, dict) and isinstance(answer.get("error"), dict):
+        detail = answer["error"].get("message", detail)
+    text = " ".join(str(detail).split())
+    return text or type(error).__name__
+
+
+def _refused(error: Exception, address: str) -> LedgerUnavailable:
+    """A node's refusal of a transaction from ``address`` as the one-line "ledger down" error:
+    the gateway answers 503 and the CLI exits 5, naming the account and what to do."""
+    words = _node_message(error)
+    if any(reason in words.lower() for reason in _NO_FUNDS):
+        return LedgerUnavailable(
+            f"ledger account {address} cannot pay for gas ({words}): send it ether on the "
+            "chain (or raise its balance), then retry"
+        )
+    return LedgerUnavailable(f"the Ethereum node refused a transaction from {address}: {words}")
+
+
+def _unusable(error: Exception, what: str) -> LedgerUnavailable:
+    """A node's error answer (or a malformed one) to a read, as "ledger down"."""
+    return LedgerUnavailable(f"the Ethereum node could not {what}: {_node_message(error)}")
 
 
 class RevertError(Exception):
@@ -90,26 +120,34 @@ class Chain:
         the account was used elsewhere meanwhile (an administrator's transaction from the same
         key), the node refuses the kept nonce as too low, or as an underpriced replacement of
         the other transaction: the pending nonce is then read from the node again and the
-        transaction signed and submitted once more, once."""
+        transaction signed and submitted once more, once. Any other refusal (no money for
+        gas, an error answer, a malformed one) is LedgerUnavailable naming the account."""
         with self._lock:
-            self.ensure_funded(account.address)
-            full = dict(tx)
-            full.setdefault("value", 0)
-            full["chainId"] = self.chain_id
-            full["nonce"] = self._next_nonce(account.address)
-            full.update(self._fee_fields())
             try:
-                tx_hash = self._sign_and_submit(account, full)
-            except Exception as error:  # the kept nonce is dropped: resynchronise from the node
-                if not _stale_nonce(error):
-                    raise
-                stale = full["nonce"]
-                full["nonce"] = self._next_nonce(account.address)
-                _log.warning("nonce %d of %s was used elsewhere; sending with nonce %d",
-                             stale, account.address, full["nonce"])  # fmt: skip
-                tx_hash = self._sign_and_submit(account, full)
-            self._nonces[account.address] = full["nonce"] + 1
-            return tx_hash
+                return self._send(account, tx)
+            except Web3Exception as error:
+                raise _refused(error, account.address) from error
+
+    def _send(self, account: LocalAccount, tx: dict[str, Any]) -> str:
+        """send's work; the node's own exceptions are left for send to translate."""
+        self.ensure_funded(account.address)
+        full = dict(tx)
+        full.setdefault("value", 0)
+        full["chainId"] = self.chain_id
+        full["nonce"] = self._next_nonce(account.address)
+        full.update(self._fee_fields())
+        try:
+            tx_hash = self._sign_and_submit(account, full)
+        except Exception as error:  # the kept nonce is dropped: resynchronise from the node
+            if not _stale_nonce(error):
+                raise
+            stale = full["nonce"]
+            full["nonce"] = self._next_nonce(account.address)
+            _log.warning("nonce %d of %s was used elsewhere; sending with nonce %d",
+                         stale, account.address, full["nonce"])  # fmt: skip
+            tx_hash = self._sign_and_submit(account, full)
+        self._nonces[account.address] = full["nonce"] + 1
+        return tx_hash
 
     def _sign_and_submit(self, account: LocalAccount, full: dict[str, Any]) -> str:
         """Submit; on any failure forget the kept nonce, so the next send asks the node."""
@@ -141,12 +179,13 @@ class Chain:
         """Top up an actor's gas money from the funder account, when there is one."""
         if self._funder is None or address in self._funded or address == self._funder.address:
             return
-        self._funded.add(address)
         if int(self.w3.eth.get_balance(address)) >= _LOW_BALANCE:  # type: ignore[arg-type]
+            self._funded.add(address)
             return
         tx_hash = self.send(self._funder, {"to": address, "value": _FUNDING, "gas": 21000})
         if self.wait(tx_hash)["status"] != 1:
             raise LedgerUnavailable(f"could not fund {address}")
+        self._funded.add(address)
 
     def call(
         self, to: str, data: bytes, sender: str | None = None, block: int | str = "latest"
@@ -163,6 +202,8 @@ class Chain:
             raise RevertError(revert) from error
         except (ConnectionError, OSError) as error:
             raise LedgerUnavailable(f"cannot reach the Ethereum node: {error}") from error
+        except Web3Exception as error:  # an error answer that is not a revert, or garbage
+            raise _unusable(error, "run a call") from error
 
     def revert_data(self, tx: dict[str, Any], sender: str, block: int) -> bytes | None:
         """Re-run a failed transaction as a call on the state it saw, to learn why it failed."""
@@ -179,13 +220,13 @@ class Chain:
 
     def head(self) -> tuple[int, bytes]:
         """Number and hash of the latest block."""
-        block = self._rpc(lambda: self.w3.eth.get_block("latest"))
+        block = self.read(lambda: self.w3.eth.get_block("latest"))
         return int(block["number"]), bytes(block["hash"])
 
     def block_hash(self, number: int) -> bytes | None:
         """Hash of canonical block ``number``, or None if there is none (yet)."""
         try:
-            return bytes(self._rpc(lambda: self.w3.eth.get_block(number))["hash"])
+            return bytes(self.read(lambda: self.w3.eth.get_block(number))["hash"])
         except LedgerUnavailable:
             raise
         except Exception:  # web3 raises BlockNotFound, eth-tester its own kind
@@ -194,13 +235,17 @@ class Chain:
     def logs(self, address: str, topics: list[str], low: int, high: int) -> list[dict[str, Any]]:
         """Logs of ``address`` with topic 0 among ``topics`` in blocks ``low``..``high``."""
         query = {"address": address, "fromBlock": low, "toBlock": high, "topics": [topics]}
-        return [dict(log) for log in self._rpc(lambda: self.w3.eth.get_logs(query))]  # type: ignore[arg-type]
+        return [dict(log) for log in self.read(lambda: self.w3.eth.get_logs(query))]  # type: ignore[arg-type]
 
-    def _rpc(self, work: Callable[[], Any]) -> Any:
+    def read(self, work: Callable[[], Any]) -> Any:
+        """Run ``work`` (web3 reads on ``self.w3``); a node that is down, answers an error or
+        answers garbage is LedgerUnavailable, one line, whatever the read."""
         try:
             return work()
         except (ConnectionError, OSError) as error:
             raise LedgerUnavailable(f"cannot reach the Ethereum node: {error}") from error
+        except Web3Exception as error:
+            raise _unusable(error, "answer a read") from error
 
     # ------------------------------------------------------------ internals
 
@@ -242,10 +287,11 @@ class _NodeProvider(HTTPProvider):
     """web3's HTTP provider, with every failure to talk to the node as LedgerUnavailable.
 
     Every web3 call goes through here (the ledger's own reads of logs and code too), so a node
-    that is down, silent or not speaking JSON-RPC gives one line and a 503, never a raw
-    ``requests`` error. web3's own retries are off: it retries a read up to six times, each
-    waiting the whole timeout, so a stopped node held a request for six timeouts; here one
-    call waits at most ``timeout`` and the caller decides whether to try again.
+    that is down, silent, not speaking JSON-RPC or answering results of the wrong shape
+    gives one line and a 503, never a raw ``requests`` error. web3's own retries are off: it
+    retries a read up to six times, each waiting the whole timeout, so a stopped node held a
+    request for six timeouts; here one call waits at most ``timeout`` and the caller decides
+    whether to try again.
     """
 
     def __init__(self, url: str, timeout: float) -> None:
@@ -254,7 +300,10 @@ class _NodeProvider(HTTPProvider):
 
     def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
         try:
-            return super().make_request(method, params)
+            answer = super().make_request(method, params)
+            problem = malformed(method, answer)
+            if problem is None:
+                return answer
         except requests.Timeout:
             problem = f"no answer within {self._timeout:g} s"
         except requests.ConnectionError:

@@ -39,7 +39,7 @@ def deploy(chain: Chain, deployer: LocalAccount) -> tuple[str, int]:
 
 def check_code(chain: Chain, address: str) -> None:
     """Refuse to talk to an address whose code is not the committed ImageRegistry."""
-    code = bytes(chain.w3.eth.get_code(to_checksum_address(address)))
+    code = bytes(chain.read(lambda: chain.w3.eth.get_code(to_checksum_address(address))))
     if code != bytes.fromhex(load_artifact().deployed_bytecode[2:]):
         raise IntegrityError(f"{address} does not hold the ImageRegistry bytecode of this build")
 

@@ -14,6 +14,7 @@ from scanseal.errors import (
     AccessDenied,
     IntegrityError,
     InvalidInput,
+    LedgerUnavailable,
     NotFound,
     ScanSealError,
 )
@@ -108,7 +109,9 @@ def _selectors() -> dict[bytes, tuple[str, list[str]]]:
 
 
 def error_from_revert(data: bytes | None, action: str) -> ScanSealError:
-    """The exception for revert `data` (a custom error, a reason string, or nothing)."""
+    """The exception for revert `data` (a custom error, a reason string, or nothing). A
+    revert the contract does not explain is LedgerUnavailable (503, exit 5): the chain did not
+    take the transaction, and nothing the caller sent was wrong in a way this build can name."""
     if data and data[:4] in _selectors():
         name, types = _selectors()[data[:4]]
         args = [_checksum(v) for v in abi_decode(types, data[4:])]
@@ -117,5 +120,9 @@ def error_from_revert(data: bytes | None, action: str) -> ScanSealError:
         return error
     if data and data[:4] == keccak(text="Error(string)")[:4]:
         (reason,) = abi_decode(["string"], data[4:])
-        return ScanSealError(f"{action}: reverted: {reason}")
-    return ScanSealError(f"{action}: the transaction reverted")
+        return LedgerUnavailable(f"{action}: reverted: {reason}")
+    # no reason the contract gives: out of gas, or a node that cannot replay the call
+    return LedgerUnavailable(
+        f"{action}: the transaction reverted without a reason (out of gas, or a node that "
+        "cannot replay it); see the transaction on the chain"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import signal
 import socket
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 
 _GC_YOUNG_THRESHOLD: Final = 50_000
 _UVICORN_STARTUP_FAILURE: Final = 3  # uvicorn's sys.exit code when it cannot listen
+_log = logging.getLogger("scanseal.gateway")
 
 
 @dataclass(frozen=True)
@@ -228,7 +230,25 @@ def serve(
         if scp is not None:
             scp.stop()
             scp.receiver.index.close()
+        _anchor_pending(gateway)
         gateway.close()
+
+
+def _anchor_pending(gateway: Gateway) -> None:
+    """On the way out, anchor what the batched log holds and say so. When the chain cannot take
+    the anchor the entries stay in the log (nothing is lost) and ``gateway.close`` reports
+    the failure (exit 5)."""
+    ledger = gateway.ledger
+    pending = gateway.locked(lambda: ledger.pending if ledger.mode == "batched" else 0)
+    if not pending:
+        return
+    try:
+        gateway.locked(ledger.anchor)
+    except ScanSealError as error:
+        _log.warning("shutting down: %d pending entries stay in the batched log: %s",
+                     pending, error.reason)  # fmt: skip
+        return
+    _log.info("shutting down: anchored %d pending entries", pending)
 
 
 def _start_scp(gateway: Gateway, dicom: DicomConfig, metrics: Metrics) -> StorageSCP:
@@ -304,6 +324,17 @@ def _any_free_port(host: str) -> socket.socket:
     return listener
 
 
+class _Terminated(Exception):
+    """SIGTERM, raised again by uvicorn after its graceful shutdown."""
+
+
+def _terminated(_signum: int, _frame: object) -> None:
+    """uvicorn answers SIGTERM by shutting down, then raises the signal again: with the default
+    handler the process would end there, before ``serve`` anchors and closes. This handler (the
+    one uvicorn restores) turns it into an exception that ``_run_http`` takes like SIGINT's."""
+    raise _Terminated
+
+
 def _run_http(gateway: Gateway, app: ASGIApp, listener: socket.socket | None) -> None:
     """Serve the REST API on ``config.port``, or on ``listener`` (already bound) when given."""
     import uvicorn
@@ -324,13 +355,16 @@ def _run_http(gateway: Gateway, app: ASGIApp, listener: socket.socket | None) ->
             http=BoundedHttp,
         )
     )
+    previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         server.run(sockets=None if listener is None else [listener])
-    except KeyboardInterrupt:  # SIGINT once the server has shut down, as uvicorn.run takes it
+    except (KeyboardInterrupt, _Terminated):  # the signal uvicorn raises again once shut down
         pass
     except SystemExit as exited:
         if exited.code != _UVICORN_STARTUP_FAILURE:
             raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if not server.started:  # uvicorn would exit 3, which ScanSeal reserves for integrity
         raise GatewayUnavailable(
             f"cannot listen on {config.host}:{config.port} (HTTP): the server did not start"

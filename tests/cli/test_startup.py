@@ -1,0 +1,75 @@
+"""``scanseal --version`` loads no command module: the root group knows its commands by name
+(``scanseal._commands.COMMANDS``) and imports a module when one of its commands is looked up.
+The table cannot drift from the modules: each module contributes exactly the commands the table
+gives it, and the tree built from the table is the one Typer builds from all modules at once."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import typer
+from typer.core import TyperGroup
+
+from scanseal._commands import COMMANDS, SUBAPPS, module_commands
+from scanseal.cli import app
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+HEAVY = ("web3", "onnxruntime", "fastapi", "pydicom", "eth_account", "pynetdicom", "numpy")
+
+_PROBE = """
+import sys
+from scanseal.cli import main
+sys.argv = ["scanseal", "--version"]
+try:
+    main()
+except SystemExit as done:
+    assert done.code in (0, None), done.code
+heavy = sorted(name for name in sys.modules if name.split(".")[0] in sys.argv[1:])
+print("loaded:", ",".join(heavy))
+"""
+
+
+def test_version_imports_no_heavy_library() -> None:
+    """In a fresh interpreter, as the console script runs it."""
+    probe = subprocess.run(
+        [sys.executable, "-c", _PROBE.replace("sys.argv[1:]", repr(HEAVY))],
+        env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert probe.returncode == 0, probe.stderr
+    lines = probe.stdout.splitlines()
+    assert lines[0].startswith("scanseal "), lines
+    assert lines[-1] == "loaded: ", f"scanseal --version imported {lines[-1]}"
+
+
+def test_every_command_module_gives_exactly_its_table_entries() -> None:
+    modules = sorted(
+        path.stem for path in (SRC / "scanseal" / "_cli").glob("*.py") if path.stem[0] != "_"
+    )
+    assert sorted(set(COMMANDS.values())) == modules
+    for module in modules:
+        wanted = [name for name, owner in COMMANDS.items() if owner == module]
+        assert sorted(module_commands(module)) == sorted(wanted), module
+
+
+def test_the_lazy_tree_is_the_eager_one() -> None:
+    """Same names in the same order, and each command the same help and options as in a tree
+    Typer builds from every module registered up front."""
+    eager = typer.Typer(pretty_exceptions_enable=False, add_completion=False)
+    eager.callback()(lambda: None)
+    for name, module in SUBAPPS.items():
+        eager.add_typer(__import__(f"scanseal._cli.{module}", fromlist=["app"]).app, name=name)
+    for module in dict.fromkeys(COMMANDS.values()):
+        if module not in SUBAPPS.values():
+            __import__(f"scanseal._cli.{module}", fromlist=["register"]).register(eager)
+    full = typer.main.get_command(eager)
+    lazy = typer.main.get_command(app)
+    assert isinstance(full, TyperGroup)
+    assert isinstance(lazy, TyperGroup)
+    assert list(lazy.commands) == list(full.commands)
+    for name, command in full.commands.items():
+        built = lazy.commands[name]
+        assert built.help == command.help, name
+        assert [p.opts for p in built.params] == [p.opts for p in command.params], name
