@@ -331,6 +331,19 @@ def anchored_size(data: bytes) -> int:
     return int(decode(["bytes32", "uint64", "bytes32[]"], data[4:])[1])
 
 
+def granted_pairs(name: str, data: bytes) -> int:
+    """How many (record, grantee) pairs a ``grantAccess`` or ``grantAccessBatch`` calldata
+    grants (0 for any other call): a gateway folds the grants of concurrent uploads into one
+    batch transaction."""
+    from eth_abi.abi import decode
+
+    if name == "grantAccess":
+        return 1
+    if name == "grantAccessBatch":
+        return len(decode(["bytes32[]", "address[]"], data[4:])[0])
+    return 0
+
+
 def journal_calls(journal: Path) -> list[tuple[int, bytes]]:
     """The embedded chain's journal as (block timestamp, calldata) per mined transaction, read
     from the signed raw transactions themselves (EIP-1559 or legacy RLP)."""

@@ -170,9 +170,11 @@ def _level(
     txs = gw.journal_calls(chain_dir / "journal.jsonl")[txs_before:]
     names = gw.registry_functions()
     tx_kinds: dict[str, int] = {}
+    grants = 0
     for _stamp, data in txs:
         name = gw.call_name(data, names)
         tx_kinds[name] = tx_kinds.get(name, 0) + 1
+        grants += gw.granted_pairs(name, data)
     requests = len(outcomes)
     ok = sum(o.ok for o in outcomes)
     denials = [o for o in outcomes if o.expect == 403]
@@ -210,6 +212,7 @@ def _level(
         "anchor_wait_s": waited,
         "chain_txs": len(txs),
         "chain_txs_by_function": tx_kinds,
+        "chain_grants": grants,
         "chain_txs_per_s": len(txs) / wall,
         "bytes_stored": stored,
         "bytes_served": served,

@@ -39,8 +39,10 @@ def test_quick_run_measures_every_level_and_renders(quick: Path) -> None:
         assert row["ledger_entries_by_kind"]["record"] == uploads
         assert row["ledger_entries_by_kind"].get("access denied", 0) == row["denials_planned"]
         assert row["entries_anchored"]
-        # each new record is granted to its uploader and one colleague, on chain
-        assert row["chain_txs_by_function"]["grantAccess"] == 2 * uploads
+        # each new record is granted to its uploader and one colleague, on chain (concurrent
+        # uploads share grantAccessBatch transactions)
+        assert row["chain_grants"] == 2 * uploads
+        assert row["chain_txs_by_function"].get("grantAccessBatch", 0) <= uploads
         assert row["bytes_stored"] > uploads * SLICE_BYTES
         assert row["bytes_served"] > row["by_kind"]["fetch"]["requests"] * SLICE_BYTES
         assert 0 < row["p50"] <= row["p95"]
