@@ -59,7 +59,7 @@ FORMAT_MD = Path(__file__).parents[2] / "docs" / "FORMAT.md"
 
 def _doc_section_6() -> str:
     doc = FORMAT_MD.read_text("utf-8")
-    return doc[doc.index("## 6. Test vectors") : doc.index("## Performance notes")]
+    return doc[doc.index("## 6. Test vectors") : doc.index("## 7. Study manifest")]
 
 
 def test_format_md_carries_the_payload_vector() -> None:

@@ -47,7 +47,9 @@ def test_the_scp_stores_every_object_of_a_mixed_study(gateway: GatewayProcess, t
     for path in paths[2:]:  # the objects without pixels: one INFO line each, not screened
         line = next(line for line in log.splitlines() if f"instance {path.stem} " in line)
         assert " INFO " in line
-        assert line.endswith(f"record {records[path.stem]}, not screened: no pixels")
+        message, fields = line.split(" via=", 1)  # the text log's fields follow the message
+        assert message.endswith(f"record {records[path.stem]}, not screened: no pixels")
+        assert fields.endswith(' screen="not screened"')
 
 
 def _validates_as_a_stow_answer(answer: dict, stored: int, base: str) -> list[Dataset]:

@@ -45,7 +45,7 @@ from scanseal.errors import (
     StorageUnavailable,
     Unreadable,
 )
-from scanseal.transfer import Manifest, Registrar, screen_verdict, seal_for_upload
+from scanseal.transfer import Manifest, Registrar, ScreenVerdict, screen_verdict, seal_for_upload
 
 SUCCESS: Final = 0x0000
 OUT_OF_RESOURCES: Final = 0xA700
@@ -250,7 +250,7 @@ def log_verdict(manifest: Manifest, stored: str, fields: dict[str, Any] | None =
     ``fields`` (:func:`instance_fields`) with the verdict among them."""
     verdict = screen_verdict(manifest)
     fields = dict(fields or {})
-    fields["screen"] = None if verdict is None else ("flagged" if verdict.flagged else "clean")
+    fields["screen"] = _screen_field(verdict)
     extra = {"fields": fields}
     if verdict is None:
         _log.info("%s (not screened)", stored, extra=extra)
@@ -258,6 +258,13 @@ def log_verdict(manifest: Manifest, stored: str, fields: dict[str, Any] | None =
         _log.warning("%s, %s", stored, verdict.describe(), extra=extra)
     else:
         _log.info("%s, %s", stored, verdict.describe(), extra=extra)
+
+
+def _screen_field(verdict: ScreenVerdict | None) -> str | None:
+    """The ``screen`` field of an instance's log line: flagged, clean or not screened."""
+    if verdict is None or verdict.not_screened is not None:
+        return "not screened"
+    return "flagged" if verdict.flagged else "clean"
 
 
 def log_refused(calling: str, header: Dataset | None, status: int, reason: str) -> None:

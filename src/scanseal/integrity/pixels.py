@@ -26,6 +26,7 @@ from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
 
+from scanseal.errors import ScanSealError, Unreadable
 from scanseal.ingest import IngestedImage, RawPixels, read_image
 
 PIXEL_DIGEST_DOMAIN: Final[bytes] = b"scanseal/pixels/v1"
@@ -64,10 +65,15 @@ def content_digest(image: IngestedImage) -> bytes:
     meta header, dropped group lengths and padding, a change between the uncompressed transfer
     syntaxes, and changes with any element value.
     """
-    dataset = image.dataset()
     buffer = DicomBytesIO()
     buffer.is_little_endian, buffer.is_implicit_VR = True, False
-    write_dataset(buffer, _canonical_dataset(dataset))
+    try:
+        write_dataset(buffer, _canonical_dataset(image.dataset()))
+    except ScanSealError:
+        raise
+    except Exception as error:  # pydicom cannot re-encode an element (an unknown VR, a bad value)
+        detail = " ".join(f"{type(error).__name__}: {error}".split())[:200]
+        raise Unreadable(f"{image.path.name}: cannot encode its data set ({detail})") from error
     return hashlib.sha256(CONTENT_DIGEST_DOMAIN + buffer.getvalue()).digest()
 
 
