@@ -254,7 +254,7 @@ def test_study_grant_revoke_and_audit_cover_every_instance(run, world, gateway, 
     assert {e["action"] for e in trail} >= {"stored", "granted", "revoked", "access"}
 
 
-def test_fetch_study_to_pacs_forwards_every_object(run, world, tmp_path):
+def test_fetch_study_to_pacs_forwards_every_object(run, world, gateway, tmp_path):
     """`fetch STUDY --to-pacs`: every object of the mixed study reaches the PACS (a pynetdicom
     Storage SCP child process), element for element."""
     study, paths = study_tree(tmp_path / "study", images=1, only=4)  # CT, RT plan, two SRs
@@ -273,6 +273,13 @@ def test_fetch_study_to_pacs_forwards_every_object(run, world, tmp_path):
         assert f"forwarded {len(paths)} instance(s)" in done.out
         for path in paths:
             same_instance(inbox / f"{pydicom.dcmread(path).SOPInstanceUID}.dcm", path)
+        fetched = re.findall(r"^(b[a-z2-7]+) -> ", done.out, re.MULTILINE)
+        assert len(fetched) == len(paths)
+        lee = world.people["lee"].address
+        with GatewayClient(gateway.url, world.people["ito"]) as ito:
+            for record in fetched:  # described and written from one download
+                reads = [e for e in ito.audit(record) if e["action"] == "access"]
+                assert [e["subject"] for e in reads] == [lee]
     finally:
         pacs.terminate()
         pacs.wait(timeout=10)

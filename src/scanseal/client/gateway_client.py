@@ -196,9 +196,12 @@ class GatewayClient:
         """Fetch ``record`` (a signed fetch, logged on the ledger) and read what it is — study,
         series, instance, patient, sender, the screen's warning — without writing it anywhere:
         what ``scanseal inbox`` lists (``transfer.catalogue``)."""
-        _meta, manifest, grant, payload = _bundle_parts(
-            self.fetch_bundle(record), record, self._me()
-        )
+        return self.describe_bundle(self.fetch_bundle(record), record)
+
+    def describe_bundle(self, bundle: bytes, record: str) -> Described:
+        """:meth:`describe` of a bundle already fetched (which :func:`open_bundle` may then
+        open, so a record is downloaded once to be both described and written)."""
+        _meta, manifest, grant, payload = _bundle_parts(bundle, record, self._me())
         header = envelope.read_header(io.BytesIO(payload))
         return describe_record(record, manifest, header, self._me(), grant)
 
