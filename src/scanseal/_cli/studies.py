@@ -166,8 +166,9 @@ def _summarize(sender: StudySender, tally: StudyTally) -> None:
     counts += f"{len(tally.failed)} failed"
     _out.print(f"study {tally.study}: {tally.count} instance(s), {counts}", markup=False)
     if not tally.failed:
-        path = sender.seal_study(tally.study, tally.records)
-        _out.print(f"study {tally.study}: study manifest {path}", markup=False)
+        path, study_cid = sender.seal_study(tally.study, tally.records)
+        line = f"study {tally.study}: registered as study {study_cid}, manifest {path}"
+        _out.print(line, markup=False)
 
 
 def _named(path: Path, error: ScanSealError) -> ScanSealError:

@@ -22,7 +22,7 @@ from starlette.types import ASGIApp
 
 from scanseal import __version__
 from scanseal.errors import ScanSealError
-from scanseal.service import routes
+from scanseal.service import routes, studies
 from scanseal.service._http import (
     MAX_BODY,
     Metrics,
@@ -75,7 +75,7 @@ def create_app(gateway: Gateway, mounts: Sequence[Mount] = ()) -> ASGIApp:
         gateway, metrics, fetcher, run,
     )  # fmt: skip
     _answer_errors(app)
-    for router in (routes.operations, routes.records, routes.inbox):
+    for router in (routes.operations, routes.records, routes.inbox, studies.studies):
         app.include_router(router)
     for mount in mounts:
         mount(app, run, read_body)
