@@ -4,6 +4,7 @@ study/series/instance files (resumable), and study grants, revocations and audit
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -13,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pydicom
 import pytest
 from tests.dicom.scu import same_instance
@@ -21,6 +23,8 @@ from cli.crafted import crafted_rle
 from cli_support import Result, against_gateway, one_error_line
 from gateway_harness import PASSPHRASE, GatewayProcess, World, free_port, make_world
 from scanseal.client import GatewayClient
+from scanseal.errors import AccessDenied, NotFound
+from scanseal.storage import cid_of
 from scanseal.transfer.study import SEND_LOG, Instance, StudySender
 from scanseal.transfer.study_manifest import StudyManifest, verify_member
 from study_objects import mixed_study, write
@@ -75,7 +79,7 @@ def send(run, world: World, *sources: Path, workdir: Path, to: str = "lee") -> R
                "--workdir", str(workdir))  # fmt: skip
 
 
-def test_send_a_directory_by_study_then_again_sends_nothing(run, world, tmp_path):
+def test_send_a_directory_by_study_then_again_sends_nothing(run, world, gateway, tmp_path):
     first, first_paths = study_tree(tmp_path / "export" / "A")
     second, second_paths = study_tree(tmp_path / "export" / "B", images=1)
     (tmp_path / "export" / "DICOMDIR").write_bytes(b"not an instance")  # an index: left out
@@ -91,9 +95,12 @@ def test_send_a_directory_by_study_then_again_sends_nothing(run, world, tmp_path
     assert len(list((tmp_path / "out").glob("*.sseal"))) == count  # same names: no overwrite
     sent_records = RECORD.findall(sent.out)
     for study, paths in ((first, first_paths), (second, second_paths)):
-        (line,) = [x for x in lines if x.startswith(f"study {study}: study manifest ")]
+        (line,) = [x for x in lines if x.startswith(f"study {study}: registered as study ")]
         manifest = StudyManifest.from_bytes(Path(line.split()[-1]).read_bytes())
         manifest.verify(study)
+        study_cid = line.split()[5].rstrip(",")
+        with GatewayClient(gateway.url) as anyone:  # public: the manifest and its ledger record
+            assert anyone.study(study_cid) == manifest
         assert manifest.uploader_address == world.people["ito"].address
         assert len(manifest.instances) == len(paths)
         assert set(manifest.instances) <= set(sent_records)
@@ -132,7 +139,7 @@ def test_a_failing_instance_is_named_and_the_others_are_sent(run, world, tmp_pat
     assert "Traceback" not in sent.err
     assert len(RECORD.findall(sent.out)) == len(paths)
     assert summary(study, len(paths) + 1, len(paths), 0, failed=1) in sent.out.splitlines()
-    assert "study manifest" not in sent.out  # the study is not all there: no manifest for it
+    assert "registered as study" not in sent.out  # not all there: no study manifest for it
     assert records(world) == before + len(paths)
     missing = send(run, world, tmp_path / "nope", workdir=tmp_path / "out")
     assert missing.code == 2
@@ -254,7 +261,7 @@ def test_study_grant_revoke_and_audit_cover_every_instance(run, world, gateway, 
     assert {e["action"] for e in trail} >= {"stored", "granted", "revoked", "access"}
 
 
-def test_fetch_study_to_pacs_forwards_every_object(run, world, tmp_path):
+def test_fetch_study_to_pacs_forwards_every_object(run, world, gateway, tmp_path):
     """`fetch STUDY --to-pacs`: every object of the mixed study reaches the PACS (a pynetdicom
     Storage SCP child process), element for element."""
     study, paths = study_tree(tmp_path / "study", images=1, only=4)  # CT, RT plan, two SRs
@@ -273,6 +280,48 @@ def test_fetch_study_to_pacs_forwards_every_object(run, world, tmp_path):
         assert f"forwarded {len(paths)} instance(s)" in done.out
         for path in paths:
             same_instance(inbox / f"{pydicom.dcmread(path).SOPInstanceUID}.dcm", path)
+        fetched = re.findall(r"^(b[a-z2-7]+) -> ", done.out, re.MULTILINE)
+        assert len(fetched) == len(paths)
+        lee = world.people["lee"].address
+        with GatewayClient(gateway.url, world.people["ito"]) as ito:
+            for record in fetched:  # described and written from one download
+                reads = [e for e in ito.audit(record) if e["action"] == "access"]
+                assert [e["subject"] for e in reads] == [lee]
     finally:
         pacs.terminate()
         pacs.wait(timeout=10)
+
+
+def test_a_study_record_names_only_its_uploaders_records(run, world, gateway, tmp_path):
+    """The gateway refuses a study manifest naming another's records, one it does not hold,
+    one registered by someone other than its signer, and a non-canonical one; nothing of
+    those reaches the ledger."""
+    study, _paths = study_tree(tmp_path / "study", images=1, only=2)
+    sent = send(run, world, tmp_path / "study", workdir=tmp_path / "out")
+    assert sent.code == 0, sent.err
+    ito_records = RECORD.findall(sent.out)
+    novak, ito = world.people["novak"], world.people["ito"]
+
+    def manifest(who, records: list[str]) -> StudyManifest:
+        built = StudyManifest.build(study, records, who.name, who.address, 1795000000)
+        return built.signed_by(who.sign)
+
+    before = records(world)
+    with GatewayClient(gateway.url, novak) as as_novak:
+        with pytest.raises(AccessDenied, match="not the owner"):
+            as_novak.register_study(manifest(novak, ito_records))
+        unknown = "bafkreiatnu3apwqvxcphs7y3ylr2e36e7yndlumxwla75qc5nx4tzfgeli"
+        with pytest.raises(NotFound, match="not held"):
+            as_novak.register_study(manifest(novak, [unknown]))
+    with GatewayClient(gateway.url, ito) as as_ito:
+        with pytest.raises(AccessDenied, match="uploader"):
+            as_ito.register_study(manifest(novak, ito_records))  # novak's, sent by ito
+        body = manifest(ito, ito_records).to_json().encode()  # indented: not canonical
+        headers = {**as_ito.signed("study", cid_of(io.BytesIO(body)), body),
+                   "Content-Type": "application/json"}  # fmt: skip
+        answer = httpx.post(f"{gateway.url}/v1/studies", content=body, headers=headers)
+        assert answer.status_code == 400
+        assert "canonical" in answer.json()["reason"]
+    refused = cid_of(io.BytesIO(manifest(novak, ito_records).to_bytes()))
+    assert httpx.get(f"{gateway.url}/v1/studies/{refused}").status_code == 404  # not recorded
+    assert records(world) == before

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import socket
 import sqlite3
 import subprocess
@@ -355,7 +356,7 @@ def test_send_deid_shares_only_the_deidentified_instance(
     sent = cli("send", str(FILES[0]), "--to", str(world.cards["dan"]), "--as", "ito",
                "--gateway", gateway.url, "--workdir", str(work), "--deid", str(key))  # fmt: skip
     assert sent.code == 0, sent.err
-    record = sent.out.split("record ")[-1].strip()
+    (record,) = re.findall(r"  record (b[a-z2-7]+)", sent.out)  # then the study's summary
     with GatewayClient(gateway.url, people["dan"]) as dan:
         opened = dan.fetch(record, tmp_path / "dan.dcm").path
     received, original = pydicom.dcmread(opened), pydicom.dcmread(FILES[0])

@@ -47,7 +47,7 @@ if TYPE_CHECKING:  # the client pulls in httpx, the agent pynetdicom: import the
     from scanseal.dicom.deid_files import Written
     from scanseal.transfer import Manifest
     from scanseal.transfer import Progress as ProgressCallback
-    from scanseal.transfer.catalogue import Described
+    from scanseal.transfer.catalogue import Described, InboxGateway
 
 IDENTITY_ENV = "SCANSEAL_IDENTITY"
 URL_ENV = "SCANSEAL_GATEWAY_URL"
@@ -215,9 +215,12 @@ def connect(gateway: str | None, ca: Path | None, as_name: str | None) -> Gatewa
     return GatewayClient(url, identity, ca=ca_file)
 
 
-def study_records(client: GatewayClient, study: str, *, owned: bool) -> list[Described]:
+def study_records(
+    client: GatewayClient, study: str, *, owned: bool, via: InboxGateway | None = None
+) -> list[Described]:
     """The records of ``study`` shared with the caller (``owned``: that it uploaded), from its
-    catalogue brought up to date with its inbox first; NotFound when there are none."""
+    catalogue brought up to date with its inbox first (through ``via`` when given, which may
+    do more with each record it describes); NotFound when there are none."""
     from scanseal.config import scanseal_home
     from scanseal.transfer.catalogue import Catalogue
 
@@ -225,7 +228,7 @@ def study_records(client: GatewayClient, study: str, *, owned: bool) -> list[Des
         raise InvalidInput("a study needs an identity (--as NAME)")
     me = client.identity.address
     with Catalogue.of(scanseal_home(), me) as catalogue:
-        warn_undescribed(catalogue.refresh(client))
+        warn_undescribed(catalogue.refresh(via or client))
         entries = catalogue.records(study)
     if owned:
         entries = [e for e in entries if e.sender_address == me]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -34,12 +34,13 @@ from scanseal._cli._common import (
 )
 from scanseal.crypto.identity import IdentityCard
 from scanseal.errors import GatewayUnavailable, InvalidInput, ScanSealError
-from scanseal.transfer.catalogue import already_fetched, is_study_uid, study_path
+from scanseal.transfer.catalogue import Described, already_fetched, is_study_uid, study_path
 
 if TYPE_CHECKING:  # the client pulls in httpx: import it only when talking to a gateway
     from rich.progress import Progress
 
     from scanseal.client import GatewayClient
+    from scanseal.transfer import OpenedFile
     from scanseal.transfer.study import StudySender, StudyTally
 
 _out = Console(markup=False, highlight=False, soft_wrap=True)
@@ -165,8 +166,9 @@ def _summarize(sender: StudySender, tally: StudyTally) -> None:
     counts += f"{len(tally.failed)} failed"
     _out.print(f"study {tally.study}: {tally.count} instance(s), {counts}", markup=False)
     if not tally.failed:
-        path = sender.seal_study(tally.study, tally.records)
-        _out.print(f"study {tally.study}: study manifest {path}", markup=False)
+        path, study_cid = sender.seal_study(tally.study, tally.records)
+        line = f"study {tally.study}: registered as study {study_cid}, manifest {path}"
+        _out.print(line, markup=False)
 
 
 def _named(path: Path, error: ScanSealError) -> ScanSealError:
@@ -272,26 +274,59 @@ def _fetch(client: GatewayClient, records: list[str], output: Path) -> list[Path
     return opened_paths
 
 
+class _OpenWhileDescribing:
+    """The client as the catalogue's gateway, which also opens at once each newly described
+    record of the studies being fetched: a first fetch downloads every record once, not once
+    to describe it and again to write it."""
+
+    def __init__(self, client: GatewayClient, studies: list[str], output: Path) -> None:
+        self.client, self.url = client, client.url
+        self.studies, self.output = set(studies), output
+        self.opened: set[str] = set()
+
+    def inbox(self, after: int = 0) -> dict[str, Any]:
+        return self.client.inbox(after)
+
+    def describe(self, record: str) -> Described:
+        from scanseal.client import open_bundle
+
+        bundle = self.client.fetch_bundle(record)
+        entry = self.client.describe_bundle(bundle, record)
+        target = study_path(self.output, entry)
+        if entry.study in self.studies and not already_fetched(target, entry):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            identity = self.client.identity
+            if identity is None:  # describe_bundle needed it already
+                raise InvalidInput("fetching a study needs an identity (--as NAME)")
+            _opened(open_bundle(bundle, record, identity, target), entry, target)
+            self.opened.add(record)
+        return entry
+
+
+def _opened(opened: OpenedFile, entry: Described, target: Path) -> None:
+    warn_if_flagged(opened.manifest, entry.sop or entry.record)
+    _out.print(f"{entry.record} -> {target}  (verified against manifest and ledger)")
+
+
 def _fetch_studies(client: GatewayClient, studies: list[str], output: Path) -> list[Path]:
     if output.exists() and not output.is_dir():
         raise InvalidInput(f"{output} is not a directory: a study is fetched into one")
     paths: list[Path] = []
+    via = _OpenWhileDescribing(client, studies, output)
     for study in studies:
-        entries = study_records(client, study, owned=False)
+        entries = study_records(client, study, owned=False, via=via)
         kept = 0
         with study_bars() as p:
             task = p.add_task(f"fetching study {study}", total=len(entries))
             for entry in entries:
                 target = study_path(output, entry)
-                if already_fetched(target, entry):
+                if entry.record in via.opened:
+                    pass  # opened while the catalogue described it
+                elif already_fetched(target, entry):
                     kept += 1
                 else:
                     target.parent.mkdir(parents=True, exist_ok=True)
-                    opened = client.fetch(entry.record, target)
-                    warn_if_flagged(opened.manifest, entry.sop or entry.record)
-                    _out.print(
-                        f"{entry.record} -> {target}  (verified against manifest and ledger)"
-                    )
+                    _opened(client.fetch(entry.record, target), entry, target)
                 paths.append(target)
                 p.advance(task, 1)
         _out.print(f"study {study}: {len(entries)} instance(s), {len(entries) - kept} fetched, "

@@ -8,6 +8,7 @@ then the plaintext's H1–H3 are checked while decrypting. Any failure leaves no
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -46,6 +47,7 @@ from scanseal.transfer import (
 )
 from scanseal.transfer.catalogue import Described
 from scanseal.transfer.catalogue import describe as describe_record
+from scanseal.transfer.study_manifest import StudyManifest
 
 
 class GatewayClient:
@@ -208,11 +210,40 @@ class GatewayClient:
         """Fetch ``record`` (a signed fetch, logged on the ledger) and read what it is — study,
         series, instance, patient, sender, the screen's warning — without writing it anywhere:
         what ``scanseal inbox`` lists (``transfer.catalogue``)."""
-        _meta, manifest, grant, payload = _bundle_parts(
-            self.fetch_bundle(record), record, self._me()
-        )
+        return self.describe_bundle(self.fetch_bundle(record), record)
+
+    def describe_bundle(self, bundle: bytes, record: str) -> Described:
+        """:meth:`describe` of a bundle already fetched (which :func:`open_bundle` may then
+        open, so a record is downloaded once to be both described and written)."""
+        _meta, manifest, grant, payload = _bundle_parts(bundle, record, self._me())
         header = envelope.read_header(io.BytesIO(payload))
         return describe_record(record, manifest, header, self._me(), grant)
+
+    def register_study(self, manifest: StudyManifest) -> dict[str, Any]:
+        """Register a signed study manifest (docs/FORMAT.md §7) as one ledger record."""
+        body = manifest.to_bytes()
+        study = cid_of(io.BytesIO(body))
+        headers = {**self.signed("study", study, body), "Content-Type": "application/json"}
+        return self._object("POST", "/v1/studies", headers=headers, body=body, study_cid=str)
+
+    def study(self, study: str) -> StudyManifest:
+        """A registered study manifest, checked: it hashes to ``study``, its signature and root
+        hold, and the ledger hashes the gateway reports are the manifest's own."""
+        answer = self._object("GET", f"/v1/studies/{study}", manifest=str, ledger=dict)
+        raw = answer["manifest"].encode("utf-8")
+        if cid_of(io.BytesIO(raw)) != study:
+            raise IntegrityError("the study manifest received does not hash to its CID")
+        manifest = StudyManifest.from_bytes(raw)
+        manifest.verify()
+        held = answer["ledger"]
+        expected = {
+            "image_hash": manifest.merkle_root.hex(),
+            "pixel_digest": manifest.study_uid_sha256.hex(),
+            "h3": hashlib.sha256(raw).hexdigest(),
+        }
+        if any(held.get(key) != value for key, value in expected.items()):
+            raise IntegrityError("the ledger's study record differs from the study manifest")
+        return manifest
 
     def holds(self, record: str) -> bool:
         """Whether the gateway holds ``record`` registered (its public verify answers), so a

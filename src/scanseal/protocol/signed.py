@@ -33,7 +33,7 @@ from scanseal.errors import InvalidInput
 
 REQUEST_HEADER: Final = "X-ScanSeal-Request"
 SIGNATURE_HEADER: Final = "X-ScanSeal-Signature"
-ACTIONS: Final = ("upload", "fetch", "grant", "revoke", "audit", "inbox")
+ACTIONS: Final = ("upload", "fetch", "grant", "revoke", "audit", "inbox", "study")
 DEFAULT_LIFETIME: Final = 60
 _WHAT: Final = "signed request"
 MAX_REQUEST_HEADER: Final = 4096

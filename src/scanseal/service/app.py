@@ -23,7 +23,7 @@ from starlette.types import ASGIApp
 
 from scanseal import __version__
 from scanseal.errors import ScanSealError
-from scanseal.service import audit_query, routes
+from scanseal.service import audit_query, routes, studies
 from scanseal.service._access import AccessLog
 from scanseal.service._http import (
     MAX_BODY,
@@ -96,7 +96,8 @@ def create_app(
     )  # fmt: skip
     app.state.health = health
     _answer_errors(app)
-    for router in (routes.operations, routes.records, routes.inbox, audit_query.router):
+    routers = (routes.operations, routes.records, routes.inbox, audit_query.router, studies.studies)
+    for router in routers:
         app.include_router(router)
     for mount in mounts:
         mount(app, run, read_body)

@@ -127,6 +127,10 @@ class RecordGateway(Protocol):
         """Whether the gateway holds ``record`` (registered on its ledger)."""
         ...
 
+    def register_study(self, manifest: StudyManifest) -> dict[str, Any]:
+        """Register a signed study manifest; the answer names its ``study_cid``."""
+        ...
+
 
 @dataclass(frozen=True)
 class Sent:
@@ -187,9 +191,10 @@ class StudySender:
         self._mark(key, str(answer["manifest_cid"]), "done")
         return Sent(instance, str(answer["manifest_cid"]), False, sealed.manifest)
 
-    def seal_study(self, study_uid: str, records: Sequence[str]) -> Path:
-        """Sign the study manifest of ``records`` (docs/FORMAT.md §7) and write it as
-        ``WORKDIR/study-<first 16 hex of its UID digest>.json``; its path."""
+    def seal_study(self, study_uid: str, records: Sequence[str]) -> tuple[Path, str]:
+        """Sign the study manifest of ``records`` (docs/FORMAT.md §7), write it as
+        ``WORKDIR/study-<first 16 hex of its UID digest>.json`` and register it with the
+        gateway as one ledger record; its path and its study record's CID."""
         manifest = StudyManifest.build(
             study_uid, records, self.uploader.name, self.uploader.address, int(time.time())
         ).signed_by(self.uploader.sign)
@@ -197,7 +202,8 @@ class StudySender:
         partial = path.with_name(path.name + ".partial")
         partial.write_text(manifest.to_json(), "utf-8")
         partial.replace(path)
-        return path
+        answer = self.gateway.register_study(manifest)
+        return path, str(answer["study_cid"])
 
     def _envelope_name(self, instance: Instance) -> str:
         """``NAME`` of the source file, or ``NAME-2``, ``NAME-3``… when a file of the same
