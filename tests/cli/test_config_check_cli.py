@@ -74,14 +74,27 @@ def test_a_ready_configuration_is_ok_from_any_working_directory(
     result = run("config", "check", "--config", str(config))
     assert result.code == 0, result.err
     assert result.err == ""
-    ok, not_checked = result.out.splitlines()
+    (ok,) = result.out.splitlines()  # nothing left unchecked: serve enrols every card named
     assert ok.startswith(f"ok: {config}: gateway 'gw' on http://127.0.0.1 (any free port)")
     assert "1 member card(s)" in ok
     assert "DICOM SCP SCANSEAL on 127.0.0.1:(any free port) for 1 card(s)" in ok
-    assert not_checked == (
-        "not checked: whether the [dicom] card(s) outside the members directory are registered "
-        "(radiology.card.json)"
-    )
+
+
+def test_serve_enrols_the_dicom_cards_outside_the_members_directory(site: Path) -> None:
+    """A [dicom] recipient whose card is not in the members directory is registered as the
+    gateway opens, so its route's C-STOREs are not refused for an unknown identity."""
+    from scanseal.crypto.identity import IdentityCard
+    from scanseal.service.server import open_gateway
+
+    config = _write(site)
+    radiology = IdentityCard.load(site / "radiology.card.json")
+    lee = IdentityCard.load(site / "members" / "lee.card.json")
+    gateway = open_gateway(config, PASSPHRASE)
+    try:
+        assert gateway.ledger.identity_of(radiology.address) == radiology.card_hash
+        assert gateway.ledger.identity_of(lee.address) == lee.card_hash
+    finally:
+        gateway.close()
 
 
 def test_cards_the_gateway_enrolls_itself_need_no_ledger(site: Path, run) -> None:

@@ -16,7 +16,7 @@ import errno
 import os
 import socket
 import ssl
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 
 from scanseal._disk import disk_error
@@ -77,28 +77,6 @@ def members_problems(members: Path | None) -> list[ScanSealError]:
 def member_cards(members: Path) -> list[Path]:
     """The card files the gateway enrolls from its members directory, in order."""
     return sorted(members.glob("*.json"))
-
-
-def outside_members(cards: Iterable[Path], members: Path | None, *enrolled: str) -> list[Path]:
-    """The ``cards`` that ``serve`` will not enroll as it starts: neither in the members
-    directory nor one of the ``enrolled`` addresses (the gateway's own). Whether those are
-    registered only the ledger can tell; a card that does not parse is left out (it is a
-    problem of its own)."""
-    known = set(enrolled)
-    if members is not None and members.is_dir():
-        known |= {card.address for card in _parsed(member_cards(members)).values()}
-    parsed = _parsed(sorted(set(cards)))
-    return [path for path, card in parsed.items() if card.address not in known]
-
-
-def _parsed(paths: Iterable[Path]) -> dict[Path, IdentityCard]:
-    cards: dict[Path, IdentityCard] = {}
-    for path in paths:
-        try:
-            cards[path] = IdentityCard.load(path)
-        except ScanSealError:
-            continue
-    return cards
 
 
 def store_problems(ledger: LedgerConfig, storage: StorageConfig) -> list[ScanSealError]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from scanseal.config import resolve
-from scanseal.crypto.identity import Keystore
+from scanseal.crypto.identity import IdentityCard, Keystore
 from scanseal.errors import GatewayUnavailable, InvalidInput, ScanSealError
 from scanseal.ledger import Ledger, LedgerConfig
 from scanseal.service import logs
@@ -97,7 +97,7 @@ def preflight(settings: ServerConfig | Path | None, keystore: Keystore | None = 
     found = [] if settings.for_agent else _gateway_problems(settings, keystore)
     if settings.forward is not None:
         found += _forward_problems(settings.forward, keystore)
-    return Preflight(found, _runs(settings), _not_checked(settings, keystore))
+    return Preflight(found, _runs(settings), _not_checked(settings))
 
 
 def _gateway_problems(settings: ServerConfig, keystore: Keystore) -> list[ScanSealError]:
@@ -136,11 +136,9 @@ def _runs(settings: ServerConfig) -> list[str]:
     return runs
 
 
-def _not_checked(settings: ServerConfig, keystore: Keystore) -> list[str]:
+def _not_checked(settings: ServerConfig) -> list[str]:
     ledger, storage, forward = settings.ledger, settings.storage, settings.forward
     missing: list[str] = []
-    if settings.dicom.enabled and not settings.for_agent:
-        missing += _registrations(settings.gateway, settings.dicom, keystore)
     if ledger.backend == "jsonrpc" and not settings.for_agent:
         missing.append(f"the chain at {ledger.url}")
     if storage.backend == "kubo" and not settings.for_agent:
@@ -148,19 +146,6 @@ def _not_checked(settings: ServerConfig, keystore: Keystore) -> list[str]:
     if forward is not None:
         missing.append(f"the gateway {forward.gateway} and the PACS {forward.destination}")
     return missing
-
-
-def _registrations(gateway: GatewayConfig, dicom: DicomConfig, keystore: Keystore) -> list[str]:
-    """The [dicom] cards ``serve`` does not enroll itself (the members' and its own it does):
-    whether they are registered, only the ledger knows, and this check does not open it."""
-    own: list[str] = []
-    if not checks.identity_problems(gateway.identity, "gateway", keystore):
-        own.append(keystore.card(gateway.identity).address)
-    outside = checks.outside_members(dicom.card_paths(), gateway.members, *own)
-    if not outside:
-        return []
-    names = ", ".join(path.name for path in outside)
-    return [f"whether the [dicom] card(s) outside the members directory are registered ({names})"]
 
 
 def open_gateway(settings: ServerConfig | Path | None, passphrase: str) -> Gateway:
@@ -182,10 +167,20 @@ def open_gateway(settings: ServerConfig | Path | None, passphrase: str) -> Gatew
     gateway = Gateway(identity, ledger, store, state, config)
     try:
         gateway.bootstrap()
+        if settings.dicom.enabled:
+            _enroll_dicom_cards(gateway, settings.dicom)
     except BaseException:
         gateway.close()
         raise
     return gateway
+
+
+def _enroll_dicom_cards(gateway: Gateway, dicom: DicomConfig) -> None:
+    """Enrol every card the [dicom] recipients and routes name, as the members directory's:
+    the SCP seals for them, and an upload for an identity the ledger does not know is refused,
+    so a card outside the members directory would fail every C-STORE of its route."""
+    for path in sorted(dicom.card_paths()):
+        gateway.enroll(IdentityCard.load(path))
 
 
 def serve(
