@@ -39,6 +39,20 @@ def chain_trail(chain: Chain, address: str, first_block: int, rid: bytes) -> lis
     return [entry for _rid, entry in chain_events(chain, address, first_block, rid)]
 
 
+def _logs(
+    chain: Chain, address: str, first_block: int, topics: list[Any], last: int | str = "latest"
+) -> Any:
+    """The contract's logs matching ``topics`` (``eth_getLogs`` topic positions) in blocks
+    ``first_block`` to ``last``, through the chain's own error mapping."""
+    query = {
+        "address": to_checksum_address(address),
+        "fromBlock": first_block,
+        "toBlock": last,
+        "topics": topics,
+    }
+    return chain.read(lambda: chain.w3.eth.get_logs(query))  # type: ignore[arg-type]
+
+
 def chain_events(
     chain: Chain, address: str, from_block: int, rid: bytes | None = None
 ) -> list[tuple[bytes, AuditEntry]]:
@@ -47,16 +61,7 @@ def chain_events(
     topics: list[Any] = [["0x" + _abi.event_topic(name).hex() for name in _AUDITED_EVENTS]]
     if rid is not None:
         topics.append("0x" + rid.hex())
-    logs = chain.read(
-        lambda: chain.w3.eth.get_logs(
-            {
-                "address": to_checksum_address(address),
-                "fromBlock": from_block,
-                "toBlock": "latest",
-                "topics": topics,
-            }
-        )
-    )
+    logs = _logs(chain, address, from_block, topics)
     events: list[tuple[bytes, AuditEntry]] = []
     stamps: dict[int, int] = {}
     for log in logs:
@@ -86,16 +91,7 @@ def admin_trail(chain: Chain, address: str, first_block: int) -> list[AuditEntry
     """The registry's administrative changes, in chain order: ownership, admins, uploaders
     and identities (each an ``admin`` entry whose ``detail`` says what changed)."""
     topics = ["0x" + _abi.event_topic(name).hex() for name in _ADMIN_EVENTS]
-    logs = chain.read(
-        lambda: chain.w3.eth.get_logs(
-            {
-                "address": to_checksum_address(address),
-                "fromBlock": first_block,
-                "toBlock": "latest",
-                "topics": [topics],
-            }
-        )
-    )
+    logs = _logs(chain, address, first_block, [topics])
     trail: list[AuditEntry] = []
     stamps: dict[int, int] = {}
     for log in logs:
@@ -144,32 +140,14 @@ def stored_tx(chain: Chain, address: str, first_block: int, rid: bytes) -> str |
     """The hash of the transaction whose ``ImageStored`` event committed the record, if any."""
     topics = ["0x" + _abi.event_topic("ImageStored").hex(), "0x" + rid.hex()]
     head = chain.head()[0]
-    logs = chain.read(
-        lambda: chain.w3.eth.get_logs(
-            {
-                "address": to_checksum_address(address),
-                "fromBlock": first_block,
-                "toBlock": head,
-                "topics": topics,
-            }
-        )
-    )
+    logs = _logs(chain, address, first_block, topics, head)
     return "0x" + bytes(logs[0]["transactionHash"]).hex() if logs else None
 
 
 def admin_accounts(chain: Chain, address: str, first_block: int) -> list[str]:
     """The accounts whose latest ``AdminChanged`` event made them a department admin, in the
     order they first became one (the owner is an admin without any event)."""
-    logs = chain.read(
-        lambda: chain.w3.eth.get_logs(
-            {
-                "address": to_checksum_address(address),
-                "fromBlock": first_block,
-                "toBlock": "latest",
-                "topics": ["0x" + _abi.event_topic("AdminChanged").hex()],
-            }
-        )
-    )
+    logs = _logs(chain, address, first_block, ["0x" + _abi.event_topic("AdminChanged").hex()])
     enabled: dict[str, bool] = {}
     for log in logs:
         decoded = _abi.decode_log(list(log["topics"]), bytes(log["data"]))
