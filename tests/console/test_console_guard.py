@@ -231,7 +231,9 @@ def test_audit_filters_and_exports(record: str, session: httpx.Client) -> None:
         r.get("actor_name") == "gateway" or r.get("subject_name") == "lee" for r in everything
     )
     by_lee = json.loads(
-        session.get("/audit/export", params={"record": record, "format": "json", "who": "lee"}).text
+        session.get(
+            "/audit/export", params={"record": record, "format": "json", "actor": "lee"}
+        ).text
     )
     assert by_lee
     assert len(by_lee) < len(everything)
@@ -247,7 +249,8 @@ def test_audit_filters_and_exports(record: str, session: httpx.Client) -> None:
     dicom = session.get("/audit/export", params={"record": record, "format": "dicom"})
     assert dicom.text.lstrip().startswith("<?xml") or "<AuditMessage" in dicom.text
     csv = session.get("/audit/export", params={"record": record, "format": "csv"})
-    assert csv.text.splitlines()[0].startswith("time,action,outcome")
+    assert csv.text.splitlines()[0].startswith("record,time,action,outcome")
+    assert csv.text.splitlines()[1].startswith(record + ",")
     assert "attachment" in csv.headers["content-disposition"]
 
 

@@ -16,9 +16,16 @@ from scanseal.audit._dicom import (
     to_dicom_xml_of,
     validate_dicom_xml,
 )
-from scanseal.audit._fhir import Source, to_fhir, to_fhir_json
+from scanseal.audit._fhir import Source, to_fhir, to_fhir_json, to_fhir_json_of, to_fhir_of
 from scanseal.audit._names import name_of, names_from_cards, with_names
-from scanseal.audit._present import TABLE_COLUMNS, entries, table_rows, to_csv, to_json
+from scanseal.audit._present import (
+    TABLE_COLUMNS,
+    entries,
+    table_rows,
+    to_csv,
+    to_csv_of,
+    to_json,
+)
 from scanseal.audit._query import QueryOptions, query_time
 from scanseal.audit._syslog import AuditConfig, octet_counted, send_messages, syslog_message
 
@@ -38,10 +45,13 @@ __all__ = [
     "syslog_message",
     "table_rows",
     "to_csv",
+    "to_csv_of",
     "to_dicom_xml",
     "to_dicom_xml_of",
     "to_fhir",
     "to_fhir_json",
+    "to_fhir_json_of",
+    "to_fhir_of",
     "to_json",
     "validate_dicom_xml",
     "with_names",

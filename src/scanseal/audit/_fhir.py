@@ -49,6 +49,22 @@ def to_fhir_json(record: str, events: list[dict[str, Any]], source: Source) -> s
     return json.dumps(to_fhir(record, events, source), indent=2) + "\n"
 
 
+def to_fhir_of(events: list[tuple[str, dict[str, Any]]], source: Source) -> dict[str, Any]:
+    """One Bundle of the events of several records, (record, event) pairs as a query returns,
+    each record's AuditEvents as :func:`to_fhir` makes them."""
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for record, event in events:
+        grouped.setdefault(record, []).append(event)
+    bundles = [to_fhir(record, rows, source) for record, rows in grouped.items()]
+    if not bundles:
+        return to_fhir("query", [], source)
+    return {**bundles[0], "entry": [e for b in bundles for e in b.get("entry", [])]}
+
+
+def to_fhir_json_of(events: list[tuple[str, dict[str, Any]]], source: Source) -> str:
+    return json.dumps(to_fhir_of(events, source), indent=2) + "\n"
+
+
 def _coding(system: str, code: Code) -> dict[str, str]:
     return {"system": system, "code": code.code, "display": code.meaning}
 

@@ -88,6 +88,17 @@ def to_csv(events: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
+def to_csv_of(events: list[tuple[str, dict[str, Any]]]) -> str:
+    """The CSV of events of several records, (record, event) pairs as a query returns: a
+    ``record`` column first."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=("record", *CSV_COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    for record, event in events:
+        writer.writerow({"record": record, **_csv_row(event)})
+    return buffer.getvalue()
+
+
 def table_rows(events: list[dict[str, Any]]) -> list[tuple[str, ...]]:
     """One row of :data:`TABLE_COLUMNS` per event: names beside shortened addresses."""
     rows: list[tuple[str, ...]] = []

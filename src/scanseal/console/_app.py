@@ -10,9 +10,9 @@ traceback.
 from __future__ import annotations
 
 import tempfile
-from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Final
+from urllib.parse import urlencode
 
 from fastapi import Depends, FastAPI, File, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -24,6 +24,15 @@ from scanseal import audit, errors
 from scanseal.console._chart import timeline_svg
 from scanseal.console._guard import CSRF_FIELD, Guard, Secrets, require_csrf
 from scanseal.console._match import check_file
+from scanseal.console._query import (
+    EXPORT_PAGE,
+    EXPORTS,
+    PAGE_SIZE,
+    Search,
+    collect,
+    export_text,
+    records_of,
+)
 from scanseal.console._views import Console, verdict_text
 from scanseal.errors import InvalidInput, ScanSealError
 from scanseal.ledger import utc_iso
@@ -37,13 +46,6 @@ STATUS: Final[dict[type[ScanSealError], int]] = {
     errors.ReplayDetected: 409,
 }
 """HTTP status of each error kind; anything else came from the gateway or the network: 502."""
-EXPORTS: Final = {
-    "json": ("application/json", "json"),
-    "csv": ("text/csv; charset=utf-8", "csv"),
-    "fhir": ("application/fhir+json", "fhir.json"),
-    "dicom": ("application/xml", "dicom.xml"),
-}
-FILTERS: Final = ("action", "outcome", "who", "since", "until")
 MAX_UPLOAD: Final = 512 * 1024 * 1024
 
 _templates = Environment(
@@ -121,37 +123,54 @@ def _record_pages(app: FastAPI) -> None:
 
 
 def _audit_pages(app: FastAPI) -> None:
-    """The audit search and its exports."""
+    """The audit search (the gateway's signed query, page by page) and its exports."""
 
     @app.get("/audit", response_class=HTMLResponse)
-    def audit_page(request: Request, console: ConsoleDep, record: str = "") -> HTMLResponse:
-        chosen = _filters(request)
-        events = _filtered(console.trail(_record(record)), chosen) if record else []
+    def audit_page(
+        request: Request, console: ConsoleDep, cursor: str | None = None, limit: int = PAGE_SIZE
+    ) -> HTMLResponse:
+        search = Search.of(request.query_params)
+        if not 1 <= limit <= EXPORT_PAGE:
+            raise InvalidInput(f"limit must be 1 to {EXPORT_PAGE}")
+        context: dict[str, Any] = {"filters": search.as_dict(), "exports": list(EXPORTS)}
+        if not set(request.query_params) & {*context["filters"], "cursor"}:
+            return render(request, "audit.html", asked=False, **context)  # the empty form
+        try:
+            records = records_of(search, console.described()[0]) if _resolving(search) else None
+            page = console.query({**search.query(records), "limit": limit, "cursor": cursor})
+        except ScanSealError as error:  # the gateway's refusal, said on the page
+            return render(
+                request, "audit.html", _status(error), asked=True, refused=str(error), **context
+            )
+        sized = {} if limit == PAGE_SIZE else {"limit": str(limit)}
+        kept = urlencode({**{k: v for k, v in search.as_dict().items() if v}, **sized})
         return render(
-            request, "audit.html", record=record, events=events, filters=chosen,
-            chart=timeline_svg(events), exports=list(EXPORTS), query=request.url.query,
+            request, "audit.html", asked=True, refused=None, events=page["events"],
+            chart=timeline_svg(page["events"]), query=kept, next=page["next"],
+            first=cursor is None, repaired=page["repaired"], **context,
         )  # fmt: skip
 
     @app.get("/audit/export")
     def export(
-        request: Request, console: ConsoleDep, record: str,
+        request: Request, console: ConsoleDep,
         format_: Annotated[str, Query(alias="format")] = "json",
     ) -> Response:  # fmt: skip
         if format_ not in EXPORTS:
             raise InvalidInput(f"format must be one of {', '.join(EXPORTS)}")
-        events = _filtered(console.trail(_record(record)), _filters(request))
-        for event in events:
-            event.pop("proof_check", None)
+        search = Search.of(request.query_params)
+        records = records_of(search, console.described()[0]) if _resolving(search) else None
+        found = console.client.audit_query(**search.query(records), limit=EXPORT_PAGE)
         source = audit.Source(f"gateway {console.client.domain.gateway}", console.client.url)
-        body = {
-            "json": lambda: audit.to_json(events),
-            "csv": lambda: audit.to_csv(events),
-            "fhir": lambda: audit.to_fhir_json(record, events, source),
-            "dicom": lambda: audit.to_dicom_xml(record, events, source),
-        }[format_]()
+        body = export_text(format_, collect(found), console.names, source)
         media, suffix = EXPORTS[format_]
-        disposition = f'attachment; filename="audit-{record[:16]}.{suffix}"'
+        name = (search.record or search.study or "query")[:16]
+        disposition = f'attachment; filename="audit-{name}.{suffix}"'
         return Response(body, media_type=media, headers={"Content-Disposition": disposition})
+
+
+def _resolving(search: Search) -> bool:
+    """Whether the search names records: a record, or a study or patient from the catalogue."""
+    return bool(search.record or search.study or search.patient)
 
 
 def _tool_pages(app: FastAPI) -> None:
@@ -182,35 +201,6 @@ def _record(text: str) -> str:
     return text
 
 
-def _filters(request: Request) -> dict[str, str]:
-    """The audit filters of the query; ``since`` and ``until`` are UTC days (YYYY-MM-DD)."""
-    chosen = {key: request.query_params.get(key, "").strip() for key in FILTERS}
-    for key in ("since", "until"):
-        if chosen[key]:
-            try:
-                chosen[key] = date.fromisoformat(chosen[key]).isoformat()
-            except ValueError:
-                raise InvalidInput(f"{key} must be a day as YYYY-MM-DD") from None
-    return chosen
-
-
-def _filtered(events: list[dict[str, Any]], chosen: dict[str, str]) -> list[dict[str, Any]]:
-    """The events that pass every filter given (``who``: a name or address, either side)."""
-    who = chosen["who"].lower()
-
-    def keep(event: dict[str, Any]) -> bool:
-        people = [event.get(k) for k in ("actor", "actor_name", "subject", "subject_name")]
-        return (
-            (not chosen["action"] or event.get("action") == chosen["action"])
-            and (not chosen["outcome"] or event.get("outcome") == chosen["outcome"])
-            and (not who or any(who in str(p or "").lower() for p in people))
-            and (not chosen["since"] or str(event.get("time"))[:10] >= chosen["since"])
-            and (not chosen["until"] or str(event.get("time"))[:10] <= chosen["until"])
-        )
-
-    return [event for event in events if keep(event)]
-
-
 def _save(upload: UploadFile, path: Path) -> None:
     """Copy the upload to ``path`` (0600), refusing one larger than MAX_UPLOAD."""
     size = 0
@@ -223,8 +213,13 @@ def _save(upload: UploadFile, path: Path) -> None:
             out.write(chunk)
 
 
+def _status(error: ScanSealError) -> int:
+    return next((s for kind, s in STATUS.items() if isinstance(error, kind)), 502)
+
+
 async def _scanseal_error(request: Request, error: Exception) -> Response:
-    status = next((s for kind, s in STATUS.items() if isinstance(error, kind)), 502)
+    assert isinstance(error, ScanSealError)
+    status = _status(error)
     return render(request, "error.html", status, reason=str(error), status=status)
 
 

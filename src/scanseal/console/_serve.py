@@ -21,6 +21,7 @@ from pathlib import Path
 import uvicorn
 
 from scanseal.client import GatewayClient
+from scanseal.config import scanseal_home
 from scanseal.console._app import create_app
 from scanseal.console._guard import TOKEN_PARAMETER, Secrets
 from scanseal.console._views import Console
@@ -68,7 +69,7 @@ def serve(
     try:
         keys = Secrets()
         chosen = int(sock.getsockname()[1])
-        app = create_app(Console(client, workdir, names), keys, chosen)
+        app = create_app(Console(client, workdir, names, scanseal_home()), keys, chosen)
         url = f"http://{HOST}:{chosen}/?{TOKEN_PARAMETER}={keys.token}"
         announce(url)
         if open_browser and has_display(os.environ, sys.platform):

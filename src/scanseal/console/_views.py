@@ -23,6 +23,7 @@ from scanseal.errors import IntegrityError, ScanSealError
 from scanseal.ledger import BatchProof, check_proof, record_id, utc_iso
 from scanseal.storage import CID
 from scanseal.transfer import Manifest, OpenedFile, screen_verdict
+from scanseal.transfer.catalogue import Catalogue, Described
 
 MAX_INBOX: int = 1000
 """The most inbox entries one page lists (the gateway pages by 200)."""
@@ -50,6 +51,8 @@ class Console:
     client: GatewayClient
     workdir: Path
     names: dict[str, str] = field(default_factory=dict)
+    home: Path | None = None
+    """Where the user's catalogue lives ($SCANSEAL_HOME); None: no catalogue is kept."""
     opened: dict[str, OpenedFile] = field(default_factory=dict)
     _manifests: dict[str, Manifest] = field(default_factory=dict)
     _heat: dict[str, bytes] = field(default_factory=dict)
@@ -132,6 +135,29 @@ class Console:
         with self._lock:
             self._heat[record] = buffer.getvalue()
         return self._heat[record]
+
+    def described(self) -> tuple[list[Described], list[tuple[str, ScanSealError]]]:
+        """The user's catalogue brought up to date with the inbox (each new record fetched
+        once to read what it is, as ``scanseal inbox`` does), and the records it could not
+        describe, with why."""
+        if self.home is None or self.client.identity is None:
+            return [], []
+        with Catalogue.of(self.home, self.client.identity.address) as catalogue:
+            problems = catalogue.refresh(self.client)
+            return catalogue.records(), problems
+
+    def query(self, body: dict[str, Any]) -> dict[str, Any]:
+        """One page of the gateway's signed audit query (``body``: its filters and cursor);
+        its events with names beside addresses and their record, each proof checked."""
+        page = self.client.audit_page(**body)
+        raw = page["events"]
+        events = audit.entries(raw, self.names)
+        for event, original in zip(events, raw, strict=True):
+            event["record"] = original.get("record")
+            event["record_id"] = original.get("record_id")
+            if event["record"]:
+                event["proof_check"] = proof_check(str(event["record"]), event)
+        return {**page, "events": events}
 
     def trail(self, record: str) -> list[dict[str, Any]]:
         """The record's audit entries (names beside addresses), each with its proof checked."""
