@@ -124,12 +124,29 @@ def test_the_link_opens_a_session_and_drops_the_token(
     assert signed_in.execute_script("return typeof htmx") == "object"  # the packaged script
 
 
+def _expand(driver: webdriver.Chrome, record: str) -> object:
+    """Open the study that holds ``record`` (a click on its row) and return the record's row."""
+    study = driver.find_element(By.XPATH, f'//details[.//tr[@data-record="{record}"]]')
+    if study.get_attribute("open") is None:
+        study.find_element(By.TAG_NAME, "summary").click()
+    row = driver.find_element(By.CSS_SELECTOR, f'tr[data-record="{record}"]')
+    WebDriverWait(driver, 10).until(lambda _d: row.is_displayed())
+    return row
+
+
 def test_inbox(
     signed_in: webdriver.Chrome, console: ConsoleProcess, record: str, shots: Path
 ) -> None:
     row = signed_in.find_element(By.CSS_SELECTOR, f'tr[data-record="{record}"]')
-    assert "ito" in row.text
-    assert "not flagged" in row.text
+    assert not row.is_displayed()  # inside its study, closed
+    study = signed_in.find_element(By.XPATH, f'//details[.//tr[@data-record="{record}"]]')
+    summary = study.find_element(By.TAG_NAME, "summary").text
+    assert "CompressedSamples^CT1" in summary
+    assert "1 instance" in summary
+    assert "not flagged" in summary
+    row = _expand(signed_in, record)
+    assert "ito" in row.text  # type: ignore[attr-defined]
+    assert "not flagged" in row.text  # type: ignore[attr-defined]
     _only_this_origin(signed_in, console.base)
 
 
@@ -137,7 +154,7 @@ def test_record_open_and_heat_map(
     signed_in: webdriver.Chrome, console: ConsoleProcess, flagged: str, shots: Path
 ) -> None:
     signed_in.get(console.base + "/")
-    signed_in.find_element(By.CSS_SELECTOR, f'tr[data-record="{flagged}"] a.record-link').click()
+    _expand(signed_in, flagged).find_element(By.CSS_SELECTOR, "a.record-link").click()  # type: ignore[attr-defined]
     _wait(signed_in, "#trail")
     page = _text(signed_in)
     assert "H1, H3 and pixel digest match the ledger record" in page
@@ -159,20 +176,21 @@ def test_record_open_and_heat_map(
     _shoot(signed_in, shots / "record.png")
     signed_in.find_element(By.ID, "nav-inbox").click()
     _wait(signed_in, "#inbox")
-    row = signed_in.find_element(By.CSS_SELECTOR, f'tr[data-record="{flagged}"]')
-    assert "Test^Patient" in row.text  # readable now that it was opened
-    assert "⚠ flagged" in row.text
+    study = signed_in.find_element(By.XPATH, f'//details[.//tr[@data-record="{flagged}"]]')
+    assert "Test^Patient" in study.text
+    assert "⚠ 1 flagged" in study.text
+    row = _expand(signed_in, flagged)
+    assert "⚠ flagged" in row.text  # type: ignore[attr-defined]
     _shoot(signed_in, shots / "inbox.png")
 
 
 def test_audit_search_chart_and_export(
-    signed_in: webdriver.Chrome, console: ConsoleProcess, record: str, shots: Path
+    signed_in: webdriver.Chrome, console: ConsoleProcess, record: str, flagged: str, shots: Path
 ) -> None:
     signed_in.get(console.base + f"/records/{record}")
     signed_in.find_element(By.ID, "audit-link").click()
     _wait(signed_in, "#timeline svg")
     assert signed_in.find_elements(By.CSS_SELECTOR, "#timeline rect.denied")
-    _shoot(signed_in, shots / "audit.png")
     everything = len(signed_in.find_elements(By.CSS_SELECTOR, "#trail tbody tr"))
     Select(signed_in.find_element(By.ID, "audit-outcome")).select_by_visible_text("denied")
     signed_in.find_element(By.ID, "audit-go").click()  # htmx swaps the results in place
@@ -191,6 +209,23 @@ def test_audit_search_chart_and_export(
     )
     assert body[0] == 200
     assert '"resourceType": "Bundle"' in body[1] or '"resourceType":"Bundle"' in body[1]
+    # across records: no record, the flagged MR's patient from the catalogue, then everything
+    signed_in.find_element(By.ID, "audit-record").clear()
+    Select(signed_in.find_element(By.ID, "audit-outcome")).select_by_visible_text("any")
+    signed_in.find_element(By.ID, "audit-patient").send_keys("Test^Patient")
+    signed_in.find_element(By.ID, "audit-go").click()
+    WebDriverWait(signed_in, 30).until(lambda d: "patient=Test" in d.current_url)
+    WebDriverWait(signed_in, 30).until(lambda d: _shown_records(d) == {flagged})
+    signed_in.find_element(By.ID, "audit-patient").clear()
+    signed_in.find_element(By.ID, "audit-go").click()
+    WebDriverWait(signed_in, 30).until(lambda d: _shown_records(d) >= {record, flagged})
+    _wait(signed_in, "#timeline svg")
+    _shoot(signed_in, shots / "audit.png")
+
+
+def _shown_records(driver: webdriver.Chrome) -> set[str]:
+    links = driver.find_elements(By.CSS_SELECTOR, "#trail a.record-link")
+    return {str(a.get_attribute("href")).rsplit("/", 1)[-1] for a in links}
 
 
 def test_verify_a_file(

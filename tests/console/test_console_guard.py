@@ -179,13 +179,20 @@ def test_the_inbox_warns_of_a_flagged_record(
     record: str, flagged: str, session: httpx.Client
 ) -> None:
     page = session.get("/").text
-    rows = re.findall(r'<tr class="(\w*)" data-record="(\w+)">(.*?)</tr>', page, re.S)
-    assert [(kind, cid) for kind, cid, _ in rows] == [("flagged", flagged), ("", record)]
-    flagged_row, clean_row = rows[0][2], rows[1][2]  # newest first
-    assert "⚠ flagged by the tamper screen at sealing" in flagged_row
-    assert ">novak <code" in flagged_row
-    assert "not flagged" in clean_row
-    assert ">ito <code" in clean_row
+    studies = re.findall(r'<details class="study( flagged)?" data-study="([\d.]+)">(.*?)</details>',
+                         page, re.S)  # fmt: skip
+    by_record = {cid: (flagged_study, body) for flagged_study, _uid, body in studies
+                 for cid in re.findall(r'data-record="(\w+)"', body)}  # fmt: skip
+    flagged_study, flagged_body = by_record[flagged]
+    clean_study, clean_body = by_record[record]
+    assert flagged_study == " flagged"
+    assert "⚠ 1 flagged" in flagged_body
+    assert "⚠ flagged by the tamper screen at sealing" in flagged_body
+    assert ">novak <code" in flagged_body
+    assert clean_study == ""
+    assert "not flagged" in clean_body
+    assert ">ito <code" in clean_body
+    assert page.index(flagged) < page.index(record)  # newest first
 
 
 def test_the_record_page_checks_every_batched_proof(record: str, session: httpx.Client) -> None:

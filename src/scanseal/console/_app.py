@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from scanseal import audit, errors
 from scanseal.console._chart import timeline_svg
 from scanseal.console._guard import CSRF_FIELD, Guard, Secrets, require_csrf
+from scanseal.console._inbox import inbox_of
 from scanseal.console._match import check_file
 from scanseal.console._query import (
     EXPORT_PAGE,
@@ -93,7 +94,7 @@ def _record_pages(app: FastAPI) -> None:
 
     @app.get("/", response_class=HTMLResponse)
     def inbox(request: Request, console: ConsoleDep) -> HTMLResponse:
-        return render(request, "inbox.html", rows=console.inbox())
+        return render(request, "inbox.html", inbox=inbox_of(console), names=console.names)
 
     @app.get("/records/{record}", response_class=HTMLResponse)
     def record_page(record: str, request: Request, console: ConsoleDep) -> HTMLResponse:
@@ -136,7 +137,7 @@ def _audit_pages(app: FastAPI) -> None:
         if not set(request.query_params) & {*context["filters"], "cursor"}:
             return render(request, "audit.html", asked=False, **context)  # the empty form
         try:
-            records = records_of(search, console.described()[0]) if _resolving(search) else None
+            records = _records_of(console, search)
             page = console.query({**search.query(records), "limit": limit, "cursor": cursor})
         except ScanSealError as error:  # the gateway's refusal, said on the page
             return render(
@@ -158,7 +159,7 @@ def _audit_pages(app: FastAPI) -> None:
         if format_ not in EXPORTS:
             raise InvalidInput(f"format must be one of {', '.join(EXPORTS)}")
         search = Search.of(request.query_params)
-        records = records_of(search, console.described()[0]) if _resolving(search) else None
+        records = _records_of(console, search)
         found = console.client.audit_query(**search.query(records), limit=EXPORT_PAGE)
         source = audit.Source(f"gateway {console.client.domain.gateway}", console.client.url)
         body = export_text(format_, collect(found), console.names, source)
@@ -168,9 +169,13 @@ def _audit_pages(app: FastAPI) -> None:
         return Response(body, media_type=media, headers={"Content-Disposition": disposition})
 
 
-def _resolving(search: Search) -> bool:
-    """Whether the search names records: a record, or a study or patient from the catalogue."""
-    return bool(search.record or search.study or search.patient)
+def _records_of(console: Console, search: Search) -> list[str] | None:
+    """The records the search names (a study's and a patient's from the user's catalogue,
+    brought up to date only when one is asked for); None when it names none."""
+    if not (search.record or search.study or search.patient):
+        return None
+    described = console.catalogued().records if search.study or search.patient else []
+    return records_of(search, described)
 
 
 def _tool_pages(app: FastAPI) -> None:

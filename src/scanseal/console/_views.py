@@ -44,6 +44,15 @@ class Summary:
     study: str | None
 
 
+@dataclass(frozen=True)
+class Catalogued:
+    """What the user's catalogue holds (``transfer.catalogue``) after a refresh."""
+
+    records: list[Described]
+    studies: list[dict[str, Any]]
+    problems: list[tuple[str, ScanSealError]]
+
+
 @dataclass
 class Console:
     """The console's one session: the signing client, the names it knows, the opened records."""
@@ -136,15 +145,15 @@ class Console:
             self._heat[record] = buffer.getvalue()
         return self._heat[record]
 
-    def described(self) -> tuple[list[Described], list[tuple[str, ScanSealError]]]:
+    def catalogued(self) -> Catalogued:
         """The user's catalogue brought up to date with the inbox (each new record fetched
-        once to read what it is, as ``scanseal inbox`` does), and the records it could not
-        describe, with why."""
+        once to read what it is, as ``scanseal inbox`` does): its records, its studies, and
+        the records it could not describe, with why."""
         if self.home is None or self.client.identity is None:
-            return [], []
+            return Catalogued([], [], [])
         with Catalogue.of(self.home, self.client.identity.address) as catalogue:
             problems = catalogue.refresh(self.client)
-            return catalogue.records(), problems
+            return Catalogued(catalogue.records(), catalogue.studies(), problems)
 
     def query(self, body: dict[str, Any]) -> dict[str, Any]:
         """One page of the gateway's signed audit query (``body``: its filters and cursor);
