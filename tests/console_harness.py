@@ -32,6 +32,10 @@ class ConsoleProcess:
         self.url = self.token = ""
         self.port = 0
         self.extra: list[str] = []
+        self.gateway_url = gateway.url
+        """The gateway the console talks to (a man in the middle's, for an attack)."""
+        self.env: dict[str, str] = {}
+        """More environment for the console (a [ledger] that points elsewhere)."""
         self.browser = False
         self.output: list[str] = []
 
@@ -41,10 +45,11 @@ class ConsoleProcess:
 
     def start(self, timeout: float = 60.0) -> ConsoleProcess:
         command = [sys.executable, "-m", "scanseal", "console", "--as", self.name,
-                   "--gateway", self.gateway.url, *self.extra]  # fmt: skip
+                   "--gateway", self.gateway_url, *self.extra]  # fmt: skip
         if not self.browser:
             command.append("--no-browser")
         env = {k: v for k, v in self.world.env().items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+        env.update(self.env)
         self.process = subprocess.Popen(
             command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True,

@@ -20,6 +20,7 @@ import pytest
 from console_harness import CT, ConsoleProcess
 
 webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.selenium_manager import SeleniumManager  # noqa: E402
@@ -224,8 +225,12 @@ def test_audit_search_chart_and_export(
 
 
 def _shown_records(driver: webdriver.Chrome) -> set[str]:
-    links = driver.find_elements(By.CSS_SELECTOR, "#trail a.record-link")
-    return {str(a.get_attribute("href")).rsplit("/", 1)[-1] for a in links}
+    """The records the results link to; empty while htmx is swapping them."""
+    try:
+        links = driver.find_elements(By.CSS_SELECTOR, "#trail a.record-link")
+        return {str(a.get_attribute("href")).rsplit("/", 1)[-1] for a in links}
+    except StaleElementReferenceException:
+        return set()
 
 
 def test_verify_a_file(

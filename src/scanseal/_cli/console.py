@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.console import Console as Terminal
 
-from scanseal._cli._common import AsName, CaOption, GatewayOption, connect
+from scanseal._cli._common import AsName, CaOption, ConfigOption, GatewayOption, connect
 from scanseal.crypto.identity import Keystore
 from scanseal.errors import ScanSealError
 
@@ -24,19 +24,23 @@ def console(
     no_browser: Annotated[
         bool, typer.Option("--no-browser", help="Print the URL only; do not open a browser.")
     ] = False,
+    config: ConfigOption = None,
 ) -> None:
     """Serve the web console on 127.0.0.1 and open it: inbox, records, audit, verify, health.
 
     Prints a link with a one-time token: the first browser to open it gets the session.
     Gateway requests are signed here with your key, which never reaches the browser.
+    Inclusion proofs are compared with the roots anchored on the chain of --config's [ledger].
     Ctrl-C stops it (docs/CONSOLE.md).
     """
     from scanseal.console import serve
+    from scanseal.ledger import LedgerConfig
 
+    ledger = LedgerConfig.load(config)
     with connect(gateway, ca, as_name) as client:
         serve(
             client, _card_names(), port=port, open_browser=not no_browser,
-            announce=_announce,
+            announce=_announce, ledger=ledger,
         )  # fmt: skip
 
 

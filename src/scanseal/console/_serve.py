@@ -22,10 +22,12 @@ import uvicorn
 
 from scanseal.client import GatewayClient
 from scanseal.config import scanseal_home
+from scanseal.console._anchor import Anchors
 from scanseal.console._app import create_app
 from scanseal.console._guard import TOKEN_PARAMETER, Secrets
 from scanseal.console._views import Console
 from scanseal.errors import GatewayUnavailable, InvalidInput
+from scanseal.ledger import LedgerConfig
 
 HOST = "127.0.0.1"
 
@@ -61,15 +63,19 @@ def serve(
     port: int = 0,
     open_browser: bool = True,
     announce: Callable[[str], None] = print,
+    ledger: LedgerConfig | None = None,
 ) -> None:
-    """Serve the console for ``client``'s identity until interrupted (Ctrl-C or SIGTERM)."""
+    """Serve the console for ``client``'s identity until interrupted (Ctrl-C or SIGTERM);
+    ``ledger``: the chain each inclusion proof's root is compared with (None: not compared)."""
     client.health()  # fail here, in one line, if the gateway is not there
+    anchors = Anchors(ledger, client.domain.contract)
     sock = bind(port)
     workdir = Path(tempfile.mkdtemp(prefix="scanseal-console-"))
     try:
         keys = Secrets()
         chosen = int(sock.getsockname()[1])
-        app = create_app(Console(client, workdir, names, scanseal_home()), keys, chosen)
+        console = Console(client, workdir, names, scanseal_home(), anchors)
+        app = create_app(console, keys, chosen)
         url = f"http://{HOST}:{chosen}/?{TOKEN_PARAMETER}={keys.token}"
         announce(url)
         if open_browser and has_display(os.environ, sys.platform):
@@ -80,6 +86,7 @@ def serve(
         _run_until_stopped(uvicorn.Server(config), sock)
     finally:
         sock.close()
+        anchors.close()
         shutil.rmtree(workdir, ignore_errors=True)
 
 

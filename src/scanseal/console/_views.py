@@ -3,7 +3,8 @@
 Nothing the gateway answers is trusted more here than on the command line: a manifest is read
 only once it hashes to the record's CID (``client.record_manifest``), the screen's verdict only
 from a manifest whose signature holds (``transfer.screen_verdict``), a batched entry's inclusion
-proof is recomputed here (``ledger.check_proof``) and its leaf compared with the event shown, and
+proof is recomputed here and its root compared with the one anchored on the user's chain
+(``_anchor``), and
 a record is opened only through ``GatewayClient.fetch`` (every hash checked while decrypting).
 The plaintext of an opened record stays in the console's private working directory, so its
 metadata (patient, modality, study date) and its heat map can be shown; it never leaves it.
@@ -19,9 +20,9 @@ from typing import Any
 
 from scanseal import audit
 from scanseal.client import GatewayClient, record_manifest
+from scanseal.console._anchor import Anchors
 from scanseal.errors import IntegrityError, ScanSealError
-from scanseal.ledger import BatchProof, check_proof, record_id, utc_iso
-from scanseal.storage import CID
+from scanseal.ledger import utc_iso
 from scanseal.transfer import Manifest, OpenedFile, screen_verdict
 from scanseal.transfer.catalogue import Catalogue, Described
 
@@ -62,6 +63,8 @@ class Console:
     names: dict[str, str] = field(default_factory=dict)
     home: Path | None = None
     """Where the user's catalogue lives ($SCANSEAL_HOME); None: no catalogue is kept."""
+    anchors: Anchors | None = None
+    """The user's chain, to compare each proof's root with the anchored one; None: none."""
     opened: dict[str, OpenedFile] = field(default_factory=dict)
     _manifests: dict[str, Manifest] = field(default_factory=dict)
     _heat: dict[str, bytes] = field(default_factory=dict)
@@ -165,7 +168,7 @@ class Console:
             event["record"] = original.get("record")
             event["record_id"] = original.get("record_id")
             if event["record"]:
-                event["proof_check"] = proof_check(str(event["record"]), event)
+                event["proof_check"] = self.proof_check(str(event["record"]), event)
         return {**page, "events": events}
 
     def trail(self, record: str) -> list[dict[str, Any]]:
@@ -173,8 +176,17 @@ class Console:
         raw = self.client.audit(record)
         events = audit.entries(raw, self.names)
         for event in events:
-            event["proof_check"] = proof_check(record, event)
+            event["proof_check"] = self.proof_check(record, event)
         return events
+
+    def proof_check(self, record: str, event: dict[str, Any]) -> str | None:
+        """A batched entry's inclusion proof checked against the chain (``_anchor``); None
+        for an event without a proof (a transaction, or an entry not anchored yet)."""
+        raw = event.get("proof")
+        if not isinstance(raw, dict):
+            return None
+        anchors = self.anchors or Anchors(None, self.client.domain.contract)
+        return anchors.check(record, raw)
 
 
 def warning_of(manifest: Manifest) -> str | None:
@@ -195,22 +207,3 @@ def verdict_text(manifest: Manifest) -> str:
     except IntegrityError as error:
         return f"the manifest's signature does not hold: {error}"
     return "not screened at sealing (screen off)" if verdict is None else verdict.describe()
-
-
-def proof_check(record: str, event: dict[str, Any]) -> str | None:
-    """A batched entry's inclusion proof recomputed here: leaf → path → root, and the leaf is
-    this record's event at this time. None for an event without a proof (a transaction)."""
-    raw = event.get("proof")
-    if not isinstance(raw, dict):
-        return None
-    try:
-        proof = BatchProof.from_json(raw)
-        entry = check_proof(proof)
-    except (ScanSealError, KeyError, TypeError, ValueError) as error:
-        return f"FAILED: {error}"
-    if entry.record_id != record_id(CID.parse(record).to_bytes()):
-        return "FAILED: the proof's leaf is another record's"
-    return (
-        f"holds: leaf {proof.index} of {proof.size} under root 0x{proof.root.hex()[:16]}… "
-        f"(anchor #{proof.anchor_index})"
-    )

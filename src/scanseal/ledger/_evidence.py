@@ -18,10 +18,16 @@ from eth_utils.address import is_hex_address, to_checksum_address
 from hexbytes import HexBytes
 from web3.exceptions import TransactionNotFound
 
-from scanseal.errors import IntegrityError, InvalidInput, NotFound, ScanSealError
+from scanseal.errors import (
+    IntegrityError,
+    InvalidInput,
+    LedgerUnavailable,
+    NotFound,
+    ScanSealError,
+)
 from scanseal.ledger import _abi, _deploy
 from scanseal.ledger._batch import Entry
-from scanseal.ledger._chain import Chain, JsonRpcChain
+from scanseal.ledger._chain import Chain, EmbeddedChain, JsonRpcChain
 from scanseal.ledger._contract import Contract
 from scanseal.ledger.config import LedgerConfig
 from scanseal.ledger.core import Ledger, check_proof
@@ -94,6 +100,21 @@ class ChainReader:
     def close(self) -> None:
         """Release the connection."""
         self.chain.close()
+
+    def check_code(self) -> None:
+        """Refuse a contract whose code is not this build's ImageRegistry (IntegrityError)."""
+        _deploy.check_code(self.chain, self.contract)
+
+
+def check_anchor(reader: ChainReader, proof: BatchProof) -> None:
+    """That the reader's contract stores ``proof``'s root and size as anchor
+    ``proof.anchor_index`` of its operator: what :func:`verify_evidence` checks of a proof
+    file, for any batched entry (an access as much as a record), once :func:`check_proof`
+    held. IntegrityError when it does not match; LedgerUnavailable when the chain does not
+    answer. An embedded chain's read-only view first reads what its writer journalled since."""
+    if isinstance(reader.chain, EmbeddedChain):
+        reader.chain.follow()
+    _check_anchor(reader, proof)
 
 
 def open_reader(
@@ -190,7 +211,7 @@ def _check_contract(reader: ChainReader, file: ProofFile) -> None:
         raise IntegrityError(
             f"contract: the proof names contract {file.contract}, not {reader.contract}"
         )
-    _deploy.check_code(reader.chain, reader.contract)
+    reader.check_code()
 
 
 def _check_anchor(reader: ChainReader, proof: BatchProof) -> None:
@@ -198,6 +219,8 @@ def _check_anchor(reader: ChainReader, proof: BatchProof) -> None:
         anchor = Contract(reader.chain, reader.contract).get_anchor(
             proof.operator, proof.anchor_index
         )
+    except LedgerUnavailable:
+        raise  # a chain that does not answer says nothing about the anchor
     except ScanSealError:
         anchor = None
     if anchor is None or (anchor.root, anchor.size) != (proof.root, proof.size):
