@@ -80,3 +80,68 @@ def test_packaged_assets_are_the_pinned_npm_files_with_their_licences() -> None:
     }
     for name, source in pairs.items():
         assert (ASSETS / name).read_bytes() == source.read_bytes(), name
+
+
+def _resolve(schema: dict[str, object], node: dict[str, object]) -> dict[str, object]:
+    reference = node.get("$ref")
+    if not isinstance(reference, str):
+        return node
+    assert reference.startswith("#/components/schemas/"), reference
+    components = schema["components"]["schemas"]  # type: ignore[index]
+    resolved: dict[str, object] = components[reference.rsplit("/", 1)[-1]]
+    return resolved
+
+
+def _typed(schema: dict[str, object], node: dict[str, object], where: str) -> None:
+    """A body schema that says what it holds: binary bytes, or an object whose every property
+    is typed in turn (no bare ``{"type": "object"}``)."""
+    node = _resolve(schema, node)
+    if node.get("type") == "string":
+        return
+    assert node.get("type") == "object", where
+    properties = node.get("properties")
+    assert isinstance(properties, dict), f"{where}: an untyped object"
+    assert properties, f"{where}: an object of no fields"
+    assert node.get("additionalProperties") is False, f"{where}: unknown fields are refused"
+    for name, prop in properties.items():
+        choices = prop.get("anyOf", [prop])
+        for choice in choices:
+            choice = _resolve(schema, choice)
+            assert choice.get("type") or choice.get("enum") or choice.get("const"), (where, name)
+            if choice.get("type") == "object":
+                _typed(schema, choice, f"{where}.{name}")
+
+
+def test_every_request_body_is_a_typed_model(gateway: GatewayProcess) -> None:
+    schema = httpx.get(f"{gateway.url}/openapi.json", timeout=30).json()
+    writes = [
+        (path, method, operation)
+        for path, item in schema["paths"].items()
+        for method, operation in item.items()
+        if method in ("post", "put", "patch")
+    ]
+    assert {(path, method) for path, method, _ in writes} >= {
+        ("/v1/records", "post"),
+        ("/v1/records/{record}/grants", "post"),
+        ("/v1/records/{record}/revocations", "post"),
+        ("/v1/audit", "post"),
+        ("/v1/studies", "post"),
+    }
+    for path, method, operation in writes:
+        body = operation.get("requestBody")
+        assert body is not None, (path, method)
+        assert body["required"] is True, (path, method)
+        for media, content in body["content"].items():
+            _typed(schema, content["schema"], f"{method} {path} {media}")
+    grant = _resolve(schema, schema["paths"]["/v1/records/{record}/grants"]["post"]["requestBody"]
+                     ["content"]["application/json"]["schema"])  # fmt: skip
+    assert set(grant["properties"]) == {  # type: ignore[arg-type]
+        "scanseal_grant", "record", "owner", "grantee", "grantee_card_sha256", "header",
+        "issued_at", "signature",
+    }  # fmt: skip
+    audit = _resolve(schema, schema["paths"]["/v1/audit"]["post"]["requestBody"]["content"]
+                     ["application/json"]["schema"])  # fmt: skip
+    outcome = audit["properties"]["outcome"]["anyOf"][0]  # type: ignore[index]
+    assert set(outcome["enum"]) == {"success", "denied", "unauthenticated"}
+    study = schema["paths"]["/v1/studies"]["post"]
+    assert study["security"] == [{name: [] for name in schema["components"]["securitySchemes"]}]

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from scanseal.errors import NotFound
 from scanseal.protocol import REQUEST_HEADER, SIGNATURE_HEADER
+from scanseal.service.bodies import SCHEMAS as REQUEST_SCHEMAS
 
 PREFIX: Final = "/apidocs"
 ASSETS: Final = {
@@ -85,7 +86,9 @@ def mount_docs(app: FastAPI) -> None:
                 title=app.title, version=app.version, description=app.description,
                 routes=app.routes,
             )  # fmt: skip
-            schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+            components = schema.setdefault("components", {})
+            components["securitySchemes"] = SECURITY_SCHEMES
+            components.setdefault("schemas", {}).update(REQUEST_SCHEMAS)  # the JSON bodies
             app.openapi_schema = schema
         return app.openapi_schema
 

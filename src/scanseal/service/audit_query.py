@@ -31,6 +31,7 @@ from scanseal.errors import AccessDenied, InvalidInput, ReplayDetected
 from scanseal.ledger import AccessType
 from scanseal.service._http import MAX_JSON_BODY, read_body
 from scanseal.service.audit_index import Filters, Row, encode_cursor, rid_of
+from scanseal.service.bodies import AuditQueryBody, json_body
 from scanseal.service.gateway import Gateway
 from scanseal.service.inbox import PAGE
 from scanseal.service.routes import _SIGNED, AuditLine, GatewayDep, Run, Signed
@@ -216,8 +217,7 @@ router = APIRouter(prefix="/v1", tags=["audit"])
 @router.post(
     "/audit", response_model=AuditPage,
     summary="Audit events across records, by identity, record, action, outcome and time",
-    openapi_extra={**_SIGNED, "requestBody": {"required": True, "content": {
-        "application/json": {"schema": {"type": "object"}}}}},
+    openapi_extra={**_SIGNED, **json_body(AuditQueryBody)},
     responses={200: {"description": f"events as {AuditLine.__name__} plus record"}},
 )  # fmt: skip
 async def audit_query(request: Request, signed: Signed, gateway: GatewayDep, run: Run) -> Any:

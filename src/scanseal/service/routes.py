@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from scanseal.protocol import REQUEST_HEADER, SIGNATURE_HEADER, wire
 from scanseal.service._http import MAX_JSON_BODY, read_body
 from scanseal.service.apidocs import SIGNED_SECURITY
+from scanseal.service.bodies import GrantBody, RevocationBody, json_body
 from scanseal.service.front import signed_headers_of
 from scanseal.service.gateway import Gateway
 
@@ -40,7 +41,6 @@ _BUNDLE_BODY: Final = {
 _BUNDLE_REPLY: Final[dict[int | str, dict[str, Any]]] = {
     200: {"content": {wire.MEDIA_TYPE: {}}, "description": "bundle: manifest, grant, envelope"}
 }
-_JSON_OBJECT: Final = {"application/json": {"schema": {"type": "object"}}}
 
 
 # --- dependencies (async: a sync one would cost each request a hop to the thread pool)
@@ -199,7 +199,7 @@ async def fetch(record: str, request: Request, signed: Signed) -> Response:
 @records.post(
     "/{record}/grants", response_model=Granted,
     summary="Publish the owner's signed grant (a re-wrapped header) and grant on chain",
-    openapi_extra={**_SIGNED, "requestBody": {"required": True, "content": _JSON_OBJECT}},
+    openapi_extra={**_SIGNED, **json_body(GrantBody)},
 )  # fmt: skip
 async def grant(
     record: str, request: Request, signed: Signed, gateway: GatewayDep, run: Run
@@ -211,9 +211,7 @@ async def grant(
 @records.post(
     "/{record}/revocations", response_model=Revoked,
     summary="Revoke a grantee's access (owner only); stops future releases",
-    openapi_extra={**_SIGNED, "requestBody": {"required": True, "content": {
-        "application/json": {"schema": {"type": "object", "properties": {
-            "grantee": {"type": "string"}}}}}}},
+    openapi_extra={**_SIGNED, **json_body(RevocationBody)},
 )  # fmt: skip
 async def revoke(
     record: str, request: Request, signed: Signed, gateway: GatewayDep, run: Run
