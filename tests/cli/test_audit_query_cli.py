@@ -101,6 +101,14 @@ def test_everything_that_happened_to_this_patient(run, world, shared):
     bundle = json.loads(fhir.out)
     assert bundle["resourceType"] == "Bundle"
     assert len(bundle["entry"]) == len(events)
+    r5 = run("audit", "--patient", PATIENT, "--as", "lee", "-f", "fhir", "--fhir-release", "R5")
+    assert r5.code == 0, r5.err
+    from fhir.resources.bundle import Bundle  # the default models: FHIR R5
+
+    resources = [entry.resource for entry in Bundle.model_validate_json(r5.out).entry]
+    assert len(resources) == len(events)
+    named = {json.dumps(r.model_dump(mode="json")["entity"]) for r in resources}
+    assert all(any(record in entity for entity in named) for record in shared["records"])
     unknown = run("audit", "--patient", "NOBODY", "--as", "lee")
     assert unknown.code == 6
     one_error_line(unknown)

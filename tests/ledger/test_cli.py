@@ -137,6 +137,40 @@ def test_audit_format_fhir_is_a_valid_r4_bundle(home: tuple[Path, bytes]) -> Non
     assert events[-1]["entity"][0]["what"]["identifier"]["value"].startswith("ipfs://")
 
 
+def test_audit_fhir_release_r5_is_a_valid_r5_bundle(home: tuple[Path, bytes]) -> None:
+    """``--fhir-release R5``: the same events as R5 AuditEvents, validated with fhir.resources'
+    default (R5) models; R4, the default, stays what it was and is no valid R5 (and back)."""
+    from fhir.resources.bundle import Bundle
+    from fhir.resources.R4B.bundle import Bundle as R4Bundle
+    from pydantic import ValidationError
+
+    path, cid = home
+    done = _scanseal(path, "audit", _multibase32(cid), "--format", "fhir", "--fhir-release", "R5")
+    assert done.returncode == 0, done.stderr
+    raw = json.loads(done.stdout)
+    assert Bundle.model_validate(raw).type == "collection"
+    events = [entry["resource"] for entry in raw["entry"]]
+    assert [e["category"][0]["coding"][0]["code"] for e in events] == [
+        "110107", "110113", "110113", "110113", "110103",
+    ]  # fmt: skip
+    assert all(e["code"]["coding"][0]["system"].endswith("/DCM") for e in events)
+    assert [e["outcome"]["code"]["code"] for e in events] == ["0", "0", "0", "0", "4"]
+    assert events[-1]["outcome"]["detail"] == [{"text": "no-grant"}]
+    assert all(a["who"]["identifier"]["value"].startswith("urn:eip155:account:0x")
+               for e in events for a in e["agent"])  # fmt: skip
+    assert events[-1]["entity"][0]["what"]["identifier"]["value"].startswith("ipfs://")
+    with pytest.raises(ValidationError):
+        R4Bundle.model_validate(raw)
+    r4 = json.loads(_scanseal(path, "audit", _multibase32(cid), "--format", "fhir").stdout)
+    explicit = _scanseal(path, "audit", _multibase32(cid), "-f", "fhir", "--fhir-release", "R4")
+    assert json.loads(explicit.stdout) == r4
+    with pytest.raises(ValidationError):
+        Bundle.model_validate(r4)
+    bad = _scanseal(path, "audit", _multibase32(cid), "-f", "fhir", "--fhir-release", "R6")
+    assert bad.returncode == 2
+    assert "Traceback" not in bad.stderr
+
+
 def test_audit_format_dicom_validates_against_the_ps3_15_schema(
     home: tuple[Path, bytes],
 ) -> None:

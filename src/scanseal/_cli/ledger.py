@@ -104,6 +104,19 @@ UntilOption = Annotated[str | None, typer.Option("--until", help="Up to this tim
 LimitOption = Annotated[
     int | None, typer.Option("--limit", help="At most N events (default: every page).")
 ]
+
+
+class FhirRelease(StrEnum):
+    """Which FHIR release `--format fhir` writes."""
+
+    R4 = "R4"
+    R5 = "R5"
+
+
+FhirReleaseOption = Annotated[
+    FhirRelease,
+    typer.Option("--fhir-release", help="R4 (validated as FHIR R4/4.3) or R5 AuditEvents."),
+]
 AdminOption = Annotated[
     bool, typer.Option("--admin", help="The registry's administrative changes (no RECORD).")
 ]
@@ -130,6 +143,7 @@ def audit(
     since: SinceOption = None,
     until: UntilOption = None,
     limit: LimitOption = None,
+    fhir_release: FhirReleaseOption = FhirRelease.R4,
 ) -> None:
     """Print who stored, granted, revoked and accessed a record, with the evidence for each;
     or, with --admin, who changed the registry's owner, admins, uploaders and identities.
@@ -145,11 +159,14 @@ def audit(
     if options.given and not admin:
         events, name, url = query_events(record, options, (gateway, as_name, ca))
         rows = formats.entries(events, _names(cards or []))
-        _emit_query(record, events, rows, formats.Source(name, url), format_, output)
+        source = formats.Source(name, url)
+        _emit_query(record, events, rows, source, format_, output, fhir_release.value)
         return
     if record is not None and is_study_uid(record) and not admin:
         names = _names(cards or [])
-        _study_trails(record, (gateway, as_name, ca), names, format_, output, (json_out, csv_out))
+        older = (json_out, csv_out)
+        remote_of = (gateway, as_name, ca)
+        _study_trails(record, remote_of, names, format_, output, older, fhir_release.value)
         return
     record, trail, source = _trail(record, admin, config, remote)
     events = formats.entries(trail, _names(cards or []))
@@ -159,7 +176,7 @@ def audit(
         sys.stderr.write(f"sent {count} audit messages to {target.syslog}\n")
         if output is None and json_out is None and csv_out is None:
             return
-    _emit(record, events, source, format_, output, (json_out, csv_out))
+    _emit(record, events, source, format_, output, (json_out, csv_out), fhir_release.value)
 
 
 def _emit(
@@ -169,6 +186,7 @@ def _emit(
     format_: Format,
     output: Path | None,
     older: tuple[Path | None, Path | None],
+    release: formats.Release = "R4",
 ) -> None:
     """Write the trail as asked: ``--json``/``--csv`` (the older spellings, which combine),
     then ``--format`` to ``-o`` (a table on the terminal when neither names a file)."""
@@ -181,6 +199,9 @@ def _emit(
         return
     if format_ is Format.TABLE and output in (None, Path("-")):
         _print_table(record, events)
+        return
+    if format_ is Format.FHIR:
+        _write(output or Path("-"), formats.to_fhir_json(record, events, source, release))
         return
     _write(output or Path("-"), _RENDER[format_](record, events, source))
 
@@ -240,6 +261,7 @@ def _emit_query(
     source: formats.Source,
     format_: Format,
     output: Path | None,
+    release: formats.Release = "R4",
 ) -> None:
     """A query's events: JSON and CSV carry each event's record, FHIR and DICOM name it as
     each event's participant object (its recordId for a record of another gateway, the
@@ -257,9 +279,9 @@ def _emit_query(
         grouped: dict[str, list[dict[str, Any]]] = {}
         for owner, row in zip(owners, rows, strict=True):
             grouped.setdefault(owner, []).append(row)
-        _write(target, _study_text(Format.FHIR, grouped, source))
+        _write(target, _study_text(Format.FHIR, grouped, source, release))
     else:
-        _emit(record or "query", rows, source, format_, output, (None, None))
+        _emit(record or "query", rows, source, format_, output, (None, None), release)
 
 
 def _local_trail(cid: bytes, config: Path | None) -> tuple[list[dict[str, Any]], formats.Source]:
@@ -303,6 +325,7 @@ def _study_trails(
     format_: Format,
     output: Path | None,
     older: tuple[Path | None, Path | None],
+    release: formats.Release = "R4",
 ) -> None:
     """Each owned record's trail of ``study``, through the gateway (which alone knows it)."""
     gateway, as_name, ca = remote
@@ -322,20 +345,22 @@ def _study_trails(
         for record, rows in events.items():
             _print_table(record, rows)
         return
-    _write(output or Path("-"), _study_text(format_, events, source))
+    _write(output or Path("-"), _study_text(format_, events, source, release))
 
 
 def _study_text(
-    format_: Format, events: dict[str, list[dict[str, Any]]], source: formats.Source
+    format_: Format,
+    events: dict[str, list[dict[str, Any]]],
+    source: formats.Source,
+    release: formats.Release = "R4",
 ) -> str:
     """A study's trails in one document: JSON and CSV carry each entry's record, FHIR is one
     Bundle; DICOM audit messages are written per record."""
     if format_ is Format.DICOM:
         raise InvalidInput("--format dicom takes one record; give each record of the study")
     if format_ is Format.FHIR:
-        bundles = [formats.to_fhir(record, rows, source) for record, rows in events.items()]
-        bundle = {**bundles[0], "entry": [e for b in bundles for e in b.get("entry", [])]}
-        return json.dumps(bundle, indent=2) + "\n"
+        pairs = [(record, row) for record, rows in events.items() for row in rows]
+        return formats.to_fhir_json_of(pairs, source, release)
     merged = [{"record": record, **row} for record, rows in events.items() for row in rows]
     if format_ is Format.JSON:
         return json.dumps(merged, indent=2) + "\n"
@@ -399,11 +424,10 @@ def _render_table(record: str, events: list[dict[str, Any]], _source: formats.So
     return console.export_text()
 
 
-_RENDER: dict[Format, Callable[[str, list[dict[str, Any]], formats.Source], str]] = {
+_RENDER: dict[Format, Callable[[str, list[dict[str, Any]], formats.Source], str]] = {  # not FHIR
     Format.TABLE: _render_table,
     Format.JSON: lambda _record, events, _source: formats.to_json(events),
     Format.CSV: lambda _record, events, _source: formats.to_csv(events),
-    Format.FHIR: lambda record, events, source: formats.to_fhir_json(record, events, source),
     Format.DICOM: lambda record, events, source: formats.to_dicom_xml(record, events, source),
 }
 

@@ -16,7 +16,15 @@ from scanseal.audit._dicom import (
     to_dicom_xml_of,
     validate_dicom_xml,
 )
-from scanseal.audit._fhir import Source, to_fhir, to_fhir_json, to_fhir_json_of, to_fhir_of
+from scanseal.audit._fhir import (
+    RELEASES,
+    Release,
+    Source,
+    to_fhir,
+    to_fhir_json,
+    to_fhir_json_of,
+    to_fhir_of,
+)
 from scanseal.audit._names import name_of, names_from_cards, with_names
 from scanseal.audit._present import (
     TABLE_COLUMNS,
@@ -30,9 +38,11 @@ from scanseal.audit._query import QueryOptions, query_time
 from scanseal.audit._syslog import AuditConfig, octet_counted, send_messages, syslog_message
 
 __all__ = [
+    "RELEASES",
     "TABLE_COLUMNS",
     "AuditConfig",
     "QueryOptions",
+    "Release",
     "Source",
     "audit_message",
     "entries",
