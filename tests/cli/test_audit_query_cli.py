@@ -114,6 +114,16 @@ def test_everything_that_happened_to_this_patient(run, world, shared):
     one_error_line(unknown)
 
 
+def test_filters_that_leave_no_record_do_not_widen_the_query(run, shared):
+    """A record that is not of the study: no record is both, and the query is not sent
+    with an empty list of records (which the gateway would take as no limit)."""
+    other = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
+    both = run("audit", other, "--study", shared["study"], "--as", "lee", "--format", "json")
+    assert both.code == 6
+    one_error_line(both)
+    assert "no record shared with you" in both.err
+
+
 def test_every_denied_attempt_this_week(run, world, shared):
     """docs/AUDIT.md: the auditor's `scanseal audit --outcome denied --since 7d --format csv`."""
     result = run("audit", "--outcome", "denied", "--since", "7d", "--as", "kim", "--format", "csv")

@@ -243,6 +243,8 @@ def _records(
         chosen = _both(chosen, _study(client, options.study))
     if options.patient is not None:
         chosen = _both(chosen, patient_records(client, options.patient))
+    if chosen == []:  # an empty list would ask the gateway for every record
+        raise NotFound("no record shared with you is the RECORD, --study and --patient given")
     return chosen
 
 
