@@ -389,8 +389,11 @@ class Gateway:
             return Registration(manifest_cid, envelope_cid, receipt, granted)
 
     def _finish_upload(self, stored: StoredRecord, manifest: Manifest) -> None:
-        """After the ledger holds the record: announce it, then hold it (ends the pending row).
-        Both steps are idempotent, so a retry or the start-up reconciliation may repeat them."""
+        """After the ledger holds the record: mark it in the audit index (a sync since the
+        upload's first mark, or a crash, may have missed its ledger entries), announce it,
+        then hold it (ends the pending row). Each step is idempotent, so a retry or the
+        start-up reconciliation may repeat them."""
+        self.audit_index.touch(cid_bytes(stored.manifest_cid))
         self.inbox.add(stored.manifest_cid, [r.address for r in manifest.recipients])
         self.state.add_record(stored)
 
