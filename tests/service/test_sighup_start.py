@@ -6,9 +6,9 @@ SIGHUP's default action ends a process, and the gateway's handler comes only onc
 is open (passphrase, chain replay, state: seconds). The CLI ignores SIGHUP as soon as it knows
 the command is ``serve``, before it imports the command or opens anything. The test watches the
 child's signal dispositions (/proc/PID/status) from the moment it is spawned: SIGHUP must be
-ignored before it is caught, and SIGHUP sent without pause from then until the gateway
-answers must leave it serving, then stopping cleanly on SIGTERM. (Before Python runs the CLI's
-first lines no program can hold SIGHUP off; that window is the interpreter's start.)
+ignored before it is caught, and SIGHUP sent without pause from then until the handler is
+in place must leave it starting, then serving, then stopping cleanly on SIGTERM. (Before
+Python runs the CLI's first lines no program can hold SIGHUP off: the interpreter's start.)
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def test_sighup_from_the_first_moments_of_serve_is_ignored(tmp_path: Path) -> No
         assert seen == (True, False), f"SIGHUP caught before it was ignored: {seen}"
         held_off = time.monotonic() - spawned
         sent = 0
-        while starting.is_alive():  # until the gateway answers /v1/health
+        while _dispositions(pid) == (True, False):  # until the handler is in place
             os.kill(pid, signal.SIGHUP)
             sent += 1
             time.sleep(0.01)
