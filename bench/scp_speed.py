@@ -44,6 +44,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dicom import ct_series, free_port, machine, screened, start_gateway
+from evaluation._systems import stop, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = ("scanseal", "orthanc", "storescp")
@@ -96,11 +97,11 @@ def orthanc(home: Path) -> Iterator[tuple[int, Callable[[], int], int]]:
         )  # fmt: skip
     url = f"http://127.0.0.1:{http}"
     try:
-        _wait_until(lambda: httpx.get(url + "/system", timeout=1).status_code == 200, process)
+        wait_until(lambda: httpx.get(url + "/system", timeout=1).status_code == 200, process)
         count = lambda: int(httpx.get(url + "/statistics").json()["CountInstances"])  # noqa: E731
         yield dicom, count, process.pid
     finally:
-        _stop(process)
+        stop(process)
 
 
 @contextmanager
@@ -120,31 +121,7 @@ def storescp(home: Path) -> Iterator[tuple[int, Callable[[], int], int]]:
             raise RuntimeError((home / "storescp.log").read_text()[-2000:])
         yield port, lambda: sum(1 for _ in (home / "in").iterdir()), process.pid
     finally:
-        _stop(process)
-
-
-def _wait_until(ready: Callable[[], bool], process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"exited with {process.returncode}")
-        try:
-            if ready():
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("did not start in 60 s")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def cpu_seconds(pid: int) -> float:

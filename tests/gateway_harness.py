@@ -15,14 +15,14 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
-from cli_support import Result, run_cli
+from cli_support import Result, against_gateway
 from scanseal.crypto.identity import Identity, Keystore
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -176,17 +176,19 @@ def denied_counts(trail: list[dict[str, object]]) -> dict[str, int]:
     return counts
 
 
+def served(world: World) -> Iterator[GatewayProcess]:
+    """A module's ``gateway`` fixture in one line, ``yield from served(world)``: ``world``'s
+    gateway started, and stopped by its PID when the fixture is torn down."""
+    process = GatewayProcess(world).start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
 def cli_against(
     world: World, gateway: GatewayProcess, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> Callable[..., Result]:  # fmt: skip
     """``scanseal ARGS`` in-process in ``world``'s home, talking to ``gateway``."""
-    monkeypatch.setenv("SCANSEAL_HOME", str(world.home))
-    monkeypatch.setenv("SCANSEAL_PASSPHRASE", PASSPHRASE)
-    monkeypatch.setenv("SCANSEAL_GATEWAY_URL", gateway.url)
-    monkeypatch.setenv("COLUMNS", "250")
-
-    def invoke(*args: str) -> Result:
-        return run_cli(monkeypatch, capsys, *args)
-
-    return invoke
+    return against_gateway(monkeypatch, capsys, world.home, gateway.url, PASSPHRASE)

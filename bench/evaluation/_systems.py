@@ -14,6 +14,7 @@ import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +72,26 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def wait_until(
+    ready: Callable[[], bool], process: subprocess.Popen[bytes], what: str = "server",
+    seconds: float = 60, log: Path | None = None,
+) -> None:  # fmt: skip
+    """Poll ``ready`` (an HTTP error counts as not yet) until it holds; RuntimeError naming
+    ``what`` (and the tail of ``log``) if ``process`` exits first or ``seconds`` pass."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = log.read_text("utf-8", "replace")[-300:] if log else ""
+            raise RuntimeError(f"{what} exited with {process.returncode}: {tail}")
+        try:
+            if ready():
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{what} did not answer within {seconds:g} s")
 
 
 @dataclass
@@ -152,14 +173,9 @@ class Servers(AbstractContextManager["Servers"]):
         )  # fmt: skip
         self.processes.append(process)
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"})
-                return url, process
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError("anvil did not answer within 30 s")
+        query = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}
+        wait_until(lambda: httpx.post(url, json=query) is not None, process, "anvil", 30)
+        return url, process
 
     def gateway(
         self, name: str, mode: str, *, ipfs: str | None, readers: int = 1, chain: str | None = None
@@ -208,15 +224,6 @@ class Servers(AbstractContextManager["Servers"]):
         return Gateway(process, url, people, self.certs.ca, home)
 
     def _wait(self, url: str, process: subprocess.Popen[bytes], log: Path | None = None) -> None:
-        deadline = time.monotonic() + 90
         context = self.ssl_context()
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                tail = log.read_text()[-300:] if log else ""
-                raise RuntimeError(f"server for {url} exited {process.returncode}: {tail}")
-            try:
-                if httpx.get(url, verify=context, timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError(f"server {url} did not answer within 90 s")
+        ready = lambda: httpx.get(url, verify=context, timeout=2).status_code == 200  # noqa: E731
+        wait_until(ready, process, f"server for {url}", 90, log)

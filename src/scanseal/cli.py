@@ -13,6 +13,7 @@ with its own one-line reason, and a warning above it would be noise.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import traceback
 import warnings
@@ -120,8 +121,21 @@ def hoist_root_options(args: list[str]) -> list[str]:
     return front + rest
 
 
+def command_of(args: list[str]) -> str | None:
+    """The command word of ``args`` as :func:`hoist_root_options` leaves them (root options
+    first), or None when there is none."""
+    index = 0
+    while index < len(args) and args[index].split("=", 1)[0] in ROOT_OPTIONS:
+        index += 1 if "=" in args[index] else 2
+    return args[index] if index < len(args) else None
+
+
 def _run() -> None:
     sys.argv[1:] = hoist_root_options(sys.argv[1:])
+    if command_of(sys.argv[1:]) == "serve":
+        # serve rescans its members on SIGHUP once the gateway is open, seconds from now; until
+        # then SIGHUP's default action would kill it (a reload right after a start): ignore it
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         code = app(standalone_mode=False)  # click returns a typer.Exit's code in this mode
     except ScanSealError as error:

@@ -18,7 +18,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ from rich.table import Table
 from scanseal.client import GatewayClient, error_from_response, open_bundle
 from scanseal.crypto.identity import Identity, Keystore
 from scanseal.errors import AccessDenied, IntegrityError, ReplayDetected, ScanSealError
-from scanseal.ledger import Ledger, LedgerConfig
+from scanseal.ledger import Ledger, LedgerConfig, utc_iso
 from scanseal.protocol import wire
 from scanseal.service.config import GatewayConfig
 from scanseal.service.gateway import Gateway
@@ -205,10 +204,9 @@ def _audit_table(trail: list[dict[str, Any]], people: dict[str, Identity], recor
     for column in ("time", "action", "by", "subject", "allowed", "reason", "evidence"):
         table.add_column(column)
     for entry in trail:
-        when = datetime.fromtimestamp(int(entry["timestamp"]), UTC).strftime("%H:%M:%S")
         allowed = entry.get("allowed")
         table.add_row(
-            when,
+            utc_iso(int(entry["timestamp"])),  # ISO 8601 UTC with Z, as every other audit view
             str(entry["action"]),
             names.get(str(entry["actor"]), str(entry["actor"])[:10]),
             names.get(str(entry.get("subject")), str(entry.get("subject") or "")[:10]),

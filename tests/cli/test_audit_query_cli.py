@@ -9,13 +9,14 @@ import io
 import json
 import re
 import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 
 from cli.test_study_cli import send, study_tree
-from cli_support import against_gateway, one_error_line
-from gateway_harness import PASSPHRASE, GatewayProcess, World, make_world
+from cli_support import one_error_line
+from gateway_harness import GatewayProcess, World, cli_against, make_world, served
 from scanseal.client import GatewayClient
 
 RECORD = re.compile(r"record (b[a-z2-7]+)")
@@ -31,15 +32,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
 
 
 @pytest.fixture(scope="module")
-def gateway(world: World):
-    process = GatewayProcess(world).start()
-    yield process
-    process.stop()
+def gateway(world: World) -> Iterator[GatewayProcess]:
+    yield from served(world)
 
 
 @pytest.fixture
 def run(world: World, gateway: GatewayProcess, monkeypatch, capsys):
-    return against_gateway(monkeypatch, capsys, world.home, gateway.url, PASSPHRASE)
+    return cli_against(world, gateway, monkeypatch, capsys)
 
 
 _SHARED: dict[str, object] = {}
@@ -213,7 +212,7 @@ def test_batched_entries_are_indexed_and_checked_against_the_log(tmp_path, monke
     batched = make_world(tmp_path, ["ito", "lee"], mode="batched")
     process = GatewayProcess(batched).start()
     try:
-        run = against_gateway(monkeypatch, capsys, batched.home, process.url, PASSPHRASE)
+        run = cli_against(batched, process, monkeypatch, capsys)
         study_tree(tmp_path / "study", images=1, only=1)
         sent = send(run, batched, tmp_path / "study", workdir=tmp_path / "out")
         assert sent.code == 0, sent.err

@@ -44,6 +44,19 @@ def test_version_imports_no_heavy_library() -> None:
     assert lines[-1] == "loaded: ", f"scanseal --version imported {lines[-1]}"
 
 
+def test_a_command_that_reads_no_key_imports_no_eth_account(tmp_path: Path) -> None:
+    """eth-account (py_ecc's tables) is imported where a key is made or read, not by
+    ``scanseal.crypto.identity`` itself: ``keys list`` in an empty home needs no key."""
+    probe = subprocess.run(
+        [sys.executable, "-c", _PROBE.replace('"--version"', '"keys", "list"')
+         .replace("sys.argv[1:]", repr(("eth_account", "web3")))],
+        env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin", "SCANSEAL_HOME": str(tmp_path)},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.splitlines()[-1] == "loaded: ", probe.stdout
+
+
 def test_every_command_module_gives_exactly_its_table_entries() -> None:
     modules = sorted(
         path.stem for path in (SRC / "scanseal" / "_cli").glob("*.py") if path.stem[0] != "_"

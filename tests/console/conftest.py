@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from console_harness import CT, ConsoleProcess
-from gateway_harness import GatewayProcess, World, make_world
+from gateway_harness import GatewayProcess, World, make_world, served
 from scanseal.client import GatewayClient
 from scanseal.errors import AccessDenied
 from tests_detect_support import flagged_dicom
@@ -24,9 +24,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
 
 @pytest.fixture(scope="package")
 def gateway(world: World) -> Iterator[GatewayProcess]:
-    process = GatewayProcess(world).start()
-    yield process
-    process.stop()
+    yield from served(world)
 
 
 @pytest.fixture(scope="package")

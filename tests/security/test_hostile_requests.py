@@ -23,7 +23,7 @@ import httpx
 import pytest
 from pydicom.data import get_testdata_file
 
-from gateway_harness import GatewayProcess, World, denied_counts, make_world
+from gateway_harness import GatewayProcess, World, denied_counts, make_world, served
 from scanseal.client import GatewayClient
 from scanseal.crypto import envelope
 from scanseal.protocol.signed import REQUEST_HEADER, SIGNATURE_HEADER
@@ -44,9 +44,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
 
 @pytest.fixture(scope="module")
 def gateway(world: World) -> Iterator[GatewayProcess]:
-    process = GatewayProcess(world).start()
-    yield process
-    process.stop()
+    yield from served(world)
     log = world.home.joinpath("gateway.log").read_text("utf-8", "replace")
     assert "Traceback" not in log, log[-3000:]  # no hostile input reached a defect
 

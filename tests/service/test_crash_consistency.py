@@ -35,6 +35,7 @@ from scanseal.transfer.upload import seal_for_upload
 
 CT = Path(str(get_testdata_file("CT_small.dcm")))
 BASE = "http://testserver"
+AUDITOR = 'auditors = ["novak"]'
 
 
 class Crash(Exception):
@@ -203,3 +204,35 @@ def test_health_says_starting_until_the_warm_up_is_done(
             assert http.get("/v1/health").json()["status"] == "ok"
     finally:
         gateway.close()
+
+
+def test_an_upload_finished_by_the_restart_is_marked_in_the_audit_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batched: the index learns of a record's log entries only when the gateway marks it. An
+    audit query that syncs the index between the upload's mark and its ledger write (here: just
+    before the write) reads the trail without the stored entry; then the process dies. The
+    restart's warm-up finishes the upload, and the next query must list the stored entry
+    without having to repair the index."""
+    world = make_world(tmp_path, ["ito", "lee", "novak"], mode="batched", extra=AUDITOR)
+    monkeypatch.setenv("SCANSEAL_HOME", str(world.home))
+    sealed = sealed_for_lee(world, tmp_path)
+    with running(world) as (gateway, http):
+        original = Ledger.store_record
+
+        def synced_then_cut(*args: Any, **kwargs: Any) -> Any:
+            gateway.audit_index.sync(gateway.ledger, gateway.state.held())  # a query's sync
+            original(*args, **kwargs)
+            monkeypatch.setattr(Ledger, "store_record", original)
+            raise Crash("store_record")
+
+        monkeypatch.setattr(Ledger, "store_record", synced_then_cut)
+        with pytest.raises(Crash):
+            client(world, http, "ito").upload(sealed)
+    with running(world) as (gateway, http):
+        assert gateway.state.pending_uploads() == []
+        (record,) = gateway.state.held()
+        novak = client(world, http, "novak")
+        stored = novak.audit_page(action="stored")["events"]
+        assert [(e["record"], e["source"]) for e in stored] == [(record, "batch")]
+        assert novak.audit_page()["repaired"] == 0

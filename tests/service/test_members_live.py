@@ -14,13 +14,14 @@ import re
 import shutil
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from cli_support import Result
 from corpus import make_png
-from gateway_harness import PASSPHRASE, GatewayProcess, World, cli_against, make_world
+from gateway_harness import PASSPHRASE, GatewayProcess, World, cli_against, make_world, served
 from scanseal.crypto.identity import IdentityCard, Keystore
 from scanseal.service.members import RESCAN_SECONDS
 
@@ -36,10 +37,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
 
 
 @pytest.fixture(scope="module")
-def gateway(world: World):
-    process = GatewayProcess(world).start()
-    yield process
-    process.stop()
+def gateway(world: World) -> Iterator[GatewayProcess]:
+    yield from served(world)
 
 
 @pytest.fixture

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
-
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
+from typing import TYPE_CHECKING, Final
 
 from scanseal._json import JsonObject, Reader, b64encode, canonical_json, parse_object
 from scanseal.crypto.stanzas import RECIPIENT_KINDS, TransportKey
+
+if TYPE_CHECKING:  # eth-account is slow to import: loaded where a key is made or read
+    from eth_account.signers.local import LocalAccount
 
 ETHEREUM_KEY_SIZE: Final = 32
 MAX_RETIRED: Final = 64
@@ -68,6 +68,8 @@ def decode(secrets: bytes, where: str) -> Secrets:
     ethereum = reader.b64("ethereum")
     if len(ethereum) != ETHEREUM_KEY_SIZE:
         reader.fail("ethereum", f"must be {ETHEREUM_KEY_SIZE} bytes")
+    from eth_account import Account  # slow to import: only when a key is read
+
     try:
         account = Account.from_key(ethereum)
     except (ValueError, TypeError):  # eth-keys: zero or above the curve order

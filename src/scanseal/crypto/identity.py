@@ -20,10 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
 from eth_utils.address import is_checksum_address
 
 from scanseal._json import JsonObject, Reader, b64encode, canonical_json, parse_object
@@ -33,6 +31,9 @@ from scanseal.crypto._secrets import RetiredKeys
 from scanseal.crypto.signing import sign_message, verify_signature
 from scanseal.crypto.stanzas import RECIPIENT_KINDS, RecipientKey, TransportKey
 from scanseal.errors import IntegrityError, InvalidInput, NotFound, ScanSealError
+
+if TYPE_CHECKING:  # eth-account is slow to import: loaded where a key is made or read
+    from eth_account.signers.local import LocalAccount
 
 CARD_FORMAT: Final = 1
 DEFAULT_SCRYPT_N: Final = _keyfile.DEFAULT_SCRYPT_N
@@ -187,6 +188,8 @@ class Identity:
     def generate(cls, name: str) -> Identity:
         """Fresh keys of every kind and a newly signed card dated now."""
         validate_name(name)
+        from eth_account import Account  # slow to import: only when a key is made
+
         account = Account.create()
         keys = {kind: TransportKey.generate(kind) for kind in RECIPIENT_KINDS}
         return cls(account, keys, _issue_card(name, account, keys, _utc_now()))

@@ -19,16 +19,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from coincurve import PublicKey
-from eth_account.signers.local import LocalAccount
 from eth_hash.auto import keccak
 from eth_typing import Hash32
 from eth_utils.address import is_checksum_address, to_checksum_address
 
 from scanseal._address import checksum
 from scanseal.errors import IntegrityError, InvalidInput
+
+if TYPE_CHECKING:  # for annotations only: eth-account is slow to import (crypto.identity)
+    from eth_account.signers.local import LocalAccount
 
 SIGNATURE_SIZE: Final = 65
 

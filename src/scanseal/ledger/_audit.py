@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from eth_utils.address import to_checksum_address
-
 from scanseal.ledger import _abi
 from scanseal.ledger._batch import Entry
 from scanseal.ledger._chain import Chain
@@ -39,20 +37,6 @@ def chain_trail(chain: Chain, address: str, first_block: int, rid: bytes) -> lis
     return [entry for _rid, entry in chain_events(chain, address, first_block, rid)]
 
 
-def _logs(
-    chain: Chain, address: str, first_block: int, topics: list[Any], last: int | str = "latest"
-) -> Any:
-    """The contract's logs matching ``topics`` (``eth_getLogs`` topic positions) in blocks
-    ``first_block`` to ``last``, through the chain's own error mapping."""
-    query = {
-        "address": to_checksum_address(address),
-        "fromBlock": first_block,
-        "toBlock": last,
-        "topics": topics,
-    }
-    return chain.read(lambda: chain.w3.eth.get_logs(query))  # type: ignore[arg-type]
-
-
 def chain_events(
     chain: Chain, address: str, from_block: int, rid: bytes | None = None
 ) -> list[tuple[bytes, AuditEntry]]:
@@ -61,7 +45,7 @@ def chain_events(
     topics: list[Any] = [["0x" + _abi.event_topic(name).hex() for name in _AUDITED_EVENTS]]
     if rid is not None:
         topics.append("0x" + rid.hex())
-    logs = _logs(chain, address, from_block, topics)
+    logs = chain.logs(address, topics, from_block)
     events: list[tuple[bytes, AuditEntry]] = []
     stamps: dict[int, int] = {}
     for log in logs:
@@ -91,7 +75,7 @@ def admin_trail(chain: Chain, address: str, first_block: int) -> list[AuditEntry
     """The registry's administrative changes, in chain order: ownership, admins, uploaders
     and identities (each an ``admin`` entry whose ``detail`` says what changed)."""
     topics = ["0x" + _abi.event_topic(name).hex() for name in _ADMIN_EVENTS]
-    logs = _logs(chain, address, first_block, [topics])
+    logs = chain.logs(address, [topics], first_block)
     trail: list[AuditEntry] = []
     stamps: dict[int, int] = {}
     for log in logs:
@@ -140,14 +124,14 @@ def stored_tx(chain: Chain, address: str, first_block: int, rid: bytes) -> str |
     """The hash of the transaction whose ``ImageStored`` event committed the record, if any."""
     topics = ["0x" + _abi.event_topic("ImageStored").hex(), "0x" + rid.hex()]
     head = chain.head()[0]
-    logs = _logs(chain, address, first_block, topics, head)
+    logs = chain.logs(address, topics, first_block, head)
     return "0x" + bytes(logs[0]["transactionHash"]).hex() if logs else None
 
 
 def admin_accounts(chain: Chain, address: str, first_block: int) -> list[str]:
     """The accounts whose latest ``AdminChanged`` event made them a department admin, in the
     order they first became one (the owner is an admin without any event)."""
-    logs = _logs(chain, address, first_block, ["0x" + _abi.event_topic("AdminChanged").hex()])
+    logs = chain.logs(address, ["0x" + _abi.event_topic("AdminChanged").hex()], first_block)
     enabled: dict[str, bool] = {}
     for log in logs:
         decoded = _abi.decode_log(list(log["topics"]), bytes(log["data"]))

@@ -39,12 +39,10 @@ _EMBEDDED_FUNDER_KEY = (1).to_bytes(32, "big")
 
 FUNDER_ADDRESS = Account.from_key(_EMBEDDED_FUNDER_KEY).address
 """The embedded chain's funder: also the sender of its read-only calls."""
-_FUNDER_ADDRESS = FUNDER_ADDRESS
 _FUNDING = 10 * 10**18  # 10 ether: far more gas than any run here spends
 _LOW_BALANCE = 10**18
 _TIP = 1  # wei; local and permissioned chains need no real tip
 _FEE_REFRESH = 256  # sends between base-fee refreshes
-
 
 _STALE_NONCE = ("nonce too low", "replacement transaction underpriced")
 """What nodes (geth, anvil, reth) answer for a nonce another transaction already took."""
@@ -232,9 +230,12 @@ class Chain:
         except Exception:  # web3 raises BlockNotFound, eth-tester its own kind
             return None
 
-    def logs(self, address: str, topics: list[str], low: int, high: int) -> list[dict[str, Any]]:
-        """Logs of ``address`` with topic 0 among ``topics`` in blocks ``low``..``high``."""
-        query = {"address": address, "fromBlock": low, "toBlock": high, "topics": [topics]}
+    def logs(
+        self, address: str, topics: list[Any], low: int, high: int | str = "latest"
+    ) -> list[dict[str, Any]]:
+        """Logs of ``address`` matching eth_getLogs topic positions ``topics``, blocks low..high."""
+        query = {"address": Web3.to_checksum_address(address), "fromBlock": low, "toBlock": high,
+                 "topics": topics}  # fmt: skip
         return [dict(log) for log in self.read(lambda: self.w3.eth.get_logs(query))]  # type: ignore[arg-type]
 
     def read(self, work: Callable[[], Any]) -> Any:
@@ -386,7 +387,7 @@ class EmbeddedChain(Chain):
         from eth_tester.exceptions import TransactionFailed
 
         # eth-tester insists on a funded sender even for a read
-        request = {"from": sender or _FUNDER_ADDRESS, "to": to, "data": "0x" + data.hex()}
+        request = {"from": sender or FUNDER_ADDRESS, "to": to, "data": "0x" + data.hex()}
         try:
             result = self._tester.call(request, block)
         except TransactionFailed as error:

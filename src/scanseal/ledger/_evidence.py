@@ -278,7 +278,7 @@ def _anchor_log(
     chain: Chain, contract: str, proof: BatchProof, first: int
 ) -> dict[str, Any] | None:
     topic = "0x" + _abi.event_topic("BatchAnchored").hex()
-    for log in chain.logs(contract, [topic], first, chain.head()[0]):
+    for log in chain.logs(contract, [[topic]], first, chain.head()[0]):
         if _is_anchor_event(log, contract, proof):
             return log
     return None

@@ -195,7 +195,7 @@ class AccessMirror:
         start = self.first_block if known is None else known.number + 1
         for low in range(start, number + 1, _SPAN):
             high = min(low + _SPAN - 1, number)
-            logs = self._chain.logs(self._contract, self._topics, low, high)
+            logs = self._chain.logs(self._contract, [self._topics], low, high)
             self.blocks_read += high - low + 1
             for log in sorted(logs, key=lambda item: (item["blockNumber"], item["logIndex"])):
                 self._apply(log)

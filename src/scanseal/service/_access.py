@@ -16,6 +16,8 @@ from typing import Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from scanseal.service._http import logged
+
 LOG: Final = logging.getLogger("scanseal.access")
 ROUTE_KEY: Final = "scanseal.route"
 """Where a route answered before FastAPI's routing (the fetch front) puts its template."""
@@ -31,7 +33,9 @@ def note_requester(address: str) -> None:
 
 
 class AccessLog:
-    """ASGI middleware in front of the whole application (the fetch front included)."""
+    """ASGI middleware in front of the whole application (the fetch front included). A defect
+    the application answered (a JSON 500, its traceback logged) ends here instead of going
+    on to uvicorn, which would log it again."""
 
     def __init__(self, app: ASGIApp) -> None:
         self._app = app
@@ -53,6 +57,9 @@ class AccessLog:
 
         try:
             await self._app(scope, receive, sending)
+        except Exception as error:
+            if not logged(error):  # an answered defect is logged once, where it was answered
+                raise
         finally:
             _SLOT.reset(token)
             self._line(scope, status, time.perf_counter() - started, slot)

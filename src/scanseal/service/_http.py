@@ -8,6 +8,7 @@ line too (the traceback goes to the log).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
@@ -29,6 +30,7 @@ MAX_JSON_BODY: Final = 1024 * 1024
 """Grant and revocation bodies: a grant object is a few KiB (one stanza)."""
 LOG: Final = logging.getLogger("scanseal.gateway")
 INTERNAL: Final = "InternalError"
+_LOGGED: Final = "_scanseal_logged"
 
 
 class Metrics:
@@ -111,10 +113,21 @@ def error_body(error: ScanSealError) -> bytes:
 
 
 def internal_error_body(error: Exception) -> bytes:
-    """The answer to a defect: the class of the exception only; the traceback goes to the log."""
+    """The answer to a defect: the class of the exception only; the traceback goes to the log
+    (once: the error is marked as logged, see :func:`logged`)."""
     LOG.error("unexpected %s answering a request", type(error).__name__, exc_info=error)
+    with contextlib.suppress(AttributeError):  # a class with __slots__ cannot be marked
+        setattr(error, _LOGGED, True)
     reason = f"internal error ({type(error).__name__}); the gateway's log has the details"
     return json.dumps({"error": INTERNAL, "reason": reason}).encode("utf-8")
+
+
+def logged(error: BaseException) -> bool:
+    """Whether ``error`` was answered as a defect and logged with its traceback already.
+
+    Starlette's last-resort handler answers with :func:`internal_error_body`, then raises the
+    exception again for the server, and uvicorn would log the same traceback a second time."""
+    return bool(getattr(error, _LOGGED, False))
 
 
 async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:

@@ -28,6 +28,16 @@ ASSETS: Final = {
 """The files the two pages load, by name, with their media types (nothing else is served)."""
 SIGNED_SECURITY: Final[list[dict[str, list[str]]]] = [{"signedRequest": [], "requestSignature": []}]
 """The security requirement of a signed route: both headers together."""
+SIGNED_ROUTE: Final = {
+    "parameters": [
+        {"name": REQUEST_HEADER, "in": "header", "required": True, "schema": {"type": "string"},
+         "description": "base64url of the canonical JSON request (docs/PROTOCOL.md §2)"},
+        {"name": SIGNATURE_HEADER, "in": "header", "required": True,
+         "schema": {"type": "string"}, "description": "EIP-712 signature, 0x + 130 hex"},
+    ],
+    "security": SIGNED_SECURITY,
+}  # fmt: skip
+"""The OpenAPI extras of a signed route: its two headers and their security requirement."""
 SECURITY_SCHEMES: Final = {
     "signedRequest": {
         "type": "apiKey",

@@ -30,11 +30,12 @@ from scanseal.audit import with_names
 from scanseal.errors import AccessDenied, InvalidInput, ReplayDetected
 from scanseal.ledger import AccessType
 from scanseal.service._http import MAX_JSON_BODY, read_body
+from scanseal.service.apidocs import SIGNED_ROUTE
 from scanseal.service.audit_index import Filters, Row, encode_cursor, rid_of
 from scanseal.service.bodies import AuditQueryBody, json_body
 from scanseal.service.gateway import Gateway
 from scanseal.service.inbox import PAGE
-from scanseal.service.routes import _SIGNED, AuditLine, GatewayDep, Run, Signed
+from scanseal.service.routes import AuditLine, GatewayDep, Run, Signed
 from scanseal.transfer import cid_bytes
 
 QUERY_RECORD: Final = "query"
@@ -60,7 +61,7 @@ def query(gateway: Gateway, headers: dict[str, str | None], body: bytes) -> dict
             _check_readable(gateway, who, records)
     except (AccessDenied, ReplayDetected):
         for record in records[:_REFUSALS_LOGGED]:
-            gateway._refused(AccessType.AUDIT, "audit", record, headers)
+            gateway.log_refusal(AccessType.AUDIT, "audit", record, headers)
         raise
     filters = _filters(gateway, reader, records, None if auditor else _scope(gateway, who))
     limit = _limit(reader)
@@ -217,7 +218,7 @@ router = APIRouter(prefix="/v1", tags=["audit"])
 @router.post(
     "/audit", response_model=AuditPage,
     summary="Audit events across records, by identity, record, action, outcome and time",
-    openapi_extra={**_SIGNED, **json_body(AuditQueryBody)},
+    openapi_extra={**SIGNED_ROUTE, **json_body(AuditQueryBody)},
     responses={200: {"description": f"events as {AuditLine.__name__} plus record"}},
 )  # fmt: skip
 async def audit_query(request: Request, signed: Signed, gateway: GatewayDep, run: Run) -> Any:

@@ -45,12 +45,15 @@ from scanseal.protocol import wire
 from scanseal.protocol.signed import Domain, Request, parse_request, recover_requester
 from scanseal.service._access import note_requester
 from scanseal.service._grants import GrantBatcher
-from scanseal.service._requests import check_window, refusal_reason
-from scanseal.service._requests import claimed_requester as _claimed_requester
-from scanseal.service._requests import read_all as _read
-from scanseal.service._requests import receipt_json as _receipt_json
-from scanseal.service._requests import record_bytes as _record_bytes
-from scanseal.service._requests import tag as _tag
+from scanseal.service._requests import (
+    check_window,
+    claimed_requester,
+    read_all,
+    receipt_json,
+    record_bytes,
+    refusal_reason,
+    tag,
+)
 from scanseal.service.audit_index import AuditIndex
 from scanseal.service.config import GatewayConfig
 from scanseal.service.inbox import PAGE, Inbox
@@ -190,7 +193,7 @@ class Gateway:
             if self._closing.is_set():
                 break
             try:
-                manifest = Manifest.from_json(_read(self.store, stored.manifest_cid))
+                manifest = Manifest.from_json(read_all(self.store, stored.manifest_cid))
                 complete = functools.partial(self.records.complete, stored.manifest_cid, manifest)
                 if self.locked(complete):
                     self._finish_upload(stored, manifest)
@@ -227,19 +230,19 @@ class Gateway:
             or request.body_hash != hashlib.sha256(body).digest()
         )
         if mismatch:
-            raise _tag(AccessDenied("request was signed for another action, record or body"), 16)
+            raise tag(AccessDenied("request was signed for another action, record or body"), 16)
         try:
             signer = recover_requester(self.domain, request, headers.get("signature"))
         except IntegrityError as error:
-            raise _tag(AccessDenied(error.reason), Reason.BAD_SIGNATURE) from None
+            raise tag(AccessDenied(error.reason), Reason.BAD_SIGNATURE) from None
         if signer != request.requester:
-            raise _tag(
+            raise tag(
                 AccessDenied(f"request signed by {signer}, not {request.requester}"),
                 Reason.BAD_SIGNATURE,
             )
         check_window(request, self.config.max_lifetime, self.config.clock_skew)
         if not self.state.use_nonce(request.nonce, request.requester, request.expires_at):
-            raise _tag(ReplayDetected("request nonce was already used (replay)"), Reason.REPLAY)
+            raise tag(ReplayDetected("request nonce was already used (replay)"), Reason.REPLAY)
         self.members.seen((signer,))
         note_requester(signer)  # the request's access-log line names who it authenticated as
         return Authenticated(request, signer)
@@ -248,12 +251,12 @@ class Gateway:
 
     def fetch(self, record: str, headers: Mapping[str, str | None]) -> bytes:
         """Authenticate, decide on the ledger (logged either way), then return the bundle."""
-        binary = _record_bytes(record)
+        binary = record_bytes(record)
         try:
             who = self.authenticate("fetch", record, headers, b"")
         except Exception as error:  # every refused attempt is logged, even an unforeseen one
             reason = getattr(error, "ledger_reason", Reason.OTHER)
-            claimed = _claimed_requester(headers)
+            claimed = claimed_requester(headers)
             self._log(binary, claimed, Reason(reason))
             self.on_denied("fetch", int(reason))
             raise
@@ -272,11 +275,13 @@ class Gateway:
         self.audit_index.touch(record)
         return self.locked(lambda: self.records.authorize_fetch(record, accessor, reason))
 
-    def _refused(self, attempted: AccessType, action: str, record: str, headers: Headers) -> None:
+    def log_refusal(
+        self, attempted: AccessType, action: str, record: str, headers: Headers
+    ) -> None:
         """Log a refused ``action`` (grant, revoke, audit) as a denied attempt of that kind,
         under the requester it claims (an unverified claim when its signature did not hold)."""
         reason = refusal_reason()
-        claimed, binary = _claimed_requester(headers), _record_bytes(record)
+        claimed, binary = claimed_requester(headers), record_bytes(record)
         self.audit_index.touch(binary)
         self.locked(lambda: self.records.report_refusal(binary, claimed, attempted, reason))
         self.on_denied(action, int(reason))
@@ -288,7 +293,7 @@ class Gateway:
         try:
             return self._owned(record, self.authenticate(action, record, headers, body).requester)
         except (AccessDenied, ReplayDetected):
-            self._refused(kind, action, record, headers)
+            self.log_refusal(kind, action, record, headers)
             raise
 
     def header(self, record: str, headers: Mapping[str, str | None]) -> bytes:
@@ -306,14 +311,14 @@ class Gateway:
         grant_cid = self.state.grant_cid(record, requester)
         meta = {
             "manifest": manifest_text.decode("utf-8"),
-            "grant": None if grant_cid is None else _read(self.store, grant_cid).decode(),
+            "grant": None if grant_cid is None else read_all(self.store, grant_cid).decode(),
             "record": {
                 "h1": chain_record.image_hash.hex(),
                 "h3": chain_record.h3.hex(),
                 "pixel_digest": chain_record.pixel_digest.hex(),
             },
         }
-        return wire.pack(meta, _read(self.store, stored.envelope_cid))
+        return wire.pack(meta, read_all(self.store, stored.envelope_cid))
 
     def _manifest(self, record: str) -> bytes:
         """A record's manifest. Its CID is its SHA-256, checked by the store's verified read, so
@@ -321,7 +326,7 @@ class Gateway:
         envelope is read from the store on every fetch.)"""
         cached = self._manifests.get(record)
         if cached is None:
-            cached = _read(self.store, record)
+            cached = read_all(self.store, record)
             if len(self._manifests) >= _MANIFESTS_KEPT:
                 self._manifests.pop(next(iter(self._manifests)))
             self._manifests[record] = cached
@@ -350,7 +355,7 @@ class Gateway:
         return {
             "manifest_cid": registration.manifest_cid,
             "envelope_cid": registration.envelope_cid,
-            "ledger": _receipt_json(registration.receipt),
+            "ledger": receipt_json(registration.receipt),
             "granted": list(registration.granted),
         }
 
@@ -384,8 +389,11 @@ class Gateway:
             return Registration(manifest_cid, envelope_cid, receipt, granted)
 
     def _finish_upload(self, stored: StoredRecord, manifest: Manifest) -> None:
-        """After the ledger holds the record: announce it, then hold it (ends the pending row).
-        Both steps are idempotent, so a retry or the start-up reconciliation may repeat them."""
+        """After the ledger holds the record: mark it in the audit index (a sync since the
+        upload's first mark, or a crash, may have missed its ledger entries), announce it,
+        then hold it (ends the pending row). Each step is idempotent, so a retry or the
+        start-up reconciliation may repeat them."""
+        self.audit_index.touch(cid_bytes(stored.manifest_cid))
         self.inbox.add(stored.manifest_cid, [r.address for r in manifest.recipients])
         self.state.add_record(stored)
 
@@ -416,7 +424,7 @@ class Gateway:
         receipt = self.locked(on_chain)
         return {
             "grant_cid": grant_cid,
-            "ledger": None if receipt is None else _receipt_json(receipt),
+            "ledger": None if receipt is None else receipt_json(receipt),
         }
 
     def revoke(self, record: str, headers: Mapping[str, str | None], body: bytes) -> dict[str, Any]:
@@ -430,7 +438,7 @@ class Gateway:
         self.audit_index.touch(binary)
         receipt = self.locked(lambda: self.records.revoke(binary, grantee))
         self.state.end_grant(record, grantee)  # an active row the ledger revoked is never served
-        return {"revoked": grantee, "ledger": None if receipt is None else _receipt_json(receipt)}
+        return {"revoked": grantee, "ledger": None if receipt is None else receipt_json(receipt)}
 
     def _owned(self, record: str, requester: str) -> StoredRecord:
         stored = self.state.record(record)
@@ -461,7 +469,7 @@ class Gateway:
 
     def audit(self, record: str, headers: Mapping[str, str | None]) -> list[dict[str, Any]]:
         """The record's trail, for its owner, its current grantees and configured auditors."""
-        binary = _record_bytes(record)
+        binary = record_bytes(record)
         try:
             who = self.authenticate("audit", record, headers, b"")
             stored = self.state.record(record)
@@ -473,7 +481,7 @@ class Gateway:
             if not may:
                 raise AccessDenied(f"{who.requester} may not read the audit trail of {record}")
         except (AccessDenied, ReplayDetected):
-            self._refused(AccessType.AUDIT, "audit", record, headers)
+            self.log_refusal(AccessType.AUDIT, "audit", record, headers)
             raise
         trail = self.locked(lambda: self.records.audit(binary))
         return with_names([entry.to_dict() for entry in trail], self.members.names())
@@ -481,9 +489,9 @@ class Gateway:
     def verify(self, record: str) -> dict[str, Any]:
         """Public checks of a stored record against its manifest and the ledger (no key), the
         signed manifest (a client reads the screen's verdict from it) and that verdict."""
-        _record_bytes(record)
+        record_bytes(record)
         report = self.records.verify_record(record, LedgerHashes.of(self._ledger_record(record)))
-        verdict, manifest = screen_verdict(report.manifest), _read(self.store, record).decode()
+        verdict, manifest = screen_verdict(report.manifest), read_all(self.store, record).decode()
         screening = None if verdict is None else verdict.to_dict()
         answer = {"record": record, "checks": report.checks, "manifest": manifest}
         return {**answer, "screening": screening}

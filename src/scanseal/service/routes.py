@@ -16,22 +16,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from scanseal.protocol import REQUEST_HEADER, SIGNATURE_HEADER, wire
+from scanseal.protocol import wire
 from scanseal.service._http import MAX_JSON_BODY, read_body
-from scanseal.service.apidocs import SIGNED_SECURITY
+from scanseal.service.apidocs import SIGNED_ROUTE
 from scanseal.service.bodies import GrantBody, RevocationBody, json_body
 from scanseal.service.front import signed_headers_of
 from scanseal.service.gateway import Gateway
 
-_SIGNED: Final = {
-    "parameters": [
-        {"name": REQUEST_HEADER, "in": "header", "required": True, "schema": {"type": "string"},
-         "description": "base64url of the canonical JSON request (docs/PROTOCOL.md §2)"},
-        {"name": SIGNATURE_HEADER, "in": "header", "required": True,
-         "schema": {"type": "string"}, "description": "EIP-712 signature, 0x + 130 hex"},
-    ],
-    "security": SIGNED_SECURITY,
-}  # fmt: skip
 _BUNDLE_BODY: Final = {
     "requestBody": {
         "required": True,
@@ -179,7 +170,7 @@ async def prometheus(request: Request) -> Response:
 
 @records.post(
     "", summary="Upload a sealed envelope and its manifest; register the record",
-    response_model=Uploaded, openapi_extra={**_SIGNED, **_BUNDLE_BODY},
+    response_model=Uploaded, openapi_extra={**SIGNED_ROUTE, **_BUNDLE_BODY},
 )  # fmt: skip
 async def upload(request: Request, signed: Signed, gateway: GatewayDep, run: Run) -> Any:
     body = await read_body(request)
@@ -189,7 +180,7 @@ async def upload(request: Request, signed: Signed, gateway: GatewayDep, run: Run
 @records.get(
     "/{record}",
     summary="Fetch a record by a signed request (single-use nonce; logged on the ledger)",
-    response_class=Response, responses=_BUNDLE_REPLY, openapi_extra=_SIGNED,
+    response_class=Response, responses=_BUNDLE_REPLY, openapi_extra=SIGNED_ROUTE,
 )  # fmt: skip
 async def fetch(record: str, request: Request, signed: Signed) -> Response:
     status, media, body = await request.app.state.fetcher.answer(record, signed)
@@ -199,7 +190,7 @@ async def fetch(record: str, request: Request, signed: Signed) -> Response:
 @records.post(
     "/{record}/grants", response_model=Granted,
     summary="Publish the owner's signed grant (a re-wrapped header) and grant on chain",
-    openapi_extra={**_SIGNED, **json_body(GrantBody)},
+    openapi_extra={**SIGNED_ROUTE, **json_body(GrantBody)},
 )  # fmt: skip
 async def grant(
     record: str, request: Request, signed: Signed, gateway: GatewayDep, run: Run
@@ -211,7 +202,7 @@ async def grant(
 @records.post(
     "/{record}/revocations", response_model=Revoked,
     summary="Revoke a grantee's access (owner only); stops future releases",
-    openapi_extra={**_SIGNED, **json_body(RevocationBody)},
+    openapi_extra={**SIGNED_ROUTE, **json_body(RevocationBody)},
 )  # fmt: skip
 async def revoke(
     record: str, request: Request, signed: Signed, gateway: GatewayDep, run: Run
@@ -221,7 +212,7 @@ async def revoke(
 
 
 @records.get(
-    "/{record}/header", response_class=Response, openapi_extra=_SIGNED,
+    "/{record}/header", response_class=Response, openapi_extra=SIGNED_ROUTE,
     responses={200: {"content": {"application/octet-stream": {}},
                      "description": "the envelope header (no payload)"}},
     summary="The envelope header, for its owner to re-wrap for a grantee (signed as a grant)",
@@ -232,7 +223,7 @@ async def header(record: str, signed: Signed, gateway: GatewayDep, run: Run) -> 
 
 
 @records.get(
-    "/{record}/audit", response_model=list[AuditLine], openapi_extra=_SIGNED,
+    "/{record}/audit", response_model=list[AuditLine], openapi_extra=SIGNED_ROUTE,
     summary="The record's audit trail (owner, grantees, auditors)",
 )  # fmt: skip
 async def audit(record: str, signed: Signed, gateway: GatewayDep, run: Run) -> Any:
@@ -248,7 +239,7 @@ async def verify(record: str, gateway: GatewayDep, run: Run) -> Any:
 
 
 @inbox.get(
-    "/inbox", response_model=InboxPage, openapi_extra=_SIGNED,
+    "/inbox", response_model=InboxPage, openapi_extra=SIGNED_ROUTE,
     summary="Records granted to the caller after a cursor (the signed record)",
 )  # fmt: skip
 async def inbox_page(signed: Signed, gateway: GatewayDep, run: Run, after: int = 0) -> Any:

@@ -18,9 +18,10 @@ from scanseal.service._http import MAX_JSON_BODY, read_body
 from scanseal.service._requests import read_all as _read
 from scanseal.service._requests import receipt_json as _receipt_json
 from scanseal.service._requests import record_bytes as _record_bytes
+from scanseal.service.apidocs import SIGNED_ROUTE
 from scanseal.service.bodies import StudyManifestBody, json_body
 from scanseal.service.gateway import Gateway
-from scanseal.service.routes import _SIGNED, GatewayDep, Run, Signed
+from scanseal.service.routes import GatewayDep, Run, Signed
 from scanseal.storage import cid_of
 from scanseal.transfer.records import cid_bytes
 from scanseal.transfer.study_records import register_study
@@ -65,7 +66,7 @@ def show(gateway: Gateway, study: str) -> dict[str, Any]:
 
 @studies.post(
     "", summary="Register a study manifest (its uploader's signed request)",
-    openapi_extra={**_SIGNED, **json_body(StudyManifestBody)},
+    openapi_extra={**SIGNED_ROUTE, **json_body(StudyManifestBody)},
 )  # fmt: skip
 async def post_study(request: Request, signed: Signed, gateway: GatewayDep, run: Run) -> Any:
     body = await read_body(request, MAX_JSON_BODY)
