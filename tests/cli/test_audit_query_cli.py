@@ -277,6 +277,7 @@ def test_query_times_read_iso_dates_and_spans():
         {"cursor": "not-a-cursor"},
         {"limit": 501},
         {"records": ["not a cid"]},
+        {"records": []},
         {"colour": "blue"},
     ],
 )

@@ -100,6 +100,8 @@ def _records(reader: Reader) -> list[str]:
     value = reader.value("records")
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         reader.fail("records", "must be a list of manifest CIDs")
+    if not value:  # an empty list would select nothing; left out, it means any record
+        reader.fail("records", "names no record (leave it out to query every record)")
     if len(value) > MAX_RECORDS:
         reader.fail("records", f"names more than {MAX_RECORDS} records")
     for cid in value:
