@@ -3,14 +3,15 @@
 ``send`` takes files and directories (walked recursively), groups the instances by Study
 Instance UID, sends each at most once (``transfer.study``'s send log in ``--workdir``) and says
 what became of each instance and of each study. ``inbox`` lists the studies shared with the
-caller (``transfer.catalogue``); ``fetch``, ``grant`` and ``revoke`` take record CIDs as before,
-or Study Instance UIDs, resolved there to the study's instance records.
+caller (``transfer.catalogue``); ``fetch`` takes record CIDs as before, or Study Instance UIDs,
+resolved there to the study's instance records; ``grant`` and ``revoke`` of a Study Instance UID
+act on its study record at the gateway (one ledger transaction for the whole study).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -345,14 +346,16 @@ def grant(
 ) -> None:
     """Re-wrap a record's key for one more recipient and grant access on the ledger.
 
-    For a study: each of its instance records that you own."""
+    For a study: its study record, one ledger transaction that opens every instance it lists
+    (each instance's key is re-wrapped); a study sent without one (not all of it arrived):
+    each of its instance records that you own."""
     card = IdentityCard.load(to)
     with connect(gateway, ca, as_name) as client:
-        for cid in _targets(client, record):
-            answer = client.grant(cid, card)
-            _out.print(
-                f"granted {card.name} ({card.address}) on {cid}; grant {answer['grant_cid']}"
-            )
+        _each(
+            client, record, f"granted {card.name} ({card.address})",
+            lambda study: _transactions(client.grant_study(study, card)),
+            lambda cid: f"; grant {client.grant(cid, card)['grant_cid']}",
+        )  # fmt: skip
 
 
 def revoke(
@@ -366,12 +369,45 @@ def revoke(
 ) -> None:
     """Stop future releases of a record to a grantee (what it downloaded stays with it).
 
-    For a study: each of its instance records that you own."""
+    For a study: its study record (one ledger transaction), and the grantee's own grants on
+    its instances if it holds any; a study sent without one: each instance record you own."""
     address = IdentityCard.load(Path(grantee)).address if Path(grantee).is_file() else grantee
     with connect(gateway, ca, as_name) as client:
-        for cid in _targets(client, record):
+
+        def whole(study: str) -> int:
+            return _transactions(client.revoke_study(study, address))
+
+        def one(cid: str) -> str:
             client.revoke(cid, address)
-            _out.print(f"revoked {address} on {cid}")
+            return ""
+
+        _each(client, record, f"revoked {address}", whole, one)
+
+
+def _transactions(answer: dict[str, Any]) -> int:
+    """How many ledger writes a study grant or revocation made (none: it held already)."""
+    return (answer.get("ledger") is not None) + int(answer.get("instances_revoked", 0))
+
+
+def _each(
+    client: GatewayClient,
+    record: str,
+    done: str,
+    on_study: Callable[[str], int],
+    on_record: Callable[[str], str],
+) -> None:
+    """Act on the study records of the study ``record`` names (``on_study``: the ledger
+    writes it made), or, for a record or a study without a study record at this gateway, on
+    each record the caller owns (``on_record``: the rest of its line)."""
+    found = client.studies_of(record) if is_study_uid(record) else []
+    for entry in found:
+        writes = on_study(str(entry["study"]))
+        _out.print(f"{done} on study {record}: study record {entry['study']}, "
+                   f"{entry['instances']} instance(s); {writes} ledger transaction(s)")  # fmt: skip
+    if found:
+        return
+    for cid in _targets(client, record):
+        _out.print(f"{done} on {cid}{on_record(cid)}", markup=False)
 
 
 def _targets(client: GatewayClient, record: str) -> Iterable[str]:
