@@ -11,7 +11,10 @@ act on its study record at the gateway (one ledger transaction for the whole stu
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -42,7 +45,7 @@ if TYPE_CHECKING:  # the client pulls in httpx: import it only when talking to a
 
     from scanseal.client import GatewayClient
     from scanseal.transfer import OpenedFile
-    from scanseal.transfer.study import StudySender, StudyTally
+    from scanseal.transfer.study import Sent, StudySender, StudyTally
 
 _out = Console(markup=False, highlight=False, soft_wrap=True)
 _err = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
@@ -127,36 +130,65 @@ class _Bar:
 def _send_each(
     sender: StudySender, files: list[Path], bar: _Bar, unread: list[ScanSealError]
 ) -> list[StudyTally]:
-    """Ingest and send each file in turn (then let it go); one tally per study, in the order
-    met. A file ingest refuses goes to ``unread``, naming it; a gateway that stops answering
-    ends the whole send (the next instance would meet the same)."""
-    from scanseal.transfer.study import Instance, StudyTally
+    """Ingest and seal each file in turn while the ones before it upload (at most
+    ``UPLOADS_IN_FLIGHT``), then let it go; one tally per study, in the order met, and each
+    instance's line in file order. A file ingest refuses goes to ``unread``, naming it; a
+    gateway that stops answering ends the whole send (the next instance would meet the same)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from scanseal.transfer.study import UPLOADS_IN_FLIGHT, Instance, StudyTally
 
     tallies: dict[str | None, StudyTally] = {}
-    for path in files:
-        try:
-            instance = Instance.read(path)
+    in_flight: deque[_Upload] = deque()
+    with ThreadPoolExecutor(UPLOADS_IN_FLIGHT, thread_name_prefix="upload") as uploads:
+        for path in files:
+            try:
+                instance = Instance.read(path)
+            except ScanSealError as error:
+                unread.append(_named(path, error))
+                bar.finish(path.stat().st_size)
+                continue
             tally = tallies.setdefault(instance.study, StudyTally(instance.study))
             try:
-                sent = sender.send(instance, progress=bar.advance)
+                ready = sender.prepare(instance, progress=bar.advance)
             except GatewayUnavailable:
                 raise
             except ScanSealError as error:
                 tally.failed.append((path, error))
+                bar.finish(path.stat().st_size)
                 continue
+            in_flight.append(_Upload(path, tally, uploads.submit(sender.finish, ready)))
+            while len(in_flight) > UPLOADS_IN_FLIGHT:
+                in_flight.popleft().collect(bar)
+        while in_flight:
+            in_flight.popleft().collect(bar)
+    return list(tallies.values())
+
+
+@dataclass
+class _Upload:
+    """An instance sealed and handed to an upload thread, collected in file order."""
+
+    path: Path
+    tally: StudyTally
+    future: Future[Sent]
+
+    def collect(self, bar: _Bar) -> None:
+        """Wait for the upload; its line, or its failure in the study's tally."""
+        try:
+            sent = self.future.result()
         except GatewayUnavailable:
             raise
         except ScanSealError as error:
-            unread.append(_named(path, error))
-            continue
+            self.tally.failed.append((self.path, error))
+            return
         finally:
-            bar.finish(path.stat().st_size)
-        tally.add(sent)
+            bar.finish(self.path.stat().st_size)
+        self.tally.add(sent)
         if sent.manifest is not None:
-            warn_if_flagged(sent.manifest, path.name)
+            warn_if_flagged(sent.manifest, self.path.name)
         again = "  (already sent)" if sent.skipped else ""
-        _out.print(f"{path.name}  record {sent.record}{again}", markup=False)
-    return list(tallies.values())
+        _out.print(f"{self.path.name}  record {sent.record}{again}", markup=False)
 
 
 def _summarize(sender: StudySender, tally: StudyTally) -> None:
