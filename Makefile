@@ -197,7 +197,7 @@ bench-dicom: install-dev
 # STUDY_ARGS passes options, e.g. `make bench-study STUDY_ARGS="--large 0"`.
 STUDY_ARGS ?=
 bench-study: install-dev
-	$(BIN)/python bench/study_speed.py $(STUDY_ARGS)
+	$(BIN)/python bench/study_speed.py --results docs/RESULTS.md $(STUDY_ARGS)
 
 # Soak: 200 concurrent clients mixing uploads and fetches against a real gateway for 10 minutes;
 # fails on any 5xx or lost record, reports throughput, latency and the gateway's RSS growth. Needs

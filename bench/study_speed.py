@@ -35,6 +35,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dicom import machine
+from evaluation._common import replace_section
 from evaluation._systems import PASSPHRASE, Gateway, Servers, ct_study
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -155,6 +156,77 @@ def run(images: int, large: int, large_side: int, work: Path) -> dict[str, Any]:
     return result
 
 
+SECTION = "## Study send and fetch"
+TARGET_S, TARGET_RATIO, TARGET_RSS_MIB = 4.0, 6.0, 300.0
+PIPELINE_NOTE = (
+    "The send pipelines: it seals instance k+1 while instances k and k−1 upload "
+    "(`transfer.study.UPLOADS_IN_FLIGHT` = 2). Measured once beside the sequential send it "
+    "replaced, 40 images each, back to back on 2026-12-03 15:07–15:09 UTC under load 8.4 on 2 "
+    "cores: send 18.9 s sequential, 13.2 s pipelined."
+)
+
+
+def _rows(label: str, study: dict[str, Any]) -> list[list[str]]:
+    ours, plain_https = study["scanseal"], study["plain_https"]
+    ratio = ours["total_s"] / plain_https["total_s"]
+    cli, gateway = (" / ".join(f"{ours[p][k]:.0f}" for p in ("send", "fetch"))
+                    for k in ("cli_peak_rss_mib", "gateway_peak_rss_mib"))  # fmt: skip
+    return [
+        [label, "plain HTTPS", f"{plain_https['send_s']:.2f}", f"{plain_https['fetch_s']:.2f}",
+         f"{plain_https['total_s']:.2f}", "1", "–", "–"],
+        [label, "ScanSeal", f"{ours['send']['seconds']:.2f}", f"{ours['fetch']['seconds']:.2f}",
+         f"{ours['total_s']:.2f}", f"{ratio:.1f}", cli, gateway],
+    ]  # fmt: skip
+
+
+def section(report: dict[str, Any]) -> str:
+    """The RESULTS.md section of one run of this bench."""
+    from evaluation._common import table, verdict
+
+    small = {"scanseal": report["scanseal"], "plain_https": report["plain_https"]}
+    rows = _rows(f"{report['study']['images']} × 512²", small)
+    large = report.get("large")
+    if large:
+        rows += _rows(f"{large['images']} × {large['side']}²", large)
+    total, ratio = report["scanseal"]["total_s"], report["ratio"]
+    readings = [
+        f"* the {report['study']['images']}-image study sent and fetched in ≤ {TARGET_S:.0f} s: "
+        f"{verdict(total <= TARGET_S)} ({total:.1f} s)",
+        f"* ≤ {TARGET_RATIO:.0f}× plain HTTPS in the same run: {verdict(ratio <= TARGET_RATIO)} "
+        f"({ratio:.1f}×)",
+    ]
+    if large:
+        peaks = [large["scanseal"][p][k] for p in ("send", "fetch")
+                 for k in ("cli_peak_rss_mib", "gateway_peak_rss_mib")]  # fmt: skip
+        readings.append(
+            f"* the {large['images']}-instance study with peak RSS ≤ {TARGET_RSS_MIB:.0f} MB per "
+            f"process: {verdict(max(peaks) * 1.048576 <= TARGET_RSS_MIB)} (largest "
+            f"{max(peaks):.0f} MiB; the gateway started at "
+            f"{report['gateway_start_rss_mib']:.0f} MiB)"
+        )
+    load = "/".join(f"{x:.1f}" for x in report["load_average_start"])
+    load_end = "/".join(f"{x:.1f}" for x in report["load_average_end"])
+    header = ["study", "system", "send (s)", "fetch (s)", "total (s)", "× plain HTTPS",
+              "CLI peak RSS send / fetch (MiB)", "gateway peak RSS send / fetch (MiB)"]  # fmt: skip
+    return "\n".join([
+        SECTION, "",
+        f"Written by `{report['command']}` (`make bench-study`, with `--results`), not by "
+        f"`make bench`; run {report['date']}, load average (1/5/15 min) {load} before, "
+        f"{load_end} after, on {report['machine']['nproc']} cores ({report['machine']['cpu']}), "
+        "shared with other work, so the times overstate a quiet machine. "
+        "`scanseal send DIR` and `scanseal fetch STUDY -o DIR` run as child processes (start-up "
+        "included) against `scanseal serve` over TLS, "
+        f"{report['ledger'].split(',')[0]} ledger, embedded chain and block store; the tamper "
+        "screen runs once per instance, at the sender; every fetched file is compared with its "
+        "source. Plain HTTPS: each file PUT to and GET back from an HTTPS server on 127.0.0.1 "
+        "(one connection). Peak RSS: the CLI's `ru_maxrss`, the gateway's `VmHWM` reset before "
+        "each command.",
+        "",
+        table(header, rows, "llrrrrrr").rstrip(), "",
+        "Reading:", "", *readings, "", PIPELINE_NOTE, "",
+    ])  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=100)
@@ -162,7 +234,16 @@ def main() -> None:
     parser.add_argument("--large-size", type=int, default=512)
     parser.add_argument("--work", type=Path, default=None, help="Scratch directory (kept).")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "out" / "study_speed.json")
+    parser.add_argument("--results", type=Path, help="write the study section of this RESULTS.md")
+    parser.add_argument(
+        "--render-only", action="store_true", help="write --results from --json, measuring nothing"
+    )
     args = parser.parse_args()
+    if args.render_only:
+        if args.results is None:
+            parser.error("--render-only writes --results")
+        replace_section(args.results, SECTION, section(json.loads(args.json.read_text("utf-8"))))
+        return
     if not 16 <= args.large_size <= 512:
         parser.error("--large-size is a slice side from 16 to 512")
     header: dict[str, Any] = {
@@ -183,6 +264,8 @@ def main() -> None:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(header, indent=2) + "\n", "utf-8")
     print(json.dumps(header, indent=2))
+    if args.results is not None:
+        replace_section(args.results, SECTION, section(header))
 
 
 if __name__ == "__main__":
