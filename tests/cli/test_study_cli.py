@@ -113,6 +113,8 @@ def test_send_a_directory_by_study_then_again_sends_nothing(run, world, gateway,
     assert again.out.count("(already sent)") == count
     assert summary(first, len(first_paths), 0, len(first_paths)) in again.out.splitlines()
     assert records(world) == before + count
+    registered = [x for x in lines if " registered as study " in x]
+    assert [x for x in again.out.splitlines() if " registered as study " in x] == registered
     other = send(run, world, first_paths[0], workdir=tmp_path / "out", to="novak")
     assert "(already sent)" not in other.out  # to someone else: a send of its own
     assert records(world) == before + count + 1

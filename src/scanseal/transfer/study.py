@@ -37,7 +37,7 @@ from scanseal.integrity.pixels import pixel_digest
 from scanseal.storage import cid_of
 from scanseal.transfer.local import Progress, SealedFile
 from scanseal.transfer.manifest import Manifest
-from scanseal.transfer.study_manifest import StudyManifest
+from scanseal.transfer.study_manifest import StudyManifest, study_uid_digest
 from scanseal.transfer.upload import seal_for_upload, with_self
 
 UPLOADS_IN_FLIGHT: Final = 2
@@ -222,16 +222,33 @@ class StudySender:
     def seal_study(self, study_uid: str, records: Sequence[str]) -> tuple[Path, str]:
         """Sign the study manifest of ``records`` (docs/FORMAT.md §7), write it as
         ``WORKDIR/study-<first 16 hex of its UID digest>.json`` and register it with the
-        gateway as one ledger record; its path and its study record's CID."""
-        manifest = StudyManifest.build(
-            study_uid, records, self.uploader.name, self.uploader.address, int(time.time())
-        ).signed_by(self.uploader.sign)
-        path = self.workdir / f"study-{manifest.study_uid_sha256.hex()[:16]}.json"
-        partial = path.with_name(path.name + ".partial")
-        partial.write_text(manifest.to_json(), "utf-8")
-        partial.replace(path)
+        gateway as one ledger record; its path and its study record's CID. The manifest a
+        send of the same study wrote there before is kept when it lists the same records (a
+        send run again registers nothing new, and grants of that study record still hold)."""
+        path = self.workdir / f"study-{study_uid_digest(study_uid).hex()[:16]}.json"
+        manifest = self._sealed_before(path, study_uid, records)
+        if manifest is None:
+            manifest = StudyManifest.build(
+                study_uid, records, self.uploader.name, self.uploader.address, int(time.time())
+            ).signed_by(self.uploader.sign)
+            partial = path.with_name(path.name + ".partial")
+            partial.write_text(manifest.to_json(), "utf-8")
+            partial.replace(path)
         answer = self.gateway.register_study(manifest)
         return path, str(answer["study_cid"])
+
+    def _sealed_before(
+        self, path: Path, study_uid: str, records: Sequence[str]
+    ) -> StudyManifest | None:
+        """The manifest at ``path`` if this uploader signed it for exactly these records of
+        this study; None when there is none or it is another (it is then replaced)."""
+        try:
+            held = StudyManifest.from_bytes(path.read_bytes())
+            held.verify(study_uid)
+        except (OSError, ScanSealError):
+            return None
+        same = held.instances == tuple(sorted(set(records)))
+        return held if same and held.uploader_address == self.uploader.address else None
 
     def _envelope_name(self, instance: Instance) -> str:
         """``NAME`` of the source file, or ``NAME-2``, ``NAME-3``… when a file of the same
