@@ -49,6 +49,9 @@ if TYPE_CHECKING:  # the client pulls in httpx: import it only when talking to a
 
 _out = Console(markup=False, highlight=False, soft_wrap=True)
 _err = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
+FETCHES_AHEAD = 2
+"""Records ``fetch STUDY`` downloads ahead while it opens one (the gateway answers fetches on
+two threads)."""
 
 
 def send(
@@ -313,17 +316,37 @@ class _OpenWhileDescribing:
     to describe it and again to write it."""
 
     def __init__(self, client: GatewayClient, studies: list[str], output: Path) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
         self.client, self.url = client, client.url
         self.studies, self.output = set(studies), output
         self.opened: set[str] = set()
+        self._pool = ThreadPoolExecutor(FETCHES_AHEAD, thread_name_prefix="fetch")
+        self._upcoming: deque[str] = deque()
+        self._bundles: dict[str, Future[bytes]] = {}
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
     def inbox(self, after: int = 0) -> dict[str, Any]:
         return self.client.inbox(after)
 
+    def will_describe(self, records: list[str]) -> None:
+        """The catalogue's next records, in order: fetch up to FETCHES_AHEAD of them ahead."""
+        self._upcoming = deque(records)
+        self._fetch_ahead()
+
+    def _fetch_ahead(self) -> None:
+        while len(self._bundles) < FETCHES_AHEAD and self._upcoming:
+            record = self._upcoming.popleft()
+            self._bundles[record] = self._pool.submit(self.client.fetch_bundle, record)
+
     def describe(self, record: str) -> Described:
         from scanseal.client import open_bundle
 
-        bundle = self.client.fetch_bundle(record)
+        ahead = self._bundles.pop(record, None)
+        self._fetch_ahead()  # the next ones download while this one is opened
+        bundle = self.client.fetch_bundle(record) if ahead is None else ahead.result()
         entry = self.client.describe_bundle(bundle, record)
         target = study_path(self.output, entry)
         if entry.study in self.studies and not already_fetched(target, entry):
@@ -346,24 +369,36 @@ def _fetch_studies(client: GatewayClient, studies: list[str], output: Path) -> l
         raise InvalidInput(f"{output} is not a directory: a study is fetched into one")
     paths: list[Path] = []
     via = _OpenWhileDescribing(client, studies, output)
-    for study in studies:
-        entries = study_records(client, study, owned=False, via=via)
-        kept = 0
-        with study_bars() as p:
-            task = p.add_task(f"fetching study {study}", total=len(entries))
-            for entry in entries:
-                target = study_path(output, entry)
-                if entry.record in via.opened:
-                    pass  # opened while the catalogue described it
-                elif already_fetched(target, entry):
-                    kept += 1
-                else:
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    _opened(client.fetch(entry.record, target), entry, target)
-                paths.append(target)
-                p.advance(task, 1)
-        _out.print(f"study {study}: {len(entries)} instance(s), {len(entries) - kept} fetched, "
-                   f"{kept} already here -> {output / study}", markup=False)  # fmt: skip
+    try:
+        for study in studies:
+            paths += _fetch_study(client, study, output, via)
+    finally:
+        via.close()
+    return paths
+
+
+def _fetch_study(
+    client: GatewayClient, study: str, output: Path, via: _OpenWhileDescribing
+) -> list[Path]:
+    """One study into ``output``: what the catalogue opened while describing, then the rest."""
+    paths: list[Path] = []
+    entries = study_records(client, study, owned=False, via=via)
+    kept = 0
+    with study_bars() as p:
+        task = p.add_task(f"fetching study {study}", total=len(entries))
+        for entry in entries:
+            target = study_path(output, entry)
+            if entry.record in via.opened:
+                pass  # opened while the catalogue described it
+            elif already_fetched(target, entry):
+                kept += 1
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                _opened(client.fetch(entry.record, target), entry, target)
+            paths.append(target)
+            p.advance(task, 1)
+    _out.print(f"study {study}: {len(entries)} instance(s), {len(entries) - kept} fetched, "
+               f"{kept} already here -> {output / study}", markup=False)  # fmt: skip
     return paths
 
 
