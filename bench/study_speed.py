@@ -164,7 +164,7 @@ PIPELINE_NOTE = (
     "replaced, 40 images each, back to back on 2026-12-03 15:07–15:09 UTC under load 8.4 on 2 "
     "cores: send 18.9 s sequential, 13.2 s pipelined. `fetch STUDY` downloads two records "
     "ahead while it opens one (`_cli/studies.py` `FETCHES_AHEAD`): two pairs of runs, 40 "
-    "images, 2026-12-03 15:50–15:53 UTC under load 5.6: fetch 4.91 and 4.59 s without, 4.52 "
+    "images, 2026-12-03 15:49–15:51 UTC under load 5.6: fetch 4.91 and 4.59 s without, 4.52 "
     "and 3.81 s with."
 )
 
