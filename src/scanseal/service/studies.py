@@ -34,7 +34,7 @@ from scanseal.service._requests import receipt_json as _receipt_json
 from scanseal.service._requests import record_bytes as _record_bytes
 from scanseal.service._study_index import StudyRow
 from scanseal.service.gateway import Gateway
-from scanseal.service.routes import GatewayDep, Run, Signed
+from scanseal.service.routes import _SIGNED, GatewayDep, Run, Signed
 from scanseal.storage import cid_of
 from scanseal.transfer.grants import MAX_GRANT, Grant
 from scanseal.transfer.records import cid_bytes
@@ -184,12 +184,20 @@ def revoke(gateway: Gateway, study: str, headers: Headers, body: bytes) -> dict[
             "ledger": None if receipt is None else _receipt_json(receipt)}  # fmt: skip
 
 
-@studies.get("", summary="The caller's study records of one study (by its UID's digest)")
+@studies.get(
+    "",
+    summary="The caller's study records of one study (by its UID's digest)",
+    openapi_extra=_SIGNED,
+)
 async def find_studies(uid_sha256: str, signed: Signed, gateway: GatewayDep, run: Run) -> Any:
     return await run("study", lambda: find(gateway, uid_sha256, signed))
 
 
-@studies.post("/{study}/grants", summary="Grant a whole study (owner's grant objects; one tx)")
+@studies.post(
+    "/{study}/grants",
+    summary="Grant a whole study (owner's grant objects; one tx)",
+    openapi_extra=_SIGNED,
+)
 async def grant_study(
     study: str, request: Request, signed: Signed, gateway: GatewayDep, run: Run
 ) -> Any:
@@ -197,7 +205,11 @@ async def grant_study(
     return await run("grant", lambda: grant(gateway, study, signed, body))
 
 
-@studies.post("/{study}/revocations", summary="Revoke a whole study for a grantee (owner)")
+@studies.post(
+    "/{study}/revocations",
+    summary="Revoke a whole study for a grantee (owner)",
+    openapi_extra=_SIGNED,
+)
 async def revoke_study(
     study: str, request: Request, signed: Signed, gateway: GatewayDep, run: Run
 ) -> Any:
@@ -205,7 +217,11 @@ async def revoke_study(
     return await run("revoke", lambda: revoke(gateway, study, signed, body))
 
 
-@studies.post("", summary="Register a study manifest (its uploader's signed request)")
+@studies.post(
+    "",
+    summary="Register a study manifest (its uploader's signed request)",
+    openapi_extra=_SIGNED,
+)
 async def post_study(request: Request, signed: Signed, gateway: GatewayDep, run: Run) -> Any:
     body = await read_body(request, MAX_JSON_BODY)
     return await run("study", lambda: register(gateway, signed, body))
