@@ -5,18 +5,20 @@
 
 What a user runs, timed from outside: ``scanseal send DIR`` (seal, screen, upload and register
 each instance, then the study record) and ``scanseal fetch STUDY -o DIR`` (inbox, signed
-fetch, every check, decrypt) as child processes against a real ``scanseal serve`` over TLS
-(batched ledger, embedded chain and block store, tamper screen ``flag``: each instance is
-screened once, by the sender; nothing screens it again). The baseline is plain HTTPS of the
-same files in the same run: each PUT to and GET back from an HTTPS server on 127.0.0.1
-(bench/evaluation/_plain_server.py), one connection, no signature, no chain. The study is
-512×512 16-bit CT slices of one series (bench/evaluation/_systems.py ``ct_study``).
+fetch, every check, decrypt), then ``grant STUDY`` and ``revoke STUDY`` for another reader (one
+ledger transaction each, the keys of every instance re-wrapped) as child processes against a
+real ``scanseal serve`` over TLS (batched ledger, embedded chain and block store, tamper screen
+``flag``: each instance is screened once, by the sender; nothing screens it again). The
+baseline is plain HTTPS of the same files in the same run: each PUT to and GET back from an
+HTTPS server on 127.0.0.1 (bench/evaluation/_plain_server.py), one connection, no signature,
+no chain. The study is 512×512 16-bit CT slices of one series (bench/evaluation/_systems.py
+``ct_study``).
 
 Each CLI child's peak RSS is its ``ru_maxrss`` (``os.wait4``); the gateway's is its
 ``VmHWM`` from /proc, reset (``clear_refs`` 5) before each command, so each phase reports the
 gateway's peak during that command alone. ``--large N`` (0: skip) sends and fetches a second
 study of N instances the same way (``--large-size``: its slices' side) to show that memory
-stays bounded by one instance, not by the study. Every fetched file is compared byte for byte
+stays bounded by a few instances, not by the study. Every fetched file is compared byte for byte
 with its source. The machine is shared: the JSON records the load average at start and end.
 """
 
@@ -125,7 +127,12 @@ def through_scanseal(gateway: Gateway, study: list[Path], work: Path) -> dict[st
         target = out / uid / ds.SeriesInstanceUID / f"{ds.SOPInstanceUID}.dcm"
         if target.read_bytes() != path.read_bytes():
             raise RuntimeError(f"fetched {target} differs from {path}")
-    phases = {"send": send, "fetch": fetch}
+    other = str(gateway.home / "members" / "reader1.json")
+    grant = cli(gateway, "grant", uid, "--to", other, "--as", "sender")
+    revoke = cli(gateway, "revoke", uid, "--from", other, "--as", "sender")
+    if "; 1 ledger transaction(s)" not in grant["output"] + revoke["output"]:
+        raise RuntimeError(f"the study grant was not one transaction: {grant['output'][-300:]}")
+    phases = {"send": send, "fetch": fetch, "grant": grant, "revoke": revoke}
     for phase in phases.values():
         del phase["output"]
     total = send["seconds"] + fetch["seconds"]
@@ -136,7 +143,7 @@ def run(images: int, large: int, large_side: int, work: Path) -> dict[str, Any]:
     result: dict[str, Any] = {}
     with Servers(work / "servers") as servers:
         url = servers.plain_https()
-        gateway = servers.gateway("gateway", "batched", ipfs=None)
+        gateway = servers.gateway("gateway", "batched", ipfs=None, readers=2)
         result["gateway_start_rss_mib"] = round(peak_kib(gateway.process.pid) / 1024, 1)
         study = ct_study(work / "study", images)
         result["study"] = {"images": images, "bytes": sum(p.stat().st_size for p in study)}
@@ -215,6 +222,13 @@ def section(report: dict[str, Any]) -> str:
             f"{max(peaks):.0f} MiB; the gateway started at "
             f"{report['gateway_start_rss_mib']:.0f} MiB)"
         )
+    for label, study in (("", report["scanseal"]), ("large ", (large or {}).get("scanseal"))):
+        if study and "grant" in study:
+            readings.append(
+                f"* `grant STUDY` / `revoke STUDY` of the {label}study for another reader: "
+                f"{study['grant']['seconds']:.1f} s / {study['revoke']['seconds']:.1f} s, one "
+                "ledger transaction each"
+            )
     load = "/".join(f"{x:.1f}" for x in report["load_average_start"])
     load_end = "/".join(f"{x:.1f}" for x in report["load_average_end"])
     header = ["study", "system", "send (s)", "fetch (s)", "total (s)", "× plain HTTPS",

@@ -150,8 +150,12 @@ def grant(gateway: Gateway, study: str, headers: Headers, body: bytes) -> dict[s
         if missing:
             raise InvalidInput(f"the study grant has no grant object for {len(missing)} "
                                f"instance(s) the grantee cannot open: {missing[0]}")  # fmt: skip
-        for one, grant_cid in issued:  # held before the chain grant, as for one record
-            gateway.hold_grant(one, grant_cid)
+        card = gateway.ledger.identity_of(grantee)
+        if any(one.grantee_card_sha256 != card for one, _cid in issued):
+            raise InvalidInput(f"{grantee} is not registered with the card the grants name")
+        # held and announced before the chain grant, as for one record (gateway.hold_grant)
+        gateway.state.set_grants([(one.record, grantee, cid) for one, cid in issued])
+        gateway.inbox.add_records([one.record for one, _cid in issued], grantee)
         return gateway.records.grant(cid_bytes(study), grantee)
 
     gateway.audit_index.touch(cid_bytes(study))
