@@ -128,10 +128,11 @@ class StudyAccess:
         through: None when ``account`` may read it on its own or no study of the instance's
         ``owner`` lists it; else the first such study granted to ``account``, else the first
         whose grant was revoked (so the denial says ``revoked``), else None."""
-        if self._ledger.has_access(record_bytes(instance), account):
+        studies = self.index.holding(instance, owner)  # none: nothing to ask the ledger
+        if not studies or self._ledger.has_access(record_bytes(instance), account):
             return None
         revoked = None
-        for study in self.index.holding(instance, owner):
+        for study in studies:
             binary = record_bytes(study)
             if self._ledger.has_access(binary, account):
                 return binary
