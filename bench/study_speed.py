@@ -222,10 +222,13 @@ def section(report: dict[str, Any]) -> str:
             f"{max(peaks):.0f} MiB; the gateway started at "
             f"{report['gateway_start_rss_mib']:.0f} MiB)"
         )
-    for label, study in (("", report["scanseal"]), ("large ", (large or {}).get("scanseal"))):
-        if study and "grant" in study:
+    sizes = [(report["study"]["images"], report["scanseal"])]
+    sizes += [(large["images"], large["scanseal"])] if large else []
+    for images, study in sizes:
+        if "grant" in study:
             readings.append(
-                f"* `grant STUDY` / `revoke STUDY` of the {label}study for another reader: "
+                f"* `grant STUDY` / `revoke STUDY` of the {images}-instance study for another "
+                "reader, start-up included: "
                 f"{study['grant']['seconds']:.1f} s / {study['revoke']['seconds']:.1f} s, one "
                 "ledger transaction each"
             )

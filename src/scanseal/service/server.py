@@ -306,7 +306,7 @@ def _tune_allocator() -> None:
     mappings of their own, returned to the system when freed. glibc would otherwise raise its
     mmap threshold to the largest block freed and serve later ones from its per-thread heaps,
     which keep what they grew to: answering the fetches of a 2,000-instance study, a gateway
-    peaked at 564 MiB, and at 319 MiB with the threshold fixed (a 300-instance study: 395
+    peaked at 564 MiB, and at about 320 MiB with the threshold fixed (a 300-instance study: 395
     against 273 MiB; bench/study_speed.py). Nothing to do on another C library."""
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
