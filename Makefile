@@ -6,7 +6,7 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
 .PHONY: demo test lint typecheck unit bench clean install install-dev ipfs-tools bench-storage
 .PHONY: install-contracts contracts bench-ledger bench-gateway security dicom-tools bench-dicom
-.PHONY: bench-detect train test-train fuzz detect-data detect-unseen detect-threshold soak slither apidocs
+.PHONY: bench-study bench-detect train test-train fuzz detect-data detect-unseen detect-threshold soak slither apidocs
 .PHONY: browser-tools console-assets console-tools
 
 $(BIN)/python:
@@ -191,6 +191,13 @@ unit: console-tools
 # C-STORE to sealed-and-registered throughput and a 200-instance CT series.
 bench-dicom: install-dev
 	$(BIN)/python bench/dicom.py
+
+# A 100-image CT study sent and fetched through `scanseal send`/`fetch` beside plain HTTPS of the
+# same files, then a 2,000-instance study with each process's peak RSS (bench/out/study_speed.json).
+# STUDY_ARGS passes options, e.g. `make bench-study STUDY_ARGS="--large 0"`.
+STUDY_ARGS ?=
+bench-study: install-dev
+	$(BIN)/python bench/study_speed.py --results docs/RESULTS.md $(STUDY_ARGS)
 
 # Soak: 200 concurrent clients mixing uploads and fetches against a real gateway for 10 minutes;
 # fails on any 5xx or lost record, reports throughput, latency and the gateway's RSS growth. Needs

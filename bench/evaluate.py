@@ -272,9 +272,9 @@ def render(outcomes: list[Outcome], target: Path, figures: Path, command: str) -
     (target / "RESULTS.md").write_text(text, "utf-8")
 
 
-KEPT_HEADINGS = ("## Fuzzing", "## Soak")
-"""Sections other commands write into RESULTS.md (``make fuzz``, ``make soak``); rendering
-keeps them."""
+KEPT_HEADINGS = ("## Study send and fetch", "## Fuzzing", "## Soak")
+"""Sections other commands write into RESULTS.md (``make bench-study``, ``make fuzz``, ``make
+soak``); rendering keeps them."""
 
 
 def kept_sections(target: Path) -> str:

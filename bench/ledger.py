@@ -73,6 +73,31 @@ def per_record(config: LedgerConfig, count: int) -> dict[str, float]:
         return {"tps": count / seconds, "gas": gas}
 
 
+def access_gas(config: LedgerConfig, pairs: int = 20) -> dict[str, float]:
+    """Gas of the access-control calls: one grantAccess, a grantAccessBatch per pair (``pairs``
+    records of a batch, each reserved by its grant), a logAccess and a logAccessVia (an
+    instance read through its study record), each an allowed read of a stored record."""
+    config = _fresh(config)
+    owner, uploader = _setup(config)
+    grantee = Account.create().address
+    with Ledger.open(config) as ledger:
+        ledger.register_identity(owner, grantee, os.urandom(32))
+        study, instance = _items(2)
+        for item in (study, instance):
+            ledger.store_record(uploader, item.cid, item.image_hash, item.h3, item.pixel_digest)
+        single = ledger.grant(owner, instance.cid, grantee).gas_used or 0
+        batch = ledger.grant_many(owner, [(item.cid, grantee) for item in _items(pairs)])
+        ledger.grant(owner, study.cid, grantee)
+        read = ledger.log_access(owner, instance.cid, grantee).receipt
+        via = ledger.log_access(owner, _items(1)[0].cid, grantee, via=study.cid).receipt
+        return {
+            "grant": single,
+            "batch_pair": (batch.gas_used or 0) / pairs,
+            "log": float(read.gas_used or 0),
+            "via": float(via.gas_used or 0),
+        }
+
+
 def per_record_vs_minimal(config: LedgerConfig, count: int, chunk: int = 100) -> dict[str, float]:
     """storeImage against the cheapest transaction, interleaved chunk by chunk on the same node,
     so that both see the same chain length and the same load from anything else running."""
@@ -174,6 +199,13 @@ def main() -> None:
         result = per_record(embedded, args.embedded_records)
         rows.append(("embedded py-evm", "per-record storeImage", f"{result['tps']:.1f} tx/s"))
         rows.append(("embedded py-evm", "gas per record, per-record", f"{result['gas']:.0f}"))
+        access = access_gas(embedded)
+        rows.append(("embedded py-evm", "gas, grantAccess (one pair)", f"{access['grant']:.0f}"))
+        rows.append(("embedded py-evm", "gas per pair, grantAccessBatch (20 pairs)",
+                     f"{access['batch_pair']:.0f}"))  # fmt: skip
+        rows.append(("embedded py-evm", "gas, logAccess (first read)", f"{access['log']:.0f}"))
+        rows.append(("embedded py-evm", "gas, logAccessVia (first read, through a study)",
+                     f"{access['via']:.0f}"))  # fmt: skip
         result = batched(embedded, args.batched // 4, args.batch_size)
         rows.append(("embedded py-evm", "batched, with proofs", f"{result['rps']:.0f} records/s"))
         with running_anvil() as url:

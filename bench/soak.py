@@ -40,6 +40,7 @@ from typing import Any
 import httpx
 from pydicom.data import get_testdata_file
 
+from evaluation._common import replace_section
 from gateway_load import ROOT, _transport, ct_slice, measured, start_gateway
 from scanseal.client import GatewayClient, open_bundle
 from scanseal.crypto.identity import Identity
@@ -363,14 +364,7 @@ def section(report: dict[str, Any]) -> str:
 
 def write_section(path: Path, report: dict[str, Any]) -> None:
     """Replace (or append) the Soak section of ``path``."""
-    text = path.read_text("utf-8")
-    start = text.find("\n" + SECTION + "\n")
-    if start < 0:
-        path.write_text(text.rstrip("\n") + "\n\n" + section(report), "utf-8")
-        return
-    end = text.find("\n## ", start + 1)
-    rest = "" if end < 0 else text[end:]
-    path.write_text(text[: start + 1] + section(report) + rest, "utf-8")
+    replace_section(path, SECTION, section(report))
 
 
 def main() -> None:

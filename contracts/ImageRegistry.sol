@@ -132,6 +132,9 @@ contract ImageRegistry {
         uint8 reason,
         address reporter
     );
+    /// @notice An access attempt on `recordId` decided through `viaId`, a record that contains
+    /// it (an instance through its study record); the AccessAttempt beside it is the decision.
+    event AccessVia(bytes32 indexed recordId, bytes32 indexed viaId, address indexed accessor);
     event BatchAnchored(
         address indexed operator, uint256 indexed index, bytes32 root, uint64 size, uint64 timestamp
     );
@@ -422,13 +425,44 @@ contract ImageRegistry {
                 revert UnknownRecord(recordId);
             }
         }
+        return _logAccess(recordId, recordId, accessor, accessType, reason);
+    }
+
+    /// @notice logAccess for a record reached through `viaId`, a record that contains it (an
+    /// instance through its study record, whose manifest lists the instance): allowed when the
+    /// accessor may open either, so one grant or revocation on the study covers its instances.
+    /// Only an admin (a gateway) reports this way: it checked that the study's manifest lists
+    /// the record and that one uploader owns both, as it checks everything it relays (an admin
+    /// may grant on any record anyway). A denial is `revoked` when either grant was revoked.
+    function logAccessVia(
+        bytes32 recordId,
+        bytes32 viaId,
+        address accessor,
+        uint8 accessType,
+        uint8 reason
+    ) external onlyAdmin returns (bool allowed) {
+        if (viaId == recordId) revert InvalidArgument(12);
+        allowed = _logAccess(recordId, viaId, accessor, accessType, reason);
+        emit AccessVia(recordId, viaId, accessor);
+    }
+
+    /// @dev Decide (unless the reporter's reason denies) and append one access attempt on
+    /// `recordId`, allowed by a grant on it or on `viaId` (`recordId` itself for logAccess).
+    function _logAccess(
+        bytes32 recordId,
+        bytes32 viaId,
+        address accessor,
+        uint8 accessType,
+        uint8 reason
+    ) private returns (bool allowed) {
         if (reason != REASON_NONE && reason < FIRST_REPORTER_REASON) revert InvalidArgument(6);
         if (reason == REASON_NONE) {
-            allowed = hasAccess(recordId, accessor);
+            allowed = hasAccess(recordId, accessor)
+                || (viaId != recordId && hasAccess(viaId, accessor));
             if (!allowed) {
-                reason = _grants[recordId][accessor] == _GRANT_REVOKED
-                    ? REASON_REVOKED
-                    : REASON_NO_GRANT;
+                bool revoked = _grants[recordId][accessor] == _GRANT_REVOKED
+                    || _grants[viaId][accessor] == _GRANT_REVOKED;
+                reason = revoked ? REASON_REVOKED : REASON_NO_GRANT;
             }
         }
         _accessLogs[recordId].push(

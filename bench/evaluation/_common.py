@@ -142,3 +142,16 @@ def last_json(text: str) -> dict[str, Any]:
 def shown_command(script: str, args: Sequence[str]) -> str:
     """The command a reader types to rerun one bench script alone."""
     return " ".join(["python", f"bench/{script}", *args])
+
+
+def replace_section(path: Path, heading: str, text: str) -> None:
+    """Replace the section of ``path`` (a RESULTS.md) under ``heading`` with ``text``, or
+    append it: how a bench outside ``make bench`` writes its kept section."""
+    page = path.read_text("utf-8")
+    start = page.find("\n" + heading + "\n")
+    if start < 0:
+        path.write_text(page.rstrip("\n") + "\n\n" + text, "utf-8")
+        return
+    end = page.find("\n## ", start + 1)
+    rest = "" if end < 0 else page[end:]
+    path.write_text(page[: start + 1] + text + rest, "utf-8")

@@ -113,6 +113,8 @@ def test_send_a_directory_by_study_then_again_sends_nothing(run, world, gateway,
     assert again.out.count("(already sent)") == count
     assert summary(first, len(first_paths), 0, len(first_paths)) in again.out.splitlines()
     assert records(world) == before + count
+    registered = [x for x in lines if " registered as study " in x]
+    assert [x for x in again.out.splitlines() if " registered as study " in x] == registered
     other = send(run, world, first_paths[0], workdir=tmp_path / "out", to="novak")
     assert "(already sent)" not in other.out  # to someone else: a send of its own
     assert records(world) == before + count + 1
@@ -237,28 +239,148 @@ def test_inbox_fetch_study_and_resume(run, world, tmp_path):
     one_error_line(stranger)
 
 
-def test_study_grant_revoke_and_audit_cover_every_instance(run, world, gateway, tmp_path):
+def head(gateway: GatewayProcess) -> int:
+    """The chain's head block (the embedded chain mines one block per transaction)."""
+    return int(httpx.get(f"{gateway.url}/v1/health").json()["chain"]["head"])
+
+
+def trail_of(gateway: GatewayProcess, world: World, record: str) -> list[dict]:
+    with GatewayClient(gateway.url, world.people["ito"]) as ito:
+        return ito.audit(record)
+
+
+def test_one_study_grant_opens_every_instance_and_one_revocation_closes_them(
+    run, world, gateway, tmp_path
+):
+    """`grant STUDY` is one ledger transaction on the study record, no grant per instance;
+    each instance fetched through it is logged for that instance as allowed; `revoke STUDY`
+    is one transaction again, and then every instance is refused and logged as revoked."""
     study, paths = study_tree(tmp_path / "study", images=1, only=3)  # a CT, an RT plan, an SR
-    assert send(run, world, tmp_path / "study", workdir=tmp_path / "out").code == 0
+    sent = send(run, world, tmp_path / "study", workdir=tmp_path / "out")
+    assert sent.code == 0, sent.err
+    instances = RECORD.findall(sent.out)
+    (line,) = [x for x in sent.out.splitlines() if "registered as study" in x]
+    study_cid = line.split()[5].rstrip(",")
+    novak = world.people["novak"].address
+
+    before = head(gateway)
     granted = run("grant", study, "--to", str(world.cards["novak"]), "--as", "ito")
     assert granted.code == 0, granted.err
-    assert granted.out.count("granted novak") == len(paths)
-    assert run("fetch", study, "-o", str(tmp_path / "n"), "--as", "novak").code == 0
-    assert len(list((tmp_path / "n").rglob("*.dcm"))) == len(paths)
-    not_owner = run("grant", study, "--to", str(world.cards["lee"]), "--as", "novak")
-    assert not_owner.code == 6  # novak owns no record of it
+    assert granted.out.splitlines() == [
+        f"granted novak ({novak}) on study {study}: study record {study_cid}, "
+        f"{len(paths)} instance(s); 1 ledger transaction(s)"
+    ]
+    assert head(gateway) == before + 1  # one transaction for the whole study
+    for record in instances:  # no grant of its own on any instance
+        assert not [e for e in trail_of(gateway, world, record) if e["action"] == "granted"
+                    and e["subject"] == novak]  # fmt: skip
+
+    out = tmp_path / "n"
+    fetched = run("fetch", study, "-o", str(out), "--as", "novak")
+    assert fetched.code == 0, fetched.err
+    for path in paths:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        assert (out / study / ds.SeriesInstanceUID / f"{ds.SOPInstanceUID}.dcm").read_bytes() == (
+            path.read_bytes()
+        )
+    for record in instances:  # each read logged for the instance itself, allowed
+        reads = [e for e in trail_of(gateway, world, record)
+                 if e["action"] == "access" and e["subject"] == novak]  # fmt: skip
+        assert [(e["allowed"], e["reason"]) for e in reads] == [(True, "none")]
+
+    before = head(gateway)
     revoked = run("revoke", study, "--from", str(world.cards["novak"]), "--as", "ito")
     assert revoked.code == 0, revoked.err
-    assert revoked.out.count("revoked") == len(paths)
-    with GatewayClient(gateway.url, world.people["novak"]) as novak:
-        for record in re.findall(r" on (b[a-z2-7]+);", granted.out):
-            with pytest.raises(Exception, match="revoked"):
-                novak.fetch(record, tmp_path / "again.dcm")
+    assert revoked.out.splitlines() == [
+        f"revoked {novak} on study {study}: study record {study_cid}, "
+        f"{len(paths)} instance(s); 1 ledger transaction(s)"
+    ]
+    assert head(gateway) == before + 1
+    with GatewayClient(gateway.url, world.people["novak"]) as as_novak:
+        for record in instances:
+            with pytest.raises(AccessDenied, match="revoked"):
+                as_novak.fetch(record, tmp_path / "again.dcm")
+        assert all(e["record"] not in instances for e in as_novak.inbox(0)["records"])
+    for record in instances:
+        reads = [e for e in trail_of(gateway, world, record)
+                 if e["action"] == "access" and e["subject"] == novak]  # fmt: skip
+        assert [(e["allowed"], e["reason"]) for e in reads] == [(True, "none"), (False, "revoked")]
+    again = run("revoke", study, "--from", str(world.cards["novak"]), "--as", "ito")
+    assert again.code == 0, again.err  # a repeated revocation changes nothing
+    assert again.out.endswith("; 0 ledger transaction(s)\n")
+
     audit = run("audit", study, "--as", "ito", "--json", "-")
     assert audit.code == 0, audit.err
     trail = json.loads(audit.out)
-    assert len({e["record"] for e in trail}) == len(paths)
-    assert {e["action"] for e in trail} >= {"stored", "granted", "revoked", "access"}
+    assert {e["record"] for e in trail} == set(instances)
+    assert {e["action"] for e in trail} >= {"stored", "granted", "access"}
+
+
+def test_a_grant_on_one_study_opens_no_instance_of_another(run, world, gateway, tmp_path):
+    """Study A granted to novak: the instances of study B (same sender, same recipients) stay
+    closed to novak, each refused attempt logged on B's instance as no grant."""
+    a, _paths = study_tree(tmp_path / "A", images=1, only=2)
+    b, _paths = study_tree(tmp_path / "B", images=1, only=2)
+    assert send(run, world, tmp_path / "A", workdir=tmp_path / "out").code == 0
+    sent_b = send(run, world, tmp_path / "B", workdir=tmp_path / "out")
+    assert sent_b.code == 0, sent_b.err
+    assert run("grant", a, "--to", str(world.cards["novak"]), "--as", "ito").code == 0
+    novak = world.people["novak"]
+    with GatewayClient(gateway.url, novak) as as_novak:
+        for record in RECORD.findall(sent_b.out):
+            with pytest.raises(AccessDenied, match="no-grant"):
+                as_novak.fetch(record, tmp_path / "b.dcm")
+            (denied,) = [e for e in trail_of(gateway, world, record)
+                         if e["action"] == "access" and e["subject"] == novak.address]  # fmt: skip
+            assert (denied["allowed"], denied["reason"]) == (False, "no-grant")
+    shut = run("fetch", b, "-o", str(tmp_path / "x"), "--as", "novak")
+    assert shut.code == 6  # nothing of study B is shared with novak
+    one_error_line(shut)
+
+
+def test_only_the_studys_owner_grants_or_revokes_it(run, world, gateway, tmp_path):
+    """Someone else's study record: a signed study grant or revocation is refused (403, one
+    reason), logged on the study record as a refused grant or revocation, and the CLI, which
+    finds no study record of its own, says nothing of the study is the caller's (exit 6); a
+    study grant that leaves an instance without its key, or carries a grant of a record
+    outside the study, is refused (400) before the ledger hears of it."""
+    study, _paths = study_tree(tmp_path / "study", images=1, only=2)
+    sent = send(run, world, tmp_path / "study", workdir=tmp_path / "out")
+    assert sent.code == 0, sent.err
+    (line,) = [x for x in sent.out.splitlines() if "registered as study" in x]
+    study_cid = line.split()[5].rstrip(",")
+    lee, novak = world.people["lee"], world.people["novak"]
+    not_owner = run("grant", study, "--to", str(world.cards["lee"]), "--as", "novak")
+    assert not_owner.code == 6
+    assert "that you own" in one_error_line(not_owner)
+
+    before = head(gateway)
+    for path, action in (("grants", "grant"), ("revocations", "revoke")):
+        body = json.dumps({"grantee": lee.address, "grants": []} if action == "grant"
+                          else {"grantee": lee.address}).encode()  # fmt: skip
+        with GatewayClient(gateway.url, novak) as as_novak:
+            headers = {**as_novak.signed(action, study_cid, body),
+                       "Content-Type": "application/json"}  # fmt: skip
+        answer = httpx.post(f"{gateway.url}/v1/studies/{study_cid}/{path}", content=body,
+                            headers=headers)  # fmt: skip
+        assert answer.status_code == 403
+        assert "not the owner of study record" in answer.json()["reason"]
+    assert head(gateway) == before + 2  # each refusal logged (logAccess), nothing granted
+    with GatewayClient(gateway.url, world.people["ito"]) as ito:
+        for body in (
+            {"grantee": novak.address, "grants": []},  # no key for novak's instances
+            {"grantee": novak.address, "grants": ["{}"]},
+        ):
+            raw = json.dumps(body).encode()
+            headers = {**ito.signed("grant", study_cid, raw), "Content-Type": "application/json"}
+            answer = httpx.post(f"{gateway.url}/v1/studies/{study_cid}/grants", content=raw,
+                                headers=headers)  # fmt: skip
+            assert answer.status_code == 400, answer.text
+    assert head(gateway) == before + 2
+    with GatewayClient(gateway.url, novak) as as_novak:
+        for record in RECORD.findall(sent.out):
+            with pytest.raises(AccessDenied):
+                as_novak.fetch(record, tmp_path / "x.dcm")
 
 
 def test_fetch_study_to_pacs_forwards_every_object(run, world, gateway, tmp_path):

@@ -262,6 +262,35 @@ def test_batched_records_access_and_audit(make_config: ConfigFactory, cast: Cast
                 assert entry.tx_hash
 
 
+def test_batched_access_through_a_study_record(make_config: ConfigFactory, cast: Cast) -> None:
+    """An instance read through its study record: the operator decides from the grant table
+    on chain as logAccessVia does (a grant on either allows, a revoked study denies as
+    revoked), and the entry is the instance's."""
+    with _batched(make_config, cast, batch_size=100) as ledger:
+        instance, study = _items(2)
+        ledger.store_records(cast.uploader, [instance, study])
+        ledger.grant(cast.admin, study.cid, cast.grantee.address)
+        ledger.grant(cast.admin, study.cid, cast.revoked.address)
+        ledger.revoke(cast.admin, study.cid, cast.revoked.address)
+        results = [
+            ledger.log_access(
+                cast.admin, instance.cid, who.address, AccessType.DOWNLOAD, via=study.cid
+            )
+            for who in (cast.grantee, cast.revoked, cast.stranger)
+        ]
+        assert [(r.allowed, r.reason) for r in results] == [
+            (True, Reason.NONE), (False, Reason.REVOKED), (False, Reason.NO_GRANT),
+        ]  # fmt: skip
+        assert not ledger.log_access(cast.admin, instance.cid, cast.grantee.address).allowed
+        ledger.anchor()
+        reads = [e for e in ledger.audit_trail(instance.cid) if e.action == "access"]
+        assert [(e.subject, e.allowed) for e in reads] == [
+            (cast.grantee.address, True), (cast.revoked.address, False),
+            (cast.stranger.address, False), (cast.grantee.address, False),
+        ]  # fmt: skip
+        assert [e for e in ledger.audit_trail(study.cid) if e.action == "access"] == []
+
+
 def test_batched_refusals(make_config: ConfigFactory, cast: Cast) -> None:
     with _batched(make_config, cast, batch_size=100) as ledger:
         with pytest.raises(AccessDenied, match="not an authorized uploader"):

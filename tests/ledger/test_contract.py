@@ -357,6 +357,36 @@ def test_log_access_own_attempt_by_identities_others_by_admins(world: World, rol
     assert reporters == expected + ([(other, caller.address)] if role in ADMINS else [])
 
 
+@pytest.mark.parametrize("role", ROLES)
+def test_log_access_via_a_containing_record_only_admins(world: World, role: str) -> None:
+    """An instance reached through its study record: a grant on either allows, a revoked one
+    denies as revoked, no grant on either denies; only an admin reports this way."""
+    caller, cast = _who(world, role), world.cast
+    instance = new_cid()  # no grant of its own: the world's record is the "study"
+    if role not in ADMINS:
+        with _refused(caller, NOT_ADMIN):
+            world.ledger.log_access(caller, instance, cast.grantee.address, via=world.cid)
+        assert world.ledger.access_log(instance) == []
+        return
+    outcomes = [
+        world.ledger.log_access(caller, instance, who.address, AccessType.DOWNLOAD, via=world.cid)
+        for who in (cast.grantee, cast.revoked, cast.stranger, cast.uploader)
+    ]
+    assert [(o.allowed, o.reason) for o in outcomes] == [
+        (True, Reason.NONE), (False, Reason.REVOKED), (False, Reason.NO_GRANT),
+        (True, Reason.NONE),  # the study's controller
+    ]  # fmt: skip
+    logged = [(e.accessor, e.authorized, e.reporter) for e in world.ledger.access_log(instance)]
+    assert logged[0] == (cast.grantee.address, True, caller.address)
+    assert world.ledger.access_log(world.cid) == []  # logged for the instance, not the study
+    forced = world.ledger.log_access(caller, instance, cast.grantee.address,
+                                     reason=Reason.BAD_SIGNATURE, via=world.cid)  # fmt: skip
+    assert (forced.allowed, forced.reason) == (False, Reason.BAD_SIGNATURE)
+    with pytest.raises(InvalidInput, match="other than itself"):
+        world.ledger.log_access(caller, instance, cast.grantee.address, via=instance)
+    assert world.ledger.log_access(caller, world.cid, cast.grantee.address).allowed
+
+
 # ------------------------------------------------------------------ batched anchors
 
 
@@ -532,6 +562,7 @@ TRANSACTIONS: dict[str, Callable[[World, str], None]] = {
     "revokeAccess": test_revoke_by_uploader_or_admin,
     "setController": test_set_controller_by_admins_or_the_controller,
     "logAccess": test_log_access_own_attempt_by_identities_others_by_admins,
+    "logAccessVia": test_log_access_via_a_containing_record_only_admins,
     "anchorBatch": test_anchor_batch_only_admins,
 }
 

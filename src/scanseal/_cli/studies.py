@@ -3,14 +3,18 @@
 ``send`` takes files and directories (walked recursively), groups the instances by Study
 Instance UID, sends each at most once (``transfer.study``'s send log in ``--workdir``) and says
 what became of each instance and of each study. ``inbox`` lists the studies shared with the
-caller (``transfer.catalogue``); ``fetch``, ``grant`` and ``revoke`` take record CIDs as before,
-or Study Instance UIDs, resolved there to the study's instance records.
+caller (``transfer.catalogue``); ``fetch`` takes record CIDs as before, or Study Instance UIDs,
+resolved there to the study's instance records; ``grant`` and ``revoke`` of a Study Instance UID
+act on its study record at the gateway (one ledger transaction for the whole study).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -41,10 +45,13 @@ if TYPE_CHECKING:  # the client pulls in httpx: import it only when talking to a
 
     from scanseal.client import GatewayClient
     from scanseal.transfer import OpenedFile
-    from scanseal.transfer.study import StudySender, StudyTally
+    from scanseal.transfer.study import Sent, StudySender, StudyTally
 
 _out = Console(markup=False, highlight=False, soft_wrap=True)
 _err = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
+FETCHES_AHEAD = 2
+"""Records ``fetch STUDY`` downloads ahead while it opens one (the gateway answers fetches on
+two threads)."""
 
 
 def send(
@@ -126,36 +133,65 @@ class _Bar:
 def _send_each(
     sender: StudySender, files: list[Path], bar: _Bar, unread: list[ScanSealError]
 ) -> list[StudyTally]:
-    """Ingest and send each file in turn (then let it go); one tally per study, in the order
-    met. A file ingest refuses goes to ``unread``, naming it; a gateway that stops answering
-    ends the whole send (the next instance would meet the same)."""
-    from scanseal.transfer.study import Instance, StudyTally
+    """Ingest and seal each file in turn while the ones before it upload (at most
+    ``UPLOADS_IN_FLIGHT``), then let it go; one tally per study, in the order met, and each
+    instance's line in file order. A file ingest refuses goes to ``unread``, naming it; a
+    gateway that stops answering ends the whole send (the next instance would meet the same)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from scanseal.transfer.study import UPLOADS_IN_FLIGHT, Instance, StudyTally
 
     tallies: dict[str | None, StudyTally] = {}
-    for path in files:
-        try:
-            instance = Instance.read(path)
+    in_flight: deque[_Upload] = deque()
+    with ThreadPoolExecutor(UPLOADS_IN_FLIGHT, thread_name_prefix="upload") as uploads:
+        for path in files:
+            try:
+                instance = Instance.read(path)
+            except ScanSealError as error:
+                unread.append(_named(path, error))
+                bar.finish(path.stat().st_size)
+                continue
             tally = tallies.setdefault(instance.study, StudyTally(instance.study))
             try:
-                sent = sender.send(instance, progress=bar.advance)
+                ready = sender.prepare(instance, progress=bar.advance)
             except GatewayUnavailable:
                 raise
             except ScanSealError as error:
                 tally.failed.append((path, error))
+                bar.finish(path.stat().st_size)
                 continue
+            in_flight.append(_Upload(path, tally, uploads.submit(sender.finish, ready)))
+            while len(in_flight) > UPLOADS_IN_FLIGHT:
+                in_flight.popleft().collect(bar)
+        while in_flight:
+            in_flight.popleft().collect(bar)
+    return list(tallies.values())
+
+
+@dataclass
+class _Upload:
+    """An instance sealed and handed to an upload thread, collected in file order."""
+
+    path: Path
+    tally: StudyTally
+    future: Future[Sent]
+
+    def collect(self, bar: _Bar) -> None:
+        """Wait for the upload; its line, or its failure in the study's tally."""
+        try:
+            sent = self.future.result()
         except GatewayUnavailable:
             raise
         except ScanSealError as error:
-            unread.append(_named(path, error))
-            continue
+            self.tally.failed.append((self.path, error))
+            return
         finally:
-            bar.finish(path.stat().st_size)
-        tally.add(sent)
+            bar.finish(self.path.stat().st_size)
+        self.tally.add(sent)
         if sent.manifest is not None:
-            warn_if_flagged(sent.manifest, path.name)
+            warn_if_flagged(sent.manifest, self.path.name)
         again = "  (already sent)" if sent.skipped else ""
-        _out.print(f"{path.name}  record {sent.record}{again}", markup=False)
-    return list(tallies.values())
+        _out.print(f"{self.path.name}  record {sent.record}{again}", markup=False)
 
 
 def _summarize(sender: StudySender, tally: StudyTally) -> None:
@@ -280,17 +316,37 @@ class _OpenWhileDescribing:
     to describe it and again to write it."""
 
     def __init__(self, client: GatewayClient, studies: list[str], output: Path) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
         self.client, self.url = client, client.url
         self.studies, self.output = set(studies), output
         self.opened: set[str] = set()
+        self._pool = ThreadPoolExecutor(FETCHES_AHEAD, thread_name_prefix="fetch")
+        self._upcoming: deque[str] = deque()
+        self._bundles: dict[str, Future[bytes]] = {}
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
     def inbox(self, after: int = 0) -> dict[str, Any]:
         return self.client.inbox(after)
 
+    def will_describe(self, records: list[str]) -> None:
+        """The catalogue's next records, in order: fetch up to FETCHES_AHEAD of them ahead."""
+        self._upcoming = deque(records)
+        self._fetch_ahead()
+
+    def _fetch_ahead(self) -> None:
+        while len(self._bundles) < FETCHES_AHEAD and self._upcoming:
+            record = self._upcoming.popleft()
+            self._bundles[record] = self._pool.submit(self.client.fetch_bundle, record)
+
     def describe(self, record: str) -> Described:
         from scanseal.client import open_bundle
 
-        bundle = self.client.fetch_bundle(record)
+        ahead = self._bundles.pop(record, None)
+        self._fetch_ahead()  # the next ones download while this one is opened
+        bundle = self.client.fetch_bundle(record) if ahead is None else ahead.result()
         entry = self.client.describe_bundle(bundle, record)
         target = study_path(self.output, entry)
         if entry.study in self.studies and not already_fetched(target, entry):
@@ -313,24 +369,36 @@ def _fetch_studies(client: GatewayClient, studies: list[str], output: Path) -> l
         raise InvalidInput(f"{output} is not a directory: a study is fetched into one")
     paths: list[Path] = []
     via = _OpenWhileDescribing(client, studies, output)
-    for study in studies:
-        entries = study_records(client, study, owned=False, via=via)
-        kept = 0
-        with study_bars() as p:
-            task = p.add_task(f"fetching study {study}", total=len(entries))
-            for entry in entries:
-                target = study_path(output, entry)
-                if entry.record in via.opened:
-                    pass  # opened while the catalogue described it
-                elif already_fetched(target, entry):
-                    kept += 1
-                else:
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    _opened(client.fetch(entry.record, target), entry, target)
-                paths.append(target)
-                p.advance(task, 1)
-        _out.print(f"study {study}: {len(entries)} instance(s), {len(entries) - kept} fetched, "
-                   f"{kept} already here -> {output / study}", markup=False)  # fmt: skip
+    try:
+        for study in studies:
+            paths += _fetch_study(client, study, output, via)
+    finally:
+        via.close()
+    return paths
+
+
+def _fetch_study(
+    client: GatewayClient, study: str, output: Path, via: _OpenWhileDescribing
+) -> list[Path]:
+    """One study into ``output``: what the catalogue opened while describing, then the rest."""
+    paths: list[Path] = []
+    entries = study_records(client, study, owned=False, via=via)
+    kept = 0
+    with study_bars() as p:
+        task = p.add_task(f"fetching study {study}", total=len(entries))
+        for entry in entries:
+            target = study_path(output, entry)
+            if entry.record in via.opened:
+                pass  # opened while the catalogue described it
+            elif already_fetched(target, entry):
+                kept += 1
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                _opened(client.fetch(entry.record, target), entry, target)
+            paths.append(target)
+            p.advance(task, 1)
+    _out.print(f"study {study}: {len(entries)} instance(s), {len(entries) - kept} fetched, "
+               f"{kept} already here -> {output / study}", markup=False)  # fmt: skip
     return paths
 
 
@@ -345,14 +413,16 @@ def grant(
 ) -> None:
     """Re-wrap a record's key for one more recipient and grant access on the ledger.
 
-    For a study: each of its instance records that you own."""
+    For a study: its study record, one ledger transaction that opens every instance it lists
+    (each instance's key is re-wrapped); a study sent without one (not all of it arrived):
+    each of its instance records that you own."""
     card = IdentityCard.load(to)
     with connect(gateway, ca, as_name) as client:
-        for cid in _targets(client, record):
-            answer = client.grant(cid, card)
-            _out.print(
-                f"granted {card.name} ({card.address}) on {cid}; grant {answer['grant_cid']}"
-            )
+        _each(
+            client, record, f"granted {card.name} ({card.address})",
+            lambda study: _transactions(client.grant_study(study, card)),
+            lambda cid: f"; grant {client.grant(cid, card)['grant_cid']}",
+        )  # fmt: skip
 
 
 def revoke(
@@ -366,12 +436,45 @@ def revoke(
 ) -> None:
     """Stop future releases of a record to a grantee (what it downloaded stays with it).
 
-    For a study: each of its instance records that you own."""
+    For a study: its study record (one ledger transaction), and the grantee's own grants on
+    its instances if it holds any; a study sent without one: each instance record you own."""
     address = IdentityCard.load(Path(grantee)).address if Path(grantee).is_file() else grantee
     with connect(gateway, ca, as_name) as client:
-        for cid in _targets(client, record):
+
+        def whole(study: str) -> int:
+            return _transactions(client.revoke_study(study, address))
+
+        def one(cid: str) -> str:
             client.revoke(cid, address)
-            _out.print(f"revoked {address} on {cid}")
+            return ""
+
+        _each(client, record, f"revoked {address}", whole, one)
+
+
+def _transactions(answer: dict[str, Any]) -> int:
+    """How many ledger writes a study grant or revocation made (none: it held already)."""
+    return (answer.get("ledger") is not None) + int(answer.get("instances_revoked", 0))
+
+
+def _each(
+    client: GatewayClient,
+    record: str,
+    done: str,
+    on_study: Callable[[str], int],
+    on_record: Callable[[str], str],
+) -> None:
+    """Act on the study records of the study ``record`` names (``on_study``: the ledger
+    writes it made), or, for a record or a study without a study record at this gateway, on
+    each record the caller owns (``on_record``: the rest of its line)."""
+    found = client.studies_of(record) if is_study_uid(record) else []
+    for entry in found:
+        writes = on_study(str(entry["study"]))
+        _out.print(f"{done} on study {record}: study record {entry['study']}, "
+                   f"{entry['instances']} instance(s); {writes} ledger transaction(s)")  # fmt: skip
+    if found:
+        return
+    for cid in _targets(client, record):
+        _out.print(f"{done} on {cid}{on_record(cid)}", markup=False)
 
 
 def _targets(client: GatewayClient, record: str) -> Iterable[str]:

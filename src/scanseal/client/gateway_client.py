@@ -47,7 +47,7 @@ from scanseal.transfer import (
 )
 from scanseal.transfer.catalogue import Described
 from scanseal.transfer.catalogue import describe as describe_record
-from scanseal.transfer.study_manifest import StudyManifest
+from scanseal.transfer.study_manifest import StudyManifest, study_uid_digest
 
 
 class GatewayClient:
@@ -258,14 +258,46 @@ class GatewayClient:
         """Re-wrap the record's file key for ``grantee`` (as its owner) and publish the grant.
         The gateway sends the owner the envelope's header alone, so the trail shows a grant, not
         a download."""
-        me = self._me()
-        path = f"/v1/records/{record}/header"  # the header only: a grant is not a read
-        encoded = self._call("GET", path, headers=self.signed("grant", record)).content
-        issued = issue_grant(record, envelope.read_header(io.BytesIO(encoded)), me, grantee)
-        body = issued.to_bytes()
+        body = self._grant_object(record, grantee).to_bytes()
         headers = {**self.signed("grant", record, body), "Content-Type": "application/json"}
         path = f"/v1/records/{record}/grants"
         return self._object("POST", path, headers=headers, body=body, grant_cid=str)
+
+    def _grant_object(self, record: str, grantee: IdentityCard) -> Grant:
+        """The owner's grant of ``record`` for ``grantee``: the envelope header alone fetched
+        (signed as a grant, so the trail shows a grant, not a download), its key re-wrapped."""
+        path = f"/v1/records/{record}/header"
+        encoded = self._call("GET", path, headers=self.signed("grant", record)).content
+        return issue_grant(record, envelope.read_header(io.BytesIO(encoded)), self._me(), grantee)
+
+    def studies_of(self, study_uid: str) -> list[dict[str, Any]]:
+        """The caller's own study records of the study ``study_uid``, newest first (each
+        ``study``, ``instances``, ``created_at``); the gateway sees only the UID's digest."""
+        digest = study_uid_digest(study_uid).hex()
+        path = f"/v1/studies?uid_sha256={digest}"
+        answer = self._object("GET", path, headers=self.signed("study", digest), studies=list)
+        found = answer["studies"]
+        if not all(_typed(s, {"study": str, "instances": int}) for s in found):
+            raise self._off_protocol("/v1/studies")
+        return list(found)
+
+    def grant_study(self, study: str, grantee: IdentityCard) -> dict[str, Any]:
+        """Grant a whole study record (as its owner): the instances' keys re-wrapped for
+        ``grantee`` (each instance's header fetched as a grant, not a read) and one ledger
+        grant on the study record, which then opens every instance it lists."""
+        records = self.study(study).instances
+        grants = [self._grant_object(r, grantee).to_bytes().decode("utf-8") for r in records]
+        body = json.dumps({"grantee": grantee.address, "grants": grants}).encode()
+        headers = {**self.signed("grant", study, body), "Content-Type": "application/json"}
+        path = f"/v1/studies/{study}/grants"
+        return self._object("POST", path, headers=headers, body=body, instances=int)
+
+    def revoke_study(self, study: str, grantee: str) -> dict[str, Any]:
+        """Revoke a study record for ``grantee`` (and its own grants on the instances)."""
+        body = json.dumps({"grantee": grantee}).encode()
+        headers = {**self.signed("revoke", study, body), "Content-Type": "application/json"}
+        path = f"/v1/studies/{study}/revocations"
+        return self._object("POST", path, headers=headers, body=body, instances_revoked=int)
 
     def revoke(self, record: str, grantee: str) -> dict[str, Any]:
         body = json.dumps({"grantee": grantee}).encode()

@@ -138,10 +138,17 @@ class BatchedWriter:
             return receipts
 
     def log_access(
-        self, reporter: LocalAccount, rid: bytes, accessor: str, kind: AccessType, reason: Reason
+        self,
+        reporter: LocalAccount,
+        rid: bytes,
+        accessor: str,
+        kind: AccessType,
+        reason: Reason,
+        via: bytes | None = None,
     ) -> AccessResult:
-        """Append an access entry, decided by the grant table on chain; only the operator
-        reports, and a nonzero `reason` forces a denial."""
+        """Append an access entry, decided by the grant table on chain (on `rid`, or on `via`,
+        a study record holding it, as ``logAccessVia`` decides); only the operator reports,
+        and a nonzero `reason` forces a denial."""
         with self._lock:
             operator = self._signer()
             if reporter.address != operator.address:
@@ -149,9 +156,12 @@ class BatchedWriter:
             code = int(reason)
             allowed = False
             if code == Reason.NONE:
-                allowed = self.may_access(rid, accessor)
+                decided = [rid] if via is None else [rid, via]
+                allowed = any(self.may_access(r, accessor) for r in decided)
                 if not allowed:
-                    revoked = self._mirror.grant_of(rid, accessor) == GrantState.REVOKED
+                    revoked = any(
+                        self._mirror.grant_of(r, accessor) == GrantState.REVOKED for r in decided
+                    )
                     code = int(Reason.REVOKED if revoked else Reason.NO_GRANT)
             entry = Entry(
                 "access",

@@ -19,7 +19,8 @@ from scanseal.ledger._chain import Chain, RevertError
 from scanseal.ledger._revert import error_from_revert
 from scanseal.ledger.models import AnchorInfo, Receipt, RecordInput
 
-_GAS = {"storeImage": 300_000, "anchorBatch": 400_000, "logAccess": 150_000}
+_GAS = {"storeImage": 300_000, "anchorBatch": 400_000, "logAccess": 150_000,
+        "logAccessVia": 160_000}  # fmt: skip
 _DEFAULT_GAS = 150_000
 _GAS_PER_BATCH_GRANT = 80_000
 """grantAccessBatch: a first grant on a batch record costs about 74,000 (docs/LEDGER.md)."""

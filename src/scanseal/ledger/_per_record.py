@@ -67,11 +67,22 @@ class PerRecordWriter:
         return self._contract.settle(uploader, tx, tx_hash, rid, "store record")
 
     def log_access(
-        self, reporter: LocalAccount, rid: bytes, accessor: str, kind: AccessType, reason: Reason
+        self,
+        reporter: LocalAccount,
+        rid: bytes,
+        accessor: str,
+        kind: AccessType,
+        reason: Reason,
+        via: bytes | None = None,
     ) -> AccessResult:
-        """A logAccess transaction; the contract decides and its AccessAttempt event says so."""
+        """A logAccess transaction (``logAccessVia`` when the access goes through the record
+        ``via``, a study holding it); the contract decides and its AccessAttempt event says so."""
         args = [accessor, int(kind), int(reason)]
-        receipt = self._contract.transact(reporter, "logAccess", rid, args, "log access")
+        if via is None:
+            receipt = self._contract.transact(reporter, "logAccess", rid, args, "log access")
+        else:
+            args = [via, *args]
+            receipt = self._contract.transact(reporter, "logAccessVia", rid, args, "log access")
         for name, fields in self._contract.receipt_events(receipt):
             if name == "AccessAttempt":
                 return AccessResult(bool(fields["allowed"]), int(fields["reason"]), receipt)

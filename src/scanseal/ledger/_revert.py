@@ -32,6 +32,7 @@ _INVALID_ARGUMENTS = {
     9: "the uploader's signature over the record is malformed",
     10: "an anchor may claim at most 2**40 entries",
     11: "a batch of grants names 1 to 256 records, one grantee each",
+    12: "an access through another record names a record other than itself",
 }
 
 

@@ -30,7 +30,13 @@ class Writer(Protocol):
     def store(self, uploader: LocalAccount, items: Sequence[RecordInput]) -> list[Receipt]: ...
 
     def log_access(
-        self, reporter: LocalAccount, rid: bytes, accessor: str, kind: AccessType, reason: Reason
+        self,
+        reporter: LocalAccount,
+        rid: bytes,
+        accessor: str,
+        kind: AccessType,
+        reason: Reason,
+        via: bytes | None = None,
     ) -> AccessResult: ...
 
     def may_access(self, rid: bytes, account: str) -> bool: ...

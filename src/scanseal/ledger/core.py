@@ -328,12 +328,21 @@ class Ledger:
         accessor: str,
         access_type: AccessType = AccessType.VIEW,
         reason: Reason = Reason.NONE,
+        *,
+        via: bytes | None = None,
     ) -> AccessResult:
         """Record an access attempt, allowed or denied. The contract (or, batched, the grant
         table on chain) decides `allowed`; a nonzero `reason` from the reporter forces a denial
-        and must be a reporter code (>= 16, InvalidInput otherwise)."""
+        and must be a reporter code (>= 16, InvalidInput otherwise). ``via`` (an admin's
+        report, ``logAccessVia``): the CID of a record that contains this one, a study record
+        whose manifest lists it; a grant on either allows the access."""
         Reason.check_reported(int(reason))
-        return self._writer.log_access(reporter, record_id(cid), accessor, access_type, reason)
+        through = None if via is None else record_id(via)
+        if through == record_id(cid):
+            raise InvalidInput("an access through another record names a record other than itself")
+        return self._writer.log_access(
+            reporter, record_id(cid), accessor, access_type, reason, through
+        )
 
     def access_log(self, cid: bytes) -> list[AccessLogEntry]:
         """The paper's AccessLog array for a record, as the contract stores it (per-record)."""

@@ -76,12 +76,22 @@ class StudyManifestBody(BaseModel):
     signature: str = Field(description="the uploader's signature, 0x + 130 hex")
 
 
+class StudyGrantBody(BaseModel):
+    """A study grant: the grantee and the owner's grant object (canonical JSON text) for each
+    instance of the study the grantee cannot open on its own; one ledger grant of the study."""
+
+    model_config = _EXACT
+    grantee: str = Field(pattern=_ADDRESS, description="the grantee's address")
+    grants: list[str] = Field(description="grant objects (docs/FORMAT.md), each as JSON text")
+
+
 MODELS: Final[tuple[type[BaseModel], ...]] = (
     GrantBody,
     RevocationBody,
     AuditQueryBody,
     StudyUploader,
     StudyManifestBody,
+    StudyGrantBody,
 )
 SCHEMAS: Final[dict[str, dict[str, Any]]] = {
     model.__name__: model.model_json_schema(ref_template="#/components/schemas/{model}")

@@ -33,17 +33,11 @@ from scanseal.errors import (
     ReplayDetected,
     ScanSealError,
 )
-from scanseal.ledger import (
-    AccessResult,
-    AccessType,
-    Ledger,
-    Reason,
-    Receipt,
-    Record,
-)
+from scanseal.ledger import AccessResult, AccessType, Ledger, Reason, Receipt, Record
 from scanseal.protocol import wire
 from scanseal.protocol.signed import Domain, Request, parse_request, recover_requester
 from scanseal.service._access import note_requester
+from scanseal.service._grant_objects import accept_grant
 from scanseal.service._grants import GrantBatcher
 from scanseal.service._requests import (
     check_window,
@@ -54,6 +48,7 @@ from scanseal.service._requests import (
     refusal_reason,
     tag,
 )
+from scanseal.service._study_index import StudyAccess
 from scanseal.service.audit_index import AuditIndex
 from scanseal.service.config import GatewayConfig
 from scanseal.service.inbox import PAGE, Inbox
@@ -66,7 +61,6 @@ from scanseal.transfer import (
     Manifest,
     Records,
     Registration,
-    check_same_payload,
     cid_bytes,
     screen_verdict,
     signed_manifest,
@@ -114,6 +108,7 @@ class Gateway:
         self._manifests: dict[str, bytes] = {}
         self.inbox = Inbox(config.state_dir / "inbox.sqlite3")
         self.audit_index = AuditIndex(config.state_dir / "audit.sqlite3")
+        self.studies = StudyAccess(config.state_dir / "studies.sqlite3", ledger, state.record)
         self._warm_up: threading.Thread | None = None
         self._closing = threading.Event()
 
@@ -128,6 +123,7 @@ class Gateway:
         self.state.close()
         self.inbox.close()
         self.audit_index.close()
+        self.studies.close()
         self.store.close()
 
     def locked(self, work: Callable[[], T]) -> T:
@@ -265,15 +261,19 @@ class Gateway:
             self._log(binary, who.requester, Reason.OTHER)
             self.on_denied("fetch", int(Reason.OTHER))
             raise NotFound(f"record {record} is not held by this gateway")
-        result = self._log(binary, who.requester, Reason.NONE)
+        via = self.locked(lambda: self.studies.via(record, stored.owner, who.requester))
+        result = self._log(binary, who.requester, Reason.NONE, via)
         if not result.allowed:
             self.on_denied("fetch", result.reason)
             raise AccessDenied(f"access denied by the ledger ({Reason.label(result.reason)})")
         return self._bundle(stored, who.requester)
 
-    def _log(self, record: bytes, accessor: str, reason: Reason) -> AccessResult:
+    def _log(
+        self, record: bytes, who: str, reason: Reason, via: bytes | None = None
+    ) -> AccessResult:
+        """Log a read attempt of ``record`` (through the study record ``via``, if given)."""
         self.audit_index.touch(record)
-        return self.locked(lambda: self.records.authorize_fetch(record, accessor, reason))
+        return self.locked(lambda: self.records.authorize_fetch(record, who, reason, via))
 
     def log_refusal(
         self, attempted: AccessType, action: str, record: str, headers: Headers
@@ -400,32 +400,30 @@ class Gateway:
     def grant(self, record: str, headers: Mapping[str, str | None], body: bytes) -> dict[str, Any]:
         """Relay an owner's signed grant: check it, publish it, record it on the ledger."""
         stored = self._as_owner("grant", AccessType.GRANT, record, headers, body)
-        issued = Grant.from_bytes(body)
-        if issued.record != record or not is_address(issued.grantee):
-            raise InvalidInput("grant names another record or a malformed grantee")
-        granted_header = issued.verify(stored.owner)
-        with self.store.get(stored.envelope_cid) as stream:
-            check_same_payload(envelope.read_header(stream), granted_header)
-        grantee = to_checksum_address(issued.grantee)
+        issued, grant_cid = accept_grant(self.store, stored, body)
         binary = cid_bytes(record)
         self.audit_index.touch(binary)
-        grant_cid = self.store.put(io.BytesIO(issued.to_bytes()))
 
         def on_chain() -> Receipt | None:
-            if self.ledger.identity_of(grantee) != issued.grantee_card_sha256:
-                raise InvalidInput(f"{grantee} is not registered with the card the grant names")
             # The grant object is held and announced before the chain grant: a grant the
             # ledger holds always has its object here. Until the chain grant is mined these
             # rows are inert — every release is decided by the ledger.
-            self.state.set_grant(record, grantee, grant_cid)
-            self.inbox.add(record, [grantee], again=True)
-            return self.records.grant(binary, grantee)
+            self.hold_grant(issued, grant_cid)
+            return self.records.grant(binary, to_checksum_address(issued.grantee))
 
         receipt = self.locked(on_chain)
         return {
             "grant_cid": grant_cid,
             "ledger": None if receipt is None else receipt_json(receipt),
         }
+
+    def hold_grant(self, issued: Grant, grant_cid: str) -> None:
+        """Serve ``issued`` to its grantee and announce it (ledger lock held: card checked)."""
+        grantee = to_checksum_address(issued.grantee)
+        if self.ledger.identity_of(grantee) != issued.grantee_card_sha256:
+            raise InvalidInput(f"{grantee} is not registered with the card the grant names")
+        self.state.set_grant(issued.record, grantee, grant_cid)
+        self.inbox.add(issued.record, [grantee], again=True)
 
     def revoke(self, record: str, headers: Mapping[str, str | None], body: bytes) -> dict[str, Any]:
         """Relay an owner's revocation; the grant object is no longer served."""
@@ -456,9 +454,8 @@ class Gateway:
         who = self.authenticate("inbox", str(after), headers, b"")
         entries = self.inbox.after(who.requester, after)
         readable = self.locked(
-            lambda: [e for e in entries if self.ledger.has_access(cid_bytes(e.manifest_cid),
-                                                                  who.requester)]
-        )  # fmt: skip
+            lambda: [e for e in entries if self.studies.readable(e.manifest_cid, who.requester)]
+        )
         return {
             "records": [{"seq": e.seq, "record": e.manifest_cid} for e in readable],
             "next": entries[-1].seq if entries else after,
@@ -476,7 +473,7 @@ class Gateway:
             may = (
                 (stored is not None and stored.owner == who.requester)
                 or self.config.is_auditor(who.requester, self.members.names())
-                or self.locked(lambda: self.ledger.has_access(binary, who.requester))
+                or self.locked(lambda: self.studies.readable(record, who.requester))
             )
             if not may:
                 raise AccessDenied(f"{who.requester} may not read the audit trail of {record}")

@@ -58,6 +58,21 @@ class Inbox:
                 [(manifest_cid, r) for r in recipients],
             )
 
+    def add_records(self, records: list[str], recipient: str) -> None:
+        """Announce each of ``records`` to ``recipient`` anew (a relayed study grant), in one
+        commit: as :meth:`add` with ``again``."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO inbox (manifest_cid, recipient) VALUES (?, ?)",
+                    [(record, recipient) for record in records],
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
     def after(self, recipient: str, seq: int, limit: int = PAGE) -> list[InboxEntry]:
         """The recipient's entries with a sequence number above ``seq``, oldest first."""
         with self._lock:

@@ -255,6 +255,18 @@ class GatewayState:
                 (manifest_cid, grantee, grant_cid),
             )
 
+    def set_grants(self, rows: list[tuple[str, str, str]]) -> None:
+        """:meth:`set_grant` for each (record, grantee, grant object) in one commit (a
+        study's grant holds one per instance)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("INSERT OR REPLACE INTO grants VALUES (?, ?, ?, 1)", rows)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
     def end_grant(self, manifest_cid: str, grantee: str) -> None:
         with self._lock:
             self._db.execute(

@@ -120,6 +120,11 @@ class InboxGateway(Protocol):
         ...
 
 
+# A gateway may also have ``will_describe(records: list[str]) -> None``: before describing a
+# page, :meth:`Catalogue.refresh` names the records it is about to describe, in that order (a
+# gateway that fetches ahead starts on the next ones while one is being opened).
+
+
 class Catalogue:
     """One recipient's described records, in a SQLite file it alone reads."""
 
@@ -148,12 +153,14 @@ class Catalogue:
         refresh (GatewayUnavailable)."""
         after, problems = self._cursor(gateway.url), []
         retry_from: int | None = None
+        ahead = getattr(gateway, "will_describe", None)  # an optional hook: prefetching
         while True:
             page = gateway.inbox(after)
-            for entry in page["records"]:
-                seq, record = int(entry["seq"]), str(entry["record"])
-                if self._known(record):
-                    continue
+            fresh = [(int(e["seq"]), str(e["record"])) for e in page["records"]]
+            fresh = [(seq, record) for seq, record in fresh if not self._known(record)]
+            if ahead is not None:
+                ahead([record for _seq, record in fresh])  # in the order described below
+            for seq, record in fresh:
                 try:
                     self._add(seq, gateway.describe(record))
                 except GatewayUnavailable:

@@ -197,11 +197,20 @@ class Records:
         ]
 
     def authorize_fetch(
-        self, record: bytes, requester: str, reason: Reason = Reason.NONE
+        self,
+        record: bytes,
+        requester: str,
+        reason: Reason = Reason.NONE,
+        via: bytes | None = None,
     ) -> AccessResult:
         """Ask the ledger whether ``requester`` may read the record, logging the attempt either
-        way; a nonzero ``reason`` (a refusal found before the ledger) forces a denial."""
-        return self.ledger.log_access(self.operator, record, requester, AccessType.DOWNLOAD, reason)
+        way; a nonzero ``reason`` (a refusal found before the ledger) forces a denial. ``via``:
+        a study record whose manifest lists this one and whose registrant owns it (checked by
+        the caller), so a grant on the study allows the read too; the attempt is still logged
+        for this record."""
+        return self.ledger.log_access(
+            self.operator, record, requester, AccessType.DOWNLOAD, reason, via=via
+        )
 
     def report_refusal(
         self, record: bytes, requester: str, attempted: AccessType, reason: Reason

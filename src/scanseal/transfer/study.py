@@ -2,13 +2,16 @@
 
 A user sends a study, not files: :func:`expand` walks the files and directories named (sorted,
 recursively; hidden files and DICOMDIR indexes left out). Each file is then ingested once
-(:meth:`Instance.read`), sent and let go, so memory stays that of one instance however large the
-study; a :class:`StudyTally` per Study Instance UID (PNG and JPEG, which have none, share the
+(:meth:`Instance.read`), sent and let go, so memory stays that of a few instances however large
+the study; a :class:`StudyTally` per Study Instance UID (PNG and JPEG, which have none, share the
 tally ``None``) keeps what became of each instance for the study's summary and manifest.
 
-:class:`StudySender` sends one instance at a time through a :class:`RecordGateway` (the gateway
-client) and keeps a send log, ``WORKDIR/.scanseal-sent.sqlite3``: one row per (gateway,
-uploader, recipients, SOP Instance UID, pixel or content digest) naming the record. The row is
+:class:`StudySender` sends instances through a :class:`RecordGateway` (the gateway client) in
+two halves, :meth:`~StudySender.prepare` (seal) and :meth:`~StudySender.finish` (upload), so a
+caller seals the next instance while the previous ones upload (``scanseal send`` keeps
+:data:`UPLOADS_IN_FLIGHT` uploads going). It keeps a send log,
+``WORKDIR/.scanseal-sent.sqlite3``: one row per (gateway, uploader, recipients, SOP Instance
+UID, pixel or content digest) naming the record. The row is
 written *pending* with the record's CID (the manifest's, known before the upload) before the
 upload starts and *done* once the gateway answered, so a send killed at any point and run again
 neither duplicates nor loses an instance: a done row is skipped, a pending one is asked of the
@@ -34,9 +37,12 @@ from scanseal.integrity.pixels import pixel_digest
 from scanseal.storage import cid_of
 from scanseal.transfer.local import Progress, SealedFile
 from scanseal.transfer.manifest import Manifest
-from scanseal.transfer.study_manifest import StudyManifest
+from scanseal.transfer.study_manifest import StudyManifest, study_uid_digest
 from scanseal.transfer.upload import seal_for_upload, with_self
 
+UPLOADS_IN_FLIGHT: Final = 2
+"""Uploads a send keeps going while it seals the next instance: the gateway works on one while
+it receives the other (and folds their grants into one transaction), the client seals."""
 SEND_LOG: Final = ".scanseal-sent.sqlite3"
 """The send log's file name, in the send's working directory."""
 _SKIPPED_NAMES: Final = frozenset({"DICOMDIR"})
@@ -143,6 +149,15 @@ class Sent:
     manifest: Manifest | None
 
 
+@dataclass(frozen=True)
+class Sealed:
+    """An instance sealed and logged pending, not uploaded yet (:meth:`StudySender.prepare`)."""
+
+    instance: Instance
+    key: tuple[str, ...]
+    sealed: SealedFile
+
+
 class StudySender:
     """Seals and uploads instances for ``recipients`` as ``uploader``, each at most once."""
 
@@ -173,6 +188,12 @@ class StudySender:
 
     def send(self, instance: Instance, progress: Progress | None = None) -> Sent:
         """Send ``instance`` unless the log (or, for a pending row, the gateway) says it was."""
+        return self.finish(self.prepare(instance, progress))
+
+    def prepare(self, instance: Instance, progress: Progress | None = None) -> Sent | Sealed:
+        """The first half of :meth:`send`: what an earlier send already registered (a
+        :class:`Sent`, skipped), or ``instance`` sealed and logged pending (a :class:`Sealed`
+        for :meth:`finish`). A caller may seal the next instance while one uploads."""
         digest = pixel_digest(instance.image)
         key = (self.gateway.url, self.uploader.address, self._audience, instance.sop,
                digest.hex())  # fmt: skip
@@ -187,23 +208,47 @@ class StudySender:
         with sealed.manifest_path.open("rb") as manifest:
             record = cid_of(manifest)
         self._mark(key, record, "pending")  # on disk before the gateway hears of it
-        answer = self.gateway.upload(sealed)
-        self._mark(key, str(answer["manifest_cid"]), "done")
-        return Sent(instance, str(answer["manifest_cid"]), False, sealed.manifest)
+        return Sealed(instance, key, sealed)
+
+    def finish(self, ready: Sent | Sealed) -> Sent:
+        """The second half of :meth:`send`: upload what :meth:`prepare` sealed and log it done
+        (safe in another thread than :meth:`prepare`'s)."""
+        if isinstance(ready, Sent):
+            return ready
+        answer = self.gateway.upload(ready.sealed)
+        self._mark(ready.key, str(answer["manifest_cid"]), "done")
+        return Sent(ready.instance, str(answer["manifest_cid"]), False, ready.sealed.manifest)
 
     def seal_study(self, study_uid: str, records: Sequence[str]) -> tuple[Path, str]:
         """Sign the study manifest of ``records`` (docs/FORMAT.md §7), write it as
         ``WORKDIR/study-<first 16 hex of its UID digest>.json`` and register it with the
-        gateway as one ledger record; its path and its study record's CID."""
-        manifest = StudyManifest.build(
-            study_uid, records, self.uploader.name, self.uploader.address, int(time.time())
-        ).signed_by(self.uploader.sign)
-        path = self.workdir / f"study-{manifest.study_uid_sha256.hex()[:16]}.json"
-        partial = path.with_name(path.name + ".partial")
-        partial.write_text(manifest.to_json(), "utf-8")
-        partial.replace(path)
+        gateway as one ledger record; its path and its study record's CID. The manifest a
+        send of the same study wrote there before is kept when it lists the same records (a
+        send run again registers nothing new, and grants of that study record still hold)."""
+        path = self.workdir / f"study-{study_uid_digest(study_uid).hex()[:16]}.json"
+        manifest = self._sealed_before(path, study_uid, records)
+        if manifest is None:
+            manifest = StudyManifest.build(
+                study_uid, records, self.uploader.name, self.uploader.address, int(time.time())
+            ).signed_by(self.uploader.sign)
+            partial = path.with_name(path.name + ".partial")
+            partial.write_text(manifest.to_json(), "utf-8")
+            partial.replace(path)
         answer = self.gateway.register_study(manifest)
         return path, str(answer["study_cid"])
+
+    def _sealed_before(
+        self, path: Path, study_uid: str, records: Sequence[str]
+    ) -> StudyManifest | None:
+        """The manifest at ``path`` if this uploader signed it for exactly these records of
+        this study; None when there is none or it is another (it is then replaced)."""
+        try:
+            held = StudyManifest.from_bytes(path.read_bytes())
+            held.verify(study_uid)
+        except (OSError, ScanSealError):
+            return None
+        same = held.instances == tuple(sorted(set(records)))
+        return held if same and held.uploader_address == self.uploader.address else None
 
     def _envelope_name(self, instance: Instance) -> str:
         """``NAME`` of the source file, or ``NAME-2``, ``NAME-3``… when a file of the same
