@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
@@ -127,3 +128,31 @@ def test_bytes_in_memory_are_refused_as_their_file_naming_the_given_name(tmp_pat
     png = make_png(tmp_path / "a.png", 8, 8).read_bytes()
     with pytest.raises(InvalidInput, match=r"^x\.dcm: not a DICOM Part 10 file$"):
         read_image_bytes(png, "x.dcm")
+
+
+def test_a_value_over_the_deferral_size_in_memory_is_ingested_as_its_file(tmp_path):
+    """An encapsulated PDF of 2 MB: a file leaves the document on disk until asked for; bytes
+    in memory read it whole, and ingest finds the data set's end (no Pixel Data) as it does
+    for the file."""
+    ds = pydicom.dcmread(_shipped("CT_small.dcm"), stop_before_pixels=True)
+    for keyword in (
+        "Rows",
+        "Columns",
+        "BitsAllocated",
+        "BitsStored",
+        "HighBit",
+        "SamplesPerPixel",
+        "PixelRepresentation",
+        "PhotometricInterpretation",
+    ):
+        delattr(ds, keyword)  # fmt: skip
+    ds.EncapsulatedDocument = b"%PDF-1.4\n" + bytes(range(256)) * 8000 + b"\n%%EOF\n"
+    ds.MIMETypeOfEncapsulatedDocument = "application/pdf"
+    path = tmp_path / "pdf.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    in_memory = read_image_bytes(path.read_bytes(), "pdf.dcm")
+    assert in_memory.metadata == read_image(path).metadata
+    assert not in_memory.has_pixels
+    assert pixel_digest(in_memory) == pixel_digest(path)
+    assert in_memory.header() is not None
+    assert in_memory.header().MIMETypeOfEncapsulatedDocument == "application/pdf"

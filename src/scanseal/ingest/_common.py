@@ -76,8 +76,18 @@ class Source:
 
     def open(self) -> BinaryIO:
         """A new binary stream over the whole input, positioned at its start."""
-        return io.BytesIO(self.data) if self.data is not None else self.path.open("rb")
+        return _Named(self.data, str(self.path)) if self.data is not None else self.path.open("rb")
 
     def size(self) -> int:
         """The input's size in bytes (a file: checked to be a regular, readable one)."""
         return len(self.data) if self.data is not None else file_size(self.path)
+
+
+class _Named(io.BytesIO):
+    """Bytes in memory read as a file: a name, as an open file has, which pydicom puts in its
+    warnings (and fails without, on a data set cut short). Never used to open anything: ingest
+    reads bytes in memory with no deferred values."""
+
+    def __init__(self, data: bytes, name: str) -> None:
+        super().__init__(data)
+        self.name = name

@@ -83,8 +83,11 @@ class DicomHeader:
 def read_header(source: Source) -> DicomHeader:
     """Parse and validate everything up to the Pixel Data value, decoding no pixels."""
     path, size = source.path, source.size()
+    # Large values are left on disk for a file; bytes in memory are read whole, since pydicom
+    # would read a deferred value from this very stream (moving it, or after it is closed).
+    defer = _DEFER_BYTES if source.data is None else None
     with mapped_errors(path, "malformed DICOM"), source.open() as f:
-        ds = pydicom.dcmread(f, stop_before_pixels=True, defer_size=_DEFER_BYTES)
+        ds = pydicom.dcmread(f, stop_before_pixels=True, defer_size=defer)
         tsyntax = _transfer_syntax(path, ds)
         if tsyntax == DeflatedExplicitVRLittleEndian:
             return _deflated_header(source, size, tsyntax)
