@@ -20,7 +20,11 @@ itself inside a private network namespace (``unshare -n``, as tests/dicom/test_e
 does). Each target is started fresh for each association count; every row counts the
 instances the sender's report marks as stored and checks the target holds that many, and the
 target's CPU time per stored instance (user and system, its children included), which other
-work on a shared machine does not change as it changes the wall time.
+work on a shared machine does not change as it changes the wall time, and the load average it
+was measured at. The JSON's ``verdict`` (also printed) gives ScanSeal's rate as a share of
+Orthanc's in the same run per association count, the figure load changes least, and whether the
+targets are met: at least 45 instances/s and half of Orthanc's rate at the most associations,
+more associations faster than the fewest.
 """
 
 from __future__ import annotations
@@ -172,7 +176,36 @@ def one_row(target: str, paths: list[Path], associations: int, work: Path) -> di
         "series_seconds": round(seconds, 2),
         "instances_per_second": round(stored / seconds, 1),
         "cpu_ms_per_instance": round(1000 * cpu / max(stored, 1), 1),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
+
+
+TARGET_RATE = 45.0
+"""Instances/s the SCP must store (docs/RESULTS.md), beside at least half of Orthanc's rate."""
+
+
+def verdict(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """ScanSeal's rate against Orthanc's, per association count (the ratio is what load on a
+    shared machine changes least), and whether the targets are met: at the most associations
+    measured, at least TARGET_RATE instances/s and half of Orthanc's rate; more associations
+    faster than the fewest."""
+    rate = {(r["target"], r["associations"]): r["instances_per_second"] for r in rows}
+    counts = sorted({r["associations"] for r in rows if r["target"] == "scanseal"})
+    ratios = {
+        str(n): round(rate["scanseal", n] / rate["orthanc", n], 3)
+        for n in counts
+        if ("orthanc", n) in rate
+    }
+    result: dict[str, Any] = {"scanseal_to_orthanc": ratios}
+    if counts:
+        most, fewest = counts[-1], counts[0]
+        result["scanseal_instances_per_second"] = rate["scanseal", most]
+        result["rate_met"] = rate["scanseal", most] >= TARGET_RATE
+        result["half_of_orthanc_met"] = ratios.get(str(most), 0.0) >= 0.5
+        result["more_associations_faster"] = (
+            rate["scanseal", most] > rate["scanseal", fewest] if most != fewest else None
+        )
+    return result
 
 
 def measure(instances: int, associations: list[int], targets: list[str]) -> list[dict[str, Any]]:
@@ -227,8 +260,12 @@ def main() -> None:
     associations = [int(a) for a in args.associations.split(",")]
     result["rows"] = measure(args.instances, associations, targets)
     result["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    result["verdict"] = verdict(result["rows"])
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
+    for count, ratio in result["verdict"]["scanseal_to_orthanc"].items():
+        print(f"{count} association(s): ScanSeal at {ratio:.1%} of Orthanc's rate")
+    print(json.dumps(result["verdict"]))
     print(f"written to {args.json}")
 
 

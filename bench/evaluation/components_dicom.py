@@ -73,7 +73,7 @@ def _engines(found: dict[str, Any]) -> list[str]:
     shown = [
         (r.get("target"), r.get("associations"), f"{r.get('stored')}/{r.get('instances')}",
          num(r.get("series_seconds"), 2, "s"), num(r.get("instances_per_second"), 1),
-         num(r.get("cpu_ms_per_instance"), 1, "ms"))
+         num(r.get("cpu_ms_per_instance"), 1, "ms"), _load(r))
         for r in rows
     ]  # fmt: skip
     load = "/".join(f"{x:.2f}" for x in found.get("load_average_start", []))
@@ -84,13 +84,33 @@ def _engines(found: dict[str, Any]) -> list[str]:
         "dcmtk's `storescp --fork`, every dcmtk process with `TCP_NODELAY=1`; CPU is the "
         "target's own (children included) per stored instance.",
         "",
-        table(
-            ["target", "associations", "stored", "series", "instances/s", "CPU / instance"], shown
-        ),
+        table(HEADERS, shown),
         "",
+        *_ratio_lines(found.get("verdict") or {}),
         *_target_lines(rows),
         "",
     ]
+
+
+HEADERS = ["target", "associations", "stored", "series", "instances/s", "CPU / instance",
+           "load (1 min)"]  # fmt: skip
+
+
+def _load(row: dict[str, Any]) -> str:
+    """The 1-minute load average when the row was measured (other work on the machine)."""
+    load = row.get("load_average") or []
+    return f"{load[0]:.2f}" if load else "–"
+
+
+def _ratio_lines(verdict: dict[str, Any]) -> list[str]:
+    """ScanSeal's rate as a share of Orthanc's in the same run, per association count: the
+    figure a busy shared machine changes least (the target is re-judged on a quiet one)."""
+    ratios = verdict.get("scanseal_to_orthanc") or {}
+    if not ratios:
+        return []
+    shares = ", ".join(f"{ratio:.0%} at {count}" for count, ratio in ratios.items())
+    line = f"ScanSeal's rate as a share of Orthanc's in the same run: {shares} (target ≥ 50 %)."
+    return [line, ""]
 
 
 def _target_lines(rows: list[dict[str, Any]]) -> list[str]:

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from scanseal.crypto.identity import IdentityCard, Keystore
 from scanseal.dicom.config import DicomConfig
-from scanseal.errors import InvalidInput
+from scanseal.errors import InvalidInput, ScanSealError
 
 
 @pytest.mark.parametrize(
@@ -52,3 +53,28 @@ def test_bad_worker_counts_are_invalid_input(tmp_path: Path, value: str) -> None
     config.write_text(f"[dicom]\nworkers = {value}\n", "utf-8")
     with pytest.raises(InvalidInput, match="workers"):
         DicomConfig.load(config)
+
+
+def test_a_card_is_verified_once_per_content_and_a_replaced_one_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = Keystore(tmp_path / "keys", scrypt_n=2**10)
+    first, second = keys.create("first", "pw").card, keys.create("second", "pw").card
+    path = tmp_path / "route.card.json"
+    path.write_text(first.to_json(), "utf-8")
+    config = DicomConfig(enabled=True, recipients=(path,))
+    parsed = []
+    from_json = IdentityCard.from_json
+    monkeypatch.setattr(IdentityCard, "from_json", lambda text: parsed.append(1) or from_json(text))
+    assert [c.address for c in config.cards_for("CT")] == [first.address]
+    assert [c.address for c in config.cards_for("CT")] == [first.address]
+    assert len(parsed) == 1
+    path.write_text(second.to_json(), "utf-8")  # replaced on disk: used from the next C-STORE
+    assert [c.address for c in config.cards_for("CT")] == [second.address]
+    path.write_text(second.to_json().replace('"name": "second"', '"name": "forged"'), "utf-8")
+    with pytest.raises(ScanSealError) as refused:
+        config.cards_for("CT")
+    assert str(path) in refused.value.reason
+    path.unlink()
+    with pytest.raises(ScanSealError, match="no identity card at"):
+        config.cards_for("CT")

@@ -33,7 +33,7 @@ from scanseal.crypto.identity import Identity, IdentityCard
 from scanseal.crypto.stanzas import RECIPIENT_KINDS
 from scanseal.dicom.config import DicomConfig
 from scanseal.errors import ScanSealError
-from scanseal.ingest import preprocess, validate
+from scanseal.ingest import preprocess, read_image, read_image_bytes, validate
 from scanseal.integrity.pixels import pixel_digest
 from scanseal.ledger import LedgerConfig
 from scanseal.protocol import wire
@@ -97,9 +97,36 @@ class Ingest(Target):
 
     def run(self, case: bytes) -> None:
         self.path.write_bytes(case)
+        _same_in_memory(self.path, case)
         validate(self.path)
         pixel_digest(self.path)
         preprocess(self.path)
+
+
+def _same_in_memory(path: Path, case: bytes) -> None:
+    """A DICOM input ingested from memory (as the SCP and STOW-RS receive it) is read to the
+    file's metadata and pixel digest, or refused as the file is, with the same error class (so
+    the same DICOM status). The wording may differ for a value cut short by the end of the
+    input: a file leaves large values on disk, where ingest finds them truncated, while bytes in
+    memory are read whole and pydicom stops at the end (a Failure otherwise)."""
+    if case[128:132] != b"DICM":
+        return
+    outcomes = []
+    for read in (lambda: read_image(path), lambda: read_image_bytes(case, path.name)):
+        try:
+            image = read()
+            outcomes.append((image.metadata, _digest_or_refusal(image)))
+        except ScanSealError as error:
+            outcomes.append((None, type(error).__name__))
+    if outcomes[0] != outcomes[1]:
+        raise Failure(f"ingest from memory differs from the file's: {outcomes[1]} != {outcomes[0]}")
+
+
+def _digest_or_refusal(image: Any) -> bytes | str:
+    try:
+        return pixel_digest(image)
+    except ScanSealError as error:
+        return type(error).__name__  # a codec's reason may name an object's address
 
 
 def _dicom_value_mutation(mutator: Mutator, data: bytes) -> bytes:

@@ -110,3 +110,29 @@ def test_an_image_ingested_beforehand_is_not_parsed_again(tmp_path, people, call
     assert from_image.chain == from_path.chain
     assert from_image.pixel_digest == from_path.pixel_digest
     assert from_image.screen == from_path.screen
+
+
+@pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small_RLE.dcm"])
+def test_a_received_instance_is_parsed_once_and_decoded_once(tmp_path, people, calls, name):
+    """What the Storage SCP and STOW-RS receive is sealed from its bytes, never staged as a
+    file: one header parse, one decode, and the manifest the file's seal would sign."""
+    from scanseal.dicom.config import DicomConfig
+    from scanseal.dicom.scp import Receiver, read_received
+
+    card = tmp_path / "lee.card.json"
+    card.write_text(people["lee"].card.to_json(), "utf-8")
+    config = DicomConfig(enabled=True, recipients=(card,))
+    receiver = Receiver(None, people["gateway"], config, None)  # type: ignore[arg-type]
+    source = Path(get_testdata_file(name))
+    calls.clear()
+    received = read_received(source.read_bytes())
+    sealed = receiver.seal(received, "MODALITY")
+    assert calls["dcmread"] == 1
+    assert calls["decode"] == 1
+    assert sealed.header.SOPInstanceUID == pydicom.dcmread(source).SOPInstanceUID
+    from_file = _seal(people, source, tmp_path / "file.sseal").manifest
+    assert sealed.manifest.pixel_digest == from_file.pixel_digest
+    assert sealed.manifest.chain.h1 == from_file.chain.h1
+    assert sealed.manifest.image_size == from_file.image_size == source.stat().st_size
+    assert sealed.manifest.screen is not None
+    assert sealed.manifest.screen["score"] == from_file.screen["score"]  # type: ignore[index]

@@ -19,6 +19,7 @@ checked, is :func:`scanseal.config.resolve`'s.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,9 @@ from scanseal.crypto.identity import IdentityCard
 from scanseal.errors import InvalidInput, ScanSealError
 
 _MAX_WORKERS = 64
+_MAX_CARD_BYTES = 1 << 20
+_cards: dict[Path, tuple[bytes, IdentityCard]] = {}
+_cards_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,7 @@ class DicomConfig:
     def cards_for(self, calling_ae: str) -> list[IdentityCard]:
         """The recipients of what ``calling_ae`` pushes: its route, else the default list."""
         paths = self.routes.get(calling_ae.strip(), self.recipients)
-        return [IdentityCard.load(path) for path in paths]
+        return [card_at(path) for path in paths]
 
     def problems(self) -> list[ScanSealError]:
         """With the SCP enabled, every recipient and route card that is missing or does not
@@ -108,3 +112,28 @@ def _routes(routes: Any, table: Table) -> dict[str, tuple[Path, ...]]:
                 f"{table.origin}: dicom recipients must be a list of card files (routes.{ae})"
             ) from None
     return chosen
+
+
+def card_at(path: Path) -> IdentityCard:
+    """The verified card in the file at ``path``, as :meth:`IdentityCard.load` reads it, but
+    parsed and its signature checked once per content of the file: every C-STORE reads the
+    file again (a card replaced on disk, say after a rotation, is used from the next instance
+    on), and only bytes that differ from the last ones verified are verified again. Any
+    refusal is ``IdentityCard.load``'s, naming the file."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(_MAX_CARD_BYTES + 1)
+    except OSError:
+        return IdentityCard.load(path)  # raises, naming the file and why
+    with _cards_lock:
+        known = _cards.get(path)
+    if known is not None and known[0] == data:
+        return known[1]
+    try:
+        card = IdentityCard.from_json(data.decode("utf-8"))
+    except (ScanSealError, UnicodeDecodeError):
+        return IdentityCard.load(path)  # raises, naming the file (or reads a newer one)
+    if len(data) <= _MAX_CARD_BYTES:
+        with _cards_lock:
+            _cards[path] = (data, card)
+    return card

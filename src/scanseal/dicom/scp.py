@@ -45,6 +45,7 @@ from scanseal.errors import (
     StorageUnavailable,
     Unreadable,
 )
+from scanseal.ingest import IngestedImage, read_image_bytes
 from scanseal.transfer import Manifest, Registrar, ScreenVerdict, screen_verdict, seal_for_upload
 
 SUCCESS: Final = 0x0000
@@ -59,9 +60,41 @@ STOW: Final = "STOW-RS"
 _log = logging.getLogger(__name__)
 _SHM: Final = "/dev/shm"  # noqa: S108 (a private mkdtemp directory inside it, mode 0700)
 _SCRATCH: Final = _SHM if os.access(_SHM, os.W_OK | os.X_OK) else None
-"""Where an instance is staged while it is sealed (a private directory, removed at once): a
-memory file system when there is one, so that the plaintext never reaches a disk and the
-staging costs no disk writes; the system's temporary directory otherwise."""
+"""Where an instance's envelope and manifest are staged while it is sealed (a private
+directory, removed at once): a memory file system when there is one, so that the staging costs
+no disk writes; the system's temporary directory otherwise. The plaintext is not staged: it is
+ingested from the received bytes."""
+_NAME: Final = "instance.dcm"
+"""What a received instance is called in ingest's refusals (it has no file name)."""
+
+
+@dataclass(frozen=True)
+class Received:
+    """One received Part 10 instance, parsed once (:func:`read_received`): the header both
+    ways in check, log and index, and the image sealing screens, hashes and encrypts."""
+
+    header: Dataset
+    image: IngestedImage | None
+    refusal: ScanSealError | None = None
+    """Why ingest refused the instance (raised when it is sealed, after the caller's own
+    checks of the header, in the order they always ran)."""
+
+
+def read_received(raw: bytes) -> Received:
+    """Ingest ``raw`` once, from memory: header parsed and validated, nothing decoded yet.
+
+    An instance pydicom cannot parse at all (or without a SOP Instance UID) raises Unreadable,
+    as :func:`parse_header` does; one it parses but ingest refuses (a truncated Pixel Data, say)
+    is returned with that refusal, for :meth:`Receiver.seal` to raise."""
+    try:
+        image = read_image_bytes(raw, _NAME)
+    except ScanSealError as error:
+        return Received(parse_header(raw), None, error)
+    header = image.header()
+    if header is None:  # read_image_bytes reads DICOM only
+        raise Unreadable("the data set cannot be parsed")
+    _check_uid(header)
+    return Received(header, image)
 
 
 class Receiver:
@@ -78,22 +111,23 @@ class Receiver:
         """Told of every instance answered: the way in, the status and the seconds it took
         (``scanseal serve`` counts them for /metrics)."""
 
-    def receive(self, raw: bytes, calling: str, header: Dataset | None = None) -> str:
-        """Seal ``raw`` (a Part 10 file) for the route's recipients and register it; returns the
+    def receive(self, received: Received, calling: str) -> str:
+        """Seal a received instance for the route's recipients and register it; returns the
         record's manifest CID once it is registered and indexed."""
-        return self.register(self.seal(raw, calling, header), calling)
+        return self.register(self.seal(received, calling), calling)
 
-    def seal(self, raw: bytes, calling: str, header: Dataset | None = None) -> Sealed:
-        """Screen and seal ``raw`` for ``calling``'s recipients, as the gateway's identity:
-        the half of :meth:`receive` that needs no lock (the SCP runs it in its worker pool)."""
-        header = parse_header(raw) if header is None else header
+    def seal(self, received: Received, calling: str) -> Sealed:
+        """Screen and seal a received instance for ``calling``'s recipients, as the gateway's
+        identity: the half of :meth:`receive` that needs no lock (the SCP runs it in its worker
+        pool). The image ingested from the received bytes is the one screened, hashed and
+        encrypted: the instance is parsed once and its pixels decoded once."""
+        if received.image is None:
+            raise received.refusal or Unreadable("the data set cannot be parsed")
         cards = self.config.cards_for(calling)
         with tempfile.TemporaryDirectory(prefix="scanseal-dicom-", dir=_SCRATCH) as scratch:
-            source = Path(scratch) / "instance.dcm"
-            source.write_bytes(raw)
-            sealed = seal_for_upload(source, cards, self.identity, Path(scratch))
+            sealed = seal_for_upload(received.image, cards, self.identity, Path(scratch))
             manifest, payload = sealed.manifest_path.read_bytes(), sealed.envelope.read_bytes()
-        return Sealed(manifest, payload, sealed.manifest, header)
+        return Sealed(manifest, payload, sealed.manifest, received.header)
 
     def register(self, sealed: Sealed, calling: str) -> str:
         """Register a sealed instance with the registrar, index it and log its verdict; the
@@ -205,12 +239,12 @@ class StorageSCP:
     def _seal(self, raw: bytes, calling: str, expected: str) -> Sealed | Dataset:
         """The sealed instance, or the status refusing one whose SOP Class is not the one the
         request named."""
-        header = parse_header(raw)
-        if header.get("SOPClassUID") != expected:
+        received = read_received(raw)
+        if received.header.get("SOPClassUID") != expected:
             reason = "SOP Class UID differs from the request's"
-            log_refused(calling, header, DATASET_MISMATCH, reason)
+            log_refused(calling, received.header, DATASET_MISMATCH, reason)
             return _status(DATASET_MISMATCH, reason)
-        return self.receiver.seal(raw, calling, header)
+        return self.receiver.seal(received, calling)
 
 
 def _header_or_none(raw: bytes | None) -> Dataset | None:
@@ -302,12 +336,21 @@ def parse_header(raw: bytes) -> Dataset:
     """The data set without pixels; InvalidInput when it is not DICOM."""
     try:
         header = pydicom.dcmread(io.BytesIO(raw), stop_before_pixels=True)
-        uid = header.SOPInstanceUID
     except Exception:  # pydicom raises many kinds on garbage: all mean "cannot understand"
+        raise Unreadable("the data set cannot be parsed") from None
+    _check_uid(header)
+    return header
+
+
+def _check_uid(header: Dataset) -> None:
+    """Unreadable unless the data set holds a SOP Instance UID (what every log line and the
+    index name the instance by)."""
+    try:
+        uid = header.SOPInstanceUID
+    except Exception:  # missing, or a value pydicom cannot decode
         raise Unreadable("the data set cannot be parsed") from None
     if not uid:
         raise Unreadable("the data set has no SOP Instance UID")
-    return header
 
 
 def status_for(error: ScanSealError) -> int:

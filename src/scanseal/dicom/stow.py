@@ -29,7 +29,7 @@ from scanseal.dicom.scp import (
     SUCCESS,
     Receiver,
     log_refused,
-    parse_header,
+    read_received,
     status_for,
 )
 from scanseal.errors import InvalidInput, ScanSealError
@@ -104,13 +104,14 @@ def _store_all(
         started = time.perf_counter()
         header, status, reason, record = None, SUCCESS, "", ""
         try:
-            header = parse_header(raw)
+            received = read_received(raw)
+            header = received.header
             if not header.get("SOPClassUID"):  # Type 1, and what the answer references it by
                 status, reason = CANNOT_UNDERSTAND, "the data set has no SOP Class UID"
             elif study is not None and header.get("StudyInstanceUID") != study:
                 status, reason = DATASET_MISMATCH, f"the instance is not of study {study}"
             else:
-                record = receiver.receive(raw, STOW, header)  # logs the instance and its verdict
+                record = receiver.receive(received, STOW)  # logs the instance and its verdict
         except ScanSealError as error:
             status, reason = status_for(error), error.reason
         except Exception as error:  # never report a failure as stored

@@ -7,6 +7,7 @@ with :class:`scanseal.errors.InvalidInput` and a one-line reason naming the file
 
 :func:`read_image` ingests a file once: an :class:`IngestedImage` holds the validated header
 and decodes frames on demand, and is what sealing hands to the pixel digest and the detector.
+:func:`read_image_bytes` does the same for a DICOM file held in memory (a received instance).
 The path-taking functions (``read_metadata``, ``iter_frames``, ``validate``, ``preprocess``,
 ``display_frame``) each ingest the file they are given.
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 from scanseal.ingest._api import iter_frames, read_metadata, validate
 from scanseal.ingest._detect import detect_format
 from scanseal.ingest._display import display_frame
-from scanseal.ingest._image import IngestedImage, RawPixels, read_image
+from scanseal.ingest._image import IngestedImage, RawPixels, read_image, read_image_bytes
 from scanseal.ingest._preprocess import preprocess, preprocess_views
 from scanseal.ingest.metadata import ImageFormat, ImageMetadata
 
@@ -31,6 +32,7 @@ __all__ = [
     "preprocess",
     "preprocess_views",
     "read_image",
+    "read_image_bytes",
     "read_metadata",
     "validate",
 ]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import BinaryIO, NoReturn
 
 from scanseal.errors import InvalidInput, ScanSealError
 
@@ -61,3 +63,31 @@ def file_size(path: Path) -> int:
         return path.stat().st_size
     except OSError as exc:
         fail(path, f"cannot read: {exc.strerror or exc}")
+
+
+@dataclass(frozen=True)
+class Source:
+    """What ingest reads: the file at ``path``, or with ``data`` the bytes of one already in
+    memory (an instance a DICOM sender just transferred), which ``path`` then only names in
+    every error, as the file's name does."""
+
+    path: Path
+    data: bytes | None = None
+
+    def open(self) -> BinaryIO:
+        """A new binary stream over the whole input, positioned at its start."""
+        return _Named(self.data, str(self.path)) if self.data is not None else self.path.open("rb")
+
+    def size(self) -> int:
+        """The input's size in bytes (a file: checked to be a regular, readable one)."""
+        return len(self.data) if self.data is not None else file_size(self.path)
+
+
+class _Named(io.BytesIO):
+    """Bytes in memory read as a file: a name, as an open file has, which pydicom puts in its
+    warnings (and fails without, on a data set cut short). Never used to open anything: ingest
+    reads bytes in memory with no deferred values."""
+
+    def __init__(self, data: bytes, name: str) -> None:
+        super().__init__(data)
+        self.name = name

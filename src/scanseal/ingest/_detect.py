@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scanseal.ingest._common import fail, file_size
+from scanseal.ingest._common import Source, fail
 from scanseal.ingest.metadata import ImageFormat
 
 _DICOM_MAGIC_OFFSET = 128
@@ -19,10 +19,16 @@ def detect_format(path: Path) -> ImageFormat:
     DICOM means the Part 10 file format ("DICM" after a 128-byte preamble): bare datasets
     without the preamble carry no transfer syntax and are rejected.
     """
-    if file_size(path) == 0:
+    return format_of(Source(path))
+
+
+def format_of(source: Source) -> ImageFormat:
+    """:func:`detect_format` of a file or of bytes in memory."""
+    path = source.path
+    if source.size() == 0:
         fail(path, "empty file")
     try:
-        with path.open("rb") as f:
+        with source.open() as f:
             head = f.read(_DICOM_MAGIC_OFFSET + len(_DICOM_MAGIC))
     except OSError as exc:
         fail(path, f"cannot read: {exc.strerror or exc}")

@@ -23,7 +23,7 @@ from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, RLELossless
 
 from scanseal.errors import InvalidInput, Unreadable
 from scanseal.ingest import _dates, _rle
-from scanseal.ingest._common import fail, file_size, mapped_errors
+from scanseal.ingest._common import Source, fail, mapped_errors
 from scanseal.ingest.limits import MAX_DECODED_BYTES, MAX_FRAME_PIXELS
 from scanseal.ingest.metadata import ImageMetadata
 
@@ -80,19 +80,22 @@ class DicomHeader:
         return self.layout
 
 
-def read_header(path: Path) -> DicomHeader:
+def read_header(source: Source) -> DicomHeader:
     """Parse and validate everything up to the Pixel Data value, decoding no pixels."""
-    size = file_size(path)
-    with mapped_errors(path, "malformed DICOM"), path.open("rb") as f:
-        ds = pydicom.dcmread(f, stop_before_pixels=True, defer_size=_DEFER_BYTES)
+    path, size = source.path, source.size()
+    # Large values are left on disk for a file; bytes in memory are read whole, since pydicom
+    # would read a deferred value from this very stream (moving it, or after it is closed).
+    defer = _DEFER_BYTES if source.data is None else None
+    with mapped_errors(path, "malformed DICOM"), source.open() as f:
+        ds = pydicom.dcmread(f, stop_before_pixels=True, defer_size=defer)
         tsyntax = _transfer_syntax(path, ds)
         if tsyntax == DeflatedExplicitVRLittleEndian:
-            return _deflated_header(path, size, tsyntax)
+            return _deflated_header(source, size, tsyntax)
         _check_elements_within(path, ds, size)
         element = _pixel_element(path, ds, f, size, tsyntax)
     if element is None:
         return _no_pixels_header(path, ds, tsyntax)
-    return _finish_header(path, ds, tsyntax, *element, size)
+    return _finish_header(source, ds, tsyntax, *element, size)
 
 
 def _transfer_syntax(path: Path, ds: Dataset) -> UID:
@@ -165,20 +168,23 @@ def _pixel_element(
     return pos + 12, struct.unpack(f"{endian}L", head[8:12])[0]
 
 
-def _deflated_header(path: Path, size: int, tsyntax: UID) -> DicomHeader:
+def _deflated_header(source: Source, size: int, tsyntax: UID) -> DicomHeader:
     """Deflated datasets are inflated in memory by pydicom: bound the inflated size first."""
-    _check_inflated_size(path)
-    ds = pydicom.dcmread(path)
+    path = source.path
+    _check_inflated_size(source)
+    with source.open() as f:
+        ds = pydicom.dcmread(f)
     if "PixelData" not in ds:
         return _no_pixels_header(path, ds, tsyntax)
     raw = ds["PixelData"]
     length = None if raw.is_undefined_length else len(ds.PixelData)
-    return _finish_header(path, ds, tsyntax, None, length, size)
+    return _finish_header(source, ds, tsyntax, None, length, size)
 
 
-def _check_inflated_size(path: Path) -> None:
+def _check_inflated_size(source: Source) -> None:
     """Stream-inflate a deflated dataset, counting bytes, to reject zip bombs before pydicom."""
-    with path.open("rb") as f:
+    path = source.path
+    with source.open() as f:
         pydicom.filereader.read_preamble(f, False)
         pydicom.filereader._read_file_meta_info(f)
         inflater = zlib.decompressobj(-zlib.MAX_WBITS)
@@ -213,13 +219,14 @@ def _no_pixels_header(path: Path, ds: Dataset, tsyntax: UID) -> DicomHeader:
 
 
 def _finish_header(
-    path: Path, ds: Dataset, tsyntax: UID, offset: int | None, length: int | None, size: int
+    source: Source, ds: Dataset, tsyntax: UID, offset: int | None, length: int | None, size: int
 ) -> DicomHeader:
     """Check attributes, limits and the Pixel Data extent; build the metadata."""
+    path = source.path
     with mapped_errors(path, "malformed DICOM"):
         dims = _image_attributes(path, ds)
         layout = _layout(path, ds, dims, offset, length)
-        _check_extent(path, tsyntax, layout, size, dims[2])
+        _check_extent(source, tsyntax, layout, size, dims[2])
         metadata = _metadata(ds, tsyntax, dims)
     return DicomHeader(metadata, ds, layout, tsyntax)
 
@@ -309,13 +316,16 @@ def _layout(
     return PixelLayout(photometric, representation, planar, offset, value_length, expected)
 
 
-def _check_extent(path: Path, tsyntax: UID, layout: PixelLayout, size: int, frames: int) -> None:
+def _check_extent(
+    source: Source, tsyntax: UID, layout: PixelLayout, size: int, frames: int
+) -> None:
     """Check the Pixel Data value lies within the file and is long enough."""
+    path = source.path
     if tsyntax.is_encapsulated:
         if layout.value_length is not None:
             fail(path, "malformed DICOM: compressed Pixel Data must have undefined length")
         if layout.value_offset is not None:
-            _check_fragments(path, layout.value_offset, size, frames)
+            _check_fragments(source, layout.value_offset, size, frames)
         return
     if layout.value_length is None:
         fail(path, "malformed DICOM: native Pixel Data with undefined length")
@@ -333,10 +343,10 @@ def _check_extent(path: Path, tsyntax: UID, layout: PixelLayout, size: int, fram
         )
 
 
-def _check_fragments(path: Path, offset: int, size: int, frames: int) -> None:
+def _check_fragments(source: Source, offset: int, size: int, frames: int) -> None:
     """Walk the encapsulated items (headers only) to prove they all lie inside the file."""
-    count = 0
-    with path.open("rb") as f:
+    path, count = source.path, 0
+    with source.open() as f:
         f.seek(offset)
         while True:
             head = f.read(8)
@@ -400,21 +410,38 @@ def _metadata(
 
 
 def iter_frames(
-    path: Path, header: DicomHeader, indices: Iterable[int] | None = None, raw: bool = True
+    source: Source, header: DicomHeader, indices: Iterable[int] | None = None, raw: bool = True
 ) -> Iterator[np.ndarray[Any, Any]]:
     """Yield decoded frames one at a time, shape-checked.
 
     With ``raw`` (the default) samples come as stored, without YCbCr to RGB conversion: that is
     what the pixel digest covers. Deflated datasets are decoded from the dataset the header
     read already holds (pydicom inflates them whole); everything else is read from the file
-    frame by frame.
+    (or the bytes in memory) frame by frame.
     """
+    if header.pixels.value_offset is None:
+        yield from _checked_frames(source.path, header, header.dataset, indices, raw)
+    elif source.data is None:
+        yield from _checked_frames(source.path, header, source.path, indices, raw)
+    else:
+        with source.open() as stream:
+            yield from _checked_frames(source.path, header, stream, indices, raw)
+
+
+def _checked_frames(
+    path: Path,
+    header: DicomHeader,
+    source: Path | BinaryIO | Dataset,
+    indices: Iterable[int] | None,
+    raw: bool,
+) -> Iterator[np.ndarray[Any, Any]]:
+    """The frames pydicom decodes from ``source``, each checked against the header's shape,
+    and their count against the declared one when all are asked for."""
     meta = header.metadata
     shape: tuple[int, ...] = (meta.rows, meta.columns)
     if meta.samples_per_pixel > 1:
         shape = (*shape, meta.samples_per_pixel)
     wanted = meta.frames if indices is None else None
-    source: Path | Dataset = path if header.pixels.value_offset is not None else header.dataset
     count = 0
     plugin = _rle.PLUGIN if header.transfer_syntax == RLELossless else ""  # "": pydicom picks
     frames = iter_pixels(source, indices=indices, raw=raw, decoding_plugin=plugin)

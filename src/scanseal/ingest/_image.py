@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, BinaryIO, Final
 
 import numpy as np
 import pydicom
@@ -27,8 +27,8 @@ from pydicom.uid import (
 
 from scanseal.errors import Unreadable
 from scanseal.ingest import _dicom, _raster
-from scanseal.ingest._common import fail, mapped_errors
-from scanseal.ingest._detect import detect_format
+from scanseal.ingest._common import Source, fail, mapped_errors
+from scanseal.ingest._detect import format_of
 from scanseal.ingest.metadata import ImageFormat, ImageMetadata
 
 Frame = np.ndarray[Any, Any]
@@ -43,7 +43,8 @@ class RawPixels:
     """A byte range of the file that equals the canonical little-endian decoded pixels.
 
     ``mask``: unsigned samples with BitsStored < BitsAllocated must be ANDed with it first,
-    exactly as decoding clears those bits.
+    exactly as decoding clears those bits. ``data``: the image's bytes when they are in memory
+    (the range is then sliced from them, not read from ``path``).
     """
 
     path: Path
@@ -51,13 +52,15 @@ class RawPixels:
     offset: int
     length: int
     mask: int | None
+    data: bytes | None = None
 
     def chunks(self, size: int = _READ_CHUNK) -> Iterator[bytes]:
         """Yield exactly ``length`` bytes from ``offset`` in chunks of at most ``size``.
 
         A file shrinking under the reader is reported (InvalidInput), never hashed short.
         """
-        with mapped_errors(self.path, "cannot read Pixel Data"), self.path.open("rb") as f:
+        source = Source(self.path, self.data)
+        with mapped_errors(self.path, "cannot read Pixel Data"), source.open() as f:
             f.seek(self.offset)
             remaining = self.length
             while remaining:
@@ -79,11 +82,17 @@ class IngestedImage:
     """
 
     def __init__(
-        self, path: Path, metadata: ImageMetadata, dicom: _dicom.DicomHeader | None
+        self,
+        path: Path,
+        metadata: ImageMetadata,
+        dicom: _dicom.DicomHeader | None,
+        data: bytes | None = None,
     ) -> None:
         self.path: Final[Path] = path
+        """The file; for an image read from memory (:func:`read_image_bytes`), its name."""
         self.metadata: Final[ImageMetadata] = metadata
         self._dicom = dicom  # None for PNG and JPEG
+        self._source = Source(path, data)
         self._kept: dict[int, Frame] = {}
 
     def __repr__(self) -> str:
@@ -92,6 +101,20 @@ class IngestedImage:
     @property
     def format(self) -> ImageFormat:
         return self.metadata.format
+
+    @property
+    def size(self) -> int:
+        """The image's size in bytes, as a file."""
+        return self._source.size()
+
+    def open(self) -> BinaryIO:
+        """A binary stream over the image's bytes (what sealing encrypts)."""
+        return self._source.open()
+
+    def header(self) -> Dataset | None:
+        """The DICOM data set without its Pixel Data, as validated (None for PNG and JPEG):
+        what a receiver logs and indexes, so that it parses nothing again."""
+        return None if self._dicom is None else self._dicom.dataset
 
     @property
     def middle(self) -> int:
@@ -153,7 +176,8 @@ class IngestedImage:
             return None
         dtype = np.dtype(f"<{'i' if signed else 'u'}{meta.bits_allocated // 8}")
         mask = None if meta.bits_stored == meta.bits_allocated else (1 << meta.bits_stored) - 1
-        return RawPixels(self.path, dtype, layout.value_offset, layout.expected_native_bytes, mask)
+        offset, length = layout.value_offset, layout.expected_native_bytes
+        return RawPixels(self.path, dtype, offset, length, mask, self._source.data)
 
     @property
     def has_pixels(self) -> bool:
@@ -167,8 +191,8 @@ class IngestedImage:
         without pixels); InvalidInput for PNG and JPEG."""
         if self._dicom is None:
             fail(self.path, f"a {self.format.upper()} file has no DICOM data set")
-        with mapped_errors(self.path, "malformed DICOM"):
-            return pydicom.dcmread(self.path)
+        with mapped_errors(self.path, "malformed DICOM"), self._source.open() as stream:
+            return pydicom.dcmread(stream)
 
     def _check_index(self, index: int) -> None:
         count = self.metadata.frames
@@ -206,7 +230,7 @@ class IngestedImage:
         """
         if self._dicom is None or (raw and self.metadata.frames == 1):
             return self._decode_single()
-        frames = _dicom.iter_frames(self.path, self._dicom, indices=[index], raw=raw)
+        frames = _dicom.iter_frames(self._source, self._dicom, indices=[index], raw=raw)
         frame: Frame | None = next(frames, None)
         if frame is None:
             fail(self.path, f"undecodable Pixel Data: frame {index} missing", Unreadable)
@@ -223,7 +247,7 @@ class IngestedImage:
     def _decode_all(self) -> Iterator[Frame]:
         if self._dicom is None:
             return iter((_raster.decode_pixels(self.path, self.format),))
-        return _dicom.iter_frames(self.path, self._dicom)
+        return _dicom.iter_frames(self._source, self._dicom)
 
 
 def read_image(path: Path) -> IngestedImage:
@@ -233,8 +257,19 @@ def read_image(path: Path) -> IngestedImage:
     InvalidInput here, naming the file.
     """
     path = Path(path)
-    fmt = detect_format(path)
+    fmt = format_of(Source(path))
     if fmt == "dicom":
-        header = _dicom.read_header(path)
+        header = _dicom.read_header(Source(path))
         return IngestedImage(path, header.metadata, header)
     return IngestedImage(path, _raster.read_header(path, fmt), None)
+
+
+def read_image_bytes(data: bytes, name: str) -> IngestedImage:
+    """:func:`read_image` of a DICOM Part 10 file held in memory (what a DICOM receiver got):
+    parsed and validated exactly as the file would be, errors naming it ``name``, and never
+    written anywhere. PNG and JPEG are read from files only (InvalidInput here)."""
+    source = Source(Path(name), data)
+    if format_of(source) != "dicom":
+        fail(source.path, "not a DICOM Part 10 file")
+    header = _dicom.read_header(source)
+    return IngestedImage(source.path, header.metadata, header, data)

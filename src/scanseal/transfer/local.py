@@ -134,7 +134,7 @@ def seal_file(
         # Decoding and hashing the pixels overlaps the encryption pass (hashlib and file
         # reads release the GIL), so on a second core it costs no wall time.
         pixels = pool.submit(pixel_digest, image) if digest is None else _done(digest)
-        sealed = _encrypt(image.path, env_tmp, keys, segment_size, progress)
+        sealed = _encrypt(image, env_tmp, keys, segment_size, progress)
         cid = _store_envelope(store, env_tmp)
         stored += [cid] if cid is not None else []
         manifest = _manifest(
@@ -162,7 +162,7 @@ def _manifest(
         envelope_sha256=sealed.envelope_sha256,
         envelope_size=sealed.envelope_size,
         image_format=image.format,
-        image_size=image.path.stat().st_size,
+        image_size=image.size,
         chain=hash_chain(
             sealed.h1, canonical, int(time.time()) if timestamp is None else timestamp
         ),
@@ -235,7 +235,7 @@ class _Encrypted:
 
 
 def _encrypt(
-    source: Path,
+    source: IngestedImage,
     target: Path,
     keys: Sequence[RecipientKey],
     segment_size: int,
@@ -249,7 +249,7 @@ def _encrypt(
         if progress is not None:
             progress(len(chunk))
 
-    with source.open("rb") as src, target.open("wb") as raw_dst:
+    with source.open() as src, target.open("wb") as raw_dst:
         dst = HashingWriter(raw_dst)
         header, file_key = envelope.seal(
             src,
