@@ -82,10 +82,9 @@ class CID:
         return encode_varint(1) + encode_varint(self.codec) + self.multihash
 
     def __str__(self) -> str:
-        if self.version == 1:  # multibase base32: "b", RFC 4648 lower case, no padding
-            return "b" + base64.b32encode(self.to_bytes()).decode("ascii").lower().rstrip("=")
+        base = "base58btc" if self.version == 0 else "base32"
         codec = "dag-pb" if self.codec == DAG_PB else "raw"
-        return str(_MultiformatsCID("base58btc", 0, codec, ("sha2-256", self.digest)))
+        return str(_MultiformatsCID(base, self.version, codec, ("sha2-256", self.digest)))
 
     def matches(self, block: bytes | memoryview) -> bool:
         """True when ``block`` hashes to this CID (constant-time compare of digests)."""
