@@ -315,6 +315,20 @@ def test_one_study_grant_opens_every_instance_and_one_revocation_closes_them(
     assert {e["record"] for e in trail} == set(instances)
     assert {e["action"] for e in trail} >= {"stored", "granted", "access"}
 
+    # the study record's own trail holds the study's events and its instances', by record
+    by_record = json.loads(run("audit", study_cid, "--as", "ito", "--json", "-").out)
+    assert {e["record"] for e in by_record} == {study_cid, *instances}
+    assert [(e["action"], e["allowed"]) for e in by_record if e["record"] == study_cid
+            and e["subject"] == novak] == [("granted", None), ("revoked", None)]  # fmt: skip
+    reads = [e for e in by_record if e["action"] == "access" and e["subject"] == novak]
+    assert len(reads) == 2 * len(instances)
+    times = [e["time"] for e in by_record]  # ISO 8601 UTC sorts as text
+    assert times == sorted(times)  # chain order across the records
+    assert by_record[0]["action"] == "stored"  # the first instance stored opens it
+    refused = run("audit", study_cid, "--as", "lee", "--json", "-")  # neither owner nor grantee
+    assert refused.code != 0
+    assert "may not read the audit trail" in refused.err
+
 
 def test_a_grant_on_one_study_opens_no_instance_of_another(run, world, gateway, tmp_path):
     """Study A granted to novak: the instances of study B (same sender, same recipients) stay

@@ -64,14 +64,16 @@ TABLE_COLUMNS: Final = (
 
 def entries(trail: list[dict[str, Any]], names: Mapping[str, str]) -> list[dict[str, Any]]:
     """The trail as the entries ``scanseal audit --format json`` prints (names from ``names``
-    where the trail brought none)."""
+    where the trail brought none; ``record`` first where the trail names it)."""
     named = with_names([_completed(entry) for entry in trail], names)
     out = []
     for entry, original in zip(named, trail, strict=True):
         for key in ("actor_name", "subject_name", "claimed_name"):
             if isinstance(original.get(key), str):
                 entry[key] = original[key]
-        out.append({key: entry.get(key) for key in FIELDS})
+        chosen = {key: entry.get(key) for key in FIELDS}
+        # a study record's trail names each event's record (the study's or an instance's)
+        out.append({"record": original["record"], **chosen} if "record" in original else chosen)
     return out
 
 

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from scanseal._sqlite import open_database
 from scanseal.ledger import GrantState, Ledger
@@ -99,6 +99,14 @@ class StudyIndex:
             ).fetchall()
         return [StudyRow(*row) for row in rows]
 
+    def members(self, study: str) -> list[str]:
+        """The instance records ``study`` lists (none when it is not a study record here)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT instance FROM members WHERE study = ? ORDER BY instance", (study,)
+            ).fetchall()
+        return [str(row[0]) for row in rows]
+
     def holding(self, instance: str, owner: str) -> list[str]:
         """The study records of ``owner`` that list ``instance``, oldest first."""
         with self._lock:
@@ -139,6 +147,26 @@ class StudyAccess:
             if revoked is None and self._ledger.grant_state(binary, account) == GrantState.REVOKED:
                 revoked = binary
         return revoked
+
+    def may_audit(self, study: str, account: str) -> bool:
+        """Whether ``account`` may read the trail of the study record ``study``: its
+        registrant, or an account the ledger lets read the study record."""
+        row = self.index.study(study)
+        return row is not None and (
+            row.owner == account or self._ledger.has_access(record_bytes(study), account)
+        )
+
+    def trail(self, study: str) -> list[dict[str, Any]]:
+        """What happened to a study: the study record's own events and those of every
+        instance it lists, each naming its ``record``, in chain order."""
+        records = [study, *self.index.members(study)]
+        events = [
+            (entry.position or (0, 0, 0), order, {"record": record, **entry.to_dict()})
+            for order, record in enumerate(records)
+            for entry in self._ledger.audit_trail(record_bytes(record))
+        ]
+        events.sort(key=lambda item: (item[0], item[1]))
+        return [event for _position, _order, event in events]
 
     def readable(self, instance: str, account: str) -> bool:
         """Whether ``account`` may read ``instance`` now, on its own grant or a study's."""

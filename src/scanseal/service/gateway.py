@@ -465,7 +465,9 @@ class Gateway:
     # --- audit and verify
 
     def audit(self, record: str, headers: Mapping[str, str | None]) -> list[dict[str, Any]]:
-        """The record's trail, for its owner, its current grantees and configured auditors."""
+        """The record's trail, for its owner, its current grantees and configured auditors; a
+        study record's is the study's and each of its instances' (each event names its
+        record)."""
         binary = record_bytes(record)
         try:
             who = self.authenticate("audit", record, headers, b"")
@@ -474,12 +476,15 @@ class Gateway:
                 (stored is not None and stored.owner == who.requester)
                 or self.config.is_auditor(who.requester, self.members.names())
                 or self.locked(lambda: self.studies.readable(record, who.requester))
+                or self.locked(lambda: self.studies.may_audit(record, who.requester))
             )
             if not may:
                 raise AccessDenied(f"{who.requester} may not read the audit trail of {record}")
         except (AccessDenied, ReplayDetected):
             self.log_refusal(AccessType.AUDIT, "audit", record, headers)
             raise
+        if self.studies.index.study(record) is not None:  # a study: its instances' too
+            return with_names(self.locked(lambda: self.studies.trail(record)), self.members.names())
         trail = self.locked(lambda: self.records.audit(binary))
         return with_names([entry.to_dict() for entry in trail], self.members.names())
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Final
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from scanseal.protocol import wire
@@ -108,6 +108,9 @@ class AuditLine(BaseModel):
     tx_hash: str | None
     proof: dict[str, Any] | None
     evidence: str
+    record: str | None = Field(
+        None, description="a study record's trail only: the record the event is about"
+    )
 
 
 class InboxEntry(BaseModel):
@@ -224,6 +227,7 @@ async def header(record: str, signed: Signed, gateway: GatewayDep, run: Run) -> 
 
 @records.get(
     "/{record}/audit", response_model=list[AuditLine], openapi_extra=SIGNED_ROUTE,
+    response_model_exclude_unset=True,
     summary="The record's audit trail (owner, grantees, auditors)",
 )  # fmt: skip
 async def audit(record: str, signed: Signed, gateway: GatewayDep, run: Run) -> Any:
