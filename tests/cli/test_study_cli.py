@@ -120,6 +120,24 @@ def test_send_a_directory_by_study_then_again_sends_nothing(run, world, gateway,
     assert records(world) == before + count + 1
 
 
+def test_send_keeps_its_envelopes_and_log_in_the_home_by_default(run, world, tmp_path, monkeypatch):
+    """Without --workdir nothing is written where the command runs: the envelopes, the send
+    log and the study manifest go to $SCANSEAL_HOME/outbox, so a re-run elsewhere skips."""
+    _study, paths = study_tree(tmp_path / "study", images=1, only=1)
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    sent = run("send", str(paths[0]), "--to", str(world.cards["lee"]), "--as", "ito")
+    assert sent.code == 0, sent.err
+    assert list(here.iterdir()) == []
+    outbox = world.home / "outbox"
+    assert list(outbox.glob("*.sseal"))
+    assert list(outbox.glob("study-*.json"))
+    monkeypatch.chdir(tmp_path)
+    again = run("send", str(paths[0]), "--to", str(world.cards["lee"]), "--as", "ito")
+    assert again.out.count("(already sent)") == 1
+
+
 def test_a_failing_instance_is_named_and_the_others_are_sent(run, world, tmp_path):
     """A file ingest refuses (truncated) and an instance of the study whose pixels do not
     decode: both named, exit 2, every other instance sent, and no study manifest for a study

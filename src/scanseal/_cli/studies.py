@@ -60,9 +60,13 @@ def send(
     ],
     to: Annotated[list[Path], typer.Option("--to", help="Recipient identity card (repeatable).")],
     workdir: Annotated[
-        Path,
-        typer.Option("--workdir", help="Where the sealed envelopes and the send log are kept."),
-    ] = Path("."),
+        Path | None,
+        typer.Option(
+            "--workdir",
+            help="Where the sealed envelopes and the send log are kept "
+            "(default: $SCANSEAL_HOME/outbox).",
+        ),
+    ] = None,
     as_name: AsName = None,
     gateway: GatewayOption = None,
     ca: CaOption = None,
@@ -79,13 +83,18 @@ def send(
 
     Directories are walked recursively; each study gets a summary line and a signed manifest.
 
-    What an earlier send registered (the send log in WORKDIR) is not sent again.
+    What an earlier send registered (the send log in WORKDIR, by default
+    $SCANSEAL_HOME/outbox) is not sent again.
 
     An instance that fails is named, and the others are still sent.
 
     Then, on stderr, each recipient's card fingerprint, to compare with what they read out."""
+    from scanseal.config import scanseal_home
     from scanseal.transfer.study import expand
 
+    if workdir is None:  # one place per home, so a re-run from anywhere skips what was sent
+        workdir = scanseal_home() / "outbox"
+        workdir.mkdir(mode=0o700, exist_ok=True)
     files = expand(sources)
     cards = [IdentityCard.load(path) for path in to]
     with deidentified(files, deid_key, keep, workdir, allow_burned_in) as sending:
