@@ -137,6 +137,19 @@ def test_send_keeps_its_envelopes_and_log_in_the_home_by_default(run, world, tmp
     again = run("send", str(paths[0]), "--to", str(world.cards["lee"]), "--as", "ito")
     assert again.out.count("(already sent)") == 1
 
+    # the study record's CID, as send printed it, is what grant and revoke take too
+    (line,) = [x for x in sent.out.splitlines() if "registered as study" in x]
+    study_cid, (record,) = line.split()[5].rstrip(","), RECORD.findall(sent.out)
+    granted = run("grant", study_cid, "--to", str(world.cards["novak"]), "--as", "ito")
+    assert granted.code == 0, granted.err
+    assert granted.out.endswith(
+        f"study record {study_cid}, 1 instance(s); 1 ledger transaction(s)\n"
+    )
+    assert run("fetch", record, "-o", str(tmp_path / "n.dcm"), "--as", "novak").code == 0
+    revoked = run("revoke", study_cid, "--from", str(world.cards["novak"]), "--as", "ito")
+    assert revoked.code == 0, revoked.err
+    assert run("fetch", record, "-o", str(tmp_path / "m.dcm"), "--as", "novak").code != 0
+
 
 def test_a_failing_instance_is_named_and_the_others_are_sent(run, world, tmp_path):
     """A file ingest refuses (truncated) and an instance of the study whose pixels do not

@@ -37,7 +37,7 @@ from scanseal._cli._common import (
     warn_undescribed,
 )
 from scanseal.crypto.identity import IdentityCard
-from scanseal.errors import GatewayUnavailable, InvalidInput, ScanSealError
+from scanseal.errors import GatewayUnavailable, InvalidInput, NotFound, ScanSealError
 from scanseal.transfer.catalogue import Described, already_fetched, is_study_uid, study_path
 
 if TYPE_CHECKING:  # the client pulls in httpx: import it only when talking to a gateway
@@ -472,10 +472,11 @@ def _each(
     on_study: Callable[[str], int],
     on_record: Callable[[str], str],
 ) -> None:
-    """Act on the study records of the study ``record`` names (``on_study``: the ledger
-    writes it made), or, for a record or a study without a study record at this gateway, on
-    each record the caller owns (``on_record``: the rest of its line)."""
-    found = client.studies_of(record) if is_study_uid(record) else []
+    """Act on the study records of the study ``record`` names, or on ``record`` itself when
+    it is a study record (``on_study``: the ledger writes it made), or, for a record or a
+    study without a study record at this gateway, on each record the caller owns
+    (``on_record``: the rest of its line)."""
+    found = client.studies_of(record) if is_study_uid(record) else _as_study(client, record)
     for entry in found:
         writes = on_study(str(entry["study"]))
         _out.print(f"{done} on study {record}: study record {entry['study']}, "
@@ -484,6 +485,16 @@ def _each(
         return
     for cid in _targets(client, record):
         _out.print(f"{done} on {cid}{on_record(cid)}", markup=False)
+
+
+def _as_study(client: GatewayClient, record: str) -> list[dict[str, Any]]:
+    """``record`` as a study record (the CID ``send`` printed for a study), or nothing when
+    it is an instance record or not one at all (then it is acted on as a record)."""
+    try:
+        manifest = client.study(record)
+    except (NotFound, InvalidInput):
+        return []
+    return [{"study": record, "instances": len(manifest.instances)}]
 
 
 def _targets(client: GatewayClient, record: str) -> Iterable[str]:
