@@ -21,7 +21,7 @@ def test_one_batch_trains_and_exports(tmp_path):
     rng = np.random.default_rng(0)
     bases = [(p, m) for p, m, _ in data.phantom_planes(rng, "train", 4)]
     pool = sets.build_pool(0, bases, 16)
-    for arch in ("basic", "resnet", "proposed", "deep", "logres"):
+    for arch in ("basic", "resnet", "proposed", "deep", "logres", "residual"):
         model = train.train(arch, pool, train.Budget(steps=2, batch=8), seed=0, augment=True)
         score, heat = model(torch.zeros(2, 1, synth.SIZE, synth.SIZE))
         assert score.shape == (2,)

@@ -19,7 +19,7 @@ from torch.nn import functional
 
 from scanseal.detect.training import synth
 from scanseal.detect.training.nets import ARCHITECTURES
-from scanseal.detect.training.sets import FreshPairs, Pool, crop_window
+from scanseal.detect.training.sets import Pool, Refresher, crop_window
 
 CROP = 64
 FULL_SHARE = 0.25
@@ -124,7 +124,7 @@ def train(
     augment: bool,
     exclude: str | None = None,
     widen: Event | None = None,
-    fresh: FreshPairs | None = None,
+    fresh: Refresher | None = None,
 ) -> nn.Module:
     """AdamW (weight decay 1e-4), warm-up then cosine decay over the budget's progress; the
     last quarter of the progress trains on whole planes. Sets ``budget.done``.
