@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from scanseal.detect import sigmoid
-from scanseal.detect.training import crossval_data, evaluation, falsealarm, unseen
+from scanseal.detect.training import crossval_data, evaluation, falsealarm, metrics, unseen
 from scanseal.detect.training.train import Budget, fast_bfloat16, log, predict, train
 
 FOLDS: Final[tuple[tuple[str, ...], ...]] = (
@@ -131,6 +131,10 @@ def summarise(args: argparse.Namespace, cases: dict[str, list[unseen.Case]]) -> 
         "leave_one_source_out": held,
         "leave_one_source_out_pooled": flagged / max(int(calib_ok.sum()), 1),
         "figures": figures,
+        "validation_threshold": metrics.best_threshold(labels, scores["headline"][seen]),
+        "images": len({c.path for c in head}),
+        "sources": sorted({c.source for c in head}),
+        "authentic_scores": [round(float(v), 6) for v in np.sort(scores["calibration"][calib_ok])],
         "load_average": os.getloadavg()[0],
     }
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -23,21 +24,37 @@ from scanseal.ingest import preprocess
 Bases = list[tuple[synth.Plane, str]]
 
 
-def training_images(held: tuple[str, ...]) -> list[sources.SourceImage]:
+def training_images(
+    held: tuple[str, ...], exclude: frozenset[Path] = frozenset()
+) -> list[sources.SourceImage]:
     """Every fetched image (pydicom's included) outside ``held`` and outside any group that
-    holds an image of ``held``."""
+    holds an image of ``held``, ``exclude`` (files) left out too."""
     found = sources.images()
     closed = {image.group for image in found if image.source in held}
-    return [i for i in found if i.source not in held and i.group not in closed]
+    return [
+        i for i in found if i.source not in held and i.group not in closed and i.path not in exclude
+    ]
 
 
-def training_bases(held: tuple[str, ...], views: int, phantoms: int, seed: int) -> Bases:
+def pydicom_test_split() -> frozenset[Path]:
+    """pydicom's files of the test split (``data.split_of``): the in-distribution test set and
+    the check set the unit tests hold the card's floors on are drawn from them."""
+    return frozenset(i.path for i in data.real_images() if data.split_of(i.study) == "test")
+
+
+def training_bases(
+    held: tuple[str, ...],
+    views: int,
+    phantoms: int,
+    seed: int,
+    exclude: frozenset[Path] = frozenset(),
+) -> Bases:
     """Each training image's screened plane, ``views`` more views of it (other frames, fields
     of view: :func:`scanseal.detect.training.data.real_views`' rule), then ``phantoms``
     phantoms, styles in rotation."""
     rng = np.random.default_rng([seed, 17])
     bases: Bases = []
-    for image in training_images(held):
+    for image in training_images(held, exclude):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -93,10 +110,12 @@ class Filler:
             self.fill(pool, self.made % pairs)
 
 
-def fold_pool(args: argparse.Namespace, held: tuple[str, ...]) -> tuple[Pool, Filler | None]:
+def fold_pool(
+    args: argparse.Namespace, held: tuple[str, ...], exclude: frozenset[Path] = frozenset()
+) -> tuple[Pool, Filler | None]:
     """The pool of ``args.pairs`` pairs for a fold, and its refresher (None without
     ``args.fresh``)."""
-    bases = training_bases(held, args.views, args.phantoms, args.seed)
+    bases = training_bases(held, args.views, args.phantoms, args.seed, exclude)
     size = 2 * args.pairs
     side = synth.SIZE
     pool = Pool(
