@@ -31,7 +31,14 @@ import numpy as np
 import torch
 
 from scanseal.detect import sigmoid
-from scanseal.detect.training import crossval_data, evaluation, falsealarm, metrics, unseen
+from scanseal.detect.training import (
+    crossval_data,
+    evaluation,
+    falsealarm,
+    metrics,
+    unseen,
+    warmstart,
+)
 from scanseal.detect.training.train import Budget, fast_bfloat16, log, predict, train
 
 FOLDS: Final[tuple[tuple[str, ...], ...]] = (
@@ -59,6 +66,15 @@ def _score(model: torch.nn.Module, cases: list[unseen.Case]) -> tuple[Any, Any]:
     return logits, np.stack(maps).astype(np.float16)
 
 
+def initial(args: argparse.Namespace) -> dict[str, torch.Tensor] | None:
+    """The starting weights of ``--init`` (an exported ``proposed`` model), or None."""
+    if not args.init:
+        return None
+    if args.arch != "proposed":
+        raise SystemExit("--init reads a proposed network: use --arch proposed")
+    return warmstart.proposed_from_onnx(Path(args.init))
+
+
 def run_fold(args: argparse.Namespace, fold: int, cases: dict[str, list[unseen.Case]]) -> None:
     """Train without fold ``fold``'s sources, score its samples, write ``fold<k>.npz``."""
     held = FOLDS[fold]
@@ -66,8 +82,11 @@ def run_fold(args: argparse.Namespace, fold: int, cases: dict[str, list[unseen.C
     pool, fresh = crossval_data.fold_pool(args, held)
     made = time.monotonic() - started
     log(f"fold {fold} {held}: pool of {len(pool.families)} planes in {made:.0f} s")
-    budget = Budget(10**6, seconds=args.minutes * 60, bf16=args.precision == "bfloat16")
-    model = train(args.arch, pool, budget, seed=args.seed + fold, augment=True, fresh=fresh)
+    budget = Budget(10**6, lr=args.lr, seconds=args.minutes * 60, bf16=args.precision == "bfloat16")
+    model = train(
+        args.arch, pool, budget, seed=args.seed + fold, augment=True, fresh=fresh,
+        init=initial(args),
+    )  # fmt: skip
     del pool
     out: dict[str, Any] = {"steps": budget.done, "seconds": time.monotonic() - started}
     for name, rows in cases.items():
@@ -151,6 +170,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fresh", type=float, default=0.5, help="new pairs per step")
     parser.add_argument("--folds", default=",".join(str(i) for i in range(len(FOLDS))))
     parser.add_argument("--seed", type=int, default=20261203)
+    parser.add_argument("--lr", type=float, default=4e-3)
+    parser.add_argument("--init", default="", help="fine-tune this ONNX model (proposed only)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--summary-only", action="store_true")
     parser.add_argument(

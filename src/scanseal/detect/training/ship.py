@@ -25,6 +25,7 @@ import torch
 
 from scanseal.detect import MODEL_DIR
 from scanseal.detect.training import crossval_data, data, evaluation, falsealarm, synth, unseen
+from scanseal.detect.training.crossval import initial
 from scanseal.detect.training.train import Budget, export, log, train
 
 
@@ -95,8 +96,10 @@ def ship(cv_dir: Path, model_dir: Path) -> None:
     started = time.monotonic()
     pool, fresh = crossval_data.fold_pool(args, (), crossval_data.pydicom_test_split())
     log(f"pool of {len(pool.families)} planes in {time.monotonic() - started:.0f} s")
-    budget = Budget(10**6, seconds=args.minutes * 60, bf16=args.precision == "bfloat16")
-    model = train(args.arch, pool, budget, seed=args.seed, augment=True, fresh=fresh)
+    budget = Budget(10**6, lr=args.lr, seconds=args.minutes * 60, bf16=args.precision == "bfloat16")
+    model = train(
+        args.arch, pool, budget, seed=args.seed, augment=True, fresh=fresh, init=initial(args)
+    )
     del pool
     model_dir.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), cv_dir / "shipped.pt")

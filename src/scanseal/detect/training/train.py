@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional
 
-from scanseal.detect.training import synth
+from scanseal.detect.training import synth, warmstart
 from scanseal.detect.training.nets import ARCHITECTURES
 from scanseal.detect.training.sets import Pool, Refresher, crop_window
 
@@ -125,16 +125,20 @@ def train(
     exclude: str | None = None,
     widen: Event | None = None,
     fresh: Refresher | None = None,
+    init: dict[str, Tensor] | None = None,
 ) -> nn.Module:
     """AdamW (weight decay 1e-4), warm-up then cosine decay over the budget's progress; the
     last quarter of the progress trains on whole planes. Sets ``budget.done``.
 
     Once ``widen`` is set (the other worker has finished), the rest trains on two threads.
     With ``fresh``, pairs of the pool are replaced by new ones as the steps go (the pool is
-    changed in place)."""
+    changed in place). With ``init``, training starts from those weights (fine-tuning)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng([seed, 11])
     model = ARCHITECTURES[arch]().to(memory_format=torch.channels_last)
+    if init is not None:  # fine-tuning: start from these weights, batch norms kept fixed
+        model.load_state_dict(init)
+        warmstart.freeze_norms(model)
     params = [p for p in model.parameters() if p.requires_grad]
     optimiser = torch.optim.AdamW(params, lr=budget.lr, weight_decay=1e-4)
     warm = max(1, budget.steps // 20)
@@ -142,6 +146,8 @@ def train(
     if exclude:
         pairs = pairs[pool.families[2 * pairs + 1] != exclude]
     model.train()
+    if init is not None:
+        warmstart.freeze_norms(model)
     started = time.monotonic()
     step = 0
     while (progress := budget.progress(step, time.monotonic() - started)) < 1:
