@@ -155,6 +155,10 @@ def summarise(args: argparse.Namespace, cases: dict[str, list[unseen.Case]]) -> 
         "sources": sorted({c.source for c in head}),
         "authentic_scores": [round(float(v), 6) for v in np.sort(scores["calibration"][calib_ok])],
         "load_average": os.getloadavg()[0],
+        "scores": [
+            {"source": c.source, "kind": c.kind, "path": str(c.path), "score": round(float(v), 6)}
+            for c, v in zip(head, scores["headline"][seen], strict=True)
+        ],
     }
 
 
