@@ -176,6 +176,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=20261203)
     parser.add_argument("--lr", type=float, default=4e-3)
     parser.add_argument("--init", default="", help="fine-tune this ONNX model (proposed only)")
+    parser.add_argument(
+        "--interpolate",
+        type=float,
+        default=1.0,
+        help="ship: weights this share fine-tuned, the rest --init's (bench/detect_interpolate.py)",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--summary-only", action="store_true")
     parser.add_argument(

@@ -24,7 +24,15 @@ import numpy as np
 import torch
 
 from scanseal.detect import MODEL_DIR
-from scanseal.detect.training import crossval_data, data, evaluation, falsealarm, synth, unseen
+from scanseal.detect.training import (
+    crossval_data,
+    data,
+    evaluation,
+    falsealarm,
+    synth,
+    unseen,
+    warmstart,
+)
 from scanseal.detect.training.crossval import initial
 from scanseal.detect.training.train import Budget, export, log, train
 
@@ -45,6 +53,8 @@ def _card(recipe: dict[str, Any], cv: dict[str, Any], steps: int) -> dict[str, A
                      "tamper": recipe["tamper"], "minutes": recipe["minutes"],
                      "pairs": recipe["pairs"], "views": recipe["views"],
                      "phantoms": recipe["phantoms"], "fresh_pairs_per_step": recipe["fresh"],
+                     "init": recipe["init"], "lr": recipe["lr"],
+                     "interpolate": recipe.get("interpolate", 1.0),
                      "precision": recipe["precision"], "trained_on_sources": cv["sources"],
                      "held_out": "pydicom test split (scanseal-detect-split-12)"},
         "cross_validation": {"folds": cv["folds"], "steps": cv["steps"],
@@ -101,6 +111,15 @@ def ship(cv_dir: Path, model_dir: Path) -> None:
         args.arch, pool, budget, seed=args.seed, augment=True, fresh=fresh, init=initial(args)
     )
     del pool
+    alpha = float(recipe.get("interpolate", 1.0))
+    if alpha < 1.0:  # the fine-tuned weights interpolated with the starting model's
+        start = warmstart.proposed_from_onnx(Path(args.init))
+        tuned = model.state_dict()
+        model.load_state_dict(
+            {k: alpha * tuned[k] + (1 - alpha) * v if v.is_floating_point() else tuned[k]
+             for k, v in start.items()}
+        )  # fmt: skip
+    model.eval()
     model_dir.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), cv_dir / "shipped.pt")
     export(model, model_dir / "detector.onnx")
