@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from scanseal.detect.training import attacks, metrics
+from scanseal.detect.training.crossval_data import FOLDS
 
 
 def _scores(rows: list[dict[str, Any]]) -> tuple[np.ndarray[Any, Any], ...]:
@@ -71,6 +72,16 @@ def main() -> None:
         print(f"| {directory} | {len(ours)} | {metrics.auc(labels[subset], ours):.3f} | "
               f"{metrics.detection_at_false_alarm(labels[subset], ours):.1%} | "
               f"{delta:+.3f} ({low:+.3f} to {high:+.3f}) |")  # fmt: skip
+        for fold, held in enumerate(FOLDS):
+            rows_in = np.array([r["source"] in held for r in rows])
+            if rows_in.any():
+                mine, theirs = ours[rows_in], base[subset][rows_in]
+                truth = labels[subset][rows_in]
+                print(f"|   fold {fold} {'+'.join(held)} | {int(rows_in.sum())} | "
+                      f"{metrics.auc(truth, mine):.3f} "
+                      f"(model 1.6: {metrics.auc(truth, theirs):.3f}) "
+                      f"| {metrics.detection_at_false_alarm(truth, mine):.1%} (model 1.6: "
+                      f"{metrics.detection_at_false_alarm(truth, theirs):.1%}) | |")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from scanseal.detect.training import crossval, unseen, warmstart
+from scanseal.detect.training import crossval, crossval_data, unseen, warmstart
 from scanseal.detect.training.nets import Proposed
 
 
@@ -48,7 +48,7 @@ def main() -> None:
     torch.set_num_threads(1)
     start = warmstart.proposed_from_onnx(args.init)
     cases = crossval._cases(unseen.base_planes())
-    for fold, held in enumerate(crossval.FOLDS):
+    for fold, held in enumerate(crossval_data.FOLDS):
         path = args.crossval / f"fold{fold}.pt"
         if not path.exists():
             continue

