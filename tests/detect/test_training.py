@@ -197,3 +197,19 @@ def test_warm_start_reads_an_exported_proposed_model_back_exactly(tmp_path):
                         augment=True, init=state)  # fmt: skip
     norm = next(m for m in tuned.modules() if isinstance(m, torch.nn.BatchNorm2d))
     assert torch.equal(norm.running_var, state["stem.1.running_var"])
+
+
+def test_a_recipe_over_the_held_out_false_alarm_bound_is_never_shipped(tmp_path):
+    """ship refuses before training when the cross-validation's held-out false alarms exceed
+    the 2 % bound, and writes nothing."""
+    import json
+
+    from scanseal.detect.training import ship
+
+    (tmp_path / "cv").mkdir()
+    measured = {"recipe": {"arch": "proposed", "minutes": 0.01}, "threshold": 0.9,
+                "leave_one_source_out_pooled": 0.021}  # fmt: skip
+    (tmp_path / "cv" / "crossval.json").write_text(json.dumps(measured))
+    with pytest.raises(SystemExit, match="not shipped"):
+        ship.ship(tmp_path / "cv", tmp_path / "model")
+    assert not (tmp_path / "model").exists()
