@@ -256,6 +256,12 @@ detect-crossval: $(TRAIN_VENV)/.installed detect-data
 	nice -n 10 $(TRAIN_VENV)/bin/python -W ignore -m scanseal.detect.training.crossval \
 		--out $(CV_OUT) $(CV_ARGS)
 
+# Model 1.6, the starting point of the fine-tuning recipes (CV_ARGS="--arch proposed --init
+# bench/out/detector-1.6.onnx --lr 1e-3"), taken from the git history.
+bench/out/detector-1.6.onnx:
+	mkdir -p bench/out
+	git show cd6bf1b:src/scanseal/detect/model/detector.onnx > $@
+
 detect-ship: $(TRAIN_VENV)/.installed detect-data
 	nice -n 10 $(TRAIN_VENV)/bin/python -W ignore -m scanseal.detect.training.ship \
 		--crossval $(CV_OUT)
