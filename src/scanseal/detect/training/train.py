@@ -115,6 +115,16 @@ def _loss(score: Tensor, heat_logits: Tensor, masks: Tensor, labels: Tensor) -> 
     return image_loss + map_loss + 0.5 * (dice * labels).mean()
 
 
+def _model(arch: str, init: dict[str, Tensor] | None) -> nn.Module:
+    """A new ``arch`` network, or one starting from ``init`` (fine-tuning: its batch norms
+    kept fixed)."""
+    model = ARCHITECTURES[arch]().to(memory_format=torch.channels_last)
+    if init is not None:
+        model.load_state_dict(init)
+        warmstart.freeze_norms(model)
+    return model
+
+
 def train(
     arch: str,
     pool: Pool,
@@ -135,10 +145,7 @@ def train(
     changed in place). With ``init``, training starts from those weights (fine-tuning)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng([seed, 11])
-    model = ARCHITECTURES[arch]().to(memory_format=torch.channels_last)
-    if init is not None:  # fine-tuning: start from these weights, batch norms kept fixed
-        model.load_state_dict(init)
-        warmstart.freeze_norms(model)
+    model = _model(arch, init)
     params = [p for p in model.parameters() if p.requires_grad]
     optimiser = torch.optim.AdamW(params, lr=budget.lr, weight_decay=1e-4)
     warm = max(1, budget.steps // 20)
