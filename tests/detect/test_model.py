@@ -100,7 +100,9 @@ def test_training_data_and_metrics_import_without_torch():
         "sys.modules['torch'] = None  # any import of torch now fails\n"
         "from scanseal.detect.training import data, metrics, synth\n"
         "from scanseal.detect.training import attacks, falsealarm, sources, unseen\n"
+        "from scanseal.detect.training import compose, crossval_data\n"
         "assert synth.balanced_set and data.check_set and metrics.auc\n"
+        "assert compose.make_pair and crossval_data.training_images\n"
         "assert attacks.tamper and falsealarm.choose and sources.images and unseen.build\n"
     )
     done = _run_python(code)

@@ -21,7 +21,7 @@ def test_one_batch_trains_and_exports(tmp_path):
     rng = np.random.default_rng(0)
     bases = [(p, m) for p, m, _ in data.phantom_planes(rng, "train", 4)]
     pool = sets.build_pool(0, bases, 16)
-    for arch in ("basic", "resnet", "proposed", "deep", "logres"):
+    for arch in ("basic", "resnet", "proposed", "deep", "logres", "residual"):
         model = train.train(arch, pool, train.Budget(steps=2, batch=8), seed=0, augment=True)
         score, heat = model(torch.zeros(2, 1, synth.SIZE, synth.SIZE))
         assert score.shape == (2,)
@@ -163,3 +163,53 @@ def test_recipe_comparison_parses_variants_and_measures_one_on_validation():
     for scoring in ("two_views", "one_view"):
         assert 0.0 <= row[scoring]["auc"] <= 1.0
         assert 0.0 <= row[scoring]["accuracy"] <= 1.0
+
+
+def test_warm_start_reads_an_exported_proposed_model_back_exactly(tmp_path):
+    """The folded batch norms come back as identities plus bias: the read-back network scores
+    as the ONNX file does, and fine-tuning keeps those norms fixed."""
+    from scanseal.detect import Detector
+    from scanseal.detect.training import train, warmstart
+    from scanseal.detect.training.nets import Proposed
+
+    torch.set_num_threads(1)
+    source = tmp_path / "source"
+    source.mkdir()
+    model = Proposed().eval()
+    for module in model.modules():  # non-trivial statistics, so folding them matters
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.1, 0.1)
+            module.running_var.uniform_(0.5, 2.0)
+    train.export(model, source / "detector.onnx")
+    (source / "detector.json").write_text((MODEL_DIR / "detector.json").read_text())
+    state = warmstart.proposed_from_onnx(source / "detector.onnx")
+    back = Proposed()
+    back.load_state_dict(state)
+    planes = np.random.default_rng(2).random((2, synth.SIZE, synth.SIZE)).astype(np.float32)
+    expected, _ = Detector(source).score_planes(planes)
+    logits, _ = train.predict(back, [synth.Sample(p, p > 2, False, "x", "CT") for p in planes])
+    temperature = Detector(source).temperature
+    assert np.allclose(1 / (1 + np.exp(-logits / temperature)), expected, atol=1e-4)
+    rng = np.random.default_rng(0)
+    bases = [(p, m) for p, m, _ in data.phantom_planes(rng, "train", 2)]
+    pool = sets.build_pool(0, bases, 8)
+    tuned = train.train("proposed", pool, train.Budget(steps=2, batch=4), seed=0,
+                        augment=True, init=state)  # fmt: skip
+    norm = next(m for m in tuned.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    assert torch.equal(norm.running_var, state["stem.1.running_var"])
+
+
+def test_a_recipe_over_the_held_out_false_alarm_bound_is_never_shipped(tmp_path):
+    """ship refuses before training when the cross-validation's held-out false alarms exceed
+    the 2 % bound, and writes nothing."""
+    import json
+
+    from scanseal.detect.training import ship
+
+    (tmp_path / "cv").mkdir()
+    measured = {"recipe": {"arch": "proposed", "minutes": 0.01}, "threshold": 0.9,
+                "leave_one_source_out_pooled": 0.021}  # fmt: skip
+    (tmp_path / "cv" / "crossval.json").write_text(json.dumps(measured))
+    with pytest.raises(SystemExit, match="not shipped"):
+        ship.ship(tmp_path / "cv", tmp_path / "model")
+    assert not (tmp_path / "model").exists()

@@ -21,7 +21,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -236,6 +236,30 @@ def study_records(
         whose = "that you own" if owned else "shared with you"
         raise NotFound(f"no records of study {study} {whose} at {client.url}")
     return entries
+
+
+def study_records_named(client: GatewayClient, record: str) -> list[dict[str, Any]]:
+    """The study records ``record`` names: the caller's of a Study UID, or ``record`` itself
+    when it is a study record (the CID ``send`` printed for a study); none for an instance
+    record or a study without one (then each record is acted on)."""
+    from scanseal.transfer.catalogue import is_study_uid
+
+    if is_study_uid(record):
+        return client.studies_of(record)
+    try:
+        manifest = client.study(record)
+    except (NotFound, InvalidInput):
+        return []
+    return [{"study": record, "instances": len(manifest.instances)}]
+
+
+def owned_records_named(client: GatewayClient, record: str) -> list[str]:
+    """``record`` itself, or the records of the study it names that the caller owns."""
+    from scanseal.transfer.catalogue import is_study_uid
+
+    if not is_study_uid(record):
+        return [record]
+    return [entry.record for entry in study_records(client, record, owned=True)]
 
 
 def patient_records(client: GatewayClient, patient: str) -> list[str]:

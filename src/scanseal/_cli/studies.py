@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,14 +30,16 @@ from scanseal._cli._common import (
     KeepOption,
     connect,
     deidentified,
+    owned_records_named,
     refuse,
     study_bars,
     study_records,
+    study_records_named,
     warn_if_flagged,
     warn_undescribed,
 )
 from scanseal.crypto.identity import IdentityCard
-from scanseal.errors import GatewayUnavailable, InvalidInput, NotFound, ScanSealError
+from scanseal.errors import GatewayUnavailable, InvalidInput, ScanSealError
 from scanseal.transfer.catalogue import Described, already_fetched, is_study_uid, study_path
 
 if TYPE_CHECKING:  # the client pulls in httpx: import it only when talking to a gateway
@@ -476,32 +478,15 @@ def _each(
     it is a study record (``on_study``: the ledger writes it made), or, for a record or a
     study without a study record at this gateway, on each record the caller owns
     (``on_record``: the rest of its line)."""
-    found = client.studies_of(record) if is_study_uid(record) else _as_study(client, record)
+    found = study_records_named(client, record)
     for entry in found:
         writes = on_study(str(entry["study"]))
         _out.print(f"{done} on study {record}: study record {entry['study']}, "
                    f"{entry['instances']} instance(s); {writes} ledger transaction(s)")  # fmt: skip
     if found:
         return
-    for cid in _targets(client, record):
+    for cid in owned_records_named(client, record):
         _out.print(f"{done} on {cid}{on_record(cid)}", markup=False)
-
-
-def _as_study(client: GatewayClient, record: str) -> list[dict[str, Any]]:
-    """``record`` as a study record (the CID ``send`` printed for a study), or nothing when
-    it is an instance record or not one at all (then it is acted on as a record)."""
-    try:
-        manifest = client.study(record)
-    except (NotFound, InvalidInput):
-        return []
-    return [{"study": record, "instances": len(manifest.instances)}]
-
-
-def _targets(client: GatewayClient, record: str) -> Iterable[str]:
-    """``record`` itself, or the records of the study it names that the caller owns."""
-    if not is_study_uid(record):
-        return [record]
-    return [entry.record for entry in study_records(client, record, owned=True)]
 
 
 def register(app: typer.Typer) -> None:

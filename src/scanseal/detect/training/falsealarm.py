@@ -178,6 +178,26 @@ def _dump(card: dict[str, Any]) -> str:
     return text.replace('"authentic_scores": 0', f'"authentic_scores": {listing}') + "\n"
 
 
+def _cross_validated(model_dir: Path, card: dict[str, Any], store: bool) -> None:
+    """A model trained on the sources themselves: its threshold came from the out-of-fold
+    scores of the cross-validation (``scanseal.detect.training.ship``); choosing it again on
+    images the model trained on would measure nothing. Prints the stored choice and, with
+    ``store``, re-measures the floors at it."""
+    block = card["false_alarms"]
+    print(
+        f"threshold {card['threshold']} chosen on out-of-fold scores of the cross-validation "
+        f"({len(block['authentic_scores'])} authentic samples of {block['images']} images); "
+        f"leave-one-source-out pooled {block['leave_one_source_out_pooled']:.2%}; "
+        "kept (the model trained on these sources)"
+    )
+    if store:
+        kept = {k: v for k, v in block.items() if k != "validation_threshold"}
+        bases = unseen.base_planes()
+        chosen = {"threshold": card["threshold"], "false_alarms": kept,
+                  "floors": floors(model_dir, card["threshold"], bases)}  # fmt: skip
+        write(model_dir, chosen)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Print the choice and its leave-one-source-out table; ``--write`` stores it."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -185,6 +205,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=RATE)
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args(argv)
+    card = json.loads((args.model_dir / "detector.json").read_text(encoding="utf-8"))
+    if "cross_validation" in card:
+        _cross_validated(args.model_dir, card, args.write)
+        return
     chosen = calibrate(args.model_dir, args.rate)
     block = chosen["false_alarms"]
     print(

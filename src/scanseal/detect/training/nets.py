@@ -12,6 +12,9 @@ and the recipe runs can train instead.
   and an image score from the global max of the deepest features and of the map.
 * ``deep``: ``proposed`` with a fourth stage at stride 16; ``logres``: ``proposed`` with the
   Laplacian of the log image as a fifth fixed channel.
+* ``residual``: ``proposed``'s body behind a bank of ten fixed 5×5 residual filters (SRM-like),
+  each normalised by the image's own residual level, and an image score on features
+  normalised over the same image.
 
 The map has stride 4 for ``proposed`` and its variants and stride 8 for the others (56×56 or
 28×28 for a 224×224 input). Only ``torch`` is imported; the runtime never imports this module.
@@ -164,10 +167,86 @@ class LogResidual(Proposed):
             return torch.cat([self.high_pass(x), self.log_pass(log)], dim=1)
 
 
+def _residual_bank() -> Tensor:
+    """Ten fixed 5×5 high-pass kernels, each summing to zero: first, second and third
+    differences along rows, columns and both diagonals, the 3×3 and 5×5 "square" predictors
+    (a pixel against its neighbours' weighted mean) and a Laplacian of a Gaussian. They
+    predict a pixel from its neighbours, so what is left is noise and fine texture rather
+    than anatomy."""
+    k = torch.zeros(10, 1, 5, 5)
+    k[0, 0, 2, 1:3] = torch.tensor([-1.0, 1.0])
+    k[1, 0, 1:3, 2] = torch.tensor([-1.0, 1.0])
+    k[2, 0, 2, 1:4] = torch.tensor([1.0, -2.0, 1.0])
+    k[3, 0, 1:4, 2] = torch.tensor([1.0, -2.0, 1.0])
+    k[4, 0, 1, 1], k[4, 0, 2, 2], k[4, 0, 3, 3] = 1.0, -2.0, 1.0
+    k[5, 0, 1, 3], k[5, 0, 2, 2], k[5, 0, 3, 1] = 1.0, -2.0, 1.0
+    k[6, 0, 2, 0:4] = torch.tensor([1.0, -3.0, 3.0, -1.0])
+    k[7, 0, 1:4, 1:4] = torch.tensor([[-1.0, 2.0, -1.0], [2.0, -4.0, 2.0], [-1.0, 2.0, -1.0]])
+    k[8, 0] = torch.tensor(
+        [
+            [-1.0, 2.0, -2.0, 2.0, -1.0],
+            [2.0, -6.0, 8.0, -6.0, 2.0],
+            [-2.0, 8.0, -12.0, 8.0, -2.0],
+            [2.0, -6.0, 8.0, -6.0, 2.0],
+            [-1.0, 2.0, -2.0, 2.0, -1.0],
+        ]
+    )
+    grid = torch.arange(5.0) - 2
+    rr = grid[:, None] ** 2 + grid[None, :] ** 2
+    log = (rr - 2.0) * torch.exp(-rr / 2.0)
+    k[9, 0] = log - log.mean()
+    return k / k.abs().sum(dim=(1, 2, 3), keepdim=True)
+
+
+class Residual(Proposed):
+    """Fixed residual filters with per-image normalisation, and deep features taken relative
+    to the same image.
+
+    Each residual channel is divided by its own mean absolute value over the image's
+    non-flat pixels, so a scanner's noise level and an image's contrast set the unit, then
+    clipped at ±``CLIP`` of that unit (a strong anatomical edge counts no more than a few
+    noise levels). The stride-8 features are instance-normalised before the image score: the
+    score reads how far a place departs from the rest of its own image, not the image's
+    overall texture."""
+
+    CLIP = 6.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bank = nn.Conv2d(1, 10, 5, padding=2, bias=False, padding_mode="reflect")
+        self.bank.weight.data.copy_(_residual_bank())
+        self.bank.weight.requires_grad_(False)
+        self.stem = _conv(11, 16)
+        self.down1 = _conv(16, 24, 2)
+        self.relative = nn.InstanceNorm2d(64, affine=False)
+
+    def residuals(self, x: Tensor) -> Tensor:
+        """Normalised residuals (float32, before any bfloat16 rounding) and the plane's own
+        local contrast (the plane minus its 9×9 mean, in the same per-image unit)."""
+        with torch.autocast("cpu", enabled=False):
+            x = x.float()
+            r = self.bank(x)
+            live = (r.abs() > 1e-6).float()
+            scale = r.abs().sum(dim=(2, 3), keepdim=True) / (live.sum(dim=(2, 3), keepdim=True) + 1)
+            r = torch.clamp(r / (scale + 1e-5), -self.CLIP, self.CLIP)
+            local = x - functional.avg_pool2d(x, 9, stride=1, padding=4, count_include_pad=False)
+            spread = local.abs().mean(dim=(2, 3), keepdim=True) + 1e-4
+            return torch.cat([r, torch.clamp(local / spread, -self.CLIP, self.CLIP)], dim=1)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        f2 = self.down2(self.down1(self.stem(self.residuals(x))))
+        f3 = self.down3(f2)
+        up = functional.interpolate(self.lateral(f3), size=f2.shape[2:], mode="nearest")
+        heat = self.decode(f2 + up)
+        pooled = torch.cat([_global_max(self.relative(f3)), _global_max(heat)], dim=1)
+        return self.score(pooled).squeeze(1), heat
+
+
 ARCHITECTURES: dict[str, type[nn.Module]] = {
     "basic": Basic,
     "resnet": ResNet,
     "proposed": Proposed,
     "deep": Deep,
     "logres": LogResidual,
+    "residual": Residual,
 }

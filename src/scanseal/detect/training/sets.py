@@ -9,7 +9,7 @@ on identical images.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -105,6 +105,13 @@ def _fill_pair(
         if sample.mask.any():
             ys, xs = np.nonzero(sample.mask)
             pool.centres[index] = int(ys.mean()), int(xs.mean())
+
+
+class Refresher(Protocol):
+    """Something that replaces pairs of a pool while a model trains on it."""
+
+    def after_step(self, pool: Pool, step: int) -> None:
+        """Called after each training step."""
 
 
 @dataclass

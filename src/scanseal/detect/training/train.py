@@ -17,9 +17,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional
 
-from scanseal.detect.training import synth
+from scanseal.detect.training import synth, warmstart
 from scanseal.detect.training.nets import ARCHITECTURES
-from scanseal.detect.training.sets import FreshPairs, Pool, crop_window
+from scanseal.detect.training.sets import Pool, Refresher, crop_window
 
 CROP = 64
 FULL_SHARE = 0.25
@@ -115,6 +115,22 @@ def _loss(score: Tensor, heat_logits: Tensor, masks: Tensor, labels: Tensor) -> 
     return image_loss + map_loss + 0.5 * (dice * labels).mean()
 
 
+def _schedule(optimiser: torch.optim.Optimizer, peak: float, progress: float) -> None:
+    """Cosine decay of the learning rate from ``peak`` (after warm-up) over the run."""
+    for group in optimiser.param_groups:
+        group["lr"] = peak * 0.5 * (1 + np.cos(np.pi * progress))
+
+
+def _model(arch: str, init: dict[str, Tensor] | None) -> nn.Module:
+    """A new ``arch`` network, or one starting from ``init`` (fine-tuning: its batch norms
+    kept fixed)."""
+    model = ARCHITECTURES[arch]().to(memory_format=torch.channels_last)
+    if init is not None:
+        model.load_state_dict(init)
+        warmstart.freeze_norms(model)
+    return model
+
+
 def train(
     arch: str,
     pool: Pool,
@@ -124,17 +140,18 @@ def train(
     augment: bool,
     exclude: str | None = None,
     widen: Event | None = None,
-    fresh: FreshPairs | None = None,
+    fresh: Refresher | None = None,
+    init: dict[str, Tensor] | None = None,
 ) -> nn.Module:
     """AdamW (weight decay 1e-4), warm-up then cosine decay over the budget's progress; the
     last quarter of the progress trains on whole planes. Sets ``budget.done``.
 
     Once ``widen`` is set (the other worker has finished), the rest trains on two threads.
     With ``fresh``, pairs of the pool are replaced by new ones as the steps go (the pool is
-    changed in place)."""
+    changed in place). With ``init``, training starts from those weights (fine-tuning)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng([seed, 11])
-    model = ARCHITECTURES[arch]().to(memory_format=torch.channels_last)
+    model = _model(arch, init)
     params = [p for p in model.parameters() if p.requires_grad]
     optimiser = torch.optim.AdamW(params, lr=budget.lr, weight_decay=1e-4)
     warm = max(1, budget.steps // 20)
@@ -142,6 +159,8 @@ def train(
     if exclude:
         pairs = pairs[pool.families[2 * pairs + 1] != exclude]
     model.train()
+    if init is not None:
+        warmstart.freeze_norms(model)
     started = time.monotonic()
     step = 0
     while (progress := budget.progress(step, time.monotonic() - started)) < 1:
@@ -154,9 +173,7 @@ def train(
         rows = np.stack([2 * chosen, 2 * chosen + 1], axis=1).ravel()
         size = synth.SIZE if full else budget.crop
         planes, masks, labels = _batch(pool, rows, rng, augment, size)
-        for group in optimiser.param_groups:
-            decay = 0.5 * (1 + np.cos(np.pi * progress))
-            group["lr"] = budget.lr * min(1.0, (step + 1) / warm) * decay
+        _schedule(optimiser, budget.lr * min(1.0, (step + 1) / warm), progress)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=budget.bf16):
             score, heat_logits = model(planes)
         loss = _loss(score.float(), heat_logits.float(), masks, labels)
