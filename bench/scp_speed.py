@@ -49,6 +49,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dicom import ct_series, free_port, machine, screened, start_gateway
 from evaluation._systems import stop, wait_until
+from evaluation.scp_targets import verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = ("scanseal", "orthanc", "storescp")
@@ -178,34 +179,6 @@ def one_row(target: str, paths: list[Path], associations: int, work: Path) -> di
         "cpu_ms_per_instance": round(1000 * cpu / max(stored, 1), 1),
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
-
-
-TARGET_RATE = 45.0
-"""Instances/s the SCP must store (docs/RESULTS.md), beside at least half of Orthanc's rate."""
-
-
-def verdict(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """ScanSeal's rate against Orthanc's, per association count (the ratio is what load on a
-    shared machine changes least), and whether the targets are met: at the most associations
-    measured, at least TARGET_RATE instances/s and half of Orthanc's rate; more associations
-    faster than the fewest."""
-    rate = {(r["target"], r["associations"]): r["instances_per_second"] for r in rows}
-    counts = sorted({r["associations"] for r in rows if r["target"] == "scanseal"})
-    ratios = {
-        str(n): round(rate["scanseal", n] / rate["orthanc", n], 3)
-        for n in counts
-        if ("orthanc", n) in rate
-    }
-    result: dict[str, Any] = {"scanseal_to_orthanc": ratios}
-    if counts:
-        most, fewest = counts[-1], counts[0]
-        result["scanseal_instances_per_second"] = rate["scanseal", most]
-        result["rate_met"] = rate["scanseal", most] >= TARGET_RATE
-        result["half_of_orthanc_met"] = ratios.get(str(most), 0.0) >= 0.5
-        result["more_associations_faster"] = (
-            rate["scanseal", most] > rate["scanseal", fewest] if most != fewest else None
-        )
-    return result
 
 
 def measure(instances: int, associations: list[int], targets: list[str]) -> list[dict[str, Any]]:

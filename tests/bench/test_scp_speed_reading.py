@@ -12,7 +12,7 @@ from pathlib import Path
 sys.path.append(str(Path(__file__).resolve().parents[2] / "bench"))
 
 from evaluation import components_dicom as dicom
-from scp_speed import verdict
+from evaluation.scp_targets import verdict
 
 
 def _rows(scanseal: tuple[float, float], orthanc: tuple[float, float]) -> list[dict[str, object]]:
