@@ -122,8 +122,9 @@ def test_send_a_directory_by_study_then_again_sends_nothing(run, world, gateway,
 
 def test_send_keeps_its_envelopes_and_log_in_the_home_by_default(run, world, tmp_path, monkeypatch):
     """Without --workdir nothing is written where the command runs: the envelopes, the send
-    log and the study manifest go to $SCANSEAL_HOME/outbox, so a re-run elsewhere skips."""
-    _study, paths = study_tree(tmp_path / "study", images=1, only=1)
+    log and the study manifest go to $SCANSEAL_HOME/outbox, so a re-run elsewhere skips; the
+    study record CID it prints is what grant, revoke and fetch take for the study."""
+    study, paths = study_tree(tmp_path / "study", images=1, only=1)
     here = tmp_path / "here"
     here.mkdir()
     monkeypatch.chdir(here)
@@ -146,6 +147,11 @@ def test_send_keeps_its_envelopes_and_log_in_the_home_by_default(run, world, tmp
         f"study record {study_cid}, 1 instance(s); 1 ledger transaction(s)\n"
     )
     assert run("fetch", record, "-o", str(tmp_path / "n.dcm"), "--as", "novak").code == 0
+    whole = run("fetch", study_cid, "-o", str(tmp_path / "s"), "--as", "novak")  # as its study
+    assert whole.code == 0, whole.err
+    ds = pydicom.dcmread(paths[0], stop_before_pixels=True)
+    fetched = tmp_path / "s" / study / ds.SeriesInstanceUID / f"{ds.SOPInstanceUID}.dcm"
+    assert fetched.read_bytes() == paths[0].read_bytes()
     revoked = run("revoke", study_cid, "--from", str(world.cards["novak"]), "--as", "ito")
     assert revoked.code == 0, revoked.err
     assert run("fetch", record, "-o", str(tmp_path / "m.dcm"), "--as", "novak").code != 0

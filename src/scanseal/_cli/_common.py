@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -260,6 +260,52 @@ def owned_records_named(client: GatewayClient, record: str) -> list[str]:
     if not is_study_uid(record):
         return [record]
     return [entry.record for entry in study_records(client, record, owned=True)]
+
+
+def study_listing(client: GatewayClient, record: str) -> set[str]:
+    """The instance records the study record ``record`` lists; none when it is not one."""
+    try:
+        return set(client.study(record).instances)
+    except (NotFound, InvalidInput):
+        return set()
+
+
+def study_uid_of(client: GatewayClient, listed: set[str], via: InboxGateway) -> str:
+    """The Study Instance UID of the instances ``listed`` (a study record's), from the
+    caller's catalogue brought up to date through ``via``; NotFound when none is shared."""
+    from scanseal.config import scanseal_home
+    from scanseal.transfer.catalogue import Catalogue
+
+    if client.identity is None:
+        raise InvalidInput("a study needs an identity (--as NAME)")
+    with Catalogue.of(scanseal_home(), client.identity.address) as catalogue:
+        warn_undescribed(catalogue.refresh(via))
+        uids = {e.study for e in catalogue.records() if e.record in listed and e.study}
+    if not uids:
+        raise NotFound(f"no instance of that study record is shared with you at {client.url}")
+    return min(uids)
+
+
+def act_on_study_or_records(
+    client: GatewayClient,
+    record: str,
+    done: str,
+    on_study: Callable[[str], int],
+    on_record: Callable[[str], str],
+) -> None:
+    """Act on the study records of the study ``record`` names, or on ``record`` itself when
+    it is a study record (``on_study``: the ledger writes it made), or, for a record or a
+    study without a study record at this gateway, on each record the caller owns
+    (``on_record``: the rest of its line)."""
+    found = study_records_named(client, record)
+    for entry in found:
+        writes = on_study(str(entry["study"]))
+        _out.print(f"{done} on study {record}: study record {entry['study']}, "
+                   f"{entry['instances']} instance(s); {writes} ledger transaction(s)")  # fmt: skip
+    if found:
+        return
+    for cid in owned_records_named(client, record):
+        _out.print(f"{done} on {cid}{on_record(cid)}")
 
 
 def patient_records(client: GatewayClient, patient: str) -> list[str]:

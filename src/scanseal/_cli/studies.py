@@ -1,18 +1,15 @@
 """``scanseal send``, ``inbox``, ``fetch``, ``grant`` and ``revoke``: studies through a gateway.
 
-``send`` takes files and directories (walked recursively), groups the instances by Study
-Instance UID, sends each at most once (``transfer.study``'s send log in ``--workdir``) and says
-what became of each instance and of each study. ``inbox`` lists the studies shared with the
-caller (``transfer.catalogue``); ``fetch`` takes record CIDs as before, or Study Instance UIDs,
-resolved there to the study's instance records; ``grant`` and ``revoke`` of a Study Instance UID
-act on its study record at the gateway (one ledger transaction for the whole study).
-"""
+``send`` groups files and directories (walked recursively) by Study Instance UID, sends each
+instance at most once (``transfer.study``'s send log) and says what became of each instance
+and study. ``inbox`` lists the studies shared with the caller (``transfer.catalogue``);
+``fetch``, ``grant`` and ``revoke`` take records, or a study by its UID or its study record's
+CID (grant and revoke: one ledger transaction on the study record for the whole study)."""
 
 from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,13 +25,14 @@ from scanseal._cli._common import (
     CaOption,
     GatewayOption,
     KeepOption,
+    act_on_study_or_records,
     connect,
     deidentified,
-    owned_records_named,
     refuse,
     study_bars,
+    study_listing,
     study_records,
-    study_records_named,
+    study_uid_of,
     warn_if_flagged,
     warn_undescribed,
 )
@@ -285,7 +283,7 @@ def fetch(
 ) -> None:
     """Fetch records by signed request, check every hash, decrypt; nothing written on failure.
 
-    A study is written as DIR/<StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm.
+    A study (its UID or its record's CID) goes to DIR/<Study UID>/<Series UID>/<SOP UID>.dcm.
 
     A file already there with the sealed bytes is kept, so an interrupted fetch resumes."""
     studies = [r for r in records if is_study_uid(r)]
@@ -297,9 +295,11 @@ def fetch(
 
         destination = Destination.parse(to_pacs)
     with connect(gateway, ca, as_name) as client:
-        opened = (
-            _fetch_studies(client, studies, output) if studies else _fetch(client, records, output)
-        )
+        listed = study_listing(client, records[0]) if len(records) == 1 else set()
+        if studies or listed:  # a study record's CID (as send prints it) is fetched as its study
+            opened = _fetch_studies(client, studies, output, listed)
+        else:
+            opened = _fetch(client, records, output)
     if destination is not None:
         from scanseal.dicom.forward import forward
 
@@ -326,11 +326,13 @@ class _OpenWhileDescribing:
     record of the studies being fetched: a first fetch downloads every record once, not once
     to describe it and again to write it."""
 
-    def __init__(self, client: GatewayClient, studies: list[str], output: Path) -> None:
+    def __init__(
+        self, client: GatewayClient, studies: list[str], output: Path, listed: set[str]
+    ) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
         self.client, self.url = client, client.url
-        self.studies, self.output = set(studies), output
+        self.studies, self.listed, self.output = set(studies), listed, output
         self.opened: set[str] = set()
         self._pool = ThreadPoolExecutor(FETCHES_AHEAD, thread_name_prefix="fetch")
         self._upcoming: deque[str] = deque()
@@ -360,7 +362,8 @@ class _OpenWhileDescribing:
         bundle = self.client.fetch_bundle(record) if ahead is None else ahead.result()
         entry = self.client.describe_bundle(bundle, record)
         target = study_path(self.output, entry)
-        if entry.study in self.studies and not already_fetched(target, entry):
+        wanted = entry.study in self.studies or record in self.listed
+        if wanted and not already_fetched(target, entry):
             target.parent.mkdir(parents=True, exist_ok=True)
             identity = self.client.identity
             if identity is None:  # describe_bundle needed it already
@@ -375,13 +378,16 @@ def _opened(opened: OpenedFile, entry: Described, target: Path) -> None:
     _out.print(f"{entry.record} -> {target}  (verified against manifest and ledger)")
 
 
-def _fetch_studies(client: GatewayClient, studies: list[str], output: Path) -> list[Path]:
+def _fetch_studies(
+    client: GatewayClient, studies: list[str], output: Path, listed: set[str]
+) -> list[Path]:
+    """``studies`` by UID, or the one study whose instance records are ``listed``."""
     if output.exists() and not output.is_dir():
         raise InvalidInput(f"{output} is not a directory: a study is fetched into one")
     paths: list[Path] = []
-    via = _OpenWhileDescribing(client, studies, output)
+    via = _OpenWhileDescribing(client, studies, output, listed)
     try:
-        for study in studies:
+        for study in studies or [study_uid_of(client, listed, via)]:
             paths += _fetch_study(client, study, output, via)
     finally:
         via.close()
@@ -429,7 +435,7 @@ def grant(
     each of its instance records that you own."""
     card = IdentityCard.load(to)
     with connect(gateway, ca, as_name) as client:
-        _each(
+        act_on_study_or_records(
             client, record, f"granted {card.name} ({card.address})",
             lambda study: _transactions(client.grant_study(study, card)),
             lambda cid: f"; grant {client.grant(cid, card)['grant_cid']}",
@@ -459,34 +465,12 @@ def revoke(
             client.revoke(cid, address)
             return ""
 
-        _each(client, record, f"revoked {address}", whole, one)
+        act_on_study_or_records(client, record, f"revoked {address}", whole, one)
 
 
 def _transactions(answer: dict[str, Any]) -> int:
     """How many ledger writes a study grant or revocation made (none: it held already)."""
     return (answer.get("ledger") is not None) + int(answer.get("instances_revoked", 0))
-
-
-def _each(
-    client: GatewayClient,
-    record: str,
-    done: str,
-    on_study: Callable[[str], int],
-    on_record: Callable[[str], str],
-) -> None:
-    """Act on the study records of the study ``record`` names, or on ``record`` itself when
-    it is a study record (``on_study``: the ledger writes it made), or, for a record or a
-    study without a study record at this gateway, on each record the caller owns
-    (``on_record``: the rest of its line)."""
-    found = study_records_named(client, record)
-    for entry in found:
-        writes = on_study(str(entry["study"]))
-        _out.print(f"{done} on study {record}: study record {entry['study']}, "
-                   f"{entry['instances']} instance(s); {writes} ledger transaction(s)")  # fmt: skip
-    if found:
-        return
-    for cid in owned_records_named(client, record):
-        _out.print(f"{done} on {cid}{on_record(cid)}", markup=False)
 
 
 def register(app: typer.Typer) -> None:
