@@ -30,7 +30,7 @@ def console(
 
     Prints a link with a one-time token: the first browser to open it gets the session.
     Gateway requests are signed here with your key, which never reaches the browser.
-    Inclusion proofs are compared with the roots anchored on the chain of --config's [ledger].
+    Inclusion proofs are compared with the roots anchored on the chain of --config's ledger table.
     Ctrl-C stops it (docs/CONSOLE.md).
     """
     from scanseal.console import serve
