@@ -5,7 +5,9 @@ still listed. Against a real ``scanseal console`` and ``scanseal serve``."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -19,6 +21,7 @@ from gateway_harness import GatewayProcess
 from scanseal.client import GatewayClient
 from scanseal.console._app import _templates
 from scanseal.console._inbox import Inbox, Loose
+from scanseal.transfer.study_manifest import StudyManifest
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +85,28 @@ def test_a_study_is_one_row_that_expands_to_its_instances(
     records = re.findall(r'<tr class="" data-record="(\w+)">', block)
     assert sorted(records) == sorted(shared["records"])  # type: ignore[arg-type]
     assert f'href="/audit?study={shared["study"]}"' in block
+
+
+def test_a_study_i_registered_shows_its_study_record(
+    session: httpx.Client, gateway: GatewayProcess, tmp_path: Path
+) -> None:
+    """The study record's CID (what grant, fetch and audit take for the whole study) is on the
+    row of a study the user sent and registered, and on no study others sent."""
+    lee = gateway.world.people["lee"]
+    dataset = pydicom.dcmread(CT)
+    dataset.StudyInstanceUID, dataset.SOPInstanceUID = generate_uid(), generate_uid()
+    dataset.save_as(tmp_path / "own.dcm")
+    with GatewayClient(gateway.url, lee) as client:
+        record = str(client.send(tmp_path / "own.dcm", [lee.card], tmp_path)["manifest_cid"])
+        manifest = StudyManifest.build(
+            str(dataset.StudyInstanceUID), [record], lee.name, lee.address, int(time.time())
+        ).signed_by(lee.sign)
+        study_cid = client.register_study(manifest)["study_cid"]
+    page = session.get("/").text
+    assert f'<code class="study-record">{study_cid}</code>' in _study(
+        page, str(dataset.StudyInstanceUID)
+    )
+    assert page.count('class="study-record"') == 1  # ito's study shows none
 
 
 def test_the_earlier_studies_are_listed_too(page: str, record: str, flagged: str) -> None:

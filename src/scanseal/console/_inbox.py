@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scanseal.console._views import Console, Summary
+from scanseal.errors import ScanSealError
 from scanseal.transfer.catalogue import Described
 
 
@@ -29,6 +30,9 @@ class Study:
     senders: list[str]
     warnings: list[str]
     records: list[Described]
+    study_records: list[str]
+    """The user's own study records of this study (the CIDs ``scanseal send`` printed, which
+    grant, revoke, fetch and audit take for the whole study); none for a study others sent."""
 
 
 @dataclass(frozen=True)
@@ -71,4 +75,17 @@ def _study(console: Console, summary: dict[str, Any], records: list[Described]) 
         senders=senders,
         warnings=list(summary["warnings"]),
         records=records,
+        study_records=_own_study_records(console, str(summary["study"]), records),
     )
+
+
+def _own_study_records(console: Console, uid: str, records: list[Described]) -> list[str]:
+    """The study records the user registered for ``uid`` (asked only when the user sent one
+    of its instances); none when the gateway cannot say, so the page still renders."""
+    me = console.client.identity.address if console.client.identity else None
+    if me is None or all(r.sender_address != me for r in records):
+        return []
+    try:
+        return [str(entry["study"]) for entry in console.client.studies_of(uid)]
+    except ScanSealError:
+        return []
