@@ -246,11 +246,8 @@ def study_records_named(client: GatewayClient, record: str) -> list[dict[str, An
 
     if is_study_uid(record):
         return client.studies_of(record)
-    try:
-        manifest = client.study(record)
-    except (NotFound, InvalidInput):
-        return []
-    return [{"study": record, "instances": len(manifest.instances)}]
+    listed = study_listing(client, record)
+    return [{"study": record, "instances": len(listed)}] if listed else []
 
 
 def owned_records_named(client: GatewayClient, record: str) -> list[str]:
