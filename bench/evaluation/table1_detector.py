@@ -33,7 +33,7 @@ OURS = {
     "basic": "basic CNN, 3 plain conv layers",
     "resnet": "ResNet-style, from scratch (no pretrained weights offline)",
     "proposed": "proposed CNN",
-    "proposed_aug": "proposed + augmentation (shipped)",
+    "proposed_aug": "proposed + augmentation (model 1.6, the starting point of the shipped 1.7)",
 }
 METRICS = ("accuracy", "precision", "recall", "f1", "auc")
 

@@ -116,7 +116,8 @@ def test_writing_stores_threshold_block_and_floors(tmp_path):
     assert card["acceptance"]["auc"] == _card()["acceptance"]["auc"]
     assert card["acceptance_unseen"] == {"auc": 0.55}
     assert card["false_alarms"]["authentic_scores"] == [0.1, 0.2]
-    assert card["false_alarms"]["validation_threshold"] == 0.52044, "the first one is kept"
+    kept = _card()["false_alarms"]["validation_threshold"]
+    assert card["false_alarms"]["validation_threshold"] == kept, "the first one is kept"
     assert Detector(tmp_path).false_alarm_rate(0.15) == 0.5
 
 

@@ -137,7 +137,7 @@ class Detector:
         """
         image = source if isinstance(source, IngestedImage) else read_image(Path(source))
         plane = preprocess(image, self.size)
-        shape = (image.metadata.rows, image.metadata.columns)
+        shape = image.screened_region[2:]  # a mosaic's slice, else the whole frame
         return self.screen_plane(plane, path=image.path, shape=shape)
 
     def heatmap(self, result: Screening, image: FloatArray | None = None) -> Image.Image:

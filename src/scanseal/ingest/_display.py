@@ -26,7 +26,8 @@ _EXTREMES = np.array([-1e30, 1e30])
 
 
 def display_frame(source: Path | IngestedImage) -> Grey:
-    """The middle frame (the one the detector screens) as float32 (rows, cols) in [0, 1].
+    """The middle frame (the one the detector screens; of a Siemens mosaic, its middle slice)
+    as float32 (rows, cols) in [0, 1].
 
     DICOM grey: Modality LUT, then the file's own VOI LUT or window, else the detector's CT
     window for CT and the robust percentile range otherwise; MONOCHROME1 inverted. Colour
@@ -34,7 +35,7 @@ def display_frame(source: Path | IngestedImage) -> Grey:
     shown as stored; deeper ones through the percentile range. InvalidInput for a bad file.
     """
     image = source if isinstance(source, IngestedImage) else read_image(Path(source))
-    frame = image.frame(image.middle, as_rgb=True)
+    frame = image.screened_frame(as_rgb=True)
     header = image._dicom  # ingest's own: the dataset's lookup tables and window
     if header is None:
         grey = _luminance(frame)

@@ -29,6 +29,7 @@ from scanseal.errors import Unreadable
 from scanseal.ingest import _dicom, _raster
 from scanseal.ingest._common import Source, fail, mapped_errors
 from scanseal.ingest._detect import format_of
+from scanseal.ingest._mosaic import Region, screened_region
 from scanseal.ingest.metadata import ImageFormat, ImageMetadata
 
 Frame = np.ndarray[Any, Any]
@@ -120,6 +121,22 @@ class IngestedImage:
     def middle(self) -> int:
         """The index of the frame the detector screens: the middle one (0 for a single frame)."""
         return self.metadata.frames // 2
+
+    @property
+    def screened_region(self) -> Region:
+        """The part of a frame the detector screens and a heat map shows, in pixels (top,
+        left, rows, columns): the whole frame, or the middle slice of a Siemens mosaic."""
+        dataset = None if self._dicom is None else self._dicom.dataset
+        return screened_region(dataset, self.metadata.rows, self.metadata.columns)
+
+    def screened_frame(self, *, as_rgb: bool = False) -> Frame:
+        """The middle frame cut to :attr:`screened_region` (what screening and heat maps use)."""
+        return self.region_of(self.frame(self.middle, as_rgb=as_rgb))
+
+    def region_of(self, frame: Frame) -> Frame:
+        """``frame`` cut to :attr:`screened_region` (a view: no copy)."""
+        top, left, rows, columns = self.screened_region
+        return frame[top : top + rows, left : left + columns]
 
     def frames(self) -> Iterator[Frame]:
         """Yield every frame in order, samples as stored (no colour-space conversion).

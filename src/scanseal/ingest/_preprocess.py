@@ -46,7 +46,8 @@ class _Values:
 def preprocess(
     source: Path | IngestedImage, size: int = 224
 ) -> np.ndarray[Any, np.dtype[np.float32]]:
-    """Return the middle frame as float32 (size, size) in [0, 1], normalised as documented.
+    """Return the middle frame as float32 (size, size) in [0, 1], normalised as documented
+    (of a Siemens mosaic, its middle slice: :attr:`IngestedImage.screened_region`).
 
     ``source`` is a file, or an image already ingested (its frame is then decoded once for
     the detector and the pixel digest alike).
@@ -77,8 +78,9 @@ def _ingested(source: Path | IngestedImage, size: int) -> IngestedImage:
 
 
 def _frame_values(image: IngestedImage, index: int) -> _Values:
-    """Frame ``index`` (colour converted to RGB) and how to normalise it."""
-    frame = image.frame(index, as_rgb=True)
+    """Frame ``index`` (colour converted to RGB; a mosaic's middle slice, as screened) and how
+    to normalise it."""
+    frame = image.region_of(image.frame(index, as_rgb=True))
     header = image._dicom  # ingest's own: the dataset's lookup tables
     if header is None:
         return _Values(_luminance(frame), "range")
