@@ -45,3 +45,34 @@ def test_new_blocks_of_other_writers_are_indexed_and_rows_checked(tmp_path: Path
     finally:
         index.close()
         ledger.close()
+
+
+def test_a_mark_is_written_once_per_sync_and_a_sync_takes_it(tmp_path: Path) -> None:
+    """Touching a record already marked since the last sync writes nothing; once a sync has
+    read its trail, the next touch marks it again (its later entries are read next time)."""
+    owner, uploader, grantee = (Account.create() for _ in range(3))
+    ledger = Ledger.open(LedgerConfig(state_dir=tmp_path / "chain"), deployer=owner)
+    index = AuditIndex(tmp_path / "audit.sqlite3")
+    try:
+        for account in (uploader, grantee):
+            ledger.register_identity(owner, account.address, os.urandom(32))
+        ledger.authorize_uploader(owner, uploader.address)
+        cid = b"\x01\x55\x12\x20" + os.urandom(32)
+        ledger.store_record(uploader, cid, os.urandom(32), os.urandom(32), os.urandom(32))
+        index.touch(cid)
+        written = index._db.total_changes
+        index.touch(cid)
+        assert index._db.total_changes == written  # marked and not synced: nothing to write
+        index.sync(ledger, [])
+        with sqlite3.connect(tmp_path / "audit.sqlite3") as conn:
+            assert conn.execute("SELECT COUNT(*) FROM dirty").fetchone() == (0,)
+        ledger.grant(uploader, cid, grantee.address)
+        index.touch(cid)
+        with sqlite3.connect(tmp_path / "audit.sqlite3") as conn:
+            assert conn.execute("SELECT COUNT(*) FROM dirty").fetchone() == (1,)
+        index.sync(ledger, [])
+        granted, _ = index.select(Filters(action="granted"), None, 10)
+        assert [row.event["subject"] for row in granted] == [grantee.address]
+    finally:
+        index.close()
+        ledger.close()

@@ -218,6 +218,11 @@ class Ledger:
         batch entry (squatting it) never shadows the entry."""
         rid = record_id(cid)
         entry = self._writer.batched_record(rid)
+        if entry is not None and not self._access.on_chain(rid):
+            # the access mirror has seen no ImageStored for it up to the head it just checked:
+            # the chain holds none (what a reverting getRecord call would say, at a fraction
+            # of an EVM run); once one is stored, the call below finds the contradiction
+            return _record_from_entry(entry)
         try:
             values = self._view("getRecord", rid)
         except NotFound:

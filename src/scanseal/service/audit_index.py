@@ -12,7 +12,8 @@ How it stays current (:meth:`AuditIndex.sync`, under the ledger lock):
   (:meth:`~scanseal.ledger.Ledger.audit_events`), the registry's administrative changes, and
   the batched entries of each record the gateway holds;
 - each write the gateway makes :meth:`touch`\\ es its record, whose whole trail is read again at
-  the next sync (that is how batched entries, which make no block, arrive);
+  the next sync (that is how batched entries, which make no block, arrive); a mark is one
+  commit, and touching a record already marked since the last sync writes nothing;
 - a sync scans the blocks written since the last one for every record's contract events, so
   writes by others (another gateway, an admin's CLI) arrive too.
 
@@ -132,6 +133,9 @@ class AuditIndex:
     def __init__(self, path: Path) -> None:
         self._db = open_database(path, _SCHEMA)
         self._lock = threading.Lock()
+        self._marked: set[str] = set()
+        """Records marked dirty on disk (committed) by this process since a sync last took
+        their marks: touching one again has nothing to write."""
 
     def close(self) -> None:
         with self._lock:
@@ -140,10 +144,19 @@ class AuditIndex:
     def touch(self, cid: bytes) -> None:
         """The gateway wrote an event of record ``cid`` (binary): read its trail again."""
         rid = record_id(cid).hex()
-        text = str(CID.decode(cid, 0)[0])
-        with self._lock, self._db:
-            self._db.execute("INSERT OR IGNORE INTO records VALUES (?, ?)", (rid, text))
-            self._db.execute("INSERT OR IGNORE INTO dirty VALUES (?)", (rid,))
+        with self._lock:
+            if rid in self._marked:  # its mark is on disk and no sync has taken it yet
+                return
+            text = str(CID.decode(cid, 0)[0])
+            self._db.execute("BEGIN IMMEDIATE")  # one commit (one fsync) for both rows
+            try:
+                self._db.execute("INSERT OR IGNORE INTO records VALUES (?, ?)", (rid, text))
+                self._db.execute("INSERT OR IGNORE INTO dirty VALUES (?)", (rid,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._marked.add(rid)
 
     def sync(self, ledger: Ledger, held: Iterable[str]) -> None:
         """Bring the index up to the ledger's head (the caller holds the ledger lock); on the
@@ -163,9 +176,16 @@ class AuditIndex:
             dirty = [str(row[0]) for row in self._db.execute("SELECT rid FROM dirty")]
         for rid in dirty:
             self._replace(rid, self._fresh(ledger, rid))
-        with self._lock, self._db:
-            self._db.executemany("DELETE FROM dirty WHERE rid = ?", [(rid,) for rid in dirty])
-            self._db.execute("INSERT OR REPLACE INTO scanned VALUES (0, ?)", (head,))
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("DELETE FROM dirty WHERE rid = ?", [(r,) for r in dirty])
+                self._db.execute("INSERT OR REPLACE INTO scanned VALUES (0, ?)", (head,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._marked.difference_update(dirty)  # the next touch of these writes again
 
     def select(self, filters: Filters, after: str | None, limit: int) -> tuple[list[Row], bool]:
         """One page of rows in chain order after cursor ``after``; and whether more follow."""

@@ -52,21 +52,21 @@ class Inbox:
         existing row to a new sequence number, so a grant after a revocation is announced
         anew to a client whose cursor had passed it while it was hidden."""
         verb = "INSERT OR REPLACE" if again else "INSERT OR IGNORE"
-        with self._lock:
-            self._db.executemany(
-                verb + " INTO inbox (manifest_cid, recipient) VALUES (?, ?)",
-                [(manifest_cid, r) for r in recipients],
-            )
+        self._insert(verb, [(manifest_cid, r) for r in recipients])
 
     def add_records(self, records: list[str], recipient: str) -> None:
         """Announce each of ``records`` to ``recipient`` anew (a relayed study grant), in one
         commit: as :meth:`add` with ``again``."""
+        self._insert("INSERT OR REPLACE", [(record, recipient) for record in records])
+
+    def _insert(self, verb: str, rows: list[tuple[str, str]]) -> None:
+        """``rows`` (record, recipient) in one commit: one fsync, not one per row (an
+        autocommit ``executemany`` commits each row on its own)."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.executemany(
-                    "INSERT OR REPLACE INTO inbox (manifest_cid, recipient) VALUES (?, ?)",
-                    [(record, recipient) for record in records],
+                    verb + " INTO inbox (manifest_cid, recipient) VALUES (?, ?)", rows
                 )
                 self._db.execute("COMMIT")
             except BaseException:

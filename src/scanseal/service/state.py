@@ -159,7 +159,8 @@ class StoredRecord:
 
 
 class GatewayState:
-    """One SQLite file (WAL, synchronous=FULL); safe across request threads.
+    """One SQLite file (WAL, synchronous=FULL but for :meth:`add_record`); safe across
+    request threads.
 
     Nonces have their own connection, so looking up a record never waits behind a nonce commit.
     """
@@ -192,21 +193,33 @@ class GatewayState:
     # --- records and grants
 
     def add_record(self, record: StoredRecord) -> None:
-        """Hold ``record`` (and end its pending upload, if any) in one transaction."""
+        """Hold ``record`` (and end its pending upload, if any) in one transaction.
+
+        Committed without an fsync of its own (``synchronous=NORMAL`` for this one commit; the
+        WAL is appended in order, so the next FULL commit — the next nonce or pending row —
+        makes it durable too). A crash of the process cannot lose it; a power cut may, and
+        then the pending row it would have ended (committed with an fsync before the ledger
+        heard of the record) is still there, so the start-up reconciliation holds the record
+        again, as after a crash between the ledger write and this commit."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("PRAGMA synchronous=NORMAL")
             try:
-                self._db.execute(
-                    "INSERT OR IGNORE INTO records VALUES (?, ?, ?, ?)",
-                    (record.manifest_cid, record.envelope_cid, record.owner, int(time.time())),
-                )
-                self._db.execute(
-                    "DELETE FROM pending_uploads WHERE manifest_cid = ?", (record.manifest_cid,)
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._db.execute(
+                        "INSERT OR IGNORE INTO records VALUES (?, ?, ?, ?)",
+                        (record.manifest_cid, record.envelope_cid, record.owner, int(time.time())),
+                    )
+                    self._db.execute(
+                        "DELETE FROM pending_uploads WHERE manifest_cid = ?",
+                        (record.manifest_cid,),
+                    )
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+            finally:
+                self._db.execute("PRAGMA synchronous=FULL")
 
     def begin_upload(self, record: StoredRecord) -> None:
         """Note, durably, that ``record`` is about to be registered on the ledger."""

@@ -137,11 +137,24 @@ def hashed_chunks(source: Readable, lookahead: int = 2) -> Iterator[tuple[bytes,
 
     hashlib releases the GIL, so on a second core the hashing overlaps reading the source and
     whatever the consumer does with each block (writing it to a pack, say). Memory stays
-    bounded by ``lookahead + 1`` chunks.
+    bounded by ``lookahead + 1`` chunks. The worker starts with the second chunk: a source of
+    one chunk (a manifest, a grant object) is hashed inline, as starting a thread cost more
+    than such an object's whole put.
     """
+    chunks = iter_chunks(source)
+    first = next(chunks, None)
+    if first is None:
+        return
+    second = next(chunks, None)
+    if second is None:
+        yield first, _sha256(first)
+        return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="leaf-sha256") as pool:
         pending: deque[tuple[bytes, Future[bytes]]] = deque()
-        for chunk in iter_chunks(source):
+        pending.append((first, pool.submit(_sha256, first)))
+        pending.append((second, pool.submit(_sha256, second)))
+        del first, second  # held by ``pending`` alone, so dropped once consumed
+        for chunk in chunks:
             pending.append((chunk, pool.submit(_sha256, chunk)))
             if len(pending) > lookahead:
                 done, digest = pending.popleft()

@@ -9,8 +9,15 @@ Layout under the root directory (``$SCANSEAL_HOME/blocks`` by default)::
 Why packs and not one file per block (kubo's flatfs): creating a file per 256 KiB block costs
 more than hashing it, so a file-per-block store cannot keep up with SHA-256; one sequential
 write per object can. A pack is written completely before its blocks enter the index (one
-SQLite transaction), so a crash leaves at most an unreferenced pack, never an index entry
-pointing at missing bytes. Blocks already present are not written again.
+SQLite transaction, which also pins the object a put stored), so a crash leaves at most an
+unreferenced pack, never an index entry pointing at missing bytes. Blocks already present are
+not written again.
+
+Durability: a put is durable against a crash of the process (the pack bytes and the index's
+WAL frames are in the kernel when it returns); the index runs in WAL mode with
+``synchronous=NORMAL``, which keeps it consistent after any crash. A power cut may lose the
+last puts: the pack bytes are not fsynced, so an fsync of the index alone (``FULL``) never made
+a put survive one, and only cost an fsync per commit.
 
 Every read re-hashes the block: disks and copies rot, and the CID is the only authority.
 """
@@ -58,6 +65,8 @@ class _PackWriter:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         self._offset = 0
         self.entries: list[tuple[bytes, str, int, int]] = []
+        self.pin: CID | None = None
+        """An object to pin in the transaction that indexes these blocks (a put's root)."""
         self._seen: set[bytes] = set()
 
     def add(self, cid: CID, block: bytes) -> None:
@@ -91,6 +100,7 @@ class EmbeddedStore(BlobStore):
         with disk_errors(self.packs, store=True):
             self.packs.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._db = open_database(self.root / "index.sqlite", _SCHEMA, timeout=30)
+        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: consistent after a crash (above)
         self._lock = threading.RLock()
         self._fds: dict[str, int] = {}
 
@@ -120,8 +130,7 @@ class EmbeddedStore(BlobStore):
             builder = DagBuilder(pack.add)
             for chunk, digest in hashed_chunks(stream):
                 builder.add_leaf(chunk, digest)
-            root = builder.finish()
-        self._set_pin(root, True)
+            root = pack.pin = builder.finish()
         return str(root)
 
     def get(self, cid: str) -> BinaryIO:
@@ -172,8 +181,17 @@ class EmbeddedStore(BlobStore):
         pack.finish()
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany("INSERT OR IGNORE INTO blocks VALUES (?, ?, ?, ?)", pack.entries)
-            self._db.execute("COMMIT")
+            try:
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO blocks VALUES (?, ?, ?, ?)", pack.entries
+                )
+                if pack.pin is not None:
+                    pin = _pin_name(pack.pin)
+                    self._db.execute("INSERT OR IGNORE INTO pins VALUES (?)", (pin,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     def read_block(self, cid: CID) -> bytes:
         """The stored bytes of a block (unverified here; every reader verifies)."""
@@ -221,7 +239,7 @@ class EmbeddedStore(BlobStore):
         return None
 
     def _set_pin(self, cid: CID, pinned: bool) -> None:
-        name = str(CID(1, cid.codec, cid.digest))
+        name = _pin_name(cid)
         with self._lock:
             if pinned:
                 self._db.execute("INSERT OR IGNORE INTO pins VALUES (?)", (name,))
@@ -229,10 +247,15 @@ class EmbeddedStore(BlobStore):
                 self._db.execute("DELETE FROM pins WHERE cid = ?", (name,))
 
     def _is_pinned(self, cid: CID) -> bool:
-        name = str(CID(1, cid.codec, cid.digest))
+        name = _pin_name(cid)
         with self._lock:
             row = self._db.execute("SELECT 1 FROM pins WHERE cid = ?", (name,)).fetchone()
         return row is not None
+
+
+def _pin_name(cid: CID) -> str:
+    """How ``pins`` names an object: its CIDv1 text (any version or form of it pins the same)."""
+    return str(CID(1, cid.codec, cid.digest))
 
 
 def _file_size(cid: CID, block: bytes) -> int:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import http.client
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +39,9 @@ log.addHandler(logging.NullHandler())  # a library reports; the application deci
 _T = TypeVar("_T")
 _TRANSPORT = (OSError, http.client.HTTPException, StorageUnavailable)
 Progress = Callable[[str, int], None]
+_PUSHES_AT_ONCE = 8
+"""Puts replicated at the same time (request threads) that each find a pool thread free per
+further node; more wait for one."""
 """Called as ``progress(node_url, bytes_sent_so_far)`` while an upload runs."""
 
 
@@ -105,8 +109,17 @@ class ReplicatedStore(BlobStore):
         self.progress = progress
         self.last_report: PutReport | None = None
         self.last_read_failures: list[str] = []
+        self._pool: ThreadPoolExecutor | None = None
+        """The threads that push to the second and later nodes (started at the first put that
+        needs them, kept for the store's life): starting a pool per put cost more than a small
+        object's push."""
+        self._pool_lock = threading.Lock()
 
     def close(self) -> None:
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
         self.local.close()
 
     def usage(self) -> StoreUsage:
@@ -122,9 +135,7 @@ class ReplicatedStore(BlobStore):
         """Make sure at least ``min_replicas`` nodes pin ``cid`` (held locally)."""
         if not self.local.has(cid):
             raise InvalidInput(f"{cid} is not complete in the local store; cannot replicate it")
-        with ThreadPoolExecutor(max_workers=len(self.nodes)) as pool:
-            outcomes = tuple(pool.map(lambda node: self._push(node, cid), self.nodes))
-        report = PutReport(cid, outcomes)
+        report = PutReport(cid, self._push_all(cid))
         self.last_report = report
         for failure in report.failures:
             log.warning("replica on %s failed: %s", failure.node, failure.error)
@@ -215,13 +226,33 @@ class ReplicatedStore(BlobStore):
 
     # Internals.
 
+    def _push_all(self, cid: str) -> tuple[NodeOutcome, ...]:
+        """Push ``cid`` to every node at once: the first on the calling thread, the others on
+        the store's pool (one node: no other thread at all)."""
+        first, *others = self.nodes
+        if not others:
+            return (self._push(first, cid),)
+        pool = self._others_pool()
+        pending = [pool.submit(self._push, node, cid) for node in others]
+        mine = self._push(first, cid)
+        return (mine, *(future.result() for future in pending))
+
+    def _others_pool(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                workers = _PUSHES_AT_ONCE * (len(self.nodes) - 1)
+                self._pool = ThreadPoolExecutor(workers, thread_name_prefix="replica-push")
+            return self._pool
+
     def _push(self, node: KuboNode, cid: str) -> NodeOutcome:
         attempts = 0
 
         def upload(n: KuboNode) -> None:
             nonlocal attempts
             attempts += 1
-            if n.is_pinned(cid):
+            # a new object is on no node: ask only when retrying (the failed attempt may have
+            # pinned it); a node adding what it holds already answers the same CID anyway
+            if attempts > 1 and n.is_pinned(cid):
                 return
             builder = DagBuilder()
             with self.local.get(cid) as source:
