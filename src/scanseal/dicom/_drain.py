@@ -1,0 +1,150 @@
+"""The SCP's workers in ``durable`` mode: spooled instances sealed and registered, in order.
+
+``workers`` threads take entries in arrival order (a restart first queues what the spool
+held), each one opened, parsed, screened and sealed, its record's manifest CID noted beside the
+entry, registered (the registrations of several workers share a grant transaction: the
+gateway's batcher folds them), indexed and logged, then the entry deleted. A ledger or store
+that is unavailable is retried with a doubling back-off (1 s up to a minute) until it answers
+or the gateway stops (the entry stays spooled for the next start); any other refusal is
+permanent: the entry goes to the quarantine, one warning line names its SOP Instance UID and
+the reason, and the ``quarantined`` counter goes up.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from typing import Any, Final, Protocol
+
+from scanseal.dicom.spool import Entry, Spool, Spooled
+from scanseal.errors import LedgerUnavailable, ScanSealError, StorageUnavailable
+
+_log = logging.getLogger("scanseal.dicom.scp")
+_FIRST_RETRY: Final = 1.0
+_LAST_RETRY: Final = 60.0
+_RETRIED: Final = (LedgerUnavailable, StorageUnavailable, OSError)
+"""Faults of the dependencies (the ledger, the store, the gateway's own disk): retried."""
+
+
+class Sealer(Protocol):
+    """What the workers need of :class:`~scanseal.dicom.scp.Receiver`."""
+
+    def ready(self) -> bool:
+        """Whether the gateway finished its warm-up (pending uploads completed)."""
+        ...
+
+    def prepare(self, spool: Spool, entry: Entry, spooled: Spooled) -> Any:
+        """The entry sealed and its record noted; None when it is registered already."""
+        ...
+
+    def register(self, sealed: Any, calling: str) -> str:
+        """Register what :meth:`prepare` sealed; its record's manifest CID."""
+        ...
+
+    def uid_of(self, raw: bytes) -> str | None:
+        """The SOP Instance UID of an instance, for its log line (None: unreadable)."""
+        ...
+
+
+class Drain:
+    """The worker threads over one spool and one receiver."""
+
+    def __init__(self, spool: Spool, receiver: Sealer, workers: int) -> None:
+        self.spool = spool
+        self.receiver = receiver
+        self._queue: deque[Entry] = deque(spool.entries())
+        self._ready = threading.Condition()
+        self._stop = threading.Event()
+        self.retries = 0
+        """Attempts that found the ledger or the store unavailable (``/metrics``)."""
+        self._threads = [
+            threading.Thread(target=self._run, name=f"dicom-drain-{n}", daemon=True)
+            for n in range(workers)
+        ]
+
+    def start(self) -> Drain:
+        if self._queue:
+            _log.info("%d spooled instance(s) from before the restart are registered now",
+                      len(self._queue))  # fmt: skip
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def submit(self, entry: Entry) -> None:
+        with self._ready:
+            self._queue.append(entry)
+            self._ready.notify()
+
+    def stop(self) -> None:
+        """Finish the instances being registered; the others stay spooled for the next start."""
+        self._stop.set()
+        with self._ready:
+            self._ready.notify_all()
+        for thread in self._threads:
+            thread.join()
+        left = self.spool.status().depth
+        if left:
+            _log.info("%d acknowledged instance(s) stay spooled until the next start", left)
+
+    def _next(self) -> Entry | None:
+        with self._ready:
+            while not self._queue and not self._stop.is_set():
+                self._ready.wait()
+            return None if self._stop.is_set() else self._queue.popleft()
+
+    def _run(self) -> None:
+        while not self.receiver.ready() and not self._stop.wait(0.05):
+            pass  # a record noted before a crash may be a pending upload the warm-up finishes
+        while (entry := self._next()) is not None:
+            self._process(entry)
+
+    def _process(self, entry: Entry) -> None:
+        """Register one entry, retrying while the ledger or the store is unavailable: the
+        instance is sealed once, and the same manifest registered again (which is
+        idempotent), so a retry never makes a second record."""
+        delay, sealed, calling = _FIRST_RETRY, None, ""
+        while not self._stop.is_set():
+            try:
+                if sealed is None:
+                    spooled = self.spool.open(entry)
+                    calling = spooled.calling
+                    sealed = self.receiver.prepare(self.spool, entry, spooled)
+                    if sealed is None:
+                        self.spool.remove(entry)
+                        return
+                self.receiver.register(sealed, calling)
+                self.spool.remove(entry)
+                return
+            except _RETRIED as error:
+                self.retries += 1
+                reason = error.reason if isinstance(error, ScanSealError) else str(error)
+                _log.warning("spooled instance %s not registered yet: %s; retrying in %.0f s",
+                             entry.name, reason, delay)  # fmt: skip
+                self._stop.wait(delay)
+                delay = min(2 * delay, _LAST_RETRY)
+            except ScanSealError as error:
+                self._quarantine(entry, error.reason)
+                return
+            except Exception as error:  # a bug (or a decoder's panic): kept, never lost
+                _log.exception("spooled instance %s failed", entry.name)
+                self._quarantine(entry, f"internal error: {type(error).__name__}")
+                return
+
+    def _quarantine(self, entry: Entry, reason: str) -> None:
+        uid, calling = None, None
+        try:
+            spooled = self.spool.open(entry)
+            calling = spooled.calling
+            uid = self.receiver.uid_of(spooled.raw)
+        except ScanSealError:
+            pass
+        try:
+            self.spool.move_to_quarantine(entry)
+        except OSError as error:  # it stays in the spool, tried again at the next start
+            _log.error("spooled instance %s cannot be quarantined: %s", entry.name, error)
+            return
+        fields = {"via": "C-STORE", "calling_ae": calling, "sop_instance_uid": uid,
+                  "reason": reason, "spool_entry": entry.name}  # fmt: skip
+        _log.warning("instance %s from %s quarantined after Success was answered: %s",
+                     uid, calling, reason, extra={"fields": fields})  # fmt: skip
