@@ -49,7 +49,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from dicom import ct_series, free_port, machine, screened, start_gateway
+from dicom import ct_series, drained, free_port, machine, screened, start_gateway
 from evaluation._systems import stop, wait_until
 from evaluation.scp_targets import verdict
 
@@ -62,17 +62,6 @@ _SUCCESS = re.compile(r"\* with status SUCCESS\s*:\s*(\d+)")
 Target = tuple[int, Callable[[], int], int, Callable[[], None] | None]
 """A target's DICOM port, its count of stored instances, its PID and (ScanSeal) a wait until
 every acknowledged instance is registered."""
-
-
-def drained(url: str, timeout: float = 600.0) -> None:
-    """Wait until the gateway's spool is empty: every acknowledged instance registered."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        scp = httpx.get(url + "/v1/health", timeout=10).json().get("scp", {})
-        if scp.get("spool", {"depth": 0})["depth"] == 0:
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"the spool did not drain within {timeout:.0f} s")
 
 
 @contextmanager
