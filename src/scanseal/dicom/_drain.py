@@ -2,8 +2,9 @@
 
 ``workers`` threads take entries in arrival order (a restart first queues what the spool
 held), each one opened, parsed, screened and sealed, its record's manifest CID noted beside the
-entry, registered (the registrations of several workers share a grant transaction: the
-gateway's batcher folds them), indexed and logged, then the entry deleted. A ledger or store
+entry; :data:`REGISTRARS` threads register what they sealed (the registrations under way share
+a grant transaction: the gateway's batcher folds them), index and log it, then delete the
+entry. A ledger or store
 that is unavailable is retried with a doubling back-off (1 s up to a minute) until it answers
 or the gateway stops (the entry stays spooled for the next start); any other refusal is
 permanent: the entry goes to the quarantine, one warning line names its SOP Instance UID and
@@ -12,15 +13,23 @@ the reason, and the ``quarantined`` counter goes up.
 
 from __future__ import annotations
 
+import functools
 import logging
+import queue
 import threading
 from collections import deque
-from typing import Any, Final, Protocol
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final, Protocol, TypeVar
 
 from scanseal.dicom.spool import Entry, Spool, Spooled
 from scanseal.errors import LedgerUnavailable, ScanSealError, StorageUnavailable
 
 _log = logging.getLogger("scanseal.dicom.scp")
+T = TypeVar("T")
+REGISTRARS: Final = 4
+"""Threads registering sealed instances at once (the gateway serializes the ledger work; the
+grants of concurrent registrations share one transaction)."""
 _FIRST_RETRY: Final = 1.0
 _LAST_RETRY: Final = 60.0
 _RETRIED: Final = (LedgerUnavailable, StorageUnavailable, OSError)
@@ -47,27 +56,43 @@ class Sealer(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class _Job:
+    """An entry sealed, its record noted, waiting for registration."""
+
+    entry: Entry
+    sealed: Any
+    calling: str
+
+
 class Drain:
-    """The worker threads over one spool and one receiver."""
+    """The worker threads over one spool and one receiver: ``workers`` that seal, in arrival
+    order, and :data:`REGISTRARS` that register what they sealed (more registrations at once
+    put more grants into each of the batcher's transactions)."""
 
     def __init__(self, spool: Spool, receiver: Sealer, workers: int) -> None:
         self.spool = spool
         self.receiver = receiver
         self._queue: deque[Entry] = deque(spool.entries())
         self._ready = threading.Condition()
+        self._sealed: queue.Queue[_Job] = queue.Queue(maxsize=REGISTRARS)
         self._stop = threading.Event()
         self.retries = 0
         """Attempts that found the ledger or the store unavailable (``/metrics``)."""
-        self._threads = [
-            threading.Thread(target=self._run, name=f"dicom-drain-{n}", daemon=True)
+        self._sealers = [
+            threading.Thread(target=self._seal_all, name=f"dicom-seal-{n}", daemon=True)
             for n in range(workers)
+        ]
+        self._registrars = [
+            threading.Thread(target=self._register_all, name=f"dicom-register-{n}", daemon=True)
+            for n in range(REGISTRARS)
         ]
 
     def start(self) -> Drain:
         if self._queue:
             _log.info("%d spooled instance(s) from before the restart are registered now",
                       len(self._queue))  # fmt: skip
-        for thread in self._threads:
+        for thread in (*self._sealers, *self._registrars):
             thread.start()
         return self
 
@@ -77,11 +102,13 @@ class Drain:
             self._ready.notify()
 
     def stop(self) -> None:
-        """Finish the instances being registered; the others stay spooled for the next start."""
+        """Finish the instances being sealed or registered; the others stay spooled for the
+        next start (one sealed but not registered is sealed again then: its note names no
+        record yet)."""
         self._stop.set()
         with self._ready:
             self._ready.notify_all()
-        for thread in self._threads:
+        for thread in (*self._sealers, *self._registrars):
             thread.join()
         left = self.spool.status().depth
         if left:
@@ -93,43 +120,63 @@ class Drain:
                 self._ready.wait()
             return None if self._stop.is_set() else self._queue.popleft()
 
-    def _run(self) -> None:
+    def _seal_all(self) -> None:
         while not self.receiver.ready() and not self._stop.wait(0.05):
             pass  # a record noted before a crash may be a pending upload the warm-up finishes
         while (entry := self._next()) is not None:
-            self._process(entry)
+            job = self._attempt(entry, functools.partial(self._seal, entry))
+            while job is not None and not self._stop.is_set():
+                try:
+                    self._sealed.put(job, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
 
-    def _process(self, entry: Entry) -> None:
-        """Register one entry, retrying while the ledger or the store is unavailable: the
-        instance is sealed once, and the same manifest registered again (which is
-        idempotent), so a retry never makes a second record."""
-        delay, sealed, calling = _FIRST_RETRY, None, ""
+    def _seal(self, entry: Entry) -> _Job | None:
+        spooled = self.spool.open(entry)
+        sealed = self.receiver.prepare(self.spool, entry, spooled)
+        if sealed is None:  # registered before a restart: indexed now
+            self.spool.remove(entry)
+            return None
+        return _Job(entry, sealed, spooled.calling)
+
+    def _register_all(self) -> None:
         while not self._stop.is_set():
             try:
-                if sealed is None:
-                    spooled = self.spool.open(entry)
-                    calling = spooled.calling
-                    sealed = self.receiver.prepare(self.spool, entry, spooled)
-                    if sealed is None:
-                        self.spool.remove(entry)
-                        return
-                self.receiver.register(sealed, calling)
-                self.spool.remove(entry)
-                return
+                job = self._sealed.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            self._attempt(job.entry, functools.partial(self._register, job))
+
+    def _register(self, job: _Job) -> None:
+        self.receiver.register(job.sealed, job.calling)
+        self.spool.remove(job.entry)
+
+    def _attempt(self, entry: Entry, work: Callable[[], T]) -> T | None:
+        """``work`` for one entry, retried while the ledger, the store or the disk is
+        unavailable (a registration retried registers the same manifest again, which is
+        idempotent: never a second record); a permanent refusal quarantines the entry. None
+        when it did not succeed (quarantined, or the gateway stops: it stays spooled)."""
+        delay = _FIRST_RETRY
+        while not self._stop.is_set():
+            try:
+                return work()
             except _RETRIED as error:
                 self.retries += 1
                 reason = error.reason if isinstance(error, ScanSealError) else str(error)
                 _log.warning("spooled instance %s not registered yet: %s; retrying in %.0f s",
                              entry.name, reason, delay)  # fmt: skip
-                self._stop.wait(delay)
+                if self._stop.wait(delay):
+                    return None
                 delay = min(2 * delay, _LAST_RETRY)
             except ScanSealError as error:
                 self._quarantine(entry, error.reason)
-                return
+                return None
             except Exception as error:  # a bug (or a decoder's panic): kept, never lost
                 _log.exception("spooled instance %s failed", entry.name)
                 self._quarantine(entry, f"internal error: {type(error).__name__}")
-                return
+                return None
+        return None
 
     def _quarantine(self, entry: Entry, reason: str) -> None:
         uid, calling = None, None
