@@ -30,6 +30,7 @@ T = TypeVar("T")
 REGISTRARS: Final = 4
 """Threads registering sealed instances at once (the gateway serializes the ledger work; the
 grants of concurrent registrations share one transaction)."""
+_YIELD_POLL: Final = 0.02
 _FIRST_RETRY: Final = 1.0
 _LAST_RETRY: Final = 60.0
 _RETRIED: Final = (LedgerUnavailable, StorageUnavailable, OSError)
@@ -79,6 +80,9 @@ class Drain:
         self._stop = threading.Event()
         self.retries = 0
         """Attempts that found the ledger or the store unavailable (``/metrics``)."""
+        self.yield_to: Callable[[], bool] = lambda: False
+        """Whether the sealing threads should wait before the next entry: the SCP says so while
+        instances arrive (the answers come first, as a PACS ingests first)."""
         self._sealers = [
             threading.Thread(target=self._seal_all, name=f"dicom-seal-{n}", daemon=True)
             for n in range(workers)
@@ -124,6 +128,8 @@ class Drain:
         while not self.receiver.ready() and not self._stop.wait(0.05):
             pass  # a record noted before a crash may be a pending upload the warm-up finishes
         while (entry := self._next()) is not None:
+            while self.yield_to() and not self._stop.wait(_YIELD_POLL):
+                pass
             job = self._attempt(entry, functools.partial(self._seal, entry))
             while job is not None and not self._stop.is_set():
                 try:

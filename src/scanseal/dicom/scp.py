@@ -67,6 +67,10 @@ REFUSED_BY_SCREEN: Final = 0xC000
 FAILED: Final = 0xC001
 CANNOT_UNDERSTAND: Final = 0xC210
 
+YIELD_SECONDS: Final = 0.1
+"""How recent a C-STORE answer makes the workers wait (``durable``: ingest first)."""
+YIELD_AT_MOST: Final = 10.0
+"""The oldest spooled instance's wait beyond which the workers no longer wait for a push."""
 STOW: Final = "STOW-RS"
 """The calling AE title STOW-RS instances are received under (the route's key in [dicom])."""
 _log = logging.getLogger(__name__)
@@ -216,6 +220,10 @@ class StorageSCP:
         self._server: Any = None
         self._workers = ThreadPoolExecutor(self.config.workers, thread_name_prefix="dicom-seal")
         self.drain = None if spool is None else Drain(spool, receiver, self.config.workers)
+        self._answered = 0.0
+        """When the last C-STORE was answered (``time.monotonic()``)."""
+        if self.drain is not None:
+            self.drain.yield_to = self._receiving
 
     @property
     def port(self) -> int:
@@ -254,7 +262,20 @@ class StorageSCP:
         started = time.perf_counter()
         status = self._store(event)
         self.receiver.observe("C-STORE", int(status.Status), time.perf_counter() - started)
+        self._answered = time.monotonic()
         return status
+
+    def _receiving(self) -> bool:
+        """Whether the workers should let arriving instances go first: a C-STORE was answered
+        within the last :data:`YIELD_SECONDS`, the spool holds less than half its bound and
+        its oldest entry has waited less than :data:`YIELD_AT_MOST` (so that a long push
+        still gets registered while it lasts). The sealing threads hold the GIL for most of
+        their work: beside them an answer took two to three times as long."""
+        if self.spool is None or time.monotonic() - self._answered > YIELD_SECONDS:
+            return False
+        status = self.spool.status()
+        oldest = status.oldest_seconds or 0.0
+        return 2 * status.depth < self.spool.max_instances and oldest < YIELD_AT_MOST
 
     def _store(self, event: Any) -> Dataset:
         """One C-STORE, answered with its status: Success once the instance is spooled or
