@@ -18,6 +18,8 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from tests.dicom.scu import count, push, same_instance
 
 from cli.crafted import crafted_rle
+from devnode import ANVIL_FUNDER_KEY, anvil_binary
+from fault_support import Anvil, Served
 from gateway_harness import GatewayProcess, World, free_port, make_world
 from scanseal.client import GatewayClient
 from scanseal.dicom.index import DicomIndex
@@ -229,3 +231,42 @@ def test_the_health_answer_shows_the_spool(gateway: GatewayProcess):
     assert scp["acknowledge"] == "durable"
     assert set(scp["spool"]) == {"depth", "bytes", "oldest_seconds", "quarantined"}
     assert spool_dir(gateway.world).stat().st_mode & 0o777 == 0o700
+
+
+def test_a_ledger_that_is_down_is_waited_for_and_nothing_is_quarantined(tmp_path: Path):
+    """anvil stopped: instances are still acknowledged (spooled), their registrations retried
+    with back-off (counted in /metrics), and registered once anvil is back; none quarantined."""
+    binary = anvil_binary()
+    if binary is None:
+        pytest.skip("anvil is not installed: run `make install-contracts`")
+    anvil = Anvil(binary, tmp_path / "anvil-state.json").start()
+    try:
+        port = free_port()
+        cards = tmp_path / "home" / "members"
+        world = make_world(
+            tmp_path, ["lee"],
+            extra=f'\n[dicom]\nenabled = true\nport = {port}\n'
+            f'recipients = ["{cards / "lee.card.json"}"]\n',
+            ledger_extra=f'backend = "jsonrpc"\nurl = "{anvil.url}"\ntimeout = 3',
+        )  # fmt: skip
+        sent, _runs = series(tmp_path / "series", 3)
+        gateway = Served(world, {"SCANSEAL_LEDGER_FUNDER_KEY": ANVIL_FUNDER_KEY}).start()
+        try:
+            anvil.stop()
+            assert push(port, sent) == [0, 0, 0]
+            deadline = time.monotonic() + 60
+            while "scanseal_scp_retries_total 0.0" in (
+                metrics := httpx.get(f"{gateway.url}/metrics").text
+            ):
+                assert time.monotonic() < deadline, "no registration was retried"
+                time.sleep(0.2)
+            assert spool(gateway)["depth"] == 3
+            anvil.start()
+            assert drained(gateway)["quarantined"] == 0
+        finally:
+            gateway.stop()
+    finally:
+        anvil.stop()
+    assert "scanseal_scp_spool_instances 3.0" in metrics
+    assert records(world) == 3
+    assert "not registered yet" in gateway.log.read_text()
