@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import struct
 import threading
 import time
@@ -46,6 +47,8 @@ TEMPORARY: Final = ".tmp"
 QUARANTINE: Final = "quarantine"
 _CALLING: Final = struct.Struct(">H")
 _MAX_CID: Final = 1024
+_NAME: Final = re.compile(r"[0-9]{20}-[0-9]{6}")
+"""An entry's name: arrival time in nanoseconds, a counter (any other file is left alone)."""
 
 
 @dataclass(frozen=True)
@@ -300,7 +303,7 @@ class Spool:
         for path in sorted(self.directory.iterdir()):
             if path.suffix == TEMPORARY:
                 path.unlink(missing_ok=True)
-            elif path.suffix == SEALED:
+            elif path.suffix == SEALED and _NAME.fullmatch(path.stem):
                 names.add(path.stem)
                 found.append(Entry(path.stem, path.stat().st_size))
         for path in self.directory.glob("*" + RECORD):
