@@ -141,6 +141,20 @@ def run(port: int, paths: list[Path], associations: int) -> dict[str, Any]:
     }
 
 
+def drained(url: str, timeout: float = 600.0) -> None:
+    """Wait until the gateway's SCP spool is empty: every instance it acknowledged registered
+    (``acknowledge = "durable"``, the default). Asked every quarter second: a health answer
+    runs every probe (the chain, a probe write to the state directory), which more often would
+    slow the very registrations it waits for."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        scp = httpx.get(url + "/v1/health", timeout=10).json().get("scp", {})
+        if scp.get("spool", {"depth": 0})["depth"] == 0:
+            return
+        time.sleep(0.25)
+    raise RuntimeError(f"the spool did not drain within {timeout:.0f} s")
+
+
 def screened(home: Path) -> int:
     """How many stored manifests carry the tamper screen's signed verdict (after the run)."""
     from scanseal.dicom.index import DicomIndex
@@ -165,9 +179,10 @@ def one_run(instances: int, mode: str, associations: int) -> dict[str, Any]:
         (root / "home").mkdir()
         (root / "series").mkdir()
         paths = ct_series(root / "series", instances)
-        process, _url, port = start_gateway(root / "home", mode)
+        process, url, port = start_gateway(root / "home", mode)
         try:
             row = {"mode": mode, **run(port, paths, associations)}
+            drained(url)  # the count below reads what was registered
         finally:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=60)

@@ -8,8 +8,10 @@ Instance UIDs per slice, one study; bench/dicom.py's ``ct_series``). It is pushe
 (one process per association, each with its share of the files) into, in turn:
 
 - ScanSeal's Storage SCP: a real `scanseal serve` (batched ledger, embedded chain and store,
-  tamper screen ``flag``): an instance counts once its C-STORE answer is Success, which comes
-  after it was screened, sealed, stored and registered;
+  tamper screen ``flag``, the default ``acknowledge = "durable"``): an instance counts once its
+  C-STORE answer is Success, which comes once it is in the gateway's encrypted spool; the row
+  also gives the time until every instance was screened, sealed, stored and registered (the
+  spool empty in ``/v1/health``), ``registered_seconds`` and ``registered_per_second``;
 - Orthanc (Debian's, storage uncompressed), the PACS a department would run;
 - dcmtk's `storescp` (``--fork``, writing each file), the floor of what C-STORE costs here.
 
@@ -47,7 +49,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from dicom import ct_series, free_port, machine, screened, start_gateway
+from dicom import ct_series, drained, free_port, machine, screened, start_gateway
 from evaluation._systems import stop, wait_until
 from evaluation.scp_targets import verdict
 
@@ -57,12 +59,18 @@ NODELAY = dict(os.environ, TCP_NODELAY="1")
 _SUCCESS = re.compile(r"\* with status SUCCESS\s*:\s*(\d+)")
 
 
+Target = tuple[int, Callable[[], int], int, Callable[[], None] | None]
+"""A target's DICOM port, its count of stored instances, its PID and (ScanSeal) a wait until
+every acknowledged instance is registered."""
+
+
 @contextmanager
-def scanseal(home: Path) -> Iterator[tuple[int, Callable[[], int], int]]:
-    """A `scanseal serve` with the SCP (batched); yields its port and a count of stored
-    instances whose manifest carries the screen's verdict (read after it stopped)."""
+def scanseal(home: Path) -> Iterator[Target]:
+    """A `scanseal serve` with the SCP (batched); yields its port, a count of stored instances
+    whose manifest carries the screen's verdict (read after it stopped) and a wait until its
+    spool is empty."""
     home.mkdir()
-    process, _url, port = start_gateway(home, "batched")
+    process, url, port = start_gateway(home, "batched")
     stopped = False
 
     def held() -> int:
@@ -74,7 +82,7 @@ def scanseal(home: Path) -> Iterator[tuple[int, Callable[[], int], int]]:
         return screened(home)
 
     try:
-        yield port, held, process.pid
+        yield port, held, process.pid, lambda: drained(url)
     finally:
         if not stopped:
             process.send_signal(signal.SIGTERM)
@@ -82,7 +90,7 @@ def scanseal(home: Path) -> Iterator[tuple[int, Callable[[], int], int]]:
 
 
 @contextmanager
-def orthanc(home: Path) -> Iterator[tuple[int, Callable[[], int], int]]:
+def orthanc(home: Path) -> Iterator[Target]:
     """Orthanc as a child process with its own storage; yields its DICOM port and a count of
     the instances it holds."""
     home.mkdir()
@@ -104,13 +112,13 @@ def orthanc(home: Path) -> Iterator[tuple[int, Callable[[], int], int]]:
     try:
         wait_until(lambda: httpx.get(url + "/system", timeout=1).status_code == 200, process)
         count = lambda: int(httpx.get(url + "/statistics").json()["CountInstances"])  # noqa: E731
-        yield dicom, count, process.pid
+        yield dicom, count, process.pid, None
     finally:
         stop(process)
 
 
 @contextmanager
-def storescp(home: Path) -> Iterator[tuple[int, Callable[[], int], int]]:
+def storescp(home: Path) -> Iterator[Target]:
     """dcmtk's storescp writing every instance (one child per association); yields its port
     and a count of the files it wrote."""
     (home / "in").mkdir(parents=True)
@@ -124,7 +132,7 @@ def storescp(home: Path) -> Iterator[tuple[int, Callable[[], int], int]]:
         time.sleep(0.5)
         if process.poll() is not None:
             raise RuntimeError((home / "storescp.log").read_text()[-2000:])
-        yield port, lambda: sum(1 for _ in (home / "in").iterdir()), process.pid
+        yield port, lambda: sum(1 for _ in (home / "in").iterdir()), process.pid, None
     finally:
         stop(process)
 
@@ -161,15 +169,19 @@ def push(port: int, paths: list[Path], associations: int, work: Path) -> tuple[i
 
 def one_row(target: str, paths: list[Path], associations: int, work: Path) -> dict[str, Any]:
     opener = {"scanseal": scanseal, "orthanc": orthanc, "storescp": storescp}[target]
-    with opener(work / target) as (port, held, pid):
+    with opener(work / target) as (port, held, pid, registered):
         before = cpu_seconds(pid)
+        started = time.perf_counter()
         stored, seconds = push(port, paths, associations, work)
+        if registered is not None:
+            registered()
+        done = time.perf_counter() - started
         time.sleep(0.2)  # storescp's children are reaped (and counted) once they exit
         cpu = cpu_seconds(pid) - before
         holds = held()
     if holds != stored:
         raise SystemExit(f"{target}: the senders count {stored} stored, the target holds {holds}")
-    return {
+    row = {
         "target": target,
         "associations": associations,
         "instances": len(paths),
@@ -179,6 +191,10 @@ def one_row(target: str, paths: list[Path], associations: int, work: Path) -> di
         "cpu_ms_per_instance": round(1000 * cpu / max(stored, 1), 1),
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
+    if registered is not None:
+        row["registered_seconds"] = round(done, 2)
+        row["registered_per_second"] = round(stored / done, 1)
+    return row
 
 
 def measure(instances: int, associations: list[int], targets: list[str]) -> list[dict[str, Any]]:

@@ -168,6 +168,10 @@ TABLES: Final[Mapping[str, Mapping[str, Coerce]]] = {
         "recipients": paths,
         "routes": nested,
         "workers": integer(1),
+        "acknowledge": text,
+        "spool_max_instances": integer(1),
+        "spool_max_mib": integer(1),
+        "spool_wait_seconds": number(0),
     },
     "forward": {  # docs/DICOM.md
         "gateway": text,

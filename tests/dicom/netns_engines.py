@@ -24,7 +24,7 @@ import pytest
 from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 from tests.dicom.engines import Orthanc
-from tests.dicom.scu import count, same_instance
+from tests.dicom.scu import count, registered, same_instance
 from tests.dicom.test_scp import gateway as gateway
 
 from devnode import ANVIL_FUNDER_KEY, anvil_binary, running_anvil
@@ -135,8 +135,10 @@ def sop_uid(path: Path) -> str:
     return str(pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID)
 
 
-def records_for(world: World, paths: list[Path]) -> list[str]:
-    index = DicomIndex.at(world.home / "gateway")
+def records_for(gateway: GatewayProcess, paths: list[Path]) -> list[str]:
+    """The records of ``paths``, once the gateway registered everything it acknowledged."""
+    registered(gateway.url)
+    index = DicomIndex.at(gateway.world.home / "gateway")
     by_uid = {i.sop_instance_uid: i.manifest_cid for i in index.instances()}
     index.close()
     return [by_uid[sop_uid(p)] for p in paths]
@@ -158,7 +160,7 @@ def test_orthanc_pushes_a_study_that_arrives_unchanged(gateway, orthancs, tmp_pa
     ids = [source.upload(p) for p in STUDY]
     answer = source.post("/modalities/scanseal/store", {"Resources": ids, "Synchronous": True})
     assert answer.status_code == 200, answer.text
-    forward(gateway, records_for(gateway.world, STUDY), target, tmp_path / "opened")
+    forward(gateway, records_for(gateway, STUDY), target, tmp_path / "opened")
     for path in STUDY:
         arrived = tmp_path / f"{sop_uid(path)}.dcm"
         arrived.write_bytes(target.file(target.find(sop_uid(path))))
@@ -181,7 +183,7 @@ def test_dcmsend_pushes_a_study_that_arrives_unchanged(gateway, orthancs, tmp_pa
     ]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
-    forward(gateway, records_for(gateway.world, OTHER), target, tmp_path / "opened")
+    forward(gateway, records_for(gateway, OTHER), target, tmp_path / "opened")
     for path in OTHER:
         arrived = tmp_path / f"{sop_uid(path)}.dcm"
         arrived.write_bytes(target.file(target.find(sop_uid(path))))
@@ -217,7 +219,7 @@ def test_orthanc_stows_an_instance_through_dicomweb(gateway, orthancs, tmp_path:
     instance = source.upload(path)
     answer = source.post("/dicom-web/servers/scanseal/stow", {"Resources": [instance]})
     assert answer.status_code == 200, answer.text
-    (cid,) = records_for(gateway.world, [path])
+    (cid,) = records_for(gateway, [path])
     out = tmp_path / "opened"
     forward_target = orthancs[1]
     forward(gateway, [cid], forward_target, out)
@@ -256,7 +258,7 @@ def test_the_study_travels_to_department_b_and_into_its_orthanc(
     ids = [source.upload(p) for p in sent]
     answer = source.post("/modalities/scanseal/store", {"Resources": ids, "Synchronous": True})
     assert answer.status_code == 200, answer.text
-    cids = records_for(gateway.world, sent)
+    cids = records_for(gateway, sent)
     forwarded_to_b(dept_b, cids)
     for path in sent:
         arrived = tmp_path / f"arrived-{path.name}"
@@ -297,7 +299,7 @@ def test_mixed_studies_from_dcmsend_and_orthanc_arrive_complete_through_the_agen
     index.close()
     missing = [(p.parent.name, pydicom.dcmread(p).Modality) for p in sent if p.stem not in held]
     assert not missing, gateway.log.read_text()[-4000:]  # dcmsend exits 0 on a refusal
-    forwarded_to_b(request.getfixturevalue("dept_b"), records_for(gateway.world, sent))
+    forwarded_to_b(request.getfixturevalue("dept_b"), records_for(gateway, sent))
     for path in sent:
         arrived = tmp_path / f"arrived-{path.name}"
         arrived.write_bytes(b_orthanc.file(b_orthanc.find(sop_uid(path))))

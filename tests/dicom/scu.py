@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import httpx
 import pydicom
 from pydicom.dataset import Dataset
 from pynetdicom import AE
@@ -27,6 +29,19 @@ def push(
         return [int(assoc.send_c_store(item).Status) for item in items]
     finally:
         assoc.release()
+
+
+def registered(url: str, timeout: float = 120.0) -> None:
+    """Wait until the gateway at ``url`` registered every instance its SCP acknowledged: its
+    spool is empty in ``/v1/health`` (with ``acknowledge = "registered"``, at once)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        scp = httpx.get(f"{url}/v1/health", timeout=10).json()["scp"]
+        depth = scp.get("spool", {"depth": 0})["depth"]
+        if not depth:
+            return
+        assert time.monotonic() < deadline, f"{depth} instance(s) still spooled"
+        time.sleep(0.05)
 
 
 def count(db: Path, table: str) -> int:

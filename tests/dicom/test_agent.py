@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 from pydicom.uid import generate_uid
 from rich.console import Console
-from tests.dicom.scu import push, same_instance
+from tests.dicom.scu import push, registered, same_instance
 from tests.dicom.test_scp import FILES
 from tests.dicom.test_scp import gateway as gateway
 
@@ -135,6 +135,7 @@ def test_each_record_is_forwarded_once_across_restarts(gateway: GatewayProcess, 
     world = gateway.world
     sent = fresh_copies(tmp_path)
     assert push(world.dicom_port, sent, calling="WARD_A") == [0, 0]
+    registered(gateway.url)  # the agent's pass reads the inbox at once
     pacs = Pacs(free_port(), tmp_path / "pacs")
     try:
         config = agent_config(world, gateway, "amy", pacs.port)
@@ -149,6 +150,7 @@ def test_each_record_is_forwarded_once_across_restarts(gateway: GatewayProcess, 
         assert list(pacs.inbox.iterdir()) == []
         more = fresh_copies(tmp_path)[:1]
         assert push(world.dicom_port, more, calling="WARD_A") == [0]
+        registered(gateway.url)  # the agent's pass reads the inbox at once
         assert forward_once(world, config, "amy") == (1, 1, 0)
         assert [p.name for p in pacs.inbox.iterdir()] == [more[0].name]
     finally:
@@ -161,6 +163,7 @@ def test_failures_are_retried_with_backoff_and_reported(
     world = gateway.world
     sent = fresh_copies(tmp_path)[:1]
     assert push(world.dicom_port, sent, calling="WARD_B") == [0]
+    registered(gateway.url)  # the agent's pass reads the inbox at once
     port = free_port()  # nothing listens there yet
     config = ForwardConfig.load(agent_config(world, gateway, "bob", port, retry_seconds=60))
     assert config is not None
@@ -266,6 +269,7 @@ def test_a_flagged_record_is_held_by_default_and_forwarded_under_forward(
             flagged = flagged_dicom(tmp_path / f"flagged-{who}.dcm")
             (clean,) = fresh_copies(tmp_path)[:1]
             assert push(world.dicom_port, [flagged, clean], calling=ward) == [0, 0]
+            registered(gateway.url)  # the agent's pass reads the inbox at once
             uid = str(pydicom.dcmread(flagged, stop_before_pixels=True).SOPInstanceUID)
             config = agent_config(world, gateway, who, pacs.port, **extra)
             done = run_agent(world, config, "--once")
@@ -388,6 +392,7 @@ def test_a_second_gateway_runs_the_agent_inside_scanseal_serve(
     dept_b = GatewayProcess(b_world).start()
     try:
         assert push(world.dicom_port, sent, calling="WARD_E") == [0, 0]
+        registered(gateway.url)  # the agent's pass reads the inbox at once
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and len(list(pacs.inbox.glob("*.dcm"))) < 2:
             time.sleep(0.2)
@@ -417,6 +422,7 @@ def test_a_pacs_that_is_down_is_tried_once_per_pass_with_growing_waits(
     world = gateway.world
     sent = [*fresh_copies(tmp_path), *fresh_copies(tmp_path)[:1]]
     assert push(world.dicom_port, sent, calling="WARD_H") == [0, 0, 0]
+    registered(gateway.url)  # the agent's pass reads the inbox at once
     port = closed_port()
     path = agent_config(world, gateway, "hal", port, retry_seconds=5, max_retry_seconds=20)
     first = run_agent(world, path, "--once")  # the real entry point: exit 5, one attempt
@@ -566,6 +572,7 @@ def test_every_object_of_a_mixed_study_is_forwarded(gateway: GatewayProcess, tmp
     world = gateway.world
     sent = write(mixed_study(2), tmp_path / "study")
     assert push(world.dicom_port, sent, calling="WARD_S") == [0] * len(sent)
+    registered(gateway.url)  # the agent's pass reads the inbox at once
     pacs = Pacs(free_port(), tmp_path / "pacs")
     try:
         done = run_agent(world, agent_config(world, gateway, "sam", pacs.port), "--once")

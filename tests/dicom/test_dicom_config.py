@@ -55,6 +55,39 @@ def test_bad_worker_counts_are_invalid_input(tmp_path: Path, value: str) -> None
         DicomConfig.load(config)
 
 
+def test_acknowledge_defaults_to_durable_and_the_spool_settings_are_read(tmp_path: Path) -> None:
+    default = DicomConfig()
+    assert default.acknowledge == "durable"
+    assert (default.spool_max_instances, default.spool_max_mib) == (1000, 2048)
+    config = tmp_path / "scanseal.toml"
+    config.write_text(
+        '[dicom]\nacknowledge = "registered"\nspool_max_instances = 5\nspool_max_mib = 1\n'
+        "spool_wait_seconds = 0.5\n",
+        "utf-8",
+    )
+    read = DicomConfig.load(config)
+    assert (read.acknowledge, read.spool_max_instances, read.spool_max_mib) == ("registered", 5, 1)
+    assert read.spool_wait_seconds == 0.5
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ('acknowledge = "stored"', "acknowledge must be"),
+        ("acknowledge = 1", "acknowledge"),
+        ("spool_max_instances = 0", "spool_max_instances"),
+        ("spool_max_mib = -1", "spool_max_mib"),
+        ("spool_wait_seconds = -1", "spool_wait_seconds"),
+        ("spool_wait_seconds = 601", "spool_wait_seconds"),
+    ],
+)
+def test_bad_spool_settings_are_invalid_input(tmp_path: Path, toml: str, message: str) -> None:
+    config = tmp_path / "scanseal.toml"
+    config.write_text(f"[dicom]\n{toml}\n", "utf-8")
+    with pytest.raises(InvalidInput, match=message):
+        DicomConfig.load(config)
+
+
 def test_a_card_is_verified_once_per_content_and_a_replaced_one_is_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from tests.dicom.scu import push, same_instance
+from tests.dicom.scu import push, registered, same_instance
 from tests.dicom.test_scp import FILES
 from tests.dicom.test_scp import gateway as gateway
 from tests.dicom.test_scp import world as world
@@ -44,6 +44,7 @@ def test_fetch_to_pacs_delivers_the_original(gateway: GatewayProcess, pacs, tmp_
     port, inbox = pacs
     world = gateway.world
     assert push(world.dicom_port, FILES) == [0, 0]
+    registered(gateway.url)
     index = DicomIndex.at(world.home / "gateway")
     uids = {pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID: p for p in FILES}
     cids = [i.manifest_cid for i in index.instances() if i.sop_instance_uid in uids]
@@ -63,6 +64,7 @@ def test_fetch_to_pacs_delivers_the_original(gateway: GatewayProcess, pacs, tmp_
 def test_unreachable_pacs_is_one_error_line(gateway: GatewayProcess, tmp_path: Path):
     world = gateway.world
     assert push(world.dicom_port, FILES[:1]) == [0]
+    registered(gateway.url)
     index = DicomIndex.at(world.home / "gateway")
     cid = index.instances()[0].manifest_cid
     index.close()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pydicom
 from pydicom.dataset import Dataset
-from tests.dicom.scu import push, same_instance
+from tests.dicom.scu import push, registered, same_instance
 from tests.dicom.test_scp import gateway as gateway
 from tests.dicom.test_scp import world as world
 from tests.dicom.test_stow import stow
@@ -41,6 +41,7 @@ def _opened_as_sent(gateway: GatewayProcess, paths: list[Path], records: dict[st
 def test_the_scp_stores_every_object_of_a_mixed_study(gateway: GatewayProcess, tmp_path: Path):
     paths = write(mixed_study(2), tmp_path / "study")
     assert push(gateway.world.dicom_port, paths) == [0] * len(paths)
+    registered(gateway.url)
     records = _indexed(gateway)
     _opened_as_sent(gateway, paths, records, tmp_path / "out")
     log = gateway.log.read_text()

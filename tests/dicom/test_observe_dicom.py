@@ -19,7 +19,7 @@ import httpx
 import pydicom
 import pytest
 from pydicom.data import get_testdata_file
-from tests.dicom.scu import push
+from tests.dicom.scu import push, registered
 from tests.dicom.test_agent import Pacs
 from tests.dicom.test_stow import fresh, stow
 
@@ -80,6 +80,7 @@ def test_each_instance_is_one_json_line_and_counted(gateway: GatewayProcess, tmp
     assert refusal in (0xC000, 0xC210)
     answer = stow(gateway, [streamed.read_bytes(), b"not dicom"])
     assert answer.status_code == 202
+    registered(gateway.url)
 
     lines = instance_lines(gateway.log)
     (cstore,) = _about(lines, uid_of(stored))

@@ -1,4 +1,6 @@
-"""The Storage SCP inside a real `scanseal serve`, pushed to by pynetdicom as a modality."""
+"""The Storage SCP inside a real `scanseal serve`, pushed to by pynetdicom as a modality, with
+``acknowledge = "registered"``: each C-STORE answered with that instance's own registration
+status (the default, store-and-forward, is tests/dicom/test_spool.py's)."""
 
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     cards = root / "home" / "members"
     extra = (
         f'\n[dicom]\nenabled = true\nstow = true\nae_title = "SCANSEAL"\nport = {port}\n'
-        f'recipients = ["{cards / "lee.card.json"}"]\n'
+        f'recipients = ["{cards / "lee.card.json"}"]\nacknowledge = "registered"\n'
         f'[dicom.routes]\nCARDIO = ["{cards / "novak.card.json"}"]\n'
     )
     world = make_world(root, ["lee", "novak"], extra=extra)

@@ -9,6 +9,10 @@ port = 11112
 stow = true                                           # POST /dicom-web/studies on the API
 recipients = ["cards/radiology.card.json"]           # every pushed study is sealed for these
 workers = 2                                           # instances screened and sealed at once
+acknowledge = "durable"                               # or "registered" (docs/DICOM.md)
+spool_max_instances = 1000                            # backpressure: A700 beyond these
+spool_max_mib = 2048
+spool_wait_seconds = 10                               # how long a C-STORE waits for room
 [dicom.routes]
 CT_ROOM_2 = ["cards/cardiology.card.json"]            # ...unless the calling AE has a route
 ```
@@ -30,6 +34,9 @@ from scanseal.crypto.identity import IdentityCard
 from scanseal.errors import InvalidInput, ScanSealError
 
 _MAX_WORKERS = 64
+ACKNOWLEDGE = ("durable", "registered")
+"""When a C-STORE is answered Success: once the instance is in the encrypted spool, or once it is
+registered (docs/DICOM.md)."""
 _MAX_CARD_BYTES = 1 << 20
 _cards: dict[Path, tuple[bytes, IdentityCard]] = {}
 _cards_lock = threading.Lock()
@@ -47,6 +54,13 @@ class DicomConfig:
     workers: int = 2
     """C-STOREs screened and sealed at the same time, whatever the number of associations
     (the detector, hashing and encryption release the GIL; registration stays one at a time)."""
+    acknowledge: str = "durable"
+    """``durable``: Success once the instance is in the spool (encrypted, fsynced), sealed and
+    registered by the workers after; ``registered``: Success once it is registered."""
+    spool_max_instances: int = 1000
+    spool_max_mib: int = 2048
+    spool_wait_seconds: float = 10.0
+    """How long a C-STORE waits for room in a full spool before it is answered A700."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port < 65536:  # 0: any free port, which the SCP reports once listening
@@ -55,6 +69,12 @@ class DicomConfig:
             raise InvalidInput("dicom: ae_title must be 1 to 16 ASCII characters")
         if not 1 <= self.workers <= _MAX_WORKERS:
             raise InvalidInput(f"dicom: workers must be 1 to {_MAX_WORKERS}")
+        if self.acknowledge not in ACKNOWLEDGE:
+            raise InvalidInput('dicom: acknowledge must be "durable" or "registered"')
+        if self.spool_max_instances < 1 or self.spool_max_mib < 1:
+            raise InvalidInput("dicom: spool_max_instances and spool_max_mib must be positive")
+        if not 0 <= self.spool_wait_seconds <= 600:
+            raise InvalidInput("dicom: spool_wait_seconds must be 0 to 600")
         if self.enabled and not self.recipients:
             raise InvalidInput("dicom: name at least one recipient card")
 

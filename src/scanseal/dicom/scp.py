@@ -1,12 +1,20 @@
 """The Storage SCP: what a modality or a PACS pushes is screened, sealed and registered.
 
-Each C-STORE goes through the gateway's upload path after authentication: the instance (the
-bytes the sender encoded, unchanged) is sealed by the receiving identity (the gateway's) for the
-recipients the calling AE is routed to and handed to a :class:`~scanseal.transfer.Registrar`
-(the gateway), which checks the manifest, stores and registers. Only then is the instance
-indexed and Success (0000) answered; any failure answers a failure status with an ErrorComment,
-and since registration checks every recipient before it writes to the ledger, a refused
-instance leaves no record behind.
+Each received instance (the bytes the sender encoded, unchanged) is sealed by the receiving
+identity (the gateway's) for the recipients the calling AE is routed to and handed to a
+:class:`~scanseal.transfer.Registrar` (the gateway), which checks the manifest, stores and
+registers; since registration checks every recipient before it writes to the ledger, a refused
+instance leaves no record behind. When Success (0000) is answered depends on
+``[dicom] acknowledge`` (docs/DICOM.md):
+
+- ``durable`` (the default, store-and-forward as a PACS does): the header is parsed and checked
+  at once (what cannot be parsed, has no SOP Instance UID, names another SOP Class than the
+  request, or has no route is refused as before), the instance written to the encrypted spool
+  (:mod:`scanseal.dicom.spool`) and Success answered; the SCP's workers seal and register it
+  after, in arrival order, and a restart registers what the spool still holds. A full spool
+  makes a C-STORE wait up to ``spool_wait_seconds``, then answers A700.
+- ``registered``: Success once the instance is registered and indexed; any failure answers its
+  failure status with an ErrorComment.
 
 Every stored instance logs one line with the tamper screen's verdict, read from the manifest
 just signed: a warning naming the SOP Instance UID and the record when the screen flagged it,
@@ -34,10 +42,13 @@ from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 from pynetdicom.transport import ThreadedAssociationServer
 
+from scanseal._disk import disk_error
 from scanseal.crypto.identity import Identity
+from scanseal.dicom._drain import Drain
 from scanseal.dicom._logs import to_stderr
 from scanseal.dicom.config import DicomConfig
 from scanseal.dicom.index import DicomIndex, Instance
+from scanseal.dicom.spool import Entry, Spool, Spooled
 from scanseal.errors import (
     InvalidInput,
     LedgerUnavailable,
@@ -46,6 +57,7 @@ from scanseal.errors import (
     Unreadable,
 )
 from scanseal.ingest import IngestedImage, read_image_bytes
+from scanseal.storage import cid_of
 from scanseal.transfer import Manifest, Registrar, ScreenVerdict, screen_verdict, seal_for_upload
 
 SUCCESS: Final = 0x0000
@@ -55,6 +67,10 @@ REFUSED_BY_SCREEN: Final = 0xC000
 FAILED: Final = 0xC001
 CANNOT_UNDERSTAND: Final = 0xC210
 
+YIELD_SECONDS: Final = 0.1
+"""How recent a C-STORE answer makes the workers wait (``durable``: ingest first)."""
+YIELD_AT_MOST: Final = 10.0
+"""The oldest spooled instance's wait beyond which the workers no longer wait for a push."""
 STOW: Final = "STOW-RS"
 """The calling AE title STOW-RS instances are received under (the route's key in [dicom])."""
 _log = logging.getLogger(__name__)
@@ -110,6 +126,11 @@ class Receiver:
         self.observe: Callable[[str, int, float], None] = lambda _via, _status, _seconds: None
         """Told of every instance answered: the way in, the status and the seconds it took
         (``scanseal serve`` counts them for /metrics)."""
+        self.recorded: Callable[[str], bool] = lambda _cid: False
+        """Whether the gateway holds a record of this manifest CID (``scanseal serve`` asks its
+        state): a spooled instance whose noted record exists is not sealed a second time."""
+        self.ready: Callable[[], bool] = lambda: True
+        """Whether the gateway finished its warm-up (the workers start after it)."""
 
     def receive(self, received: Received, calling: str) -> str:
         """Seal a received instance for the route's recipients and register it; returns the
@@ -136,20 +157,39 @@ class Receiver:
             sealed.manifest_bytes, sealed.envelope, self.identity.address
         )
         cid, header = registration.manifest_cid, sealed.header
-        uid = str(header.SOPInstanceUID)
-        self.index.add(
-            Instance(
-                uid,
-                str(header.get("StudyInstanceUID", "")),
-                str(header.get("SeriesInstanceUID", "")),
-                cid,
-                calling,
-            )
-        )
+        uid = self._indexed(header, calling, cid)
         stored = f"instance {uid} from {calling} stored as record {cid}"
         fields = instance_fields(calling, header, SUCCESS) | {"record": cid}
         log_verdict(sealed.manifest, stored, fields)
         return cid
+
+    def prepare(self, spool: Spool, entry: Entry, spooled: Spooled) -> Sealed | None:
+        """A spooled instance sealed, with its record's manifest CID noted beside the entry
+        before it is registered; None when the record noted before a restart exists already
+        (then the instance is only indexed: it is never registered twice)."""
+        received = read_received(spooled.raw)
+        noted = spool.record_of(entry)
+        if noted is not None and self.recorded(noted):
+            uid = self._indexed(received.header, spooled.calling, noted)
+            fields = instance_fields(spooled.calling, received.header, SUCCESS)
+            fields["record"] = noted
+            _log.info("instance %s from %s was registered as record %s before the restart",
+                      uid, spooled.calling, noted, extra={"fields": fields})  # fmt: skip
+            return None
+        sealed = self.seal(received, spooled.calling)
+        spool.note_record(entry, cid_of(io.BytesIO(sealed.manifest_bytes)))
+        return sealed
+
+    def uid_of(self, raw: bytes) -> str | None:
+        """The SOP Instance UID of received bytes, for a log line (None when unreadable)."""
+        return instance_fields("", _header_or_none(raw), 0)["sop_instance_uid"]  # type: ignore[no-any-return]
+
+    def _indexed(self, header: Dataset, calling: str, cid: str) -> str:
+        """Index a registered instance under its record; its SOP Instance UID."""
+        uid = str(header.SOPInstanceUID)
+        study, series = header.get("StudyInstanceUID", ""), header.get("SeriesInstanceUID", "")
+        self.index.add(Instance(uid, str(study), str(series), cid, calling))
+        return uid
 
 
 @dataclass(frozen=True)
@@ -163,11 +203,15 @@ class Sealed:
 
 
 class StorageSCP:
-    """A pynetdicom server bound to one gateway; ``start`` returns at once, ``stop`` joins."""
+    """A pynetdicom server bound to one gateway; ``start`` returns at once, ``stop`` joins.
 
-    def __init__(self, receiver: Receiver) -> None:
+    With a ``spool`` it acknowledges instances once they are durable in it (``acknowledge =
+    "durable"``) and its workers register them; without, once they are registered."""
+
+    def __init__(self, receiver: Receiver, spool: Spool | None = None) -> None:
         self.receiver = receiver
         self.config = receiver.config
+        self.spool = spool
         self._ae = AE(ae_title=self.config.ae_title)
         for context in AllStoragePresentationContexts:
             self._ae.add_supported_context(str(context.abstract_syntax), ALL_TRANSFER_SYNTAXES)
@@ -175,6 +219,11 @@ class StorageSCP:
         self._ae.maximum_pdu_size = 0  # no limit: let the sender pick large PDUs
         self._server: Any = None
         self._workers = ThreadPoolExecutor(self.config.workers, thread_name_prefix="dicom-seal")
+        self.drain = None if spool is None else Drain(spool, receiver, self.config.workers)
+        self._answered = 0.0
+        """When the last C-STORE was answered (``time.monotonic()``)."""
+        if self.drain is not None:
+            self.drain.yield_to = self._receiving
 
     @property
     def port(self) -> int:
@@ -186,6 +235,7 @@ class StorageSCP:
         return self._server is not None and self._server.socket.fileno() >= 0
 
     def start(self) -> StorageSCP:
+        """Listen; the workers start on what the spool holds from before (a restart)."""
         handlers: list[Any] = [(evt.EVT_C_STORE, self._on_store)]
         self._server = self._ae.make_server(
             (self.config.host, self.config.port),
@@ -196,6 +246,8 @@ class StorageSCP:
         serving = threading.Thread(target=self._server.serve_forever, name="dicom-scp", daemon=True)
         serving.start()
         self._workers.submit(_load_detector)  # its first use would cost a C-STORE seconds
+        if self.drain is not None:
+            self.drain.start()
         return self
 
     def stop(self) -> None:
@@ -203,48 +255,94 @@ class StorageSCP:
             self._server.shutdown()
             self._server = None
         self._workers.shutdown(wait=True)  # an instance being sealed is finished, not cut
+        if self.drain is not None:
+            self.drain.stop()  # the same; what is still spooled waits for the next start
 
     def _on_store(self, event: Any) -> Dataset:
         started = time.perf_counter()
         status = self._store(event)
         self.receiver.observe("C-STORE", int(status.Status), time.perf_counter() - started)
+        self._answered = time.monotonic()
         return status
 
+    def _receiving(self) -> bool:
+        """Whether the workers should let arriving instances go first: a C-STORE was answered
+        within the last :data:`YIELD_SECONDS`, the spool holds less than half its bound and
+        its oldest entry has waited less than :data:`YIELD_AT_MOST` (so that a long push
+        still gets registered while it lasts). The sealing threads hold the GIL for most of
+        their work: beside them an answer took two to three times as long."""
+        if self.spool is None or time.monotonic() - self._answered > YIELD_SECONDS:
+            return False
+        status = self.spool.status()
+        oldest = status.oldest_seconds or 0.0
+        return 2 * status.depth < self.spool.max_instances and oldest < YIELD_AT_MOST
+
     def _store(self, event: Any) -> Dataset:
-        """One C-STORE: screened and sealed in the worker pool (at most ``workers`` at once),
-        then registered from this association's thread, so that the registrations of several
-        associations can share one grant transaction; answered with exactly this instance's
-        status."""
+        """One C-STORE, answered with its status: Success once the instance is spooled or
+        registered (:meth:`_spool_one`, :meth:`_register_one`), a failure status otherwise."""
         calling = str(event.assoc.requestor.ae_title).strip()
-        header: Dataset | None = None
         raw: bytes | None = None
         try:
             raw = bytes(event.encoded_dataset())
             expected = str(event.request.AffectedSOPClassUID)
-            sealed = self._workers.submit(self._seal, raw, calling, expected).result()
-            if isinstance(sealed, Dataset):
-                return sealed
-            header = sealed.header
-            self.receiver.register(sealed, calling)
+            if self.spool is not None and self.drain is not None:
+                return self._spool_one(self.spool, self.drain, (raw, calling, expected))
+            return self._register_one(raw, calling, expected)
         except ScanSealError as error:
-            header = header if header is not None else _header_or_none(raw)
-            log_refused(calling, header, status_for(error), error.reason)
+            log_refused(calling, _header_or_none(raw), status_for(error), error.reason)
             return _status(status_for(error), error.reason)
         except BaseException as error:  # a bug (or a native decoder's panic) still answers
-            fields = instance_fields(calling, header, FAILED)  # a failure, never Success
+            fields = instance_fields(calling, _header_or_none(raw), FAILED)  # never Success
             _log.exception("C-STORE from %s failed", calling, extra={"fields": fields})
             return _status(FAILED, f"internal error: {type(error).__name__}")
+
+    def _spool_one(self, spool: Spool, drain: Drain, request: tuple[bytes, str, str]) -> Dataset:
+        """``durable``: the header checked here (the refusals a header shows are answered as
+        before), the instance written to the spool, Success; the workers register it."""
+        raw, calling, expected = request
+        received = read_received(raw)
+        mismatch = _mismatch(received.header, expected, calling)
+        if mismatch is not None:
+            return mismatch
+        if received.refusal is not None:
+            raise received.refusal
+        self.config.cards_for(calling)  # a route whose card is missing is refused now
+        if not spool.reserve(len(raw), self.config.spool_wait_seconds):
+            reason = "the spool is full; send again later"
+            log_refused(calling, received.header, OUT_OF_RESOURCES, reason)
+            return _status(OUT_OF_RESOURCES, reason)
+        try:
+            entry = spool.put(raw, calling, len(raw))
+        except OSError as error:  # the spool's disk: full, read-only, gone
+            raise disk_error(error, store=True) from None
+        drain.submit(entry)
+        return _status(SUCCESS, None)
+
+    def _register_one(self, raw: bytes, calling: str, expected: str) -> Dataset:
+        """``registered``: screened and sealed in the worker pool (at most ``workers`` at once),
+        then registered from this association's thread, so that the registrations of several
+        associations can share one grant transaction."""
+        sealed = self._workers.submit(self._seal, raw, calling, expected).result()
+        if isinstance(sealed, Dataset):
+            return sealed
+        self.receiver.register(sealed, calling)
         return _status(SUCCESS, None)  # Receiver.register logged the instance and its verdict
 
     def _seal(self, raw: bytes, calling: str, expected: str) -> Sealed | Dataset:
         """The sealed instance, or the status refusing one whose SOP Class is not the one the
         request named."""
         received = read_received(raw)
-        if received.header.get("SOPClassUID") != expected:
-            reason = "SOP Class UID differs from the request's"
-            log_refused(calling, received.header, DATASET_MISMATCH, reason)
-            return _status(DATASET_MISMATCH, reason)
-        return self.receiver.seal(received, calling)
+        mismatch = _mismatch(received.header, expected, calling)
+        return mismatch if mismatch is not None else self.receiver.seal(received, calling)
+
+
+def _mismatch(header: Dataset, expected: str, calling: str) -> Dataset | None:
+    """The A900 status (logged) for an instance whose SOP Class is not the request's."""
+    if header.get("SOPClassUID") == expected:
+        return None
+    reason = "SOP Class UID differs from the request's"
+    log_refused(calling, header, DATASET_MISMATCH, reason)
+    return _status(DATASET_MISMATCH, reason)
 
 
 def _header_or_none(raw: bytes | None) -> Dataset | None:

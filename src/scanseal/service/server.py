@@ -255,21 +255,33 @@ def _anchor_pending(gateway: Gateway) -> None:
 
 def _start_scp(gateway: Gateway, dicom: DicomConfig, metrics: Metrics) -> StorageSCP:
     """The Storage SCP over the gateway (as its registrar, sealing as its identity), counting
-    every instance in ``metrics``."""
+    every instance in ``metrics``; with ``acknowledge = "durable"`` over the spool under the
+    state directory, whose entries from before a restart its workers register first."""
     from scanseal.dicom.index import DicomIndex
     from scanseal.dicom.scp import Receiver, StorageSCP, log_to_stderr
+    from scanseal.dicom.spool import Spool, SpoolCollector
 
     index = DicomIndex.at(gateway.config.state_dir)
     receiver = Receiver(gateway, gateway.identity, dicom, index)
     receiver.observe = metrics.instance
+    receiver.recorded = lambda cid: gateway.state.record(cid) is not None
+    receiver.ready = lambda: gateway.ready
     try:
-        scp = StorageSCP(receiver).start()
-    except OSError as error:  # taken since preflight looked
+        spool = None
+        if dicom.acknowledge == "durable":
+            state_dir = gateway.config.state_dir
+            spool = Spool.at(state_dir, gateway.identity, dicom.spool_max_instances,
+                             dicom.spool_max_mib)  # fmt: skip
+        log_to_stderr()  # one line per received instance, with the tamper screen's verdict
+        scp = StorageSCP(receiver, spool).start()
+    except OSError as error:  # taken since preflight looked (or the spool cannot be made)
         index.close()
         gateway.close()
         raise checks.listen_error(dicom.host, dicom.port, "DICOM", error) from None
+    if spool is not None and scp.drain is not None:
+        drain = scp.drain
+        metrics.registry.register(SpoolCollector(spool.status, lambda: drain.retries))
     print(f"DICOM Storage SCP {dicom.ae_title} on {dicom.host}:{scp.port}", flush=True)
-    log_to_stderr()  # one line per received instance, with the tamper screen's verdict
     return scp
 
 
@@ -281,13 +293,24 @@ def _watch(
 
     probes: dict[str, Probe] = {}
     if scp is not None:
-        probes["scp"] = lambda: {"ok": scp.listening, "ae_title": scp.config.ae_title,
-                                 "port": scp.port}  # fmt: skip
+        probes["scp"] = lambda: _scp_health(scp)
     if agent is None:
         return Watch(probes)
     probes["agent"] = lambda: agent.health(forwarding.is_alive())
     totals = lambda: asdict(agent.totals)  # noqa: E731
     return Watch(probes, agent_totals=totals, agent_records=agent.state.counts)
+
+
+def _scp_health(scp: StorageSCP) -> dict[str, object]:
+    """The SCP in ``/v1/health``: listening, its AE title and port, when it acknowledges and
+    (``durable``) its spool: instances not registered yet, their bytes, the oldest one's wait
+    and how many were quarantined."""
+    config = scp.config
+    found: dict[str, object] = {"ok": scp.listening, "ae_title": config.ae_title,
+                                "port": scp.port, "acknowledge": config.acknowledge}  # fmt: skip
+    if scp.spool is not None:
+        found["spool"] = scp.spool.status().health()
+    return found
 
 
 def _tune_collector() -> None:
