@@ -86,3 +86,38 @@ def test_the_lazy_tree_is_the_eager_one() -> None:
         built = lazy.commands[name]
         assert built.help == command.help, name
         assert [p.opts for p in built.params] == [p.opts for p in command.params], name
+
+
+_SIGNING_PROBE = """
+import sys
+from scanseal._cli import studies  # send, fetch, grant, revoke
+from scanseal._cli._common import unlock_identity
+from scanseal.client import GatewayClient
+from scanseal.protocol.signed import Domain, signed_headers
+identity = unlock_identity("alice")
+domain = Domain(31337, identity.address, identity.address)
+assert signed_headers(identity.signer, domain, "fetch", "record")
+assert identity.sign(b"a manifest")
+GatewayClient("https://127.0.0.1:1", identity).close()
+heavy = sorted(name for name in sys.modules if name.split(".")[0] in ("eth_account", "web3"))
+print("loaded:", ",".join(heavy))
+"""
+
+
+def test_unlocking_and_signing_for_a_gateway_imports_neither_eth_account_nor_web3(
+    tmp_path: Path,
+) -> None:
+    """What ``send`` and ``fetch`` do before they talk to a gateway — unlock the identity,
+    sign a request and a manifest, build the client — signs with libsecp256k1: eth-account
+    (py_ecc's tables) and web3 are for ledger transactions only."""
+    from scanseal.crypto.identity import Keystore
+
+    Keystore(tmp_path / "keys", scrypt_n=2**10).create("alice", "a passphrase for alice")
+    env = {"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin", "SCANSEAL_HOME": str(tmp_path),
+           "SCANSEAL_PASSPHRASE": "a passphrase for alice"}  # fmt: skip
+    probe = subprocess.run(
+        [sys.executable, "-c", _SIGNING_PROBE], env=env, capture_output=True, text=True,
+        timeout=60, check=False,
+    )  # fmt: skip
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.splitlines()[-1] == "loaded: ", probe.stdout

@@ -114,7 +114,7 @@ class GatewayClient:
         return self.identity
 
     def signed(self, action: str, record: str, body: bytes = b"") -> dict[str, str]:
-        return signed_headers(self._me().account, self.domain, action, record, body=body)
+        return signed_headers(self._me().signer, self.domain, action, record, body=body)
 
     def _call(
         self,
