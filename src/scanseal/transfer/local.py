@@ -21,7 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 from scanseal._disk import disk_errors
 from scanseal._json import parse_object
@@ -30,10 +30,9 @@ from scanseal.crypto.envelope import Header
 from scanseal.crypto.identity import Identity, IdentityCard
 from scanseal.crypto.stanzas import DEFAULT_KIND, RecipientKey
 from scanseal.errors import IntegrityError, InvalidInput
-from scanseal.ingest import ImageMetadata, IngestedImage, read_image
+from scanseal.ingest import ImageMetadata
 from scanseal.integrity import hash_chain, verify_chain
 from scanseal.integrity.chain import encode_timestamp
-from scanseal.integrity.pixels import pixel_digest
 from scanseal.storage import BlobStore, cid_of
 from scanseal.transfer._output import plaintext_output, staged
 from scanseal.transfer._pipeline import HashingReader, HashingWriter
@@ -46,6 +45,9 @@ from scanseal.transfer.manifest import (
     encrypt_metadata,
 )
 from scanseal.transfer.verdict import not_screened_entry
+
+if TYPE_CHECKING:  # the decoders (pydicom, numpy): loaded where an image is sealed or checked
+    from scanseal.ingest import IngestedImage
 
 MANIFEST_SUFFIX = ".manifest.json"
 ScreenPolicy = Literal["flag", "block", "off"]
@@ -121,7 +123,9 @@ def seal_file(
         raise InvalidInput("name at least one recipient (--to CARD)")
     check_seal_output(output)
     # One ingested image: the header is parsed once and the pixels decoded once for all steps.
-    image = source if isinstance(source, IngestedImage) else read_image(source)
+    from scanseal.integrity import pixel_digest  # the decoders load only here
+
+    image = _ingested(source)
     verdict = _screen(image, screen)
     keys = [card.recipient(kind) for card in recipients]
     manifest_path = manifest_path_for(output)
@@ -143,6 +147,13 @@ def seal_file(
         )  # fmt: skip
         man_tmp.write_text(manifest.to_json(), encoding="utf-8")
     return SealedFile(output, manifest_path, manifest)
+
+
+def _ingested(source: Path | IngestedImage) -> IngestedImage:
+    """``source`` ingested once (read_image), unless it already is."""
+    from scanseal.ingest import IngestedImage, read_image
+
+    return source if isinstance(source, IngestedImage) else read_image(source)
 
 
 def _manifest(
@@ -371,6 +382,8 @@ def open_sealed(
     with plaintext_output(output) as (dst, readable):
         metadata = decrypt_checked(envelope_path, manifest, identity, dst, progress)
         if check_pixels:
+            from scanseal.integrity import pixel_digest
+
             dst.flush()
             if pixel_digest(readable) != manifest.pixel_digest:
                 raise IntegrityError("decoded pixels differ from the signed pixel digest")
