@@ -47,7 +47,7 @@ class LedgerHashes:
 
 
 def open_checked(
-    envelope_path: Path,
+    envelope_path: Path | bytes,
     manifest: Manifest,
     identity: Identity,
     output: Path,
@@ -60,7 +60,8 @@ def open_checked(
 
     The plaintext appears at ``output`` only after the envelope digest, the recipient list (or
     the grant's owner signature and payload parameters), H1–H3, the metadata and the ledger
-    hashes all held; otherwise nothing is written.
+    hashes all held; otherwise nothing is written. ``envelope_path`` may be the envelope's
+    bytes (a fetched bundle holds them already).
     """
     manifest.verify_signature()
     hashes.check(manifest)

@@ -14,6 +14,7 @@ crash). ``verify_sealed`` with a key also re-derives the pixel digest.
 from __future__ import annotations
 
 import hashlib
+import io
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -324,7 +325,7 @@ def _check_recipients(header: Header, manifest: Manifest) -> None:
 
 
 def decrypt_checked(
-    envelope_path: Path,
+    envelope_path: Path | bytes,
     manifest: Manifest,
     identity: Identity,
     dst: BinaryIO,
@@ -334,9 +335,10 @@ def decrypt_checked(
     """Decrypt into ``dst`` and check every binding except the pixel digest: the envelope
     digest, the recipient list, H1–H3 and the metadata. With ``granted`` (a grant's header,
     already verified against the owner) the file key is unwrapped from it instead, after its
-    payload parameters are checked to be the envelope's."""
+    payload parameters are checked to be the envelope's. ``envelope_path`` may be the
+    envelope's bytes themselves (a fetched bundle's, opened without a copy on disk)."""
     plain = HashingWriter(dst)
-    with envelope_path.open("rb") as raw:
+    with _envelope_stream(envelope_path) as raw:
         src = HashingReader(raw)
         original = envelope.read_header(src)  # type: ignore[arg-type]  # duck-typed read()
         header = original
@@ -357,6 +359,11 @@ def decrypt_checked(
     canonical = decrypt_metadata(file_key, header.salt, manifest.metadata_ciphertext)
     verify_chain(manifest.chain, plain.digest.digest(), canonical)
     return ImageMetadata.from_dict(_parse_metadata(canonical))
+
+
+def _envelope_stream(source: Path | bytes) -> BinaryIO:
+    """The envelope to read: its file, or its bytes when already in memory."""
+    return io.BytesIO(source) if isinstance(source, bytes) else source.open("rb")
 
 
 def _parse_metadata(canonical: bytes) -> dict[str, object]:
