@@ -86,3 +86,43 @@ def test_the_lazy_tree_is_the_eager_one() -> None:
         built = lazy.commands[name]
         assert built.help == command.help, name
         assert [p.opts for p in built.params] == [p.opts for p in command.params], name
+
+
+_SIGNING_PROBE = """
+import sys
+from scanseal._cli import studies  # send, fetch, grant, revoke
+from scanseal._cli._common import unlock_identity
+from scanseal.client import GatewayClient
+from scanseal.protocol.signed import Domain, signed_headers
+identity = unlock_identity("alice")
+domain = Domain(31337, identity.address, identity.address)
+assert signed_headers(identity.signer, domain, "fetch", "record")
+assert identity.sign(b"a manifest")
+GatewayClient("https://127.0.0.1:1", identity).close()
+from scanseal.transfer import open_checked  # what opens a fetched record
+from scanseal.transfer.catalogue import describe  # what reads it for the inbox
+heavy = ("eth_account", "eth_utils", "web3", "pydicom", "numpy", "PIL", "onnxruntime")
+print("loaded:", ",".join(sorted(name for name in sys.modules if name.split(".")[0] in heavy)))
+"""
+
+
+def test_signing_for_a_gateway_and_opening_a_record_import_no_chain_and_no_decoder(
+    tmp_path: Path,
+) -> None:
+    """What ``send`` and ``fetch`` do before they talk to a gateway — unlock the identity,
+    sign a request and a manifest, build the client — signs with libsecp256k1 and spells
+    addresses itself: eth-account (py_ecc's tables), eth-utils and web3 are for ledger
+    transactions only. Opening and describing a fetched record decode no pixels, so neither
+    pydicom, numpy, Pillow nor onnxruntime loads (``send`` loads them when it reads and
+    screens its first file)."""
+    from scanseal.crypto.identity import Keystore
+
+    Keystore(tmp_path / "keys", scrypt_n=2**10).create("alice", "a passphrase for alice")
+    env = {"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin", "SCANSEAL_HOME": str(tmp_path),
+           "SCANSEAL_PASSPHRASE": "a passphrase for alice"}  # fmt: skip
+    probe = subprocess.run(
+        [sys.executable, "-c", _SIGNING_PROBE], env=env, capture_output=True, text=True,
+        timeout=60, check=False,
+    )  # fmt: skip
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.splitlines()[-1] == "loaded: ", probe.stdout

@@ -355,19 +355,20 @@ class _OpenWhileDescribing:
             self._bundles[record] = self._pool.submit(self.client.fetch_bundle, record)
 
     def describe(self, record: str) -> Described:
-        from scanseal.client import open_bundle
+        from scanseal.client import open_bundle, parse_bundle
 
         ahead = self._bundles.pop(record, None)
         self._fetch_ahead()  # the next ones download while this one is opened
-        bundle = self.client.fetch_bundle(record) if ahead is None else ahead.result()
+        identity = self.client.identity
+        if identity is None:
+            raise InvalidInput("fetching a study needs an identity (--as NAME)")
+        raw = self.client.fetch_bundle(record) if ahead is None else ahead.result()
+        bundle = parse_bundle(raw, record, identity)  # once, to describe and to open
         entry = self.client.describe_bundle(bundle, record)
         target = study_path(self.output, entry)
         wanted = entry.study in self.studies or record in self.listed
         if wanted and not already_fetched(target, entry):
             target.parent.mkdir(parents=True, exist_ok=True)
-            identity = self.client.identity
-            if identity is None:  # describe_bundle needed it already
-                raise InvalidInput("fetching a study needs an identity (--as NAME)")
             _opened(open_bundle(bundle, record, identity, target), entry, target)
             self.opened.add(record)
         return entry

@@ -6,8 +6,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from eth_utils.address import is_address, to_checksum_address
-
+from scanseal._address import checksum, is_address
 from scanseal.crypto.identity import IdentityCard
 from scanseal.errors import ScanSealError
 
@@ -35,7 +34,7 @@ def name_of(address: object, names: Mapping[str, str]) -> str | None:
     """The name for ``address``, if a card gives one."""
     if not isinstance(address, str) or not is_address(address):
         return None
-    return names.get(to_checksum_address(address))
+    return names.get(checksum(address))
 
 
 def names_from_cards(cards: Iterable[Path]) -> dict[str, str]:

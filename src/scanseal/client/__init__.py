@@ -8,10 +8,19 @@ answers is trusted; ``open_bundle`` checks a fetched bundle before anything is d
 from __future__ import annotations
 
 from scanseal.client.gateway_client import (
+    Bundle,
     GatewayClient,
     error_from_response,
     open_bundle,
+    parse_bundle,
     record_manifest,
 )
 
-__all__ = ["GatewayClient", "error_from_response", "open_bundle", "record_manifest"]
+__all__ = [
+    "Bundle",
+    "GatewayClient",
+    "error_from_response",
+    "open_bundle",
+    "parse_bundle",
+    "record_manifest",
+]

@@ -13,8 +13,8 @@ import io
 import json
 import re
 import ssl
-import tempfile
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -114,7 +114,7 @@ class GatewayClient:
         return self.identity
 
     def signed(self, action: str, record: str, body: bytes = b"") -> dict[str, str]:
-        return signed_headers(self._me().account, self.domain, action, record, body=body)
+        return signed_headers(self._me().signer, self.domain, action, record, body=body)
 
     def _call(
         self,
@@ -212,12 +212,13 @@ class GatewayClient:
         what ``scanseal inbox`` lists (``transfer.catalogue``)."""
         return self.describe_bundle(self.fetch_bundle(record), record)
 
-    def describe_bundle(self, bundle: bytes, record: str) -> Described:
+    def describe_bundle(self, bundle: bytes | Bundle, record: str) -> Described:
         """:meth:`describe` of a bundle already fetched (which :func:`open_bundle` may then
-        open, so a record is downloaded once to be both described and written)."""
-        _meta, manifest, grant, payload = _bundle_parts(bundle, record, self._me())
-        header = envelope.read_header(io.BytesIO(payload))
-        return describe_record(record, manifest, header, self._me(), grant)
+        open, so a record is downloaded once to be both described and written; pass it
+        :func:`parse_bundle`'s answer to both so it is taken apart once)."""
+        parts = _parts(bundle, record, self._me())
+        header = envelope.read_header(io.BytesIO(parts.payload))
+        return describe_record(record, parts.manifest, header, self._me(), parts.grant)
 
     def register_study(self, manifest: StudyManifest) -> dict[str, Any]:
         """Register a signed study manifest (docs/FORMAT.md §7) as one ledger record."""
@@ -362,27 +363,33 @@ class GatewayClient:
         return report
 
 
+@dataclass(frozen=True)
+class Bundle:
+    """A fetch response taken apart once (:func:`parse_bundle`), to be described and opened."""
+
+    record: str
+    meta: dict[str, Any]
+    manifest: Manifest
+    grant: Grant | None
+    payload: bytes
+
+
 def open_bundle(
-    bundle: bytes,
+    bundle: bytes | Bundle,
     record: str,
     identity: Identity,
     output: Path,
     progress: Progress | None = None,
 ) -> OpenedFile:
-    """Check and open a fetch response; IntegrityError if anything in it was altered."""
-    meta, manifest, grant, payload = _bundle_parts(bundle, record, identity)
-    hashes = _ledger_hashes(meta.get("record"))
-    with tempfile.TemporaryDirectory(prefix="scanseal-fetch-") as scratch:
-        envelope_path = Path(scratch) / "envelope.sseal"
-        envelope_path.write_bytes(payload)
-        return open_checked(
-            envelope_path, manifest, identity, output, hashes, grant=grant, progress=progress
-        )
+    """Check and open a fetch response; IntegrityError if anything in it was altered. The
+    envelope is decrypted from the response's bytes (no copy of it on disk)."""
+    parts = _parts(bundle, record, identity)
+    hashes = _ledger_hashes(parts.meta.get("record"))
+    return open_checked(parts.payload, parts.manifest, identity, output, hashes,
+                        grant=parts.grant, progress=progress)  # fmt: skip
 
 
-def _bundle_parts(
-    bundle: bytes, record: str, identity: Identity
-) -> tuple[dict[str, Any], Manifest, Grant | None, bytes]:
+def parse_bundle(bundle: bytes, record: str, identity: Identity) -> Bundle:
     """A fetch response's fields, its manifest (checked against the record's CID), its grant
     (checked to be for this record and recipient) and its envelope bytes."""
     meta, payload = wire.unpack(bundle)
@@ -392,7 +399,16 @@ def _bundle_parts(
     grant = None if grant_text is None else Grant.from_bytes(grant_text)
     if grant is not None and (grant.record != record or grant.grantee != identity.address):
         raise IntegrityError("the grant received is for another record or recipient")
-    return meta, manifest, grant, payload
+    return Bundle(record, meta, manifest, grant, payload)
+
+
+def _parts(bundle: bytes | Bundle, record: str, identity: Identity) -> Bundle:
+    """``bundle`` parsed, or as parsed already for this record."""
+    if isinstance(bundle, bytes):
+        return parse_bundle(bundle, record, identity)
+    if bundle.record != record:
+        raise InvalidInput("a parsed bundle is opened as the record it was parsed for")
+    return bundle
 
 
 def record_manifest(text: str, record: str) -> Manifest:

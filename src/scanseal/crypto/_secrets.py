@@ -12,13 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from scanseal._json import JsonObject, Reader, b64encode, canonical_json, parse_object
+from scanseal.crypto.signing import EthereumKey, Signer
 from scanseal.crypto.stanzas import RECIPIENT_KINDS, TransportKey
-
-if TYPE_CHECKING:  # eth-account is slow to import: loaded where a key is made or read
-    from eth_account.signers.local import LocalAccount
 
 ETHEREUM_KEY_SIZE: Final = 32
 MAX_RETIRED: Final = 64
@@ -38,13 +36,13 @@ class RetiredKeys:
 class Secrets:
     """What a keystore file holds encrypted, decoded (not yet checked against its card)."""
 
-    account: LocalAccount
+    account: EthereumKey
     transport: Mapping[str, TransportKey]
     retired: tuple[RetiredKeys, ...]
 
 
 def encode(
-    account: LocalAccount, transport: Mapping[str, TransportKey], retired: Sequence[RetiredKeys]
+    account: Signer, transport: Mapping[str, TransportKey], retired: Sequence[RetiredKeys]
 ) -> bytes:
     """Canonical JSON of the secrets; ``retired`` only when there is any."""
     secrets: JsonObject = {
@@ -68,11 +66,9 @@ def decode(secrets: bytes, where: str) -> Secrets:
     ethereum = reader.b64("ethereum")
     if len(ethereum) != ETHEREUM_KEY_SIZE:
         reader.fail("ethereum", f"must be {ETHEREUM_KEY_SIZE} bytes")
-    from eth_account import Account  # slow to import: only when a key is read
-
     try:
-        account = Account.from_key(ethereum)
-    except (ValueError, TypeError):  # eth-keys: zero or above the curve order
+        account = EthereumKey(ethereum)
+    except ValueError:  # zero or not below the curve order
         reader.fail("ethereum", "is not a valid secp256k1 private key")
     retired = _decode_retired(reader, what, obj["retired"]) if "retired" in obj else ()
     return Secrets(account, _decode_keys(reader.child("transport")), retired)

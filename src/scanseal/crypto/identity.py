@@ -22,13 +22,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
-from eth_utils.address import is_checksum_address
-
+from scanseal._address import is_checksummed
 from scanseal._json import JsonObject, Reader, b64encode, canonical_json, parse_object
 from scanseal.config import scanseal_home
 from scanseal.crypto import _keyfile, _secrets
 from scanseal.crypto._secrets import RetiredKeys
-from scanseal.crypto.signing import sign_message, verify_signature
+from scanseal.crypto.signing import EthereumKey, Signer, sign_message, verify_signature
 from scanseal.crypto.stanzas import RECIPIENT_KINDS, RecipientKey, TransportKey
 from scanseal.errors import IntegrityError, InvalidInput, NotFound, ScanSealError
 
@@ -168,18 +167,21 @@ class Identity:
     no longer on the card, still tried when an envelope is opened (:attr:`unwrap_keys`).
     """
 
-    __slots__ = ("_account", "_card", "_retired", "_transport_keys")
+    __slots__ = ("_account", "_card", "_retired", "_signer", "_transport_keys")
 
     def __init__(
         self,
-        account: LocalAccount,
+        account: Signer,
         transport_keys: Mapping[str, TransportKey],
         card: IdentityCard,
         retired: Sequence[RetiredKeys] = (),
     ) -> None:
-        """Bind private keys to their card; a key that does not match the card is refused."""
+        """Bind private keys to their card; a key that does not match the card is refused.
+        ``account`` is the Ethereum key, as an :class:`EthereumKey` or an eth-account
+        ``LocalAccount``."""
         _check_keys_match_card(account, transport_keys, card)
-        self._account = account
+        self._signer = account if isinstance(account, EthereumKey) else EthereumKey(account.key)
+        self._account: LocalAccount | None = None  # built on first use (:attr:`account`)
         self._transport_keys = MappingProxyType({k: transport_keys[k] for k in RECIPIENT_KINDS})
         self._card = card
         self._retired = tuple(retired)
@@ -190,7 +192,7 @@ class Identity:
         validate_name(name)
         from eth_account import Account  # slow to import: only when a key is made
 
-        account = Account.create()
+        account = EthereumKey(bytes(Account.create().key))
         keys = {kind: TransportKey.generate(kind) for kind in RECIPIENT_KINDS}
         return cls(account, keys, _issue_card(name, account, keys, _utc_now()))
 
@@ -204,7 +206,18 @@ class Identity:
 
     @property
     def account(self) -> LocalAccount:
+        """The Ethereum key as an eth-account account, for ledger transactions (eth-account is
+        imported on first use: signing needs only :attr:`signer`)."""
+        if self._account is None:
+            from eth_account import Account  # slow to import: only for a chain transaction
+
+            self._account = Account.from_key(self._signer.key)
         return self._account
+
+    @property
+    def signer(self) -> EthereumKey:
+        """The Ethereum key that signs manifests, cards, grants and gateway requests."""
+        return self._signer
 
     @property
     def transport_keys(self) -> Mapping[str, TransportKey]:
@@ -235,13 +248,13 @@ class Identity:
                 "a keystore keeps; create a new identity instead"
             )
         keys = {kind: TransportKey.generate(kind) for kind in RECIPIENT_KINDS}
-        card = _issue_card(self.name, self._account, keys, _later_than(self._card.created))
+        card = _issue_card(self.name, self._signer, keys, _later_than(self._card.created))
         retired = (RetiredKeys(self._card.card_hash, self._transport_keys), *self._retired)
-        return Identity(self._account, keys, card, retired)
+        return Identity(self._signer, keys, card, retired)
 
     def sign(self, message: bytes) -> str:
         """EIP-191 signature over ``message`` by this identity's Ethereum key."""
-        return sign_message(self._account, message)
+        return sign_message(self._signer, message)
 
     def __repr__(self) -> str:  # never the keys
         return f"Identity(name={self.name!r}, address={self.address})"
@@ -359,7 +372,7 @@ def _readable_order(obj: JsonObject) -> JsonObject:
 
 
 def _issue_card(
-    name: str, account: LocalAccount, keys: Mapping[str, TransportKey], created: str
+    name: str, account: Signer, keys: Mapping[str, TransportKey], created: str
 ) -> IdentityCard:
     public = {kind: key.recipient() for kind, key in keys.items()}
     address = str(account.address)
@@ -388,7 +401,7 @@ def _check_card_fields(card: IdentityCard) -> None:
         validate_name(card.name)
     except InvalidInput as error:
         raise InvalidInput(f"field 'name': {error.reason}") from None
-    if not is_checksum_address(card.address):
+    if not is_checksummed(card.address):
         raise InvalidInput("field 'address' must be a checksummed (EIP-55) Ethereum address")
     if not _valid_created(card.created):
         raise InvalidInput("field 'created' must be a UTC time like 2026-01-31T12:00:00Z")
@@ -432,7 +445,7 @@ def _parse_keys(reader: Reader) -> dict[str, RecipientKey]:
 
 
 def _check_keys_match_card(
-    account: LocalAccount, transport_keys: Mapping[str, TransportKey], card: IdentityCard
+    account: Signer, transport_keys: Mapping[str, TransportKey], card: IdentityCard
 ) -> None:
     if str(account.address) != card.address:
         raise IntegrityError(f"Ethereum key is for {account.address}, card says {card.address}")
@@ -447,7 +460,7 @@ def _check_keys_match_card(
 
 
 def _encode_secrets(identity: Identity) -> bytes:
-    return _secrets.encode(identity.account, identity.transport_keys, identity.retired)
+    return _secrets.encode(identity.signer, identity.transport_keys, identity.retired)
 
 
 def _identity(secrets: bytes, card: IdentityCard, where: str) -> Identity:

@@ -19,18 +19,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import Final, Protocol
 
-from coincurve import PublicKey
+from coincurve import PrivateKey, PublicKey
 from eth_hash.auto import keccak
-from eth_typing import Hash32
-from eth_utils.address import is_checksum_address, to_checksum_address
 
-from scanseal._address import checksum
+from scanseal._address import checksum, is_checksummed
 from scanseal.errors import IntegrityError, InvalidInput
-
-if TYPE_CHECKING:  # for annotations only: eth-account is slow to import (crypto.identity)
-    from eth_account.signers.local import LocalAccount
 
 SIGNATURE_SIZE: Final = 65
 
@@ -91,13 +86,54 @@ def recover_address(digest: bytes, raw: bytes, refusals: Refusals = SIGNATURE_RE
     return checksum(keccak(key.format(compressed=False)[1:])[-20:])
 
 
-def sign_digest(account: LocalAccount, digest: bytes) -> str:
+class Signer(Protocol):
+    """What signs: a secp256k1 private key and its address (an :class:`EthereumKey`, or an
+    eth-account ``LocalAccount``, which the ledger's transactions need)."""
+
+    @property
+    def key(self) -> bytes: ...
+
+    @property
+    def address(self) -> str: ...
+
+
+class EthereumKey:
+    """A secp256k1 private key and its checksummed address, signing through libsecp256k1.
+
+    What an unlocked identity signs with: eth-account, which builds py_ecc's pairing tables
+    when imported (most of a second), is needed only for ledger transactions, not to sign a
+    manifest, a card, a grant or a request. ValueError for a key that is zero or not below
+    the curve order."""
+
+    __slots__ = ("_private", "address")
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != 32:
+            raise ValueError("a secp256k1 private key is 32 bytes")
+        self._private = PrivateKey(bytes(key))
+        public = self._private.public_key.format(compressed=False)[1:]
+        self.address: str = checksum(keccak(public)[-20:])
+
+    @property
+    def key(self) -> bytes:
+        return bytes(self._private.secret)
+
+    def __repr__(self) -> str:  # never the key
+        return f"EthereumKey(address={self.address})"
+
+
+def sign_digest(signer: Signer, digest: bytes) -> str:
     """Sign a 32-byte digest; returns ``0x`` + 65 bytes in hex, canonical.
 
-    eth-account signs deterministically (RFC 6979) with a low ``s``, so signing the same digest
-    twice gives the same signature, which keeps signed objects reproducible.
+    libsecp256k1 signs deterministically (RFC 6979) with a low ``s`` — the same bytes as
+    eth-account's ``unsafe_sign_hash`` — so signing the same digest twice gives the same
+    signature, which keeps signed objects reproducible.
     """
-    signature = "0x" + bytes(account.unsafe_sign_hash(Hash32(digest)).signature).hex()
+    if len(digest) != 32:
+        raise ValueError("a signed digest is 32 bytes")
+    private = signer._private if isinstance(signer, EthereumKey) else PrivateKey(bytes(signer.key))
+    raw = private.sign_recoverable(bytes(digest), hasher=None)
+    signature = "0x" + (raw[:64] + bytes([raw[64] + 27])).hex()
     decode_signature(signature)
     return signature
 
@@ -108,9 +144,9 @@ def personal_digest(message: bytes) -> bytes:
     return keccak(prefix + bytes(message))
 
 
-def sign_message(account: LocalAccount, message: bytes) -> str:
+def sign_message(signer: Signer, message: bytes) -> str:
     """Sign ``message`` with EIP-191 personal_sign; returns ``0x`` + 65 bytes in hex."""
-    return sign_digest(account, personal_digest(message))
+    return sign_digest(signer, personal_digest(message))
 
 
 def recover_signer(message: bytes, signature: str) -> str:
@@ -138,15 +174,17 @@ def _checksummed(address: str) -> str:
     if not isinstance(address, str) or not _ADDRESS_RE.fullmatch(address):
         raise InvalidInput(f"not an Ethereum address: {address!r}")
     digits = address[2:]
-    if digits not in (digits.lower(), digits.upper()) and not is_checksum_address(address):
+    if digits not in (digits.lower(), digits.upper()) and not is_checksummed(address):
         raise InvalidInput(f"Ethereum address {address} has a wrong EIP-55 checksum (a typo?)")
-    return str(to_checksum_address(address))
+    return checksum(address)
 
 
 __all__ = [
     "SIGNATURE_REFUSALS",
     "SIGNATURE_SIZE",
+    "EthereumKey",
     "Refusals",
+    "Signer",
     "decode_signature",
     "personal_digest",
     "recover_address",

@@ -14,12 +14,33 @@ The path-taking functions (``read_metadata``, ``iter_frames``, ``validate``, ``p
 
 from __future__ import annotations
 
-from scanseal.ingest._api import iter_frames, read_metadata, validate
+import importlib
+from typing import TYPE_CHECKING, Any, Final
+
 from scanseal.ingest._detect import detect_format
-from scanseal.ingest._display import display_frame
-from scanseal.ingest._image import IngestedImage, RawPixels, read_image, read_image_bytes
-from scanseal.ingest._preprocess import preprocess, preprocess_views
 from scanseal.ingest.metadata import ImageFormat, ImageMetadata
+
+if TYPE_CHECKING:
+    from scanseal.ingest._api import iter_frames, read_metadata, validate
+    from scanseal.ingest._display import display_frame
+    from scanseal.ingest._image import IngestedImage, RawPixels, read_image, read_image_bytes
+    from scanseal.ingest._preprocess import preprocess, preprocess_views
+
+_DECODING: Final = {
+    "iter_frames": "_api", "read_metadata": "_api", "validate": "_api",
+    "display_frame": "_display", "IngestedImage": "_image", "RawPixels": "_image",
+    "read_image": "_image", "read_image_bytes": "_image", "preprocess": "_preprocess",
+    "preprocess_views": "_preprocess",
+}  # fmt: skip
+"""Names loaded on first use, with pydicom, numpy and Pillow: what reads a record's metadata
+back (``ImageMetadata``, a fetch) needs none of them."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _DECODING:
+        return getattr(importlib.import_module(f"scanseal.ingest.{_DECODING[name]}"), name)
+    raise AttributeError(f"module 'scanseal.ingest' has no attribute {name!r}")
+
 
 __all__ = [
     "ImageFormat",

@@ -23,12 +23,16 @@ import time
 from dataclasses import dataclass
 from typing import Any, Final
 
-from eth_account.signers.local import LocalAccount
-
 from scanseal._address import is_checksummed
 from scanseal._json import Reader, canonical_json, parse_object
 from scanseal.crypto import typed_data
-from scanseal.crypto.signing import Refusals, decode_signature, recover_address, sign_digest
+from scanseal.crypto.signing import (
+    Refusals,
+    Signer,
+    decode_signature,
+    recover_address,
+    sign_digest,
+)
 from scanseal.errors import InvalidInput
 
 REQUEST_HEADER: Final = "X-ScanSeal-Request"
@@ -165,7 +169,7 @@ def _hex32(reader: Reader, key: str) -> bytes:
 
 
 def new_request(
-    account: LocalAccount,
+    account: Signer,
     domain: Domain,
     action: str,
     record: str,
@@ -188,7 +192,7 @@ def new_request(
     )
 
 
-def sign_request(account: LocalAccount, domain: Domain, request: Request) -> dict[str, str]:
+def sign_request(account: Signer, domain: Domain, request: Request) -> dict[str, str]:
     """The two HTTP headers that carry a request and its EIP-712 signature."""
     return {
         REQUEST_HEADER: base64.urlsafe_b64encode(request.to_json()).decode("ascii"),
@@ -197,7 +201,7 @@ def sign_request(account: LocalAccount, domain: Domain, request: Request) -> dic
 
 
 def signed_headers(
-    account: LocalAccount,
+    account: Signer,
     domain: Domain,
     action: str,
     record: str,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from scanseal.transfer.checked import LedgerHashes, open_checked
 from scanseal.transfer.grants import Grant, check_same_payload, issue_grant, make_grant
 from scanseal.transfer.local import (
     OpenedFile,
@@ -36,21 +37,19 @@ from scanseal.transfer.verdict import ScreenVerdict, flag_warning, screen_verdic
 
 if TYPE_CHECKING:
     from scanseal.transfer.records import (
-        LedgerHashes,
         Records,
         Registrar,
         Registration,
         cid_bytes,
         grant_stored,
-        open_checked,
         open_record,
         signed_manifest,
         store_sealed,
     )
 
 _ON_THE_LEDGER = {
-    "LedgerHashes", "Records", "Registrar", "Registration", "cid_bytes", "grant_stored",
-    "open_checked", "open_record", "signed_manifest", "store_sealed",
+    "Records", "Registrar", "Registration", "cid_bytes", "grant_stored", "open_record",
+    "signed_manifest", "store_sealed",
 }  # fmt: skip
 """Names from ``records``, loaded on first use: it needs the ledger (web3, py-evm), which local
 sealing, opening and verifying never touch, and which costs a CLI command seconds to import."""

@@ -14,6 +14,7 @@ crash). ``verify_sealed`` with a key also re-derives the pixel digest.
 from __future__ import annotations
 
 import hashlib
+import io
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -21,7 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 from scanseal._disk import disk_errors
 from scanseal._json import parse_object
@@ -30,10 +31,9 @@ from scanseal.crypto.envelope import Header
 from scanseal.crypto.identity import Identity, IdentityCard
 from scanseal.crypto.stanzas import DEFAULT_KIND, RecipientKey
 from scanseal.errors import IntegrityError, InvalidInput
-from scanseal.ingest import ImageMetadata, IngestedImage, read_image
+from scanseal.ingest import ImageMetadata
 from scanseal.integrity import hash_chain, verify_chain
 from scanseal.integrity.chain import encode_timestamp
-from scanseal.integrity.pixels import pixel_digest
 from scanseal.storage import BlobStore, cid_of
 from scanseal.transfer._output import plaintext_output, staged
 from scanseal.transfer._pipeline import HashingReader, HashingWriter
@@ -46,6 +46,9 @@ from scanseal.transfer.manifest import (
     encrypt_metadata,
 )
 from scanseal.transfer.verdict import not_screened_entry
+
+if TYPE_CHECKING:  # the decoders (pydicom, numpy): loaded where an image is sealed or checked
+    from scanseal.ingest import IngestedImage
 
 MANIFEST_SUFFIX = ".manifest.json"
 ScreenPolicy = Literal["flag", "block", "off"]
@@ -121,7 +124,9 @@ def seal_file(
         raise InvalidInput("name at least one recipient (--to CARD)")
     check_seal_output(output)
     # One ingested image: the header is parsed once and the pixels decoded once for all steps.
-    image = source if isinstance(source, IngestedImage) else read_image(source)
+    from scanseal.integrity import pixel_digest  # the decoders load only here
+
+    image = _ingested(source)
     verdict = _screen(image, screen)
     keys = [card.recipient(kind) for card in recipients]
     manifest_path = manifest_path_for(output)
@@ -143,6 +148,13 @@ def seal_file(
         )  # fmt: skip
         man_tmp.write_text(manifest.to_json(), encoding="utf-8")
     return SealedFile(output, manifest_path, manifest)
+
+
+def _ingested(source: Path | IngestedImage) -> IngestedImage:
+    """``source`` ingested once (read_image), unless it already is."""
+    from scanseal.ingest import IngestedImage, read_image
+
+    return source if isinstance(source, IngestedImage) else read_image(source)
 
 
 def _manifest(
@@ -313,7 +325,7 @@ def _check_recipients(header: Header, manifest: Manifest) -> None:
 
 
 def decrypt_checked(
-    envelope_path: Path,
+    envelope_path: Path | bytes,
     manifest: Manifest,
     identity: Identity,
     dst: BinaryIO,
@@ -323,9 +335,10 @@ def decrypt_checked(
     """Decrypt into ``dst`` and check every binding except the pixel digest: the envelope
     digest, the recipient list, H1–H3 and the metadata. With ``granted`` (a grant's header,
     already verified against the owner) the file key is unwrapped from it instead, after its
-    payload parameters are checked to be the envelope's."""
+    payload parameters are checked to be the envelope's. ``envelope_path`` may be the
+    envelope's bytes themselves (a fetched bundle's, opened without a copy on disk)."""
     plain = HashingWriter(dst)
-    with envelope_path.open("rb") as raw:
+    with _envelope_stream(envelope_path) as raw:
         src = HashingReader(raw)
         original = envelope.read_header(src)  # type: ignore[arg-type]  # duck-typed read()
         header = original
@@ -346,6 +359,11 @@ def decrypt_checked(
     canonical = decrypt_metadata(file_key, header.salt, manifest.metadata_ciphertext)
     verify_chain(manifest.chain, plain.digest.digest(), canonical)
     return ImageMetadata.from_dict(_parse_metadata(canonical))
+
+
+def _envelope_stream(source: Path | bytes) -> BinaryIO:
+    """The envelope to read: its file, or its bytes when already in memory."""
+    return io.BytesIO(source) if isinstance(source, bytes) else source.open("rb")
 
 
 def _parse_metadata(canonical: bytes) -> dict[str, object]:
@@ -371,6 +389,8 @@ def open_sealed(
     with plaintext_output(output) as (dst, readable):
         metadata = decrypt_checked(envelope_path, manifest, identity, dst, progress)
         if check_pixels:
+            from scanseal.integrity import pixel_digest
+
             dst.flush()
             if pixel_digest(readable) != manifest.pixel_digest:
                 raise IntegrityError("decoded pixels differ from the signed pixel digest")

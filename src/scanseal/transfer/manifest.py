@@ -9,6 +9,7 @@ normative layout.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -108,7 +109,7 @@ class Manifest:
         """IntegrityError unless the uploader named inside signed exactly these bytes."""
         if not self.signature:
             raise IntegrityError("manifest is not signed")
-        verify_signature(self.signed_bytes(), self.signature, self.uploader.address)
+        _signed_by(self.signed_bytes(), self.signature, self.uploader.address)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
@@ -156,6 +157,14 @@ class Manifest:
             screen=_optional_object(top, "screen"),
             signature=top.text("signature"),
         )
+
+
+@functools.lru_cache(maxsize=64)
+def _signed_by(message: bytes, signature: str, address: str) -> None:
+    """:func:`verify_signature`, remembered for the last few manifests that passed (a refusal
+    raises and is never remembered): a fetch reads one manifest's verdict and opens it with the
+    same bytes, and each would otherwise recover the same key again."""
+    verify_signature(message, signature, address)
 
 
 def _hex32(reader: Reader, key: str) -> bytes:

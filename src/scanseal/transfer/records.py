@@ -34,18 +34,11 @@ from scanseal.ledger import (
     Ledger,
     Reason,
     Receipt,
-    Record,
 )
 from scanseal.storage import CID, BlobStore
-from scanseal.transfer._output import plaintext_output
+from scanseal.transfer.checked import LedgerHashes, open_checked
 from scanseal.transfer.grants import Grant, issue_grant
-from scanseal.transfer.local import (
-    OpenedFile,
-    Progress,
-    VerifyReport,
-    decrypt_checked,
-    verify_sealed,
-)
+from scanseal.transfer.local import OpenedFile, VerifyReport, verify_sealed
 from scanseal.transfer.manifest import Manifest
 from scanseal.transfer.stored import fetch_sealed
 
@@ -53,28 +46,6 @@ from scanseal.transfer.stored import fetch_sealed
 def cid_bytes(cid: str) -> bytes:
     """The binary form of a CID as text, which is what the ledger keys records by."""
     return CID.parse(cid).to_bytes()
-
-
-@dataclass(frozen=True)
-class LedgerHashes:
-    """The hashes a record holds on the ledger, which a manifest must repeat."""
-
-    h1: bytes
-    h3: bytes
-    pixel_digest: bytes
-
-    @classmethod
-    def of(cls, record: Record) -> LedgerHashes:
-        return cls(record.image_hash, record.h3, record.pixel_digest)
-
-    def check(self, manifest: Manifest) -> None:
-        for name, on_chain, claimed in (
-            ("H1", self.h1, manifest.chain.h1),
-            ("H3", self.h3, manifest.chain.h3),
-            ("pixel digest", self.pixel_digest, manifest.pixel_digest),
-        ):
-            if on_chain != claimed:
-                raise IntegrityError(f"manifest {name} differs from the ledger record")
 
 
 @dataclass(frozen=True)
@@ -268,30 +239,6 @@ def open_record(
         envelope_path = fetch_sealed(manifest_cid, records.store, Path(scratch))
         manifest = Manifest.load(envelope_path.with_name(envelope_path.name + ".manifest.json"))
         return open_checked(envelope_path, manifest, identity, output, hashes, grant=grant)
-
-
-def open_checked(
-    envelope_path: Path,
-    manifest: Manifest,
-    identity: Identity,
-    output: Path,
-    hashes: LedgerHashes,
-    *,
-    grant: Grant | None = None,
-    progress: Progress | None = None,
-) -> OpenedFile:
-    """Decrypt ``envelope_path`` as a recipient or through ``grant``, checking every hash.
-
-    The plaintext appears at ``output`` only after the envelope digest, the recipient list (or
-    the grant's owner signature and payload parameters), H1–H3, the metadata and the ledger
-    hashes all held; otherwise nothing is written.
-    """
-    manifest.verify_signature()
-    hashes.check(manifest)
-    granted = None if grant is None else grant.verify(manifest.uploader.address)
-    with plaintext_output(output) as (dst, _):
-        metadata = decrypt_checked(envelope_path, manifest, identity, dst, progress, granted)
-    return OpenedFile(output, manifest, metadata)
 
 
 def grant_stored(

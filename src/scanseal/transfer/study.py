@@ -270,9 +270,20 @@ class StudySender:
         return None if found is None else (str(found[0]), str(found[1]))
 
     def _mark(self, key: tuple[str, ...], record: str, state: str) -> None:
+        """Log ``record`` as ``state``. A pending row reaches the disk before this returns
+        (the upload must not start before it); a done row may wait for the next pending row's
+        commit, since a done row lost in a power cut is only a pending one, which the next
+        send asks the gateway about (:meth:`RecordGateway.holds`): one disk sync per
+        instance, not two."""
         with self._lock:
-            self._log.execute(
-                "INSERT OR REPLACE INTO sent (gateway, uploader, recipients, sop_instance_uid, "
-                "digest, record, state) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (*key, record, state),
-            )
+            if state == "done":
+                self._log.execute("PRAGMA synchronous=NORMAL")
+            try:
+                self._log.execute(
+                    "INSERT OR REPLACE INTO sent (gateway, uploader, recipients, "
+                    "sop_instance_uid, digest, record, state) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (*key, record, state),
+                )
+            finally:
+                if state == "done":
+                    self._log.execute("PRAGMA synchronous=FULL")

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from scanseal.crypto.identity import Identity, IdentityCard
 from scanseal.errors import InvalidInput
-from scanseal.ingest import IngestedImage
 from scanseal.storage import BlobStore, ObjectStat, Readable, cid_of
 from scanseal.transfer.local import Progress, ScreenPolicy, SealedFile, seal_file
+
+if TYPE_CHECKING:
+    from scanseal.ingest import IngestedImage
 
 
 def with_self(recipients: Sequence[IdentityCard], owner: Identity) -> list[IdentityCard]:
@@ -42,7 +44,7 @@ def seal_for_upload(
     tamper-screening policy of :func:`~scanseal.transfer.local.seal_file`. The envelope is
     ``workdir/NAME.sseal``, NAME the source's file name unless ``name`` says otherwise;
     ``digest`` is the source's pixel digest when already known (``seal_file``)."""
-    path = source.path if isinstance(source, IngestedImage) else source
+    path = source if isinstance(source, Path) else source.path
     return seal_file(
         source,
         with_self(recipients, uploader),
