@@ -101,7 +101,7 @@ assert identity.sign(b"a manifest")
 GatewayClient("https://127.0.0.1:1", identity).close()
 from scanseal.transfer import open_checked  # what opens a fetched record
 from scanseal.transfer.catalogue import describe  # what reads it for the inbox
-heavy = ("eth_account", "eth_utils", "web3", "pydicom", "numpy", "PIL", "onnxruntime")
+heavy = ("eth_account", "web3", "pydicom", "numpy", "PIL", "onnxruntime")
 print("loaded:", ",".join(sorted(name for name in sys.modules if name.split(".")[0] in heavy)))
 """
 
@@ -110,11 +110,10 @@ def test_signing_for_a_gateway_and_opening_a_record_import_no_chain_and_no_decod
     tmp_path: Path,
 ) -> None:
     """What ``send`` and ``fetch`` do before they talk to a gateway — unlock the identity,
-    sign a request and a manifest, build the client — signs with libsecp256k1 and spells
-    addresses itself: eth-account (py_ecc's tables), eth-utils and web3 are for ledger
-    transactions only. Opening and describing a fetched record decode no pixels, so neither
-    pydicom, numpy, Pillow nor onnxruntime loads (``send`` loads them when it reads and
-    screens its first file)."""
+    sign a request and a manifest, build the client — signs with libsecp256k1: eth-account
+    (py_ecc's tables) and web3 are for ledger transactions only. Opening and describing a
+    fetched record decode no pixels, so neither pydicom, numpy, Pillow nor onnxruntime loads
+    (``send`` loads them when it reads and screens its first file)."""
     from scanseal.crypto.identity import Keystore
 
     Keystore(tmp_path / "keys", scrypt_n=2**10).create("alice", "a passphrase for alice")

@@ -6,7 +6,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from scanseal._address import checksum, is_address
+from eth_utils.address import is_address, to_checksum_address
+
 from scanseal.crypto.identity import IdentityCard
 from scanseal.errors import ScanSealError
 
@@ -34,7 +35,7 @@ def name_of(address: object, names: Mapping[str, str]) -> str | None:
     """The name for ``address``, if a card gives one."""
     if not isinstance(address, str) or not is_address(address):
         return None
-    return names.get(checksum(address))
+    return names.get(to_checksum_address(address))
 
 
 def names_from_cards(cards: Iterable[Path]) -> dict[str, str]:

@@ -22,7 +22,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
-from scanseal._address import is_checksummed
+from eth_utils.address import is_checksum_address
+
 from scanseal._json import JsonObject, Reader, b64encode, canonical_json, parse_object
 from scanseal.config import scanseal_home
 from scanseal.crypto import _keyfile, _secrets
@@ -401,7 +402,7 @@ def _check_card_fields(card: IdentityCard) -> None:
         validate_name(card.name)
     except InvalidInput as error:
         raise InvalidInput(f"field 'name': {error.reason}") from None
-    if not is_checksummed(card.address):
+    if not is_checksum_address(card.address):
         raise InvalidInput("field 'address' must be a checksummed (EIP-55) Ethereum address")
     if not _valid_created(card.created):
         raise InvalidInput("field 'created' must be a UTC time like 2026-01-31T12:00:00Z")

@@ -23,8 +23,9 @@ from typing import Final, Protocol
 
 from coincurve import PrivateKey, PublicKey
 from eth_hash.auto import keccak
+from eth_utils.address import is_checksum_address, to_checksum_address
 
-from scanseal._address import checksum, is_checksummed
+from scanseal._address import checksum
 from scanseal.errors import IntegrityError, InvalidInput
 
 SIGNATURE_SIZE: Final = 65
@@ -174,9 +175,9 @@ def _checksummed(address: str) -> str:
     if not isinstance(address, str) or not _ADDRESS_RE.fullmatch(address):
         raise InvalidInput(f"not an Ethereum address: {address!r}")
     digits = address[2:]
-    if digits not in (digits.lower(), digits.upper()) and not is_checksummed(address):
+    if digits not in (digits.lower(), digits.upper()) and not is_checksum_address(address):
         raise InvalidInput(f"Ethereum address {address} has a wrong EIP-55 checksum (a typo?)")
-    return checksum(address)
+    return str(to_checksum_address(address))
 
 
 __all__ = [

@@ -15,7 +15,8 @@ import time
 from dataclasses import dataclass, replace
 from typing import Final
 
-from scanseal._address import checksum, is_address
+from eth_utils.address import is_address, to_checksum_address
+
 from scanseal._json import Reader, b64encode, canonical_json, parse_object
 from scanseal.crypto import envelope
 from scanseal.crypto.envelope import Header
@@ -89,7 +90,7 @@ class Grant:
 
     def verify(self, owner: str) -> Header:
         """Check the signature is by ``owner``; return the parsed header it carries."""
-        if checksum(self.owner) != checksum(owner):
+        if to_checksum_address(self.owner) != to_checksum_address(owner):
             raise IntegrityError(f"grant is signed for owner {self.owner}, not {owner}")
         verify_signature(self.signed_bytes(), self.signature, owner)
         return parse_header(self.header)
