@@ -8,7 +8,9 @@ work until it is opened again from the journal.
 
 from __future__ import annotations
 
+import gc
 import os
+import weakref
 from pathlib import Path
 
 import pytest
@@ -83,3 +85,27 @@ def test_a_failed_scratch_file_refuses_and_the_journal_keeps_nothing(
         assert all(again.get_record(cid).image_hash == HASHES[0] for cid in stored)
         with pytest.raises(NotFound):
             again.get_record(failed)
+
+
+class _Marker:
+    """Something a caller holds while it reads the chain (a fetch holds its bundle)."""
+
+
+def test_a_reverted_call_keeps_nothing_of_its_caller_alive(tmp_path: Path, cast: Cast) -> None:
+    config = LedgerConfig(state_dir=tmp_path / "chain")
+    with Ledger.open(config, deployer=cast.owner) as ledger:
+        populate(ledger, cast)
+
+        def caller() -> weakref.ref[_Marker]:
+            held = _Marker()
+            with pytest.raises(NotFound):
+                ledger.get_record(new_cid())  # the contract reverts
+            return weakref.ref(held)
+
+        gc.collect()
+        gc.disable()
+        try:
+            gone = caller()
+            assert gone() is None  # freed on return, not left for the collector
+        finally:
+            gc.enable()

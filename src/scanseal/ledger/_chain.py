@@ -17,6 +17,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -342,6 +343,7 @@ class EmbeddedChain(Chain):
         genesis = lines[0]["timestamp"] if lines else int(time.time())
         self._evm, self._db = embedded_backend(state_dir if not read_only else None, genesis)
         self._tester = EthereumTester(self._evm)
+        self._caller = ThreadPoolExecutor(1, thread_name_prefix="embedded-chain")
         provider = EthereumTesterProvider(self._tester)
         super().__init__(Web3(provider), Account.from_key(_EMBEDDED_FUNDER_KEY), timeout)
         self._replay(lines[1:])
@@ -375,6 +377,7 @@ class EmbeddedChain(Chain):
     def close(self) -> None:
         if self._journal >= 0:
             os.close(self._journal)
+        self._caller.shutdown()
         self._db.close()
 
     def head(self) -> tuple[int, bytes]:
@@ -385,16 +388,24 @@ class EmbeddedChain(Chain):
     def call(
         self, to: str, data: bytes, sender: str | None = None, block: int | str = "latest"
     ) -> bytes:
-        """eth-tester keeps the raw revert data only below web3, so ask it directly."""
-        from eth_tester.exceptions import TransactionFailed
-
+        """eth-tester keeps the raw revert data only below web3, so ask it directly, on the
+        chain's own thread: py-evm leaves reference cycles (its VM state, a revert's frames),
+        which would hold the caller's stack, a fetch's bundle too, until the next collection."""
         # eth-tester insists on a funded sender even for a read
         request = {"from": sender or FUNDER_ADDRESS, "to": to, "data": "0x" + data.hex()}
-        try:
-            result = self._tester.call(request, block)
-        except TransactionFailed as error:
-            raise RevertError(_tester_revert_data(error.args)) from error
+        done, result = self._caller.submit(self._isolated_call, request, block).result()
+        if not done:
+            raise RevertError(result)
         return bytes.fromhex(str(result).removeprefix("0x"))
+
+    def _isolated_call(self, request: dict[str, Any], block: int | str) -> tuple[bool, Any]:
+        """(True, the call's hex result) or (False, the revert data), on the chain's thread."""
+        from eth_tester.exceptions import TransactionFailed
+
+        try:
+            return True, self._tester.call(request, block)
+        except TransactionFailed as error:
+            return False, _tester_revert_data(error.args)
 
     def _write(self, line: dict[str, Any]) -> int:
         """Append one line durably; return the journal's length before it. A failed write is
