@@ -178,9 +178,14 @@ PIPELINE_NOTE = (
 MEMORY_NOTE = (
     "Before `scanseal serve` fixed glibc's mmap threshold (service/server.py `_tune_allocator`), "
     "the same bench on 2026-12-03 15:09 UTC peaked at 396 / 564 MiB in the gateway for the "
-    "2,000-instance send / fetch. Most of what the gateway still adds over its start grows "
-    "with the embedded chain, which keeps every block in memory (about 30 KiB per upload's "
-    "grant transaction, measured in-process on py-evm), and bounded caches filling up."
+    "2,000-instance send / fetch. With the threshold fixed, on 2026-12-03 17:55 UTC it still "
+    "peaked at 264 / 316 / 317 / 269 MiB (send / fetch / grant / revoke): the embedded chain "
+    "kept py-evm's database in a dict (about 26 KiB more per ledger transaction), and reference "
+    "cycles left by multiformats' CID text and by py-evm's reverted calls held upload bodies and "
+    "fetch bundles until the collector's next pass (the gateway runs one every 50,000 "
+    "allocations). Now py-evm's database is a scratch file, CIDv1 text is encoded without "
+    "multiformats, and the chain's calls run on its own thread: 172 / 195 / 207 / 202 MiB in "
+    "the run of 2026-12-03 19:05 UTC."
 )
 
 

@@ -1,10 +1,11 @@
 """Connections to an EVM: the embedded py-evm chain and any node over JSON-RPC.
 
 Both sign locally with explicit nonces, so many transactions from one account can be in flight
-at once and no key ever leaves the process. The embedded chain is an in-memory py-evm; to
-survive a restart it journals every signed transaction with its block timestamp and replays the
-journal on open, which rebuilds exactly the same state (same transaction hashes, same
-timestamps, same contract addresses, same block hashes).
+at once and no key ever leaves the process. The embedded chain is py-evm in this process, its
+database a scratch file (``_chaindb``); to survive a restart it journals every signed
+transaction with its block timestamp and replays the journal on open, which rebuilds exactly
+the same state (same transaction hashes, same timestamps, same contract addresses, same block
+hashes).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -326,8 +328,10 @@ class EmbeddedChain(Chain):
     """
 
     def __init__(self, state_dir: Path, timeout: float = 30.0, *, read_only: bool = False) -> None:
-        from eth_tester import EthereumTester, PyEVMBackend
+        from eth_tester import EthereumTester
         from web3 import EthereumTesterProvider
+
+        from scanseal.ledger._chaindb import embedded_backend
 
         self._journal_path = state_dir / "journal.jsonl"
         self._read_only = read_only
@@ -337,10 +341,9 @@ class EmbeddedChain(Chain):
             state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         lines = self._read_journal()
         genesis = lines[0]["timestamp"] if lines else int(time.time())
-        params = PyEVMBackend.generate_genesis_params(overrides={"timestamp": genesis})
-        self._evm = PyEVMBackend(genesis_parameters=params)
-        _derive_prevrandao(self._evm.chain)
+        self._evm, self._db = embedded_backend(state_dir if not read_only else None, genesis)
         self._tester = EthereumTester(self._evm)
+        self._caller = ThreadPoolExecutor(1, thread_name_prefix="embedded-chain")
         provider = EthereumTesterProvider(self._tester)
         super().__init__(Web3(provider), Account.from_key(_EMBEDDED_FUNDER_KEY), timeout)
         self._replay(lines[1:])
@@ -374,6 +377,8 @@ class EmbeddedChain(Chain):
     def close(self) -> None:
         if self._journal >= 0:
             os.close(self._journal)
+        self._caller.shutdown()
+        self._db.close()
 
     def head(self) -> tuple[int, bytes]:
         """Straight from py-evm: the mirror asks before every access decision."""
@@ -383,16 +388,24 @@ class EmbeddedChain(Chain):
     def call(
         self, to: str, data: bytes, sender: str | None = None, block: int | str = "latest"
     ) -> bytes:
-        """eth-tester keeps the raw revert data only below web3, so ask it directly."""
-        from eth_tester.exceptions import TransactionFailed
-
+        """eth-tester keeps the raw revert data only below web3, so ask it directly, on the
+        chain's own thread: py-evm leaves reference cycles (its VM state, a revert's frames),
+        which would hold the caller's stack, a fetch's bundle too, until the next collection."""
         # eth-tester insists on a funded sender even for a read
         request = {"from": sender or FUNDER_ADDRESS, "to": to, "data": "0x" + data.hex()}
-        try:
-            result = self._tester.call(request, block)
-        except TransactionFailed as error:
-            raise RevertError(_tester_revert_data(error.args)) from error
+        done, result = self._caller.submit(self._isolated_call, request, block).result()
+        if not done:
+            raise RevertError(result)
         return bytes.fromhex(str(result).removeprefix("0x"))
+
+    def _isolated_call(self, request: dict[str, Any], block: int | str) -> tuple[bool, Any]:
+        """(True, the call's hex result) or (False, the revert data), on the chain's thread."""
+        from eth_tester.exceptions import TransactionFailed
+
+        try:
+            return True, self._tester.call(request, block)
+        except TransactionFailed as error:
+            return False, _tester_revert_data(error.args)
 
     def _write(self, line: dict[str, Any]) -> int:
         """Append one line durably; return the journal's length before it. A failed write is
@@ -472,20 +485,6 @@ class EmbeddedChain(Chain):
             tx_hash = Chain._submit(self, bytes.fromhex(line["raw"]))
             if tx_hash != line["hash"]:
                 raise IntegrityError(f"journal replay diverged at transaction {line['hash']}")
-
-
-def _derive_prevrandao(chain: Any) -> None:
-    """Mine every block of ``chain`` with a ``mix_hash`` (prevrandao) derived from its parent's
-    hash instead of eth-tester's random one, so a journal replay mines the same block hashes:
-    the access mirror's checkpoint names a block by its hash. Nothing here reads prevrandao."""
-    mine = chain.mine_block
-
-    def mine_block(*args: Any, **kwargs: Any) -> Any:
-        if "mix_hash" in kwargs:
-            kwargs["mix_hash"] = keccak(b"scanseal prevrandao" + bytes(chain.header.parent_hash))
-        return mine(*args, **kwargs)
-
-    chain.mine_block = mine_block
 
 
 def _tester_revert_data(args: tuple[Any, ...]) -> bytes:
