@@ -82,7 +82,13 @@ class CID:
         return encode_varint(1) + encode_varint(self.codec) + self.multihash
 
     def __str__(self) -> str:
-        base = "base58btc" if self.version == 0 else "base32"
+        """The CID's text: CIDv1 in base32 (encoded here: multiformats checks its arguments by
+        raising and catching TypeErrors, and each such exception kept the caller's frames, an
+        upload's body or a fetch's bundle among them, alive until the collector's next pass),
+        CIDv0 in base58btc (through multiformats)."""
+        if self.version == 1:  # multibase "b": RFC 4648 base32, lower case, no padding
+            return "b" + base64.b32encode(self.to_bytes()).decode("ascii").lower().rstrip("=")
+        base = "base58btc"
         codec = "dag-pb" if self.codec == DAG_PB else "raw"
         return str(_MultiformatsCID(base, self.version, codec, ("sha2-256", self.digest)))
 
@@ -148,6 +154,9 @@ a cap keeps a hostile route argument from costing multibase decoding time."""
 def _parse_text(text: str) -> CID:
     if len(text) > _MAX_TEXT:
         raise InvalidInput(f"not a CID: {len(text)} characters is too long")
+    quick = _base32_cid(text)  # the text ScanSeal emits, without multiformats (see __str__)
+    if quick is not None:
+        return quick
     try:
         parsed = bytes(_MultiformatsCID.decode(text))
     except Exception as error:  # multiformats raises IndexError too ("b", "z")
@@ -156,3 +165,16 @@ def _parse_text(text: str) -> CID:
     if end != len(parsed):
         raise InvalidInput(f"not a CID: {text!r} (trailing bytes)")
     return cid
+
+
+def _base32_cid(text: str) -> CID | None:
+    """A CIDv1 in its canonical base32 text, or None for anything else (left to multiformats,
+    which parses or refuses it as it always did)."""
+    if text[:1] != "b" or not text[1:].isalnum() or not text[1:].islower():
+        return None
+    body = text[1:].upper()
+    try:
+        cid, _end = CID.decode(base64.b32decode(body + "=" * (-len(body) % 8)), 0)
+    except (ValueError, InvalidInput):  # binascii.Error is a ValueError
+        return None
+    return cid if cid.version == 1 and str(cid) == text else None
