@@ -294,6 +294,7 @@ def test_mixed_studies_from_dcmsend_and_orthanc_arrive_complete_through_the_agen
     answer = source.post("/modalities/scanseal/store", {"Resources": ids, "Synchronous": True})
     assert answer.status_code == 200, answer.text
     sent = by_dcmsend + by_orthanc
+    registered(gateway.url)  # Success meant spooled: wait until every instance is registered
     index = DicomIndex.at(gateway.world.home / "gateway")
     held = {i.sop_instance_uid for i in index.instances()}
     index.close()
