@@ -40,7 +40,15 @@ from scanseal.detect.training.sets import (
     fresh_pairs,
     held_out,
 )
-from scanseal.detect.training.train import Budget, export, fast_bfloat16, log, predict, train
+from scanseal.detect.training.train import (
+    EXPORTED_INTERFACE,
+    Budget,
+    export,
+    fast_bfloat16,
+    log,
+    predict,
+    train,
+)
 
 
 def _calibrated(
@@ -79,11 +87,7 @@ def _ship(
         "threshold": round(threshold, 6),
         "temperature": round(temperature, 6),
         "heat_level": 0.5,
-        "input": {"name": "image", "shape": [None, 1, 224, 224], "dtype": "float32",
-                  "range": [0.0, 1.0], "preprocess": "scanseal.ingest.preprocess(path, 224)"},
-        "outputs": {"score_logit": "tampering logit per image, mean of the plane and its half "
-                                   "turn; p = sigmoid(logit / temperature)",
-                    "heat": "per-cell tampering probability, stride 4 (56x56), mean of both views"},
+        **EXPORTED_INTERFACE,
         "training": {"seed": args.seed, "steps": steps, "architecture": args.arch,
                      "augmentation": True, "precision": args.precision,
                      "fresh_pairs_per_step": args.fresh_pairs, "split_salt": data.SPLIT_SALT},

@@ -34,7 +34,7 @@ from scanseal.detect.training import (
     warmstart,
 )
 from scanseal.detect.training.crossval import initial
-from scanseal.detect.training.train import Budget, export, log, train
+from scanseal.detect.training.train import EXPORTED_INTERFACE, Budget, export, log, train
 
 
 def _card(recipe: dict[str, Any], cv: dict[str, Any], steps: int) -> dict[str, Any]:
@@ -44,11 +44,7 @@ def _card(recipe: dict[str, Any], cv: dict[str, Any], steps: int) -> dict[str, A
         "threshold": round(float(cv["validation_threshold"]), 6),
         "temperature": round(float(cv["temperature"]), 6),
         "heat_level": 0.5,
-        "input": {"name": "image", "shape": [None, 1, 224, 224], "dtype": "float32",
-                  "range": [0.0, 1.0], "preprocess": "scanseal.ingest.preprocess(path, 224)"},
-        "outputs": {"score_logit": "tampering logit per image, mean of the plane and its half "
-                                   "turn; p = sigmoid(logit / temperature)",
-                    "heat": "per-cell tampering probability, stride 4 (56x56), mean of both views"},
+        **EXPORTED_INTERFACE,
         "training": {"seed": recipe["seed"], "steps": steps, "architecture": recipe["arch"],
                      "tamper": recipe["tamper"], "minutes": recipe["minutes"],
                      "pairs": recipe["pairs"], "views": recipe["views"],

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from multiprocessing.synchronize import Event
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import torch
@@ -240,6 +240,16 @@ def predict(
         logits.append(score.numpy())
         maps.extend(heat_map[:, 0].numpy())
     return np.concatenate(logits), maps
+
+
+EXPORTED_INTERFACE: Final[dict[str, Any]] = {
+    "input": {"name": "image", "shape": [None, 1, 224, 224], "dtype": "float32",
+              "range": [0.0, 1.0], "preprocess": "scanseal.ingest.preprocess(path, 224)"},
+    "outputs": {"score_logit": "tampering logit per image, mean of the plane and its half "
+                               "turn; p = sigmoid(logit / temperature)",
+                "heat": "per-cell tampering probability, stride 4 (56x56), mean of both views"},
+}  # fmt: skip
+"""The ``input`` and ``outputs`` blocks of a model card: what :func:`export` writes."""
 
 
 def export(model: nn.Module, path: Path) -> None:
