@@ -131,6 +131,9 @@ TABLES: Final[Mapping[str, Mapping[str, Coerce]]] = {
         "connect_timeout": number(0),
         "retries": integer(0),
         "backoff": number(0),
+        "replicate": text,
+        "drain_seconds": number(0),
+        "max_lag_seconds": number(0),
     },
     "ledger": {  # docs/LEDGER.md
         "backend": text,

@@ -9,7 +9,10 @@ The public surface is small::
 
 ``open_store`` returns an :class:`EmbeddedStore` (``$SCANSEAL_HOME/blocks``) unless the
 configuration selects ``backend = "kubo"``, in which case it returns a
-:class:`ReplicatedStore` over the configured nodes, which keeps a local copy too.
+:class:`ReplicatedStore` over the configured nodes, which keeps a local copy too and
+replicates each put before it returns (``replicate = "sync"``, the default) or from a durable
+local queue in the background (``replicate = "queued"``; ``ReplicatedStore.lag()`` shows how
+far behind).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from scanseal.storage._cid import CID
 from scanseal.storage._config import StorageConfig, load_config
 from scanseal.storage._embedded import EmbeddedStore
 from scanseal.storage._kubo import KuboNode
+from scanseal.storage._queue import NodeLag, ReplicationLag
 from scanseal.storage._replicated import NodeHealth, NodeOutcome, PutReport, ReplicatedStore
 
 
@@ -31,10 +35,14 @@ def cid_of(stream: Readable) -> str:
     return str(build(stream)[0])
 
 
-def open_store(config: StorageConfig | None = None) -> BlobStore:
-    """Open the configured store (see docs/STORAGE.md); embedded when nothing is configured."""
+def open_store(config: StorageConfig | None = None, *, background: bool = True) -> BlobStore:
+    """Open the configured store (see docs/STORAGE.md); embedded when nothing is configured.
+
+    ``background=False``: no replicator thread (a command that only reads or reports, and so
+    should neither push anything nor wait at close for a queue to drain)."""
     config = config if config is not None else load_config()
-    local = EmbeddedStore(config.block_root())
+    queued = config.backend == "kubo" and config.replicate == "queued"
+    local = EmbeddedStore(config.block_root(), durable=queued)
     if config.backend == "embedded":
         return local
     nodes = [
@@ -48,6 +56,10 @@ def open_store(config: StorageConfig | None = None) -> BlobStore:
             min_replicas=config.min_replicas,
             retries=config.retries,
             backoff=config.backoff,
+            replicate=config.replicate,
+            drain_seconds=config.drain_seconds,
+            max_lag_seconds=config.max_lag_seconds,
+            background=background,
         )
     except BaseException:
         local.close()
@@ -62,11 +74,13 @@ __all__ = [
     "EmbeddedStore",
     "KuboNode",
     "NodeHealth",
+    "NodeLag",
     "NodeOutcome",
     "ObjectStat",
     "PutReport",
     "Readable",
     "ReplicatedStore",
+    "ReplicationLag",
     "StorageConfig",
     "StoreUsage",
     "cid_of",

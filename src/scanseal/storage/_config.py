@@ -19,6 +19,7 @@ from scanseal.errors import InvalidInput
 
 ENV_PREFIX = "SCANSEAL_STORAGE_"
 _BACKENDS = ("embedded", "kubo")
+_MODES = ("sync", "queued")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,13 @@ class StorageConfig:
     """Retries per node after the first attempt, with exponential backoff."""
     backoff: float = 0.2
     """First backoff delay in seconds; doubles on each retry."""
+    replicate: str = "sync"
+    """``sync``: a put returns once ``min_replicas`` nodes pin it. ``queued``: once it is
+    committed (fsynced) locally with a queue row; the nodes are reached in the background."""
+    drain_seconds: float = 5.0
+    """How long closing a queued store waits for its queue to drain before leaving the rest."""
+    max_lag_seconds: float = 300.0
+    """Health fails once the oldest queued object has waited longer than this."""
 
     def block_root(self) -> Path:
         return self.root if self.root is not None else scanseal_home() / "blocks"
@@ -50,6 +58,10 @@ class StorageConfig:
         if config.backend not in _BACKENDS:
             raise InvalidInput(
                 f"storage backend must be one of {_BACKENDS}, got {config.backend!r}"
+            )
+        if config.replicate not in _MODES:
+            raise InvalidInput(
+                f"storage replicate must be one of {_MODES}, got {config.replicate!r}"
             )
         return config
 

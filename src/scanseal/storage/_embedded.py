@@ -17,7 +17,10 @@ Durability: a put is durable against a crash of the process (the pack bytes and 
 WAL frames are in the kernel when it returns); the index runs in WAL mode with
 ``synchronous=NORMAL``, which keeps it consistent after any crash. A power cut may lose the
 last puts: the pack bytes are not fsynced, so an fsync of the index alone (``FULL``) never made
-a put survive one, and only cost an fsync per commit.
+a put survive one, and only cost an fsync per commit. ``durable=True`` (what a replicated store
+with a replication queue opens, since its local copy is then the only one when a put returns)
+fsyncs the pack, the pack directory and the index commit (``FULL``): a put that returned then
+survives a power cut too.
 
 Every read re-hashes the block: disks and copies rot, and the CID is the only authority.
 """
@@ -29,7 +32,7 @@ import shutil
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
@@ -67,6 +70,8 @@ class _PackWriter:
         self.entries: list[tuple[bytes, str, int, int]] = []
         self.pin: CID | None = None
         """An object to pin in the transaction that indexes these blocks (a put's root)."""
+        self.also: Callable[[sqlite3.Connection], None] | None = None
+        """More writes for that transaction (a replicated store's queue row for the root)."""
         self._seen: set[bytes] = set()
 
     def add(self, cid: CID, block: bytes) -> None:
@@ -82,7 +87,13 @@ class _PackWriter:
         self._offset += len(block)
 
     def finish(self) -> None:
-        os.close(self._fd)
+        try:
+            if self.entries and self._store.durable:
+                with disk_errors(self.path, store=True):
+                    os.fsync(self._fd)
+                    _fsync_directory(self._store.packs)
+        finally:
+            os.close(self._fd)
         if not self.entries:
             self.path.unlink(missing_ok=True)
 
@@ -94,13 +105,16 @@ class _PackWriter:
 class EmbeddedStore(BlobStore):
     """A local block store whose CIDs are exactly kubo's ``--cid-version=1`` CIDs."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, durable: bool = False) -> None:
         self.root = Path(root)
+        self.durable = durable
+        """fsync packs and index commits (see the module docstring)."""
         self.packs = self.root / "packs"
         with disk_errors(self.packs, store=True):
             self.packs.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._db = open_database(self.root / "index.sqlite", _SCHEMA, timeout=30)
-        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: consistent after a crash (above)
+        self._db = open_database(self.root / "index.sqlite", _SCHEMA, timeout=30, durable=durable)
+        if not durable:
+            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: consistent after a crash (above)
         self._lock = threading.RLock()
         self._fds: dict[str, int] = {}
 
@@ -125,12 +139,18 @@ class EmbeddedStore(BlobStore):
             free = None
         return StoreUsage(str(self.root), stored, free, probe_write(self.packs))
 
-    def put(self, stream: Readable) -> str:
+    def put(
+        self, stream: Readable, *, also: Callable[[sqlite3.Connection, str], None] | None = None
+    ) -> str:
+        """Store and pin; ``also(db, cid)`` runs inside the transaction that indexes the blocks
+        (the replication queue names the object in that same commit, or neither happens)."""
         with self.batch() as pack:
             builder = DagBuilder(pack.add)
             for chunk, digest in hashed_chunks(stream):
                 builder.add_leaf(chunk, digest)
             root = pack.pin = builder.finish()
+            if also is not None:
+                pack.also = lambda db: also(db, str(root))
         return str(root)
 
     def get(self, cid: str) -> BinaryIO:
@@ -188,10 +208,30 @@ class EmbeddedStore(BlobStore):
                 if pack.pin is not None:
                     pin = _pin_name(pack.pin)
                     self._db.execute("INSERT OR IGNORE INTO pins VALUES (?)", (pin,))
+                if pack.also is not None:
+                    pack.also(self._db)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """The index database inside one write transaction, under the store's lock: for state
+        kept beside the blocks (the replication queue), committed on exit, rolled back on error."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def add_schema(self, schema: str) -> None:
+        """Create more tables in the index database (idempotent ``CREATE ... IF NOT EXISTS``)."""
+        with self._lock:
+            self._db.executescript(schema)
 
     def read_block(self, cid: CID) -> bytes:
         """The stored bytes of a block (unverified here; every reader verifies)."""
@@ -251,6 +291,15 @@ class EmbeddedStore(BlobStore):
         with self._lock:
             row = self._db.execute("SELECT 1 FROM pins WHERE cid = ?", (name,)).fetchone()
         return row is not None
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a new file's directory entry durable (its data was fsynced already)."""
+    descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _pin_name(cid: CID) -> str:

@@ -1,13 +1,19 @@
 """Replication of objects over several IPFS nodes, with a local copy that is never lost.
 
-A put lands in the local embedded store first (that computes the CID and means a failed
-replication loses nothing), then streams to every node in parallel. A node counts as a replica
-only when it pinned the object and the CID it computed equals ours. The put succeeds when at
-least ``min_replicas`` nodes count; otherwise it raises StorageUnavailable naming each node's
-failure. A node that refuses or drops the connection is retried with exponential backoff; a
-node that stays silent past the timeout is not (another attempt would only wait another
-timeout, and a request must not wait several). Either way it is reported: in the put report,
-in the exception and in the log, never silently skipped.
+Two modes (``[storage] replicate``, docs/STORAGE.md). ``sync`` (the default): a put lands in
+the local embedded store first (that computes the CID and means a failed replication loses
+nothing), then streams to every node in parallel before it returns. ``queued``: a put returns
+once the object and a replication-queue row naming it are committed (fsynced) locally, and a
+background :class:`~scanseal.storage._replicator.Replicator` pushes it until ``min_replicas``
+nodes confirm it; :meth:`ReplicatedStore.lag` says how far behind that is.
+
+A node counts as a replica only when it pinned the object and the CID it computed equals ours.
+A sync put succeeds when at least ``min_replicas`` nodes count; otherwise it raises
+StorageUnavailable naming each node's failure (a queued put keeps the object queued and
+retries with back-off: see ``_replicator``). A node that refuses or drops the connection is
+retried with exponential backoff; a node that stays silent past the timeout is not (another
+attempt would only wait another timeout, and a request must not wait several). Either way it
+is reported: in the put report, in the exception and in the log, never silently skipped.
 
 Reads come from the local copy when it is complete; otherwise from the nodes in turn, with every
 block verified. A node that fails mid-read is replaced by the next one at the same file offset;
@@ -25,13 +31,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import BinaryIO, TypeVar
 
-from scanseal.errors import IntegrityError, InvalidInput, StorageUnavailable
+from scanseal.errors import IntegrityError, InvalidInput, NotFound, StorageUnavailable
 from scanseal.storage._api import BlobStore, ObjectStat, StoreUsage
 from scanseal.storage._builder import CHUNK_SIZE, DagBuilder, Readable
 from scanseal.storage._cid import CID, DAG_PB
 from scanseal.storage._dagpb import decode_file_node
 from scanseal.storage._embedded import EmbeddedStore
 from scanseal.storage._kubo import KuboNode, NodeSilent, NodeStream
+from scanseal.storage._queue import ReplicationLag, ReplicationQueue
+from scanseal.storage._replicator import Replicator
 from scanseal.storage._walk import iter_file, open_verified
 
 log = logging.getLogger("scanseal.storage")
@@ -39,10 +47,11 @@ log.addHandler(logging.NullHandler())  # a library reports; the application deci
 _T = TypeVar("_T")
 _TRANSPORT = (OSError, http.client.HTTPException, StorageUnavailable)
 Progress = Callable[[str, int], None]
+"""Called as ``progress(node_url, bytes_sent_so_far)`` while an upload runs."""
 _PUSHES_AT_ONCE = 8
 """Puts replicated at the same time (request threads) that each find a pool thread free per
 further node; more wait for one."""
-"""Called as ``progress(node_url, bytes_sent_so_far)`` while an upload runs."""
+MODES = ("sync", "queued")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,13 +103,24 @@ class ReplicatedStore(BlobStore):
         retries: int = 3,
         backoff: float = 0.2,
         progress: Progress | None = None,
+        replicate: str = "sync",
+        drain_seconds: float = 5.0,
+        max_lag_seconds: float = 300.0,
+        background: bool = True,
     ) -> None:
+        """``replicate``: ``sync`` or ``queued`` (module docstring). ``background``: run the
+        replicator (False for a reader such as ``storage status``: it only looks at the queue).
+        ``drain_seconds``: how long :meth:`close` lets the queue drain before leaving the rest
+        queued for the next open. ``max_lag_seconds``: the oldest queued object's wait past
+        which health reports the store failing."""
         if not nodes:
             raise InvalidInput("the kubo backend needs at least one node in [storage] nodes")
         if not 1 <= min_replicas <= len(nodes):
             raise InvalidInput(
                 f"min_replicas is {min_replicas} but {len(nodes)} node(s) are configured"
             )
+        if replicate not in MODES:
+            raise InvalidInput(f"storage replicate must be one of {MODES}, got {replicate!r}")
         self.local = local
         self.nodes = nodes
         self.min_replicas = min_replicas
@@ -114,8 +134,22 @@ class ReplicatedStore(BlobStore):
         needs them, kept for the store's life): starting a pool per put cost more than a small
         object's push."""
         self._pool_lock = threading.Lock()
+        self.mode = replicate
+        self.drain_seconds = drain_seconds
+        self.max_lag_seconds = max_lag_seconds
+        self.queue = ReplicationQueue(local, [node.url for node in nodes], min_replicas)
+        self._replicator: Replicator | None = None
+        if background:  # also in sync mode: a queue a queued process left is drained, not lost
+            self._replicator = Replicator(
+                self.queue, [node.url for node in nodes], self._push_once,
+                backoff=backoff, workers=_PUSHES_AT_ONCE,
+            )  # fmt: skip
+            self._replicator.start()
 
     def close(self) -> None:
+        if self._replicator is not None:
+            self._replicator.stop(self.drain_seconds)
+            self._replicator = None
         with self._pool_lock:
             if self._pool is not None:
                 self._pool.shutdown(wait=True)
@@ -127,9 +161,29 @@ class ReplicatedStore(BlobStore):
         return self.local.usage()
 
     def put(self, stream: Readable) -> str:
-        cid = self.local.put(stream)
-        self.replicate(cid)
+        if self.mode == "sync":
+            cid = self.local.put(stream)
+            self.replicate(cid)
+            return cid
+        cid = self.local.put(stream, also=self.queue.enqueue_in)  # one commit: blocks and row
+        self.last_report = None
+        self.wake()
         return cid
+
+    def wake(self) -> None:
+        """Have the replicator look at the queue now (after a put, or a node came back)."""
+        if self._replicator is not None:
+            self._replicator.wake()
+
+    def lag(self) -> ReplicationLag:
+        """Queued objects, how long the oldest waited, and the nodes failing them."""
+        return self.queue.lag(self.mode)
+
+    def drain(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for the queue to empty; True when it did."""
+        if self._replicator is None:
+            return self.queue.next_due() is None
+        return self._replicator.wait_drained(seconds)
 
     def replicate(self, cid: str) -> PutReport:
         """Make sure at least ``min_replicas`` nodes pin ``cid`` (held locally)."""
@@ -162,7 +216,11 @@ class ReplicatedStore(BlobStore):
     def pin(self, cid: str) -> None:
         if self.local.has(cid):
             self.local.pin(cid)
-            self.replicate(cid)
+            if self.mode == "queued":
+                self.queue.enqueue(cid)
+                self.wake()
+            else:
+                self.replicate(cid)
             return
 
         def pin_on(node: KuboNode) -> bool:
@@ -175,6 +233,7 @@ class ReplicatedStore(BlobStore):
 
     def unpin(self, cid: str) -> None:
         self.local.unpin(cid)
+        self.queue.forget(cid)
         errors = []
         for node in self.nodes:
             try:
@@ -244,7 +303,14 @@ class ReplicatedStore(BlobStore):
                 self._pool = ThreadPoolExecutor(workers, thread_name_prefix="replica-push")
             return self._pool
 
-    def _push(self, node: KuboNode, cid: str) -> NodeOutcome:
+    def _push_once(self, url: str, cid: str) -> str | None:
+        """The replicator's push: one attempt (the queue does the retrying); None when the node
+        pinned ``cid`` and computed the same CID, else why not."""
+        node = next(node for node in self.nodes if node.url == url)
+        outcome = self._push(node, cid, retries=0)
+        return None if outcome.ok else outcome.error
+
+    def _push(self, node: KuboNode, cid: str, retries: int | None = None) -> NodeOutcome:
         attempts = 0
 
         def upload(n: KuboNode) -> None:
@@ -261,8 +327,8 @@ class ReplicatedStore(BlobStore):
                 raise IntegrityError(f"{n.url} computed CID {returned}, expected {cid}")
 
         try:
-            self._retry(node, upload)
-        except (StorageUnavailable, IntegrityError) as error:
+            self._retry(node, upload, retries)
+        except (StorageUnavailable, IntegrityError, NotFound) as error:
             return NodeOutcome(node.url, False, attempts, error.reason)
         return NodeOutcome(node.url, True, attempts)
 
@@ -275,11 +341,14 @@ class ReplicatedStore(BlobStore):
             if self.progress is not None:
                 self.progress(node.url, sent)
 
-    def _retry(self, node: KuboNode, action: Callable[[KuboNode], _T]) -> _T:
+    def _retry(
+        self, node: KuboNode, action: Callable[[KuboNode], _T], retries: int | None = None
+    ) -> _T:
         """Run ``action`` with exponential backoff on transport failures; a node that timed out
         is not asked again (see the module docstring)."""
         delay = self.backoff
-        for attempt in range(self.retries + 1):
+        retries = self.retries if retries is None else retries
+        for attempt in range(retries + 1):
             try:
                 return action(node)
             except IntegrityError:
@@ -290,7 +359,7 @@ class ReplicatedStore(BlobStore):
                     reason = f"{node.url}: {reason}"
                 if isinstance(error, NodeSilent | TimeoutError):
                     raise StorageUnavailable(f"{reason} (not retried)") from None
-                if attempt == self.retries:
+                if attempt == retries:
                     raise StorageUnavailable(f"{reason} (after {attempt + 1} attempts)") from None
                 log.info("%s: %s; retrying in %.2fs", node.url, reason, delay)
                 time.sleep(delay)

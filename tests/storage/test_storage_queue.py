@@ -1,0 +1,150 @@
+"""The replication queue without nodes answering: durability of the row, fail-closed reads,
+nothing dropped, configuration. (With real js-ipfs nodes: test_storage_queue_jsipfs.py.)"""
+
+from __future__ import annotations
+
+import io
+import os
+import sqlite3
+import time
+
+import pytest
+
+from scanseal.errors import IntegrityError, InvalidInput
+from scanseal.storage import (
+    CID,
+    EmbeddedStore,
+    KuboNode,
+    ReplicatedStore,
+    StorageConfig,
+    load_config,
+    open_store,
+)
+from storage import jsipfs
+
+
+def _down_nodes(count: int) -> list[KuboNode]:
+    """Nodes on free ports nobody listens on: every push is refused at once."""
+    return [
+        KuboNode(f"http://127.0.0.1:{jsipfs.free_port()}", timeout=2, connect_timeout=1)
+        for _ in range(count)
+    ]
+
+
+def _queued(root, nodes, **kwargs) -> ReplicatedStore:
+    kwargs.setdefault("drain_seconds", 0.2)
+    return ReplicatedStore(
+        EmbeddedStore(root, durable=True),
+        nodes,
+        min_replicas=kwargs.pop("min_replicas", len(nodes)),
+        retries=0,
+        backoff=0.05,
+        replicate="queued",
+        **kwargs,
+    )
+
+
+def _rows(root) -> list[tuple[str, int]]:
+    with sqlite3.connect(root / "index.sqlite") as db:
+        return db.execute("SELECT cid, attempts FROM replication ORDER BY cid").fetchall()
+
+
+def test_a_queued_put_returns_with_the_nodes_down_and_keeps_the_object_queued(tmp_path):
+    nodes = _down_nodes(2)
+    data = os.urandom(300_000)
+    with _queued(tmp_path, nodes) as store:
+        cid = store.put(io.BytesIO(data))
+        assert store.last_report is None  # nothing was pushed before put returned
+        with store.get(cid) as stream:  # served from the local copy
+            assert stream.read() == data
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not store.lag().nodes:
+            time.sleep(0.05)
+        lag = store.lag()
+        assert (lag.mode, lag.queued) == ("queued", 1)
+        assert lag.oldest_seconds is not None and lag.oldest_seconds >= 0
+        assert {n.node for n in lag.nodes} == {n.url for n in nodes}
+        assert all("connection refused" in n.last_error for n in lag.nodes)
+    # closed with the nodes still down: left queued, not dropped, and back after a reopen
+    assert [row[0] for row in _rows(tmp_path)] == [cid]
+    assert _rows(tmp_path)[0][1] >= 1
+    with _queued(tmp_path, nodes, background=False) as again:
+        assert again.queue.queued() == [cid]
+        assert again.local.has(cid)
+
+
+def test_the_queue_row_is_written_in_the_commit_that_indexes_the_object(tmp_path):
+    """One transaction: the put that fails before it commits leaves neither blocks nor row."""
+
+    class Broken(io.RawIOBase):
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer) -> int:
+            raise OSError("the source disk went away")
+
+    with _queued(tmp_path, _down_nodes(1), background=False) as store:
+        with pytest.raises(OSError, match="went away"):
+            store.put(Broken())
+        assert store.queue.queued() == []
+        assert store.local.pins() == []
+        cid = store.put(io.BytesIO(b"x" * 1000))
+        assert store.queue.queued() == [cid] and store.local.pins() == [cid]
+
+
+def test_a_read_of_a_queued_object_is_verified_and_never_falls_back(tmp_path):
+    """Fail closed: the local copy is the only one; a rotten block is an IntegrityError."""
+    data = os.urandom(3 * 256 * 1024)
+    with _queued(tmp_path, _down_nodes(1), background=False) as store:
+        cid = store.put(io.BytesIO(data))
+        leaf = next(iter_leaves(store.local, cid))
+        where = store.local.block_location(leaf)
+        assert where is not None
+        pack, offset, _ = where
+        with open(pack, "r+b") as handle:
+            handle.seek(offset + 10)
+            byte = handle.read(1)
+            handle.seek(offset + 10)
+            handle.write(bytes([byte[0] ^ 1]))
+        with pytest.raises(IntegrityError), store.get(cid) as stream:
+            stream.read()
+        assert store.queue.queued() == [cid]
+
+
+def iter_leaves(local: EmbeddedStore, cid: str):
+    from scanseal.storage._dagpb import decode_file_node
+
+    root = CID.parse(cid)
+    for link in decode_file_node(local.read_block(root), root).links:
+        yield link.cid
+
+
+def test_unpin_forgets_the_object_and_pin_queues_it_again(tmp_path):
+    with _queued(tmp_path, _down_nodes(1), background=False) as store:
+        cid = store.put(io.BytesIO(b"y" * 5000))
+        with pytest.raises(Exception, match="unpinned locally"):
+            store.unpin(cid)  # the node is down: said, but the local pin and the row are gone
+        assert store.queue.queued() == [] and store.local.pins() == []
+        store.pin(cid)
+        assert store.queue.queued() == [cid]
+
+
+def test_config_selects_the_mode_and_refuses_others(tmp_path):
+    path = tmp_path / "scanseal.toml"
+    path.write_text(
+        '[storage]\nbackend = "kubo"\nnodes = ["http://127.0.0.1:9"]\nmin_replicas = 1\n'
+        'replicate = "queued"\ndrain_seconds = 0.5\nmax_lag_seconds = 60\n'
+        f'root = "{tmp_path / "blocks"}"\n'
+    )
+    config = load_config(path, env={})
+    assert (config.replicate, config.drain_seconds, config.max_lag_seconds) == ("queued", 0.5, 60)
+    with open_store(config, background=False) as store:
+        assert isinstance(store, ReplicatedStore)
+        assert store.mode == "queued" and store.local.durable
+        assert store.max_lag_seconds == 60
+    assert StorageConfig().replicate == "sync"
+    with pytest.raises(InvalidInput, match="replicate must be one of"):
+        load_config(path, env={"SCANSEAL_STORAGE_REPLICATE": "later"})
+    with pytest.raises(InvalidInput, match="replicate must be one of"):
+        ReplicatedStore(EmbeddedStore(tmp_path / "x"), _down_nodes(1), min_replicas=1,
+                        replicate="async")  # fmt: skip
