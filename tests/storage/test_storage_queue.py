@@ -62,7 +62,8 @@ def test_a_queued_put_returns_with_the_nodes_down_and_keeps_the_object_queued(tm
             time.sleep(0.05)
         lag = store.lag()
         assert (lag.mode, lag.queued) == ("queued", 1)
-        assert lag.oldest_seconds is not None and lag.oldest_seconds >= 0
+        assert lag.oldest_seconds is not None
+        assert lag.oldest_seconds >= 0
         assert {n.node for n in lag.nodes} == {n.url for n in nodes}
         assert all("connection refused" in n.last_error for n in lag.nodes)
     # closed with the nodes still down: left queued, not dropped, and back after a reopen
@@ -89,7 +90,8 @@ def test_the_queue_row_is_written_in_the_commit_that_indexes_the_object(tmp_path
         assert store.queue.queued() == []
         assert store.local.pins() == []
         cid = store.put(io.BytesIO(b"x" * 1000))
-        assert store.queue.queued() == [cid] and store.local.pins() == [cid]
+        assert store.queue.queued() == [cid]
+        assert store.local.pins() == [cid]
 
 
 def test_a_read_of_a_queued_object_is_verified_and_never_falls_back(tmp_path):
@@ -124,7 +126,8 @@ def test_unpin_forgets_the_object_and_pin_queues_it_again(tmp_path):
         cid = store.put(io.BytesIO(b"y" * 5000))
         with pytest.raises(Exception, match="unpinned locally"):
             store.unpin(cid)  # the node is down: said, but the local pin and the row are gone
-        assert store.queue.queued() == [] and store.local.pins() == []
+        assert store.queue.queued() == []
+        assert store.local.pins() == []
         store.pin(cid)
         assert store.queue.queued() == [cid]
 
@@ -140,7 +143,8 @@ def test_config_selects_the_mode_and_refuses_others(tmp_path):
     assert (config.replicate, config.drain_seconds, config.max_lag_seconds) == ("queued", 0.5, 60)
     with open_store(config, background=False) as store:
         assert isinstance(store, ReplicatedStore)
-        assert store.mode == "queued" and store.local.durable
+        assert store.mode == "queued"
+        assert store.local.durable
         assert store.max_lag_seconds == 60
     assert StorageConfig().replicate == "sync"
     with pytest.raises(InvalidInput, match="replicate must be one of"):
@@ -148,3 +152,30 @@ def test_config_selects_the_mode_and_refuses_others(tmp_path):
     with pytest.raises(InvalidInput, match="replicate must be one of"):
         ReplicatedStore(EmbeddedStore(tmp_path / "x"), _down_nodes(1), min_replicas=1,
                         replicate="async")  # fmt: skip
+
+
+def test_health_and_metrics_show_the_lag(tmp_path):
+    """/v1/health's store entry and the /metrics series, on a real queued store."""
+    from types import SimpleNamespace
+
+    from scanseal.service.health import Health, _replication_families
+
+    nodes = _down_nodes(2)
+    with _queued(tmp_path, nodes, background=False, max_lag_seconds=0.0) as store:
+        store.put(io.BytesIO(b"z" * 4000))
+        store.queue.settle(store.queue.queued()[0], [], [(nodes[1].url, "refused")], 0.0)
+        time.sleep(0.01)
+        probe = SimpleNamespace(_gateway=SimpleNamespace(store=store))
+        found = Health._store(probe)  # type: ignore[arg-type]
+        entry = found["replication"]
+        assert (entry["mode"], entry["queued"], entry["behind"]) == ("queued", 1, True)
+        assert entry["oldest_seconds"] > 0
+        assert entry["failing"] == {nodes[1].url: {"objects": 1, "error": "refused"}}
+        assert found["ok"] is False
+        series = {m.name: m.samples for m in _replication_families(store)}
+    assert series["scanseal_store_replication_queued"][0].value == 1
+    assert series["scanseal_store_replication_lag_seconds"][0].value > 0
+    failing = {
+        s.labels["node"]: s.value for s in series["scanseal_store_replication_failing_objects"]
+    }
+    assert failing == {nodes[0].url: 0, nodes[1].url: 1}

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from scanseal._cli._common import ConfigOption
 from scanseal._disk import disk_error, staged_files
-from scanseal.errors import InvalidInput, ScanSealError
+from scanseal.errors import InvalidInput, ScanSealError, StorageUnavailable
 from scanseal.storage import (
     CID,
     BlobStore,
@@ -39,8 +39,9 @@ def register(app: typer.Typer) -> None:
     app.add_typer(car_app, name="car")
 
 
-def _open(config: Path | None) -> BlobStore:
-    return open_store(load_config(config))
+def _open(config: Path | None, *, background: bool = False) -> BlobStore:
+    """The configured store; ``background``: with its replicator (commands that write)."""
+    return open_store(load_config(config), background=background)
 
 
 def _local(store: BlobStore) -> EmbeddedStore:
@@ -61,13 +62,30 @@ def add(file: Path, config: ConfigOption = None) -> None:
     """Store FILE as it is, unencrypted, and print its CID (as kubo's `ipfs add --cid-version=1`).
 
     For images use `scanseal seal` or `scanseal send`: they encrypt before anything is stored."""
-    with _open(config) as store, open(_input(file), "rb") as source:
+    with _open(config, background=True) as store, open(_input(file), "rb") as source:
         cid = store.put(source)
         if isinstance(store, ReplicatedStore) and store.last_report is not None:
             for failure in store.last_report.failures:
                 _err.print(f"warning: replica not made: {failure.error}", markup=False)
+        if isinstance(store, ReplicatedStore) and store.mode == "queued":
+            _report_queued(store, cid)
     _err.print(f"warning: {_plaintext_warning(file)}", markup=False)
     typer.echo(cid)
+
+
+def _report_queued(store: ReplicatedStore, cid: str) -> None:
+    """Give the replicator ``drain_seconds``; say so when the object is still queued after."""
+    store.drain(store.drain_seconds)
+    store.drain_seconds = 0.0  # waited already: close need not wait again
+    if cid not in store.queue.queued():
+        return
+    lag = store.lag()
+    why = "; ".join(f"{n.node}: {n.last_error}" for n in lag.nodes) or "not pushed yet"
+    _err.print(
+        f"warning: {cid} is stored locally and queued for replication ({why}); the next "
+        "`scanseal serve` or `scanseal storage drain` on this store pushes it",
+        markup=False,
+    )
 
 
 def _plaintext_warning(file: Path) -> str:
@@ -117,22 +135,61 @@ def _naming_output(error: OSError, final: Path) -> ScanSealError:
 
 @storage_app.command("status")
 def status(config: ConfigOption = None) -> None:
-    """Show each node's health and each local object's replica count."""
+    """Show each node's health, the replication queue's lag and each object's replicas."""
     with _open(config) as store:
         pins = store.pins()
+        queued: set[str] = set()
         if isinstance(store, ReplicatedStore):
             _node_table(store)
+            _lag_table(store)
             replicas = store.replica_map(pins)
+            queued = set(store.queue.queued())
         else:
             _out.print(f"backend: embedded ({_local(store).root}); no nodes configured")
             replicas = {cid: [] for cid in pins}
-        objects = Table("object", "size", "replicas", "nodes", title="Objects")
+        objects = Table("object", "size", "replicas", "nodes", "queue", title="Objects")
         objects.columns[0].overflow = "fold"
         for cid in pins:
             stat = _local(store).stat(cid)
             held = replicas[cid]
-            objects.add_row(cid, f"{stat.size}", f"{len(held)}", ", ".join(held) or "-")
+            mark = "queued" if cid in queued else "-"
+            objects.add_row(cid, f"{stat.size}", f"{len(held)}", ", ".join(held) or "-", mark)
         _out.print(objects)
+
+
+def _lag_table(store: ReplicatedStore) -> None:
+    """The replication queue: mode, objects waiting, the oldest wait, failing nodes."""
+    lag = store.lag()
+    oldest = "-" if lag.oldest_seconds is None else f"{lag.oldest_seconds:.1f} s"
+    _out.print(f"replicate: {lag.mode}")
+    _out.print(f"queued objects: {lag.queued}  oldest: {oldest}")
+    if lag.nodes:
+        table = Table("node", "objects failing", "failures", "last error", title="Queue")
+        for node in lag.nodes:
+            table.add_row(node.node, f"{node.failing_objects}", f"{node.failures}",
+                          node.last_error)  # fmt: skip
+        _out.print(table)
+
+
+@storage_app.command("drain")
+def drain(
+    timeout: float = typer.Option(60.0, "--timeout", min=0, help="Seconds to wait at most."),
+    config: ConfigOption = None,
+) -> None:
+    """Push what the replication queue holds until min_replicas nodes confirm each object.
+
+    Exit 0 when the queue is empty, 5 (storage unavailable) when objects are still queued."""
+    with _open(config, background=True) as store:
+        if not isinstance(store, ReplicatedStore):
+            raise InvalidInput("the embedded backend has no nodes and no replication queue")
+        store.drain_seconds = 0.0
+        if not store.drain(timeout):
+            lag = store.lag()
+            why = "; ".join(f"{n.node}: {n.last_error}" for n in lag.nodes) or "no node took it"
+            raise StorageUnavailable(
+                f"{lag.queued} object(s) still queued after {timeout:g} s ({why})"
+            )
+    typer.echo("replication queue empty")
 
 
 def _node_table(store: ReplicatedStore) -> None:

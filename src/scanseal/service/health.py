@@ -117,6 +117,10 @@ class Health:
             if up < store.min_replicas:
                 found["ok"] = False
                 found.setdefault("reason", f"{up} node(s) up, min_replicas is {store.min_replicas}")
+            found["replication"] = _replication(store)
+            if found["replication"]["behind"]:
+                found["ok"] = False
+                found.setdefault("reason", "the oldest queued object waits past max_lag_seconds")
         return found
 
     def _state(self) -> dict[str, Any]:
@@ -139,6 +143,19 @@ class Health:
         if not found["ok"]:
             found["reason"] = "the oldest pending entry waits far past batch_seconds"
         return found
+
+
+def _replication(store: ReplicatedStore) -> dict[str, Any]:
+    """The replication queue's lag (docs/STORAGE.md): mode, objects queued, the oldest wait,
+    the nodes failing queued objects; ``behind`` once that wait passes max_lag_seconds."""
+    lag = store.lag()
+    return {
+        "mode": lag.mode, "queued": lag.queued,
+        "oldest_seconds": _rounded(lag.oldest_seconds),
+        "behind": (lag.oldest_seconds or 0.0) > store.max_lag_seconds,
+        "failing": {n.node: {"objects": n.failing_objects, "error": n.last_error}
+                    for n in lag.nodes},
+    }  # fmt: skip
 
 
 def overdue(status: LedgerStatus) -> bool:
@@ -190,6 +207,8 @@ class DependencyCollector(Collector):
                              usage.free_bytes)  # fmt: skip
             yield _gauge("scanseal_store_writable", "1 when a probe write to the store works",
                          int(usage.unwritable is None))  # fmt: skip
+        if isinstance(self._gateway.store, ReplicatedStore):
+            yield from _replication_families(self._gateway.store)
         if self._agent_totals is not None:
             yield from _agent_families(self._agent_totals(), self._agent_records)
 
@@ -212,6 +231,24 @@ def _ledger_families(status: LedgerStatus) -> Iterator[Metric]:
     )
     failures.add_metric([], status.transaction_failures)
     yield failures
+
+
+def _replication_families(store: ReplicatedStore) -> Iterator[Metric]:
+    lag = store.lag()
+    yield _gauge("scanseal_store_replication_queued",
+                 "Objects held locally that fewer than min_replicas nodes confirm",
+                 lag.queued)  # fmt: skip
+    yield _gauge("scanseal_store_replication_lag_seconds",
+                 "How long the oldest queued object has waited (0: none waits)",
+                 lag.oldest_seconds or 0.0)  # fmt: skip
+    failing = GaugeMetricFamily(
+        "scanseal_store_replication_failing_objects", "Queued objects a node failed to take",
+        labels=["node"],
+    )  # fmt: skip
+    for node in store.nodes:
+        count = next((n.failing_objects for n in lag.nodes if n.node == node.url), 0)
+        failing.add_metric([node.url], count)
+    yield failing
 
 
 def _agent_families(totals: Mapping[str, int], records: Counts | None) -> Iterator[Metric]:
