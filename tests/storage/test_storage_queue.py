@@ -179,3 +179,19 @@ def test_health_and_metrics_show_the_lag(tmp_path):
         s.labels["node"]: s.value for s in series["scanseal_store_replication_failing_objects"]
     }
     assert failing == {nodes[0].url: 0, nodes[1].url: 1}
+
+
+def test_a_node_that_is_down_costs_one_attempt_per_back_off_not_one_per_object(tmp_path):
+    """Twenty queued objects, both nodes refusing: each node is probed with one object per
+    back-off period (0.05 s doubling), so in 1.5 s it sees a handful of attempts in all."""
+    nodes = _down_nodes(2)
+    with _queued(tmp_path, nodes, background=False) as offline:
+        for n in range(20):
+            offline.put(io.BytesIO(n.to_bytes(4, "big") * 100))
+    with _queued(tmp_path, nodes) as store:  # all twenty due at once when it opens
+        time.sleep(1.5)
+        lag = store.lag()
+    assert lag.queued == 20
+    assert len(lag.nodes) == 2
+    for node in lag.nodes:
+        assert 1 <= node.failures <= 8, node  # probes at 0, 0.05, 0.15, 0.35, 0.75 s…

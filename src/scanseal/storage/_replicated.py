@@ -360,7 +360,8 @@ class ReplicatedStore(BlobStore):
                 if isinstance(error, NodeSilent | TimeoutError):
                     raise StorageUnavailable(f"{reason} (not retried)") from None
                 if attempt == retries:
-                    raise StorageUnavailable(f"{reason} (after {attempt + 1} attempts)") from None
+                    tried = f" (after {attempt + 1} attempts)" if attempt else ""
+                    raise StorageUnavailable(f"{reason}{tried}") from None
                 log.info("%s: %s; retrying in %.2fs", node.url, reason, delay)
                 time.sleep(delay)
                 delay *= 2

@@ -5,8 +5,10 @@ pushes each to the configured nodes that do not confirm it yet, on a small pool 
 a batch at once). Each push is one attempt; the retrying is the queue's:
 
 - a node that fails is *backed off* as a whole (``backoff`` seconds, doubled on each further
-  failure up to :data:`MAX_DELAY`, reset by its first success), so a node that is down costs one
-  refused connection per back-off period, not one per queued object;
+  failure up to :data:`MAX_DELAY`, reset by its first success); a node not known to work (at
+  start, or after a failure) is probed with one object per round, and gets whole batches once
+  it took one. So a node that is down
+  costs one refused connection per back-off period, not one per queued object;
 - an object that does not reach ``min_replicas`` is retried when the first of its missing nodes
   is due again (or after its own back-off, for a failure that is the object's: a node that
   computes another CID).
@@ -61,6 +63,8 @@ class Replicator:
         self._idle = threading.Condition()
         self._node_ready: dict[str, float] = {}
         self._node_delay: dict[str, float] = {}
+        self._good: set[str] = set()
+        """Nodes whose last push worked: they get whole batches, the others one probe."""
         self.rounds = 0
         self._thread = threading.Thread(target=self._run, name="replicator", daemon=True)
 
@@ -101,7 +105,8 @@ class Replicator:
                 if self._stopping.is_set():
                     return
                 log.warning("replication round failed: %s", error)
-                worked = False
+                self._stopping.wait(_IDLE)  # its objects are still due: do not spin
+                continue
             with self._idle:
                 self._idle.notify_all()
             if not worked:
@@ -120,10 +125,16 @@ class Replicator:
         if not due:
             return False
         now = time.time()
-        jobs = {
-            item.cid: [n for n in self._missing(item) if self._node_ready.get(n, 0.0) <= now]
-            for item in due
-        }
+        probed: set[str] = set()  # a node not known to work (yet, or again) gets one object
+        jobs: dict[str, list[str]] = {}
+        for item in due:
+            jobs[item.cid] = []
+            for node in self._missing(item):
+                if self._node_ready.get(node, 0.0) > now or node in probed:
+                    continue
+                if node not in self._good:
+                    probed.add(node)
+                jobs[item.cid].append(node)
         futures = {
             (cid, node): self._pool.submit(self._push, node, cid)
             for cid, nodes in jobs.items()
@@ -145,7 +156,9 @@ class Replicator:
         if not failed:
             self._node_ready.pop(node, None)
             self._node_delay.pop(node, None)
+            self._good.add(node)
             return
+        self._good.discard(node)
         delay = self._node_delay.get(node, self._backoff / 2) * 2
         self._node_delay[node] = min(delay, MAX_DELAY)
         self._node_ready[node] = time.time() + self._node_delay[node]
