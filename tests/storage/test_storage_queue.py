@@ -195,3 +195,30 @@ def test_a_node_that_is_down_costs_one_attempt_per_back_off_not_one_per_object(t
     assert len(lag.nodes) == 2
     for node in lag.nodes:
         assert 1 <= node.failures <= 8, node  # probes at 0, 0.05, 0.15, 0.35, 0.75 s…
+
+
+def test_storage_drain_says_what_is_left_and_exits_5(tmp_path):
+    """`scanseal storage drain` with the nodes down: one line, exit 5, the object still queued;
+    on the embedded backend there is no queue: exit 2."""
+    from storage.test_storage_cli import _run
+
+    home = tmp_path / "home"
+    home.mkdir()
+    down = [f"http://127.0.0.1:{jsipfs.free_port()}" for _ in range(2)]
+    (home / "scanseal.toml").write_text(
+        '[storage]\nbackend = "kubo"\nreplicate = "queued"\nretries = 0\nbackoff = 0.05\n'
+        f"drain_seconds = 0.2\nnodes = [{', '.join(chr(34) + u + chr(34) for u in down)}]\n"
+    )
+    (tmp_path / "in.bin").write_bytes(os.urandom(1000))
+    added = _run(home, "storage", "add", str(tmp_path / "in.bin"))
+    assert added.returncode == 0, added.stderr
+    drained = _run(home, "storage", "drain", "--timeout", "0.5")
+    assert drained.returncode == 5, drained.stderr
+    (line,) = drained.stderr.strip().splitlines()
+    assert "1 object(s) still queued after 0.5 s" in line
+    assert down[0] in line
+    assert "Traceback" not in drained.stderr
+    assert [row[0] for row in _rows(home / "blocks")] == [added.stdout.strip()]
+    embedded = _run(tmp_path / "other", "storage", "drain")
+    assert embedded.returncode == 2
+    assert "no replication queue" in embedded.stderr
