@@ -178,3 +178,27 @@ def test_storage_status_shows_the_lag(pair, tmp_path):
     assert [cell.strip() for cell in failing.split("\u2502")][2] == "1"  # objects failing
     row = next(line for line in out.splitlines() if cid in line)
     assert "queued" in row
+
+
+def test_a_silent_node_holds_up_only_its_probe(tmp_path):
+    """Three nodes, min_replicas 2, one SIGSTOPped (accepts, never answers; 20 s timeout): the
+    queue drains to the other two well before that timeout ends."""
+    trio = _start(tmp_path / "ipfs", 3)
+    hung = trio[2]
+    try:
+        os.kill(hung.pid, signal.SIGSTOP)
+        nodes = [KuboNode(d.url, timeout=20, connect_timeout=5) for d in trio]
+        store = ReplicatedStore(
+            EmbeddedStore(tmp_path / "w", durable=True), nodes, min_replicas=2, retries=0,
+            backoff=0.05, replicate="queued", drain_seconds=0.1,
+        )  # fmt: skip
+        with store:
+            started = time.monotonic()
+            cids = [store.put(io.BytesIO(os.urandom(100_000 + n))) for n in range(20)]
+            assert store.drain(15), store.lag()
+            assert time.monotonic() - started < 15
+        assert _pinned_on_all([trio[0].url, trio[1].url], cids)
+    finally:
+        os.kill(hung.pid, signal.SIGCONT)
+        for daemon in trio:
+            daemon.kill()

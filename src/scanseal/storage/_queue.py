@@ -115,6 +115,12 @@ class ReplicationQueue:
                 out.append(Due(str(cid), int(attempts), frozenset(str(n[0]) for n in held)))
         return out
 
+    def release(self, now: float | None = None) -> None:
+        """Make every queued object due now (a node came back: nothing should wait for it)."""
+        now = time.time() if now is None else now
+        with self._local.transaction() as db:
+            db.execute("UPDATE replication SET next_at = ? WHERE next_at > ?", (now, now))
+
     def next_due(self) -> float | None:
         """Wall-clock time of the soonest attempt (None: the queue is empty)."""
         with self._local.transaction() as db:
@@ -127,6 +133,9 @@ class ReplicationQueue:
         """Record one round's outcome; True when ``cid`` left the queue (``min_replicas`` of the
         configured nodes confirm it). Otherwise its next attempt is at ``retry_at``."""
         with self._local.transaction() as db:
+            queued = db.execute("SELECT 1 FROM replication WHERE cid = ?", (cid,)).fetchone()
+            if queued is None:  # settled meanwhile (a late probe, another process), or unpinned
+                return True
             for node in confirmed:
                 db.execute(
                     "INSERT INTO replication_nodes (cid, node, confirmed) VALUES (?, ?, 1) "

@@ -6,9 +6,9 @@ a batch at once). Each push is one attempt; the retrying is the queue's:
 
 - a node that fails is *backed off* as a whole (``backoff`` seconds, doubled on each further
   failure up to :data:`MAX_DELAY`, reset by its first success); a node not known to work (at
-  start, or after a failure) is probed with one object per round, and gets whole batches once
-  it took one. So a node that is down
-  costs one refused connection per back-off period, not one per queued object;
+  start, or after a failure) is probed with one object at a time, in the background (a node
+  that went silent holds up only its probe), and gets whole batches once it took one. So a
+  node that is down costs one refused connection per back-off period, not one per object;
 - an object that does not reach ``min_replicas`` is retried when the first of its missing nodes
   is due again (or after its own back-off, for a failure that is the object's: a node that
   computes another CID).
@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from scanseal.storage._queue import Due, ReplicationQueue
 
@@ -65,6 +65,7 @@ class Replicator:
         self._node_delay: dict[str, float] = {}
         self._good: set[str] = set()
         """Nodes whose last push worked: they get whole batches, the others one probe."""
+        self._probes: dict[str, tuple[Due, Future[str | None]]] = {}
         self.rounds = 0
         self._thread = threading.Thread(target=self._run, name="replicator", daemon=True)
 
@@ -120,21 +121,22 @@ class Replicator:
         self._wake.clear()
 
     def _round(self) -> bool:
-        """Push one batch of due objects; False when nothing was due."""
+        """Push one batch of due objects; False when nothing was due or finished."""
+        worked = self._collect_probes()
         due = self._queue.due(_BATCH)
         if not due:
-            return False
+            return worked
         now = time.time()
-        probed: set[str] = set()  # a node not known to work (yet, or again) gets one object
         jobs: dict[str, list[str]] = {}
         for item in due:
             jobs[item.cid] = []
             for node in self._missing(item):
-                if self._node_ready.get(node, 0.0) > now or node in probed:
+                if self._node_ready.get(node, 0.0) > now or node in self._probes:
                     continue
-                if node not in self._good:
-                    probed.add(node)
-                jobs[item.cid].append(node)
+                if node in self._good:
+                    jobs[item.cid].append(node)
+                else:  # not known to work (yet, or again): one object, not waited for
+                    self._probe(node, item)
         futures = {
             (cid, node): self._pool.submit(self._push, node, cid)
             for cid, nodes in jobs.items()
@@ -148,6 +150,27 @@ class Replicator:
             self._settle(item, {n: results[(item.cid, n)] for n in jobs[item.cid]})
         self.rounds += 1
         return True
+
+    def _probe(self, node: str, item: Due) -> None:
+        """Push one object to a node in the background; the loop settles it when it is done,
+        so a node that went silent holds up nothing but its probe."""
+        future = self._pool.submit(self._push, node, item.cid)
+        future.add_done_callback(lambda _: self._wake.set())
+        self._probes[node] = (item, future)
+
+    def _collect_probes(self) -> bool:
+        done = [(node, probe) for node, probe in self._probes.items() if probe[1].done()]
+        for node, (item, future) in done:
+            del self._probes[node]
+            try:
+                error = future.result()
+            except Exception as failure:  # a defect: reported like a failed push
+                error = f"{type(failure).__name__}: {failure}"
+            self._node_outcome(node, error is not None)
+            self._settle(item, {node: error})
+            if error is None:  # the node works: what waited for it is due now
+                self._queue.release()
+        return bool(done)
 
     def _missing(self, item: Due) -> list[str]:
         return [node for node in self._nodes if node not in item.confirmed]
@@ -169,8 +192,10 @@ class Replicator:
         for node, error in failed:
             log.warning("queued replica of %s on %s failed: %s", item.cid, node, error)
         own = min(self._backoff * 2**item.attempts, MAX_DELAY)
-        waiting = [
-            self._node_ready.get(node, 0.0) for node in self._missing(item) if node not in confirmed
+        waiting = [  # a node being probed: until its probe answers (that makes all due)
+            time.time() + MAX_DELAY if node in self._probes else self._node_ready.get(node, 0.0)
+            for node in self._missing(item)
+            if node not in confirmed
         ]
         retry_at = max(min(waiting, default=0.0), time.time() + (own if failed else 0.0))
         if self._queue.settle(item.cid, confirmed, failed, retry_at):
