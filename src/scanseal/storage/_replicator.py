@@ -86,7 +86,7 @@ class Replicator:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def wait_drained(self, seconds: float) -> bool:
-        """Wait until nothing is queued or due soon; True when the queue is empty."""
+        """Wait up to ``seconds`` until nothing is queued; True when the queue is empty."""
         deadline = time.monotonic() + seconds
         while True:
             if self._queue.next_due() is None:
