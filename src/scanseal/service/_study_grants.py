@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from scanseal.ledger import Receipt
+from scanseal.ledger import GrantState, Receipt
 from scanseal.service._requests import read_all
 from scanseal.transfer.manifest import Manifest
+from scanseal.transfer.records import cid_bytes
 from scanseal.transfer.study_manifest import StudyManifest
 from scanseal.transfer.study_records import send_grants, study_grants
 
@@ -41,7 +42,8 @@ def settle(gateway: Gateway, study: str, manifest: StudyManifest) -> list[Receip
     reserve = [record for record in instances if record in waiting] if batched else []
 
     def on_chain() -> list[Receipt]:
-        pairs = study_grants(gateway.records, study, recipients_of, reserve)
+        closed = _revoked_elsewhere(gateway, study, recipients_of)
+        pairs = study_grants(gateway.records, study, recipients_of, reserve, closed)
         for record in {record for record, _account in pairs}:
             gateway.audit_index.touch(record)
         return send_grants(gateway.records, pairs)
@@ -52,6 +54,26 @@ def settle(gateway: Gateway, study: str, manifest: StudyManifest) -> list[Receip
     gateway.inbox.announce(announced)
     gateway.state.end_awaiting(sorted(waiting))
     return receipts
+
+
+def _revoked_elsewhere(
+    gateway: Gateway, study: str, recipients_of: dict[str, list[str]]
+) -> set[str]:
+    """The accounts among the recipients whose grant on another study record listing one of
+    these instances was revoked: a new study record over them must not reopen them."""
+    others: set[str] = set()
+    for record in recipients_of:
+        stored = gateway.state.record(record)
+        if stored is not None:
+            others.update(gateway.studies.index.holding(record, stored.owner))
+    others.discard(study)
+    accounts = {account for accounts in recipients_of.values() for account in accounts}
+    return {
+        account
+        for account in accounts
+        for other in others
+        if gateway.ledger.grant_state(cid_bytes(other), account) == GrantState.REVOKED
+    }
 
 
 def settle_interrupted(gateway: Gateway) -> int:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from scanseal.errors import AccessDenied, IntegrityError, InvalidInput, NotFound
@@ -84,6 +84,7 @@ def study_grants(
     study: str,
     recipients_of: Mapping[str, Sequence[str]],
     reserve: Sequence[str] = (),
+    closed: Collection[str] = (),
 ) -> list[Pair]:
     """The grants a registered ``study`` still needs so that every account an instance's
     manifest names (``recipients_of``: instance record -> its recipients) may read it: the
@@ -91,11 +92,12 @@ def study_grants(
     only some name. An account whose grant on some instance its owner revoked is not given
     the study record (it would reopen that instance): it gets grants of its own on the
     others. A grant once revoked is never renewed, so a repeated registration asks for
-    nothing new. ``reserve``: batch records to reserve (``isReserved``, docs/LEDGER.md) with
-    a grant to the operator itself, unless one of these grants does or the operator holds
-    one already."""
+    nothing new, and ``closed`` (accounts whose grant on another study record listing these
+    instances was revoked) get no grant at all. ``reserve``: batch records to reserve
+    (``isReserved``, docs/LEDGER.md) with a grant to the operator itself, unless one of these
+    grants does or the operator holds one already."""
     ledger, binary = records.ledger, cid_bytes(study)
-    lists = [list(accounts) for accounts in recipients_of.values()]
+    lists = [[a for a in accounts if a not in closed] for accounts in recipients_of.values()]
     instances = [cid_bytes(record) for record in recipients_of]
     common = [a for a in lists[0] if all(a in other for other in lists[1:])] if lists else []
     common = [
