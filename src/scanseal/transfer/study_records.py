@@ -95,7 +95,7 @@ def study_grants(
     nothing new, and ``closed`` (accounts whose grant on another study record listing these
     instances was revoked) get no grant at all. ``reserve``: batch records to reserve
     (``isReserved``, docs/LEDGER.md) with a grant to the operator itself, unless one of these
-    grants does or the operator holds one already."""
+    grants does or one to the operator or a recipient was ever made."""
     ledger, binary = records.ledger, cid_bytes(study)
     lists = [[a for a in accounts if a not in closed] for accounts in recipients_of.values()]
     instances = [cid_bytes(record) for record in recipients_of]
@@ -110,10 +110,11 @@ def study_grants(
         extra = [account for account in accounts if account not in common]
         pairs += [(instance, account) for account in records.ungranted(instance, extra)]
     granted = {record for record, _account in pairs}
-    for record in map(cid_bytes, reserve):
-        never = ledger.grant_state(record, records.address) == GrantState.NEVER
-        if record not in granted and never:
-            pairs.append((record, records.address))
+    for record in reserve:
+        instance, holders = cid_bytes(record), [*recipients_of.get(record, ()), records.address]
+        never = all(ledger.grant_state(instance, x) == GrantState.NEVER for x in holders)
+        if instance not in granted and never:  # a first grant, made here or before, reserves
+            pairs.append((instance, records.address))
     return pairs
 
 
