@@ -355,7 +355,9 @@ def test_one_study_grant_opens_every_instance_and_one_revocation_closes_them(
     assert not [e for e in trail if e["action"] == "granted" and e["subject"] == lee]
 
     # the study record's own trail holds the study's events and its instances', by record
-    by_record = json.loads(run("audit", study_cid, "--as", "ito", "--json", "-").out)
+    audited = run("audit", study_cid, "--as", "ito", "--json", "-")
+    assert audited.code == 0, audited.err
+    by_record = json.loads(audited.out)
     assert {e["record"] for e in by_record} == {study_cid, *instances}
     assert [(e["action"], e["allowed"]) for e in by_record if e["record"] == study_cid
             and e["subject"] == novak] == [("granted", None), ("revoked", None)]  # fmt: skip

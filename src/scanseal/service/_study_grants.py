@@ -16,17 +16,36 @@ run again — finishes what an interrupted one began.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Protocol, TypeVar
 
-from scanseal.ledger import GrantState, Receipt
+from scanseal.ledger import GrantState, Ledger, Receipt
 from scanseal.service._requests import read_all
+from scanseal.service._study_index import StudyAccess
+from scanseal.service.audit_index import AuditIndex
+from scanseal.service.inbox import Inbox
+from scanseal.service.state import GatewayState
+from scanseal.storage import BlobStore
 from scanseal.transfer.manifest import Manifest
-from scanseal.transfer.records import cid_bytes
+from scanseal.transfer.records import Records, cid_bytes
 from scanseal.transfer.study_manifest import StudyManifest
 from scanseal.transfer.study_records import send_grants, study_grants
 
-if TYPE_CHECKING:
-    from scanseal.service.gateway import Gateway
+T = TypeVar("T")
+
+
+class Gateway(Protocol):
+    """What settling a study needs of ``service.gateway.Gateway`` (which imports this module)."""
+
+    ledger: Ledger
+    store: BlobStore
+    state: GatewayState
+    records: Records
+    inbox: Inbox
+    audit_index: AuditIndex
+    studies: StudyAccess
+
+    def locked(self, work: Callable[[], T]) -> T: ...
 
 
 def settle(gateway: Gateway, study: str, manifest: StudyManifest) -> list[Receipt]:
