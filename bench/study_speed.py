@@ -69,15 +69,22 @@ def reset_peak(pid: int) -> None:
     Path(f"/proc/{pid}/clear_refs").write_text("5")
 
 
+def cpu_seconds(pid: int) -> float:
+    """A live process's user + system CPU time so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cli(gateway: Gateway, *args: str) -> dict[str, Any]:
-    """Run ``scanseal ARGS`` against ``gateway``: wall time, its peak RSS and the gateway's."""
+    """Run ``scanseal ARGS`` against ``gateway``: wall time, its peak RSS and the gateway's,
+    and the CPU time each spent (the machine is shared: CPU compares across runs)."""
     env = dict(os.environ, SCANSEAL_HOME=str(gateway.home), SCANSEAL_PASSPHRASE=PASSPHRASE)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
     command = [sys.executable, "-m", "scanseal", *args, "--gateway", gateway.url,
                "--ca", str(gateway.ca)]  # fmt: skip
     reset_peak(gateway.process.pid)
     out = gateway.home / f"cli-{time.monotonic_ns()}.log"
-    started = time.perf_counter()
+    started, gateway_cpu = time.perf_counter(), cpu_seconds(gateway.process.pid)
     with out.open("wb") as log:
         child = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         _pid, status, usage = os.wait4(child.pid, 0)
@@ -91,6 +98,8 @@ def cli(gateway: Gateway, *args: str) -> dict[str, Any]:
         "seconds": round(seconds, 3),
         "cli_peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
         "gateway_peak_rss_mib": round(peak_kib(gateway.process.pid) / 1024, 1),
+        "cli_cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
+        "gateway_cpu_s": round(cpu_seconds(gateway.process.pid) - gateway_cpu, 3),
         "output": out.read_text(),
     }
 

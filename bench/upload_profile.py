@@ -1,11 +1,15 @@
 """Where one upload's (and one fetch's) time goes inside the gateway, without a profiler.
 
     python bench/upload_profile.py [--uploads 100] [--mode batched] [--threads 1] [--fetch]
+                                   [--deferred]
 
 An in-process Gateway (``open_gateway``, as ``scanseal serve`` builds it: embedded chain and
 block store) takes ``--uploads`` sealed 512×512 CT slices through ``Gateway.upload`` (signed
 requests made before the clock starts, ``--threads`` at once), then with ``--fetch`` the
-recipient's ``Gateway.fetch`` of each. The functions named in ``TIMED`` are wrapped with
+recipient's ``Gateway.fetch`` of each. ``--deferred``: the uploads defer their recipients' grant
+to the study (``"grants": "study"``, what ``scanseal send`` does for a DICOM study), and the
+study manifest over them is then registered (``service.studies.register``, timed on its own:
+its one grant transaction opens them all). The functions named in ``TIMED`` are wrapped with
 wall-clock and thread-CPU timers (cProfile's overhead inflates py-evm several times over, which
 hides the fsyncs that dominate the wall clock); the table is per upload (or fetch), nested calls
 included in their callers. The machine is shared: compare CPU columns across runs, and wall
@@ -41,6 +45,8 @@ TIMED = {
     "scanseal.service.audit_index": ["AuditIndex.touch"],
     "scanseal.service.inbox": ["Inbox.add"],
     "scanseal.service._grants": ["GrantBatcher.grant", "GrantBatcher._send"],
+    "scanseal.service.studies": ["register", "register_study", "settle"],
+    "scanseal.service._study_grants": ["study_grants", "send_grants", "_revoked_elsewhere"],
     "scanseal.storage._embedded": ["EmbeddedStore.put", "EmbeddedStore.get"],
     "scanseal.transfer.records": ["Records.register", "Records.ungranted",
                                   "Records.authorize_fetch"],
@@ -101,7 +107,10 @@ def main() -> None:
     parser.add_argument("--mode", choices=["batched", "per-record"], default="batched")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--fetch", action="store_true")
+    parser.add_argument("--deferred", action="store_true")
     args = parser.parse_args()
+
+    from pydicom import dcmread
 
     from evaluation._systems import ct_study
     from gateway_harness import PASSPHRASE, make_world
@@ -118,14 +127,15 @@ def main() -> None:
     world = make_world(root, ["sender", "reader"], mode=args.mode)
     os.environ["SCANSEAL_HOME"] = str(world.home)
     sender, reader = world.people["sender"], world.people["reader"]
-    sealed = []
-    for index, path in enumerate(ct_study(root / "study", args.uploads)):
+    sealed, paths = [], ct_study(root / "study", args.uploads)
+    for index, path in enumerate(paths):
         done = seal_for_upload(path, [reader.card], sender, root / f"seal{index}")
         sealed.append((done.manifest_path.read_bytes(), done.envelope.read_bytes()))
     gateway = open_gateway(world.config, PASSPHRASE)
     requests = []
     for manifest, envelope in sealed:
-        body = wire.pack({"manifest": manifest.decode()}, envelope)
+        meta = {"manifest": manifest.decode(), **({"grants": "study"} if args.deferred else {})}
+        body = wire.pack(meta, envelope)
         record = cid_of(io.BytesIO(manifest))
         signed = signed_headers(sender.account, gateway.domain, "upload", record, body=body)
         requests.append((headers(signed), body))
@@ -135,6 +145,8 @@ def main() -> None:
         answers = list(pool.map(lambda request: gateway.upload(*request), requests))
     report("upload", args.uploads, time.perf_counter() - started, time.process_time() - cpu)
     print(f"  grant transactions: {gateway.grants.transactions}")
+    if args.deferred:
+        register_study(gateway, sender, str(dcmread(paths[0]).StudyInstanceUID), answers)
     if args.fetch:
         fetches = [(answer["manifest_cid"], headers(signed_headers(
             reader.account, gateway.domain, "fetch", answer["manifest_cid"])))
@@ -144,6 +156,25 @@ def main() -> None:
             gateway.fetch(record, signed_fetch)
         report("fetch", args.uploads, time.perf_counter() - started, time.process_time() - cpu)
     gateway.close()
+
+
+def register_study(gateway: Any, sender: Any, uid: str, answers: list[dict[str, Any]]) -> None:
+    """Register the study manifest over the uploads (their deferred grants: one transaction)."""
+    from scanseal.protocol.signed import REQUEST_HEADER, SIGNATURE_HEADER, signed_headers
+    from scanseal.service.studies import register
+    from scanseal.storage import cid_of
+    from scanseal.transfer.study_manifest import StudyManifest
+
+    records = [str(answer["manifest_cid"]) for answer in answers]
+    manifest = StudyManifest.build(uid, records, sender.name, sender.address, int(time.time()))
+    body = manifest.signed_by(sender.sign).to_bytes()
+    signed = signed_headers(sender.account, gateway.domain, "study", cid_of(io.BytesIO(body)),
+                            body=body)  # fmt: skip
+    headers = {"request": signed[REQUEST_HEADER], "signature": signed[SIGNATURE_HEADER]}
+    started, cpu = time.perf_counter(), time.process_time()
+    answer = register(gateway, headers, body)
+    report("study", 1, time.perf_counter() - started, time.process_time() - cpu)
+    print(f"  study grant transactions: {len(answer['grants'])} for {len(records)} instances")
 
 
 if __name__ == "__main__":

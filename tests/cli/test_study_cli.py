@@ -213,8 +213,8 @@ class _KilledAfterUpload:
     def __init__(self, client: GatewayClient) -> None:
         self.client, self.url = client, client.url
 
-    def upload(self, sealed):
-        self.client.upload(sealed)
+    def upload(self, sealed, *, with_study=False):
+        self.client.upload(sealed, with_study=with_study)
         raise KeyboardInterrupt
 
     def holds(self, record: str) -> bool:
@@ -350,19 +350,25 @@ def test_one_study_grant_opens_every_instance_and_one_revocation_closes_them(
     assert audit.code == 0, audit.err
     trail = json.loads(audit.out)
     assert {e["record"] for e in trail} == set(instances)
-    assert {e["action"] for e in trail} >= {"stored", "granted", "access"}
+    assert {e["action"] for e in trail} >= {"stored", "access"}
+    lee = world.people["lee"].address  # the recipient: granted the study record, no instance
+    assert not [e for e in trail if e["action"] == "granted" and e["subject"] == lee]
 
     # the study record's own trail holds the study's events and its instances', by record
-    by_record = json.loads(run("audit", study_cid, "--as", "ito", "--json", "-").out)
+    audited = run("audit", study_cid, "--as", "ito", "--json", "-")
+    assert audited.code == 0, audited.err
+    by_record = json.loads(audited.out)
     assert {e["record"] for e in by_record} == {study_cid, *instances}
     assert [(e["action"], e["allowed"]) for e in by_record if e["record"] == study_cid
             and e["subject"] == novak] == [("granted", None), ("revoked", None)]  # fmt: skip
+    assert [e["action"] for e in by_record if e["record"] == study_cid
+            and e["subject"] == lee] == ["granted"]  # at its registration  # fmt: skip
     reads = [e for e in by_record if e["action"] == "access" and e["subject"] == novak]
     assert len(reads) == 2 * len(instances)
     times = [e["time"] for e in by_record]  # ISO 8601 UTC sorts as text
     assert times == sorted(times)  # chain order across the records
     assert by_record[0]["action"] == "stored"  # the first instance stored opens it
-    refused = run("audit", study_cid, "--as", "lee", "--json", "-")  # neither owner nor grantee
+    refused = run("audit", study_cid, "--as", "novak", "--json", "-")  # revoked: neither
     assert refused.code != 0
     assert "may not read the audit trail" in refused.err
 

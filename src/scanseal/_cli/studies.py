@@ -214,6 +214,9 @@ def _summarize(sender: StudySender, tally: StudyTally) -> None:
         path, study_cid = sender.seal_study(tally.study, tally.records)
         line = f"study {tally.study}: registered as study {study_cid}, manifest {path}"
         _out.print(line, markup=False)
+    elif tally.records:  # their grants wait for the study record (transfer.study)
+        line = f"study {tally.study}: not registered; its recipients may read none of it "
+        _out.print(line + "until a send of the whole study completes", markup=False)
 
 
 def _named(path: Path, error: ScanSealError) -> ScanSealError:

@@ -189,9 +189,13 @@ class GatewayClient:
         first); a caller that shows the signed manifest (its screening verdict) seals here."""
         return seal_for_upload(source, recipients, self._me(), workdir, progress=progress)
 
-    def upload(self, sealed: SealedFile) -> dict[str, Any]:
+    def upload(self, sealed: SealedFile, *, with_study: bool = False) -> dict[str, Any]:
+        """Upload a sealed file. ``with_study``: its recipients' ledger grant waits for the
+        study record that will list it (:meth:`register_study` grants it, one transaction for
+        the whole study); until then no recipient may read it (docs/PROTOCOL.md)."""
         manifest = sealed.manifest_path.read_bytes()
-        body = wire.pack({"manifest": manifest.decode("utf-8")}, sealed.envelope.read_bytes())
+        meta = {"manifest": manifest.decode("utf-8"), **({"grants": "study"} if with_study else {})}
+        body = wire.pack(meta, sealed.envelope.read_bytes())
         record = cid_of(io.BytesIO(manifest))
         headers = {**self.signed("upload", record, body), "Content-Type": wire.MEDIA_TYPE}
         return self._object("POST", "/v1/records", headers=headers, body=body, manifest_cid=str)

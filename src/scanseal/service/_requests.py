@@ -10,7 +10,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from scanseal.errors import InvalidInput, ReplayDetected, ScanSealError
+from scanseal.errors import IntegrityError, InvalidInput, ReplayDetected, ScanSealError
 from scanseal.ledger import Reason, Receipt
 from scanseal.protocol.signed import Request, parse_request
 from scanseal.storage import CID, BlobStore
@@ -81,3 +81,17 @@ def receipt_json(receipt: Receipt) -> dict[str, Any]:
         "tx_hash": receipt.tx_hash,
         "log_index": receipt.log_index,
     }
+
+
+def upload_fields(meta: Mapping[str, Any]) -> tuple[bytes, bool]:
+    """An upload body's manifest bytes, and whether its recipients' grant is deferred to its
+    study record (``"grants": "study"``, docs/PROTOCOL.md; covered by the request signature
+    like the rest of the body). Any other field, or another value, is refused."""
+    if sorted(meta) not in (["manifest"], ["grants", "manifest"]):
+        raise IntegrityError("bundle fields must be manifest and, optionally, grants")
+    manifest, grants = meta["manifest"], meta.get("grants")
+    if not isinstance(manifest, str):
+        raise IntegrityError("bundle field 'manifest' is missing or not a string")
+    if grants not in (None, "study"):
+        raise InvalidInput('the grants field, when present, must be "study"')
+    return manifest.encode("utf-8"), grants == "study"

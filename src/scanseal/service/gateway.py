@@ -22,7 +22,6 @@ from typing import Any, TypeVar
 from eth_utils.address import is_address, to_checksum_address
 
 from scanseal import __version__
-from scanseal.audit import with_names
 from scanseal.crypto import envelope
 from scanseal.crypto.identity import Identity, IdentityCard
 from scanseal.errors import (
@@ -47,11 +46,13 @@ from scanseal.service._requests import (
     record_bytes,
     refusal_reason,
     tag,
+    upload_fields,
 )
+from scanseal.service._study_grants import settle_interrupted
 from scanseal.service._study_index import StudyAccess
 from scanseal.service.audit_index import AuditIndex
 from scanseal.service.config import GatewayConfig
-from scanseal.service.inbox import PAGE, Inbox
+from scanseal.service.inbox import Inbox
 from scanseal.service.members import Members
 from scanseal.service.state import GatewayState, StoredRecord
 from scanseal.storage import BlobStore, cid_of
@@ -183,19 +184,28 @@ class Gateway:
     def recover_uploads(self) -> int:
         """Finish every pending upload the ledger already holds (a crash came after the ledger
         write); returns how many. One the ledger does not hold stays pending: it was never
-        acknowledged, and its client's retry registers it."""
+        acknowledged, and its client's retry registers it. One awaiting its study is not
+        granted here (its study's registration grants it), and a study whose registration a
+        crash cut short before its grants is settled (``_study_grants``)."""
         finished = 0
         for stored in self.state.pending_uploads():
             if self._closing.is_set():
                 break
             try:
                 manifest = Manifest.from_json(read_all(self.store, stored.manifest_cid))
-                complete = functools.partial(self.records.complete, stored.manifest_cid, manifest)
+                grant = not self.state.awaiting_study([stored.manifest_cid])
+                complete = functools.partial(
+                    self.records.complete, stored.manifest_cid, manifest, grant=grant
+                )
                 if self.locked(complete):
-                    self._finish_upload(stored, manifest)
+                    self._finish_upload(stored, manifest, granted=grant)
                     finished += 1
             except ScanSealError as error:
                 _log.warning("upload %s stays pending: %s", stored.manifest_cid, error.reason)
+        try:
+            settle_interrupted(self)
+        except ScanSealError as error:
+            _log.warning("a study's grants stay unsent: %s", error.reason)
         return finished
 
     def health(self) -> dict[str, Any]:
@@ -347,11 +357,12 @@ class Gateway:
     def upload(self, headers: Mapping[str, str | None], body: bytes) -> dict[str, Any]:
         """Authenticate an upload, then store, record and grant it (:meth:`register_upload`)."""
         meta, payload = wire.unpack(body)
-        wire.require_keys(meta, "manifest")
-        manifest_bytes = str(wire.text_field(meta, "manifest")).encode("utf-8")
+        manifest_bytes, defer = upload_fields(meta)
         record = cid_of(io.BytesIO(manifest_bytes))
         who = self.authenticate("upload", record, headers, body)
-        registration = self.register_upload(manifest_bytes, payload, who.requester, cid=record)
+        registration = self.register_upload(
+            manifest_bytes, payload, who.requester, cid=record, defer=defer
+        )
         return {
             "manifest_cid": registration.manifest_cid,
             "envelope_cid": registration.envelope_cid,
@@ -360,13 +371,21 @@ class Gateway:
         }
 
     def register_upload(
-        self, manifest_bytes: bytes, payload: bytes, uploader: str, *, cid: str | None = None
+        self,
+        manifest_bytes: bytes,
+        payload: bytes,
+        uploader: str,
+        *,
+        cid: str | None = None,
+        defer: bool = False,
     ) -> Registration:
         """The half of an upload after authentication (the DICOM receiver's way in, as
         :class:`~scanseal.transfer.Registrar`; ``cid``: the manifest's, when already known):
         ``uploader`` must have signed the manifest and be registered; envelope and manifest are
-        stored, the record registered and its recipients granted. Crash-safe: the pending row
-        is on disk before the ledger hears of the record; a repeat finds it registered."""
+        stored, the record registered and its recipients granted — or, with ``defer``, noted
+        as awaiting its study record, which grants and announces it (``_study_grants``).
+        Crash-safe: the pending row is on disk before the ledger hears of the record; a repeat
+        finds it registered."""
         with self.grants.upload():  # a grant flush meanwhile waits for this one's pairs
             manifest_cid = cid_of(io.BytesIO(manifest_bytes)) if cid is None else cid
             manifest = signed_manifest(manifest_bytes)
@@ -378,23 +397,31 @@ class Gateway:
                 raise AccessDenied(f"{uploader} is not a registered identity")
             envelope_cid = store_sealed(self.store, manifest, manifest_bytes, payload)
             stored = StoredRecord(manifest_cid, envelope_cid, uploader)
-            self.state.begin_upload(stored)  # on disk before the ledger hears of the record
+            awaiting = defer and self.state.record(manifest_cid) is None  # not granted before
+            self.state.begin_upload(stored, awaiting=awaiting)  # on disk before the ledger
             self.audit_index.touch(cid_bytes(manifest_cid))
             receipt = self.locked(
                 lambda: self.records.register(manifest_cid, manifest, grant=False)
             )
-            granted = tuple(r.address for r in manifest.recipients)
-            self.grants.grant(cid_bytes(manifest_cid), granted)  # shared with concurrent uploads
-            self._finish_upload(stored, manifest)
+            granted = () if defer else tuple(r.address for r in manifest.recipients)
+            if granted:
+                self.grants.grant(cid_bytes(manifest_cid), granted)  # shared with others
+            self._finish_upload(stored, manifest, granted=bool(granted))
             return Registration(manifest_cid, envelope_cid, receipt, granted)
 
-    def _finish_upload(self, stored: StoredRecord, manifest: Manifest) -> None:
-        """After the ledger holds the record: mark it in the audit index (a sync since the
-        upload's first mark, or a crash, may have missed its ledger entries), announce it,
-        then hold it (ends the pending row). Each step is idempotent, so a retry or the
-        start-up reconciliation may repeat them."""
-        self.audit_index.touch(cid_bytes(stored.manifest_cid))
-        self.inbox.add(stored.manifest_cid, [r.address for r in manifest.recipients])
+    def _finish_upload(self, stored: StoredRecord, manifest: Manifest, *, granted: bool) -> None:
+        """After the ledger holds the record (and, if ``granted``, its recipients' grants):
+        mark it in the audit index (a sync since the upload's first mark, or a crash, may have
+        missed its ledger entries), announce it unless it awaits its study, then hold it (ends
+        the pending row). Each step is idempotent, so a retry or the start-up reconciliation
+        may repeat them."""
+        record = stored.manifest_cid
+        self.audit_index.touch(cid_bytes(record))
+        waiting = bool(self.state.awaiting_study([record]))
+        if waiting and granted:  # sent again without deferring: granted now
+            self.state.end_awaiting([record])
+        if granted or not waiting:
+            self.inbox.add(record, [r.address for r in manifest.recipients])
         self.state.add_record(stored)
 
     def grant(self, record: str, headers: Mapping[str, str | None], body: bytes) -> dict[str, Any]:
@@ -446,47 +473,7 @@ class Gateway:
             raise AccessDenied(f"{requester} is not the owner of record {record}")
         return stored
 
-    def inbox_for(self, after: int, headers: Mapping[str, str | None]) -> dict[str, Any]:
-        """The caller's records announced after cursor ``after`` that the ledger still lets it
-        read, and the cursor to ask from next (the request signs the cursor as its record)."""
-        if not 0 <= after < 2**63:
-            raise InvalidInput("after must be a sequence number (0 to 2**63 - 1)")
-        who = self.authenticate("inbox", str(after), headers, b"")
-        entries = self.inbox.after(who.requester, after)
-        readable = self.locked(
-            lambda: [e for e in entries if self.studies.readable(e.manifest_cid, who.requester)]
-        )
-        return {
-            "records": [{"seq": e.seq, "record": e.manifest_cid} for e in readable],
-            "next": entries[-1].seq if entries else after,
-            "more": len(entries) == PAGE,
-        }
-
     # --- audit and verify
-
-    def audit(self, record: str, headers: Mapping[str, str | None]) -> list[dict[str, Any]]:
-        """The record's trail, for its owner, its current grantees and configured auditors; a
-        study record's is the study's and each of its instances' (each event names its
-        record)."""
-        binary = record_bytes(record)
-        try:
-            who = self.authenticate("audit", record, headers, b"")
-            stored = self.state.record(record)
-            may = (
-                (stored is not None and stored.owner == who.requester)
-                or self.config.is_auditor(who.requester, self.members.names())
-                or self.locked(lambda: self.studies.readable(record, who.requester))
-                or self.locked(lambda: self.studies.may_audit(record, who.requester))
-            )
-            if not may:
-                raise AccessDenied(f"{who.requester} may not read the audit trail of {record}")
-        except (AccessDenied, ReplayDetected):
-            self.log_refusal(AccessType.AUDIT, "audit", record, headers)
-            raise
-        if self.studies.index.study(record) is not None:  # a study: its instances' too
-            return with_names(self.locked(lambda: self.studies.trail(record)), self.members.names())
-        trail = self.locked(lambda: self.records.audit(binary))
-        return with_names([entry.to_dict() for entry in trail], self.members.names())
 
     def verify(self, record: str) -> dict[str, Any]:
         """Public checks of a stored record against its manifest and the ledger (no key), the

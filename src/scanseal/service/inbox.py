@@ -59,6 +59,12 @@ class Inbox:
         commit: as :meth:`add` with ``again``."""
         self._insert("INSERT OR REPLACE", [(record, recipient) for record in records])
 
+    def announce(self, rows: list[tuple[str, str]]) -> None:
+        """Announce each (record, recipient) of ``rows`` unless it already is, in one commit
+        (the instances of a study whose grant their uploads deferred)."""
+        if rows:
+            self._insert("INSERT OR IGNORE", rows)
+
     def _insert(self, verb: str, rows: list[tuple[str, str]]) -> None:
         """``rows`` (record, recipient) in one commit: one fsync, not one per row (an
         autocommit ``executemany`` commits each row on its own)."""

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from scanseal.protocol import wire
+from scanseal.service import _reads
 from scanseal.service._http import MAX_JSON_BODY, read_body
 from scanseal.service.apidocs import SIGNED_ROUTE
 from scanseal.service.bodies import GrantBody, RevocationBody, json_body
@@ -231,7 +232,7 @@ async def header(record: str, signed: Signed, gateway: GatewayDep, run: Run) -> 
     summary="The record's audit trail (owner, grantees, auditors)",
 )  # fmt: skip
 async def audit(record: str, signed: Signed, gateway: GatewayDep, run: Run) -> Any:
-    return await run("audit", lambda: gateway.audit(record, signed))
+    return await run("audit", lambda: _reads.audit(gateway, record, signed))
 
 
 @records.get(
@@ -247,4 +248,4 @@ async def verify(record: str, gateway: GatewayDep, run: Run) -> Any:
     summary="Records granted to the caller after a cursor (the signed record)",
 )  # fmt: skip
 async def inbox_page(signed: Signed, gateway: GatewayDep, run: Run, after: int = 0) -> Any:
-    return await run("inbox", lambda: gateway.inbox_for(after, signed))
+    return await run("inbox", lambda: _reads.inbox_for(gateway, after, signed))

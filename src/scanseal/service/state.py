@@ -50,6 +50,9 @@ CREATE TABLE IF NOT EXISTS pending_uploads (
     owner TEXT NOT NULL,
     created INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS awaiting_study (
+    manifest_cid TEXT PRIMARY KEY
+);
 CREATE TABLE IF NOT EXISTS grants (
     manifest_cid TEXT NOT NULL,
     grantee TEXT NOT NULL,
@@ -221,13 +224,51 @@ class GatewayState:
             finally:
                 self._db.execute("PRAGMA synchronous=FULL")
 
-    def begin_upload(self, record: StoredRecord) -> None:
-        """Note, durably, that ``record`` is about to be registered on the ledger."""
+    def begin_upload(self, record: StoredRecord, *, awaiting: bool = False) -> None:
+        """Note, durably, that ``record`` is about to be registered on the ledger; with
+        ``awaiting``, in the same commit, that its recipients' grant waits for its study
+        (:meth:`awaiting_study`)."""
         with self._lock:
-            self._db.execute(
-                "INSERT OR IGNORE INTO pending_uploads VALUES (?, ?, ?, ?)",
-                (record.manifest_cid, record.envelope_cid, record.owner, int(time.time())),
-            )
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(
+                    "INSERT OR IGNORE INTO pending_uploads VALUES (?, ?, ?, ?)",
+                    (record.manifest_cid, record.envelope_cid, record.owner, int(time.time())),
+                )
+                if awaiting:
+                    self._db.execute(
+                        "INSERT OR IGNORE INTO awaiting_study VALUES (?)", (record.manifest_cid,)
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def awaiting_study(self, records: list[str] | None = None) -> set[str]:
+        """Those of ``records`` (None: every record) uploaded with their recipients' grant
+        deferred to a study record that has not granted them yet: registered and held, but
+        announced to nobody and readable by no recipient until their study's registration
+        grants them."""
+        with self._lock:
+            if records is None:
+                rows = self._db.execute("SELECT manifest_cid FROM awaiting_study").fetchall()
+            else:
+                query = "SELECT manifest_cid FROM awaiting_study WHERE manifest_cid = ?"
+                rows = [row for r in records for row in self._db.execute(query, (r,))]
+        return {str(row[0]) for row in rows}
+
+    def end_awaiting(self, records: list[str]) -> None:
+        """``records`` no longer wait for their study (it granted and announced them)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    "DELETE FROM awaiting_study WHERE manifest_cid = ?", [(r,) for r in records]
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     def pending_uploads(self) -> list[StoredRecord]:
         """Uploads begun but not finished (a crash came between), oldest first."""

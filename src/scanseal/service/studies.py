@@ -2,7 +2,9 @@
 
 ``POST /v1/studies`` (signed, action ``study``, the record being the manifest's CID; the body
 is the canonical study manifest) runs ``transfer.study_records.register_study`` under the
-ledger lock and indexes which instances the study lists (``_study_index``); ``GET
+ledger lock, indexes which instances the study lists (``_study_index``), then grants the study
+record to the recipients its instances name and announces the instances whose uploads
+deferred their grants to it (``_study_grants``: one grant transaction per study); ``GET
 /v1/studies/{cid}`` is public, like a record's verify: the stored manifest and the hashes the
 ledger holds for it, which a client checks against the manifest itself. ``GET
 /v1/studies?uid_sha256=`` (signed ``study`` over the digest) lists the caller's own study
@@ -33,6 +35,7 @@ from scanseal.service._http import MAX_JSON_BODY, read_body
 from scanseal.service._requests import read_all as _read
 from scanseal.service._requests import receipt_json as _receipt_json
 from scanseal.service._requests import record_bytes as _record_bytes
+from scanseal.service._study_grants import settle
 from scanseal.service._study_index import StudyRow
 from scanseal.service.apidocs import SIGNED_ROUTE
 from scanseal.service.bodies import (
@@ -66,10 +69,12 @@ def register(gateway: Gateway, headers: Any, body: bytes) -> dict[str, Any]:
 
     done = gateway.locked(lambda: register_study(gateway.records, body, who.requester, owner_of))
     gateway.studies.index.add(done.cid, done.manifest, who.requester)  # after the ledger holds it
+    grants = settle(gateway, done.cid, done.manifest)  # what the instances' uploads deferred
     return {
         "study_cid": done.cid,
         "instances": len(done.manifest.instances),
         "ledger": _receipt_json(done.receipt),
+        "grants": [_receipt_json(receipt) for receipt in grants],
     }
 
 

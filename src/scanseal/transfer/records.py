@@ -51,7 +51,8 @@ def cid_bytes(cid: str) -> bytes:
 @dataclass(frozen=True)
 class Registration:
     """A registered upload: its record (manifest CID), envelope, ledger receipt and the
-    recipients the manifest names (each granted on the ledger)."""
+    recipients granted on the ledger (those the manifest names; none when their grant waits
+    for the upload's study record)."""
 
     manifest_cid: str
     envelope_cid: str
@@ -143,12 +144,15 @@ class Records:
             )
         return receipt
 
-    def complete(self, manifest_cid: str, manifest: Manifest) -> bool:
+    def complete(self, manifest_cid: str, manifest: Manifest, *, grant: bool = True) -> bool:
         """Finish a registration the ledger holds (a crash came after its ledger write): grant
-        the recipients not granted yet; False when the ledger holds no such record."""
+        the recipients not granted yet (unless ``grant`` is False: an upload whose grant waits
+        for its study record, which must not turn into grants of its own here); False when
+        the ledger holds no such record."""
         if self.registered(manifest_cid, manifest) is None:
             return False
-        self.grant_recipients(cid_bytes(manifest_cid), manifest)
+        if grant:
+            self.grant_recipients(cid_bytes(manifest_cid), manifest)
         return True
 
     def grant_recipients(self, record: bytes, manifest: Manifest) -> None:

@@ -18,6 +18,12 @@ neither duplicates nor loses an instance: a done row is skipped, a pending one i
 gateway (:meth:`RecordGateway.holds`) and skipped when the gateway holds it, sealed and sent
 again when not. Once every instance of a study is registered, :meth:`StudySender.seal_study`
 signs the study manifest that lists their records under one Merkle root (docs/FORMAT.md §7).
+
+An instance of a DICOM study is uploaded with its recipients' grant deferred to that study
+record: the gateway grants it when the study is registered (one ledger transaction for the
+study, not one per instance), and until then no recipient may read it. A send killed before
+the study's registration leaves its instances closed; run again, it registers the study and
+so opens them. PNG and JPEG files, which have no study, are granted as they are uploaded.
 """
 
 from __future__ import annotations
@@ -125,8 +131,9 @@ class RecordGateway(Protocol):
 
     url: str
 
-    def upload(self, sealed: SealedFile) -> dict[str, Any]:
-        """Upload a sealed instance; the answer names its ``manifest_cid``."""
+    def upload(self, sealed: SealedFile, *, with_study: bool = False) -> dict[str, Any]:
+        """Upload a sealed instance; the answer names its ``manifest_cid``. ``with_study``:
+        its recipients' grant waits for :meth:`register_study` of its study."""
         ...
 
     def holds(self, record: str) -> bool:
@@ -215,7 +222,8 @@ class StudySender:
         (safe in another thread than :meth:`prepare`'s)."""
         if isinstance(ready, Sent):
             return ready
-        answer = self.gateway.upload(ready.sealed)
+        study = ready.instance.study is not None  # its study record grants it (seal_study)
+        answer = self.gateway.upload(ready.sealed, with_study=study)
         self._mark(ready.key, str(answer["manifest_cid"]), "done")
         return Sent(ready.instance, str(answer["manifest_cid"]), False, ready.sealed.manifest)
 
