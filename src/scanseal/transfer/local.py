@@ -49,6 +49,7 @@ from scanseal.transfer.verdict import not_screened_entry
 
 if TYPE_CHECKING:  # the decoders (pydicom, numpy): loaded where an image is sealed or checked
     from scanseal.ingest import IngestedImage
+    from scanseal.transfer.checked import Unlocked
 
 MANIFEST_SUFFIX = ".manifest.json"
 ScreenPolicy = Literal["flag", "block", "off"]
@@ -331,12 +332,16 @@ def decrypt_checked(
     dst: BinaryIO,
     progress: Progress | None,
     granted: Header | None = None,
+    *,
+    unlocked: Unlocked | None = None,
 ) -> ImageMetadata:
     """Decrypt into ``dst`` and check every binding except the pixel digest: the envelope
     digest, the recipient list, H1–H3 and the metadata. With ``granted`` (a grant's header,
     already verified against the owner) the file key is unwrapped from it instead, after its
     payload parameters are checked to be the envelope's. ``envelope_path`` may be the
-    envelope's bytes themselves (a fetched bundle's, opened without a copy on disk)."""
+    envelope's bytes themselves (a fetched bundle's, opened without a copy on disk).
+    ``unlocked`` (``transfer.checked.unlock_record``'s answer) holds the file key already
+    unwrapped: the envelope's header must be exactly the one it was unwrapped from."""
     plain = HashingWriter(dst)
     with _envelope_stream(envelope_path) as raw:
         src = HashingReader(raw)
@@ -345,7 +350,7 @@ def decrypt_checked(
         if granted is not None:
             check_same_payload(original, granted)
             header = granted
-        file_key = envelope.unlock(header, identity.unwrap_keys)
+        file_key = _file_key(original, header, identity, unlocked)
         envelope.decrypt_payload(
             src,  # type: ignore[arg-type]  # duck-typed: only read() is used
             plain,  # type: ignore[arg-type]  # duck-typed: only write() is used
@@ -359,6 +364,18 @@ def decrypt_checked(
     canonical = decrypt_metadata(file_key, header.salt, manifest.metadata_ciphertext)
     verify_chain(manifest.chain, plain.digest.digest(), canonical)
     return ImageMetadata.from_dict(_parse_metadata(canonical))
+
+
+def _file_key(
+    original: Header, header: Header, identity: Identity, unlocked: Unlocked | None
+) -> bytes:
+    """The file key: unwrapped from ``header`` now, or as ``unlocked`` unwrapped it from these
+    same headers (compared byte for byte, MAC included)."""
+    if unlocked is None:
+        return envelope.unlock(header, identity.unwrap_keys)
+    if unlocked.header.encoded != original.encoded or unlocked.unwrapping.encoded != header.encoded:
+        raise IntegrityError("the envelope's header is not the one its key was unwrapped from")
+    return unlocked.file_key
 
 
 def _envelope_stream(source: Path | bytes) -> BinaryIO:
