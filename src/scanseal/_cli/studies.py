@@ -37,7 +37,6 @@ from scanseal._cli._common import (
     warn_if_flagged,
     warn_undescribed,
 )
-from scanseal._disk import disk_error
 from scanseal.crypto.identity import IdentityCard
 from scanseal.errors import GatewayUnavailable, InvalidInput, ScanSealError
 from scanseal.transfer.catalogue import Described, already_fetched, is_study_uid, study_path
@@ -45,15 +44,12 @@ from scanseal.transfer.catalogue import Described, already_fetched, is_study_uid
 if TYPE_CHECKING:  # the client pulls in httpx: import it only when talking to a gateway
     from rich.progress import Progress
 
-    from scanseal.client import GatewayClient
+    from scanseal.client import GatewayClient, StudyFetcher
     from scanseal.transfer import OpenedFile
     from scanseal.transfer.study import Instance, Sent, StudySender, StudyTally
 
 _out = Console(markup=False, highlight=False, soft_wrap=True)
 _err = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
-FETCHES_AHEAD = 2
-"""Records ``fetch STUDY`` downloads ahead while it opens one (the gateway answers fetches on
-two threads)."""
 
 
 def send(
@@ -349,100 +345,6 @@ def _fetch(client: GatewayClient, records: list[str], output: Path) -> list[Path
     return opened_paths
 
 
-class _OpenWhileDescribing:
-    """The client as the catalogue's gateway, which also opens at once each newly described
-    record of the studies being fetched: a first fetch downloads every record once, not once
-    to describe it and again to write it. ``FETCHES_AHEAD`` threads each fetch, check,
-    describe and open one record (hashing, decryption, TLS and the disk release the GIL), so
-    the next records download and open while the catalogue takes this one."""
-
-    def __init__(
-        self, client: GatewayClient, studies: list[str], output: Path, listed: set[str]
-    ) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        if client.identity is None:
-            raise InvalidInput("fetching a study needs an identity (--as NAME)")
-        self.client, self.url, self.identity = client, client.url, client.identity
-        self.studies, self.listed, self.output = set(studies), listed, output
-        self.opened: set[str] = set()
-        self.failed: dict[str, ScanSealError] = {}
-        """Records described whose opening failed (a bad payload, a full disk): named later."""
-        self._pool = ThreadPoolExecutor(FETCHES_AHEAD, thread_name_prefix="fetch")
-        self._upcoming: deque[str] = deque()
-        self._ahead: dict[str, Future[_Fetched]] = {}
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-    def inbox(self, after: int = 0) -> dict[str, Any]:
-        return self.client.inbox(after)
-
-    def will_describe(self, records: list[str]) -> None:
-        """The catalogue's next records, in order: fetch up to FETCHES_AHEAD of them ahead."""
-        self._upcoming = deque(records)
-        self._fetch_ahead()
-
-    def _fetch_ahead(self) -> None:
-        while len(self._ahead) < FETCHES_AHEAD and self._upcoming:
-            record = self._upcoming.popleft()
-            self._ahead[record] = self._pool.submit(self._fetch_one, record)
-
-    def describe(self, record: str) -> Described:
-        ahead = self._ahead.pop(record, None)
-        self._fetch_ahead()  # the next ones download while this one is taken
-        fetched = self._fetch_one(record) if ahead is None else ahead.result()
-        if fetched.error is not None:
-            self.failed[record] = fetched.error
-        elif fetched.opened is not None:
-            _opened(fetched.opened, fetched.entry, fetched.target)
-            self.opened.add(record)
-        return fetched.entry
-
-    def _fetch_one(self, record: str) -> _Fetched:
-        """In a fetch thread: one signed fetch, the bundle parsed once, its signature checked
-        and its key unwrapped once to describe it and, when it is wanted, to open it."""
-        from scanseal.client import open_bundle, parse_bundle
-
-        bundle = parse_bundle(self.client.fetch_bundle(record), record, self.identity)
-        entry, unlocked = self.client.describe_unlocked(bundle, record)
-        target = study_path(self.output, entry)
-        wanted = entry.study in self.studies or record in self.listed
-        if not wanted or already_fetched(target, entry):
-            return _Fetched(entry, target)
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            opened = open_bundle(bundle, record, self.identity, target, unlocked=unlocked)
-        except GatewayUnavailable:
-            raise
-        except ScanSealError as error:
-            return _Fetched(entry, target, error=error)
-        except OSError as error:
-            return _Fetched(entry, target, error=disk_error(error, target))
-        return _Fetched(entry, target, opened)
-
-    def open_later(self, entry: Described, target: Path) -> Future[OpenedFile]:
-        """Fetch and open a record described before, in a fetch thread."""
-        return self._pool.submit(self._open_one, entry.record, target)
-
-    def _open_one(self, record: str, target: Path) -> OpenedFile:
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise disk_error(error, target) from None
-        return self.client.fetch(record, target)
-
-
-@dataclass(frozen=True)
-class _Fetched:
-    """One record as a fetch thread left it: described, and opened or failed when wanted."""
-
-    entry: Described
-    target: Path
-    opened: OpenedFile | None = None
-    error: ScanSealError | None = None
-
-
 def _opened(opened: OpenedFile, entry: Described, target: Path) -> None:
     warn_if_flagged(opened.manifest, entry.sop or entry.record)
     _out.print(f"{entry.record} -> {target}  (verified against manifest and ledger)")
@@ -456,7 +358,9 @@ def _fetch_studies(
         raise InvalidInput(f"{output} is not a directory: a study is fetched into one")
     paths: list[Path] = []
     failed: list[ScanSealError] = []
-    via = _OpenWhileDescribing(client, studies, output, listed)
+    from scanseal.client import StudyFetcher
+
+    via = StudyFetcher(client, studies, output, listed, _opened)
     try:
         for study in studies or [study_uid_of(client, listed, via)]:
             paths += _fetch_study(client, study, output, via, failed)
@@ -470,12 +374,14 @@ def _fetch_study(
     client: GatewayClient,
     study: str,
     output: Path,
-    via: _OpenWhileDescribing,
+    via: StudyFetcher,
     failed: list[ScanSealError],
 ) -> list[Path]:
     """One study into ``output``: what the catalogue opened while describing, then the rest
     (``FETCHES_AHEAD`` at once), each line in the catalogue's order; an instance that could
     not be opened is named in ``failed`` and the others are still fetched."""
+    from scanseal.client import FETCHES_AHEAD
+
     paths: list[Path] = []
     entries = study_records(client, study, owned=False, via=via)
     kept, lost = 0, []

@@ -14,6 +14,7 @@ import json
 import re
 import ssl
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -293,8 +294,6 @@ class GatewayClient:
         """Grant a whole study record (as its owner): the instances' keys re-wrapped for
         ``grantee`` (each instance's header fetched as a grant, not a read) and one ledger
         grant on the study record, which then opens every instance it lists."""
-        from concurrent.futures import ThreadPoolExecutor
-
         records = self.study(study).instances
         with ThreadPoolExecutor(GRANT_HEADERS_AT_ONCE, thread_name_prefix="grant") as pool:
             objects = list(pool.map(lambda r: self._grant_object(r, grantee), records))
@@ -436,8 +435,7 @@ def record_manifest(text: str, record: str) -> Manifest:
 
 
 GRANT_HEADERS_AT_ONCE: Final = 4
-"""Instance headers a study grant fetches at once (one signed request each; the protocol has
-no request for a study's headers): the next ones are on the wire while one is re-wrapped."""
+"""Instance headers a study grant fetches at once (one signed request each)."""
 _ADDRESS: Final = re.compile(r"0x[0-9a-fA-F]{40}")
 _LAST_TIMESTAMP: Final = 253402300799  # 9999-12-31T23:59:59Z, the last second datetime can show
 _INBOX_ENTRY: Final = {"seq": int, "record": str}

@@ -67,6 +67,14 @@ class Unlocked:
     unwrapping: Header
     file_key: bytes
 
+    def key_for(self, original: Header, header: Header) -> bytes:
+        """The file key, for an envelope whose header is ``original`` unwrapped through
+        ``header``: only if they are the very headers it was unwrapped from (compared byte for
+        byte, MAC included); IntegrityError otherwise."""
+        if self.header.encoded != original.encoded or self.unwrapping.encoded != header.encoded:
+            raise IntegrityError("the envelope's header is not the one its key was unwrapped from")
+        return self.file_key
+
 
 def unlock_record(
     manifest: Manifest, header: Header, keys: Iterable[TransportKey], grant: Grant | None
@@ -113,6 +121,7 @@ def open_checked(
     hashes.check(manifest)
     with plaintext_output(output) as (dst, _):
         metadata = decrypt_checked(
-            envelope_path, manifest, identity, dst, progress, granted, unlocked=unlocked
-        )
+            envelope_path, manifest, identity, dst, progress, granted,
+            key_for=None if unlocked is None else unlocked.key_for,
+        )  # fmt: skip
     return OpenedFile(output, manifest, metadata)

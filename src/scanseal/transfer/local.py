@@ -49,7 +49,6 @@ from scanseal.transfer.verdict import not_screened_entry
 
 if TYPE_CHECKING:  # the decoders (pydicom, numpy): loaded where an image is sealed or checked
     from scanseal.ingest import IngestedImage
-    from scanseal.transfer.checked import Unlocked
 
 MANIFEST_SUFFIX = ".manifest.json"
 ScreenPolicy = Literal["flag", "block", "off"]
@@ -333,15 +332,15 @@ def decrypt_checked(
     progress: Progress | None,
     granted: Header | None = None,
     *,
-    unlocked: Unlocked | None = None,
+    key_for: Callable[[Header, Header], bytes] | None = None,
 ) -> ImageMetadata:
     """Decrypt into ``dst`` and check every binding except the pixel digest: the envelope
     digest, the recipient list, H1–H3 and the metadata. With ``granted`` (a grant's header,
     already verified against the owner) the file key is unwrapped from it instead, after its
     payload parameters are checked to be the envelope's. ``envelope_path`` may be the
     envelope's bytes themselves (a fetched bundle's, opened without a copy on disk).
-    ``unlocked`` (``transfer.checked.unlock_record``'s answer) holds the file key already
-    unwrapped: the envelope's header must be exactly the one it was unwrapped from."""
+    ``key_for`` (``transfer.checked.Unlocked.key_for``), given the envelope's header and the
+    one to unwrap from, returns the file key already unwrapped from them instead."""
     plain = HashingWriter(dst)
     with _envelope_stream(envelope_path) as raw:
         src = HashingReader(raw)
@@ -350,7 +349,10 @@ def decrypt_checked(
         if granted is not None:
             check_same_payload(original, granted)
             header = granted
-        file_key = _file_key(original, header, identity, unlocked)
+        if key_for is None:
+            file_key = envelope.unlock(header, identity.unwrap_keys)
+        else:
+            file_key = key_for(original, header)
         envelope.decrypt_payload(
             src,  # type: ignore[arg-type]  # duck-typed: only read() is used
             plain,  # type: ignore[arg-type]  # duck-typed: only write() is used
@@ -364,18 +366,6 @@ def decrypt_checked(
     canonical = decrypt_metadata(file_key, header.salt, manifest.metadata_ciphertext)
     verify_chain(manifest.chain, plain.digest.digest(), canonical)
     return ImageMetadata.from_dict(_parse_metadata(canonical))
-
-
-def _file_key(
-    original: Header, header: Header, identity: Identity, unlocked: Unlocked | None
-) -> bytes:
-    """The file key: unwrapped from ``header`` now, or as ``unlocked`` unwrapped it from these
-    same headers (compared byte for byte, MAC included)."""
-    if unlocked is None:
-        return envelope.unlock(header, identity.unwrap_keys)
-    if unlocked.header.encoded != original.encoded or unlocked.unwrapping.encoded != header.encoded:
-        raise IntegrityError("the envelope's header is not the one its key was unwrapped from")
-    return unlocked.file_key
 
 
 def _envelope_stream(source: Path | bytes) -> BinaryIO:
