@@ -125,3 +125,35 @@ def test_signing_for_a_gateway_and_opening_a_record_import_no_chain_and_no_decod
     )  # fmt: skip
     assert probe.returncode == 0, probe.stderr
     assert probe.stdout.splitlines()[-1] == "loaded: ", probe.stdout
+
+
+_CLIENT_PROBE = """
+import sys
+from scanseal._cli._common import connect
+client = connect("https://127.0.0.1:1", None, "-")
+assert "httpcore" in sys.modules
+print("trio loaded:", sys.modules.get("trio") is not None)
+try:
+    import trio
+    print("trio importable afterwards:", trio.__name__ == "trio")
+except ImportError:
+    print("trio importable afterwards: not installed")
+client.close()
+"""
+
+
+def test_the_gateway_client_is_built_without_importing_trio() -> None:
+    """httpcore imports trio (about 0.1 s) for async code under trio; a command's client is
+    synchronous, so it is built without it, and trio (when installed) imports normally after."""
+    probe = subprocess.run(
+        [sys.executable, "-c", _CLIENT_PROBE],
+        env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert probe.returncode == 0, probe.stderr
+    lines = probe.stdout.splitlines()
+    assert lines[0] == "trio loaded: False", lines
+    assert lines[1] in (
+        "trio importable afterwards: True",
+        "trio importable afterwards: not installed",
+    )

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from concurrent.futures import Future
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -43,15 +44,12 @@ from scanseal.transfer.catalogue import Described, already_fetched, is_study_uid
 if TYPE_CHECKING:  # the client pulls in httpx: import it only when talking to a gateway
     from rich.progress import Progress
 
-    from scanseal.client import GatewayClient
+    from scanseal.client import GatewayClient, StudyFetcher
     from scanseal.transfer import OpenedFile
-    from scanseal.transfer.study import Sent, StudySender, StudyTally
+    from scanseal.transfer.study import Instance, Sent, StudySender, StudyTally
 
 _out = Console(markup=False, highlight=False, soft_wrap=True)
 _err = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
-FETCHES_AHEAD = 2
-"""Records ``fetch STUDY`` downloads ahead while it opens one (the gateway answers fetches on
-two threads)."""
 
 
 def send(
@@ -142,17 +140,21 @@ class _Bar:
 def _send_each(
     sender: StudySender, files: list[Path], bar: _Bar, unread: list[ScanSealError]
 ) -> list[StudyTally]:
-    """Ingest and seal each file in turn while the ones before it upload (at most
-    ``UPLOADS_IN_FLIGHT``), then let it go; one tally per study, in the order met, and each
-    instance's line in file order. A file ingest refuses goes to ``unread``, naming it; a
-    gateway that stops answering ends the whole send (the next instance would meet the same)."""
+    """Ingest each file in turn and seal it in one of ``SEALS_AT_ONCE`` threads while the
+    ones before it upload (``UPLOADS_IN_FLIGHT`` at once), then let it go; one tally per
+    study, in the order met, and each instance's line in file order. A file ingest refuses
+    goes to ``unread``, naming it; a gateway that stops answering ends the whole send (the
+    next instance would meet the same)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from scanseal.transfer.study import UPLOADS_IN_FLIGHT, Instance, StudyTally
+    from scanseal.transfer.study import SEALS_AT_ONCE, UPLOADS_IN_FLIGHT, Instance, StudyTally
 
     tallies: dict[str | None, StudyTally] = {}
-    in_flight: deque[_Upload] = deque()
-    with ThreadPoolExecutor(UPLOADS_IN_FLIGHT, thread_name_prefix="upload") as uploads:
+    window: deque[_Upload] = deque()
+    seals = ThreadPoolExecutor(SEALS_AT_ONCE, thread_name_prefix="seal")
+    uploads = ThreadPoolExecutor(UPLOADS_IN_FLIGHT, thread_name_prefix="upload")
+    stages = _Stages(sender, uploads, bar.advance)
+    try:
         for path in files:
             try:
                 instance = Instance.read(path)
@@ -161,34 +163,55 @@ def _send_each(
                 bar.finish(path.stat().st_size)
                 continue
             tally = tallies.setdefault(instance.study, StudyTally(instance.study))
-            try:
-                ready = sender.prepare(instance, progress=bar.advance)
-            except GatewayUnavailable:
-                raise
-            except ScanSealError as error:
-                tally.failed.append((path, error))
-                bar.finish(path.stat().st_size)
-                continue
-            in_flight.append(_Upload(path, tally, uploads.submit(sender.finish, ready)))
-            while len(in_flight) > UPLOADS_IN_FLIGHT:
-                in_flight.popleft().collect(bar)
-        while in_flight:
-            in_flight.popleft().collect(bar)
+            stages.warm(instance)
+            name = sender.envelope_name(path)  # in file order, whichever thread seals first
+            window.append(_Upload(path, tally, seals.submit(stages.seal, instance, name)))
+            while len(window) > SEALS_AT_ONCE + UPLOADS_IN_FLIGHT:
+                window.popleft().collect(bar)
+        while window:
+            window.popleft().collect(bar)
+    finally:  # on an error, what is queued is dropped (a pending row is asked about next time)
+        seals.shutdown(wait=True, cancel_futures=True)
+        uploads.shutdown(wait=True, cancel_futures=True)
     return list(tallies.values())
+
+
+class _Stages:
+    """What a seal thread does with one instance: seal it, then hand it to an upload thread."""
+
+    def __init__(
+        self, sender: StudySender, uploads: Executor, progress: Callable[[int], None]
+    ) -> None:
+        self.sender, self.uploads, self.progress = sender, uploads, progress
+        self._warm = False
+
+    def warm(self, instance: Instance) -> None:
+        """Load the detector once, before two seal threads would each load it."""
+        if not self._warm and instance.image.has_pixels:
+            from scanseal.detect import default_detector
+
+            default_detector()
+            self._warm = True
+
+    def seal(self, instance: Instance, name: str) -> Future[Sent]:
+        """``instance`` sealed and logged pending (or found sent before), its upload started."""
+        ready = self.sender.prepare(instance, progress=self.progress, name=name)
+        return self.uploads.submit(self.sender.finish, ready)
 
 
 @dataclass
 class _Upload:
-    """An instance sealed and handed to an upload thread, collected in file order."""
+    """An instance handed to a seal thread, then to an upload thread, collected in file
+    order."""
 
     path: Path
     tally: StudyTally
-    future: Future[Sent]
+    future: Future[Future[Sent]]
 
     def collect(self, bar: _Bar) -> None:
-        """Wait for the upload; its line, or its failure in the study's tally."""
+        """Wait for the seal and the upload; its line, or its failure in the study's tally."""
         try:
-            sent = self.future.result()
+            sent = self.future.result().result()
         except GatewayUnavailable:
             raise
         except ScanSealError as error:
@@ -298,7 +321,8 @@ def fetch(
 
         destination = Destination.parse(to_pacs)
     with connect(gateway, ca, as_name) as client:
-        listed = study_listing(client, records[0]) if len(records) == 1 else set()
+        single = len(records) == 1 and not studies  # a UID is no study record's CID
+        listed = study_listing(client, records[0]) if single else set()
         if studies or listed:  # a study record's CID (as send prints it) is fetched as its study
             opened = _fetch_studies(client, studies, output, listed)
         else:
@@ -324,59 +348,6 @@ def _fetch(client: GatewayClient, records: list[str], output: Path) -> list[Path
     return opened_paths
 
 
-class _OpenWhileDescribing:
-    """The client as the catalogue's gateway, which also opens at once each newly described
-    record of the studies being fetched: a first fetch downloads every record once, not once
-    to describe it and again to write it."""
-
-    def __init__(
-        self, client: GatewayClient, studies: list[str], output: Path, listed: set[str]
-    ) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        self.client, self.url = client, client.url
-        self.studies, self.listed, self.output = set(studies), listed, output
-        self.opened: set[str] = set()
-        self._pool = ThreadPoolExecutor(FETCHES_AHEAD, thread_name_prefix="fetch")
-        self._upcoming: deque[str] = deque()
-        self._bundles: dict[str, Future[bytes]] = {}
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-    def inbox(self, after: int = 0) -> dict[str, Any]:
-        return self.client.inbox(after)
-
-    def will_describe(self, records: list[str]) -> None:
-        """The catalogue's next records, in order: fetch up to FETCHES_AHEAD of them ahead."""
-        self._upcoming = deque(records)
-        self._fetch_ahead()
-
-    def _fetch_ahead(self) -> None:
-        while len(self._bundles) < FETCHES_AHEAD and self._upcoming:
-            record = self._upcoming.popleft()
-            self._bundles[record] = self._pool.submit(self.client.fetch_bundle, record)
-
-    def describe(self, record: str) -> Described:
-        from scanseal.client import open_bundle, parse_bundle
-
-        ahead = self._bundles.pop(record, None)
-        self._fetch_ahead()  # the next ones download while this one is opened
-        identity = self.client.identity
-        if identity is None:
-            raise InvalidInput("fetching a study needs an identity (--as NAME)")
-        raw = self.client.fetch_bundle(record) if ahead is None else ahead.result()
-        bundle = parse_bundle(raw, record, identity)  # once, to describe and to open
-        entry = self.client.describe_bundle(bundle, record)
-        target = study_path(self.output, entry)
-        wanted = entry.study in self.studies or record in self.listed
-        if wanted and not already_fetched(target, entry):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            _opened(open_bundle(bundle, record, identity, target), entry, target)
-            self.opened.add(record)
-        return entry
-
-
 def _opened(opened: OpenedFile, entry: Described, target: Path) -> None:
     warn_if_flagged(opened.manifest, entry.sop or entry.record)
     _out.print(f"{entry.record} -> {target}  (verified against manifest and ledger)")
@@ -389,38 +360,79 @@ def _fetch_studies(
     if output.exists() and not output.is_dir():
         raise InvalidInput(f"{output} is not a directory: a study is fetched into one")
     paths: list[Path] = []
-    via = _OpenWhileDescribing(client, studies, output, listed)
+    failed: list[ScanSealError] = []
+    from scanseal.client import StudyFetcher
+
+    via = StudyFetcher(client, studies, output, listed, _opened)
     try:
         for study in studies or [study_uid_of(client, listed, via)]:
-            paths += _fetch_study(client, study, output, via)
+            paths += _fetch_study(client, study, output, via, failed)
     finally:
         via.close()
+    refuse(failed)
     return paths
 
 
 def _fetch_study(
-    client: GatewayClient, study: str, output: Path, via: _OpenWhileDescribing
+    client: GatewayClient,
+    study: str,
+    output: Path,
+    via: StudyFetcher,
+    failed: list[ScanSealError],
 ) -> list[Path]:
-    """One study into ``output``: what the catalogue opened while describing, then the rest."""
+    """One study into ``output``: what the catalogue opened while describing, then the rest
+    (``FETCHES_AHEAD`` at once), each line in the catalogue's order; an instance that could
+    not be opened is named in ``failed`` and the others are still fetched."""
+    from scanseal.client import FETCHES_AHEAD
+
     paths: list[Path] = []
     entries = study_records(client, study, owned=False, via=via)
-    kept = 0
+    kept, lost = 0, []
+    window: deque[tuple[Described, Path, Future[OpenedFile]]] = deque()
     with study_bars() as p:
         task = p.add_task(f"fetching study {study}", total=len(entries))
+
+        def collect(entry: Described, target: Path, opening: Future[OpenedFile]) -> None:
+            try:
+                _opened(opening.result(), entry, target)
+                paths.append(target)
+            except GatewayUnavailable:
+                raise
+            except ScanSealError as error:
+                lost.append(_instance_error(entry, target, error))
+            p.advance(task, 1)
+
         for entry in entries:
             target = study_path(output, entry)
-            if entry.record in via.opened:
-                pass  # opened while the catalogue described it
+            error = via.failed.get(entry.record)
+            if error is not None:
+                lost.append(_instance_error(entry, target, error))
+            elif entry.record in via.opened:
+                paths.append(target)  # opened while the catalogue described it
             elif already_fetched(target, entry):
                 kept += 1
+                paths.append(target)
             else:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                _opened(client.fetch(entry.record, target), entry, target)
-            paths.append(target)
+                window.append((entry, target, via.open_later(entry, target)))
+                while len(window) > FETCHES_AHEAD:
+                    collect(*window.popleft())
+                continue
             p.advance(task, 1)
-    _out.print(f"study {study}: {len(entries)} instance(s), {len(entries) - kept} fetched, "
-               f"{kept} already here -> {output / study}", markup=False)  # fmt: skip
+        while window:
+            collect(*window.popleft())
+    counts = f"{len(paths) - kept} fetched, {kept} already here"
+    counts += f", {len(lost)} failed" if lost else ""
+    _out.print(f"study {study}: {len(entries)} instance(s), {counts} -> {output / study}",
+               markup=False)  # fmt: skip
+    failed += lost
     return paths
+
+
+def _instance_error(entry: Described, target: Path, error: ScanSealError) -> ScanSealError:
+    """``error`` naming the instance (its record and where it was to be written)."""
+    named = type(error)(f"{entry.record} -> {target}: {error.reason}")
+    named.exit_code = error.exit_code
+    return named
 
 
 def grant(

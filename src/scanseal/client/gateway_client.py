@@ -14,6 +14,7 @@ import json
 import re
 import ssl
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -45,8 +46,8 @@ from scanseal.transfer import (
     open_checked,
     seal_for_upload,
 )
-from scanseal.transfer.catalogue import Described
-from scanseal.transfer.catalogue import describe as describe_record
+from scanseal.transfer.catalogue import Described, describe_unlocked
+from scanseal.transfer.checked import Unlocked, unlock_record
 from scanseal.transfer.study_manifest import StudyManifest, study_uid_digest
 
 
@@ -220,9 +221,16 @@ class GatewayClient:
         """:meth:`describe` of a bundle already fetched (which :func:`open_bundle` may then
         open, so a record is downloaded once to be both described and written; pass it
         :func:`parse_bundle`'s answer to both so it is taken apart once)."""
+        return self.describe_unlocked(bundle, record)[0]
+
+    def describe_unlocked(self, bundle: bytes | Bundle, record: str) -> tuple[Described, Unlocked]:
+        """:meth:`describe_bundle`, with what it unlocked (signature and grant checked, file key
+        unwrapped) for :func:`open_bundle` to open the same bundle without doing it again."""
         parts = _parts(bundle, record, self._me())
         header = envelope.read_header(io.BytesIO(parts.payload))
-        return describe_record(record, parts.manifest, header, self._me(), parts.grant)
+        keys = self._me().transport_keys.values()
+        unlocked = unlock_record(parts.manifest, header, keys, parts.grant)
+        return describe_unlocked(record, unlocked), unlocked
 
     def register_study(self, manifest: StudyManifest) -> dict[str, Any]:
         """Register a signed study manifest (docs/FORMAT.md §7) as one ledger record."""
@@ -291,7 +299,9 @@ class GatewayClient:
         ``grantee`` (each instance's header fetched as a grant, not a read) and one ledger
         grant on the study record, which then opens every instance it lists."""
         records = self.study(study).instances
-        grants = [self._grant_object(r, grantee).to_bytes().decode("utf-8") for r in records]
+        with ThreadPoolExecutor(GRANT_HEADERS_AT_ONCE, thread_name_prefix="grant") as pool:
+            objects = list(pool.map(lambda r: self._grant_object(r, grantee), records))
+        grants = [grant.to_bytes().decode("utf-8") for grant in objects]
         body = json.dumps({"grantee": grantee.address, "grants": grants}).encode()
         headers = {**self.signed("grant", study, body), "Content-Type": "application/json"}
         path = f"/v1/studies/{study}/grants"
@@ -384,13 +394,16 @@ def open_bundle(
     identity: Identity,
     output: Path,
     progress: Progress | None = None,
+    *,
+    unlocked: Unlocked | None = None,
 ) -> OpenedFile:
     """Check and open a fetch response; IntegrityError if anything in it was altered. The
-    envelope is decrypted from the response's bytes (no copy of it on disk)."""
+    envelope is decrypted from the response's bytes (no copy of it on disk). ``unlocked``:
+    what :meth:`GatewayClient.describe_unlocked` unlocked of this same parsed ``bundle``."""
     parts = _parts(bundle, record, identity)
     hashes = _ledger_hashes(parts.meta.get("record"))
     return open_checked(parts.payload, parts.manifest, identity, output, hashes,
-                        grant=parts.grant, progress=progress)  # fmt: skip
+                        grant=parts.grant, progress=progress, unlocked=unlocked)  # fmt: skip
 
 
 def parse_bundle(bundle: bytes, record: str, identity: Identity) -> Bundle:
@@ -425,6 +438,8 @@ def record_manifest(text: str, record: str) -> Manifest:
     return Manifest.from_json(raw)
 
 
+GRANT_HEADERS_AT_ONCE: Final = 4
+"""Instance headers a study grant fetches at once (one signed request each)."""
 _ADDRESS: Final = re.compile(r"0x[0-9a-fA-F]{40}")
 _LAST_TIMESTAMP: Final = 253402300799  # 9999-12-31T23:59:59Z, the last second datetime can show
 _INBOX_ENTRY: Final = {"seq": int, "record": str}

@@ -29,13 +29,13 @@ from typing import Any, Final, Protocol
 
 from scanseal._json import parse_object
 from scanseal._sqlite import open_database
-from scanseal.crypto import envelope
 from scanseal.crypto.envelope import Header
 from scanseal.crypto.identity import Identity
 from scanseal.errors import GatewayUnavailable, ScanSealError
 from scanseal.ingest import ImageMetadata
 from scanseal.integrity import verify_chain
-from scanseal.transfer.grants import Grant, check_same_payload
+from scanseal.transfer.checked import Unlocked, unlock_record
+from scanseal.transfer.grants import Grant
 from scanseal.transfer.manifest import Manifest, decrypt_metadata
 from scanseal.transfer.verdict import screen_verdict
 
@@ -86,12 +86,15 @@ def describe(
 ) -> Described:
     """Decrypt ``manifest``'s metadata with ``identity``'s key (unwrapped from the envelope's
     ``header``, or from ``grant``'s when the record was granted later), checked against H2."""
-    manifest.verify_signature()
-    unwrapping = header
-    if grant is not None:
-        unwrapping = grant.verify(manifest.uploader.address)
-        check_same_payload(header, unwrapping)
-    file_key = envelope.unlock(unwrapping, identity.transport_keys.values())
+    unlocked = unlock_record(manifest, header, identity.transport_keys.values(), grant)
+    return describe_unlocked(record, unlocked)
+
+
+def describe_unlocked(record: str, unlocked: Unlocked) -> Described:
+    """:func:`describe` of a record :func:`~scanseal.transfer.checked.unlock_record` unlocked
+    (which opening it may then reuse: one signature check and one key unwrap per record)."""
+    manifest, unwrapping = unlocked.manifest, unlocked.unwrapping
+    file_key = unlocked.file_key
     canonical = decrypt_metadata(file_key, unwrapping.salt, manifest.metadata_ciphertext)
     verify_chain(manifest.chain, manifest.chain.h1, canonical)  # H2 binds the metadata
     meta = ImageMetadata.from_dict(parse_object(canonical, "decrypted metadata"))

@@ -331,12 +331,16 @@ def decrypt_checked(
     dst: BinaryIO,
     progress: Progress | None,
     granted: Header | None = None,
+    *,
+    key_for: Callable[[Header, Header], bytes] | None = None,
 ) -> ImageMetadata:
     """Decrypt into ``dst`` and check every binding except the pixel digest: the envelope
     digest, the recipient list, H1–H3 and the metadata. With ``granted`` (a grant's header,
     already verified against the owner) the file key is unwrapped from it instead, after its
     payload parameters are checked to be the envelope's. ``envelope_path`` may be the
-    envelope's bytes themselves (a fetched bundle's, opened without a copy on disk)."""
+    envelope's bytes themselves (a fetched bundle's, opened without a copy on disk).
+    ``key_for`` (``transfer.checked.Unlocked.key_for``), given the envelope's header and the
+    one to unwrap from, returns the file key already unwrapped from them instead."""
     plain = HashingWriter(dst)
     with _envelope_stream(envelope_path) as raw:
         src = HashingReader(raw)
@@ -345,7 +349,10 @@ def decrypt_checked(
         if granted is not None:
             check_same_payload(original, granted)
             header = granted
-        file_key = envelope.unlock(header, identity.unwrap_keys)
+        if key_for is None:
+            file_key = envelope.unlock(header, identity.unwrap_keys)
+        else:
+            file_key = key_for(original, header)
         envelope.decrypt_payload(
             src,  # type: ignore[arg-type]  # duck-typed: only read() is used
             plain,  # type: ignore[arg-type]  # duck-typed: only write() is used

@@ -49,6 +49,10 @@ from scanseal.transfer.upload import seal_for_upload, with_self
 UPLOADS_IN_FLIGHT: Final = 2
 """Uploads a send keeps going while it seals the next instance: the gateway works on one while
 it receives the other (and folds their grants into one transaction), the client seals."""
+SEALS_AT_ONCE: Final = 2
+"""Instances a send reads, screens and seals at once (one thread each): the detector
+(onnxruntime), numpy, hashlib and the file reads release the GIL, so on two cores two
+instances are screened at the same time while earlier ones upload."""
 SEND_LOG: Final = ".scanseal-sent.sqlite3"
 """The send log's file name, in the send's working directory."""
 _SKIPPED_NAMES: Final = frozenset({"DICOMDIR"})
@@ -197,10 +201,15 @@ class StudySender:
         """Send ``instance`` unless the log (or, for a pending row, the gateway) says it was."""
         return self.finish(self.prepare(instance, progress))
 
-    def prepare(self, instance: Instance, progress: Progress | None = None) -> Sent | Sealed:
+    def prepare(
+        self, instance: Instance, progress: Progress | None = None, *, name: str | None = None
+    ) -> Sent | Sealed:
         """The first half of :meth:`send`: what an earlier send already registered (a
         :class:`Sent`, skipped), or ``instance`` sealed and logged pending (a :class:`Sealed`
-        for :meth:`finish`). A caller may seal the next instance while one uploads."""
+        for :meth:`finish`). A caller may seal the next instance while one uploads, and seal
+        several at once from several threads; it then names each envelope in file order
+        first (:meth:`envelope_name`, passed as ``name``), so the names do not depend on which
+        thread finished first."""
         digest = pixel_digest(instance.image)
         key = (self.gateway.url, self.uploader.address, self._audience, instance.sop,
                digest.hex())  # fmt: skip
@@ -210,7 +219,7 @@ class StudySender:
             return Sent(instance, row[0], True, None)
         sealed = seal_for_upload(
             instance.image, self.recipients, self.uploader, self.workdir,
-            progress=progress, name=self._envelope_name(instance), digest=digest,
+            progress=progress, name=name or self.envelope_name(instance.path), digest=digest,
         )  # fmt: skip
         with sealed.manifest_path.open("rb") as manifest:
             record = cid_of(manifest)
@@ -258,15 +267,16 @@ class StudySender:
         same = held.instances == tuple(sorted(set(records)))
         return held if same and held.uploader_address == self.uploader.address else None
 
-    def _envelope_name(self, instance: Instance) -> str:
-        """``NAME`` of the source file, or ``NAME-2``, ``NAME-3``… when a file of the same
-        name elsewhere in the send already took it (series folders repeat file names)."""
-        name, number = instance.path.name, 1
-        while name in self._names:
-            number += 1
-            name = f"{instance.path.name}-{number}"
-        self._names.add(name)
-        return name
+    def envelope_name(self, path: Path) -> str:
+        """``NAME`` of the source file ``path``, or ``NAME-2``, ``NAME-3``… when a file of the
+        same name elsewhere in the send already took it (series folders repeat file names)."""
+        with self._lock:
+            name, number = path.name, 1
+            while name in self._names:
+                number += 1
+                name = f"{path.name}-{number}"
+            self._names.add(name)
+            return name
 
     def _row(self, key: tuple[str, ...]) -> tuple[str, str] | None:
         with self._lock:
