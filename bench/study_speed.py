@@ -100,7 +100,6 @@ def cli(gateway: Gateway, *args: str) -> dict[str, Any]:
         "cli_cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
         "cli_peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
         "gateway_peak_rss_mib": round(peak_kib(gateway.process.pid) / 1024, 1),
-        "cli_cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
         "gateway_cpu_s": round(cpu_seconds(gateway.process.pid) - gateway_cpu, 3),
         "output": out.read_text(),
     }

@@ -191,11 +191,10 @@ class GatewayClient:
         return seal_for_upload(source, recipients, self._me(), workdir, progress=progress)
 
     def upload(self, sealed: SealedFile, *, with_study: bool = False) -> dict[str, Any]:
-        """Upload a sealed file. ``with_study``: its recipients' ledger grant waits for the
-        study record that will list it (:meth:`register_study` grants it, one transaction for
-        the whole study); until then no recipient may read it (docs/PROTOCOL.md)."""
+        """Upload a sealed file; ``with_study``: no recipient may read it until the study
+        record listing it is registered (:meth:`register_study` grants it, docs/PROTOCOL.md)."""
         manifest = sealed.manifest_path.read_bytes()
-        meta = {"manifest": manifest.decode("utf-8"), **({"grants": "study"} if with_study else {})}
+        meta = {"manifest": manifest.decode("utf-8")} | ({"grants": "study"} if with_study else {})
         body = wire.pack(meta, sealed.envelope.read_bytes())
         record = cid_of(io.BytesIO(manifest))
         headers = {**self.signed("upload", record, body), "Content-Type": wire.MEDIA_TYPE}
@@ -444,6 +443,7 @@ _ADDRESS: Final = re.compile(r"0x[0-9a-fA-F]{40}")
 _LAST_TIMESTAMP: Final = 253402300799  # 9999-12-31T23:59:59Z, the last second datetime can show
 _INBOX_ENTRY: Final = {"seq": int, "record": str}
 _AUDIT_ENTRY: Final = {"timestamp": int, "action": str, "actor": str}
+_MAX_ERROR: Final = 64 * 1024
 
 
 def _failing(response: httpx.Response) -> bool:
@@ -452,11 +452,8 @@ def _failing(response: httpx.Response) -> bool:
         answer = parse_value(response.content, "health answer", max_size=_MAX_ERROR)
     except ScanSealError:
         return False
-    return (
-        response.status_code == 503
-        and isinstance(answer, dict)
-        and (answer.get("status") == "failing")
-    )
+    failing = isinstance(answer, dict) and answer.get("status") == "failing"
+    return response.status_code == 503 and failing
 
 
 def _typed(obj: Any, fields: dict[str, type]) -> bool:
@@ -486,9 +483,6 @@ def _ledger_hashes(raw: object) -> LedgerHashes:
     if any(len(v) != 32 or raw[k] != v.hex() for k, v in values.items()):
         raise IntegrityError("bundle ledger hashes must be 64 lowercase hex digits")
     return LedgerHashes(values["h1"], values["h3"], values["pixel_digest"])
-
-
-_MAX_ERROR = 64 * 1024
 
 
 def error_from_response(response: httpx.Response) -> ScanSealError:
