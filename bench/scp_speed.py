@@ -138,10 +138,19 @@ def storescp(home: Path) -> Iterator[Target]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """CPU time (user and system) of process ``pid`` and of its children it has reaped: a
-    figure the other work on a shared machine does not change, unlike the wall time."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime stime cutime cstime
+    """CPU time (user and system) of process ``pid``, of its children it has reaped and of
+    those still running (ScanSeal's acceptor processes): a figure the other work on a shared
+    machine does not change, unlike the wall time."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # exited meanwhile
+            continue
+        if stat.parent.name == str(pid):
+            ticks += sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime stime cutime cstime
+        elif fields[1] == str(pid):  # a child still running
+            ticks += sum(int(fields[i]) for i in (11, 12))
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
