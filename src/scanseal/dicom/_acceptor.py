@@ -82,6 +82,7 @@ class Acceptor:
         """Serve handed associations until the gateway says stop or its pipe closes."""
         take_over(self._log_setup[0], self._log_setup[1])
         threading.Thread(target=self._listen, name="gateway-pipe", daemon=True).start()
+        self._send(("ready",))
         while not self._stopping.is_set():
             try:
                 _text, fds, _flags, _address = socket.recv_fds(self._sockets, 256, 1)

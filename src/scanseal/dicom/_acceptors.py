@@ -69,6 +69,7 @@ class _Child:
     sockets: socket.socket
     send_lock: threading.Lock = field(default_factory=threading.Lock)
     active: int = 0
+    ready: bool = False
     reserved: dict[int, int] = field(default_factory=dict)
 
     def send(self, message: tuple[Any, ...]) -> None:
@@ -105,9 +106,9 @@ class Acceptors:
             )
             thread.start()
             self._threads.append(thread)
-        with self._lock:
+        with self._lock:  # listening is said once each acceptor has set up pynetdicom
             deadline = time.monotonic() + _START_SECONDS
-            while len(self._children) < self._count and time.monotonic() < deadline:
+            while len(self._ready()) < self._count and time.monotonic() < deadline:
                 self._lock.wait(0.1)
         accepting = threading.Thread(target=self._accept_all, name="dicom-scp", daemon=True)
         accepting.start()
@@ -146,11 +147,20 @@ class Acceptors:
                 client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 self._hand_over(client, address)
 
+    def _ready(self) -> list[_Child]:
+        return [child for child in self._children.values() if child.ready]
+
     def _hand_over(self, client: socket.socket, address: Any) -> None:
-        """Give an accepted association to the acceptor holding the fewest (none running: it
-        is closed, and the sender tries again)."""
+        """Give an accepted association to the ready acceptor holding the fewest (while every
+        one is being started again, wait for one: at most the start time, then it is closed
+        and the sender tries again)."""
         with self._lock:
-            children = sorted(self._children.values(), key=lambda c: c.active)
+            deadline = time.monotonic() + _START_SECONDS
+            while not self._ready() and not self._stopping.is_set():
+                if time.monotonic() >= deadline:
+                    return
+                self._lock.wait(0.1)
+            children = sorted(self._ready(), key=lambda c: c.active)
             if not children:
                 return
             child = children[0]
@@ -176,6 +186,8 @@ class Acceptors:
                 self._lock.notify_all()
             self._serve(child)
             self._bury(child)
+            if not child.ready and self._stopping.wait(1.0):  # it failed to start: not in a loop
+                return
 
     def _spawn(self, slot: int) -> _Child:
         messages, theirs = socket.socketpair()
@@ -218,6 +230,10 @@ class Acceptors:
             elif kind == "closed":
                 with self._lock:
                     child.active -= 1
+            elif kind == "ready":
+                with self._lock:
+                    child.ready = True
+                    self._lock.notify_all()
 
     def _reserve(self, child: _Child, ticket: int, size: int) -> None:
         """Room for one instance, answered at once when there is some; otherwise waited for
@@ -268,6 +284,8 @@ def main(argv: list[str]) -> None:
     """An acceptor process: ``python -m scanseal.dicom._acceptors MESSAGES_FD SOCKETS_FD``."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    for ending in (signal.SIGINT, signal.SIGTERM):  # sent to the whole group: the gateway
+        signal.signal(ending, signal.SIG_IGN)  # stops its acceptors itself, in order
     if os.getppid() == 1:
         return  # the gateway died before the line above ran
     messages = Connection(int(argv[0]))
