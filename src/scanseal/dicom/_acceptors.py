@@ -70,6 +70,7 @@ class _Child:
     send_lock: threading.Lock = field(default_factory=threading.Lock)
     active: int = 0
     ready: bool = False
+    gone: bool = False
     reserved: dict[int, int] = field(default_factory=dict)
 
     def send(self, message: tuple[Any, ...]) -> None:
@@ -205,35 +206,46 @@ class Acceptors:
         return _Child(slot, process, connection, sockets)
 
     def _serve(self, child: _Child) -> None:
-        """Answer one acceptor's messages until its pipe closes."""
+        """Answer one acceptor's messages until its pipe closes. A message that makes no sense
+        (a bug) ends that acceptor: what it wrote is adopted when it is buried."""
         while True:
             try:
                 message = child.messages.recv()
             except (EOFError, OSError, pickle.UnpicklingError):
                 return
-            kind = message[0]
-            if kind == "reserve":
-                self._reserve(child, message[1], message[2])
-            elif kind == "put":
-                _kind, ticket, name, size = message
-                with self._lock:
-                    reserved = child.reserved.pop(ticket)
-                entry = self._spool.admit(name, size, reserved)
-                if entry is not None:
-                    self._submit(entry)
-            elif kind == "release":
-                with self._lock:
-                    reserved = child.reserved.pop(message[1])
-                self._spool.release(reserved)
-            elif kind == "observe":
-                self._observe(message[1], message[2])
-            elif kind == "closed":
-                with self._lock:
-                    child.active -= 1
-            elif kind == "ready":
-                with self._lock:
-                    child.ready = True
-                    self._lock.notify_all()
+            try:
+                self._handle(child, message)
+            except Exception:
+                _log.exception("DICOM acceptor %d sent %r: stopped", child.slot, message[:1])
+                child.process.kill()
+                return
+
+    def _handle(self, child: _Child, message: tuple[Any, ...]) -> None:
+        kind = message[0]
+        if kind == "reserve":
+            self._reserve(child, message[1], message[2])
+        elif kind == "put":
+            _kind, ticket, name, size = message
+            with self._lock:
+                reserved = child.reserved.pop(ticket)
+            entry = self._spool.admit(name, size, reserved)
+            if entry is not None:
+                self._submit(entry)
+        elif kind == "release":
+            with self._lock:
+                reserved = child.reserved.pop(message[1])
+            self._spool.release(reserved)
+        elif kind == "observe":
+            self._observe(message[1], message[2])
+        elif kind == "closed":
+            with self._lock:
+                child.active -= 1
+        elif kind == "ready":
+            with self._lock:
+                child.ready = True
+                self._lock.notify_all()
+        else:
+            raise ValueError(f"unknown message {kind!r}")
 
     def _reserve(self, child: _Child, ticket: int, size: int) -> None:
         """Room for one instance, answered at once when there is some; otherwise waited for
@@ -252,7 +264,12 @@ class Acceptors:
 
     def _granted(self, child: _Child, ticket: int, size: int) -> None:
         with self._lock:
-            child.reserved[ticket] = size
+            gone = child.gone  # it died while the room was waited for: nobody will use it
+            if not gone:
+                child.reserved[ticket] = size
+        if gone:
+            self._spool.release(size)
+            return
         child.send(("room", ticket, True))
 
     def _bury(self, child: _Child) -> None:
@@ -268,6 +285,7 @@ class Acceptors:
             child.process.wait()
         with self._lock:
             self._children.pop(child.slot, None)
+            child.gone = True
             reserved, child.reserved = list(child.reserved.values()), {}
         for size in reserved:
             self._spool.release(size)
