@@ -107,8 +107,12 @@ def test_associations_are_spread_over_the_acceptors(tmp_path: Path):
         ae.add_requested_context(pydicom.dcmread(sent[0], stop_before_pixels=True).SOPClassUID)
         held = [ae.associate("127.0.0.1", port, ae_title="SCANSEAL") for _ in range(2)]
         assert all(assoc.is_established for assoc in held)
-        time.sleep(0.5)
-        grown = [pid for pid in pids if _threads(pid) > before[pid]]
+        deadline = time.monotonic() + 20
+        while True:
+            grown = [pid for pid in pids if _threads(pid) > before[pid]]
+            if len(grown) == len(pids) or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         assert sorted(grown) == pids  # one association each, not both in one process
         results: list[list[int]] = []
         pushers = [

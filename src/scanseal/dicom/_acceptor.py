@@ -27,6 +27,7 @@ from scanseal.dicom.scp import (
     FAILED,
     OUT_OF_RESOURCES,
     SUCCESS,
+    Contexts,
     checked,
     header_or_none,
     instance_fields,
@@ -77,6 +78,7 @@ class Acceptor:
         ]
         address = (self.config.host, self.config.port)
         self._server = ae.make_server(address, evt_handlers=handlers, server_class=_HandedServer)
+        self._server.contexts = Contexts(self._server.contexts)
 
     def run(self) -> None:
         """Serve handed associations until the gateway says stop or its pipe closes."""

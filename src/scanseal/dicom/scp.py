@@ -23,6 +23,7 @@ an info line otherwise (``scanseal serve`` shows both on stderr).
 
 from __future__ import annotations
 
+import copy
 import io
 import logging
 import os
@@ -39,6 +40,7 @@ from typing import Any, Final
 import pydicom
 from pydicom.dataset import Dataset
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
+from pynetdicom.presentation import PresentationContext
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 from pynetdicom.transport import ThreadedAssociationServer
 
@@ -261,6 +263,7 @@ class StorageSCP:
                 evt_handlers=handlers,
                 server_class=_NoDelayServer,
             )
+            self._server.contexts = Contexts(self._server.contexts)
             self._ae._servers.append(self._server)  # what start_server does: shutdown() expects it
             serving = threading.Thread(
                 target=self._server.serve_forever, name="dicom-scp", daemon=True
@@ -429,6 +432,23 @@ def _load_detector() -> None:
         default_detector()
     except Exception as error:  # the C-STORE that screens reports it
         _log.warning("tamper detector not loaded ahead: %s", error)
+
+
+class Contexts(list[PresentationContext]):
+    """A server's presentation contexts, copied cheaply for each association: pynetdicom
+    deep-copies the list for every association it accepts (the acceptor's negotiation writes
+    into the copies), which for every storage SOP Class in every transfer syntax (171 contexts,
+    7,654 transfer syntax UIDs) costs 59 ms of CPU per association; a context's one mutable
+    member is its list of transfer syntaxes, so a shallow copy with that list copied is the
+    same copy in 0.5 ms."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> list[PresentationContext]:
+        copies = []
+        for context in self:
+            twin = copy.copy(context)
+            twin._transfer_syntax = list(context._transfer_syntax)
+            copies.append(twin)
+        return copies
 
 
 class _NoDelayServer(ThreadedAssociationServer):
