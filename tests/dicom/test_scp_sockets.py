@@ -11,8 +11,9 @@ from typing import Any
 from pynetdicom import AE
 
 from gateway_harness import free_port
+from scanseal.dicom._ae import Contexts, storage_ae
 from scanseal.dicom.config import DicomConfig
-from scanseal.dicom.scp import Contexts, Receiver, StorageSCP, storage_ae
+from scanseal.dicom.scp import Receiver, StorageSCP
 
 
 def test_accepted_associations_disable_nagle(tmp_path: Path) -> None:

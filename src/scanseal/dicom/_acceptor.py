@@ -22,19 +22,18 @@ from pynetdicom.transport import ThreadedAssociationServer
 from scanseal._disk import disk_error
 from scanseal.crypto.identity import IdentityCard
 from scanseal.dicom._acceptors import Setup
+from scanseal.dicom._ae import Contexts, storage_ae
 from scanseal.dicom._logs import take_over
 from scanseal.dicom.scp import (
     FAILED,
     OUT_OF_RESOURCES,
     SUCCESS,
-    Contexts,
     checked,
     header_or_none,
     instance_fields,
     log_refused,
     make_status,
     status_for,
-    storage_ae,
 )
 from scanseal.dicom.spool import SpoolWriter
 from scanseal.errors import ScanSealError

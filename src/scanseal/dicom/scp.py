@@ -23,7 +23,6 @@ an info line otherwise (``scanseal serve`` shows both on stderr).
 
 from __future__ import annotations
 
-import copy
 import io
 import logging
 import os
@@ -39,14 +38,13 @@ from typing import Any, Final
 
 import pydicom
 from pydicom.dataset import Dataset
-from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
-from pynetdicom.presentation import PresentationContext
-from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+from pynetdicom import evt
 from pynetdicom.transport import ThreadedAssociationServer
 
 from scanseal._disk import disk_error
 from scanseal.crypto.identity import Identity
 from scanseal.dicom._acceptors import Acceptors, Setup
+from scanseal.dicom._ae import Contexts, storage_ae
 from scanseal.dicom._drain import Drain
 from scanseal.dicom._logs import STOW as STOW  # what stow.py and the tests import from here
 from scanseal.dicom._logs import handed_down
@@ -393,17 +391,6 @@ def checked(raw: bytes, calling: str, expected: str, config: DicomConfig) -> Rec
     return received
 
 
-def storage_ae(config: DicomConfig) -> AE:
-    """The SCP's application entity: every storage SOP Class in every transfer syntax, and
-    Verification; no PDU size limit (the sender picks large PDUs)."""
-    ae = AE(ae_title=config.ae_title)
-    for context in AllStoragePresentationContexts:
-        ae.add_supported_context(str(context.abstract_syntax), ALL_TRANSFER_SYNTAXES)
-    ae.add_supported_context(Verification)
-    ae.maximum_pdu_size = 0
-    return ae
-
-
 def _mismatch(header: Dataset, expected: str, calling: str) -> Dataset | None:
     """The A900 status (logged) for an instance whose SOP Class is not the request's."""
     if header.get("SOPClassUID") == expected:
@@ -432,23 +419,6 @@ def _load_detector() -> None:
         default_detector()
     except Exception as error:  # the C-STORE that screens reports it
         _log.warning("tamper detector not loaded ahead: %s", error)
-
-
-class Contexts(list[PresentationContext]):
-    """A server's presentation contexts, copied cheaply for each association: pynetdicom
-    deep-copies the list for every association it accepts (the acceptor's negotiation writes
-    into the copies), which for every storage SOP Class in every transfer syntax (171 contexts,
-    7,654 transfer syntax UIDs) costs 59 ms of CPU per association; a context's one mutable
-    member is its list of transfer syntaxes, so a shallow copy with that list copied is the
-    same copy in 0.5 ms."""
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> list[PresentationContext]:
-        copies = []
-        for context in self:
-            twin = copy.copy(context)
-            twin._transfer_syntax = list(context._transfer_syntax)
-            copies.append(twin)
-        return copies
 
 
 class _NoDelayServer(ThreadedAssociationServer):
