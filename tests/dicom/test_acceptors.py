@@ -25,7 +25,7 @@ from scanseal.dicom.spool import Spool, Spooled, SpoolWriter
 
 
 def acceptor_pids(gateway: GatewayProcess) -> list[int]:
-    """The gateway's acceptor processes (its children running ``scanseal.dicom._acceptors``)."""
+    """The gateway's acceptor processes (its children running ``scanseal.dicom._acceptor``)."""
     parent = str(gateway.process.pid)  # type: ignore[union-attr]
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -34,7 +34,7 @@ def acceptor_pids(gateway: GatewayProcess) -> list[int]:
             command = (stat.parent / "cmdline").read_bytes()
         except OSError:
             continue
-        if fields[1] == parent and b"scanseal.dicom._acceptors" in command:
+        if fields[1] == parent and b"scanseal.dicom._acceptor" in command:
             found.append(int(stat.parent.name))
     return sorted(found)
 

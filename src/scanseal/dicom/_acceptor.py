@@ -5,10 +5,13 @@ then answered."""
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import itertools
 import logging
 import os
+import signal
 import socket
+import sys
 import threading
 import time
 from multiprocessing.connection import Connection
@@ -38,6 +41,7 @@ from scanseal.dicom.scp import (
 from scanseal.dicom.spool import SpoolWriter
 from scanseal.errors import ScanSealError
 
+_PR_SET_PDEATHSIG: Final = 1
 _ANSWER_MARGIN: Final = 30.0
 """Seconds beyond ``spool_wait_seconds`` an acceptor waits for the gateway's answer on room."""
 _log = logging.getLogger("scanseal.dicom.scp")
@@ -178,3 +182,22 @@ class Acceptor:
             with self._answers_lock:
                 self._answers.pop(ticket, None)
         return ticket if answered and waiting[1] == [True] else None
+
+
+def main(argv: list[str]) -> None:
+    """An acceptor process: ``python -m scanseal.dicom._acceptor MESSAGES_FD SOCKETS_FD PID``
+    (PID the gateway's)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    for ending in (signal.SIGINT, signal.SIGTERM):  # sent to the whole group: the gateway
+        signal.signal(ending, signal.SIG_IGN)  # stops its acceptors itself, in order
+    if os.getppid() != int(argv[2]):
+        return  # the gateway died before the line above ran
+    messages = Connection(int(argv[0]))
+    sockets = socket.socket(fileno=int(argv[1]))
+    setup: Setup = messages.recv()
+    Acceptor(setup, messages, sockets).run()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -23,11 +23,9 @@ workers sharing one GIL.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import os
 import pickle
-import signal
 import socket
 import subprocess
 import sys
@@ -41,7 +39,6 @@ from typing import Any, Final
 from scanseal.dicom.spool import Entry, Spool
 
 _log = logging.getLogger("scanseal.dicom.scp")
-_PR_SET_PDEATHSIG: Final = 1
 _START_SECONDS: Final = 60.0
 _STOP_SECONDS: Final = 30.0
 
@@ -193,8 +190,8 @@ class Acceptors:
     def _spawn(self, slot: int) -> _Child:
         messages, theirs = socket.socketpair()
         sockets, their_sockets = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
-        command = [sys.executable, "-m", "scanseal.dicom._acceptors",
-                   str(theirs.fileno()), str(their_sockets.fileno())]  # fmt: skip
+        command = [sys.executable, "-m", "scanseal.dicom._acceptor",
+                   str(theirs.fileno()), str(their_sockets.fileno()), str(os.getpid())]  # fmt: skip
         try:
             fds = (theirs.fileno(), their_sockets.fileno())
             process = subprocess.Popen(command, pass_fds=fds, stdin=subprocess.DEVNULL)  # noqa: S603
@@ -296,23 +293,3 @@ class Acceptors:
             code, found = child.process.returncode, len(adopted)
             _log.warning("DICOM acceptor %d exited (%s); %d unreported instance(s) adopted, "
                          "started again", child.slot, code, found)  # fmt: skip
-
-
-def main(argv: list[str]) -> None:
-    """An acceptor process: ``python -m scanseal.dicom._acceptors MESSAGES_FD SOCKETS_FD``."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    for ending in (signal.SIGINT, signal.SIGTERM):  # sent to the whole group: the gateway
-        signal.signal(ending, signal.SIG_IGN)  # stops its acceptors itself, in order
-    if os.getppid() == 1:
-        return  # the gateway died before the line above ran
-    messages = Connection(int(argv[0]))
-    sockets = socket.socket(fileno=int(argv[1]))
-    setup: Setup = messages.recv()
-    from scanseal.dicom._acceptor import Acceptor  # the heavy imports, once started
-
-    Acceptor(setup, messages, sockets).run()
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])
