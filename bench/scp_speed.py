@@ -23,10 +23,12 @@ does). Each target is started fresh for each association count; every row counts
 instances the sender's report marks as stored and checks the target holds that many, and the
 target's CPU time per stored instance (user and system, its children included), which other
 work on a shared machine does not change as it changes the wall time, and the load average it
-was measured at. The JSON's ``verdict`` (also printed) gives ScanSeal's rate as a share of
-Orthanc's in the same run per association count, the figure load changes least, and whether the
-targets are met: at least 45 instances/s and half of Orthanc's rate at the most associations,
-more associations faster than the fewest.
+was measured at; ScanSeal's row splits the CPU spent while the series was pushed between its
+acceptor processes (which answer the C-STOREs) and the gateway process. The JSON's
+``verdict`` (also printed) gives ScanSeal's rate as a share of Orthanc's in the same run per
+association count, the figure load changes least, and whether the targets are met: at least
+45 instances/s and half of Orthanc's rate at the most associations, more associations faster
+than the fewest.
 """
 
 from __future__ import annotations
@@ -138,11 +140,27 @@ def storescp(home: Path) -> Iterator[Target]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """CPU time (user and system) of process ``pid`` and of its children it has reaped: a
-    figure the other work on a shared machine does not change, unlike the wall time."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime stime cutime cstime
-    return ticks / os.sysconf("SC_CLK_TCK")
+    """CPU time (user and system) of process ``pid``, of its children it has reaped and of
+    those still running (ScanSeal's acceptor processes): a figure the other work on a shared
+    machine does not change, unlike the wall time."""
+    return sum(cpu_parts(pid))
+
+
+def cpu_parts(pid: int) -> tuple[float, float]:
+    """The CPU seconds of ``pid`` itself (with its reaped children) and of its running
+    children."""
+    own = children = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # exited meanwhile
+            continue
+        if stat.parent.name == str(pid):
+            own += sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime stime cutime cstime
+        elif fields[1] == str(pid):
+            children += sum(int(fields[i]) for i in (11, 12))
+    tick = os.sysconf("SC_CLK_TCK")
+    return own / tick, children / tick
 
 
 def push(port: int, paths: list[Path], associations: int, work: Path) -> tuple[int, float]:
@@ -171,8 +189,10 @@ def one_row(target: str, paths: list[Path], associations: int, work: Path) -> di
     opener = {"scanseal": scanseal, "orthanc": orthanc, "storescp": storescp}[target]
     with opener(work / target) as (port, held, pid, registered):
         before = cpu_seconds(pid)
+        parts = cpu_parts(pid)
         started = time.perf_counter()
         stored, seconds = push(port, paths, associations, work)
+        pushed = [after - was for after, was in zip(cpu_parts(pid), parts, strict=True)]
         if registered is not None:
             registered()
         done = time.perf_counter() - started
@@ -191,7 +211,11 @@ def one_row(target: str, paths: list[Path], associations: int, work: Path) -> di
         "cpu_ms_per_instance": round(1000 * cpu / max(stored, 1), 1),
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
-    if registered is not None:
+    if registered is not None:  # the answers' CPU: acceptor processes, the gateway beside them
+        row["push_cpu_ms_per_instance"] = {
+            "gateway": round(1000 * pushed[0] / max(stored, 1), 1),
+            "acceptors": round(1000 * pushed[1] / max(stored, 1), 1),
+        }
         row["registered_seconds"] = round(done, 2)
         row["registered_per_second"] = round(stored / done, 1)
     return row

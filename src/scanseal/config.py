@@ -175,6 +175,7 @@ TABLES: Final[Mapping[str, Mapping[str, Coerce]]] = {
         "spool_max_instances": integer(1),
         "spool_max_mib": integer(1),
         "spool_wait_seconds": number(0),
+        "acceptors": integer(0),
     },
     "forward": {  # docs/DICOM.md
         "gateway": text,

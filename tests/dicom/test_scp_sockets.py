@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import socket
 import time
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 from pynetdicom import AE
 
 from gateway_harness import free_port
+from scanseal.dicom._ae import Contexts, storage_ae
 from scanseal.dicom.config import DicomConfig
 from scanseal.dicom.scp import Receiver, StorageSCP
 
@@ -33,3 +35,16 @@ def test_accepted_associations_disable_nagle(tmp_path: Path) -> None:
         assoc.release()
     finally:
         scp.stop()
+
+
+def test_each_association_gets_its_own_copy_of_the_contexts() -> None:
+    config = DicomConfig(enabled=True, port=0, recipients=(Path("x.card.json"),))
+    contexts = Contexts(storage_ae(config).supported_contexts)
+    copies = copy.deepcopy(contexts)  # what pynetdicom does for every association
+    assert [(c.abstract_syntax, c.transfer_syntax) for c in copies] == [
+        (c.abstract_syntax, c.transfer_syntax) for c in contexts
+    ]
+    copies[0].transfer_syntax.clear()  # the acceptor's negotiation writes into its copies
+    copies[0].result = 0
+    assert contexts[0].transfer_syntax
+    assert contexts[0].result is None

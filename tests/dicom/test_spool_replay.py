@@ -9,6 +9,7 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pydicom
 import pytest
@@ -56,7 +57,7 @@ class Rig:
 
 @pytest.fixture
 def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
-    from scanseal.service.server import open_gateway
+    from scanseal.service.server import open_gateway, pending_upload
 
     world = make_world(tmp_path, ["lee"], mode="batched")
     monkeypatch.setenv("SCANSEAL_HOME", str(world.home))
@@ -65,6 +66,7 @@ def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
     index = DicomIndex.at(world.home / "gateway")
     receiver = Receiver(gateway, gateway.identity, config, index)
     receiver.recorded = lambda cid: gateway.state.record(cid) is not None
+    receiver.pending = lambda cid: pending_upload(gateway, cid)  # as `scanseal serve` wires it
     try:
         yield Rig(world, gateway, receiver)
     finally:
@@ -109,6 +111,32 @@ def test_a_crash_after_the_record_was_noted_before_registration_registers_it_onc
     assert rig.records() == before + 1
     (record,) = rig.indexed(uid)
     assert rig.receiver.recorded(record)
+
+
+def test_an_upload_left_pending_by_a_crash_is_registered_again_never_sealed_again(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+):
+    raw, uid = instance()
+    spool = rig.spool()
+    entry = spooled(spool, raw)
+    sealed = rig.receiver.prepare(spool, entry, spool.open(entry))
+    assert sealed is not None
+    gateway: Any = rig.gateway
+
+    def crash(*_args: object) -> None:
+        raise RuntimeError("crash after the ledger write, before the record was held")
+
+    monkeypatch.setattr(gateway, "_finish_upload", crash)
+    with pytest.raises(RuntimeError):
+        rig.receiver.register(sealed, "CT1")
+    monkeypatch.undo()
+    (noted,) = [stored.manifest_cid for stored in gateway.state.pending_uploads()]
+    before = rig.records()
+    rig.restart()  # the spool's replay comes before any reconciliation completes the upload
+    assert rig.records() == before + 1
+    assert rig.indexed(uid) == [noted]  # the record begun before the crash, not a second one
+    assert gateway.recover_uploads() == 0  # nothing left pending to complete later
+    assert rig.records() == before + 1
 
 
 def test_an_entry_opens_only_for_the_gateway_identity_and_holds_no_plaintext(rig: Rig):

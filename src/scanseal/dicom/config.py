@@ -13,6 +13,7 @@ acknowledge = "durable"                               # or "registered" (docs/DI
 spool_max_instances = 1000                            # backpressure: A700 beyond these
 spool_max_mib = 2048
 spool_wait_seconds = 10                               # how long a C-STORE waits for room
+acceptors = 2                                         # processes answering C-STOREs (0: in-process)
 [dicom.routes]
 CT_ROOM_2 = ["cards/cardiology.card.json"]            # ...unless the calling AE has a route
 ```
@@ -34,6 +35,7 @@ from scanseal.crypto.identity import IdentityCard
 from scanseal.errors import InvalidInput, ScanSealError
 
 _MAX_WORKERS = 64
+_MAX_ACCEPTORS = 9
 ACKNOWLEDGE = ("durable", "registered")
 """When a C-STORE is answered Success: once the instance is in the encrypted spool, or once it is
 registered (docs/DICOM.md)."""
@@ -61,6 +63,10 @@ class DicomConfig:
     spool_max_mib: int = 2048
     spool_wait_seconds: float = 10.0
     """How long a C-STORE waits for room in a full spool before it is answered A700."""
+    acceptors: int = 2
+    """``durable``: processes that answer associations (check, spool, Success) beside the
+    gateway, which keeps the spool's accounting, screening, sealing and registration; 0 answers
+    them in the gateway's own process (docs/DICOM.md)."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port < 65536:  # 0: any free port, which the SCP reports once listening
@@ -73,6 +79,8 @@ class DicomConfig:
             raise InvalidInput('dicom: acknowledge must be "durable" or "registered"')
         if self.spool_max_instances < 1 or self.spool_max_mib < 1:
             raise InvalidInput("dicom: spool_max_instances and spool_max_mib must be positive")
+        if not 0 <= self.acceptors <= _MAX_ACCEPTORS:
+            raise InvalidInput(f"dicom: acceptors must be 0 to {_MAX_ACCEPTORS}")
         if not 0 <= self.spool_wait_seconds <= 600:
             raise InvalidInput("dicom: spool_wait_seconds must be 0 to 600")
         if self.enabled and not self.recipients:

@@ -38,14 +38,20 @@ from typing import Any, Final
 
 import pydicom
 from pydicom.dataset import Dataset
-from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
-from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+from pynetdicom import evt
 from pynetdicom.transport import ThreadedAssociationServer
 
 from scanseal._disk import disk_error
 from scanseal.crypto.identity import Identity
+from scanseal.dicom._acceptors import Acceptors, Setup
+from scanseal.dicom._ae import Contexts, storage_ae
 from scanseal.dicom._drain import Drain
-from scanseal.dicom._logs import to_stderr
+from scanseal.dicom._logs import STOW as STOW  # what stow.py and the tests import from here
+from scanseal.dicom._logs import handed_down
+from scanseal.dicom._logs import instance_fields as instance_fields
+from scanseal.dicom._logs import log_refused as log_refused
+from scanseal.dicom._logs import log_to_stderr as log_to_stderr
+from scanseal.dicom._logs import log_verdict as log_verdict
 from scanseal.dicom.config import DicomConfig
 from scanseal.dicom.index import DicomIndex, Instance
 from scanseal.dicom.spool import Entry, Spool, Spooled
@@ -58,7 +64,7 @@ from scanseal.errors import (
 )
 from scanseal.ingest import IngestedImage, read_image_bytes
 from scanseal.storage import cid_of
-from scanseal.transfer import Manifest, Registrar, ScreenVerdict, screen_verdict, seal_for_upload
+from scanseal.transfer import Manifest, Registrar, seal_for_upload
 
 SUCCESS: Final = 0x0000
 OUT_OF_RESOURCES: Final = 0xA700
@@ -71,8 +77,6 @@ YIELD_SECONDS: Final = 0.1
 """How recent a C-STORE answer makes the workers wait (``durable``: ingest first)."""
 YIELD_AT_MOST: Final = 10.0
 """The oldest spooled instance's wait beyond which the workers no longer wait for a push."""
-STOW: Final = "STOW-RS"
-"""The calling AE title STOW-RS instances are received under (the route's key in [dicom])."""
 _log = logging.getLogger(__name__)
 _SHM: Final = "/dev/shm"  # noqa: S108 (a private mkdtemp directory inside it, mode 0700)
 _SCRATCH: Final = _SHM if os.access(_SHM, os.W_OK | os.X_OK) else None
@@ -131,6 +135,11 @@ class Receiver:
         state): a spooled instance whose noted record exists is not sealed a second time."""
         self.ready: Callable[[], bool] = lambda: True
         """Whether the gateway finished its warm-up (the workers start after it)."""
+        self.pending: Callable[[str], tuple[bytes, bytes] | None] = lambda _cid: None
+        """The manifest and envelope of an upload of this manifest CID that the gateway began
+        and did not finish (``scanseal serve`` reads them from its store): a spooled instance
+        whose noted record is such an upload is registered with those same bytes, never
+        sealed again (a second seal would be a second record once the first one completes)."""
 
     def receive(self, received: Received, calling: str) -> str:
         """Seal a received instance for the route's recipients and register it; returns the
@@ -176,13 +185,18 @@ class Receiver:
             _log.info("instance %s from %s was registered as record %s before the restart",
                       uid, spooled.calling, noted, extra={"fields": fields})  # fmt: skip
             return None
+        begun = None if noted is None else self.pending(noted)
+        if begun is not None:  # its upload began before the restart: the same bytes again
+            manifest_bytes, envelope = begun
+            manifest = Manifest.from_json(manifest_bytes)
+            return Sealed(manifest_bytes, envelope, manifest, received.header)
         sealed = self.seal(received, spooled.calling)
         spool.note_record(entry, cid_of(io.BytesIO(sealed.manifest_bytes)))
         return sealed
 
     def uid_of(self, raw: bytes) -> str | None:
         """The SOP Instance UID of received bytes, for a log line (None when unreadable)."""
-        return instance_fields("", _header_or_none(raw), 0)["sop_instance_uid"]  # type: ignore[no-any-return]
+        return instance_fields("", header_or_none(raw), 0)["sop_instance_uid"]  # type: ignore[no-any-return]
 
     def _indexed(self, header: Dataset, calling: str, cid: str) -> str:
         """Index a registered instance under its record; its SOP Instance UID."""
@@ -212,12 +226,9 @@ class StorageSCP:
         self.receiver = receiver
         self.config = receiver.config
         self.spool = spool
-        self._ae = AE(ae_title=self.config.ae_title)
-        for context in AllStoragePresentationContexts:
-            self._ae.add_supported_context(str(context.abstract_syntax), ALL_TRANSFER_SYNTAXES)
-        self._ae.add_supported_context(Verification)
-        self._ae.maximum_pdu_size = 0  # no limit: let the sender pick large PDUs
+        self._ae = storage_ae(self.config)
         self._server: Any = None
+        self.acceptors: Acceptors | None = None
         self._workers = ThreadPoolExecutor(self.config.workers, thread_name_prefix="dicom-seal")
         self.drain = None if spool is None else Drain(spool, receiver, self.config.workers)
         self._answered = 0.0
@@ -227,30 +238,64 @@ class StorageSCP:
 
     @property
     def port(self) -> int:
+        if self.acceptors is not None:
+            return int(self.acceptors.listener.getsockname()[1])
         return int(self._server.server_address[1]) if self._server else self.config.port
 
     @property
     def listening(self) -> bool:
         """Whether the server runs with its socket open (what ``/v1/health`` reports)."""
+        if self.acceptors is not None:
+            return self.acceptors.listener.fileno() >= 0
         return self._server is not None and self._server.socket.fileno() >= 0
 
     def start(self) -> StorageSCP:
-        """Listen; the workers start on what the spool holds from before (a restart)."""
-        handlers: list[Any] = [(evt.EVT_C_STORE, self._on_store)]
-        self._server = self._ae.make_server(
-            (self.config.host, self.config.port),
-            evt_handlers=handlers,
-            server_class=_NoDelayServer,
-        )
-        self._ae._servers.append(self._server)  # what start_server does: shutdown() expects it
-        serving = threading.Thread(target=self._server.serve_forever, name="dicom-scp", daemon=True)
-        serving.start()
+        """Listen; the workers start on what the spool holds from before (a restart). With a
+        spool and ``acceptors`` > 0, associations are answered in acceptor processes."""
+        if self.spool is not None and self.drain is not None and self.config.acceptors > 0:
+            self.acceptors = self._start_acceptors(self.spool, self.drain)
+        else:
+            handlers: list[Any] = [(evt.EVT_C_STORE, self._on_store)]
+            self._server = self._ae.make_server(
+                (self.config.host, self.config.port),
+                evt_handlers=handlers,
+                server_class=_NoDelayServer,
+            )
+            self._server.contexts = Contexts(self._server.contexts)
+            self._ae._servers.append(self._server)  # what start_server does: shutdown() expects it
+            serving = threading.Thread(
+                target=self._server.serve_forever, name="dicom-scp", daemon=True
+            )
+            serving.start()
         self._workers.submit(_load_detector)  # its first use would cost a C-STORE seconds
         if self.drain is not None:
             self.drain.start()
         return self
 
+    def _start_acceptors(self, spool: Spool, drain: Drain) -> Acceptors:
+        host = self.config.host
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        listener = socket.create_server((host, self.config.port), family=family, backlog=64)
+        card = self.receiver.identity.card.to_json()
+
+        def setup(slot: int) -> Setup:
+            formatter, level = handed_down()
+            return Setup(self.config, card, str(spool.directory), slot, formatter, level)
+
+        acceptors = Acceptors(
+            listener, setup, spool, drain.submit, self._observed, self.config.acceptors
+        )
+        acceptors.wait_seconds = self.config.spool_wait_seconds
+        return acceptors.start()
+
+    def _observed(self, status: int, seconds: float) -> None:
+        """A C-STORE an acceptor process answered."""
+        self.receiver.observe("C-STORE", status, seconds)
+        self._answered = time.monotonic()
+
     def stop(self) -> None:
+        if self.acceptors is not None:
+            self.acceptors.stop()  # every instance they acknowledged is queued by then
         if self._server is not None:
             self._server.shutdown()
             self._server = None
@@ -289,34 +334,30 @@ class StorageSCP:
                 return self._spool_one(self.spool, self.drain, (raw, calling, expected))
             return self._register_one(raw, calling, expected)
         except ScanSealError as error:
-            log_refused(calling, _header_or_none(raw), status_for(error), error.reason)
-            return _status(status_for(error), error.reason)
+            log_refused(calling, header_or_none(raw), status_for(error), error.reason)
+            return make_status(status_for(error), error.reason)
         except BaseException as error:  # a bug (or a native decoder's panic) still answers
-            fields = instance_fields(calling, _header_or_none(raw), FAILED)  # never Success
+            fields = instance_fields(calling, header_or_none(raw), FAILED)  # never Success
             _log.exception("C-STORE from %s failed", calling, extra={"fields": fields})
-            return _status(FAILED, f"internal error: {type(error).__name__}")
+            return make_status(FAILED, f"internal error: {type(error).__name__}")
 
     def _spool_one(self, spool: Spool, drain: Drain, request: tuple[bytes, str, str]) -> Dataset:
         """``durable``: the header checked here (the refusals a header shows are answered as
         before), the instance written to the spool, Success; the workers register it."""
         raw, calling, expected = request
-        received = read_received(raw)
-        mismatch = _mismatch(received.header, expected, calling)
-        if mismatch is not None:
-            return mismatch
-        if received.refusal is not None:
-            raise received.refusal
-        self.config.cards_for(calling)  # a route whose card is missing is refused now
+        received = checked(raw, calling, expected, self.config)
+        if isinstance(received, Dataset):
+            return received
         if not spool.reserve(len(raw), self.config.spool_wait_seconds):
             reason = "the spool is full; send again later"
             log_refused(calling, received.header, OUT_OF_RESOURCES, reason)
-            return _status(OUT_OF_RESOURCES, reason)
+            return make_status(OUT_OF_RESOURCES, reason)
         try:
             entry = spool.put(raw, calling, len(raw))
         except OSError as error:  # the spool's disk: full, read-only, gone
             raise disk_error(error, store=True) from None
         drain.submit(entry)
-        return _status(SUCCESS, None)
+        return make_status(SUCCESS, None)
 
     def _register_one(self, raw: bytes, calling: str, expected: str) -> Dataset:
         """``registered``: screened and sealed in the worker pool (at most ``workers`` at once),
@@ -326,7 +367,7 @@ class StorageSCP:
         if isinstance(sealed, Dataset):
             return sealed
         self.receiver.register(sealed, calling)
-        return _status(SUCCESS, None)  # Receiver.register logged the instance and its verdict
+        return make_status(SUCCESS, None)  # Receiver.register logged the instance and its verdict
 
     def _seal(self, raw: bytes, calling: str, expected: str) -> Sealed | Dataset:
         """The sealed instance, or the status refusing one whose SOP Class is not the one the
@@ -336,16 +377,30 @@ class StorageSCP:
         return mismatch if mismatch is not None else self.receiver.seal(received, calling)
 
 
+def checked(raw: bytes, calling: str, expected: str, config: DicomConfig) -> Received | Dataset:
+    """What ``durable`` checks before an instance is spooled (in the gateway or an acceptor
+    process): it parses, names the request's SOP Class (else the A900 status, logged), ingest
+    takes it and the calling AE's route has its cards; a refusal raises."""
+    received = read_received(raw)
+    mismatch = _mismatch(received.header, expected, calling)
+    if mismatch is not None:
+        return mismatch
+    if received.refusal is not None:
+        raise received.refusal
+    config.cards_for(calling)  # a route whose card is missing is refused now
+    return received
+
+
 def _mismatch(header: Dataset, expected: str, calling: str) -> Dataset | None:
     """The A900 status (logged) for an instance whose SOP Class is not the request's."""
     if header.get("SOPClassUID") == expected:
         return None
     reason = "SOP Class UID differs from the request's"
     log_refused(calling, header, DATASET_MISMATCH, reason)
-    return _status(DATASET_MISMATCH, reason)
+    return make_status(DATASET_MISMATCH, reason)
 
 
-def _header_or_none(raw: bytes | None) -> Dataset | None:
+def header_or_none(raw: bytes | None) -> Dataset | None:
     """The header of a refused instance for its log line, or None when it cannot be read."""
     if raw is None:
         return None
@@ -375,59 +430,6 @@ class _NoDelayServer(ThreadedAssociationServer):
         client, address = super().get_request()
         client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return client, address
-
-
-def log_verdict(manifest: Manifest, stored: str, fields: dict[str, Any] | None = None) -> None:
-    """One line per stored instance: ``stored`` and the screen's verdict, a warning if flagged;
-    ``fields`` (:func:`instance_fields`) with the verdict among them."""
-    verdict = screen_verdict(manifest)
-    fields = dict(fields or {})
-    fields["screen"] = _screen_field(verdict)
-    extra = {"fields": fields}
-    if verdict is None:
-        _log.info("%s (not screened)", stored, extra=extra)
-    elif verdict.flagged:
-        _log.warning("%s, %s", stored, verdict.describe(), extra=extra)
-    else:
-        _log.info("%s, %s", stored, verdict.describe(), extra=extra)
-
-
-def _screen_field(verdict: ScreenVerdict | None) -> str | None:
-    """The ``screen`` field of an instance's log line: flagged, clean or not screened."""
-    if verdict is None or verdict.not_screened is not None:
-        return "not screened"
-    return "flagged" if verdict.flagged else "clean"
-
-
-def log_refused(calling: str, header: Dataset | None, status: int, reason: str) -> None:
-    """One line per refused instance (C-STORE, or a STOW-RS part): who sent it, its SOP
-    Instance UID when it could be read, the failure status and why."""
-    via = _via(calling)
-    fields = instance_fields(calling, header, status) | {"reason": reason}
-    _log.warning("%s from %s refused: %s", via, calling, reason, extra={"fields": fields})
-
-
-def instance_fields(calling: str, header: Dataset | None, status: int) -> dict[str, Any]:
-    """The fields of an instance's log line: the way in, the calling AE, the SOP Instance UID
-    (None when the data set could not be read) and the DICOM status, as 4 hex digits."""
-    uid = None
-    if header is not None:
-        try:
-            uid = str(header.get("SOPInstanceUID", "")) or None
-        except Exception:  # a value pydicom cannot decode: the line is written without it
-            uid = None
-    return {"via": _via(calling), "calling_ae": calling, "sop_instance_uid": uid,
-            "status": f"{status:04X}"}  # fmt: skip
-
-
-def _via(calling: str) -> str:
-    return STOW if calling == STOW else "C-STORE"
-
-
-def log_to_stderr() -> None:
-    """Give the receiving log (C-STORE and STOW-RS, one line per instance) a stderr handler
-    when nothing else configured one (``scanseal serve``)."""
-    to_stderr(_log)
 
 
 def parse_header(raw: bytes) -> Dataset:
@@ -462,7 +464,7 @@ def status_for(error: ScanSealError) -> int:
     return FAILED
 
 
-def _status(code: int, comment: str | None) -> Dataset:
+def make_status(code: int, comment: str | None) -> Dataset:
     status = Dataset()
     status.Status = code
     if comment:

@@ -37,7 +37,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from scanseal.crypto.envelope import build_header, encrypt_payload, new_file_key, open_envelope
-from scanseal.crypto.identity import Identity
+from scanseal.crypto.identity import Identity, IdentityCard
 from scanseal.crypto.stanzas import DEFAULT_KIND
 from scanseal.errors import IntegrityError
 
@@ -131,15 +131,11 @@ class Spool:
         self.quarantine_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(directory, 0o700)
         self._identity = identity
-        self._file_key = new_file_key()
-        self._stanzas = [identity.card.recipient(DEFAULT_KIND).wrap(self._file_key)]
+        self.writer = SpoolWriter(directory, identity.card, slot=0)
         self.max_instances, self.max_bytes = max_instances, max_bytes
-        self._names = count()
         self._lock = threading.Condition()
         self._live: dict[str, Entry] = {}
         self._reserved: list[int] = []
-        self._renamed = self._synced = 0
-        self._syncing = False
         self.quarantined = sum(1 for p in self.quarantine_dir.iterdir() if p.suffix == SEALED)
         for entry in self._scan():
             self._live[entry.name] = entry
@@ -187,19 +183,50 @@ class Spool:
         """Write one received instance as a durable entry (room for ``size`` reserved by
         :meth:`reserve`, given back here whatever happens)."""
         try:
-            name = f"{time.time_ns():020d}-{next(self._names) % 1_000_000:06d}"
-            data = self._seal(_CALLING.pack(len(calling)) + calling.encode("ascii") + raw)
-            _write_durably(self.directory / (name + TEMPORARY), data)
-            os.rename(self.directory / (name + TEMPORARY), self.directory / (name + SEALED))
-            self._sync_directory()
-            entry = Entry(name, len(data))
-            with self._lock:
-                self._live[name] = entry
-            return entry
-        finally:
-            with self._lock:
-                self._reserved.remove(size)
-                self._lock.notify_all()
+            name, written = self.writer.write(raw, calling)
+        except BaseException:
+            self.release(size)
+            raise
+        entry = self.admit(name, written, size)
+        assert entry is not None  # slot 0 is never adopted
+        return entry
+
+    def admit(self, name: str, size: int, reserved: int) -> Entry | None:
+        """Count an entry written durably (here or by an acceptor process, :class:`SpoolWriter`)
+        and give back the room reserved for it; the entry, or None when it was adopted already
+        (:meth:`adopt`) and must not be queued twice."""
+        entry = Entry(name, size)
+        with self._lock:
+            self._reserved.remove(reserved)
+            self._lock.notify_all()
+            if name in self._live:
+                return None
+            self._live[name] = entry
+        return entry
+
+    def release(self, reserved: int) -> None:
+        """Give back room reserved for an instance that was not spooled."""
+        with self._lock:
+            self._reserved.remove(reserved)
+            self._lock.notify_all()
+
+    def adopt(self, slot: int) -> list[Entry]:
+        """The entries acceptor ``slot`` wrote durably but never reported (it died between the
+        directory fsync and its message), now counted; its unacknowledged temporaries removed.
+        Called once that acceptor is gone, so nothing of it is in flight."""
+        adopted = []
+        for path in sorted(self.directory.iterdir()):
+            stem = path.name.split(".", 1)[0]
+            if not _NAME.fullmatch(stem) or slot_of(stem) != slot:
+                continue
+            if path.suffix == TEMPORARY:
+                path.unlink(missing_ok=True)
+            elif path.suffix == SEALED:
+                with self._lock:
+                    if stem not in self._live:
+                        self._live[stem] = Entry(stem, path.stat().st_size)
+                        adopted.append(self._live[stem])
+        return adopted
 
     def open(self, entry: Entry) -> Spooled:
         """The instance an entry holds; IntegrityError when it does not open (changed on disk,
@@ -223,7 +250,7 @@ class Spool:
         temporary = self.directory / (entry.name + RECORD + TEMPORARY)
         _write_durably(temporary, manifest_cid.encode("ascii"))
         os.rename(temporary, path)
-        self._sync_directory()
+        self.writer.sync_directory()
 
     def record_of(self, entry: Entry) -> str | None:
         """The manifest CID noted for an entry before its registration, if any."""
@@ -247,7 +274,7 @@ class Spool:
             self.directory / (entry.name + SEALED), self.quarantine_dir / (entry.name + SEALED)
         )
         _sync(self.quarantine_dir)
-        self._sync_directory()
+        self.writer.sync_directory()
         (self.directory / (entry.name + RECORD)).unlink(missing_ok=True)
         with self._lock:
             self.quarantined += 1
@@ -269,6 +296,52 @@ class Spool:
                 self._lock.wait(remaining)
         return True
 
+    def _scan(self) -> list[Entry]:
+        """The entries on disk at start; leftovers of a crash removed (unacknowledged
+        temporaries, records noted for entries already deleted)."""
+        found, names = [], set()
+        for path in sorted(self.directory.iterdir()):
+            if path.suffix == TEMPORARY:
+                path.unlink(missing_ok=True)
+            elif path.suffix == SEALED and _NAME.fullmatch(path.stem):
+                names.add(path.stem)
+                found.append(Entry(path.stem, path.stat().st_size))
+        for path in self.directory.glob("*" + RECORD):
+            if path.stem not in names:
+                path.unlink(missing_ok=True)
+        return found
+
+
+class SpoolWriter:
+    """What writes entries: each one sealed to the gateway's card (a random file key wrapped
+    once, a fresh salt and nonce prefix per entry), written durably and renamed. Needs only the
+    public card, so an acceptor process (:mod:`scanseal.dicom._acceptors`) writes with it too;
+    ``slot`` (0 the gateway, 1 to 9 an acceptor) is the first digit of the counter in each
+    name, so that the entries of an acceptor that died can be told apart (:meth:`Spool.adopt`).
+    Thread-safe."""
+
+    def __init__(self, directory: Path, card: IdentityCard, slot: int) -> None:
+        if not 0 <= slot <= 9:
+            raise ValueError("a spool writer's slot is 0 to 9")
+        self.directory, self.slot = directory, slot
+        self._file_key = new_file_key()
+        self._stanzas = [card.recipient(DEFAULT_KIND).wrap(self._file_key)]
+        self._names = count()
+        self._lock = threading.Condition()
+        self._renamed = self._synced = 0
+        self._syncing = False
+
+    def write(self, raw: bytes, calling: str) -> tuple[str, int]:
+        """One received instance as a durable entry; its name and its size on disk."""
+        with self._lock:
+            serial = next(self._names) % 100_000
+        name = f"{time.time_ns():020d}-{self.slot}{serial:05d}"
+        data = self._seal(_CALLING.pack(len(calling)) + calling.encode("ascii") + raw)
+        _write_durably(self.directory / (name + TEMPORARY), data)
+        os.rename(self.directory / (name + TEMPORARY), self.directory / (name + SEALED))
+        self.sync_directory()
+        return name, len(data)
+
     def _seal(self, plain: bytes) -> bytes:
         header = build_header(self._file_key, self._stanzas)
         out = io.BytesIO()
@@ -276,7 +349,7 @@ class Spool:
         encrypt_payload(io.BytesIO(plain), out, self._file_key, header)
         return out.getvalue()
 
-    def _sync_directory(self) -> None:
+    def sync_directory(self) -> None:
         """Make every rename so far durable: one fsync of the directory serves all the renames
         done before it started (group commit across associations)."""
         with self._lock:
@@ -296,20 +369,10 @@ class Spool:
                     self._synced = max(self._synced, target)
                     self._lock.notify_all()
 
-    def _scan(self) -> list[Entry]:
-        """The entries on disk at start; leftovers of a crash removed (unacknowledged
-        temporaries, records noted for entries already deleted)."""
-        found, names = [], set()
-        for path in sorted(self.directory.iterdir()):
-            if path.suffix == TEMPORARY:
-                path.unlink(missing_ok=True)
-            elif path.suffix == SEALED and _NAME.fullmatch(path.stem):
-                names.add(path.stem)
-                found.append(Entry(path.stem, path.stat().st_size))
-        for path in self.directory.glob("*" + RECORD):
-            if path.stem not in names:
-                path.unlink(missing_ok=True)
-        return found
+
+def slot_of(name: str) -> int:
+    """The writer slot of an entry's name (:class:`SpoolWriter`)."""
+    return int(name.split("-", 1)[1][0])
 
 
 def _write_durably(path: Path, data: bytes) -> None:

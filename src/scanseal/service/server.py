@@ -266,6 +266,7 @@ def _start_scp(gateway: Gateway, dicom: DicomConfig, metrics: Metrics) -> Storag
     receiver.observe = metrics.instance
     receiver.recorded = lambda cid: gateway.state.record(cid) is not None
     receiver.ready = lambda: gateway.ready
+    receiver.pending = lambda cid: pending_upload(gateway, cid)
     try:
         spool = None
         if dicom.acknowledge == "durable":
@@ -283,6 +284,18 @@ def _start_scp(gateway: Gateway, dicom: DicomConfig, metrics: Metrics) -> Storag
         metrics.registry.register(SpoolCollector(spool.status, lambda: drain.retries))
     print(f"DICOM Storage SCP {dicom.ae_title} on {dicom.host}:{scp.port}", flush=True)
     return scp
+
+
+def pending_upload(gateway: Gateway, manifest_cid: str) -> tuple[bytes, bytes] | None:
+    """The manifest and envelope of an upload the gateway began and did not finish (what the
+    SCP's spool registers again rather than seal a second time), or None."""
+    from scanseal.service._requests import read_all
+
+    for stored in gateway.state.pending_uploads():
+        if stored.manifest_cid == manifest_cid:
+            envelope = read_all(gateway.store, stored.envelope_cid)
+            return read_all(gateway.store, manifest_cid), envelope
+    return None
 
 
 def _watch(
