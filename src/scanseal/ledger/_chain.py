@@ -106,6 +106,9 @@ class Chain:
         self._funded: set[str] = set()
         self._sends = 0
         self._fees: dict[str, int] = {}
+        self.mined: Callable[[dict[str, Any]], None] | None = None
+        """Called with each receipt ``wait`` reads (reverted transactions' too): the access
+        mirror takes the logs of the transactions sent here from them, not from the node."""
         try:
             self.chain_id: int = int(w3.eth.chain_id)
         except Exception as error:
@@ -169,7 +172,10 @@ class Chain:
             except Exception as error:
                 raise LedgerUnavailable(f"cannot read receipt {tx_hash}: {error}") from error
             if receipt is not None:
-                return dict(receipt)
+                mined = dict(receipt)
+                if self.mined is not None:
+                    self.mined(mined)
+                return mined
             if time.monotonic() > deadline:
                 raise LedgerUnavailable(f"transaction {tx_hash} not mined in {self.timeout} s")
             time.sleep(delay)
@@ -231,6 +237,15 @@ class Chain:
             raise
         except Exception:  # web3 raises BlockNotFound, eth-tester its own kind
             return None
+
+    def block_outline(self, block_hash: bytes) -> tuple[int, bytes, int] | None:
+        """Number, parent hash and transaction count of the block ``block_hash``, or None if
+        the node knows no such block: enough to tell whether a mined receipt's logs are all
+        of its block's logs and the block follows a given one."""
+        block = self.read(lambda: self.w3.eth.get_block(HexBytes(block_hash)))
+        if block is None:
+            return None
+        return int(block["number"]), bytes(block["parentHash"]), len(block["transactions"])
 
     def logs(
         self, address: str, topics: list[Any], low: int, high: int | str = "latest"
@@ -384,6 +399,29 @@ class EmbeddedChain(Chain):
         """Straight from py-evm: the mirror asks before every access decision."""
         header = self._evm.chain.get_canonical_head()
         return int(header.block_number), bytes(header.hash)
+
+    def block_hash(self, number: int) -> bytes | None:
+        """Straight from py-evm's canonical index: 7 µs, where web3's ``get_block`` through
+        eth-tester formats the whole block for 550 µs (the mirror's ancestry check)."""
+        from eth.exceptions import HeaderNotFound
+
+        if number < 0:
+            return None
+        try:
+            return bytes(self._evm.chain.get_canonical_block_hash(number))
+        except HeaderNotFound:
+            return None
+
+    def block_outline(self, block_hash: bytes) -> tuple[int, bytes, int] | None:
+        """Straight from py-evm (60 µs against 800 µs for web3's ``get_block``)."""
+        from eth.exceptions import HeaderNotFound
+
+        try:
+            header = self._evm.chain.get_block_header_by_hash(block_hash)
+        except HeaderNotFound:
+            return None
+        count = len(self._evm.chain.chaindb.get_block_transaction_hashes(header))
+        return int(header.block_number), bytes(header.parent_hash), count
 
     def call(
         self, to: str, data: bytes, sender: str | None = None, block: int | str = "latest"
