@@ -164,18 +164,20 @@ class AccessMirror:
         transaction to 0.1 ms (bench/upload_profile.py, ``AccessMirror._sync``)."""
         with self._lock:
             known = self._head
-            number = int(receipt["blockNumber"])
-            if known is None or number != known.number + 1:
-                return
-            block_hash = bytes(receipt["blockHash"])
             try:
-                outline = self._chain.block_outline(block_hash)
-            except ScanSealError:  # skipped: the next decision reads the block's logs
-                return
-            if outline != (number, known.hash, 1):
-                return
-            logs = [log for log in receipt["logs"] if checksum(log["address"]) == self._contract]
-            for log in sorted(logs, key=lambda item: int(item["logIndex"])):
+                number = int(receipt["blockNumber"])
+                if known is None or number != known.number + 1:
+                    return
+                block_hash = bytes(receipt["blockHash"])
+                if self._chain.block_outline(block_hash) != (number, known.hash, 1):
+                    return
+                logs = [
+                    log for log in receipt["logs"] if checksum(log["address"]) == self._contract
+                ]
+                logs.sort(key=lambda item: int(item["logIndex"]))
+            except (ScanSealError, KeyError, TypeError, ValueError):
+                return  # a node's answer unfit for it: the next decision reads the block's logs
+            for log in logs:
                 self._apply(log)
             self._advance(Head(number, block_hash))
 
