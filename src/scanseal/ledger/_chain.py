@@ -366,8 +366,8 @@ class EmbeddedChain(Chain):
         return int(header.block_number), bytes(header.hash)
 
     def wait(self, tx_hash: str) -> dict[str, Any]:
-        """Straight from eth-tester (``_direct.receipt``), where web3's formatting doubled the
-        cost; a transaction not mined yet (manual mining) is waited for as on any node."""
+        """Straight from eth-tester (``_direct.receipt``): web3's formatting more than doubled
+        the cost. A transaction not mined yet (manual mining) is waited for as on any node."""
         from scanseal.ledger import _direct  # eth-tester is imported with the embedded chain
 
         receipt = _direct.receipt(self._tester, tx_hash)

@@ -2,9 +2,10 @@
 
 web3's ``EthereumTesterProvider`` formats every request and every result through its middleware
 stack, which on the embedded chain costs more than the read itself. The reads the ledger makes
-per transaction go here instead (each function's docstring gives its cost against web3's, from
-the 2-core machine): the results have web3's keys and types for what the ledger uses, so the
-rest of the ledger cannot tell the two apart (``tests/ledger/test_direct.py`` compares them).
+per transaction go here instead (each function's docstring gives its CPU cost against web3's,
+from ``python bench/chain_reads.py`` on the 2-core machine at a load average of 2.5). The
+results have web3's keys and types for what the ledger uses, so the rest of the ledger cannot
+tell the two apart (``tests/ledger/test_direct.py`` compares them).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from hexbytes import HexBytes
 
 
 def receipt(tester: Any, tx_hash: str) -> dict[str, Any] | None:
-    """The receipt of ``tx_hash`` in web3's shape, or None if it is not mined: 332 µs, where
-    ``w3.eth.get_transaction_receipt`` takes 883 µs for the same eth-tester call."""
+    """The receipt of ``tx_hash`` in web3's shape, or None if it is not mined: 330 µs, where
+    ``w3.eth.get_transaction_receipt`` takes 740-820 µs for the same eth-tester call."""
     try:
         raw = tester.get_transaction_receipt(tx_hash)
     except TransactionNotFound:
@@ -36,7 +37,7 @@ def receipt(tester: Any, tx_hash: str) -> dict[str, Any] | None:
 
 def canonical_hash(chain: Any, number: int) -> bytes | None:
     """The hash of canonical block ``number``, or None: 7 µs from py-evm's canonical index,
-    where web3's ``get_block`` formats the whole block for 550 µs."""
+    where web3's ``get_block`` formats the whole block for about 400 µs."""
     if number < 0:
         return None
     try:
@@ -46,8 +47,8 @@ def canonical_hash(chain: Any, number: int) -> bytes | None:
 
 
 def outline(chain: Any, block_hash: bytes) -> tuple[int, bytes, int] | None:
-    """Number, parent hash and transaction count of block ``block_hash``, or None: 60 µs,
-    against 800 µs for web3's ``get_block``."""
+    """Number, parent hash and transaction count of block ``block_hash``, or None: 50 µs,
+    against 630 µs for web3's ``get_block``."""
     try:
         header = chain.get_block_header_by_hash(block_hash)
     except HeaderNotFound:

@@ -160,8 +160,9 @@ class AccessMirror:
         that block, as a head check and an ``eth_getLogs`` of it would have moved it, for one
         block lookup. Anything else (a block of several transactions, a head that is behind or
         ahead, a lookup that fails) changes nothing: the next decision reads the new blocks
-        as always. On the embedded chain this takes the mirror from 2.6 ms of web3 reads per
-        transaction to 0.1 ms (bench/upload_profile.py, ``AccessMirror._sync``)."""
+        as always. On the embedded chain, per upload of ``bench/upload_profile.py`` (one
+        transaction each), ``AccessMirror._sync`` went from 3.5-4.6 ms of CPU to 0.3 ms, for
+        0.15 ms of block lookups here."""
         with self._lock:
             known = self._head
             try:
