@@ -54,6 +54,8 @@ TIMED = {
                              "Ledger.get_record", "Ledger.log_access"],
     "scanseal.ledger._mirror": ["AccessMirror._sync"],
     "scanseal.ledger._chain": ["Chain.wait", "Chain.logs", "Chain.block_hash",
+                               "EmbeddedChain.wait", "EmbeddedChain.block_hash",
+                               "EmbeddedChain.block_outline",
                                "EmbeddedChain._submit", "EmbeddedChain._write"],
     "eth_account.signers.local": ["LocalAccount.sign_transaction"],
     "eth_tester.main": ["EthereumTester.mine_blocks", "EthereumTester.get_transaction_receipt"],

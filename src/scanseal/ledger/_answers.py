@@ -5,6 +5,8 @@ block that is a string, a balance that is an object or a log list that is a numb
 deep in web3's formatters or in the ledger with a TypeError or KeyError, an HTTP 500. A proxy in
 front of a node, or a broken node, answers exactly that. Each method the ledger uses is checked
 here, so such an answer is LedgerUnavailable (503, exit 5) with one line naming the method.
+A node's error answers (a refused transaction, a failed read) become the same one line, in the
+node's own words.
 """
 
 from __future__ import annotations
@@ -13,7 +15,13 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from scanseal.errors import LedgerUnavailable
+
 _HEX = re.compile(r"0x[0-9a-fA-F]*\Z")
+_STALE_NONCE = ("nonce too low", "replacement transaction underpriced")
+"""What nodes (geth, anvil, reth) answer for a nonce another transaction already took."""
+_NO_FUNDS = ("insufficient funds", "funds for gas")
+"""What nodes answer for a transaction its account cannot pay for."""
 
 
 def _hex(value: Any) -> bool:
@@ -68,3 +76,36 @@ def malformed(method: str, answer: Any) -> str | None:
     if check is not None and not check(answer["result"]):
         return "the result is not of the kind this method returns"
     return None
+
+
+def stale_nonce(error: Exception) -> bool:
+    """Whether a refused submission says its nonce was taken (not any other failure)."""
+    text = str(error).lower()
+    return any(reason in text for reason in _STALE_NONCE)
+
+
+def _node_message(error: Exception) -> str:
+    """The node's own words for a JSON-RPC error, on one line."""
+    detail: Any = error.args[0] if error.args else error
+    answer = getattr(error, "rpc_response", None)  # web3's Web3RPCError keeps the reply
+    if isinstance(answer, dict) and isinstance(answer.get("error"), dict):
+        detail = answer["error"].get("message", detail)
+    text = " ".join(str(detail).split())
+    return text or type(error).__name__
+
+
+def refused(error: Exception, address: str) -> LedgerUnavailable:
+    """A node's refusal of a transaction from ``address`` as the one-line "ledger down" error:
+    the gateway answers 503 and the CLI exits 5, naming the account and what to do."""
+    words = _node_message(error)
+    if any(reason in words.lower() for reason in _NO_FUNDS):
+        return LedgerUnavailable(
+            f"ledger account {address} cannot pay for gas ({words}): send it ether on the "
+            "chain (or raise its balance), then retry"
+        )
+    return LedgerUnavailable(f"the Ethereum node refused a transaction from {address}: {words}")
+
+
+def unusable(error: Exception, what: str) -> LedgerUnavailable:
+    """A node's error answer (or a malformed one) to a read, as "ledger down"."""
+    return LedgerUnavailable(f"the Ethereum node could not {what}: {_node_message(error)}")

@@ -221,7 +221,9 @@ class BatchedWriter:
         args = [root, size, proof]
         entries = size - self._anchored_size
         try:
-            receipt = self._contract.transact(operator, "anchorBatch", b"", args, "anchor batch")
+            receipt, events = self._contract.transact_events(
+                operator, "anchorBatch", b"", args, "anchor batch"
+            )
         except ScanSealError as error:
             fields = {"root": "0x" + root.hex(), "entries": entries, "reason": error.reason}
             _log.warning("anchoring %d entries failed: %s", entries, error.reason,
@@ -233,7 +235,6 @@ class BatchedWriter:
         self._anchored_root = root
         self._first_pending = None
         self._anchored_at = time.time()
-        events = self._contract.receipt_events(receipt)
         stamp = next(f["timestamp"] for n, f in events if n == "BatchAnchored")
         fields = {"root": "0x" + root.hex(), "entries": entries, "size": size,
                   "anchor": self._anchor_count - 1, "tx_hash": receipt.tx_hash}  # fmt: skip

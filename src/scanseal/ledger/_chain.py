@@ -10,7 +10,6 @@ hashes).
 
 from __future__ import annotations
 
-import ast
 import json
 import logging
 import os
@@ -33,7 +32,7 @@ from web3.types import RPCEndpoint, RPCResponse
 
 from scanseal._json import parse_object
 from scanseal.errors import IntegrityError, InvalidInput, LedgerUnavailable, NotFound
-from scanseal.ledger._answers import malformed
+from scanseal.ledger._answers import malformed, refused, stale_nonce, unusable
 
 _JOURNAL_VERSION = 1
 _EMBEDDED_FUNDER_KEY = (1).to_bytes(32, "big")
@@ -46,44 +45,7 @@ _LOW_BALANCE = 10**18
 _TIP = 1  # wei; local and permissioned chains need no real tip
 _FEE_REFRESH = 256  # sends between base-fee refreshes
 
-_STALE_NONCE = ("nonce too low", "replacement transaction underpriced")
-"""What nodes (geth, anvil, reth) answer for a nonce another transaction already took."""
-_NO_FUNDS = ("insufficient funds", "funds for gas")
-"""What nodes answer for a transaction its account cannot pay for."""
 _log = logging.getLogger("scanseal.ledger")
-
-
-def _stale_nonce(error: Exception) -> bool:
-    """Whether a refused submission says its nonce was taken (not any other failure)."""
-    text = str(error).lower()
-    return any(reason in text for reason in _STALE_NONCE)
-
-
-def _node_message(error: Exception) -> str:
-    """The node's own words for a JSON-RPC error, on one line."""
-    detail: Any = error.args[0] if error.args else error
-    answer = getattr(error, "rpc_response", None)  # web3's Web3RPCError keeps the reply
-    if isinstance(answer, dict) and isinstance(answer.get("error"), dict):
-        detail = answer["error"].get("message", detail)
-    text = " ".join(str(detail).split())
-    return text or type(error).__name__
-
-
-def _refused(error: Exception, address: str) -> LedgerUnavailable:
-    """A node's refusal of a transaction from ``address`` as the one-line "ledger down" error:
-    the gateway answers 503 and the CLI exits 5, naming the account and what to do."""
-    words = _node_message(error)
-    if any(reason in words.lower() for reason in _NO_FUNDS):
-        return LedgerUnavailable(
-            f"ledger account {address} cannot pay for gas ({words}): send it ether on the "
-            "chain (or raise its balance), then retry"
-        )
-    return LedgerUnavailable(f"the Ethereum node refused a transaction from {address}: {words}")
-
-
-def _unusable(error: Exception, what: str) -> LedgerUnavailable:
-    """A node's error answer (or a malformed one) to a read, as "ledger down"."""
-    return LedgerUnavailable(f"the Ethereum node could not {what}: {_node_message(error)}")
 
 
 class RevertError(Exception):
@@ -106,6 +68,9 @@ class Chain:
         self._funded: set[str] = set()
         self._sends = 0
         self._fees: dict[str, int] = {}
+        self.mined: Callable[[dict[str, Any]], None] | None = None
+        """Called with each receipt ``wait`` reads (reverted transactions' too): the access
+        mirror takes the logs of the transactions sent here from them, not from the node."""
         try:
             self.chain_id: int = int(w3.eth.chain_id)
         except Exception as error:
@@ -126,7 +91,7 @@ class Chain:
             try:
                 return self._send(account, tx)
             except Web3Exception as error:
-                raise _refused(error, account.address) from error
+                raise refused(error, account.address) from error
 
     def _send(self, account: LocalAccount, tx: dict[str, Any]) -> str:
         """send's work; the node's own exceptions are left for send to translate."""
@@ -139,7 +104,7 @@ class Chain:
         try:
             tx_hash = self._sign_and_submit(account, full)
         except Exception as error:  # the kept nonce is dropped: resynchronise from the node
-            if not _stale_nonce(error):
+            if not stale_nonce(error):
                 raise
             stale = full["nonce"]
             full["nonce"] = self._next_nonce(account.address)
@@ -169,11 +134,17 @@ class Chain:
             except Exception as error:
                 raise LedgerUnavailable(f"cannot read receipt {tx_hash}: {error}") from error
             if receipt is not None:
-                return dict(receipt)
+                return self._received(dict(receipt))
             if time.monotonic() > deadline:
                 raise LedgerUnavailable(f"transaction {tx_hash} not mined in {self.timeout} s")
             time.sleep(delay)
             delay = min(delay * 2, 0.02)
+
+    def _received(self, receipt: dict[str, Any]) -> dict[str, Any]:
+        """A receipt ``wait`` read, after the ``mined`` hook has seen it."""
+        if self.mined is not None:
+            self.mined(receipt)
+        return receipt
 
     def ensure_funded(self, address: str) -> None:
         """Top up an actor's gas money from the funder account, when there is one."""
@@ -203,7 +174,7 @@ class Chain:
         except (ConnectionError, OSError) as error:
             raise LedgerUnavailable(f"cannot reach the Ethereum node: {error}") from error
         except Web3Exception as error:  # an error answer that is not a revert, or garbage
-            raise _unusable(error, "run a call") from error
+            raise unusable(error, "run a call") from error
 
     def revert_data(self, tx: dict[str, Any], sender: str, block: int) -> bytes | None:
         """Re-run a failed transaction as a call on the state it saw, to learn why it failed."""
@@ -232,6 +203,15 @@ class Chain:
         except Exception:  # web3 raises BlockNotFound, eth-tester its own kind
             return None
 
+    def block_outline(self, block_hash: bytes) -> tuple[int, bytes, int] | None:
+        """Number, parent hash and transaction count of the block ``block_hash``, or None if
+        the node knows no such block: enough to tell whether a mined receipt's logs are all
+        of its block's logs and the block follows a given one."""
+        block = self.read(lambda: self.w3.eth.get_block(HexBytes(block_hash)))
+        if block is None:
+            return None
+        return int(block["number"]), bytes(block["parentHash"]), len(block["transactions"])
+
     def logs(
         self, address: str, topics: list[Any], low: int, high: int | str = "latest"
     ) -> list[dict[str, Any]]:
@@ -248,7 +228,7 @@ class Chain:
         except (ConnectionError, OSError) as error:
             raise LedgerUnavailable(f"cannot reach the Ethereum node: {error}") from error
         except Web3Exception as error:
-            raise _unusable(error, "answer a read") from error
+            raise unusable(error, "answer a read") from error
 
     # ------------------------------------------------------------ internals
 
@@ -385,6 +365,26 @@ class EmbeddedChain(Chain):
         header = self._evm.chain.get_canonical_head()
         return int(header.block_number), bytes(header.hash)
 
+    def wait(self, tx_hash: str) -> dict[str, Any]:
+        """Straight from eth-tester (``_direct.receipt``): web3's formatting more than doubled
+        the cost. A transaction not mined yet (manual mining) is waited for as on any node."""
+        from scanseal.ledger import _direct  # eth-tester is imported with the embedded chain
+
+        receipt = _direct.receipt(self._tester, tx_hash)
+        return super().wait(tx_hash) if receipt is None else self._received(receipt)
+
+    def block_hash(self, number: int) -> bytes | None:
+        """Straight from py-evm (``_direct.canonical_hash``): the mirror's ancestry check."""
+        from scanseal.ledger import _direct
+
+        return _direct.canonical_hash(self._evm.chain, number)
+
+    def block_outline(self, block_hash: bytes) -> tuple[int, bytes, int] | None:
+        """Straight from py-evm (``_direct.outline``)."""
+        from scanseal.ledger import _direct
+
+        return _direct.outline(self._evm.chain, block_hash)
+
     def call(
         self, to: str, data: bytes, sender: str | None = None, block: int | str = "latest"
     ) -> bytes:
@@ -405,7 +405,9 @@ class EmbeddedChain(Chain):
         try:
             return True, self._tester.call(request, block)
         except TransactionFailed as error:
-            return False, _tester_revert_data(error.args)
+            from scanseal.ledger import _direct
+
+            return False, _direct.revert_data(error.args)
 
     def _write(self, line: dict[str, Any]) -> int:
         """Append one line durably; return the journal's length before it. A failed write is
@@ -485,15 +487,3 @@ class EmbeddedChain(Chain):
             tx_hash = Chain._submit(self, bytes.fromhex(line["raw"]))
             if tx_hash != line["hash"]:
                 raise IntegrityError(f"journal replay diverged at transaction {line['hash']}")
-
-
-def _tester_revert_data(args: tuple[Any, ...]) -> bytes:
-    """eth-tester passes revert data as bytes or as the repr() of bytes; accept both."""
-    first = args[0] if args else None
-    if isinstance(first, bytes | bytearray):
-        return bytes(first)
-    if isinstance(first, str) and first[:2] in ("b'", 'b"'):
-        value = ast.literal_eval(first)  # a literal only: no code runs
-        if isinstance(value, bytes):
-            return value
-    return b""

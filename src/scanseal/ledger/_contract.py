@@ -56,6 +56,12 @@ class Contract:
         self, account: LocalAccount, tx: dict[str, Any], tx_hash: str, rid: bytes, action: str
     ) -> Receipt:
         """Wait for a sent transaction; a revert raises the error its data names."""
+        return self._settle(account, tx, tx_hash, rid, action)[0]
+
+    def _settle(
+        self, account: LocalAccount, tx: dict[str, Any], tx_hash: str, rid: bytes, action: str
+    ) -> tuple[Receipt, dict[str, Any]]:
+        """settle's work: the Receipt and the node's receipt it was made from."""
         try:
             receipt = self.chain.wait(tx_hash)
         except Exception:
@@ -65,17 +71,24 @@ class Contract:
             self.failures += 1
             data = self.chain.revert_data(tx, account.address, int(receipt["blockNumber"]) - 1)
             raise error_from_revert(data, action)
-        return Receipt(
-            rid, "per-record", tx_hash, int(receipt["blockNumber"]), int(receipt["gasUsed"])
-        )
+        number, gas = int(receipt["blockNumber"]), int(receipt["gasUsed"])
+        return Receipt(rid, "per-record", tx_hash, number, gas), receipt
 
     def transact(
         self, account: LocalAccount, function: str, rid: bytes, args: list[Any], action: str
     ) -> Receipt:
         """Send and settle one call; `rid`, when given, is its first argument."""
+        return self.transact_events(account, function, rid, args, action)[0]
+
+    def transact_events(
+        self, account: LocalAccount, function: str, rid: bytes, args: list[Any], action: str
+    ) -> tuple[Receipt, list[tuple[str, dict[str, Any]]]]:
+        """``transact``, with the ImageRegistry events the transaction emitted, decoded from
+        the receipt it settled with (not read a second time)."""
         call_args = [rid, *args] if rid else args
         tx, tx_hash = self.send(account, function, call_args)
-        return self.settle(account, tx, tx_hash, rid, action)
+        receipt, mined = self._settle(account, tx, tx_hash, rid, action)
+        return receipt, _events(mined["logs"])
 
     def record_digest(self, item: RecordInput) -> bytes:
         """The contract's ``recordDigest``: what an uploader signs to store ``item`` here."""
@@ -93,9 +106,7 @@ class Contract:
     def receipt_events(self, receipt: Receipt) -> list[tuple[str, dict[str, Any]]]:
         """The ImageRegistry events a mined transaction emitted, decoded."""
         assert receipt.tx_hash is not None
-        logs = self.chain.wait(receipt.tx_hash)["logs"]
-        decoded = [_abi.decode_log(list(log["topics"]), bytes(log["data"])) for log in logs]
-        return [event for event in decoded if event is not None]
+        return _events(self.chain.wait(receipt.tx_hash)["logs"])
 
     def view(self, function: str, *args: Any) -> tuple[Any, ...]:
         """Call a view function; a revert raises the error its data names."""
@@ -113,3 +124,9 @@ class Contract:
     def anchor_count(self, operator: str) -> int:
         """How many roots `operator` has anchored."""
         return int(self.view("anchorCount", operator)[0])
+
+
+def _events(logs: list[Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The ImageRegistry events among a receipt's logs, decoded."""
+    decoded = [_abi.decode_log(list(log["topics"]), bytes(log["data"])) for log in logs]
+    return [event for event in decoded if event is not None]

@@ -9,6 +9,12 @@ compares the chain head with the block it last read and, when the head moved, re
 blocks' events first. An answer therefore reflects the chain as of that head check, as an
 ``eth_call`` at ``latest`` would, but costs a head check and a dict lookup instead of an EVM
 run: on the embedded chain a ``hasAccess`` call takes milliseconds, the head check microseconds.
+The transactions this process sends need not be read back at all: their receipts hold their
+logs, and when such a block directly follows the mirrored head and holds that one transaction,
+the mirror applies the receipt's logs and moves its head there (``apply_receipt``), so the next
+head check finds nothing new. ``identityOf`` is answered the same way: the
+``IdentityRegistered`` event carries the new card hash, and only an account no event has
+named yet costs one ``eth_call``.
 
 A revocation by anyone, through this process or by a direct transaction on the node, is seen at
 the first decision after the block that holds it. A head whose ancestry changed (a reorg on a
@@ -44,7 +50,8 @@ from scanseal.ledger.models import GrantState
 _ZERO: Final = "0x" + "00" * 20
 _EVENTS: Final = ("ImageStored", "ControllerChanged", "AccessGranted", "AccessRevoked")
 _IDENTITY_EVENT: Final = "IdentityRegistered"
-"""The one event that changes ``identityOf``: it drops the account's cached identity."""
+"""The one event that changes ``identityOf``: it carries the account's new card hash."""
+_MIRRORED: Final = frozenset((*_EVENTS, _IDENTITY_EVENT))
 _SPAN: Final = 10_000
 """Blocks per eth_getLogs query: public nodes cap the range a single query may cover."""
 _SAVE_SECONDS: Final = 2.0
@@ -89,15 +96,16 @@ class AccessMirror:
         self._chain = chain
         self._contract = contract
         self.first_block = first_block
-        self._topics = ["0x" + _abi.event_topic(name).hex() for name in (*_EVENTS, _IDENTITY_EVENT)]
+        self._topics = ["0x" + _abi.event_topic(name).hex() for name in sorted(_MIRRORED)]
         self._lock = threading.Lock()
         self._head: Head | None = None
         self._controllers: dict[bytes, str] = {}
         """Each on-chain record's controller (the zero address when handed to nobody)."""
         self._grants: dict[tuple[bytes, str], int] = {}
         self._identities: dict[str, bytes | None] = {}
-        """``identityOf`` answers read since the account's last IdentityRegistered (memory only:
-        the checkpoint does not hold them, a restart reads each again once)."""
+        """``identityOf`` as the newest IdentityRegistered of the account set it, or as read
+        once from the contract (memory only: the checkpoint does not hold them, a restart
+        reads each account again once, or learns it from the events it reads)."""
         self._checkpoint = _Checkpoint(checkpoint, contract, first_block) if checkpoint else None
         self._loaded = False
         self._saved_at = 0.0
@@ -127,10 +135,13 @@ class AccessMirror:
             return GrantState(self._grants.get((rid, account), GrantState.NEVER))
 
     def identity_of(self, account: str, read: Callable[[str], bytes | None]) -> bytes | None:
-        """The contract's ``identityOf(account)`` at the current head: ``read`` (an
-        ``eth_call``) the first time, then from memory until an ``IdentityRegistered`` event
-        for the account (or a rebuild) drops the answer. A registration in a block after the
-        head check is seen at the next check, as with ``has_access``."""
+        """The contract's ``identityOf(account)`` at the current head: from memory once known,
+        ``read`` (an ``eth_call``) otherwise. Each ``IdentityRegistered`` event the mirror
+        applies (read in the new blocks, or in the receipt of a transaction sent here) sets
+        the account's answer to the card hash it carries, and a rebuild forgets them all, so
+        a changed identity is never answered from before the change once its block is read;
+        as with ``has_access``, a registration in a block after the head check is seen at
+        the next check."""
         try:
             account = checksum(account)
         except ValueError:  # not an address: the contract call says how it is refused
@@ -140,6 +151,36 @@ class AccessMirror:
             if account not in self._identities:
                 self._identities[account] = read(account)
             return self._identities[account]
+
+    def apply_receipt(self, receipt: dict[str, Any]) -> None:
+        """Take a mined transaction's logs from its receipt, without reading its block back.
+
+        Only when the receipt's block directly follows the head the table reflects and holds
+        that transaction alone (so these are all of the block's logs): the head then moves to
+        that block, as a head check and an ``eth_getLogs`` of it would have moved it, for one
+        block lookup. Anything else (a block of several transactions, a head that is behind or
+        ahead, a lookup that fails) changes nothing: the next decision reads the new blocks
+        as always. On the embedded chain, per upload of ``bench/upload_profile.py`` (one
+        transaction each), ``AccessMirror._sync`` went from 3.5-4.6 ms of CPU to 0.3 ms, for
+        0.15 ms of block lookups here."""
+        with self._lock:
+            known = self._head
+            try:
+                number = int(receipt["blockNumber"])
+                if known is None or number != known.number + 1:
+                    return
+                block_hash = bytes(receipt["blockHash"])
+                if self._chain.block_outline(block_hash) != (number, known.hash, 1):
+                    return
+                logs = [
+                    log for log in receipt["logs"] if checksum(log["address"]) == self._contract
+                ]
+                logs.sort(key=lambda item: int(item["logIndex"]))
+            except (ScanSealError, KeyError, TypeError, ValueError):
+                return  # a node's answer unfit for it: the next decision reads the block's logs
+            for log in logs:
+                self._apply(log)
+            self._advance(Head(number, block_hash))
 
     def on_chain(self, rid: bytes) -> bool:
         """Whether record ``rid`` was stored on chain (an ``ImageStored`` event)."""
@@ -199,8 +240,12 @@ class AccessMirror:
             self.blocks_read += high - low + 1
             for log in sorted(logs, key=lambda item: (item["blockNumber"], item["logIndex"])):
                 self._apply(log)
-        self._head = Head(number, block_hash)
+        self._advance(Head(number, block_hash))
         self.ready.set()
+
+    def _advance(self, head: Head) -> None:
+        """The table now reflects ``head``; checkpoint it if the last save is old enough."""
+        self._head = head
         if time.monotonic() - self._saved_at >= _SAVE_SECONDS:
             self._save()
 
@@ -238,8 +283,11 @@ class AccessMirror:
         if decoded is None:
             return
         name, fields = decoded
+        if name not in _MIRRORED:  # a receipt holds every event of its transaction
+            return
         if name == _IDENTITY_EVENT:
-            self._identities.pop(checksum(str(fields["account"])), None)
+            card = bytes(fields["cardHash"])
+            self._identities[checksum(str(fields["account"]))] = card if any(card) else None
             return
         rid = bytes(fields["recordId"])
         if name in ("ImageStored", "ControllerChanged"):

@@ -78,12 +78,13 @@ class PerRecordWriter:
         """A logAccess transaction (``logAccessVia`` when the access goes through the record
         ``via``, a study holding it); the contract decides and its AccessAttempt event says so."""
         args = [accessor, int(kind), int(reason)]
-        if via is None:
-            receipt = self._contract.transact(reporter, "logAccess", rid, args, "log access")
-        else:
+        function = "logAccess" if via is None else "logAccessVia"
+        if via is not None:
             args = [via, *args]
-            receipt = self._contract.transact(reporter, "logAccessVia", rid, args, "log access")
-        for name, fields in self._contract.receipt_events(receipt):
+        receipt, events = self._contract.transact_events(
+            reporter, function, rid, args, "log access"
+        )
+        for name, fields in events:
             if name == "AccessAttempt":
                 return AccessResult(bool(fields["allowed"]), int(fields["reason"]), receipt)
         raise IntegrityError("logAccess emitted no AccessAttempt event")

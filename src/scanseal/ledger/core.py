@@ -81,6 +81,7 @@ class Ledger:
         if not read_only:
             checkpoint = Path(config.state_dir) / f"mirror-{chain.chain_id}-{self.address}.sqlite3"
         self._access = AccessMirror(chain, self.address, first_block, checkpoint)
+        chain.mined = self._access.apply_receipt  # its own transactions' logs, not read back
         self._writer: Writer
         if self.mode == "batched":
             self._writer = BatchedWriter(self._contract, self._access, config, operator)
@@ -179,9 +180,10 @@ class Ledger:
         return self._tx(admin, "deauthorizeUploader", b"", [account], "deauthorize uploader")
 
     def identity_of(self, account: str) -> bytes | None:
-        """The registered identity-card hash of `account`, if any: read once from the
-        contract, then answered by the access mirror until the account's next
-        ``IdentityRegistered`` event (an upload asks for the uploader and every recipient)."""
+        """The registered identity-card hash of `account`, if any, as of a head check: the
+        access mirror answers it from the card hash of the account's latest
+        ``IdentityRegistered`` event, or reads it from the contract once if it has seen none
+        (an upload asks for the uploader and every recipient)."""
         return self._access.identity_of(account, self._read_identity)
 
     def _read_identity(self, account: str) -> bytes | None:
