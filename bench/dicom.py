@@ -1,4 +1,4 @@
-"""DICOM ingest speed: C-STORE to sealed-and-registered, for a 200-instance CT series.
+"""DICOM ingest speed: C-STORE acknowledged, then sealed and registered, for a 200-instance series.
 
     python bench/dicom.py [--instances 200] [--associations 1,4] [--modes per-record,batched]
                           [--json bench/out/dicom.json]
@@ -7,9 +7,12 @@ A real `scanseal serve` with the Storage SCP (embedded chain and store) runs as 
 The series is 512 × 512 16-bit CT slices (512 KiB of pixels each: CT_small's header with a
 synthetic body and a fresh SOP Instance UID per slice). A pynetdicom SCU pushes it over one or
 several concurrent associations; an instance counts only when its C-STORE answer is Success,
-which the SCP gives only after the instance is screened by the tamper detector (the default
-`flag` policy: the verdict is signed into the manifest), sealed, stored and registered on the
-ledger. After each run the bench checks that the stored manifests carry the screen's verdict.
+which the SCP gives (the default ``acknowledge = "durable"``) once the instance is checked and
+durable, encrypted, in the gateway's spool (docs/DICOM.md). The row's ``registered_seconds`` is
+the time from the push's start until the spool is empty: every instance screened by the tamper
+detector (the default `flag` policy: the verdict is signed into the manifest), sealed, stored
+and registered on the ledger. After each run the bench checks that the stored manifests carry
+the screen's verdict.
 The JSON (machine, date, load average before and after, command, one row per ledger mode and
 association count) is what `make bench-dicom` leaves in bench/out/dicom.json.
 """
@@ -181,8 +184,12 @@ def one_run(instances: int, mode: str, associations: int) -> dict[str, Any]:
         paths = ct_series(root / "series", instances)
         process, url, port = start_gateway(root / "home", mode)
         try:
+            started = time.perf_counter()
             row = {"mode": mode, **run(port, paths, associations)}
             drained(url)  # the count below reads what was registered
+            registered = time.perf_counter() - started
+            row["registered_seconds"] = round(registered, 2)
+            row["registered_per_second"] = round(row["stored"] / registered, 2)
         finally:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=60)

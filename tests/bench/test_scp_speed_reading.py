@@ -41,5 +41,5 @@ def test_the_reading_shows_the_share_of_orthanc_and_each_rows_load() -> None:
     rows = _rows((20.0, 40.0), (100.0, 160.0))
     text = "\n".join(dicom._engines({"rows": rows, "verdict": verdict(rows), "command": "x"}))
     assert "ScanSeal's rate as a share of Orthanc's in the same run: 20% at 1, 25% at 4" in text
-    assert "| scanseal | 4 | 200/200 | 5.00 s | 40.0 | 9.0 ms | 3.25 |" in text
+    assert "| scanseal | 4 | 200/200 | 5.00 s | 40.0 | 9.0 ms | – | 3.25 |" in text
     assert "**not met**" in text
