@@ -36,6 +36,7 @@ from typing import Final
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from scanseal._disk import fsync
 from scanseal.crypto.envelope import build_header, encrypt_payload, new_file_key, open_envelope
 from scanseal.crypto.identity import Identity, IdentityCard
 from scanseal.crypto.stanzas import DEFAULT_KIND
@@ -273,7 +274,7 @@ class Spool:
         os.rename(
             self.directory / (entry.name + SEALED), self.quarantine_dir / (entry.name + SEALED)
         )
-        _sync(self.quarantine_dir)
+        fsync(self.quarantine_dir)
         self.writer.sync_directory()
         (self.directory / (entry.name + RECORD)).unlink(missing_ok=True)
         with self._lock:
@@ -362,7 +363,7 @@ class SpoolWriter:
                 self._syncing, target = True, self._renamed
                 self._lock.release()
                 try:
-                    _sync(self.directory)
+                    fsync(self.directory)
                 finally:
                     self._lock.acquire()
                     self._syncing = False
@@ -388,11 +389,3 @@ def _write_durably(path: Path, data: bytes) -> None:
         path.unlink(missing_ok=True)
         raise
     os.close(fd)
-
-
-def _sync(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

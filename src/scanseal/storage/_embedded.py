@@ -37,7 +37,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from scanseal._disk import disk_errors, probe_write
+from scanseal._disk import disk_errors, fsync, probe_write
 from scanseal._sqlite import open_database
 from scanseal.errors import InvalidInput, NotFound
 from scanseal.storage._api import BlobStore, ObjectStat, StoreUsage
@@ -91,7 +91,7 @@ class _PackWriter:
             if self.entries and self._store.durable:
                 with disk_errors(self.path, store=True):
                     os.fsync(self._fd)
-                    _fsync_directory(self._store.packs)
+                    fsync(self._store.packs)  # the new pack's directory entry
         finally:
             os.close(self._fd)
         if not self.entries:
@@ -291,15 +291,6 @@ class EmbeddedStore(BlobStore):
         with self._lock:
             row = self._db.execute("SELECT 1 FROM pins WHERE cid = ?", (name,)).fetchone()
         return row is not None
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make a new file's directory entry durable (its data was fsynced already)."""
-    descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _pin_name(cid: CID) -> str:
