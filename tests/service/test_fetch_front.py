@@ -164,3 +164,35 @@ def test_a_reason_holding_a_lone_surrogate_is_escaped_not_a_500(
     answer = http.post(f"/v1/records/{ABSENT}/revocations", content=b"{}")
     assert answer.status_code == 400
     assert answer.json() == {"error": "InvalidInput", "reason": "unknown field '\\udcbe'"}
+
+
+def test_the_ledger_record_cache_is_bounded_and_an_evicted_record_is_read_again(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pydicom
+
+    from scanseal.service import gateway as gateway_module
+
+    monkeypatch.setattr(gateway_module, "_RECORDS_KEPT", 2)
+    gateway = open_gateway(world.config, PASSPHRASE)
+    try:
+        with TestClient(create_app(gateway), base_url=BASE) as served:
+            ito = GatewayClient(BASE, world.people["ito"], http=served)
+            lee = GatewayClient(BASE, world.people["lee"], http=served)
+            files, records = [], []
+            for n in range(3):
+                ds = pydicom.dcmread(CT)
+                ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = f"1.2.826.0.1.{n + 1}"
+                files.append(tmp_path / f"ct-{n}.dcm")
+                ds.save_as(files[-1])
+                sent = ito.send(files[-1], [world.people["lee"].card], tmp_path)
+                records.append(str(sent["manifest_cid"]))
+            for n, record in enumerate(records):
+                opened = lee.fetch(record, tmp_path / f"out-{n}.dcm")
+                assert opened.path.read_bytes() == files[n].read_bytes()
+                assert len(gateway._records) <= 2
+            assert records[0] not in gateway._records  # the oldest read went first
+            again = lee.fetch(records[0], tmp_path / "again.dcm")  # read from the ledger again
+            assert again.path.read_bytes() == files[0].read_bytes()
+    finally:
+        gateway.close()

@@ -69,6 +69,7 @@ from scanseal.transfer import (
 )
 
 _MANIFESTS_KEPT = 4096  # a manifest is a few KiB
+_RECORDS_KEPT = 65536  # a record's ledger hashes, about 0.5 KiB each: 32 MiB at most
 Headers = Mapping[str, str | None]
 T = TypeVar("T")
 _log = logging.getLogger("scanseal.gateway")
@@ -345,10 +346,12 @@ class Gateway:
     def _ledger_record(self, record: str) -> Record:
         """The record's hashes on the ledger. A record can never be overwritten on chain (the
         contract refuses a second storeImage, an anchored batch cannot change), so after the
-        first read they are served from memory."""
+        first read they are served from memory (the last :data:`_RECORDS_KEPT` read)."""
         cached = self._records.get(record)
         if cached is None:
             cached = self.locked(lambda: self.ledger.get_record(cid_bytes(record)))
+            if len(self._records) >= _RECORDS_KEPT:  # the oldest first read goes first
+                self._records.pop(next(iter(self._records)))
             self._records[record] = cached
         return cached
 
