@@ -20,6 +20,7 @@ from gateway_harness import GatewayProcess, World, cli_against, make_world, serv
 from scanseal.client import GatewayClient
 
 RECORD = re.compile(r"record (b[a-z2-7]+)")
+STUDY_RECORD = re.compile(r"registered as study (b[a-z2-7]+)")
 PATIENT = "STUDY01"  # the Patient ID of study_objects.mixed_study
 
 
@@ -56,11 +57,12 @@ def shared(run, world: World, gateway: GatewayProcess, tmp_path_factory) -> dict
     assert sent.code == 0, sent.err
     records = sorted(set(RECORD.findall(sent.out)))
     assert len(records) == len(paths)
+    (study_record,) = STUDY_RECORD.findall(sent.out)  # granted to lee: one grant for the study
     assert run("fetch", study, "-o", str(root / "lee"), "--as", "lee").code == 0
     novak = GatewayClient(gateway.url, world.people["novak"])
     with novak, pytest.raises(Exception, match="denied"):
         novak.fetch(records[0], root / "novak.dcm")
-    _SHARED.update(study=study, records=records)
+    _SHARED.update(study=study, records=records, study_record=study_record)
     return _SHARED
 
 
@@ -91,7 +93,7 @@ def test_everything_that_happened_to_this_patient(run, world, shared):
     """docs/AUDIT.md: `scanseal audit --patient STUDY01`: resolved from lee's catalogue."""
     events = _json(run("audit", "--patient", PATIENT, "--as", "lee", "--format", "json"))
     assert {e["record"] for e in events} == set(shared["records"])
-    assert {e["action"] for e in events} >= {"stored", "granted", "access"}
+    assert {e["action"] for e in events} >= {"stored", "access"}  # the grant: on the study
     stored = [e for e in events if e["action"] == "stored"]
     assert len(stored) == len(shared["records"])
     assert all(e["actor"] == world.people["gateway"].address for e in stored)  # it registers
@@ -146,7 +148,8 @@ def test_a_member_sees_only_its_records_and_itself(run, world, gateway, shared, 
     kim = {e["record"] for e in _json(run("audit", "--since", "1d", "--as", "kim", "-f", "json"))}
     novak = {e["record"] for e in _json(run("audit", "--limit", "500", "--as", "novak",
                                             "-f", "json"))}  # fmt: skip
-    assert lee == {None, *shared["records"]}  # None: lee's own identity registration
+    # None: lee's own identity registration; the study record: its grant to lee
+    assert lee == {None, *shared["records"], shared["study_record"]}
     assert {other, *shared["records"]} <= kim
     assert other in novak
     assert shared["records"][0] in novak
@@ -289,11 +292,14 @@ def test_the_gateway_refuses_a_malformed_query_with_400(world, gateway, shared, 
 
 
 def test_by_study_from_the_catalogue(run, world, shared):
-    events = _json(run("audit", "--study", shared["study"], "--action", "granted", "--as", "lee",
+    events = _json(run("audit", "--study", shared["study"], "--action", "access", "--as", "lee",
                        "-f", "json"))  # fmt: skip
     assert {e["record"] for e in events} == set(shared["records"])
     lee = world.people["lee"].address
     assert {e["record"] for e in events if e["subject"] == lee} == set(shared["records"])
+    study = _json(run("audit", shared["study_record"], "--as", "lee", "-f", "json"))
+    granted = {(e["record"], e["subject"]) for e in study if e["action"] == "granted"}
+    assert (shared["study_record"], lee) in granted  # one grant opens the whole study
     dicom = run("audit", "--study", shared["study"], "--limit", "1", "--as", "lee", "-f", "dicom")
     assert dicom.code == 0, dicom.err
     assert dicom.out.count("<AuditMessage>") == 1

@@ -123,7 +123,7 @@ def test_an_upload_left_pending_by_a_crash_is_registered_again_never_sealed_agai
     assert sealed is not None
     gateway: Any = rig.gateway
 
-    def crash(*_args: object) -> None:
+    def crash(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("crash after the ledger write, before the record was held")
 
     monkeypatch.setattr(gateway, "_finish_upload", crash)

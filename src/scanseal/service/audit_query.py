@@ -116,7 +116,7 @@ def _check_readable(gateway: Gateway, who: str, records: list[str]) -> None:
     for record in records:
         stored = gateway.state.record(record)
         owned = stored is not None and stored.owner == who
-        may = functools.partial(gateway.ledger.has_access, cid_bytes(record), who)
+        may = functools.partial(gateway.studies.readable, record, who)  # or through a study
         if not owned and not gateway.locked(may):
             raise AccessDenied(f"{who} may not read the audit trail of {record}")
 
@@ -133,8 +133,7 @@ def _scope(gateway: Gateway, who: str) -> tuple[str, tuple[str, ...]]:
             break
         after = entries[-1].seq
     allowed = gateway.locked(
-        lambda: [c for c in dict.fromkeys(readable)
-                 if gateway.ledger.has_access(cid_bytes(c), who)]
+        lambda: [c for c in dict.fromkeys(readable) if gateway.studies.readable(c, who)]
     )  # fmt: skip
     return who, tuple(rid_of(cid) for cid in allowed)
 
